@@ -1,0 +1,63 @@
+# Every target creates .venv and node_modules when they are missing (or their pins changed), so a fresh
+# machine needs only `make synth` and `make test`. Node 22 and the CDK CLI come from node_modules/.bin,
+# which is first on PATH: the machine's own Node 20 is end-of-life.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+export CDK_DISABLE_CLI_TELEMETRY := true
+ENV ?= dev
+STACK := JobsStack-$(ENV)
+PYTEST := $(VENV)/bin/pytest
+
+.PHONY: deps synth test check lint typecheck unit integration infra e2e migrate diff bench clean
+
+deps: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt worker/requirements.txt pyproject.toml
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+synth: deps
+	cdk synth --quiet
+
+lint: deps
+	ruff check .
+	ruff format --check .
+
+typecheck: deps
+	mypy
+
+check: lint typecheck
+
+unit: deps
+	$(PYTEST) -m unit
+
+integration: deps
+	$(PYTEST) -m integration
+
+infra: deps
+	$(PYTEST) -m infra
+
+e2e: deps
+	$(PYTEST) -m e2e
+
+# The whole suite: lint, types, then every tier in one pytest run (one database for the session).
+test: check
+	$(PYTEST)
+
+migrate: deps
+	$(VENV)/bin/python -m db.migrate upgrade
+
+bench: deps
+	$(VENV)/bin/python bench/publish.py
+
+clean:
+	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,78 @@
+"""jobstack's shared boundary: the `background_jobs` schema, job types, repository and publisher.
+
+The worker and any web app import this package; it imports neither of them.
+
+    from db import create_db, publish, Queue
+    db = create_db(os.environ["DATABASE_URL"])
+    job = publish(db, "test-echo", {"hello": "world"}, queue=Queue(boto3.client("sqs"), QUEUE_URL))
+"""
+
+from db.engine import DB, create_db, normalise_url, redact
+from db.exceptions import (
+    ConfigError,
+    DatabaseUnavailable,
+    InvalidBatchItem,
+    InvalidPayload,
+    JobAlreadyRegistered,
+    JobstackError,
+    PayloadTooLarge,
+    PublishBatchError,
+    PublishError,
+    UnknownJobType,
+)
+from db.job_types import JobType, get_job_type, job_type_names, register_job_type, validate_payload
+from db.message import JobMessage, MalformedMessage, parse_body
+from db.models import BackgroundJob, Job, JobStatus
+from db.publish import JobRequest, Queue, publish, publish_many
+from db.repository import (
+    Claim,
+    ClaimOutcome,
+    claim_job,
+    complete_job,
+    fail_job,
+    get_job,
+    list_jobs,
+    pending_older_than,
+    processing_older_than,
+)
+
+__all__ = [
+    "DB",
+    "BackgroundJob",
+    "Claim",
+    "ClaimOutcome",
+    "ConfigError",
+    "DatabaseUnavailable",
+    "InvalidBatchItem",
+    "InvalidPayload",
+    "Job",
+    "JobAlreadyRegistered",
+    "JobMessage",
+    "JobRequest",
+    "JobStatus",
+    "JobType",
+    "JobstackError",
+    "MalformedMessage",
+    "PayloadTooLarge",
+    "PublishBatchError",
+    "PublishError",
+    "Queue",
+    "UnknownJobType",
+    "claim_job",
+    "complete_job",
+    "create_db",
+    "fail_job",
+    "get_job",
+    "get_job_type",
+    "job_type_names",
+    "list_jobs",
+    "normalise_url",
+    "parse_body",
+    "pending_older_than",
+    "processing_older_than",
+    "publish",
+    "publish_many",
+    "redact",
+    "register_job_type",
+    "validate_payload",
+]

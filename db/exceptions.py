@@ -1,0 +1,92 @@
+"""Every error the `db` package raises on purpose.
+
+Each message is one line that says what was wrong and how to fix it, because these reach operators
+through the CLI and the worker's logs; none of them ever contains a database password.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+
+class JobstackError(Exception):
+    """Base class: catch this to handle any deliberate jobstack error."""
+
+
+class ConfigError(JobstackError):
+    """A setting (database URL, queue URL, environment variable) is missing or malformed."""
+
+
+class UnknownJobType(JobstackError):
+    def __init__(self, job_type: str, known: list[str]) -> None:
+        self.job_type = job_type
+        super().__init__(
+            f"unknown job type {job_type!r}: register it with db.register_job_type() "
+            f"(known types: {', '.join(sorted(known)) or 'none'})"
+        )
+
+
+class JobAlreadyRegistered(JobstackError):
+    def __init__(self, job_type: str) -> None:
+        self.job_type = job_type
+        super().__init__(
+            f"job type {job_type!r} is registered twice: each type needs one unique name "
+            "(rename one, or unregister the first in tests)"
+        )
+
+
+class InvalidPayload(JobstackError):
+    def __init__(self, job_type: str, detail: str) -> None:
+        self.job_type = job_type
+        self.detail = detail
+        super().__init__(f"invalid payload for job type {job_type!r}: {detail}")
+
+
+class PayloadTooLarge(JobstackError):
+    def __init__(self, job_type: str, size: int, limit: int) -> None:
+        self.size = size
+        self.limit = limit
+        super().__init__(
+            f"message for job type {job_type!r} is {size} bytes, over the queue's limit of {limit} bytes: "
+            "store large data in S3 and put its key in the payload"
+        )
+
+
+class PublishError(JobstackError):
+    """The job row is committed (status `pending`) but SQS did not accept the message.
+
+    Nothing is lost: the sweeper re-sends pending jobs, and `job_id` lets the caller retry or report.
+    """
+
+    def __init__(self, job_id: UUID, cause: str) -> None:
+        self.job_id = job_id
+        self.cause = cause
+        super().__init__(
+            f"job {job_id} is saved as pending but SQS did not accept its message ({cause}); "
+            f"the sweeper will send it, or retry with `jobs retry {job_id}`"
+        )
+
+
+class PublishBatchError(JobstackError):
+    """Some messages of a `publish_many` call were not accepted by SQS; their rows stay `pending`."""
+
+    def __init__(self, failures: dict[UUID, str], published: list[UUID]) -> None:
+        self.failures = failures
+        self.published = published
+        first_id, first_cause = next(iter(failures.items()))
+        super().__init__(
+            f"{len(failures)} of {len(failures) + len(published)} jobs are saved as pending but SQS did not "
+            f"accept their messages (first: {first_id}: {first_cause}); the sweeper will send them"
+        )
+
+
+class DatabaseUnavailable(JobstackError):
+    """The database did not answer; the message is the driver's reason with any password removed."""
+
+
+class InvalidBatchItem(JobstackError):
+    """One item of a `publish_many` call is invalid; nothing was written."""
+
+    def __init__(self, index: int, reason: str) -> None:
+        self.index = index
+        super().__init__(f"item {index}: {reason} (nothing was published)")

@@ -1,0 +1,260 @@
+"""Publishing jobs, database first: validate → INSERT and COMMIT → SendMessage.
+
+The order is the guarantee. A message is only sent for a committed row, so the worker can always find
+its job; if SQS fails after the commit the row stays `pending` and the sweeper sends it later (the
+outbox relay), so nothing is lost. Invalid input is rejected before anything is written.
+
+This module commits (that is its contract), so it takes a `DB`, never a caller's open transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Insert, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from db.engine import DB, redact
+from db.exceptions import InvalidBatchItem, JobstackError, PayloadTooLarge, PublishBatchError, PublishError
+from db.job_types import get_job_type
+from db.message import JobMessage, message_size
+from db.models import Job, JobStatus, jobs_table
+from db.repository import utcnow
+
+#: SQS's maximum message size since August 2025; queues created with a smaller limit pass theirs.
+SQS_MAX_MESSAGE_BYTES = 1_048_576
+SQS_MAX_DELAY_SECONDS = 900
+SQS_BATCH_ENTRIES = 10
+_ROWS_PER_INSERT = 500  # 12 parameters a row: far under PostgreSQL's 65,535 and SQLite's 32,766
+_t = jobs_table
+
+
+@dataclass(frozen=True)
+class Queue:
+    """Where messages go: a boto3 SQS client and the queue's URL (FIFO queues end in `.fifo`)."""
+
+    client: Any
+    url: str
+    max_message_bytes: int = SQS_MAX_MESSAGE_BYTES
+
+    @property
+    def fifo(self) -> bool:
+        return self.url.endswith(".fifo")
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """One job for `publish_many`."""
+
+    type: str
+    payload: dict[str, Any]
+    delay_seconds: int = 0
+    idempotency_key: str | None = None
+    max_attempts: int | None = None
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    row: dict[str, Any]
+    message: JobMessage
+    body: str
+    delay_seconds: int
+
+    def job(self) -> Job:
+        return Job(**self.row | {"status": JobStatus.PENDING})
+
+
+def publish(
+    db: DB,
+    type: str,
+    payload: dict[str, Any],
+    *,
+    queue: Queue,
+    delay_seconds: int = 0,
+    idempotency_key: str | None = None,
+    max_attempts: int | None = None,
+) -> Job:
+    """Save a job and send its message. Returns the job (the first one, if `idempotency_key` was seen).
+
+    Raises UnknownJobType / InvalidPayload / PayloadTooLarge / ValueError before writing anything, and
+    PublishError (carrying `job_id`) if the row was saved but SQS refused the message.
+    """
+    request = JobRequest(type, payload, delay_seconds, idempotency_key, max_attempts)
+    prepared = _prepare(request, queue, now=utcnow())
+    with db.begin() as conn:
+        if idempotency_key is None:
+            conn.execute(_t.insert().values(prepared.row))
+        else:
+            inserted = conn.execute(_insert_ignoring_duplicates(conn, [prepared.row])).scalars().all()
+            if not inserted:
+                return _existing(conn, [(type, idempotency_key)])[(type, idempotency_key)]
+    try:
+        queue.client.send_message(**_send_args(queue, prepared))
+    except Exception as err:
+        raise PublishError(prepared.message.job_id, _describe(err)) from None
+    return prepared.job()
+
+
+def publish_many(db: DB, items: Iterable[JobRequest], *, queue: Queue) -> list[Job]:
+    """Save many jobs in one transaction (multi-row INSERTs), then send them with SendMessageBatch.
+
+    All items are validated first: one invalid item rejects the call with InvalidBatchItem naming its
+    index, and nothing is written. If SQS refuses some messages, PublishBatchError lists each failed job
+    id with its reason (their rows stay pending for the sweeper) and the ids that were sent.
+    Returns the jobs in input order; an item whose idempotency key was already used returns that job.
+    """
+    requests = list(items)
+    now = utcnow()
+    prepared: list[_Prepared] = []
+    for index, request in enumerate(requests):
+        try:
+            prepared.append(_prepare(request, queue, now=now))
+        except (JobstackError, ValueError) as err:
+            raise InvalidBatchItem(index, str(err)) from None
+    if not prepared:
+        return []
+
+    keyed = any(p.row["idempotency_key"] is not None for p in prepared)
+    existing: dict[tuple[str, str], Job] = {}
+    inserted: set[uuid.UUID] = {p.message.job_id for p in prepared}
+    with db.begin() as conn:
+        if keyed:
+            inserted = set()
+        for chunk in _chunks(prepared, _ROWS_PER_INSERT):
+            rows = [p.row for p in chunk]
+            if keyed:
+                inserted.update(conn.execute(_insert_ignoring_duplicates(conn, rows)).scalars())
+            else:
+                conn.execute(_t.insert().values(rows))
+        skipped = [_key(p) for p in prepared if p.message.job_id not in inserted]
+        if skipped:
+            existing = _existing(conn, skipped)
+    to_send = [p for p in prepared if p.message.job_id in inserted]
+
+    failures: dict[uuid.UUID, str] = {}
+    for batch in _sqs_batches(to_send, queue.max_message_bytes):
+        failures.update(_send_batch(queue, batch))
+    if failures:
+        raise PublishBatchError(
+            failures, [p.message.job_id for p in to_send if p.message.job_id not in failures]
+        )
+    return [p.job() if p.message.job_id in inserted else existing[_key(p)] for p in prepared]
+
+
+def _key(p: _Prepared) -> tuple[str, str]:
+    return (p.row["type"], p.row["idempotency_key"])
+
+
+def _prepare(request: JobRequest, queue: Queue, *, now: datetime) -> _Prepared:
+    job_type = get_job_type(request.type)
+    payload = job_type.validate(request.payload)
+    if not 0 <= request.delay_seconds <= SQS_MAX_DELAY_SECONDS:
+        raise ValueError(
+            f"delay_seconds must be between 0 and {SQS_MAX_DELAY_SECONDS}, got {request.delay_seconds}"
+        )
+    if queue.fifo and request.delay_seconds:
+        raise ValueError(
+            "delay_seconds is not supported per message on a FIFO queue: set the queue's delay instead"
+        )
+    key = request.idempotency_key
+    if key is not None and not 1 <= len(key) <= 255:
+        raise ValueError("idempotency_key must be 1-255 characters")
+    max_attempts = request.max_attempts if request.max_attempts is not None else job_type.max_attempts
+    if max_attempts < 1:
+        raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
+    message = JobMessage(job_id=uuid.uuid4(), type=job_type.name, payload=payload)
+    body = message.body()
+    size = message_size(body, message.attributes())
+    if size > queue.max_message_bytes:
+        raise PayloadTooLarge(job_type.name, size, queue.max_message_bytes)
+    row = {
+        "id": message.job_id,
+        "type": job_type.name,
+        "payload": payload,
+        "status": JobStatus.PENDING.value,
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "error": None,
+        "idempotency_key": key,
+        "created_at": now,
+        "updated_at": now,
+        "started_at": None,
+        "completed_at": None,
+    }
+    return _Prepared(row=row, message=message, body=body, delay_seconds=request.delay_seconds)
+
+
+def _insert_ignoring_duplicates(conn: Connection, rows: list[dict[str, Any]]) -> Insert:
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    return (
+        insert(_t)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=[_t.c.type, _t.c.idempotency_key])
+        .returning(_t.c.id)
+    )
+
+
+def _existing(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Job]:
+    query = select(_t).where(tuple_(_t.c.type, _t.c.idempotency_key).in_(list(set(keys))))
+    return {(r.type, r.idempotency_key): Job.from_row(r) for r in conn.execute(query)}
+
+
+def _send_args(queue: Queue, prepared: _Prepared) -> dict[str, Any]:
+    args: dict[str, Any] = {
+        "QueueUrl": queue.url,
+        "MessageBody": prepared.body,
+        "MessageAttributes": prepared.message.attributes(),
+    }
+    if queue.fifo:
+        # One group per job: no head-of-line blocking; the job id deduplicates re-sends by the sweeper.
+        args["MessageGroupId"] = str(prepared.message.job_id)
+        args["MessageDeduplicationId"] = str(prepared.message.job_id)
+    elif prepared.delay_seconds:
+        args["DelaySeconds"] = prepared.delay_seconds
+    return args
+
+
+def _sqs_batches(items: list[_Prepared], max_bytes: int) -> Iterable[list[_Prepared]]:
+    """Groups of at most 10 messages whose sizes add up to at most the queue's maximum (SQS's batch rule)."""
+    batch: list[_Prepared] = []
+    batch_bytes = 0
+    for item in items:
+        size = message_size(item.body, item.message.attributes())
+        if batch and (len(batch) == SQS_BATCH_ENTRIES or batch_bytes + size > max_bytes):
+            yield batch
+            batch, batch_bytes = [], 0
+        batch.append(item)
+        batch_bytes += size
+    if batch:
+        yield batch
+
+
+def _send_batch(queue: Queue, batch: list[_Prepared]) -> dict[uuid.UUID, str]:
+    entries = []
+    for index, item in enumerate(batch):
+        args = _send_args(queue, item)
+        del args["QueueUrl"]
+        entries.append({"Id": str(index), **args})
+    try:
+        response = queue.client.send_message_batch(QueueUrl=queue.url, Entries=entries)
+    except Exception as err:
+        cause = _describe(err)
+        return {item.message.job_id: cause for item in batch}
+    return {
+        batch[int(f["Id"])].message.job_id: f"{f.get('Code', 'Error')}: {f.get('Message', 'no reason given')}"
+        for f in response.get("Failed", [])
+    }
+
+
+def _chunks(items: list[_Prepared], size: int) -> Iterable[list[_Prepared]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _describe(err: Exception) -> str:
+    return redact(f"{type(err).__name__}: {err}")[:500]

@@ -1,0 +1,186 @@
+"""Reading and moving jobs through their lifecycle: pending → processing → completed | failed.
+
+Every state change is ONE conditional statement, so the database arbitrates races (two workers, a
+duplicate SQS delivery, a zombie invocation) instead of a read-then-write in Python. Functions take a `DB`
+(their own short transaction) or a `Connection` (the caller's transaction) first.
+
+Times come from the caller's clock (`now`, default: this machine's UTC time) rather than the server's, so
+the same SQL runs on PostgreSQL and SQLite and tests can travel in time. Lambda hosts are NTP-synced; the
+stale windows these times feed are minutes long.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from sqlalchemy import ColumnElement, Connection, and_, func, or_, select, update
+
+from db.engine import DB, transaction
+from db.models import Job, JobStatus, jobs_table
+
+MAX_ERROR_CHARS = 4000
+_t = jobs_table
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class ClaimOutcome(enum.StrEnum):
+    CLAIMED = "claimed"  # this caller now owns the job: run it
+    COMPLETED = "completed"  # a duplicate delivery of finished work: acknowledge, do not run
+    BUSY = "busy"  # another live invocation holds it: retry later
+    NOT_FOUND = "not_found"  # no row (yet): the publisher's commit may not be visible; retry later
+
+
+@dataclass(frozen=True)
+class Claim:
+    outcome: ClaimOutcome
+    job: Job | None = None  # set when CLAIMED
+
+
+def get_job(db: DB | Connection, job_id: UUID) -> Job | None:
+    with transaction(db) as conn:
+        row = conn.execute(select(_t).where(_t.c.id == job_id)).first()
+    return Job.from_row(row) if row else None
+
+
+def list_jobs(
+    db: DB | Connection,
+    *,
+    status: JobStatus | str | None = None,
+    type: str | None = None,
+    since: datetime | None = None,
+    limit: int = 100,
+) -> list[Job]:
+    """Newest first."""
+    query = select(_t).order_by(_t.c.created_at.desc(), _t.c.id).limit(limit)
+    if status is not None:
+        query = query.where(_t.c.status == JobStatus(status).value)
+    if type is not None:
+        query = query.where(_t.c.type == type)
+    if since is not None:
+        query = query.where(_t.c.created_at >= since)
+    with transaction(db) as conn:
+        return [Job.from_row(r) for r in conn.execute(query)]
+
+
+def claim_job(
+    db: DB | Connection, job_id: UUID, *, stale_after: timedelta, now: datetime | None = None
+) -> Claim:
+    """Take the job for this invocation if it is pending, failed, or processing but abandoned.
+
+    A `processing` row whose `started_at` is older than `stale_after` belongs to an invocation that died
+    (timeout, crash); it is reclaimed and the attempt counts. The miss path reads the status once to tell
+    the caller why; the common path is the single UPDATE.
+    """
+    now = now or utcnow()
+    claimable = or_(
+        _t.c.status.in_([JobStatus.PENDING.value, JobStatus.FAILED.value]),
+        and_(_t.c.status == JobStatus.PROCESSING.value, _t.c.started_at < now - stale_after),
+    )
+    stmt = (
+        update(_t)
+        .where(_t.c.id == job_id, claimable)
+        .values(
+            status=JobStatus.PROCESSING.value,
+            attempts=_t.c.attempts + 1,
+            started_at=now,
+            completed_at=None,
+            updated_at=now,
+        )
+        .returning(*_t.c)
+    )
+    with transaction(db) as conn:
+        row = conn.execute(stmt).first()
+        if row is not None:
+            return Claim(ClaimOutcome.CLAIMED, Job.from_row(row))
+        status = conn.execute(select(_t.c.status).where(_t.c.id == job_id)).scalar_one_or_none()
+    if status is None:
+        return Claim(ClaimOutcome.NOT_FOUND)
+    if status == JobStatus.COMPLETED.value:
+        return Claim(ClaimOutcome.COMPLETED)
+    return Claim(ClaimOutcome.BUSY)
+
+
+def complete_job(
+    db: DB | Connection, job_id: UUID, *, attempt: int | None = None, now: datetime | None = None
+) -> bool:
+    """Mark a processing job completed. With `attempt`, only if no later claim took it over (a fence
+    against a zombie invocation settling work another invocation now owns). True if the row changed."""
+    now = now or utcnow()
+    stmt = (
+        update(_t)
+        .where(_t.c.id == job_id, _t.c.status == JobStatus.PROCESSING.value)
+        .values(status=JobStatus.COMPLETED.value, completed_at=now, updated_at=now, error=None)
+    )
+    if attempt is not None:
+        stmt = stmt.where(_t.c.attempts == attempt)
+    with transaction(db) as conn:
+        return conn.execute(stmt).rowcount == 1
+
+
+def fail_job(
+    db: DB | Connection,
+    job_id: UUID,
+    error: str,
+    *,
+    attempt: int | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """Mark a job failed with `error` (truncated to MAX_ERROR_CHARS). Never touches a completed job.
+    With `attempt`, only the invocation holding that claim may fail it. True if the row changed."""
+    now = now or utcnow()
+    stmt = (
+        update(_t)
+        .where(_t.c.id == job_id, _t.c.status != JobStatus.COMPLETED.value)
+        .values(status=JobStatus.FAILED.value, error=truncate_error(error), updated_at=now)
+    )
+    if attempt is not None:
+        stmt = stmt.where(_t.c.attempts == attempt, _t.c.status == JobStatus.PROCESSING.value)
+    with transaction(db) as conn:
+        return conn.execute(stmt).rowcount == 1
+
+
+def pending_older_than(
+    db: DB | Connection, age: timedelta, *, limit: int = 500, now: datetime | None = None
+) -> list[Job]:
+    """Pending rows whose message was probably never sent (the outbox relay's input), oldest first."""
+    return _older_than(db, JobStatus.PENDING, _t.c.created_at, age, limit, now)
+
+
+def processing_older_than(
+    db: DB | Connection, age: timedelta, *, limit: int = 500, now: datetime | None = None
+) -> list[Job]:
+    """Processing rows whose invocation has probably died, oldest first."""
+    return _older_than(db, JobStatus.PROCESSING, _t.c.started_at, age, limit, now)
+
+
+def _older_than(
+    db: DB | Connection,
+    status: JobStatus,
+    column: ColumnElement[datetime],
+    age: timedelta,
+    limit: int,
+    now: datetime | None,
+) -> list[Job]:
+    cutoff = (now or utcnow()) - age
+    query = select(_t).where(_t.c.status == status.value, column < cutoff).order_by(column).limit(limit)
+    with transaction(db) as conn:
+        return [Job.from_row(r) for r in conn.execute(query)]
+
+
+def count_by_status_and_type(db: DB | Connection) -> dict[tuple[str, str], int]:
+    query = select(_t.c.status, _t.c.type, func.count()).group_by(_t.c.status, _t.c.type)
+    with transaction(db) as conn:
+        return {(s, ty): n for s, ty, n in conn.execute(query)}
+
+
+def truncate_error(error: str) -> str:
+    if len(error) <= MAX_ERROR_CHARS:
+        return error
+    suffix = " …[truncated]"
+    return error[: MAX_ERROR_CHARS - len(suffix)] + suffix

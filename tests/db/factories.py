@@ -1,0 +1,43 @@
+"""Rows made the way the publisher makes them, without sending a message (for repository tests)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from db import DB, Job, JobStatus, get_job
+from db.models import jobs_table
+from db.repository import utcnow
+
+
+def insert_job(
+    db: DB,
+    *,
+    type: str = "test-echo",
+    payload: dict[str, Any] | None = None,
+    status: JobStatus = JobStatus.PENDING,
+    attempts: int = 0,
+    max_attempts: int = 5,
+    created_at: datetime | None = None,
+    started_at: datetime | None = None,
+) -> Job:
+    now = utcnow()
+    job_id = uuid.uuid4()
+    with db.begin() as conn:
+        conn.execute(
+            jobs_table.insert().values(
+                id=job_id,
+                type=type,
+                payload=payload or {},
+                status=status.value,
+                attempts=attempts,
+                max_attempts=max_attempts,
+                created_at=created_at or now,
+                updated_at=created_at or now,
+                started_at=started_at,
+            )
+        )
+    job = get_job(db, job_id)
+    assert job is not None
+    return job
