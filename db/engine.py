@@ -46,9 +46,7 @@ def normalise_url(url: str) -> URL:
     """
     raw = url.strip()
     if not raw:
-        raise ConfigError(
-            "database URL is empty: set DATABASE_URL, e.g. postgresql://user:pass@host:6543/postgres"
-        )
+        raise ConfigError("database URL is empty: set DATABASE_URL, e.g. postgresql://user:pass@host:6543/postgres")
     scheme = raw.split("://", 1)[0].lower() if "://" in raw else ""
     if scheme in ("postgres", "postgresql", "postgresql+psycopg"):
         raw = "postgresql+psycopg://" + raw.split("://", 1)[1]
@@ -179,11 +177,7 @@ def translate_errors() -> Iterator[None]:
 def _is_query_error(err: exc.DBAPIError) -> bool:
     """Operational errors that a statement caused (lock timeout, serialization) are not outages."""
     sqlstate = getattr(err.orig, "sqlstate", None)
-    return (
-        bool(sqlstate)
-        and not str(sqlstate).startswith("08")
-        and str(sqlstate) not in ("57P01", "57P02", "57P03")
-    )
+    return bool(sqlstate) and not str(sqlstate).startswith("08") and str(sqlstate) not in ("57P01", "57P02", "57P03")
 
 
 @contextmanager

@@ -66,14 +66,8 @@ class TestEcho(AnyObject):
 _registry: dict[str, JobType] = {}
 
 
-def register_job_type(
-    name: str, schema: type[BaseModel], *, max_attempts: int = DEFAULT_MAX_ATTEMPTS
-) -> JobType:
-    if (
-        not name
-        or len(name) > _MAX_TYPE_NAME
-        or not name.replace("-", "").replace("_", "").replace(".", "").isalnum()
-    ):
+def register_job_type(name: str, schema: type[BaseModel], *, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> JobType:
+    if not name or len(name) > _MAX_TYPE_NAME or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise ValueError(
             f"job type name {name!r} is not valid: use 1-{_MAX_TYPE_NAME} letters, digits, '-', '_' or '.'"
         )

@@ -41,9 +41,7 @@ def message_size(body: str, attributes: dict[str, dict[str, str]]) -> int:
     """Bytes SQS counts against its maximum message size: body plus each attribute's name, type and value."""
     size = len(body.encode("utf-8"))
     for name, attr in attributes.items():
-        size += (
-            len(name.encode()) + len(attr["DataType"].encode()) + len(attr.get("StringValue", "").encode())
-        )
+        size += len(name.encode()) + len(attr["DataType"].encode()) + len(attr.get("StringValue", "").encode())
     return size
 
 

@@ -58,9 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m db.migrate", description=__doc__)
     parser.add_argument("action", choices=["upgrade", "downgrade", "current"])
     parser.add_argument("revision", nargs="?", default=None, help="target revision (default: head / -1)")
-    parser.add_argument(
-        "--database-url", default=os.environ.get("DATABASE_URL"), help="default: $DATABASE_URL"
-    )
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"), help="default: $DATABASE_URL")
     args = parser.parse_args(argv)
     if not args.database_url:
         print("error: no database: set DATABASE_URL or pass --database-url", file=sys.stderr)

@@ -68,9 +68,7 @@ def list_jobs(
         return [Job.from_row(r) for r in conn.execute(query)]
 
 
-def claim_job(
-    db: DB | Connection, job_id: UUID, *, stale_after: timedelta, now: datetime | None = None
-) -> Claim:
+def claim_job(db: DB | Connection, job_id: UUID, *, stale_after: timedelta, now: datetime | None = None) -> Claim:
     """Take the job for this invocation if it is pending, failed, or processing but abandoned.
 
     A `processing` row whose `started_at` is older than `stale_after` belongs to an invocation that died
@@ -106,9 +104,7 @@ def claim_job(
     return Claim(ClaimOutcome.BUSY)
 
 
-def complete_job(
-    db: DB | Connection, job_id: UUID, *, attempt: int | None = None, now: datetime | None = None
-) -> bool:
+def complete_job(db: DB | Connection, job_id: UUID, *, attempt: int | None = None, now: datetime | None = None) -> bool:
     """Mark a processing job completed. With `attempt`, only if no later claim took it over (a fence
     against a zombie invocation settling work another invocation now owns). True if the row changed."""
     now = now or utcnow()

@@ -8,54 +8,33 @@ line naming TEST_DATABASE_URL, never a skip.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
 from moto import mock_aws
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
-from db import DB, Queue, create_db
+from db import DB, DatabaseUnavailable, Queue, create_db
 from db.migrate import upgrade
+from db.scratch import scratch_database
 
-DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 REGION = "us-east-1"
-
-
-def _admin_url() -> str:
-    return os.environ.get("TEST_DATABASE_URL") or DEFAULT_ADMIN_URL
 
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """URL of a fresh, migrated database that lives for the whole test session."""
-    admin = make_url(_admin_url()).set(drivername="postgresql+psycopg")
-    name = f"jobstack_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(admin, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
     try:
-        with engine.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as err:
-        engine.dispose()
-        pytest.exit(
-            f"PostgreSQL is required for the tests and did not answer at {admin.render_as_string()} "
-            f"({type(err).__name__}): start it or set TEST_DATABASE_URL to a server where you may "
-            "create databases",
-            returncode=1,
-        )
-    url = admin.set(database=name).render_as_string(hide_password=False)
-    migrated = create_db(url)
-    upgrade(migrated)
-    migrated.dispose()
+        scratch = scratch_database()
+        url = scratch.__enter__()
+    except DatabaseUnavailable as err:
+        pytest.exit(f"PostgreSQL is required for the tests: {err}", returncode=1)
     try:
         yield url
     finally:
-        with engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
+        scratch.__exit__(None, None, None)
 
 
 @pytest.fixture
@@ -101,9 +80,7 @@ def sqs(aws: None):
 def queue(sqs) -> Queue:
     """A main queue with a DLQ and redrive, as the stack creates them."""
     dlq_url = sqs.create_queue(QueueName="jobs-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     url = sqs.create_queue(
         QueueName="jobs",
         Attributes={

@@ -20,16 +20,12 @@ class FlakySqs:
 
     def send_message(self, **kwargs: Any) -> Any:
         if self.fail_sends:
-            raise ConnectionError(
-                "Could not connect to the endpoint URL: https://sqs.us-east-1.amazonaws.com/"
-            )
+            raise ConnectionError("Could not connect to the endpoint URL: https://sqs.us-east-1.amazonaws.com/")
         return self._client.send_message(**kwargs)
 
     def send_message_batch(self, **kwargs: Any) -> Any:
         if self.fail_sends:
-            raise ConnectionError(
-                "Could not connect to the endpoint URL: https://sqs.us-east-1.amazonaws.com/"
-            )
+            raise ConnectionError("Could not connect to the endpoint URL: https://sqs.us-east-1.amazonaws.com/")
         keep, rejected = [], []
         for entry in kwargs["Entries"]:
             self._seen += 1

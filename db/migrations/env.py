@@ -6,9 +6,7 @@ from db.models import Base
 
 connection = context.config.attributes.get("connection")
 if connection is None:
-    raise SystemExit(
-        "run migrations with `make migrate` or `python -m db.migrate upgrade`, not `alembic` directly"
-    )
+    raise SystemExit("run migrations with `make migrate` or `python -m db.migrate upgrade`, not `alembic` directly")
 
 context.configure(
     connection=connection,

@@ -138,9 +138,7 @@ def test_idempotency_key_returns_the_first_job_and_sends_once(any_db: DB, queue:
     assert again == first
     assert other.id != first.id
     assert _count(any_db) == 2
-    assert sorted(json.loads(m["Body"])["jobId"] for m in _receive_all(queue)) == sorted(
-        [str(first.id), str(other.id)]
-    )
+    assert sorted(json.loads(m["Body"])["jobId"] for m in _receive_all(queue)) == sorted([str(first.id), str(other.id)])
 
 
 @pytest.mark.parametrize("delay", [-1, 901])

@@ -111,17 +111,13 @@ def test_sweeper_queries_find_only_old_rows_of_their_status(any_db: DB) -> None:
     now = utcnow()
     old_pending = insert_job(any_db, created_at=now - timedelta(minutes=30))
     insert_job(any_db, created_at=now)
-    old_processing = insert_job(
-        any_db, status=JobStatus.PROCESSING, attempts=1, started_at=now - timedelta(minutes=30)
-    )
+    old_processing = insert_job(any_db, status=JobStatus.PROCESSING, attempts=1, started_at=now - timedelta(minutes=30))
     insert_job(any_db, status=JobStatus.PROCESSING, attempts=1, started_at=now)
     assert [j.id for j in pending_older_than(any_db, timedelta(minutes=10))] == [old_pending.id]
     assert [j.id for j in processing_older_than(any_db, timedelta(minutes=10))] == [old_processing.id]
 
 
-@pytest.mark.parametrize(
-    ("column", "value"), [("status", "'exploded'"), ("attempts", "-1"), ("max_attempts", "0")]
-)
+@pytest.mark.parametrize(("column", "value"), [("status", "'exploded'"), ("attempts", "-1"), ("max_attempts", "0")])
 def test_the_database_enforces_the_rules(any_db: DB, column: str, value: str) -> None:
     job = insert_job(any_db)
     with pytest.raises(IntegrityError), any_db.begin() as conn:
