@@ -23,7 +23,7 @@ from db.exceptions import (
 from db.job_types import JobType, get_job_type, job_type_names, register_job_type, validate_payload
 from db.message import JobMessage, MalformedMessage, parse_body
 from db.models import BackgroundJob, Job, JobStatus
-from db.publish import JobRequest, Queue, publish, publish_many
+from db.publish import JobRequest, Queue, publish, publish_many, resend
 from db.repository import (
     Claim,
     ClaimOutcome,
@@ -34,6 +34,8 @@ from db.repository import (
     list_jobs,
     pending_older_than,
     processing_older_than,
+    requeue_job,
+    touch_jobs,
 )
 
 __all__ = [
@@ -74,5 +76,8 @@ __all__ = [
     "publish_many",
     "redact",
     "register_job_type",
+    "requeue_job",
+    "resend",
+    "touch_jobs",
     "validate_payload",
 ]

@@ -86,6 +86,8 @@ class BackgroundJob(Base):
         Index(None, "status", "created_at"),
         # Listing everything newest-first and `--since` filters without a status.
         Index(None, "created_at"),
+        # The sweeper's "pending and untouched for T" (updated_at moves when it re-sends).
+        Index(None, "status", "updated_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -58,11 +58,19 @@ class JobRequest:
 
 
 @dataclass(frozen=True)
-class _Prepared:
-    row: dict[str, Any]
+class _Outgoing:
     message: JobMessage
     body: str
-    delay_seconds: int
+    delay_seconds: int = 0
+
+    @classmethod
+    def of(cls, message: JobMessage, delay_seconds: int = 0) -> _Outgoing:
+        return cls(message, message.body(), delay_seconds)
+
+
+@dataclass(frozen=True)
+class _Prepared(_Outgoing):
+    row: dict[str, Any] = field(default_factory=dict)
 
     def job(self) -> Job:
         return Job(**self.row | {"status": JobStatus.PENDING})
@@ -126,9 +134,7 @@ def publish_many(db: DB, items: Iterable[JobRequest], *, queue: Queue) -> list[J
             existing = _existing(conn, skipped)
     to_send = [p for p in prepared if p.message.job_id in inserted]
 
-    failures: dict[uuid.UUID, str] = {}
-    for batch in _sqs_batches(to_send, queue.max_message_bytes):
-        failures.update(_send_batch(queue, batch))
+    failures = _send_all(queue, to_send)
     if failures:
         raise PublishBatchError(failures, [p.message.job_id for p in to_send if p.message.job_id not in failures])
     return [p.job() if p.message.job_id in inserted else existing[_key(p)] for p in prepared]
@@ -136,6 +142,19 @@ def publish_many(db: DB, items: Iterable[JobRequest], *, queue: Queue) -> list[J
 
 def _key(p: _Prepared) -> tuple[str, str]:
     return (p.row["type"], p.row["idempotency_key"])
+
+
+def resend(jobs: Sequence[Job], *, queue: Queue) -> dict[uuid.UUID, str]:
+    """Send the messages of existing jobs again, same job ids (the sweeper's outbox relay, operators'
+    retries). Returns the jobs SQS refused, with reasons; an empty dict means every message was sent."""
+    return _send_all(queue, [_Outgoing.of(JobMessage(job.id, job.type, job.payload)) for job in jobs])
+
+
+def _send_all(queue: Queue, outgoing: Sequence[_Outgoing]) -> dict[uuid.UUID, str]:
+    failures: dict[uuid.UUID, str] = {}
+    for batch in _sqs_batches(outgoing, queue.max_message_bytes):
+        failures.update(_send_batch(queue, batch))
+    return failures
 
 
 def _prepare(request: JobRequest, queue: Queue, *, now: datetime) -> _Prepared:
@@ -170,7 +189,7 @@ def _prepare(request: JobRequest, queue: Queue, *, now: datetime) -> _Prepared:
         "started_at": None,
         "completed_at": None,
     }
-    return _Prepared(row=row, message=message, body=body, delay_seconds=request.delay_seconds)
+    return _Prepared(message=message, body=body, delay_seconds=request.delay_seconds, row=row)
 
 
 def _insert_ignoring_duplicates(conn: Connection) -> Insert:
@@ -184,7 +203,7 @@ def _existing(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[s
     return {(r.type, r.idempotency_key): Job.from_row(r) for r in conn.execute(query)}
 
 
-def _send_args(queue: Queue, prepared: _Prepared) -> dict[str, Any]:
+def _send_args(queue: Queue, prepared: _Outgoing) -> dict[str, Any]:
     args: dict[str, Any] = {
         "QueueUrl": queue.url,
         "MessageBody": prepared.body,
@@ -199,9 +218,9 @@ def _send_args(queue: Queue, prepared: _Prepared) -> dict[str, Any]:
     return args
 
 
-def _sqs_batches(items: list[_Prepared], max_bytes: int) -> Iterable[list[_Prepared]]:
+def _sqs_batches(items: Sequence[_Outgoing], max_bytes: int) -> Iterable[list[_Outgoing]]:
     """Groups of at most 10 messages whose sizes add up to at most the queue's maximum (SQS's batch rule)."""
-    batch: list[_Prepared] = []
+    batch: list[_Outgoing] = []
     batch_bytes = 0
     for item in items:
         size = message_size(item.body, item.message.attributes())
@@ -214,7 +233,7 @@ def _sqs_batches(items: list[_Prepared], max_bytes: int) -> Iterable[list[_Prepa
         yield batch
 
 
-def _send_batch(queue: Queue, batch: list[_Prepared]) -> dict[uuid.UUID, str]:
+def _send_batch(queue: Queue, batch: list[_Outgoing]) -> dict[uuid.UUID, str]:
     entries = []
     for index, item in enumerate(batch):
         args = _send_args(queue, item)

@@ -33,13 +33,14 @@ class ClaimOutcome(enum.StrEnum):
     CLAIMED = "claimed"  # this caller now owns the job: run it
     COMPLETED = "completed"  # a duplicate delivery of finished work: acknowledge, do not run
     BUSY = "busy"  # another live invocation holds it: retry later
+    EXHAUSTED = "exhausted"  # failed (or died) on its last attempt: dead-letter it, do not run it again
     NOT_FOUND = "not_found"  # no row (yet): the publisher's commit may not be visible; retry later
 
 
 @dataclass(frozen=True)
 class Claim:
     outcome: ClaimOutcome
-    job: Job | None = None  # set when CLAIMED
+    job: Job | None = None  # the row: as claimed, or as found when not claimed (None if NOT_FOUND)
 
 
 def get_job(db: DB | Connection, job_id: UUID) -> Job | None:
@@ -72,13 +73,16 @@ def claim_job(db: DB | Connection, job_id: UUID, *, stale_after: timedelta, now:
     """Take the job for this invocation if it is pending, failed, or processing but abandoned.
 
     A `processing` row whose `started_at` is older than `stale_after` belongs to an invocation that died
-    (timeout, crash); it is reclaimed and the attempt counts. The miss path reads the status once to tell
-    the caller why; the common path is the single UPDATE.
+    (timeout, crash); it is reclaimed and the attempt counts. A failed or abandoned job with no attempts
+    left is not claimed (EXHAUSTED): `requeue_job` gives it new attempts when an operator retries it. The
+    miss path reads the row once to tell the caller why; the common path is the single UPDATE.
     """
     now = now or utcnow()
+    has_attempts_left = _t.c.attempts < _t.c.max_attempts
+    stale = and_(_t.c.status == JobStatus.PROCESSING.value, _t.c.started_at < now - stale_after)
     claimable = or_(
-        _t.c.status.in_([JobStatus.PENDING.value, JobStatus.FAILED.value]),
-        and_(_t.c.status == JobStatus.PROCESSING.value, _t.c.started_at < now - stale_after),
+        _t.c.status == JobStatus.PENDING.value,
+        and_(or_(_t.c.status == JobStatus.FAILED.value, stale), has_attempts_left),
     )
     stmt = (
         update(_t)
@@ -96,12 +100,16 @@ def claim_job(db: DB | Connection, job_id: UUID, *, stale_after: timedelta, now:
         row = conn.execute(stmt).first()
         if row is not None:
             return Claim(ClaimOutcome.CLAIMED, Job.from_row(row))
-        status = conn.execute(select(_t.c.status).where(_t.c.id == job_id)).scalar_one_or_none()
-    if status is None:
+        current = conn.execute(select(_t).where(_t.c.id == job_id)).first()
+    if current is None:
         return Claim(ClaimOutcome.NOT_FOUND)
-    if status == JobStatus.COMPLETED.value:
-        return Claim(ClaimOutcome.COMPLETED)
-    return Claim(ClaimOutcome.BUSY)
+    job = Job.from_row(current)
+    if job.status is JobStatus.COMPLETED:
+        return Claim(ClaimOutcome.COMPLETED, job)
+    abandoned = job.status is JobStatus.PROCESSING and job.started_at is not None and job.started_at < now - stale_after
+    if job.attempts >= job.max_attempts and (job.status is JobStatus.FAILED or abandoned):
+        return Claim(ClaimOutcome.EXHAUSTED, job)
+    return Claim(ClaimOutcome.BUSY, job)
 
 
 def complete_job(db: DB | Connection, job_id: UUID, *, attempt: int | None = None, now: datetime | None = None) -> bool:
@@ -144,8 +152,12 @@ def fail_job(
 def pending_older_than(
     db: DB | Connection, age: timedelta, *, limit: int = 500, now: datetime | None = None
 ) -> list[Job]:
-    """Pending rows whose message was probably never sent (the outbox relay's input), oldest first."""
-    return _older_than(db, JobStatus.PENDING, _t.c.created_at, age, limit, now)
+    """Pending rows untouched for `age` (their message was probably never sent), oldest first.
+
+    Measured from `updated_at`, which `touch_jobs` moves when the sweeper re-sends, so each stuck job is
+    re-sent at most once per `age` however often the sweeper runs.
+    """
+    return _older_than(db, JobStatus.PENDING, _t.c.updated_at, age, limit, now)
 
 
 def processing_older_than(
@@ -167,6 +179,38 @@ def _older_than(
     query = select(_t).where(_t.c.status == status.value, column < cutoff).order_by(column).limit(limit)
     with transaction(db) as conn:
         return [Job.from_row(r) for r in conn.execute(query)]
+
+
+def touch_jobs(db: DB | Connection, job_ids: list[UUID], *, now: datetime | None = None) -> int:
+    """Move `updated_at` of still-pending jobs to now (after the sweeper re-sent them)."""
+    if not job_ids:
+        return 0
+    stmt = (
+        update(_t)
+        .where(_t.c.id.in_(job_ids), _t.c.status == JobStatus.PENDING.value)
+        .values(updated_at=now or utcnow())
+    )
+    with transaction(db) as conn:
+        return conn.execute(stmt).rowcount
+
+
+def requeue_job(db: DB | Connection, job_id: UUID, *, force: bool = False, now: datetime | None = None) -> Job | None:
+    """Make a job runnable again with a fresh set of attempts (an operator's retry or DLQ redrive).
+
+    Refuses a completed job unless `force`, and never touches a job that is processing right now.
+    Returns the updated row, or None if nothing changed.
+    """
+    now = now or utcnow()
+    allowed = [JobStatus.PENDING.value, JobStatus.FAILED.value] + ([JobStatus.COMPLETED.value] if force else [])
+    stmt = (
+        update(_t)
+        .where(_t.c.id == job_id, _t.c.status.in_(allowed))
+        .values(status=JobStatus.PENDING.value, attempts=0, started_at=None, completed_at=None, updated_at=now)
+        .returning(*_t.c)
+    )
+    with transaction(db) as conn:
+        row = conn.execute(stmt).first()
+    return Job.from_row(row) if row else None
 
 
 def count_by_status_and_type(db: DB | Connection) -> dict[tuple[str, str], int]:

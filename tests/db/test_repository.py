@@ -10,7 +10,14 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from db import DB, ClaimOutcome, JobStatus, claim_job, complete_job, fail_job, get_job, list_jobs
-from db.repository import MAX_ERROR_CHARS, pending_older_than, processing_older_than, utcnow
+from db.repository import (
+    MAX_ERROR_CHARS,
+    pending_older_than,
+    processing_older_than,
+    requeue_job,
+    touch_jobs,
+    utcnow,
+)
 from tests.db.factories import insert_job
 
 pytestmark = pytest.mark.integration
@@ -132,3 +139,32 @@ def test_repository_functions_join_the_callers_transaction(any_db: DB) -> None:
         raise RuntimeError("caller rolls back")
     row = get_job(any_db, job.id)
     assert row is not None and row.status is JobStatus.PENDING and row.attempts == 0
+
+
+def test_a_job_out_of_attempts_is_exhausted_not_claimed(any_db: DB) -> None:
+    failed = insert_job(any_db, status=JobStatus.FAILED, attempts=5, max_attempts=5)
+    died = insert_job(any_db, status=JobStatus.PROCESSING, attempts=5, max_attempts=5, started_at=utcnow() - STALE * 2)
+    for job in (failed, died):
+        claim = claim_job(any_db, job.id, stale_after=STALE)
+        assert claim.outcome is ClaimOutcome.EXHAUSTED
+        assert get_job(any_db, job.id) == job
+
+
+def test_requeue_gives_fresh_attempts_but_refuses_completed_unless_forced(any_db: DB) -> None:
+    failed = insert_job(any_db, status=JobStatus.FAILED, attempts=5, max_attempts=5)
+    done = insert_job(any_db, status=JobStatus.COMPLETED, attempts=1)
+    running = insert_job(any_db, status=JobStatus.PROCESSING, attempts=1, started_at=utcnow())
+    requeued = requeue_job(any_db, failed.id)
+    assert requeued is not None and requeued.status is JobStatus.PENDING and requeued.attempts == 0
+    assert claim_job(any_db, failed.id, stale_after=STALE).outcome is ClaimOutcome.CLAIMED
+    assert requeue_job(any_db, done.id) is None
+    assert requeue_job(any_db, running.id, force=True) is None
+    forced = requeue_job(any_db, done.id, force=True)
+    assert forced is not None and forced.status is JobStatus.PENDING
+
+
+def test_touch_moves_pending_jobs_out_of_the_sweepers_window(any_db: DB) -> None:
+    old = insert_job(any_db, created_at=utcnow() - timedelta(minutes=30))
+    assert [j.id for j in pending_older_than(any_db, timedelta(minutes=10))] == [old.id]
+    assert touch_jobs(any_db, [old.id]) == 1
+    assert pending_older_than(any_db, timedelta(minutes=10)) == []

@@ -41,9 +41,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_background_jobs_status_created_at", "background_jobs", ["status", "created_at"])
     op.create_index("ix_background_jobs_created_at", "background_jobs", ["created_at"])
+    op.create_index("ix_background_jobs_status_updated_at", "background_jobs", ["status", "updated_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_background_jobs_status_updated_at", table_name="background_jobs")
     op.drop_index("ix_background_jobs_created_at", table_name="background_jobs")
     op.drop_index("ix_background_jobs_status_created_at", table_name="background_jobs")
     op.drop_table("background_jobs")
