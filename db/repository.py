@@ -34,6 +34,7 @@ class ClaimOutcome(enum.StrEnum):
     COMPLETED = "completed"  # a duplicate delivery of finished work: acknowledge, do not run
     BUSY = "busy"  # another live invocation holds it: retry later
     EXHAUSTED = "exhausted"  # failed (or died) on its last attempt: dead-letter it, do not run it again
+    TYPE_MISMATCH = "type_mismatch"  # the message names another type than the row: the message is wrong
     NOT_FOUND = "not_found"  # no row (yet): the publisher's commit may not be visible; retry later
 
 
@@ -69,13 +70,21 @@ def list_jobs(
         return [Job.from_row(r) for r in conn.execute(query)]
 
 
-def claim_job(db: DB | Connection, job_id: UUID, *, stale_after: timedelta, now: datetime | None = None) -> Claim:
+def claim_job(
+    db: DB | Connection,
+    job_id: UUID,
+    *,
+    stale_after: timedelta,
+    job_type: str | None = None,
+    now: datetime | None = None,
+) -> Claim:
     """Take the job for this invocation if it is pending, failed, or processing but abandoned.
 
     A `processing` row whose `started_at` is older than `stale_after` belongs to an invocation that died
     (timeout, crash); it is reclaimed and the attempt counts. A failed or abandoned job with no attempts
     left is not claimed (EXHAUSTED): `requeue_job` gives it new attempts when an operator retries it. The
     miss path reads the row once to tell the caller why; the common path is the single UPDATE.
+    With `job_type`, a row of another type is never claimed (TYPE_MISMATCH).
     """
     now = now or utcnow()
     has_attempts_left = _t.c.attempts < _t.c.max_attempts
@@ -84,9 +93,10 @@ def claim_job(db: DB | Connection, job_id: UUID, *, stale_after: timedelta, now:
         _t.c.status == JobStatus.PENDING.value,
         and_(or_(_t.c.status == JobStatus.FAILED.value, stale), has_attempts_left),
     )
+    conditions = [_t.c.id == job_id, claimable] + ([_t.c.type == job_type] if job_type is not None else [])
     stmt = (
         update(_t)
-        .where(_t.c.id == job_id, claimable)
+        .where(*conditions)
         .values(
             status=JobStatus.PROCESSING.value,
             attempts=_t.c.attempts + 1,
@@ -104,6 +114,8 @@ def claim_job(db: DB | Connection, job_id: UUID, *, stale_after: timedelta, now:
     if current is None:
         return Claim(ClaimOutcome.NOT_FOUND)
     job = Job.from_row(current)
+    if job_type is not None and job.type != job_type:
+        return Claim(ClaimOutcome.TYPE_MISMATCH, job)
     if job.status is JobStatus.COMPLETED:
         return Claim(ClaimOutcome.COMPLETED, job)
     abandoned = job.status is JobStatus.PROCESSING and job.started_at is not None and job.started_at < now - stale_after
@@ -133,10 +145,12 @@ def fail_job(
     error: str,
     *,
     attempt: int | None = None,
+    job_type: str | None = None,
     now: datetime | None = None,
 ) -> bool:
     """Mark a job failed with `error` (truncated to MAX_ERROR_CHARS). Never touches a completed job.
-    With `attempt`, only the invocation holding that claim may fail it. True if the row changed."""
+    With `attempt`, only the invocation holding that claim may fail it; with `job_type`, only a row of that
+    type (so a garbage message cannot fail somebody else's job). True if the row changed."""
     now = now or utcnow()
     stmt = (
         update(_t)
@@ -145,6 +159,8 @@ def fail_job(
     )
     if attempt is not None:
         stmt = stmt.where(_t.c.attempts == attempt, _t.c.status == JobStatus.PROCESSING.value)
+    if job_type is not None:
+        stmt = stmt.where(_t.c.type == job_type)
     with transaction(db) as conn:
         return conn.execute(stmt).rowcount == 1
 

@@ -77,9 +77,14 @@ def sqs(aws: None):
 
 
 @pytest.fixture
-def queue(sqs) -> Queue:
+def dlq(sqs) -> Queue:
+    return Queue(client=sqs, url=sqs.create_queue(QueueName="jobs-dlq")["QueueUrl"])
+
+
+@pytest.fixture
+def queue(sqs, dlq: Queue) -> Queue:
     """A main queue with a DLQ and redrive, as the stack creates them."""
-    dlq_url = sqs.create_queue(QueueName="jobs-dlq")["QueueUrl"]
+    dlq_url = dlq.url
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     url = sqs.create_queue(
         QueueName="jobs",

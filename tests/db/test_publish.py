@@ -29,6 +29,7 @@ from db import (
 from db.job_types import unregister_job_type
 from db.models import jobs_table
 from tests.sqs_faults import FlakySqs
+from tests.worker.esm import drain
 
 pytestmark = pytest.mark.integration
 
@@ -36,17 +37,6 @@ pytestmark = pytest.mark.integration
 def _count(db: DB) -> int:
     with db.begin() as conn:
         return conn.execute(select(func.count()).select_from(jobs_table)).scalar_one()
-
-
-def _receive_all(queue: Queue) -> list[dict[str, Any]]:
-    messages: list[dict[str, Any]] = []
-    while True:
-        got = queue.client.receive_message(
-            QueueUrl=queue.url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=60
-        ).get("Messages", [])
-        if not got:
-            return messages
-        messages.extend(got)
 
 
 @pytest.fixture
@@ -66,7 +56,7 @@ def test_publish_commits_the_row_then_sends_the_contract(any_db: DB, queue: Queu
     row = get_job(any_db, job.id)
     assert row is not None and row.status is JobStatus.PENDING and row.attempts == 0
     assert row == job
-    [message] = _receive_all(queue)
+    [message] = drain(queue)
     assert json.loads(message["Body"]) == {
         "jobId": str(job.id),
         "type": "test-echo",
@@ -104,7 +94,7 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(
     assert says in str(caught.value)
     assert "\n" not in str(caught.value)
     assert _count(any_db) == 0
-    assert _receive_all(queue) == []
+    assert drain(queue) == []
 
 
 def test_oversize_message_is_rejected_before_anything_is_written(any_db: DB, sqs) -> None:
@@ -138,7 +128,7 @@ def test_idempotency_key_returns_the_first_job_and_sends_once(any_db: DB, queue:
     assert again == first
     assert other.id != first.id
     assert _count(any_db) == 2
-    assert sorted(json.loads(m["Body"])["jobId"] for m in _receive_all(queue)) == sorted([str(first.id), str(other.id)])
+    assert sorted(json.loads(m["Body"])["jobId"] for m in drain(queue)) == sorted([str(first.id), str(other.id)])
 
 
 @pytest.mark.parametrize("delay", [-1, 901])
@@ -150,7 +140,7 @@ def test_delay_outside_sqs_range_is_rejected(any_db: DB, queue: Queue, delay: in
 
 def test_delayed_job_is_not_visible_at_once(any_db: DB, queue: Queue) -> None:
     publish(any_db, "test-echo", {}, queue=queue, delay_seconds=60)
-    assert _receive_all(queue) == []
+    assert drain(queue) == []
     assert _count(any_db) == 1
 
 
@@ -158,7 +148,7 @@ def test_publish_many_sends_every_job_in_batches_of_ten(any_db: DB, queue: Queue
     jobs = publish_many(any_db, [JobRequest("test-echo", {"i": i}) for i in range(25)], queue=queue)
     assert [j.payload["i"] for j in jobs] == list(range(25))
     assert _count(any_db) == 25
-    bodies = [json.loads(m["Body"]) for m in _receive_all(queue)]
+    bodies = [json.loads(m["Body"]) for m in drain(queue)]
     assert sorted(b["jobId"] for b in bodies) == sorted(str(j.id) for j in jobs)
 
 
@@ -167,7 +157,7 @@ def test_publish_many_with_an_invalid_item_writes_nothing(any_db: DB, queue: Que
     with pytest.raises(InvalidBatchItem, match=r"^item 2: unknown job type 'nope'"):
         publish_many(any_db, items, queue=queue)
     assert _count(any_db) == 0
-    assert _receive_all(queue) == []
+    assert drain(queue) == []
 
 
 def test_publish_many_reports_every_failed_entry(any_db: DB, queue: Queue) -> None:
@@ -177,7 +167,7 @@ def test_publish_many_reports_every_failed_entry(any_db: DB, queue: Queue) -> No
     err = caught.value
     assert len(err.failures) == 4
     assert len(err.published) == 8
-    received = {uuid.UUID(json.loads(m["Body"])["jobId"]) for m in _receive_all(queue)}
+    received = {uuid.UUID(json.loads(m["Body"])["jobId"]) for m in drain(queue)}
     assert received == set(err.published)
     assert received.isdisjoint(err.failures)
     assert all(get_job(any_db, job_id) is not None for job_id in err.failures)  # pending, for the sweeper
@@ -198,7 +188,7 @@ def test_publish_many_honours_idempotency_keys_across_and_within_calls(any_db: D
     assert jobs[0] == first
     assert jobs[2] == jobs[1]
     assert _count(any_db) == 3
-    assert len(_receive_all(queue)) == 3  # k0 once, k1 once, the keyless one
+    assert len(drain(queue)) == 3  # k0 once, k1 once, the keyless one
 
 
 def test_publish_many_of_nothing_is_nothing(any_db: DB, queue: Queue) -> None:

@@ -168,3 +168,12 @@ def test_touch_moves_pending_jobs_out_of_the_sweepers_window(any_db: DB) -> None
     assert [j.id for j in pending_older_than(any_db, timedelta(minutes=10))] == [old.id]
     assert touch_jobs(any_db, [old.id]) == 1
     assert pending_older_than(any_db, timedelta(minutes=10)) == []
+
+
+def test_a_message_of_another_type_never_claims_or_fails_the_row(any_db: DB) -> None:
+    job = insert_job(any_db)
+    claim = claim_job(any_db, job.id, stale_after=STALE, job_type="resize-image")
+    assert claim.outcome is ClaimOutcome.TYPE_MISMATCH
+    assert not fail_job(any_db, job.id, "garbage", job_type="resize-image")
+    assert get_job(any_db, job.id) == job
+    assert claim_job(any_db, job.id, stale_after=STALE, job_type="test-echo").outcome is ClaimOutcome.CLAIMED

@@ -1,0 +1,62 @@
+"""Worker fixtures: a runtime on the real test database and moto queues, and a counting job type."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from db import DB, Queue, register_job_type
+from db.job_types import unregister_job_type
+from worker import registry
+from worker.config import WorkerConfig
+from worker.registry import JobContext
+from worker.runtime import Runtime
+
+
+def make_config(pg_url: str, queue: Queue, dlq: Queue, **overrides: Any) -> WorkerConfig:
+    settings: dict[str, Any] = {
+        "database_url": pg_url,
+        "database_secret_arn": None,
+        "queue_url": queue.url,
+        "dlq_url": dlq.url,
+        "stale_after": timedelta(minutes=5),
+        "min_time_left": timedelta(seconds=2),
+    }
+    return WorkerConfig(**settings | overrides)
+
+
+@pytest.fixture
+def runtime(pg_url: str, pg_db: DB, queue: Queue, dlq: Queue) -> Runtime:
+    return Runtime(make_config(pg_url, queue, dlq), db=pg_db, sqs=queue.client)
+
+
+@dataclass
+class Calls:
+    """Records every run of the `count-calls` handler; `behaviour` decides what a run does."""
+
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    behaviour: Any = None
+
+    def __call__(self, ctx: JobContext) -> None:
+        self.runs.append({"job_id": ctx.job_id, "attempt": ctx.attempt, "payload": ctx.payload})
+        if self.behaviour is not None:
+            self.behaviour(ctx)
+
+
+class CountCalls(BaseModel):
+    n: int = 0
+
+
+@pytest.fixture
+def calls() -> Iterator[Calls]:
+    recorder = Calls()
+    register_job_type("count-calls", CountCalls, max_attempts=3)
+    registry.job("count-calls")(recorder)
+    yield recorder
+    registry.unregister("count-calls")
+    unregister_job_type("count-calls")

@@ -1,0 +1,110 @@
+"""The worker's configuration, read from the environment once per container and validated up front.
+
+A missing or malformed setting fails the first invocation with one line naming the variable, instead of
+failing every job later in a less obvious way. Secrets never live here: the deployed worker gets the ARN
+of its database secret and reads the URL from Secrets Manager (see worker/secrets.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from db.engine import normalise_url
+from db.exceptions import ConfigError
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    database_url: str | None  # local runs
+    database_secret_arn: str | None  # deployed: read once per container
+    queue_url: str
+    dlq_url: str
+    log_level: str = "INFO"
+    #: A `processing` row older than this belongs to a dead invocation. Must exceed the function timeout.
+    stale_after: timedelta = timedelta(seconds=960)
+    #: Records are not started with less time than this before the Lambda deadline.
+    min_time_left: timedelta = timedelta(seconds=10)
+    #: Retry delay: base x 2^(attempt-1), jittered, capped (SQS allows up to 12 h; we cap lower).
+    backoff_base_seconds: int = 10
+    backoff_max_seconds: int = 900
+    #: The sweeper re-sends pending jobs untouched for this long (over SQS's 15-minute maximum delay).
+    sweep_pending_after: timedelta = timedelta(seconds=1200)
+    sweep_batch_limit: int = 500
+    #: The `Service` dimension of the worker's metrics: the stack name in a deployment.
+    service: str = "jobstack"
+
+
+def load_config(environ: Mapping[str, str]) -> WorkerConfig:
+    """Build the config from environment variables, or raise ConfigError naming the variable to fix."""
+    url = environ.get("DATABASE_URL", "").strip() or None
+    arn = environ.get("DATABASE_SECRET_ARN", "").strip() or None
+    if url and arn:
+        raise ConfigError("both DATABASE_URL and DATABASE_SECRET_ARN are set: set only one")
+    if not url and not arn:
+        raise ConfigError("no database configured: set DATABASE_SECRET_ARN (deployed) or DATABASE_URL (local)")
+    if url:
+        normalise_url(url)  # raises a redacted ConfigError for a malformed URL
+    if arn and not arn.startswith("arn:"):
+        raise ConfigError(
+            f"DATABASE_SECRET_ARN must be a Secrets Manager ARN (arn:aws:secretsmanager:...), got {arn!r}"
+        )
+
+    level = environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
+
+    stale = _seconds(environ, "JOB_STALE_AFTER_SECONDS", 960)
+    min_left = _seconds(environ, "JOB_MIN_TIME_LEFT_SECONDS", 10)
+    base = _seconds(environ, "JOB_BACKOFF_BASE_SECONDS", 10)
+    cap = _seconds(environ, "JOB_BACKOFF_MAX_SECONDS", 900)
+    if cap < base:
+        raise ConfigError(f"JOB_BACKOFF_MAX_SECONDS ({cap}) must be at least JOB_BACKOFF_BASE_SECONDS ({base})")
+    if cap > 43_200:
+        raise ConfigError(f"JOB_BACKOFF_MAX_SECONDS must be at most 43200 (SQS's 12-hour visibility limit), got {cap}")
+    return WorkerConfig(
+        database_url=url,
+        database_secret_arn=arn,
+        queue_url=_queue_url(environ, "QUEUE_URL"),
+        dlq_url=_queue_url(environ, "DLQ_URL"),
+        log_level=level,
+        stale_after=timedelta(seconds=stale),
+        min_time_left=timedelta(seconds=min_left),
+        backoff_base_seconds=base,
+        backoff_max_seconds=cap,
+        sweep_pending_after=timedelta(seconds=_seconds(environ, "SWEEP_PENDING_AFTER_SECONDS", 1200)),
+        sweep_batch_limit=_seconds(environ, "SWEEP_BATCH_LIMIT", 500),
+        service=environ.get("JOBSTACK_SERVICE", "jobstack").strip() or "jobstack",
+    )
+
+
+def _queue_url(environ: Mapping[str, str], name: str) -> str:
+    value = environ.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"{name} is not set: the stack sets it; for local runs export the queue's URL")
+    if not value.startswith(("https://", "http://")):
+        raise ConfigError(
+            f"{name} must be an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>), got {value!r}"
+        )
+    return value
+
+
+def _seconds(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number of seconds, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative, got {value}")
+    return value
+
+
+def log_level_number(config: WorkerConfig) -> int:
+    return logging.getLevelNamesMapping()[config.log_level]

@@ -1,0 +1,5 @@
+"""Job handlers. Each module registers its handlers with `@job`; import it here so the worker loads it."""
+
+from worker.jobs import echo
+
+__all__ = ["echo"]

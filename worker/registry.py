@@ -1,0 +1,79 @@
+"""`@job("type-name")`: registers the function that runs a job type, and the context it receives.
+
+A handler is a plain function of one `JobContext`; it returns on success and raises on failure. The
+worker owns everything else (claiming, retries, the DLQ, logging the outcome), so handlers stay short and
+testable by calling them directly with a context.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from db import DB, get_job_type
+from worker.exceptions import HandlerAlreadyRegistered, HandlerNotFound
+
+
+@dataclass(frozen=True)
+class JobContext:
+    job_id: UUID
+    type: str
+    payload: dict[str, Any]  # the database row's payload, validated against the type's schema
+    db: DB
+    log: logging.LoggerAdapter[logging.Logger]  # bound to job_id, type and attempt
+    attempt: int  # 1 for the first try
+    max_attempts: int
+    message_id: str
+    _remaining_ms: Callable[[], int] = field(repr=False)
+
+    def time_left(self) -> timedelta:
+        """Time before the Lambda deadline: check it before starting a long step."""
+        return timedelta(milliseconds=self._remaining_ms())
+
+    @property
+    def is_last_attempt(self) -> bool:
+        return self.attempt >= self.max_attempts
+
+
+JobHandler = Callable[[JobContext], None]
+
+
+@dataclass(frozen=True)
+class RegisteredHandler:
+    type: str
+    run: JobHandler
+    #: Do not start this job with less time than this before the deadline (None: the worker's default).
+    min_time_left: timedelta | None = None
+
+
+_handlers: dict[str, RegisteredHandler] = {}
+
+
+def job(name: str, *, min_time_left_seconds: int | None = None) -> Callable[[JobHandler], JobHandler]:
+    """Register the decorated function as the handler of job type `name` (declared in db/job_types.py)."""
+    get_job_type(name)  # the payload schema must exist first: it is the contract with publishers
+
+    def register(func: JobHandler) -> JobHandler:
+        if name in _handlers:
+            raise HandlerAlreadyRegistered(name)
+        min_left = timedelta(seconds=min_time_left_seconds) if min_time_left_seconds is not None else None
+        _handlers[name] = RegisteredHandler(type=name, run=func, min_time_left=min_left)
+        return func
+
+    return register
+
+
+def get_handler(name: str) -> RegisteredHandler:
+    try:
+        return _handlers[name]
+    except KeyError:
+        raise HandlerNotFound(name, list(_handlers)) from None
+
+
+def unregister(name: str) -> None:
+    """For tests that register temporary handlers."""
+    _handlers.pop(name, None)

@@ -1,0 +1,55 @@
+"""Reading the database URL from Secrets Manager, once per container.
+
+Accepts the shapes teams actually store: a bare URL, `{"url": ...}` / `{"DATABASE_URL": ...}`, or the
+RDS-managed JSON (`host`, `port`, `username`, `password`, `dbname`). The secret's value never appears in
+an error or a log line.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+from db.exceptions import ConfigError
+
+
+def database_url_from_secret(arn: str, client: Any | None = None) -> str:
+    if client is None:
+        import boto3  # lazy: only deployed workers read secrets, and boto3 costs ~150 ms to import
+
+        client = boto3.client("secretsmanager")
+    try:
+        response = client.get_secret_value(SecretId=arn)
+    except Exception as err:
+        code = getattr(err, "response", {}).get("Error", {}).get("Code", type(err).__name__)
+        raise ConfigError(
+            f"cannot read database secret {arn}: {code} (check the ARN and the worker's IAM role)"
+        ) from None
+    return parse_secret(arn, response.get("SecretString") or "")
+
+
+def parse_secret(arn: str, value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ConfigError(
+            f"database secret {arn} is empty: put the pooler URL in it (postgresql://user:pass@host:6543/db)"
+        )
+    if value.startswith(("postgres://", "postgresql://", "postgresql+psycopg://")):
+        return value
+    try:
+        doc = json.loads(value)
+    except json.JSONDecodeError:
+        raise ConfigError(f"database secret {arn} is neither a postgresql:// URL nor JSON") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"database secret {arn} is JSON but not an object")
+    for key in ("url", "DATABASE_URL", "database_url"):
+        if isinstance(doc.get(key), str):
+            return str(doc[key])
+    missing = [k for k in ("host", "username", "password") if not doc.get(k)]
+    if missing:
+        raise ConfigError(f"database secret {arn} has no 'url' and lacks {', '.join(missing)} for an RDS-style secret")
+    user, password = quote(str(doc["username"]), safe=""), quote(str(doc["password"]), safe="")
+    port = doc.get("port") or 5432
+    dbname = doc.get("dbname") or "postgres"
+    return f"postgresql://{user}:{password}@{doc['host']}:{port}/{dbname}"
