@@ -16,8 +16,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Insert, select, tuple_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from db.engine import DB, redact
 from db.exceptions import InvalidBatchItem, JobstackError, PayloadTooLarge, PublishBatchError, PublishError
@@ -93,7 +91,7 @@ def publish(
     """
     request = JobRequest(type, payload, delay_seconds, idempotency_key, max_attempts)
     prepared = _prepare(request, queue, now=utcnow())
-    with db.begin() as conn:
+    with db.autocommit() as conn:  # the INSERT commits itself: one round trip
         if not conn.execute(_insert_ignoring_duplicates(conn), prepared.row).scalars().all():
             assert idempotency_key is not None  # only a (type, key) duplicate is ignored
             return _existing(conn, [(type, idempotency_key)])[(type, idempotency_key)]
@@ -194,7 +192,10 @@ def _prepare(request: JobRequest, queue: Queue, *, now: datetime) -> _Prepared:
 
 def _insert_ignoring_duplicates(conn: Connection) -> Insert:
     """INSERT that skips a row whose (type, idempotency_key) exists, returning the ids it did insert."""
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:  # imported only when used: the worker's cold start never needs the SQLite dialect
+        from sqlalchemy.dialects.sqlite import insert
     return insert(_t).on_conflict_do_nothing(index_elements=[_t.c.type, _t.c.idempotency_key]).returning(_t.c.id)
 
 

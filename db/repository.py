@@ -18,7 +18,7 @@ from uuid import UUID
 
 from sqlalchemy import ColumnElement, Connection, and_, func, or_, select, update
 
-from db.engine import DB, transaction
+from db.engine import DB, statements
 from db.models import Job, JobStatus, jobs_table
 
 MAX_ERROR_CHARS = 4000
@@ -45,7 +45,7 @@ class Claim:
 
 
 def get_job(db: DB | Connection, job_id: UUID) -> Job | None:
-    with transaction(db) as conn:
+    with statements(db) as conn:
         row = conn.execute(select(_t).where(_t.c.id == job_id)).first()
     return Job.from_row(row) if row else None
 
@@ -66,7 +66,7 @@ def list_jobs(
         query = query.where(_t.c.type == type)
     if since is not None:
         query = query.where(_t.c.created_at >= since)
-    with transaction(db) as conn:
+    with statements(db) as conn:
         return [Job.from_row(r) for r in conn.execute(query)]
 
 
@@ -106,7 +106,7 @@ def claim_job(
         )
         .returning(*_t.c)
     )
-    with transaction(db) as conn:
+    with statements(db) as conn:
         row = conn.execute(stmt).first()
         if row is not None:
             return Claim(ClaimOutcome.CLAIMED, Job.from_row(row))
@@ -135,7 +135,7 @@ def complete_job(db: DB | Connection, job_id: UUID, *, attempt: int | None = Non
     )
     if attempt is not None:
         stmt = stmt.where(_t.c.attempts == attempt)
-    with transaction(db) as conn:
+    with statements(db) as conn:
         return conn.execute(stmt).rowcount == 1
 
 
@@ -161,7 +161,7 @@ def fail_job(
         stmt = stmt.where(_t.c.attempts == attempt, _t.c.status == JobStatus.PROCESSING.value)
     if job_type is not None:
         stmt = stmt.where(_t.c.type == job_type)
-    with transaction(db) as conn:
+    with statements(db) as conn:
         return conn.execute(stmt).rowcount == 1
 
 
@@ -193,7 +193,7 @@ def _older_than(
 ) -> list[Job]:
     cutoff = (now or utcnow()) - age
     query = select(_t).where(_t.c.status == status.value, column < cutoff).order_by(column).limit(limit)
-    with transaction(db) as conn:
+    with statements(db) as conn:
         return [Job.from_row(r) for r in conn.execute(query)]
 
 
@@ -206,7 +206,7 @@ def touch_jobs(db: DB | Connection, job_ids: list[UUID], *, now: datetime | None
         .where(_t.c.id.in_(job_ids), _t.c.status == JobStatus.PENDING.value)
         .values(updated_at=now or utcnow())
     )
-    with transaction(db) as conn:
+    with statements(db) as conn:
         return conn.execute(stmt).rowcount
 
 
@@ -224,14 +224,14 @@ def requeue_job(db: DB | Connection, job_id: UUID, *, force: bool = False, now: 
         .values(status=JobStatus.PENDING.value, attempts=0, started_at=None, completed_at=None, updated_at=now)
         .returning(*_t.c)
     )
-    with transaction(db) as conn:
+    with statements(db) as conn:
         row = conn.execute(stmt).first()
     return Job.from_row(row) if row else None
 
 
 def count_by_status_and_type(db: DB | Connection) -> dict[tuple[str, str], int]:
     query = select(_t.c.status, _t.c.type, func.count()).group_by(_t.c.status, _t.c.type)
-    with transaction(db) as conn:
+    with statements(db) as conn:
         return {(s, ty): n for s, ty, n in conn.execute(query)}
 
 
