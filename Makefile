@@ -57,7 +57,8 @@ migrate: deps
 	$(VENV)/bin/python -m db.migrate upgrade
 
 bench: deps
-	$(VENV)/bin/python bench/publish.py
+	$(VENV)/bin/python -m bench.publish
+	$(VENV)/bin/python -m bench.cold_start
 
 clean:
 	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache

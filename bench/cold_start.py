@@ -6,7 +6,7 @@
 2. Database statements per successful job (target 2: claim, complete) and jobs/s for batches of 1 and 10
    no-op jobs through `process_batch` against real PostgreSQL.
 
-    .venv/bin/python bench/cold_start.py [--runs 15] [--jobs 2000]
+    .venv/bin/python -m bench.cold_start [--runs 15] [--jobs 2000]
 """
 
 from __future__ import annotations
@@ -23,9 +23,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
 from pydantic import BaseModel
 
 from bench.report import write_section
@@ -37,6 +34,7 @@ from worker.processing import process_batch
 from worker.registry import JobContext, job
 from worker.runtime import Runtime
 
+ROOT = Path(__file__).resolve().parent.parent
 TIMED_IMPORT = "import time; t = time.perf_counter(); import {mod}; print(time.perf_counter() - t)"
 
 
@@ -121,7 +119,7 @@ def main() -> None:
     real_stdout, sys.stdout = sys.stdout, devnull
     try:
         with scratch_database(prefix="jobstack_bench") as url:
-            rate_1, counts_1 = jobs_per_second(url, args.jobs // 4, 1)
+            rate_1, _ = jobs_per_second(url, args.jobs // 4, 1)
             rate_10, counts_10 = jobs_per_second(url, args.jobs, 10)
     finally:
         sys.stdout = real_stdout
@@ -132,7 +130,7 @@ def main() -> None:
 |---|---|---|
 | `import sqlalchemy.orm, psycopg` (the floor) | {floor_s * 1000:.0f} ms | |
 | `import worker.handler` | {ours_s * 1000:.0f} ms | |
-| ratio | **{ours_s / floor_s:.2f}x** (median of {args.runs} interleaved fresh interpreters, no bytecode cache) | ≤ 1.25x |
+| ratio | **{ours_s / floor_s:.2f}x** (median of {args.runs} fresh interpreters, no bytecode cache) | ≤ 1.25x |
 | statements per successful job | {per(counts_10, args.jobs)} | 2 (claim, complete) |
 | no-op jobs/s, batch of 1 | {rate_1:,.0f} | |
 | no-op jobs/s, batch of 10 | {rate_10:,.0f} | |
@@ -141,7 +139,7 @@ Jobs/s is one invocation's sequential throughput through `process_batch` against
 with a pooler over the network each job pays two round trips, so expect it to fall with latency.
 """
     print(body)
-    write_section("worker", "make bench  (or: .venv/bin/python bench/cold_start.py)", body)
+    write_section("worker", "make bench  (or: .venv/bin/python -m bench.cold_start)", body)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ cost grows with queue depth and swamps what we measure at N=1000. The sink accep
 sleeps a fixed round-trip time per API call, like SQS in the same region; with 0 ms it isolates our own
 cost (database + serialisation).
 
-    .venv/bin/python bench/publish.py [--jobs 1000] [--rounds 3] [--rtt-ms 5]
+    .venv/bin/python -m bench.publish [--jobs 1000] [--rounds 3] [--rtt-ms 5]
 """
 
 from __future__ import annotations
@@ -16,14 +16,10 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import boto3
 from moto import mock_aws
@@ -128,7 +124,7 @@ moto is run at N={moto_n} because its send cost grows with queue depth (it resca
 send), which would measure moto rather than the publisher at N={n}.
 """
     print(body)
-    write_section("publish", "make bench  (or: .venv/bin/python bench/publish.py)", body)
+    write_section("publish", "make bench  (or: .venv/bin/python -m bench.publish)", body)
 
 
 if __name__ == "__main__":

@@ -192,11 +192,15 @@ def _prepare(request: JobRequest, queue: Queue, *, now: datetime) -> _Prepared:
 
 def _insert_ignoring_duplicates(conn: Connection) -> Insert:
     """INSERT that skips a row whose (type, idempotency_key) exists, returning the ids it did insert."""
+    keys = [_t.c.type, _t.c.idempotency_key]
     if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:  # imported only when used: the worker's cold start never needs the SQLite dialect
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(_t).on_conflict_do_nothing(index_elements=[_t.c.type, _t.c.idempotency_key]).returning(_t.c.id)
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(_t).on_conflict_do_nothing(index_elements=keys).returning(_t.c.id)
+    # Imported only when used: the worker's cold start never needs the SQLite dialect.
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(_t).on_conflict_do_nothing(index_elements=keys).returning(_t.c.id)
 
 
 def _existing(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Job]:
