@@ -1,11 +1,22 @@
 #!/usr/bin/env python3
-"""The CDK app: one JobsStack per environment (`cdk deploy JobsStack-dev`)."""
+"""The CDK app: one JobsStack per environment in cdk.json (`cdk deploy JobsStack-dev`).
+
+cdk-nag's AWS Solutions checks run on every synth (see stacks/app_factory.py); an unacknowledged error
+fails it. Invalid settings fail it too, with one line naming the environment, the key and the rule.
+"""
+
+from __future__ import annotations
+
+import sys
 
 import aws_cdk as cdk
 
-from stacks.jobs_stack import JobsStack
+from stacks.app_factory import build_app
+from stacks.settings import SettingsError
 
-app = cdk.App()
-for env_name in ("dev", "staging", "prod"):
-    JobsStack(app, f"JobsStack-{env_name}")
+try:
+    app = build_app(cdk.App())
+except SettingsError as err:
+    print(f"error: {err}", file=sys.stderr)
+    sys.exit(1)
 app.synth()

@@ -1,0 +1,19 @@
+"""Builds the app's stacks from cdk.json context, with cdk-nag attached: shared by app.py and the tests."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from stacks.jobs_stack import JobsStack
+from stacks.settings import load_all
+
+
+def build_app(app: cdk.App) -> cdk.App:
+    context = {"jobstack": app.node.try_get_context("jobstack")}
+    for settings in load_all(context):
+        env = cdk.Environment(account=settings.account, region=settings.region) if settings.account else None
+        JobsStack(app, settings.stack_name, settings=settings, env=env)
+    # cdk-nag v3: a validation plugin, so findings are reported (and errors fail) at synth time.
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return app

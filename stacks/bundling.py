@@ -1,0 +1,185 @@
+"""Docker-free bundling of the worker's Lambda asset: pinned wheels for the target platform, plus the
+`worker/` and `db/` packages, stripped of what Lambda never needs.
+
+Why local: no Docker engine is needed (CI runners, laptops and this repository's own CI have none), and
+pip can fetch manylinux wheels for any Python version and architecture from any host. A dependency that
+publishes no wheel for the target fails the synth with one line naming it, rather than building an
+asset that cannot import on Lambda.
+
+The asset hash is ours, not CDK's: a digest of the sources, the pinned requirements, the Python version
+and the architecture. It is therefore identical on every machine, changes exactly when one of those
+changes, and lets a second synth reuse the bundle (CDK skips bundling when the hashed directory exists;
+`.build/bundles/` keeps a copy across `cdk.out` clean-ups and test runs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCE_PACKAGES = ("worker", "db")
+REQUIREMENTS = ROOT / "worker" / "requirements.txt"
+CACHE = ROOT / ".build" / "bundles"
+BUNDLER_VERSION = "1"  # bump when the bundle's layout or stripping rules change
+
+#: Never shipped: bytecode compiled for the build host's Python (Lambda's may differ), type stubs, C
+#: sources, and test suites.
+STRIP_SUFFIXES = (".pyc", ".pyo", ".pyi", ".pyx", ".pxd", ".c", ".h", ".cpp")
+STRIP_DIRS = ("__pycache__", "tests", "include")
+#: Installed as dependencies but never imported by the worker.
+STRIP_PACKAGES = {
+    "greenlet": "only SQLAlchemy's asyncio extension uses it; the worker is synchronous",
+    "sqlalchemy/testing": "SQLAlchemy's own test harness",
+    "sqlalchemy/dialects/mssql": "other databases' dialects",
+    "sqlalchemy/dialects/mysql": "other databases' dialects",
+    "sqlalchemy/dialects/oracle": "other databases' dialects",
+    "sqlalchemy/ext/mypy": "a type-checker plugin",
+    "pydantic/v1": "pydantic's v1 compatibility layer; our schemas are v2",
+}
+_PLATFORMS = {
+    "arm64": ("manylinux2014_aarch64", "manylinux_2_28_aarch64"),
+    "x86_64": ("manylinux2014_x86_64", "manylinux_2_28_x86_64"),
+}
+
+
+class BundlingError(RuntimeError):
+    """The asset cannot be built; the message says which dependency and what to do."""
+
+
+@dataclass(frozen=True)
+class BundleSpec:
+    python_version: str  # "3.14"
+    architecture: str  # "arm64" | "x86_64"
+    root: Path = ROOT
+    requirements: Path = REQUIREMENTS
+
+    def source_files(self) -> list[Path]:
+        files = []
+        for package in SOURCE_PACKAGES:
+            for path in sorted((self.root / package).rglob("*")):
+                if path.is_file() and not _stripped(path.relative_to(self.root)):
+                    files.append(path)
+        return files
+
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        h.update(f"bundler={BUNDLER_VERSION};python={self.python_version};arch={self.architecture}\n".encode())
+        h.update(self.requirements.read_bytes())
+        for path in self.source_files():
+            h.update(str(path.relative_to(self.root)).encode() + b"\0")
+            h.update(path.read_bytes() + b"\0")
+        return h.hexdigest()
+
+
+def _stripped(relative: Path) -> bool:
+    parts = relative.parts
+    if any(part in STRIP_DIRS for part in parts[:-1]) or relative.suffix in STRIP_SUFFIXES:
+        return True
+    joined = "/".join(parts)
+    return any(joined == p or joined.startswith(p + "/") for p in STRIP_PACKAGES)
+
+
+def build_bundle(spec: BundleSpec, output_dir: Path, *, cache: Path = CACHE) -> Path:
+    """Fill `output_dir` with the bundle, building it once per digest into `cache`."""
+    cached = cache / spec.digest()
+    if not cached.is_dir():
+        cache.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix="bundle-", dir=cache))
+        try:
+            _install_wheels(spec, staging)
+            for path in spec.source_files():
+                target = staging / path.relative_to(spec.root)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, target)
+            _strip(staging)
+            _normalise_mtimes(staging)
+            os.replace(staging, cached)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    output_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(cached, output_dir, dirs_exist_ok=True, symlinks=True)
+    return output_dir
+
+
+def _install_wheels(spec: BundleSpec, target: Path) -> None:
+    platforms = _PLATFORMS.get(spec.architecture)
+    if platforms is None:
+        raise BundlingError(f"unknown architecture {spec.architecture!r}: use arm64 or x86_64")
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile"]
+    for platform in platforms:
+        command += ["--platform", platform]
+    command += [
+        "--only-binary=:all:",
+        "--implementation", "cp",
+        "--python-version", spec.python_version,
+        "--target", str(target),
+        "-r", str(spec.requirements),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 - fixed argv
+    if result.returncode != 0:
+        raise BundlingError(_explain_pip_failure(result.stderr, spec))
+
+
+def _explain_pip_failure(stderr: str, spec: BundleSpec) -> str:
+    missing = re.search(r"No matching distribution found for ([^\s(]+)", stderr)
+    where = f"Python {spec.python_version} on {spec.architecture} (manylinux)"
+    if missing:
+        return (
+            f"worker/requirements.txt: {missing.group(1)} publishes no wheel for {where}: "
+            "pin a version that does, or change the function's runtime or architecture"
+        )
+    last = [line for line in stderr.strip().splitlines() if line.strip() and "is ignored" not in line][-1:]
+    return f"installing worker/requirements.txt for {where} failed: {last[0] if last else 'pip gave no reason'}"
+
+
+def _strip(root: Path) -> None:
+    for relative in STRIP_PACKAGES:
+        shutil.rmtree(root / relative, ignore_errors=True)
+    for dist_info in root.glob("greenlet-*.dist-info"):
+        shutil.rmtree(dist_info)
+    for path in sorted(root.rglob("*"), reverse=True):
+        if path.is_dir() and path.name in STRIP_DIRS:
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.is_file() and path.suffix in STRIP_SUFFIXES:
+            path.unlink()
+
+
+def _normalise_mtimes(root: Path) -> None:
+    """Fixed timestamps, so the zipped asset is byte-identical wherever it is built."""
+    for path in root.rglob("*"):
+        os.utime(path, (315532800, 315532800), follow_symlinks=False)  # 1980-01-01, zip's epoch
+
+
+def bundle_size(directory: Path) -> tuple[int, int]:
+    """(unzipped bytes, zipped bytes) of a bundle directory, zipped the way CDK zips assets (deflate)."""
+    import zipfile
+
+    unzipped = sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = Path(tmp) / "asset.zip"
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+            for path in sorted(directory.rglob("*")):
+                if path.is_file():
+                    zf.write(path, path.relative_to(directory))
+        return unzipped, archive.stat().st_size
+
+
+class LocalBundler:
+    """CDK's ILocalBundling, implemented with `build_bundle` (registered with jsii in `worker_code`)."""
+
+    def __init__(self, spec: BundleSpec) -> None:
+        self.spec = spec
+
+    def try_bundle(self, output_dir: str, *_args: Any, **_options: Any) -> bool:
+        build_bundle(self.spec, Path(output_dir))
+        return True

@@ -1,0 +1,431 @@
+"""`Jobs`: the reusable construct. A queue with redrive, its DLQ, the worker and sweeper functions, scoped
+IAM, alarms to SNS and a dashboard. Drop it into any stack; `JobsStack` is a thin stack around it.
+
+Secure by default: SSE and TLS-only policies on both queues and the topic, no managed policies and no
+wildcard actions on the functions' roles, the database URL in Secrets Manager (never in environment
+variables), and a DLQ that only the main queue may redrive into.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, Aws, CfnOutput, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct, IConstruct
+
+from stacks.settings import DLQ_RETENTION_DAYS, Settings
+from stacks.worker_code import RUNTIME, lambda_architecture, worker_code
+
+SWEEPER_TIMEOUT_SECONDS = 120
+METRICS_NAMESPACE = "Jobstack"
+
+
+class Jobs(Construct):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, settings: Settings, code: lambda_.Code | None = None
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.settings = settings
+        stack = Stack.of(self)
+        removal = RemovalPolicy.RETAIN if settings.removal_policy == "retain" else RemovalPolicy.DESTROY
+        code = code or worker_code(settings.architecture)
+
+        # Queues. Named, so the DLQ's redrive-allow policy can name the main queue without a cycle.
+        main_queue_arn = stack.format_arn(service="sqs", resource=settings.queue_name)
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            queue_name=settings.dlq_name,
+            retention_period=Duration.days(DLQ_RETENTION_DAYS),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            removal_policy=removal,
+        )
+        dlq_resource = self.dead_letter_queue.node.default_child
+        assert isinstance(dlq_resource, sqs.CfnQueue)
+        dlq_resource.redrive_allow_policy = {"redrivePermission": "byQueue", "sourceQueueArns": [main_queue_arn]}
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            queue_name=settings.queue_name,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(settings.retention_days),
+            visibility_timeout=Duration.seconds(settings.visibility_timeout_seconds),
+            receive_message_wait_time=Duration.seconds(20),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                max_receive_count=settings.max_receive_count, queue=self.dead_letter_queue
+            ),
+            removal_policy=removal,
+        )
+
+        # The database URL lives in Secrets Manager; the functions get only its ARN.
+        if settings.database_secret_arn:
+            self.database_secret = secretsmanager.Secret.from_secret_complete_arn(
+                self, "DatabaseSecret", settings.database_secret_arn
+            )
+        else:
+            created = secretsmanager.Secret(
+                self,
+                "DatabaseSecret",
+                description=f"{settings.stack_name}: the worker's database URL (put the pooler URL here)",
+                removal_policy=removal,
+            )
+            cfn_secret = created.node.default_child
+            assert isinstance(cfn_secret, secretsmanager.CfnSecret)
+            cfn_secret.add_property_deletion_override("GenerateSecretString")  # an empty secret to fill in
+            acknowledge(
+                created,
+                "AwsSolutions-SMG4",
+                "The secret holds an external database URL whose password rotation the database owner controls; "
+                "a rotation Lambda here could not change it.",
+            )
+            self.database_secret = created
+
+        common_env = {
+            "QUEUE_URL": self.queue.queue_url,
+            "DLQ_URL": self.dead_letter_queue.queue_url,
+            "DATABASE_SECRET_ARN": self.database_secret.secret_arn,
+            "LOG_LEVEL": settings.log_level,
+            "JOB_STALE_AFTER_SECONDS": str(settings.stale_after_seconds),
+            "JOBSTACK_SERVICE": settings.stack_name,
+        }
+        self.worker = self._function(
+            "Worker",
+            handler="worker.handler.handler",
+            description="Runs background jobs from the queue",
+            code=code,
+            timeout=settings.timeout_seconds,
+            memory=settings.memory_mb,
+            environment=common_env,
+            reserved_concurrency=settings.reserved_concurrency,
+            removal=removal,
+        )
+        self.sweeper = self._function(
+            "Sweeper",
+            handler="worker.sweeper.handler",
+            description="Re-sends unsent and abandoned jobs; marks exhausted ones failed",
+            code=code,
+            timeout=SWEEPER_TIMEOUT_SECONDS,
+            memory=256,
+            environment=common_env,
+            reserved_concurrency=1,  # one sweep at a time
+            removal=removal,
+        )
+
+        # Least privilege: exact actions on exact ARNs.
+        self.worker.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:GetQueueAttributes",
+                ],
+                resources=[self.queue.queue_arn],
+            )
+        )
+        self.worker.add_to_role_policy(
+            iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.dead_letter_queue.queue_arn])
+        )
+        self.sweeper.add_to_role_policy(
+            iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.queue.queue_arn])
+        )
+        for function in (self.worker, self.sweeper):
+            function.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["secretsmanager:GetSecretValue"], resources=[self.database_secret.secret_arn]
+                )
+            )
+        self._grant_buckets(settings)
+
+        self.event_source = sources.SqsEventSource(
+            self.queue,
+            batch_size=settings.batch_size,
+            max_batching_window=Duration.seconds(settings.max_batching_window_seconds)
+            if settings.max_batching_window_seconds
+            else None,
+            report_batch_item_failures=True,
+            max_concurrency=settings.max_concurrency,
+        )
+        self.worker.add_event_source(self.event_source)
+
+        self.schedule = events.Rule(
+            self,
+            "SweepSchedule",
+            description=f"Runs the {settings.stack_name} sweeper",
+            schedule=events.Schedule.rate(Duration.minutes(settings.sweep_interval_minutes)),
+            targets=[targets.LambdaFunction(self.sweeper, retry_attempts=0)],
+        )
+
+        # A managed policy the web app's role or user attaches to publish jobs.
+        self.publisher_policy = iam.ManagedPolicy(
+            self,
+            "PublisherPolicy",
+            description=f"Publish jobs to {settings.queue_name}",
+            statements=[iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.queue.queue_arn])],
+        )
+
+        self.alarm_topic = sns.Topic(self, "AlarmTopic", display_name=f"{settings.stack_name} alarms", enforce_ssl=True)
+        for email in settings.alarm_emails:
+            self.alarm_topic.add_subscription(subscriptions.EmailSubscription(email))
+        self.alarms = self._alarms(settings)
+        self.dashboard = self._dashboard(settings)
+        self._outputs()
+
+    # -- helpers -------------------------------------------------------------------------------------
+
+    def _function(
+        self,
+        name: str,
+        *,
+        handler: str,
+        description: str,
+        code: lambda_.Code,
+        timeout: int,
+        memory: int,
+        environment: dict[str, str],
+        reserved_concurrency: int | None,
+        removal: RemovalPolicy,
+    ) -> lambda_.Function:
+        """One way to build a function: its own log group with retention, its own role with inline
+        policies only (no AWSLambdaBasicExecutionRole), JSON logs."""
+        log_group = logs.LogGroup(
+            self,
+            f"{name}Logs",
+            retention=_retention(self.settings.log_retention_days),
+            removal_policy=removal,
+        )
+        role = iam.Role(
+            self, f"{name}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[f"{log_group.log_group_arn}"]
+            )
+        )
+        return lambda_.Function(
+            self,
+            name,
+            runtime=RUNTIME,
+            architecture=lambda_architecture(self.settings.architecture),
+            handler=handler,
+            code=code,
+            description=f"{self.settings.stack_name}: {description}",
+            timeout=Duration.seconds(timeout),
+            memory_size=memory,
+            environment=environment,
+            reserved_concurrent_executions=reserved_concurrency,
+            role=role,
+            log_group=log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=lambda_.ApplicationLogLevel.DEBUG,  # the worker's LOG_LEVEL filters
+            system_log_level_v2=lambda_.SystemLogLevel.WARN,
+        )
+
+    def _grant_buckets(self, settings: Settings) -> None:
+        for bucket in settings.s3_read_buckets:
+            self.worker.add_to_role_policy(
+                iam.PolicyStatement(actions=["s3:GetObject"], resources=[f"arn:{Aws.PARTITION}:s3:::{bucket}/*"])
+            )
+        for bucket in settings.s3_write_buckets:
+            self.worker.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                    resources=[f"arn:{Aws.PARTITION}:s3:::{bucket}/*"],
+                )
+            )
+        buckets = sorted(set(settings.s3_read_buckets) | set(settings.s3_write_buckets))
+        if buckets:
+            self.worker.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["s3:ListBucket"], resources=[f"arn:{Aws.PARTITION}:s3:::{b}" for b in buckets]
+                )
+            )
+            assert self.worker.role is not None
+            for bucket in buckets:
+                acknowledge(
+                    self.worker.role,
+                    f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{bucket}/*]",
+                    f"Objects in {bucket} have runtime names; the grant is limited to that bucket, named in settings.",
+                )
+
+    def _alarms(self, settings: Settings) -> list[cw.Alarm]:
+        action = cw_actions.SnsAction(self.alarm_topic)
+        alarms = [
+            cw.Alarm(
+                self,
+                "DeadLetterQueueNotEmpty",
+                alarm_description="Jobs are in the DLQ: inspect with `jobs dlq peek`, fix, then `jobs dlq redrive`",
+                metric=self.dead_letter_queue.metric_approximate_number_of_messages_visible(
+                    period=Duration.minutes(1), statistic="Maximum"
+                ),
+                threshold=settings.alarm_dlq_depth,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            ),
+            cw.Alarm(
+                self,
+                "OldestMessageAge",
+                alarm_description="Jobs are waiting too long: the worker is paused, throttled, or failing",
+                metric=self.queue.metric_approximate_age_of_oldest_message(
+                    period=Duration.minutes(1), statistic="Maximum"
+                ),
+                threshold=settings.alarm_oldest_message_seconds,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                evaluation_periods=5,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            ),
+            cw.Alarm(
+                self,
+                "WorkerErrors",
+                alarm_description="The worker function itself failed (configuration, database outage, or a bug)",
+                metric=self.worker.metric_errors(period=Duration.minutes(5), statistic="Sum"),
+                threshold=1,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            ),
+            cw.Alarm(
+                self,
+                "WorkerThrottles",
+                alarm_description="Invocations were throttled: throttled receives count toward maxReceiveCount",
+                metric=self.worker.metric_throttles(period=Duration.minutes(5), statistic="Sum"),
+                threshold=1,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            ),
+            cw.Alarm(
+                self,
+                "SweeperErrors",
+                alarm_description="The sweeper failed: unsent jobs are not being relayed",
+                metric=self.sweeper.metric_errors(period=Duration.minutes(15), statistic="Sum"),
+                threshold=1,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            ),
+        ]
+        for alarm in alarms:
+            alarm.add_alarm_action(action)
+        return alarms
+
+    def _dashboard(self, settings: Settings) -> cw.Dashboard:
+        def job_metric(name: str, statistic: str = "Sum") -> cw.MathExpression:
+            expression = (
+                f'SEARCH(\'{{{METRICS_NAMESPACE},Service,JobType}} MetricName="{name}" '
+                f"Service=\"{settings.stack_name}\"', '{statistic}', 300)"
+            )
+            return cw.MathExpression(expression=expression, label=name, period=Duration.minutes(5))
+
+        five = Duration.minutes(5)
+        dashboard = cw.Dashboard(self, "Dashboard", dashboard_name=f"{settings.stack_name}-jobs")
+        dashboard.add_widgets(
+            cw.GraphWidget(
+                title="Queue depth",
+                left=[
+                    self.queue.metric_approximate_number_of_messages_visible(period=five),
+                    self.queue.metric_approximate_number_of_messages_not_visible(period=five),
+                ],
+                width=8,
+            ),
+            cw.GraphWidget(
+                title="Oldest message age (s)",
+                left=[self.queue.metric_approximate_age_of_oldest_message(period=five)],
+                width=8,
+            ),
+            cw.GraphWidget(
+                title="DLQ depth",
+                left=[self.dead_letter_queue.metric_approximate_number_of_messages_visible(period=five)],
+                width=8,
+            ),
+        )
+        dashboard.add_widgets(
+            cw.GraphWidget(
+                title="Invocations and errors",
+                left=[self.worker.metric_invocations(period=five), self.worker.metric_errors(period=five)],
+                right=[self.worker.metric_throttles(period=five)],
+                width=8,
+            ),
+            cw.GraphWidget(
+                title="Duration (ms)",
+                left=[
+                    self.worker.metric_duration(period=five, statistic="p50"),
+                    self.worker.metric_duration(period=five, statistic="p99"),
+                ],
+                width=8,
+            ),
+            cw.GraphWidget(
+                title="Concurrency",
+                left=[self.worker.metric("ConcurrentExecutions", statistic="Maximum", period=five)],
+                width=8,
+            ),
+        )
+        dashboard.add_widgets(
+            cw.GraphWidget(
+                title="Jobs succeeded / failed by type",
+                left=[job_metric("JobsSucceeded")],
+                right=[job_metric("JobsFailed")],
+                width=8,
+            ),
+            cw.GraphWidget(
+                title="Jobs retried / dead-lettered by type",
+                left=[job_metric("JobsRetried")],
+                right=[job_metric("JobsDeadLettered")],
+                width=8,
+            ),
+            cw.GraphWidget(title="Job duration p99 by type (ms)", left=[job_metric("JobDuration", "p99")], width=8),
+        )
+        return dashboard
+
+    def _outputs(self) -> None:
+        outputs = {
+            "QueueUrl": self.queue.queue_url,
+            "QueueArn": self.queue.queue_arn,
+            "DeadLetterQueueUrl": self.dead_letter_queue.queue_url,
+            "WorkerFunctionName": self.worker.function_name,
+            "SweeperFunctionName": self.sweeper.function_name,
+            "EventSourceMappingId": self.event_source.event_source_mapping_id,
+            "PublisherPolicyArn": self.publisher_policy.managed_policy_arn,
+            "AlarmTopicArn": self.alarm_topic.topic_arn,
+            "DatabaseSecretArn": self.database_secret.secret_arn,
+            "WorkerLogGroupName": f"/aws/lambda/{self.worker.function_name}",
+        }
+        for key, value in outputs.items():
+            CfnOutput(Stack.of(self), key, value=value)
+
+    def grant_publish(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let `grantee` (the web app's role) publish jobs: SendMessage on the main queue, nothing else."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee, actions=["sqs:SendMessage"], resource_arns=[self.queue.queue_arn]
+        )
+
+
+_RETENTION = {
+    1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
+    60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS", 150: "FIVE_MONTHS", 180: "SIX_MONTHS",
+    365: "ONE_YEAR", 400: "THIRTEEN_MONTHS", 545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS", 1096: "THREE_YEARS",
+    1827: "FIVE_YEARS", 2192: "SIX_YEARS", 2557: "SEVEN_YEARS", 2922: "EIGHT_YEARS", 3288: "NINE_YEARS",
+    3653: "TEN_YEARS",
+}  # fmt: skip
+
+
+def _retention(days: int) -> logs.RetentionDays:
+    return getattr(logs.RetentionDays, _RETENTION[days])  # type: ignore[no-any-return]
+
+
+def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
+    """Record why a cdk-nag finding does not apply, next to the construct it excuses."""
+    Validations.of(construct).acknowledge(Acknowledgment(id=f"AwsSolutions::{rule}", reason=reason))

@@ -1,0 +1,217 @@
+"""Per-environment settings for JobsStack, read from `cdk.json` context and validated before any resource
+is built.
+
+This module imports no `aws_cdk`, so the local runner and the `jobs` CLI read the very same settings
+cheaply. Values the queue derives (visibility timeout, the worker's stale window) are computed here, once,
+from the settings they depend on; they are never set by hand.
+
+Every rule raises SettingsError with one line naming the environment, the key and the rule.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+ENVIRONMENTS = ("dev", "staging", "prod")
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+DLQ_RETENTION_DAYS = 14  # SQS's maximum: a dead letter waits as long as SQS allows
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+class SettingsError(ValueError):
+    """An invalid setting; its message is the whole explanation."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    env_name: str
+    account: str | None = None  # with region: an environment-bound stack; without: environment-agnostic
+    region: str | None = None
+    memory_mb: int = 512
+    timeout_seconds: int = 60
+    architecture: str = "arm64"
+    batch_size: int = 10
+    max_batching_window_seconds: int = 0
+    max_concurrency: int | None = None
+    reserved_concurrency: int | None = None
+    max_receive_count: int = 5  # throttled receives count too: keep headroom over the job's max_attempts
+    retention_days: int = 4
+    alarm_emails: tuple[str, ...] = ()
+    alarm_oldest_message_seconds: int = 900
+    alarm_dlq_depth: int = 0  # alarm when the DLQ holds more than this many messages
+    log_retention_days: int = 30
+    log_level: str = "INFO"
+    removal_policy: str = "destroy"
+    database_secret_arn: str | None = None  # None: the stack creates an empty secret to fill in
+    s3_read_buckets: tuple[str, ...] = ()
+    s3_write_buckets: tuple[str, ...] = ()
+    sweep_interval_minutes: int = 5
+
+    @property
+    def stack_name(self) -> str:
+        return f"JobsStack-{self.env_name}"
+
+    @property
+    def visibility_timeout_seconds(self) -> int:
+        """AWS's rule for SQS-triggered functions: at least 6 x the function timeout plus the batching
+        window, so a message is never visible again while an invocation may still be working on it."""
+        return 6 * self.timeout_seconds + self.max_batching_window_seconds
+
+    @property
+    def stale_after_seconds(self) -> int:
+        """A `processing` row older than this belongs to a dead invocation: the timeout plus a margin."""
+        return self.timeout_seconds + 60
+
+    @property
+    def queue_name(self) -> str:
+        return f"{self.stack_name}-jobs"
+
+    @property
+    def dlq_name(self) -> str:
+        return f"{self.stack_name}-jobs-dlq"
+
+
+def load_settings(context: Mapping[str, Any], env_name: str) -> Settings:
+    """Settings for `env_name` from the `jobstack` context object: `defaults` overlaid by the environment."""
+    where = f"invalid settings for environment {env_name!r}"
+    root = context.get("jobstack")
+    if not isinstance(root, Mapping):
+        raise SettingsError(f"{where}: cdk.json has no 'jobstack' context object")
+    environments = root.get("environments", {})
+    if env_name not in environments:
+        raise SettingsError(f"{where}: not in cdk.json context jobstack.environments ({', '.join(environments)})")
+    merged: dict[str, Any] = {**root.get("defaults", {}), **(environments[env_name] or {})}
+    known = {f.name for f in fields(Settings)} - {"env_name"}
+    derived = {"visibility_timeout_seconds", "stale_after_seconds", "queue_name", "dlq_name"}
+    for key in merged:
+        if key in derived:
+            raise SettingsError(f"{where}: {key} is derived, not set (it follows from timeout_seconds and friends)")
+        if key not in known:
+            raise SettingsError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(known))})")
+    values = {key: _coerce(where, key, value) for key, value in merged.items()}
+    settings = Settings(env_name=env_name, **values)
+    _validate(where, settings)
+    return settings
+
+
+def load_all(context: Mapping[str, Any]) -> list[Settings]:
+    root = context.get("jobstack") or {}
+    names = list((root.get("environments") or {}).keys()) if isinstance(root, Mapping) else []
+    return [load_settings(context, name) for name in names or ENVIRONMENTS]
+
+
+_INT_KEYS = {f.name for f in fields(Settings) if f.type in ("int", "int | None")}
+_LIST_KEYS = {"alarm_emails", "s3_read_buckets", "s3_write_buckets"}
+
+
+def _coerce(where: str, key: str, value: Any) -> Any:
+    if key in _LIST_KEYS:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise SettingsError(f"{where}: {key} must be a list of strings")
+        return tuple(value)
+    if key in _INT_KEYS:
+        if value is None and key in ("max_concurrency", "reserved_concurrency"):
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SettingsError(f"{where}: {key} must be a whole number, got {value!r}")
+        return value
+    if value is not None and not isinstance(value, str):
+        raise SettingsError(f"{where}: {key} must be a string, got {value!r}")
+    return value
+
+
+def _validate(where: str, s: Settings) -> None:
+    def fail(key: str, rule: str) -> None:
+        raise SettingsError(f"{where}: {key} {rule}")
+
+    if (s.account is None) != (s.region is None):
+        fail("account", "and region must be set together (or both left out for an environment-agnostic stack)")
+    if s.account is not None and not re.fullmatch(r"\d{12}", s.account):
+        fail("account", f"must be a 12-digit AWS account id, got {s.account!r}")
+    if not 128 <= s.memory_mb <= 10240:
+        fail("memory_mb", f"must be between 128 and 10240, got {s.memory_mb}")
+    if not 1 <= s.timeout_seconds <= 900:
+        fail("timeout_seconds", f"must be between 1 and 900 (Lambda's limit), got {s.timeout_seconds}")
+    if s.architecture not in ("arm64", "x86_64"):
+        fail("architecture", f"must be 'arm64' or 'x86_64', got {s.architecture!r}")
+    if not 1 <= s.batch_size <= 10000:
+        fail("batch_size", f"must be between 1 and 10000, got {s.batch_size}")
+    if not 0 <= s.max_batching_window_seconds <= 300:
+        fail("max_batching_window_seconds", f"must be between 0 and 300, got {s.max_batching_window_seconds}")
+    if s.batch_size > 10 and s.max_batching_window_seconds < 1:
+        fail("batch_size", f"is {s.batch_size}: a batch over 10 needs max_batching_window_seconds of at least 1")
+    if s.visibility_timeout_seconds > 43200:
+        fail("timeout_seconds", "gives a visibility timeout (6 x timeout + batching window) over SQS's 12 hours")
+    if s.reserved_concurrency is not None and s.reserved_concurrency < 1:
+        fail("reserved_concurrency", f"must be at least 1, got {s.reserved_concurrency}")
+    if s.max_concurrency is not None:
+        if not 2 <= s.max_concurrency <= 1000:
+            fail(
+                "max_concurrency",
+                f"must be between 2 and 1000 (the event source mapping's range), got {s.max_concurrency}",
+            )
+        if s.reserved_concurrency is not None and s.max_concurrency > s.reserved_concurrency:
+            fail(
+                "max_concurrency",
+                f"({s.max_concurrency}) must not exceed reserved_concurrency ({s.reserved_concurrency}): "
+                "the surplus invocations would be throttled and burn receive counts",
+            )
+    if not 1 <= s.max_receive_count <= 1000:
+        fail("max_receive_count", f"must be between 1 and 1000, got {s.max_receive_count}")
+    if not 1 <= s.retention_days < DLQ_RETENTION_DAYS:
+        fail(
+            "retention_days",
+            f"must be 1-{DLQ_RETENTION_DAYS - 1}: the DLQ keeps messages {DLQ_RETENTION_DAYS} days and must "
+            f"outlive the queue's retention, got {s.retention_days}",
+        )
+    for email in s.alarm_emails:
+        if not _EMAIL.match(email):
+            fail("alarm_emails", f"has {email!r}, which is not an e-mail address")
+    if s.alarm_oldest_message_seconds < 60:
+        fail("alarm_oldest_message_seconds", f"must be at least 60, got {s.alarm_oldest_message_seconds}")
+    if s.alarm_dlq_depth < 0:
+        fail("alarm_dlq_depth", f"must not be negative, got {s.alarm_dlq_depth}")
+    if s.log_retention_days not in LOG_RETENTION_DAYS:
+        fail("log_retention_days", f"must be one of CloudWatch's values ({', '.join(map(str, LOG_RETENTION_DAYS))})")
+    if s.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        fail("log_level", f"must be DEBUG, INFO, WARNING or ERROR, got {s.log_level!r}")
+    if s.removal_policy not in ("destroy", "retain"):
+        fail("removal_policy", f"must be 'destroy' or 'retain', got {s.removal_policy!r}")
+    if s.env_name == "prod" and s.removal_policy != "retain":
+        fail("removal_policy", "must be 'retain' in prod: a stack deletion must never delete queued jobs")
+    if s.database_secret_arn is not None and not _ARN.match(s.database_secret_arn):
+        fail("database_secret_arn", f"must be a full Secrets Manager secret ARN, got {s.database_secret_arn!r}")
+    for key, buckets in (("s3_read_buckets", s.s3_read_buckets), ("s3_write_buckets", s.s3_write_buckets)):
+        for bucket in buckets:
+            if not _BUCKET.match(bucket):
+                fail(key, f"has {bucket!r}, which is not an S3 bucket name")
+    if not 1 <= s.sweep_interval_minutes <= 60:
+        fail("sweep_interval_minutes", f"must be between 1 and 60, got {s.sweep_interval_minutes}")
