@@ -1,0 +1,55 @@
+"""cdk-nag and cfn-lint on every synthesized template."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+
+import stacks.jobs_construct
+from stacks.app_factory import build_app
+from tests.infra.conftest import ENVIRONMENTS, cdk_context
+
+pytestmark = pytest.mark.infra
+
+#: cfn-lint warnings we accept, each with its reason.
+IGNORED_CFN_LINT = {
+    "W3005": "CDK adds DependsOn from each function to its role's policy so the policy exists before the first "
+    "invocation; the GetAtt on the role alone would not order the separate AWS::IAM::Policy.",
+}
+
+
+def test_cdk_nag_passes_with_only_reasoned_acknowledgements(cloud_assembly: cdk.cx_api.CloudAssembly) -> None:
+    # The session's synth ran the AwsSolutions pack (a failure would have raised); check its report.
+    report = json.loads((Path(cloud_assembly.directory) / "validation-report.json").read_text())
+    violations = [v for r in report["pluginReports"] for v in r.get("violations", [])]
+    assert [v for v in violations if v["severity"] == "error"] == []
+
+
+def test_an_unacknowledged_finding_fails_synth(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(stacks.jobs_construct, "acknowledge", lambda *_args: None)
+    app = build_app(cdk.App(outdir=str(tmp_path), context=cdk_context()))
+    with pytest.raises(RuntimeError, match="ValidationFailed") as caught:
+        app.synth()
+    report = json.loads((tmp_path / "validation-report.json").read_text())
+    rules = {v["ruleName"] for r in report["pluginReports"] for v in r["violations"]}
+    assert rules == {"AwsSolutions-SMG4"}, caught.value
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_cfn_lint_finds_no_errors(templates: dict[str, dict[str, Any]], env: str, tmp_path: Path) -> None:
+    path = tmp_path / f"JobsStack-{env}.template.json"
+    path.write_text(json.dumps(templates[env]))
+    result = subprocess.run(
+        [sys.executable, "-m", "cfnlint", "--format", "json", "--ignore-checks", *IGNORED_CFN_LINT, "--", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    findings = json.loads(result.stdout or "[]")
+    assert findings == [], findings

@@ -1,0 +1,93 @@
+"""Every settings rule fails with one line naming the environment, the key and the rule."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from stacks.settings import SettingsError, load_all, load_settings
+from tests.infra.conftest import ROOT, cdk_context
+
+pytestmark = pytest.mark.unit
+
+
+def with_dev(**values: Any) -> dict[str, Any]:
+    context = copy.deepcopy(cdk_context())
+    context["jobstack"]["environments"]["dev"].update(values)
+    return context
+
+
+def test_the_committed_settings_load_for_every_environment() -> None:
+    settings = {s.env_name: s for s in load_all(cdk_context())}
+    assert set(settings) == {"dev", "staging", "prod"}
+    assert settings["prod"].removal_policy == "retain"
+    assert settings["dev"].architecture == "arm64"
+    assert settings["dev"].visibility_timeout_seconds == 6 * settings["dev"].timeout_seconds
+
+
+@pytest.mark.parametrize(
+    ("values", "says"),
+    [
+        ({"batch_size": 50}, "batch_size is 50: a batch over 10 needs max_batching_window_seconds of at least 1"),
+        ({"max_concurrency": 1}, "max_concurrency must be between 2 and 1000"),
+        ({"max_concurrency": 1001, "reserved_concurrency": 2000}, "max_concurrency must be between 2 and 1000"),
+        (
+            {"max_concurrency": 20, "reserved_concurrency": 10},
+            "max_concurrency (20) must not exceed reserved_concurrency (10)",
+        ),
+        ({"retention_days": 14}, "retention_days must be 1-13: the DLQ keeps messages 14 days"),
+        ({"timeout_seconds": 901}, "timeout_seconds must be between 1 and 900"),
+        ({"visibility_timeout_seconds": 300}, "visibility_timeout_seconds is derived, not set"),
+        ({"batch_sise": 10}, "unknown key 'batch_sise'"),
+        ({"memory_mb": "lots"}, "memory_mb must be a whole number"),
+        ({"architecture": "arm"}, "architecture must be 'arm64' or 'x86_64'"),
+        ({"alarm_emails": ["ops-at-example"]}, "alarm_emails has 'ops-at-example', which is not an e-mail address"),
+        ({"log_retention_days": 10}, "log_retention_days must be one of CloudWatch's values"),
+        ({"account": "123"}, "account and region must be set together"),
+        ({"account": "123", "region": "eu-west-1"}, "account must be a 12-digit AWS account id"),
+        ({"database_secret_arn": "my-secret"}, "database_secret_arn must be a full Secrets Manager secret ARN"),
+        ({"s3_read_buckets": ["Bad_Bucket"]}, "s3_read_buckets has 'Bad_Bucket'"),
+    ],
+)
+def test_invalid_settings_fail_with_one_line(values: dict[str, Any], says: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(with_dev(**values), "dev")
+    message = str(caught.value)
+    assert message.startswith("invalid settings for environment 'dev': ")
+    assert says in message
+    assert "\n" not in message
+
+
+def test_prod_must_retain() -> None:
+    context = copy.deepcopy(cdk_context())
+    context["jobstack"]["environments"]["prod"]["removal_policy"] = "destroy"
+    with pytest.raises(SettingsError, match="removal_policy must be 'retain' in prod"):
+        load_settings(context, "prod")
+
+
+def test_the_settings_module_imports_no_aws_cdk() -> None:
+    code = "import sys, stacks.settings; print(any(m.startswith(('aws_cdk', 'jsii')) for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.infra
+def test_synth_with_bad_settings_prints_one_line_and_fails(tmp_path) -> None:
+    bad = '{"jobstack": {"environments": {"dev": {"batch_size": 50}}}}'
+    result = subprocess.run(
+        [str(ROOT / ".venv/bin/python"), "app.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"CDK_CONTEXT_JSON": bad, "CDK_OUTDIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: invalid settings for environment 'dev': batch_size is 50: a batch over 10 needs "
+        "max_batching_window_seconds of at least 1"
+    )

@@ -1,0 +1,256 @@
+"""Fine-grained assertions for every rule of the stack, per environment, so a snapshot update can never
+hide a broken rule."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_iam as iam
+from aws_cdk.assertions import Match, Template
+
+from stacks.jobs_construct import Jobs
+from stacks.settings import load_settings
+from tests.infra.conftest import cdk_context
+
+pytestmark = pytest.mark.infra
+
+
+def resources(template: Template, kind: str) -> dict[str, Any]:
+    found: dict[str, Any] = dict(template.find_resources(kind))
+    return found
+
+
+def settings_for(env: str):
+    return load_settings(cdk_context(), env)
+
+
+def test_main_queue_is_encrypted_long_polled_and_redrives_to_the_dlq(env_template: tuple[str, Template]) -> None:
+    env, template = env_template
+    s = settings_for(env)
+    template.has_resource_properties(
+        "AWS::SQS::Queue",
+        {
+            "QueueName": f"JobsStack-{env}-jobs",
+            "SqsManagedSseEnabled": True,
+            "ReceiveMessageWaitTimeSeconds": 20,
+            "MessageRetentionPeriod": s.retention_days * 86400,
+            "VisibilityTimeout": 6 * s.timeout_seconds + s.max_batching_window_seconds,
+            "RedrivePolicy": {"deadLetterTargetArn": Match.any_value(), "maxReceiveCount": s.max_receive_count},
+        },
+    )
+
+
+def test_dlq_keeps_14_days_and_only_the_main_queue_may_redrive_into_it(env_template: tuple[str, Template]) -> None:
+    env, template = env_template
+    template.has_resource_properties(
+        "AWS::SQS::Queue",
+        {
+            "QueueName": f"JobsStack-{env}-jobs-dlq",
+            "SqsManagedSseEnabled": True,
+            "MessageRetentionPeriod": 14 * 86400,
+            "RedriveAllowPolicy": {
+                "redrivePermission": "byQueue",
+                "sourceQueueArns": [
+                    {"Fn::Join": ["", Match.array_with([Match.string_like_regexp(f":JobsStack-{env}-jobs$")])]}
+                ],
+            },
+        },
+    )
+
+
+def test_both_queues_deny_requests_without_tls(env_template: tuple[str, Template]) -> None:
+    _, template = env_template
+    policies = resources(template, "AWS::SQS::QueuePolicy")
+    assert len(policies) == 2
+    for policy in policies.values():
+        [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert statement["Effect"] == "Deny"
+        assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_functions_run_python_3_14_with_json_logs_and_retention(env_template: tuple[str, Template]) -> None:
+    env, template = env_template
+    s = settings_for(env)
+    functions = resources(template, "AWS::Lambda::Function")
+    assert {f["Properties"]["Handler"] for f in functions.values()} == {
+        "worker.handler.handler",
+        "worker.sweeper.handler",
+    }
+    for function in functions.values():
+        props = function["Properties"]
+        assert props["Runtime"] == "python3.14"
+        assert props["Architectures"] == [s.architecture]
+        assert props["LoggingConfig"]["LogFormat"] == "JSON"
+        assert "LogGroup" in props["LoggingConfig"]
+    worker = next(f["Properties"] for f in functions.values() if f["Properties"]["Handler"] == "worker.handler.handler")
+    assert worker["Timeout"] == s.timeout_seconds
+    assert worker["MemorySize"] == s.memory_mb
+    assert worker.get("ReservedConcurrentExecutions") == s.reserved_concurrency
+    for log_group in resources(template, "AWS::Logs::LogGroup").values():
+        assert log_group["Properties"]["RetentionInDays"] == s.log_retention_days
+        assert log_group["DeletionPolicy"] == ("Retain" if s.removal_policy == "retain" else "Delete")
+
+
+def test_environment_variables_hold_no_secrets(env_template: tuple[str, Template]) -> None:
+    _, template = env_template
+    for function in resources(template, "AWS::Lambda::Function").values():
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert set(variables) == {
+            "QUEUE_URL", "DLQ_URL", "DATABASE_SECRET_ARN", "LOG_LEVEL", "JOB_STALE_AFTER_SECONDS", "JOBSTACK_SERVICE"
+        }  # fmt: skip
+        assert "DATABASE_URL" not in variables
+        assert variables["DATABASE_SECRET_ARN"]["Ref"].startswith("JobsDatabaseSecret")  # a reference, never a value
+
+
+def test_event_source_reports_partial_batch_failures_with_the_settings(env_template: tuple[str, Template]) -> None:
+    env, template = env_template
+    s = settings_for(env)
+    expected: dict[str, Any] = {"BatchSize": s.batch_size, "FunctionResponseTypes": ["ReportBatchItemFailures"]}
+    if s.max_concurrency:
+        expected["ScalingConfig"] = {"MaximumConcurrency": s.max_concurrency}
+    template.has_resource_properties("AWS::Lambda::EventSourceMapping", expected)
+    template.resource_count_is("AWS::Lambda::EventSourceMapping", 1)
+
+
+def test_sweeper_runs_on_a_schedule(env_template: tuple[str, Template]) -> None:
+    env, template = env_template
+    s = settings_for(env)
+    unit = "minute" if s.sweep_interval_minutes == 1 else "minutes"
+    template.has_resource_properties(
+        "AWS::Events::Rule", {"ScheduleExpression": f"rate({s.sweep_interval_minutes} {unit})", "State": "ENABLED"}
+    )
+
+
+def _statements(template: Template) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        for policy in resources(template, kind).values():
+            out.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return out
+
+
+def test_iam_is_least_privilege(env_template: tuple[str, Template]) -> None:
+    _, template = env_template
+    for role in resources(template, "AWS::IAM::Role").values():
+        assert "ManagedPolicyArns" not in role["Properties"], "no managed policies on the functions' roles"
+    for statement in _statements(template):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert all("*" not in action for action in actions), statement
+        resources_ = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        assert all(r != "*" for r in resources_), statement
+        assert all(isinstance(r, dict) for r in resources_), (
+            f"every resource is a reference to an exact ARN: {statement}"
+        )
+
+
+def test_each_role_gets_exactly_what_it_needs(env_template: tuple[str, Template]) -> None:
+    _, template = env_template
+    by_role: dict[str, set[str]] = {}
+    for policy in resources(template, "AWS::IAM::Policy").values():
+        role = policy["Properties"]["Roles"][0]["Ref"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            by_role.setdefault(role, set()).update(actions)
+    worker = next(v for k, v in by_role.items() if k.startswith("JobsWorkerRole"))
+    sweeper = next(v for k, v in by_role.items() if k.startswith("JobsSweeperRole"))
+    assert worker == {
+        "logs:CreateLogStream", "logs:PutLogEvents", "sqs:ReceiveMessage", "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage",
+        "secretsmanager:GetSecretValue",
+    }  # fmt: skip
+    assert sweeper == {"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage", "secretsmanager:GetSecretValue"}
+
+
+def test_publisher_policy_only_sends_to_the_main_queue(env_template: tuple[str, Template]) -> None:
+    _, template = env_template
+    [policy] = resources(template, "AWS::IAM::ManagedPolicy").values()
+    [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "sqs:SendMessage"
+    assert statement["Resource"]["Fn::GetAtt"][0].startswith("JobsQueue")
+
+
+def test_alarms_notify_the_tls_only_topic(env_template: tuple[str, Template]) -> None:
+    env, template = env_template
+    alarms = resources(template, "AWS::CloudWatch::Alarm")
+    metrics = {a["Properties"].get("MetricName") for a in alarms.values()}
+    assert {"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage", "Errors", "Throttles"} <= metrics
+    for alarm in alarms.values():
+        [action] = alarm["Properties"]["AlarmActions"]
+        assert action["Ref"].startswith("JobsAlarmTopic")
+    [topic_policy] = resources(template, "AWS::SNS::TopicPolicy").values()
+    statement = topic_policy["Properties"]["PolicyDocument"]["Statement"][0]
+    assert statement["Effect"] == "Deny"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    s = settings_for(env)
+    oldest = next(a for a in alarms.values() if a["Properties"].get("MetricName") == "ApproximateAgeOfOldestMessage")
+    assert oldest["Properties"]["Threshold"] == s.alarm_oldest_message_seconds
+
+
+def test_dashboard_shows_queue_function_and_per_type_job_metrics(env_template: tuple[str, Template]) -> None:
+    env, template = env_template
+    [dashboard] = resources(template, "AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for needle in (
+        "ApproximateAgeOfOldestMessage",
+        "Invocations",
+        "ConcurrentExecutions",
+        "JobsSucceeded",
+        "JobsDeadLettered",
+        "JobDuration",
+    ):
+        assert needle in body, needle
+    assert f"JobsStack-{env}" in body
+
+
+def test_outputs_name_what_operators_and_the_cli_need(env_template: tuple[str, Template]) -> None:
+    _, template = env_template
+    outputs = template.to_json()["Outputs"]
+    for name in ("QueueUrl", "QueueArn", "DeadLetterQueueUrl", "WorkerFunctionName", "SweeperFunctionName",
+                 "PublisherPolicyArn", "AlarmTopicArn", "DatabaseSecretArn", "EventSourceMappingId"):  # fmt: skip
+        assert name in outputs, name
+
+
+def test_removal_policy_follows_the_environment(env_template: tuple[str, Template]) -> None:
+    env, template = env_template
+    expected = "Retain" if env == "prod" else "Delete"
+    for kind in ("AWS::SQS::Queue", "AWS::SecretsManager::Secret"):
+        for resource in resources(template, kind).values():
+            assert resource["DeletionPolicy"] == expected
+
+
+def _stack(**overrides: Any) -> tuple[cdk.Stack, Jobs]:
+    context = cdk_context()
+    context["jobstack"]["environments"]["dev"].update(overrides)
+    app = cdk.App()
+    stack = cdk.Stack(app, "Host")
+    return stack, Jobs(stack, "Jobs", settings=load_settings(context, "dev"))
+
+
+def test_an_existing_secret_is_used_instead_of_creating_one() -> None:
+    arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:jobs/db-AbCdEf"
+    stack, _ = _stack(database_secret_arn=arn)
+    template = Template.from_stack(stack)
+    template.resource_count_is("AWS::SecretsManager::Secret", 0)
+    assert arn in json.dumps(template.to_json())
+
+
+def test_bucket_grants_are_scoped_to_the_named_buckets() -> None:
+    stack, _ = _stack(s3_read_buckets=["uploads-bucket"], s3_write_buckets=["exports-bucket"])
+    statements = json.dumps(Template.from_stack(stack).to_json())
+    assert ":s3:::uploads-bucket/*" in statements
+    assert ":s3:::exports-bucket/*" in statements
+    assert '"s3:*"' not in statements
+
+
+def test_grant_publish_gives_send_message_on_the_queue_only() -> None:
+    stack, jobs = _stack()
+    web_app = iam.Role(stack, "WebApp", assumed_by=iam.AccountRootPrincipal())
+    jobs.grant_publish(web_app)
+    policies = Template.from_stack(stack).find_resources("AWS::IAM::Policy")
+    [policy] = [p for p in policies.values() if p["Properties"]["Roles"][0]["Ref"].startswith("WebApp")]
+    [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "sqs:SendMessage"
+    assert statement["Resource"]["Fn::GetAtt"][0].startswith("JobsQueue")
