@@ -1,0 +1,109 @@
+"""The Lambda asset: built without Docker, content-addressed, small, and importable on its own."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from db import DB, JobStatus, Queue, get_job, publish
+from stacks.bundling import BundleSpec, BundlingError, build_bundle, bundle_size
+from tests.worker.esm import receive_event
+
+pytestmark = pytest.mark.infra
+HOST_ARCH = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
+HOST_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def copy_sources(root: Path, tmp: Path) -> Path:
+    """A throwaway copy of the packages the bundle hashes, to change without touching the repository."""
+    import shutil
+
+    for package in ("worker", "db"):
+        shutil.copytree(root / package, tmp / package, ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp / "requirements.txt").write_text((root / "worker/requirements.txt").read_text())
+    return tmp
+
+
+def test_the_hash_changes_exactly_when_an_input_changes(tmp_path: Path) -> None:
+    root = copy_sources(Path(__file__).resolve().parents[2], tmp_path)
+    spec = BundleSpec("3.14", "arm64", root=root, requirements=root / "requirements.txt")
+    first = spec.digest()
+    (root / "worker" / "__pycache__").mkdir(exist_ok=True)
+    (root / "worker" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"noise")
+    assert spec.digest() == first, "bytecode caches are not inputs"
+    assert BundleSpec("3.13", "arm64", root=root, requirements=spec.requirements).digest() != first
+    assert BundleSpec("3.14", "x86_64", root=root, requirements=spec.requirements).digest() != first
+    (root / "worker" / "handler.py").write_text((root / "worker" / "handler.py").read_text() + "\n# changed\n")
+    assert spec.digest() != first
+    second = spec.digest()
+    (root / "requirements.txt").write_text(spec.requirements.read_text() + "\n# pinned differently\n")
+    assert spec.digest() != second
+
+
+def test_the_lambda_bundle_is_small_and_has_no_boto3(tmp_path: Path) -> None:
+    out = build_bundle(BundleSpec("3.14", "arm64"), tmp_path / "asset")
+    names = {p.name for p in out.iterdir()}
+    assert {"worker", "db", "sqlalchemy", "psycopg", "psycopg_binary", "pydantic"} <= names
+    assert not {"boto3", "botocore", "greenlet"} & names
+    assert not list(out.rglob("*.pyc")), "bytecode for the build host's Python is stripped"
+    assert not list(out.rglob("tests"))
+    unzipped, zipped = bundle_size(out)
+    assert zipped < 10_000_000, f"asset is {zipped} bytes zipped"
+    assert unzipped > zipped
+
+
+def test_a_dependency_without_a_wheel_fails_with_one_line(tmp_path: Path) -> None:
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("sqlalchemy==0.1.0\n")  # sdist-only, decades old: no manylinux wheel exists
+    spec = BundleSpec("3.14", "arm64", requirements=requirements)
+    with pytest.raises(BundlingError) as caught:
+        build_bundle(spec, tmp_path / "out", cache=tmp_path / "cache")
+    message = str(caught.value)
+    assert message.startswith("worker/requirements.txt: sqlalchemy==0.1.0 publishes no wheel for Python 3.14 on arm64")
+    assert "\n" not in message
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir()), "no half-built bundle kept"
+
+
+@pytest.mark.integration
+def test_the_bundle_alone_runs_a_test_echo_job(
+    tmp_path: Path, pg_url: str, pg_db: DB, queue: Queue, dlq: Queue
+) -> None:
+    """Built for this host's Python, imported with nothing but the asset and the stdlib on sys.path."""
+    asset = build_bundle(BundleSpec(HOST_PYTHON, HOST_ARCH), tmp_path / "asset")
+    job = publish(pg_db, "test-echo", {"hello": "bundle"}, queue=queue)
+    event = receive_event(queue)
+    script = (
+        "import json, sys\n"
+        f"sys.path.insert(0, {str(asset)!r})\n"
+        "import worker.handler\n"
+        "assert 'boto3' not in sys.modules\n"
+        "assert worker.handler.__file__.startswith(sys.path[0]), worker.handler.__file__\n"
+        "class Ctx:\n"
+        "    def get_remaining_time_in_millis(self): return 60000\n"
+        "print(json.dumps(worker.handler.handler(json.loads(sys.stdin.read()), Ctx())))\n"
+    )
+    env = {
+        "DATABASE_URL": pg_url,
+        "QUEUE_URL": queue.url,
+        "DLQ_URL": dlq.url,
+        "LOG_LEVEL": "WARNING",
+        "PATH": "/usr/bin:/bin",
+    }
+    result = subprocess.run(
+        [sys.executable, "-S", "-I", "-c", script],  # -S: no site-packages; -I: no PYTHONPATH, no user site
+        input=json.dumps(event),
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"batchItemFailures": []}
+    row = get_job(pg_db, job.id)
+    assert row is not None and row.status is JobStatus.COMPLETED

@@ -1,0 +1,99 @@
+"""Deploy rehearsal: the synthesized dev template, created by moto's CloudFormation.
+
+moto has no CloudFormation support for queue/topic policies, alarms or Secrets Manager secrets (it skips
+them with a warning), so the rehearsal swaps the created secret for an existing one and checks what moto
+does create: both queues with their redrive settings, the functions, and the event source mapping. (It
+also ignores the DLQ's RedriveAllowPolicy; tests/infra/test_template.py asserts that one.)
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import boto3
+import pytest
+
+from stacks.settings import load_settings
+from tests.infra.conftest import cdk_context
+
+pytestmark = [
+    pytest.mark.infra,
+    pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning"),
+]
+ACCOUNT, REGION = "123456789012", "us-east-1"
+
+
+def _zip(directory: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(directory.rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(directory))
+    return buffer.getvalue()
+
+
+def _deployable(template: dict[str, Any], secret_arn: str) -> dict[str, Any]:
+    """Drop the bootstrap-version check (no bootstrap stack in moto) and use an existing secret."""
+    template = json.loads(json.dumps(template))
+    template.pop("Rules", None)
+    template.get("Parameters", {}).pop("BootstrapVersion", None)
+    [secret_id] = [k for k, v in template["Resources"].items() if v["Type"] == "AWS::SecretsManager::Secret"]
+    del template["Resources"][secret_id]
+    deployable: dict[str, Any] = json.loads(
+        json.dumps(template).replace(json.dumps({"Ref": secret_id}), json.dumps(secret_arn))
+    )
+    return deployable
+
+
+def test_the_dev_template_creates_queues_functions_and_mapping(
+    aws: None, cloud_assembly: cdk.cx_api.CloudAssembly, templates: dict[str, dict[str, Any]]
+) -> None:
+    settings = load_settings(cdk_context(), "dev")
+    template = templates["dev"]
+    [function] = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"][:1]
+    key = function["Properties"]["Code"]["S3Key"]
+    asset_dir = Path(cloud_assembly.directory) / f"asset.{key.removesuffix('.zip')}"
+    s3 = boto3.client("s3", region_name=REGION)
+    bucket = f"cdk-hnb659fds-assets-{ACCOUNT}-{REGION}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key=key, Body=_zip(asset_dir))
+    secret_arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name="jobs/db", SecretString="postgresql://app:pw@pooler:6543/postgres"
+    )["ARN"]
+
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    cloudformation.create_stack(
+        StackName="JobsStack-dev",
+        TemplateBody=json.dumps(_deployable(template, secret_arn)),
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    stack = cloudformation.describe_stacks(StackName="JobsStack-dev")["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue = sqs.get_queue_attributes(QueueUrl=outputs["QueueUrl"], AttributeNames=["All"])["Attributes"]
+    dlq = sqs.get_queue_attributes(QueueUrl=outputs["DeadLetterQueueUrl"], AttributeNames=["All"])["Attributes"]
+    redrive = json.loads(queue["RedrivePolicy"])
+    assert redrive["deadLetterTargetArn"] == dlq["QueueArn"]
+    assert int(redrive["maxReceiveCount"]) == settings.max_receive_count
+    assert int(queue["VisibilityTimeout"]) == settings.visibility_timeout_seconds
+    assert int(queue["ReceiveMessageWaitTimeSeconds"]) == 20
+    assert int(dlq["MessageRetentionPeriod"]) == 14 * 86400
+
+    lambda_ = boto3.client("lambda", region_name=REGION)
+    worker = lambda_.get_function_configuration(FunctionName=outputs["WorkerFunctionName"])
+    assert worker["Runtime"] == "python3.14"
+    assert worker["Handler"] == "worker.handler.handler"
+    assert worker["Environment"]["Variables"]["DATABASE_SECRET_ARN"] == secret_arn
+    [mapping] = lambda_.list_event_source_mappings(FunctionName=outputs["WorkerFunctionName"])["EventSourceMappings"]
+    assert mapping["EventSourceArn"] == queue["QueueArn"]
+    assert mapping["BatchSize"] == settings.batch_size
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": settings.max_concurrency}
+    assert mapping["UUID"] == outputs["EventSourceMappingId"]
