@@ -12,7 +12,7 @@ ENV ?= dev
 STACK := JobsStack-$(ENV)
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: deps synth test check lint typecheck unit integration infra e2e migrate diff bench clean
+.PHONY: deps synth test check lint typecheck unit integration infra e2e migrate diff snapshot bench clean
 
 deps: $(VENV)/.installed node_modules/.installed
 
@@ -52,6 +52,16 @@ e2e: deps
 # The whole suite: lint, types, then every tier in one pytest run (one database for the session).
 test: check
 	$(PYTEST)
+
+# Offline `cdk diff` of the current synth against the committed snapshot of $(ENV): what a reviewer needs,
+# without AWS credentials. With credentials, plain `cdk diff JobsStack-$(ENV)` compares with the deployed stack.
+diff: synth
+	$(VENV)/bin/python -m tests.infra.diff_base $(ENV) cdk.out/diff-base-$(ENV).json
+	cdk diff --no-change-set --template cdk.out/diff-base-$(ENV).json $(STACK)
+
+# Accept the current templates as the new snapshots (after reviewing `make diff`).
+snapshot: deps
+	$(PYTEST) tests/infra/test_snapshot.py --snapshot-update -q
 
 migrate: deps
 	$(VENV)/bin/python -m db.migrate upgrade

@@ -21,6 +21,11 @@ from db.migrate import upgrade
 from db.scratch import scratch_database
 
 REGION = "us-east-1"
+ROOT = Path(__file__).resolve().parent.parent
+
+# jsii runs the CDK in the Node.js first on PATH: the project's pinned Node 22, as the Makefile does, so a
+# bare `pytest` behaves like `make test`.
+os.environ["PATH"] = f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 @pytest.fixture(scope="session")

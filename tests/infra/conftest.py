@@ -16,9 +16,17 @@ ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENTS = ("dev", "staging", "prod")
 
 
+#: What the CDK CLI adds to an app's context, so test synths match `cdk synth` byte for byte.
+CLI_CONTEXT = {
+    "aws:cdk:enable-path-metadata": True,
+    "aws:cdk:enable-asset-metadata": True,
+    "aws:cdk:version-reporting": True,
+}
+
+
 def cdk_context() -> dict[str, Any]:
     context: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
-    return context
+    return context | CLI_CONTEXT
 
 
 @pytest.fixture(scope="session")
