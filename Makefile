@@ -69,6 +69,7 @@ migrate: deps
 bench: deps
 	$(VENV)/bin/python -m bench.publish
 	$(VENV)/bin/python -m bench.cold_start
+	$(VENV)/bin/python -m bench.synth
 
 clean:
 	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache
