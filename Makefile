@@ -12,18 +12,25 @@ ENV ?= dev
 STACK := JobsStack-$(ENV)
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: deps synth test check lint typecheck unit integration infra e2e migrate diff snapshot bench clean
+.PHONY: deps local synth test check lint typecheck unit integration infra e2e migrate diff snapshot bench clean
 
 deps: $(VENV)/.installed node_modules/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt worker/requirements.txt pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .  # the `jobs` command
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+
+# The README's "see it work": a fresh embedded SQLite database, 20 test-echo jobs (1 in 5 failing), the
+# worker run locally until the queue drains, then the jobs and the DLQ.
+local: deps
+	@mkdir -p .build && rm -f .build/local.sqlite3
+	$(VENV)/bin/jobs local --demo 20 --sqlite .build/local.sqlite3
 
 synth: deps
 	cdk synth --quiet

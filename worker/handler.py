@@ -2,10 +2,15 @@
 
 Thin on purpose: it builds the container's runtime once (config errors surface here, as one line, on the
 first invocation) and hands the event to `worker.processing`. Importing this module imports no boto3.
+
+The runtime is kept per thread: Lambda runs one invocation at a time on one thread, so this is exactly
+"one per container" there, while the local runner's N concurrent invocation threads each get their own
+container (config, database connection, SQS client), as N Lambda containers would.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from worker.config import log_level_number
@@ -13,24 +18,24 @@ from worker.observability import configure_logging
 from worker.processing import process_batch
 from worker.runtime import Runtime
 
-_runtime: Runtime | None = None
+_container = threading.local()
 
 
 def get_runtime() -> Runtime:
-    global _runtime
-    if _runtime is None:
+    runtime: Runtime | None = getattr(_container, "runtime", None)
+    if runtime is None:
         runtime = Runtime.from_environ()
         configure_logging(log_level_number(runtime.config))
-        _runtime = runtime
-    return _runtime
+        _container.runtime = runtime
+    return runtime
 
 
 def reset_runtime() -> None:
-    """Forget the container's runtime (tests; a local runner switching environments)."""
-    global _runtime
-    if _runtime is not None:
-        _runtime.close()
-    _runtime = None
+    """Forget this thread's runtime (tests; the local runner when an invocation slot ends)."""
+    runtime: Runtime | None = getattr(_container, "runtime", None)
+    if runtime is not None:
+        runtime.close()
+    _container.runtime = None
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[str, str]]]:

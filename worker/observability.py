@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from collections import defaultdict
@@ -107,6 +108,9 @@ class BatchMetrics:
         return docs
 
     def flush(self, out: TextIO | None = None) -> None:
+        """Print the documents where CloudWatch reads them: in Lambda (or with JOBSTACK_EMF=1)."""
+        if out is None and not (os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or os.environ.get("JOBSTACK_EMF") == "1"):
+            return
         stream = out or sys.stdout
         for doc in self.documents():
             stream.write(json.dumps(doc, separators=(",", ":")) + "\n")

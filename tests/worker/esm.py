@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from cli.sqs_event import queue_arn, to_record
 from db import Queue
 
 
@@ -22,33 +23,9 @@ class FakeLambdaContext:
         return max(int(self.timeout_ms - (time.monotonic() - self._started) * 1000), 0)
 
 
-def to_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
-    """An SQS message as ReceiveMessage returns it → the record shape of a Lambda SQS event."""
-    attributes = {
-        name: {
-            "stringValue": attr.get("StringValue"),
-            "stringListValues": [],
-            "binaryListValues": [],
-            "dataType": attr["DataType"],
-        }
-        for name, attr in message.get("MessageAttributes", {}).items()
-    }
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": message.get("Attributes", {}),
-        "messageAttributes": attributes,
-        "md5OfBody": message.get("MD5OfBody", ""),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": "us-east-1",
-    }
-
-
 def receive_event(queue: Queue, max_messages: int = 10) -> dict[str, Any]:
     """Receive like the event source mapping does and build the event the function gets."""
-    arn = queue.client.get_queue_attributes(QueueUrl=queue.url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    arn = queue_arn(queue.client, queue.url)
     messages = queue.client.receive_message(
         QueueUrl=queue.url,
         MaxNumberOfMessages=max_messages,

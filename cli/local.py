@@ -1,0 +1,113 @@
+"""`jobs local`: the whole system on one machine. See cli/local_runner.py for the event source emulation
+and cli/embedded.py for the embedded SQS and database defaults."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from cli import dlq as dead_letters
+from cli.embedded import create_queues, start_sqs
+from cli.local_runner import LocalEventSource, RunnerSettings
+from cli.output import table
+from cli.target import ROOT, Target
+from db import JobRequest, Queue, create_db, list_jobs, publish_many
+from db.migrate import upgrade
+from stacks.settings import load_settings
+
+
+def run_local(args: argparse.Namespace, target: Target) -> int:
+    import worker.handler
+
+    settings = load_settings(json.loads((ROOT / "cdk.json").read_text())["context"], "dev")
+    embedded = None
+    if target.queue_url_flag or target.environ.get("QUEUE_URL"):
+        sqs, queue_url, dlq_url = target.sqs, target.queue_url, target.dlq_url
+    else:
+        embedded = start_sqs()
+        target.endpoint_url = embedded.endpoint_url
+        sqs = target.client("sqs")
+        queue_url, dlq_url = create_queues(sqs, settings)
+    database_url = (
+        target.database_url_flag or target.environ.get("DATABASE_URL") or f"sqlite:///{args.sqlite.resolve()}"
+    )
+    timeout = args.timeout if args.timeout is not None else float(settings.timeout_seconds)
+    db = create_db(database_url, pool_size=2)
+    try:
+        if database_url.startswith("sqlite"):
+            upgrade(db)  # the embedded database migrates itself; a real one is migrated with `jobs migrate`
+        os.environ.update(
+            {
+                "DATABASE_URL": database_url,
+                "QUEUE_URL": queue_url,
+                "DLQ_URL": dlq_url,
+                "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
+                # Local retries come back in seconds, not minutes, so a run drains promptly.
+                "JOB_BACKOFF_BASE_SECONDS": os.environ.get("JOB_BACKOFF_BASE_SECONDS", "1"),
+                "JOB_BACKOFF_MAX_SECONDS": os.environ.get("JOB_BACKOFF_MAX_SECONDS", "4"),
+                "JOB_STALE_AFTER_SECONDS": str(int(timeout) + 60),
+                "JOB_MIN_TIME_LEFT_SECONDS": str(max(1, min(10, int(timeout / 4)))),
+            }
+        )
+        if target.endpoint_url:
+            os.environ["AWS_ENDPOINT_URL"] = target.endpoint_url
+        if args.demo:
+            requests = [
+                JobRequest("test-echo", {"fail": "demo failure"} if n % 5 == 4 else {"n": n}, max_attempts=2)
+                for n in range(args.demo)
+            ]
+            publish_many(db, requests, queue=Queue(sqs, queue_url))
+            print(f"published {args.demo} test-echo jobs ({args.demo // 5} set to fail)", file=sys.stderr)
+        runner = LocalEventSource(
+            sqs,
+            queue_url,
+            worker.handler.handler,
+            RunnerSettings(
+                batch_size=args.batch_size or settings.batch_size,
+                batching_window_seconds=args.batching_window
+                if args.batching_window is not None
+                else float(settings.max_batching_window_seconds),
+                concurrency=args.concurrency,
+                function_timeout_seconds=timeout,
+                until_empty=args.until_empty or bool(args.demo),
+            ),
+            on_thread_exit=worker.handler.reset_runtime,
+        )
+        print(
+            f"running the worker on {queue_url} with {args.concurrency} concurrent invocations"
+            + (" until the queue is empty" if runner.settings.until_empty else " (Ctrl-C to stop)"),
+            file=sys.stderr,
+        )
+        stats = runner.run()
+        summary = {
+            "invocations": stats.invocations,
+            "records": stats.records,
+            "deleted": stats.deleted,
+            "returned": stats.returned,
+            "timed_out": stats.timed_out,
+        }
+        if args.json:
+            print(json.dumps(summary))
+        else:
+            print(", ".join(f"{k} {v}" for k, v in summary.items()))
+            if args.demo or args.until_empty:
+                jobs = list_jobs(db, limit=max(args.demo, 50))
+                print("\njobs:")
+                table(
+                    [(j.id, j.type, j.status, f"{j.attempts}/{j.max_attempts}", j.error) for j in jobs],
+                    ["id", "type", "status", "attempts", "error"],
+                )
+                letters = dead_letters.receive(sqs, dlq_url, 100, hold_seconds=5)
+                dead_letters.release(sqs, dlq_url, letters)
+                print("\ndead-letter queue:")
+                table(
+                    [(m.job_id, m.attribute("jobstack.error-kind"), m.attribute("jobstack.error")) for m in letters],
+                    ["job id", "kind", "error"],
+                )
+        return 0
+    finally:
+        db.dispose()
+        if embedded is not None:
+            embedded.stop()

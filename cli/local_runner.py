@@ -1,0 +1,180 @@
+"""An emulation of Lambda's SQS event source mapping, for the whole pipeline on one machine.
+
+It long-polls the queue, gathers batches (batch size, batching window), runs N invocations at once, calls
+the real `worker.handler.handler` with real-shaped events and a Lambda-like context that counts down the
+function timeout, and applies the partial batch response: records not reported as failed are deleted,
+failed ones are left to reappear (after the visibility the worker set), and SQS's own redrive moves a
+message to the DLQ after maxReceiveCount. An invocation that overruns its timeout counts as failed
+entirely, as Lambda would have killed it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cli.sqs_event import queue_arn, to_record
+
+log = logging.getLogger("jobstack.local")
+Handler = Callable[[dict[str, Any], Any], dict[str, list[dict[str, str]]]]
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    batch_size: int = 10
+    batching_window_seconds: float = 0.0
+    concurrency: int = 4
+    function_timeout_seconds: float = 60.0
+    wait_seconds: int = 1  # long-poll wait per receive; short locally so Ctrl-C and --until-empty are prompt
+    until_empty: bool = False
+
+
+@dataclass
+class RunStats:
+    invocations: int = 0
+    records: int = 0
+    deleted: int = 0
+    returned: int = 0
+    timed_out: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, records: int, deleted: int, timed_out: bool) -> None:
+        with self._lock:
+            self.invocations += 1
+            self.records += records
+            self.deleted += deleted
+            self.returned += records - deleted
+            self.timed_out += int(timed_out)
+
+
+class LambdaContext:
+    def __init__(self, timeout_seconds: float, request_id: str) -> None:
+        self.deadline = time.monotonic() + timeout_seconds
+        self.aws_request_id = request_id
+        self.function_name = "jobs-local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(int((self.deadline - time.monotonic()) * 1000), 0)
+
+
+class LocalEventSource:
+    def __init__(
+        self,
+        sqs: Any,
+        queue_url: str,
+        handler: Handler,
+        settings: RunnerSettings,
+        *,
+        on_thread_exit: Callable[[], None] | None = None,
+    ) -> None:
+        self.sqs, self.queue_url, self.handler, self.settings = sqs, queue_url, handler, settings
+        self.on_thread_exit = on_thread_exit
+        self.arn = queue_arn(sqs, queue_url)
+        self.stats = RunStats()
+        self.stop = threading.Event()
+        self._idle = [False] * settings.concurrency
+        self._idle_lock = threading.Lock()
+
+    def run(self) -> RunStats:
+        """Run until `stop` is set (Ctrl-C) or, with until_empty, the queue holds nothing at all."""
+        threads = [
+            threading.Thread(target=self._slot, args=(i,), name=f"invocation-{i}", daemon=True)
+            for i in range(self.settings.concurrency)
+        ]
+        for t in threads:
+            t.start()
+        try:
+            while any(t.is_alive() for t in threads):
+                for t in threads:
+                    t.join(timeout=0.2)
+        except KeyboardInterrupt:
+            log.warning("stopping: finishing the batches in flight")
+            self.stop.set()
+            for t in threads:
+                t.join()
+        return self.stats
+
+    def _slot(self, index: int) -> None:
+        try:
+            while not self.stop.is_set():
+                messages = self._collect()
+                if messages:
+                    self._set_idle(index, False)
+                    self._invoke(messages)
+                elif self.settings.until_empty:
+                    self._set_idle(index, True)
+                    if self._all_idle() and self._drained():
+                        self.stop.set()
+        finally:
+            if self.on_thread_exit is not None:
+                self.on_thread_exit()
+
+    def _collect(self) -> list[dict[str, Any]]:
+        """One batch: up to batch_size messages, waiting at most the batching window once one arrived."""
+        batch: list[dict[str, Any]] = []
+        window_ends: float | None = None
+        while len(batch) < self.settings.batch_size and not self.stop.is_set():
+            wait = self.settings.wait_seconds if not batch else 0
+            got = self.sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=min(10, self.settings.batch_size - len(batch)),
+                WaitTimeSeconds=wait,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            batch.extend(got)
+            if not batch:
+                return batch
+            window_ends = window_ends or time.monotonic() + self.settings.batching_window_seconds
+            if time.monotonic() >= window_ends or (not got and self.settings.batching_window_seconds == 0):
+                break
+            if not got:
+                time.sleep(min(0.05, max(window_ends - time.monotonic(), 0)))
+        return batch
+
+    def _invoke(self, messages: list[dict[str, Any]]) -> None:
+        event = {"Records": [to_record(m, self.arn) for m in messages]}
+        context = LambdaContext(self.settings.function_timeout_seconds, f"local-{time.monotonic_ns()}")
+        started = time.monotonic()
+        try:
+            response = self.handler(event, context)
+            failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+        except Exception:
+            log.exception("invocation failed: every record of the batch returns to the queue")
+            failed = {m["MessageId"] for m in messages}
+        timed_out = time.monotonic() - started > self.settings.function_timeout_seconds
+        if timed_out:
+            log.error(
+                "invocation exceeded the %.0f s timeout: its batch returns", self.settings.function_timeout_seconds
+            )
+            failed = {m["MessageId"] for m in messages}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        for start in range(0, len(done), 10):
+            entries = [
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])
+            ]
+            self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
+        self.stats.add(len(messages), len(done), timed_out)
+
+    def _set_idle(self, index: int, idle: bool) -> None:
+        with self._idle_lock:
+            self._idle[index] = idle
+
+    def _all_idle(self) -> bool:
+        with self._idle_lock:
+            return all(self._idle)
+
+    def _drained(self) -> bool:
+        attrs = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )["Attributes"]
+        return sum(int(v) for v in attrs.values()) == 0

@@ -1,0 +1,88 @@
+"""Readable tables for people, JSON for scripts, and a progress bar on long operations (on stderr, and
+only on a terminal, so piping `--json` output stays clean)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, is_dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any, TextIO
+from uuid import UUID
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, UUID | Enum):
+        return str(value.value if isinstance(value, Enum) else value)
+    if is_dataclass(value) and not isinstance(value, type):
+        return {k: _plain(v) for k, v in asdict(value).items()}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def emit_json(data: Any, out: TextIO | None = None) -> None:
+    (out or sys.stdout).write(json.dumps(_plain(data), indent=2, default=str) + "\n")
+
+
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], out: TextIO | None = None) -> None:
+    cells = [[_cell(c) for c in row] for row in rows]
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
+    stream = out or sys.stdout
+    stream.write("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip() + "\n")
+    for row in cells:
+        stream.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
+    if not cells:
+        stream.write("(none)\n")
+
+
+def fields(pairs: Iterable[tuple[str, Any]], out: TextIO | None = None) -> None:
+    items = [(k, _cell(v)) for k, v in pairs]
+    width = max((len(k) for k, _ in items), default=0)
+    stream = out or sys.stdout
+    for key, value in items:
+        stream.write(f"{key.ljust(width)}  {value}\n")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, Enum):
+        return str(value.value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    text = str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class Progress:
+    """`done/total` with a bar, redrawn in place; silent when stderr is not a terminal."""
+
+    def __init__(self, total: int | None, label: str, stream: TextIO | None = None) -> None:
+        self.total, self.label, self.done = total, label, 0
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty()
+
+    def advance(self, n: int = 1) -> None:
+        self.done += n
+        if not self.enabled:
+            return
+        if self.total:
+            filled = int(30 * self.done / self.total)
+            bar = "#" * filled + "." * (30 - filled)
+            self.stream.write(f"\r{self.label} [{bar}] {self.done}/{self.total}")
+        else:
+            self.stream.write(f"\r{self.label} {self.done}")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")

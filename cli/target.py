@@ -1,0 +1,123 @@
+"""Which database and queues a command talks to.
+
+Precedence: explicit flags (`--database-url`, `--queue-url`, `--dlq-url`), then environment variables
+(`DATABASE_URL`, `QUEUE_URL`, `DLQ_URL`), then the outputs of the deployed `JobsStack-<env>` (`--env`),
+whose database URL is read from the stack's secret. `--endpoint-url` points every AWS client at an
+emulator (moto, LocalStack).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from cli.errors import USAGE, CliError
+from db import DB, Queue, create_db
+from stacks.settings import SettingsError, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Target:
+    env: str | None = None
+    database_url_flag: str | None = None
+    queue_url_flag: str | None = None
+    dlq_url_flag: str | None = None
+    endpoint_url: str | None = None
+    region: str | None = None
+    environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+
+    # -- AWS clients -------------------------------------------------------------------------------
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=self.region_name)
+
+    @property
+    def region_name(self) -> str:
+        return self.region or self.environ.get("AWS_REGION") or self.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+    @cached_property
+    def sqs(self) -> Any:
+        return self.client("sqs")
+
+    # -- the deployed stack ------------------------------------------------------------------------
+
+    @cached_property
+    def outputs(self) -> dict[str, str]:
+        if self.env is None:
+            return {}
+        try:
+            context = json.loads((ROOT / "cdk.json").read_text())["context"]
+            stack_name = load_settings(context, self.env).stack_name
+        except SettingsError as err:
+            raise CliError(str(err), USAGE) from None
+        try:
+            stack = self.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0]
+        except Exception as err:
+            raise CliError(
+                f"cannot read stack {stack_name}: {_aws_reason(err)} (is it deployed? are credentials set?)"
+            ) from None
+        return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+    def _pick(self, flag: str | None, variable: str, output: str) -> str | None:
+        return flag or self.environ.get(variable) or (self.outputs.get(output) if self.env else None)
+
+    # -- what commands use -------------------------------------------------------------------------
+
+    @property
+    def queue_url(self) -> str:
+        url = self._pick(self.queue_url_flag, "QUEUE_URL", "QueueUrl")
+        if not url:
+            raise CliError("no queue: pass --queue-url URL, set QUEUE_URL, or --env ENV", USAGE)
+        return url
+
+    @property
+    def dlq_url(self) -> str:
+        url = self._pick(self.dlq_url_flag, "DLQ_URL", "DeadLetterQueueUrl")
+        if not url:
+            raise CliError("no dead-letter queue: pass --dlq-url URL, set DLQ_URL, or --env ENV", USAGE)
+        return url
+
+    @cached_property
+    def database_url(self) -> str:
+        url = self.database_url_flag or self.environ.get("DATABASE_URL")
+        if url:
+            return url
+        if self.env and self.outputs.get("DatabaseSecretArn"):
+            from worker.secrets import database_url_from_secret
+
+            return database_url_from_secret(self.outputs["DatabaseSecretArn"], self.client("secretsmanager"))
+        raise CliError("no database: pass --database-url URL, set DATABASE_URL, or --env ENV", USAGE)
+
+    @cached_property
+    def db(self) -> DB:
+        return create_db(self.database_url)
+
+    @property
+    def queue(self) -> Queue:
+        return Queue(self.sqs, self.queue_url)
+
+    def stack_output(self, key: str, flag_name: str) -> str:
+        value = self.outputs.get(key)
+        if not value:
+            raise CliError(f"needs the deployed stack's {key}: pass --env ENV (or {flag_name})", USAGE)
+        return value
+
+    def close(self) -> None:
+        if "db" in self.__dict__:
+            self.db.dispose()
+
+
+def _aws_reason(err: Exception) -> str:
+    response = getattr(err, "response", None)
+    if isinstance(response, dict):
+        error = response.get("Error", {})
+        return f"{error.get('Code', type(err).__name__)}: {error.get('Message', '')}".strip(": ")
+    return f"{type(err).__name__}: {err}"
