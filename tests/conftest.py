@@ -20,6 +20,7 @@ from db import DB, DatabaseUnavailable, Queue, create_db
 from db.migrate import upgrade
 from db.scratch import scratch_database
 
+pytest_plugins = ["tests.worker_support"]
 REGION = "us-east-1"
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,8 +14,8 @@ from bench.statements import count_statements
 from db import DB, JobStatus, Queue, get_job, publish
 from db.repository import utcnow
 from tests.db.factories import insert_job
-from tests.worker.conftest import Calls, make_config
 from tests.worker.esm import FakeLambdaContext, acknowledge, drain, receive_event
+from tests.worker_support import Calls, make_config
 from worker.processing import process_batch
 from worker.runtime import Runtime
 

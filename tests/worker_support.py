@@ -1,4 +1,5 @@
-"""Worker fixtures: a runtime on the real test database and moto queues, and a counting job type."""
+"""Worker fixtures (a runtime on the real test database and moto queues, and a counting job type), shared
+by the worker, CLI and infra tests through `pytest_plugins` in tests/conftest.py."""
 
 from __future__ import annotations
 

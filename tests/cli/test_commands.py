@@ -1,0 +1,237 @@
+"""Every `jobs` command, including the bad-input cases: one line, the right exit code, nothing written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+
+from db import DB, JobStatus, Queue, get_job, publish
+from tests.cli.conftest import Jobs
+from tests.db.factories import insert_job
+from tests.worker.esm import drain
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_publish_writes_the_row_then_sends(jobs: Jobs, pg_db: DB, queue: Queue) -> None:
+    result = jobs("publish", "test-echo", "--payload", '{"hello": "world"}', "--json")
+    assert result.code == 0, result.err
+    job_id = uuid.UUID(json.loads(result.out)["id"])
+    row = get_job(pg_db, job_id)
+    assert row is not None and row.status is JobStatus.PENDING and row.payload == {"hello": "world"}
+    [message] = drain(queue)
+    assert json.loads(message["Body"])["jobId"] == str(job_id)
+
+
+def test_publish_from_a_file_with_an_idempotency_key(jobs: Jobs, tmp_path: Path, queue: Queue) -> None:
+    payload = tmp_path / "payload.json"
+    payload.write_text('{"n": 1}')
+    first = jobs("publish", "test-echo", "--payload-file", str(payload), "--key", "k1", "--json")
+    second = jobs("publish", "test-echo", "--payload-file", str(payload), "--key", "k1", "--json")
+    assert json.loads(first.out)["id"] == json.loads(second.out)["id"]
+    assert len(drain(queue)) == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "says"),
+    [
+        (
+            ["publish", "test-echo", "--payload", "{nope"],
+            2,
+            "error: --payload is not valid JSON: Expecting property name",
+        ),
+        (["publish", "no-such-type"], 2, "error: unknown job type 'no-such-type'"),
+        (["publish", "test-echo", "--payload", "[1, 2]"], 2, "expected a JSON object, got an array"),
+        (["publish", "test-echo", "--delay", "901"], 2, "delay_seconds must be between 0 and 900"),
+        (["publish", "test-echo", "--payload-file", "/nonexistent.json"], 2, "cannot read --payload-file"),
+        (["show", str(uuid.UUID(int=1))], 1, "error: no job 00000000-0000-0000-0000-000000000001"),
+        (["retry"], 2, "give job ids, or --status"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(
+    jobs: Jobs, pg_db: DB, queue: Queue, argv: list[str], code: int, says: str
+) -> None:
+    result = jobs(*argv)
+    assert result.code == code
+    assert says in result.err
+    assert len(result.err.strip().splitlines()) == 1
+    assert "Traceback" not in result.err
+    with pg_db.begin() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM background_jobs").scalar_one() == 0
+    assert drain(queue) == []
+
+
+def test_missing_urls_name_what_to_pass(jobs: Jobs) -> None:
+    result = jobs("publish", "test-echo", connect=False)
+    assert result.code == 2
+    assert result.err.strip() == "error: no database: pass --database-url URL, set DATABASE_URL, or --env ENV"
+
+
+def test_an_unreachable_database_is_one_line_from_the_console_script(queue: Queue) -> None:
+    result = subprocess.run(
+        [str(ROOT / ".venv/bin/jobs"), "list", "--database-url", "postgresql://app:hunter2@127.0.0.1:1/jobs"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: database unavailable:")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "hunter2" not in result.stderr
+
+
+def test_python_dash_m_works_too() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", "--help"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0
+    assert "publish" in result.stdout and "dlq" in result.stdout
+
+
+def test_show_and_list(jobs: Jobs, pg_db: DB) -> None:
+    failed = insert_job(pg_db, status=JobStatus.FAILED, attempts=2)
+    pending = insert_job(pg_db)
+    shown = jobs("show", str(failed.id))
+    assert shown.code == 0
+    assert "status" in shown.out and "failed" in shown.out
+    listed = json.loads(jobs("list", "--status", "failed", "--json").out)
+    assert [j["id"] for j in listed] == [str(failed.id)]
+    table = jobs("list").out
+    assert str(pending.id) in table and str(failed.id) in table
+    assert table.splitlines()[0].split()[:3] == ["ID", "TYPE", "STATUS"]
+
+
+def test_stats_counts_jobs_and_queues(jobs: Jobs, pg_db: DB, queue: Queue, dlq: Queue) -> None:
+    publish(pg_db, "test-echo", {}, queue=queue)
+    insert_job(pg_db, status=JobStatus.FAILED)
+    dlq.client.send_message(QueueUrl=dlq.url, MessageBody="{}")
+    data = json.loads(jobs("stats", "--json").out)
+    assert {"status": "pending", "type": "test-echo", "count": 1} in data["jobs"]
+    assert {"status": "failed", "type": "test-echo", "count": 1} in data["jobs"]
+    assert data["queue"]["visible"] == 1
+    assert data["dlq_depth"] == 1
+    assert data["oldest_pending_job_seconds"] >= 0
+
+
+def test_retry_republishes_with_the_same_id_and_refuses_completed(jobs: Jobs, pg_db: DB, queue: Queue) -> None:
+    failed = insert_job(pg_db, status=JobStatus.FAILED, attempts=5, max_attempts=5)
+    done = insert_job(pg_db, status=JobStatus.COMPLETED, attempts=1)
+    result = jobs("retry", str(failed.id), str(done.id))
+    assert result.code == 1
+    assert f"refused {done.id}: it is completed (use --force)" in result.err
+    row = get_job(pg_db, failed.id)
+    assert row is not None and row.status is JobStatus.PENDING and row.attempts == 0
+    assert [json.loads(m["Body"])["jobId"] for m in drain(queue)] == [str(failed.id)]
+    assert jobs("retry", str(done.id), "--force").code == 0
+    assert [json.loads(m["Body"])["jobId"] for m in drain(queue)] == [str(done.id)]
+
+
+def test_bulk_retry_by_status_and_type(jobs: Jobs, pg_db: DB, queue: Queue) -> None:
+    targets = [insert_job(pg_db, status=JobStatus.FAILED) for _ in range(3)]
+    insert_job(pg_db, status=JobStatus.FAILED, type="other-type")
+    result = jobs("retry", "--status", "failed", "--type", "test-echo", "--json")
+    assert result.code == 0
+    assert sorted(json.loads(result.out)["retried"]) == sorted(str(j.id) for j in targets)
+    assert len(drain(queue)) == 3
+
+
+def test_migrate_an_embedded_database(tmp_path: Path, jobs: Jobs) -> None:
+    result = jobs("migrate", "--database-url", f"sqlite:///{tmp_path / 'x.db'}", connect=False)
+    assert result.code == 0
+    assert result.out.strip().endswith("at revision 0001")
+
+
+def test_logs_filters_to_one_job(jobs: Jobs, aws: None) -> None:
+    logs = boto3.client("logs", region_name="us-east-1")
+    logs.create_log_group(logGroupName="/aws/lambda/worker")
+    logs.create_log_stream(logGroupName="/aws/lambda/worker", logStreamName="s")
+    wanted, other = uuid.uuid4(), uuid.uuid4()
+    now = int(__import__("time").time() * 1000)
+    logs.put_log_events(
+        logGroupName="/aws/lambda/worker",
+        logStreamName="s",
+        logEvents=[
+            {"timestamp": now, "message": json.dumps({"job_id": str(wanted), "outcome": "succeeded"})},
+            {"timestamp": now + 1, "message": json.dumps({"job_id": str(other), "outcome": "retry"})},
+        ],
+    )
+    result = jobs("logs", "--job", str(wanted), "--log-group", "/aws/lambda/worker", "--since", "10m", connect=False)
+    assert result.code == 0
+    assert str(wanted) in result.out
+    assert str(other) not in result.out
+
+
+def test_pause_and_resume_toggle_the_event_source_mapping(jobs: Jobs, queue: Queue, aws: None) -> None:
+    import io
+    import zipfile
+
+    iam = boto3.client("iam", region_name="us-east-1")
+    role = iam.create_role(RoleName="worker", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("worker/handler.py", "def handler(e, c): return {}\n")
+    lambda_ = boto3.client("lambda", region_name="us-east-1")
+    lambda_.create_function(
+        FunctionName="worker",
+        Runtime="python3.12",
+        Role=role,
+        Handler="worker.handler.handler",
+        Code={"ZipFile": code.getvalue()},
+    )
+    arn = queue.client.get_queue_attributes(QueueUrl=queue.url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    mapping = lambda_.create_event_source_mapping(EventSourceArn=arn, FunctionName="worker")["UUID"]
+    paused = jobs("pause", "--mapping-id", mapping, connect=False)
+    assert paused.code == 0 and "paused" in paused.out
+    assert lambda_.get_event_source_mapping(UUID=mapping)["State"] in ("Disabled", "Disabling")
+    assert jobs("resume", "--mapping-id", mapping, connect=False).code == 0
+    assert lambda_.get_event_source_mapping(UUID=mapping)["State"] in ("Enabled", "Enabling")
+
+
+def test_commands_needing_the_stack_say_so_without_env(jobs: Jobs) -> None:
+    result = jobs("pause", connect=False)
+    assert result.code == 2
+    assert (
+        result.err.strip() == "error: needs the deployed stack's EventSourceMappingId: pass --env ENV (or --mapping-id)"
+    )
+
+
+def test_env_reads_urls_and_the_database_from_the_deployed_stack(
+    capsys: pytest.CaptureFixture[str],
+    pg_url: str,
+    pg_db: DB,
+    queue: Queue,
+    dlq: Queue,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cli.main import main
+
+    for name in ("DATABASE_URL", "QUEUE_URL", "DLQ_URL"):
+        monkeypatch.delenv(name, raising=False)
+    secret = boto3.client("secretsmanager", region_name="us-east-1").create_secret(Name="db", SecretString=pg_url)[
+        "ARN"
+    ]
+    template = {
+        "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "placeholder"}}},
+        "Outputs": {
+            "QueueUrl": {"Value": queue.url},
+            "DeadLetterQueueUrl": {"Value": dlq.url},
+            "DatabaseSecretArn": {"Value": secret},
+        },
+    }
+    boto3.client("cloudformation", region_name="us-east-1").create_stack(
+        StackName="JobsStack-dev", TemplateBody=json.dumps(template)
+    )
+    assert main(["publish", "test-echo", "--env", "dev", "--json"]) == 0
+    job_id = uuid.UUID(json.loads(capsys.readouterr().out)["id"])
+    assert get_job(pg_db, job_id) is not None
+    assert len(drain(queue)) == 1
+    assert main(["stats", "--env", "staging"]) == 1
+    assert "cannot read stack JobsStack-staging" in capsys.readouterr().err

@@ -1,0 +1,84 @@
+"""The whole pipeline through `jobs local`: publish, process with concurrent invocations, dead-letter,
+fix, redrive, complete. Real PostgreSQL; SQS is moto with redrive."""
+
+from __future__ import annotations
+
+import collections
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from cli import dlq as dead_letters
+from db import DB, JobRequest, JobStatus, Queue, list_jobs, publish_many, register_job_type
+from db.job_types import unregister_job_type
+from tests.cli.conftest import Jobs
+from tests.worker.esm import drain
+from worker import registry
+from worker.registry import JobContext
+
+pytestmark = pytest.mark.e2e
+
+
+class Flaky(BaseModel):
+    n: int
+    fail: bool = False
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.runs: list[tuple[str, int]] = []
+        self.fixed = False
+        self.lock = threading.Lock()
+
+    def __call__(self, ctx: JobContext) -> None:
+        with self.lock:
+            self.runs.append((str(ctx.job_id), ctx.attempt))
+        if ctx.payload["fail"] and not self.fixed:
+            raise RuntimeError(f"job {ctx.payload['n']} always fails until fixed")
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    recording = Recorder()
+    register_job_type("e2e-flaky", Flaky, max_attempts=2)
+    registry.job("e2e-flaky")(recording)
+    yield recording
+    registry.unregister("e2e-flaky")
+    unregister_job_type("e2e-flaky")
+
+
+def test_200_jobs_through_the_local_runner_then_redrive_after_the_fix(
+    jobs: Jobs, pg_db: DB, queue: Queue, dlq: Queue, recorder: Recorder
+) -> None:
+    requests = [JobRequest("e2e-flaky", {"n": n, "fail": n % 20 == 7}) for n in range(200)]  # 5% always fail
+    published = publish_many(pg_db, requests, queue=queue)
+    failing = {str(j.id) for j in published if j.payload["fail"]}
+    assert len(failing) == 10
+
+    result = jobs("local", "--until-empty", "--concurrency", "4", "--batch-size", "10", "--timeout", "30", "--json")
+    assert result.code == 0, result.err
+    stats: dict[str, Any] = json.loads(result.out.strip().splitlines()[-1])
+    assert stats["invocations"] >= 20
+
+    rows = {str(j.id): j for j in list_jobs(pg_db, limit=1000)}
+    assert {j.status for j in rows.values()} <= {JobStatus.COMPLETED, JobStatus.FAILED}
+    assert {i for i, j in rows.items() if j.status is JobStatus.FAILED} == failing
+    runs = collections.Counter(job_id for job_id, _ in recorder.runs)
+    assert all(runs[i] == 1 for i, j in rows.items() if j.status is JobStatus.COMPLETED), "no completed job ran twice"
+    assert all(runs[i] == 2 for i in failing), "each failing job used exactly its two attempts"
+    letters = dead_letters.receive(dlq.client, dlq.url, 100, hold_seconds=30)
+    dead_letters.release(dlq.client, dlq.url, letters)  # a peek: they stay for the redrive
+    assert {str(m.job_id) for m in letters} == failing
+
+    recorder.fixed = True  # the operator fixes the cause...
+    redrive = jobs("dlq", "redrive", "--json")
+    assert redrive.code == 0, redrive.err
+    assert len(json.loads(redrive.out)["moved"]) == 10
+    assert jobs("local", "--until-empty", "--concurrency", "4").code == 0
+
+    assert {j.status for j in list_jobs(pg_db, limit=1000)} == {JobStatus.COMPLETED}
+    assert drain(dlq) == []
