@@ -82,3 +82,30 @@ def test_200_jobs_through_the_local_runner_then_redrive_after_the_fix(
 
     assert {j.status for j in list_jobs(pg_db, limit=1000)} == {JobStatus.COMPLETED}
     assert drain(dlq) == []
+
+
+def test_ctrl_c_stops_the_embedded_runner_cleanly(tmp_path) -> None:  # noqa: ANN001
+    """No URLs: an embedded moto SQS and a SQLite file; Ctrl-C finishes in-flight batches and exits 0."""
+    import signal
+    import subprocess
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen(
+        [str(root / ".venv/bin/jobs"), "local", "--sqlite", str(tmp_path / "local.db")],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert process.stderr is not None
+    line = process.stderr.readline()
+    assert line.startswith("running the worker on http://127.0.0.1:"), line
+    time.sleep(1.5)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert "Traceback" not in err
+    assert out.strip().startswith("invocations 0")
