@@ -84,7 +84,7 @@ def test_200_jobs_through_the_local_runner_then_redrive_after_the_fix(
     assert drain(dlq) == []
 
 
-def test_ctrl_c_stops_the_embedded_runner_cleanly(tmp_path) -> None:  # noqa: ANN001
+def test_ctrl_c_stops_the_embedded_runner_cleanly(tmp_path) -> None:
     """No URLs: an embedded moto SQS and a SQLite file; Ctrl-C finishes in-flight batches and exits 0."""
     import signal
     import subprocess
