@@ -34,7 +34,7 @@ def run_local(args: argparse.Namespace, target: Target) -> int:
         target.database_url_flag or target.environ.get("DATABASE_URL") or f"sqlite:///{args.sqlite.resolve()}"
     )
     timeout = args.timeout if args.timeout is not None else float(settings.timeout_seconds)
-    db = create_db(database_url, pool_size=2)
+    db = create_db(database_url)  # the runner's own connection; each invocation slot has its own
     try:
         if database_url.startswith("sqlite"):
             upgrade(db)  # the embedded database migrates itself; a real one is migrated with `jobs migrate`
@@ -47,7 +47,7 @@ def run_local(args: argparse.Namespace, target: Target) -> int:
                 # Local retries come back in seconds, not minutes, so a run drains promptly.
                 "JOB_BACKOFF_BASE_SECONDS": os.environ.get("JOB_BACKOFF_BASE_SECONDS", "1"),
                 "JOB_BACKOFF_MAX_SECONDS": os.environ.get("JOB_BACKOFF_MAX_SECONDS", "4"),
-                "JOB_STALE_AFTER_SECONDS": str(int(timeout) + 60),
+                "JOB_STALE_AFTER_SECONDS": str(args.stale_after or int(timeout) + 60),
                 "JOB_MIN_TIME_LEFT_SECONDS": str(max(1, min(10, int(timeout / 4)))),
             }
         )

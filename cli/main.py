@@ -150,6 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=positive, default=None, help="default: the dev stack's setting")
     p.add_argument("--batching-window", type=float, default=None, help="seconds (default: the dev stack's)")
     p.add_argument("--timeout", type=float, default=None, help="function timeout in seconds (default: dev's)")
+    p.add_argument(
+        "--stale-after",
+        type=positive,
+        default=None,
+        help="seconds before a claimed job counts as abandoned (default: timeout + 60)",
+    )
     p.add_argument("--until-empty", action="store_true", help="exit once the queue is drained")
     p.add_argument("--demo", type=int, default=0, metavar="N", help="first publish N test-echo jobs, 1 in 5 failing")
     p.add_argument("--sqlite", type=Path, default=Path(".jobs-local.sqlite3"), help="embedded database file")
