@@ -261,65 +261,68 @@ class Jobs(Construct):
                 )
 
     def _alarms(self, settings: Settings) -> list[cw.Alarm]:
-        action = cw_actions.SnsAction(self.alarm_topic)
-        alarms = [
-            cw.Alarm(
-                self,
+        """Each alarm: (id, what it means for an operator, metric, threshold, operator, periods)."""
+        at_least = cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+        one_minute, five_minutes = Duration.minutes(1), Duration.minutes(5)
+        specs: list[tuple[str, str, cw.IMetric, float, cw.ComparisonOperator, int]] = [
+            (
                 "DeadLetterQueueNotEmpty",
-                alarm_description="Jobs are in the DLQ: inspect with `jobs dlq peek`, fix, then `jobs dlq redrive`",
-                metric=self.dead_letter_queue.metric_approximate_number_of_messages_visible(
-                    period=Duration.minutes(1), statistic="Maximum"
+                "Jobs are in the DLQ: inspect with `jobs dlq peek`, fix, then `jobs dlq redrive`",
+                self.dead_letter_queue.metric_approximate_number_of_messages_visible(
+                    period=one_minute, statistic="Maximum"
                 ),
-                threshold=settings.alarm_dlq_depth,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+                settings.alarm_dlq_depth,
+                cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                1,
             ),
-            cw.Alarm(
-                self,
+            (
                 "OldestMessageAge",
-                alarm_description="Jobs are waiting too long: the worker is paused, throttled, or failing",
-                metric=self.queue.metric_approximate_age_of_oldest_message(
-                    period=Duration.minutes(1), statistic="Maximum"
-                ),
-                threshold=settings.alarm_oldest_message_seconds,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                evaluation_periods=5,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+                "Jobs are waiting too long: the worker is paused, throttled, or failing",
+                self.queue.metric_approximate_age_of_oldest_message(period=one_minute, statistic="Maximum"),
+                settings.alarm_oldest_message_seconds,
+                at_least,
+                5,
             ),
-            cw.Alarm(
-                self,
+            (
                 "WorkerErrors",
-                alarm_description="The worker function itself failed (configuration, database outage, or a bug)",
-                metric=self.worker.metric_errors(period=Duration.minutes(5), statistic="Sum"),
-                threshold=1,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+                "The worker function itself failed (configuration, database outage, or a bug)",
+                self.worker.metric_errors(period=five_minutes, statistic="Sum"),
+                1,
+                at_least,
+                1,
             ),
-            cw.Alarm(
-                self,
+            (
                 "WorkerThrottles",
-                alarm_description="Invocations were throttled: throttled receives count toward maxReceiveCount",
-                metric=self.worker.metric_throttles(period=Duration.minutes(5), statistic="Sum"),
-                threshold=1,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+                "Invocations were throttled: throttled receives count toward maxReceiveCount",
+                self.worker.metric_throttles(period=five_minutes, statistic="Sum"),
+                1,
+                at_least,
+                1,
             ),
-            cw.Alarm(
-                self,
+            (
                 "SweeperErrors",
-                alarm_description="The sweeper failed: unsent jobs are not being relayed",
-                metric=self.sweeper.metric_errors(period=Duration.minutes(15), statistic="Sum"),
-                threshold=1,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+                "The sweeper failed: unsent jobs are not being relayed",
+                self.sweeper.metric_errors(period=Duration.minutes(15), statistic="Sum"),
+                1,
+                at_least,
+                1,
             ),
         ]
-        for alarm in alarms:
+        action = cw_actions.SnsAction(self.alarm_topic)
+        alarms = []
+        for alarm_id, description, metric, threshold, comparison, periods in specs:
+            alarm = cw.Alarm(
+                self,
+                alarm_id,
+                alarm_description=description,
+                metric=metric,
+                threshold=threshold,
+                comparison_operator=comparison,
+                evaluation_periods=periods,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            )
             alarm.add_alarm_action(action)
+            alarms.append(alarm)
         return alarms
 
     def _dashboard(self, settings: Settings) -> cw.Dashboard:
