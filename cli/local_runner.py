@@ -101,17 +101,27 @@ class LocalEventSource:
     def _slot(self, index: int) -> None:
         try:
             while not self.stop.is_set():
-                messages = self._collect()
-                if messages:
-                    self._set_idle(index, False)
-                    self._invoke(messages)
-                elif self.settings.until_empty:
-                    self._set_idle(index, True)
-                    if self._all_idle() and self._drained():
-                        self.stop.set()
+                try:
+                    self._poll_once(index)
+                except Exception:
+                    # A failed SQS call must not end this slot: a dead slot would never report idle, and
+                    # --until-empty would wait forever. Lambda's poller likewise just polls again.
+                    log.exception("polling the queue failed; trying again in 1 s")
+                    self.stop.wait(1)
         finally:
+            self._set_idle(index, True)
             if self.on_thread_exit is not None:
                 self.on_thread_exit()
+
+    def _poll_once(self, index: int) -> None:
+        messages = self._collect()
+        if messages:
+            self._set_idle(index, False)
+            self._invoke(messages)
+        elif self.settings.until_empty:
+            self._set_idle(index, True)
+            if self._all_idle() and self._drained():
+                self.stop.set()
 
     def _collect(self) -> list[dict[str, Any]]:
         """One batch: up to batch_size messages, waiting at most the batching window once one arrived."""
