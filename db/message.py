@@ -65,6 +65,8 @@ def parse_body(body: str) -> JobMessage:
         raise MalformedMessage(f"jobId {raw_id[:64]!r} is not a UUID") from None
     if not isinstance(job_type, str) or not job_type:
         raise MalformedMessage("type must be a non-empty string")
+    if "\x00" in job_type:
+        raise MalformedMessage("type contains the NUL character (\\u0000)")
     if not isinstance(payload, dict):
         raise MalformedMessage("payload must be a JSON object")
     return JobMessage(job_id=job_id, type=job_type, payload=payload)

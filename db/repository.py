@@ -236,6 +236,9 @@ def count_by_status_and_type(db: DB | Connection) -> dict[tuple[str, str], int]:
 
 
 def truncate_error(error: str) -> str:
+    """The error as the row can store it: PostgreSQL text refuses NUL, and an exception message may hold one
+    (handlers raise with whatever data they had), which would turn recording a failure into a failure."""
+    error = error.replace("\x00", "\\x00")
     if len(error) <= MAX_ERROR_CHARS:
         return error
     suffix = " …[truncated]"

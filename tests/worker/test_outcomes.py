@@ -275,3 +275,13 @@ def test_database_statements_per_successful_job(pg_db: DB, queue: Queue, runtime
     assert counts["SELECT"] == 0
     with pg_db.begin() as conn:
         assert conn.execute(text("SELECT status FROM background_jobs")).scalar_one() == "completed"
+
+
+def test_a_handler_error_holding_nul_is_recorded(pg_db: DB, queue: Queue, runtime: Runtime, calls: Calls) -> None:
+    """PostgreSQL text refuses NUL; recording such a failure must not itself fail and loop the message."""
+    calls.behaviour = lambda ctx: (_ for _ in ()).throw(ValueError("bad byte \x00 in upstream reply"))
+    job = publish(pg_db, "count-calls", {}, queue=queue)
+    _, response = deliver(queue, runtime)
+    assert len(response["batchItemFailures"]) == 1
+    row = get_job(pg_db, job.id)
+    assert row is not None and row.error == "ValueError: bad byte \\x00 in upstream reply"
