@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Connection, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, func, or_, select, update
 
 from db.engine import DB, statements
 from db.models import Job, JobStatus, jobs_table
@@ -42,6 +42,46 @@ class ClaimOutcome(enum.StrEnum):
 class Claim:
     outcome: ClaimOutcome
     job: Job | None = None  # the row: as claimed, or as found when not claimed (None if NOT_FOUND)
+
+
+# The two statements every job runs, built once with bind parameters: building and cache-keying a fresh
+# statement per call cost more CPU than the statement's own round trip on a nearby database.
+_job_id = bindparam("job_id", type_=_t.c.id.type)
+_now = bindparam("now", type_=_t.c.updated_at.type)
+_CLAIM = (
+    update(_t)
+    .where(
+        _t.c.id == _job_id,
+        or_(
+            _t.c.status == JobStatus.PENDING.value,
+            and_(
+                or_(
+                    _t.c.status == JobStatus.FAILED.value,
+                    and_(
+                        _t.c.status == JobStatus.PROCESSING.value,
+                        _t.c.started_at < bindparam("stale_before", type_=_t.c.started_at.type),
+                    ),
+                ),
+                _t.c.attempts < _t.c.max_attempts,
+            ),
+        ),
+    )
+    .values(
+        status=JobStatus.PROCESSING.value,
+        attempts=_t.c.attempts + 1,
+        started_at=_now,
+        completed_at=None,
+        updated_at=_now,
+    )
+    .returning(*_t.c)
+)
+_CLAIM_OF_TYPE = _CLAIM.where(_t.c.type == bindparam("job_type", type_=_t.c.type.type))
+_COMPLETE = (
+    update(_t)
+    .where(_t.c.id == _job_id, _t.c.status == JobStatus.PROCESSING.value)
+    .values(status=JobStatus.COMPLETED.value, completed_at=_now, updated_at=_now, error=None)
+)
+_COMPLETE_ATTEMPT = _COMPLETE.where(_t.c.attempts == bindparam("attempt", type_=_t.c.attempts.type))
 
 
 def get_job(db: DB | Connection, job_id: UUID) -> Job | None:
@@ -87,27 +127,11 @@ def claim_job(
     With `job_type`, a row of another type is never claimed (TYPE_MISMATCH).
     """
     now = now or utcnow()
-    has_attempts_left = _t.c.attempts < _t.c.max_attempts
-    stale = and_(_t.c.status == JobStatus.PROCESSING.value, _t.c.started_at < now - stale_after)
-    claimable = or_(
-        _t.c.status == JobStatus.PENDING.value,
-        and_(or_(_t.c.status == JobStatus.FAILED.value, stale), has_attempts_left),
-    )
-    conditions = [_t.c.id == job_id, claimable] + ([_t.c.type == job_type] if job_type is not None else [])
-    stmt = (
-        update(_t)
-        .where(*conditions)
-        .values(
-            status=JobStatus.PROCESSING.value,
-            attempts=_t.c.attempts + 1,
-            started_at=now,
-            completed_at=None,
-            updated_at=now,
-        )
-        .returning(*_t.c)
-    )
+    stmt, params = _CLAIM, {"job_id": job_id, "now": now, "stale_before": now - stale_after}
+    if job_type is not None:
+        stmt, params = _CLAIM_OF_TYPE, params | {"job_type": job_type}
     with statements(db) as conn:
-        row = conn.execute(stmt).first()
+        row = conn.execute(stmt, params).first()
         if row is not None:
             return Claim(ClaimOutcome.CLAIMED, Job.from_row(row))
         current = conn.execute(select(_t).where(_t.c.id == job_id)).first()
@@ -127,16 +151,12 @@ def claim_job(
 def complete_job(db: DB | Connection, job_id: UUID, *, attempt: int | None = None, now: datetime | None = None) -> bool:
     """Mark a processing job completed. With `attempt`, only if no later claim took it over (a fence
     against a zombie invocation settling work another invocation now owns). True if the row changed."""
-    now = now or utcnow()
-    stmt = (
-        update(_t)
-        .where(_t.c.id == job_id, _t.c.status == JobStatus.PROCESSING.value)
-        .values(status=JobStatus.COMPLETED.value, completed_at=now, updated_at=now, error=None)
-    )
+    params = {"job_id": job_id, "now": now or utcnow()}
+    stmt = _COMPLETE if attempt is None else _COMPLETE_ATTEMPT
     if attempt is not None:
-        stmt = stmt.where(_t.c.attempts == attempt)
+        params["attempt"] = attempt
     with statements(db) as conn:
-        return conn.execute(stmt).rowcount == 1
+        return conn.execute(stmt, params).rowcount == 1
 
 
 def fail_job(
