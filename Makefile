@@ -77,6 +77,7 @@ bench: deps
 	$(VENV)/bin/python -m bench.publish
 	$(VENV)/bin/python -m bench.cold_start
 	$(VENV)/bin/python -m bench.synth
+	$(VENV)/bin/python -m bench.cost
 
 clean:
 	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache

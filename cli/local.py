@@ -12,16 +12,15 @@ from cli import dlq as dead_letters
 from cli.embedded import create_queues, start_sqs
 from cli.local_runner import LocalEventSource, RunnerSettings
 from cli.output import table
-from cli.target import ROOT, Target
+from cli.target import Target, stack_settings
 from db import JobRequest, Queue, create_db, list_jobs, publish_many
 from db.migrate import upgrade
-from stacks.settings import load_settings
 
 
 def run_local(args: argparse.Namespace, target: Target) -> int:
     import worker.handler
 
-    settings = load_settings(json.loads((ROOT / "cdk.json").read_text())["context"], "dev")
+    settings = stack_settings("dev")
     embedded = None
     if target.queue_url_flag or target.environ.get("QUEUE_URL"):
         sqs, queue_url, dlq_url = target.sqs, target.queue_url, target.dlq_url

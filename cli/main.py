@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import sys
@@ -21,7 +22,7 @@ from uuid import UUID
 from cli import dlq as dead_letters
 from cli.errors import FAILED, OK, USAGE, CliError
 from cli.output import Progress, emit_json, fields, table
-from cli.target import Target, _aws_reason
+from cli.target import Target, _aws_reason, stack_settings
 from db import (
     ConfigError,
     DatabaseUnavailable,
@@ -64,6 +65,16 @@ def uuid_type(value: str) -> UUID:
         return UUID(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a job id (a UUID)") from None
+
+
+def milliseconds(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of milliseconds") from None
+    if not math.isfinite(number) or number < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be zero or more milliseconds")
+    return number
 
 
 def positive(value: str) -> int:
@@ -159,6 +170,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until-empty", action="store_true", help="exit once the queue is drained")
     p.add_argument("--demo", type=int, default=0, metavar="N", help="first publish N test-echo jobs, 1 in 5 failing")
     p.add_argument("--sqlite", type=Path, default=Path(".jobs-local.sqlite3"), help="embedded database file")
+
+    help_text = "estimate a month's Lambda and SQS cost from the stack's settings, batch size 1 beside it"
+    p = sub.add_parser("cost", help=help_text, description=help_text)  # offline: no connection options
+    p.add_argument("--jobs-per-month", type=positive, required=True)
+    p.add_argument("--avg-ms", type=milliseconds, required=True, help="a job's average handler time")
+    p.add_argument("--env", default="dev", help="whose settings (batch size, memory, architecture); default dev")
+    p.add_argument("--db-rtt-ms", type=milliseconds, default=1.0, help="database round trip (default 1 ms)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
@@ -428,9 +447,41 @@ def cmd_local(args: argparse.Namespace, target: Target) -> int:
     return run_local(args, target)
 
 
+def cmd_cost(args: argparse.Namespace) -> int:
+    from cli import cost
+
+    workload = {"jobs_per_month": args.jobs_per_month, "avg_ms": args.avg_ms, "db_rtt_ms": args.db_rtt_ms}
+    estimates = [cost.estimate(design, **workload) for design in cost.designs(stack_settings(args.env))]
+    if args.json:
+        emit_json([{"name": e.design.name, **fields_of(e), "total_usd": e.total_usd} for e in estimates])
+        return OK
+    base = estimates[0].total_usd
+    rows = [
+        [
+            e.design.name,
+            f"{e.invocations:,}",
+            f"{e.billed_ms_per_invocation:,} ms",
+            f"${e.lambda_requests_usd + e.lambda_duration_usd:,.2f}",
+            f"${e.sqs_usd:,.2f}",
+            f"${e.total_usd:,.2f}",
+            "" if e is estimates[0] else f"{e.total_usd / base:.1f}x" if base else "",
+        ]
+        for e in estimates
+    ]
+    table(rows, ["design", "invocations", "billed/invocation", "Lambda", "SQS", "total/month", "vs stack"])
+    print(cost.assumptions(**workload))
+    return OK
+
+
+def fields_of(estimate: Any) -> dict[str, Any]:
+    return {k: v for k, v in vars(estimate).items() if k != "design"}
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "cost":
+        return cmd_cost(args)
     target = Target(
         env=args.env,
         database_url_flag=args.database_url,

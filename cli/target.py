@@ -17,7 +17,7 @@ from typing import Any
 
 from cli.errors import USAGE, CliError
 from db import DB, Queue, create_db
-from stacks.settings import SettingsError, load_settings
+from stacks.settings import Settings, SettingsError, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,11 +53,7 @@ class Target:
     def outputs(self) -> dict[str, str]:
         if self.env is None:
             return {}
-        try:
-            context = json.loads((ROOT / "cdk.json").read_text())["context"]
-            stack_name = load_settings(context, self.env).stack_name
-        except SettingsError as err:
-            raise CliError(str(err), USAGE) from None
+        stack_name = stack_settings(self.env).stack_name
         try:
             stack = self.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0]
         except Exception as err:
@@ -121,3 +117,11 @@ def _aws_reason(err: Exception) -> str:
         error = response.get("Error", {})
         return f"{error.get('Code', type(err).__name__)}: {error.get('Message', '')}".strip(": ")
     return f"{type(err).__name__}: {err}"
+
+
+def stack_settings(env_name: str) -> Settings:
+    """The settings `cdk deploy` would use for JobsStack-ENV, read from this checkout's cdk.json."""
+    try:
+        return load_settings(json.loads((ROOT / "cdk.json").read_text())["context"], env_name)
+    except SettingsError as err:
+        raise CliError(str(err), USAGE) from None

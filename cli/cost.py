@@ -1,0 +1,102 @@
+"""`jobs cost`: what a month of jobs costs in Lambda and SQS requests, from the stack's own settings.
+
+The figure users argue about in review is batch size, so the estimate sets the stack's setting beside the
+same stack at batch size 1 and beside the seeds' runbook (batch size 1, three transactions per job). The
+model is deliberately small and every assumption is printed with it:
+
+- Full batches: a backlog, or a batching window, fills them. At a trickle with no window, invocations carry
+  fewer jobs and the saving shrinks towards nothing.
+- Billed time per invocation: each job's handler time plus its database round trips, plus 1 ms for the
+  invocation itself (Lambda bills whole milliseconds), rounded up.
+- SQS requests: one SendMessage per job (`publish`; `publish_many` sends 10 per request) plus, per
+  invocation, the poller's ReceiveMessage and its DeleteMessageBatch. Messages under 64 KB.
+- Not included: the free tier, cold starts' init time, idle long polling by Lambda's pollers (a fixed
+  amount either way), CloudWatch, data transfer, the database.
+
+Prices are us-east-1 list prices; other regions differ by a few per cent.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from stacks.settings import Settings
+
+# us-east-1 list prices (USD), first pricing tier.
+LAMBDA_PER_GB_SECOND = {"arm64": 0.0000133334, "x86_64": 0.0000166667}
+LAMBDA_PER_MILLION_REQUESTS = 0.20
+SQS_PER_MILLION_REQUESTS = 0.40
+INVOCATION_OVERHEAD_MS = 1.0
+OUR_ROUND_TRIPS_PER_JOB = 2  # claim and complete, each an autocommit statement (docs/benchmarks.md)
+SEEDS_ROUND_TRIPS_PER_JOB = 9  # three transactions of BEGIN, statement, COMMIT (bench/reference.py)
+
+
+@dataclass(frozen=True)
+class Design:
+    """How jobs reach the worker: what differs between the rows of the estimate."""
+
+    name: str
+    batch_size: int
+    memory_mb: int
+    architecture: str
+    round_trips_per_job: int
+
+
+@dataclass(frozen=True)
+class Estimate:
+    design: Design
+    invocations: int
+    billed_ms_per_invocation: int
+    gb_seconds: float
+    lambda_requests_usd: float
+    lambda_duration_usd: float
+    sqs_requests: int
+    sqs_usd: float
+
+    @property
+    def total_usd(self) -> float:
+        return self.lambda_requests_usd + self.lambda_duration_usd + self.sqs_usd
+
+
+def designs(settings: Settings) -> list[Design]:
+    """The stack as configured, the stack at batch size 1, and the seeds' runbook at the same memory."""
+    ours = Design(
+        f"JobsStack-{settings.env_name} (batch {settings.batch_size})",
+        settings.batch_size,
+        settings.memory_mb,
+        settings.architecture,
+        OUR_ROUND_TRIPS_PER_JOB,
+    )
+    return [
+        ours,
+        Design(
+            f"JobsStack-{settings.env_name} at batch 1", 1, ours.memory_mb, ours.architecture, ours.round_trips_per_job
+        ),
+        Design("seeds' runbook (batch 1)", 1, ours.memory_mb, ours.architecture, SEEDS_ROUND_TRIPS_PER_JOB),
+    ]
+
+
+def estimate(design: Design, *, jobs_per_month: int, avg_ms: float, db_rtt_ms: float) -> Estimate:
+    invocations = math.ceil(jobs_per_month / design.batch_size)
+    per_job_ms = avg_ms + design.round_trips_per_job * db_rtt_ms
+    billed_ms = math.ceil(design.batch_size * per_job_ms + INVOCATION_OVERHEAD_MS)
+    gb_seconds = invocations * billed_ms / 1000 * design.memory_mb / 1024
+    sqs_requests = jobs_per_month + 2 * invocations
+    return Estimate(
+        design=design,
+        invocations=invocations,
+        billed_ms_per_invocation=billed_ms,
+        gb_seconds=gb_seconds,
+        lambda_requests_usd=invocations / 1e6 * LAMBDA_PER_MILLION_REQUESTS,
+        lambda_duration_usd=gb_seconds * LAMBDA_PER_GB_SECOND[design.architecture],
+        sqs_requests=sqs_requests,
+        sqs_usd=sqs_requests / 1e6 * SQS_PER_MILLION_REQUESTS,
+    )
+
+
+def assumptions(jobs_per_month: int, avg_ms: float, db_rtt_ms: float) -> str:
+    return (
+        f"{jobs_per_month:,} jobs/month, {avg_ms:g} ms handler time each, {db_rtt_ms:g} ms per database round trip; "
+        "full batches; us-east-1 list prices; no free tier, cold starts, idle polling, logs or database"
+    )
