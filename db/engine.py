@@ -109,12 +109,20 @@ class DB:
         return f"DB({self.url})"
 
 
-def create_db(url: str, *, pool_size: int = 1, max_overflow: int = 0, connect_timeout: int = 5) -> DB:
+def create_db(
+    url: str,
+    *,
+    pool_size: int = 1,
+    max_overflow: int = 0,
+    connect_timeout: int = 5,
+    application_name: str = "jobstack",
+) -> DB:
     """Build the handle for `url`.
 
     Defaults suit one Lambda container, which runs one invocation at a time: one connection, no overflow,
     so a burst of containers can never hold more connections than the function's concurrency. Servers and
-    the local runner with N threads pass a larger `pool_size`.
+    the local runner with N threads pass a larger `pool_size`. `application_name` labels the connections in
+    pg_stat_activity, so a web app's publishers can be told apart from the workers.
     """
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -131,7 +139,7 @@ def create_db(url: str, *, pool_size: int = 1, max_overflow: int = 0, connect_ti
                 # prepared on one is missing on the next: psycopg must never prepare server-side.
                 "prepare_threshold": None,
                 "connect_timeout": connect_timeout,
-                "application_name": "jobstack",
+                "application_name": application_name,
             },
         )
         _ping_when_idle(engine)
