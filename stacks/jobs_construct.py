@@ -8,7 +8,7 @@ variables), and a DLQ that only the main queue may redrive into.
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Aws, CfnOutput, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Aws, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
@@ -21,8 +21,10 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
-from constructs import Construct, IConstruct
+from constructs import Construct
 
+from stacks import nag
+from stacks.function_network import FunctionNetwork, function_network
 from stacks.settings import DLQ_RETENTION_DAYS, Settings
 from stacks.worker_code import RUNTIME, lambda_architecture, worker_code
 
@@ -39,6 +41,7 @@ class Jobs(Construct):
         stack = Stack.of(self)
         removal = RemovalPolicy.RETAIN if settings.removal_policy == "retain" else RemovalPolicy.DESTROY
         code = code or worker_code(settings.architecture)
+        self.network: FunctionNetwork | None = function_network(self, settings)
 
         # Queues. Named, so the DLQ's redrive-allow policy can name the main queue without a cycle.
         main_queue_arn = stack.format_arn(service="sqs", resource=settings.queue_name)
@@ -84,7 +87,7 @@ class Jobs(Construct):
             cfn_secret = created.node.default_child
             assert isinstance(cfn_secret, secretsmanager.CfnSecret)
             cfn_secret.add_property_deletion_override("GenerateSecretString")  # an empty secret to fill in
-            acknowledge(
+            nag.acknowledge(
                 created,
                 "AwsSolutions-SMG4",
                 "The secret holds an external database URL whose password rotation the database owner controls; "
@@ -214,6 +217,8 @@ class Jobs(Construct):
                 actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[f"{log_group.log_group_arn}"]
             )
         )
+        if self.network:
+            self.network.grant_interfaces(role)
         return lambda_.Function(
             self,
             name,
@@ -231,6 +236,7 @@ class Jobs(Construct):
             logging_format=lambda_.LoggingFormat.JSON,
             application_log_level_v2=lambda_.ApplicationLogLevel.DEBUG,  # the worker's LOG_LEVEL filters
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
+            **(self.network.function_props() if self.network else {}),
         )
 
     def _grant_buckets(self, settings: Settings) -> None:
@@ -254,7 +260,7 @@ class Jobs(Construct):
             )
             assert self.worker.role is not None
             for bucket in buckets:
-                acknowledge(
+                nag.acknowledge(
                     self.worker.role,
                     f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{bucket}/*]",
                     f"Objects in {bucket} have runtime names; the grant is limited to that bucket, named in settings.",
@@ -406,6 +412,8 @@ class Jobs(Construct):
             "DatabaseSecretArn": self.database_secret.secret_arn,
             "WorkerLogGroupName": f"/aws/lambda/{self.worker.function_name}",
         }
+        if self.network and self.network.created_security_group:
+            outputs["FunctionsSecurityGroupId"] = self.network.created_security_group.security_group_id
         for key, value in outputs.items():
             CfnOutput(Stack.of(self), key, value=value)
 
@@ -427,8 +435,3 @@ _RETENTION = {
 
 def _retention(days: int) -> logs.RetentionDays:
     return getattr(logs.RetentionDays, _RETENTION[days])  # type: ignore[no-any-return]
-
-
-def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
-    """Record why a cdk-nag finding does not apply, next to the construct it excuses."""
-    Validations.of(construct).acknowledge(Acknowledgment(id=f"AwsSolutions::{rule}", reason=reason))

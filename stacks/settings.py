@@ -11,7 +11,7 @@ Every rule raises SettingsError with one line naming the environment, the key an
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -44,6 +44,8 @@ DLQ_RETENTION_DAYS = 14  # SQS's maximum: a dead letter waits as long as SQS all
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_EC2_ID_PREFIX = {"vpc_id": "vpc", "vpc_subnet_ids": "subnet", "vpc_security_group_ids": "sg"}
+MAX_SUBNETS, MAX_SECURITY_GROUPS = 16, 5  # Lambda's limits per function
 
 
 class SettingsError(ValueError):
@@ -74,6 +76,11 @@ class Settings:
     s3_read_buckets: tuple[str, ...] = ()
     s3_write_buckets: tuple[str, ...] = ()
     sweep_interval_minutes: int = 5
+    #: Optional VPC: the functions run in these subnets (private ones, with a route to SQS and Secrets
+    #: Manager through a NAT gateway or VPC endpoints) to reach a database that is not public.
+    vpc_id: str | None = None
+    vpc_subnet_ids: tuple[str, ...] = ()
+    vpc_security_group_ids: tuple[str, ...] = ()  # none: the stack creates one, outbound only
 
     @property
     def stack_name(self) -> str:
@@ -129,7 +136,7 @@ def load_all(context: Mapping[str, Any]) -> list[Settings]:
 
 
 _INT_KEYS = {f.name for f in fields(Settings) if f.type in ("int", "int | None")}
-_LIST_KEYS = {"alarm_emails", "s3_read_buckets", "s3_write_buckets"}
+_LIST_KEYS = {"alarm_emails", "s3_read_buckets", "s3_write_buckets", "vpc_subnet_ids", "vpc_security_group_ids"}
 
 
 def _coerce(where: str, key: str, value: Any) -> Any:
@@ -215,3 +222,26 @@ def _validate(where: str, s: Settings) -> None:
                 fail(key, f"has {bucket!r}, which is not an S3 bucket name")
     if not 1 <= s.sweep_interval_minutes <= 60:
         fail("sweep_interval_minutes", f"must be between 1 and 60, got {s.sweep_interval_minutes}")
+    _validate_vpc(fail, s)
+
+
+def _validate_vpc(fail: Callable[[str, str], None], s: Settings) -> None:
+    if s.vpc_id is None:
+        for key in ("vpc_subnet_ids", "vpc_security_group_ids"):
+            if getattr(s, key):
+                fail(key, "needs vpc_id: set the VPC the subnets and security groups belong to")
+        return
+    if not s.vpc_subnet_ids:
+        fail("vpc_id", "needs vpc_subnet_ids: the private subnets the functions run in (two AZs or more)")
+    for key, limit in (("vpc_subnet_ids", MAX_SUBNETS), ("vpc_security_group_ids", MAX_SECURITY_GROUPS)):
+        ids: tuple[str, ...] = getattr(s, key)
+        if len(ids) > limit:
+            fail(key, f"has {len(ids)} ids: Lambda allows at most {limit}")
+        if len(set(ids)) != len(ids):
+            fail(key, "lists an id twice")
+    for key, prefix in _EC2_ID_PREFIX.items():
+        value = getattr(s, key)
+        verb = "is" if isinstance(value, str) else "has"
+        for one in (value,) if isinstance(value, str) else value:
+            if not re.fullmatch(rf"{prefix}-([0-9a-f]{{8}}|[0-9a-f]{{17}})", one):  # EC2's two id lengths
+                fail(key, f"{verb} {one!r}, which is not an id like {prefix}-0123456789abcdef0")

@@ -3,7 +3,8 @@
 moto has no CloudFormation support for queue/topic policies, alarms or Secrets Manager secrets (it skips
 them with a warning), so the rehearsal swaps the created secret for an existing one and checks what moto
 does create: both queues with their redrive settings, the functions, and the event source mapping. (It
-also ignores the DLQ's RedriveAllowPolicy; tests/infra/test_template.py asserts that one.)
+also ignores the DLQ's RedriveAllowPolicy; tests/infra/test_template.py asserts that one.) With the VPC
+settings, moto's EC2 holds the VPC the template names, and the functions must land in its subnets.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import aws_cdk as cdk
 import boto3
 import pytest
 
+from stacks.jobs_stack import JobsStack
 from stacks.settings import load_settings
 from tests.infra.conftest import cdk_context
 
@@ -50,22 +52,17 @@ def _deployable(template: dict[str, Any], secret_arn: str) -> dict[str, Any]:
     return deployable
 
 
-def test_the_dev_template_creates_queues_functions_and_mapping(
-    aws: None, cloud_assembly: cdk.cx_api.CloudAssembly, templates: dict[str, dict[str, Any]]
-) -> None:
-    settings = load_settings(cdk_context(), "dev")
-    template = templates["dev"]
+def _create_stack(template: dict[str, Any], asset_root: Path) -> tuple[dict[str, str], str]:
+    """Upload the function asset and create the stack in moto; its outputs and the secret's ARN."""
     [function] = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"][:1]
     key = function["Properties"]["Code"]["S3Key"]
-    asset_dir = Path(cloud_assembly.directory) / f"asset.{key.removesuffix('.zip')}"
     s3 = boto3.client("s3", region_name=REGION)
     bucket = f"cdk-hnb659fds-assets-{ACCOUNT}-{REGION}"
     s3.create_bucket(Bucket=bucket)
-    s3.put_object(Bucket=bucket, Key=key, Body=_zip(asset_dir))
+    s3.put_object(Bucket=bucket, Key=key, Body=_zip(asset_root / f"asset.{key.removesuffix('.zip')}"))
     secret_arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
         Name="jobs/db", SecretString="postgresql://app:pw@pooler:6543/postgres"
     )["ARN"]
-
     cloudformation = boto3.client("cloudformation", region_name=REGION)
     cloudformation.create_stack(
         StackName="JobsStack-dev",
@@ -74,7 +71,14 @@ def test_the_dev_template_creates_queues_functions_and_mapping(
     )
     stack = cloudformation.describe_stacks(StackName="JobsStack-dev")["Stacks"][0]
     assert stack["StackStatus"] == "CREATE_COMPLETE"
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    return {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}, secret_arn
+
+
+def test_the_dev_template_creates_queues_functions_and_mapping(
+    aws: None, cloud_assembly: cdk.cx_api.CloudAssembly, templates: dict[str, dict[str, Any]]
+) -> None:
+    settings = load_settings(cdk_context(), "dev")
+    outputs, secret_arn = _create_stack(templates["dev"], Path(cloud_assembly.directory))
 
     sqs = boto3.client("sqs", region_name=REGION)
     queue = sqs.get_queue_attributes(QueueUrl=outputs["QueueUrl"], AttributeNames=["All"])["Attributes"]
@@ -97,3 +101,31 @@ def test_the_dev_template_creates_queues_functions_and_mapping(
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["ScalingConfig"] == {"MaximumConcurrency": settings.max_concurrency}
     assert mapping["UUID"] == outputs["EventSourceMappingId"]
+
+
+def test_the_dev_template_with_a_vpc_puts_both_functions_in_its_subnets(aws: None, tmp_path: Path) -> None:
+    ec2 = boto3.client("ec2", region_name=REGION)
+    vpc_id = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    subnet_ids = [
+        ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.20.{i}.0/24", AvailabilityZone=f"{REGION}{az}")["Subnet"][
+            "SubnetId"
+        ]
+        for i, az in enumerate("ab")
+    ]
+    context = cdk_context()
+    context["jobstack"]["environments"]["dev"].update(vpc_id=vpc_id, vpc_subnet_ids=subnet_ids)
+    app = cdk.App(outdir=str(tmp_path), context=context)
+    JobsStack(app, "JobsStack-dev", settings=load_settings(context, "dev"))
+    assembly = app.synth()
+
+    outputs, _ = _create_stack(assembly.get_stack_by_name("JobsStack-dev").template, Path(assembly.directory))
+
+    group_id = outputs["FunctionsSecurityGroupId"]
+    [group] = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
+    assert group["VpcId"] == vpc_id
+    assert group["IpPermissions"] == [], "nothing may connect to the functions"
+    lambda_ = boto3.client("lambda", region_name=REGION)
+    for name in (outputs["WorkerFunctionName"], outputs["SweeperFunctionName"]):
+        config = lambda_.get_function_configuration(FunctionName=name)["VpcConfig"]
+        assert sorted(config["SubnetIds"]) == sorted(subnet_ids)
+        assert config["SecurityGroupIds"] == [group_id]

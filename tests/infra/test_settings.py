@@ -51,6 +51,30 @@ def test_the_committed_settings_load_for_every_environment() -> None:
         ({"account": "123", "region": "eu-west-1"}, "account must be a 12-digit AWS account id"),
         ({"database_secret_arn": "my-secret"}, "database_secret_arn must be a full Secrets Manager secret ARN"),
         ({"s3_read_buckets": ["Bad_Bucket"]}, "s3_read_buckets has 'Bad_Bucket'"),
+        ({"vpc_id": "vpc-0123456789abcdef0"}, "vpc_id needs vpc_subnet_ids: the private subnets"),
+        ({"vpc_subnet_ids": ["subnet-12345678"]}, "vpc_subnet_ids needs vpc_id"),
+        ({"vpc_security_group_ids": ["sg-12345678"]}, "vpc_security_group_ids needs vpc_id"),
+        (
+            {"vpc_id": "vpc-1", "vpc_subnet_ids": ["subnet-12345678"]},
+            "vpc_id is 'vpc-1', which is not an id like vpc-0123456789abcdef0",
+        ),
+        (
+            {"vpc_id": "vpc-12345678", "vpc_subnet_ids": ["subnet-12345678", "Subnet-A"]},
+            "vpc_subnet_ids has 'Subnet-A', which is not an id like subnet-0123456789abcdef0",
+        ),
+        (
+            {"vpc_id": "vpc-12345678", "vpc_subnet_ids": ["subnet-12345678"], "vpc_security_group_ids": ["sg-1"]},
+            "vpc_security_group_ids has 'sg-1', which is not an id like sg-0123456789abcdef0",
+        ),
+        (
+            {"vpc_id": "vpc-12345678", "vpc_subnet_ids": ["subnet-12345678", "subnet-12345678"]},
+            "vpc_subnet_ids lists an id twice",
+        ),
+        (
+            {"vpc_id": "vpc-12345678", "vpc_subnet_ids": [f"subnet-{i:08x}" for i in range(17)]},
+            "vpc_subnet_ids has 17 ids: Lambda allows at most 16",
+        ),
+        ({"vpc_subnet_ids": "subnet-12345678"}, "vpc_subnet_ids must be a list of strings"),
     ],
 )
 def test_invalid_settings_fail_with_one_line(values: dict[str, Any], says: str) -> None:
@@ -60,6 +84,18 @@ def test_invalid_settings_fail_with_one_line(values: dict[str, Any], says: str) 
     assert message.startswith("invalid settings for environment 'dev': ")
     assert says in message
     assert "\n" not in message
+
+
+def test_a_vpc_loads_with_or_without_security_groups() -> None:
+    vpc = {"vpc_id": "vpc-0123456789abcdef0", "vpc_subnet_ids": ["subnet-12345678", "subnet-0123456789abcdef0"]}
+    plain = load_settings(with_dev(**vpc), "dev")
+    assert (plain.vpc_id, plain.vpc_subnet_ids, plain.vpc_security_group_ids) == (
+        "vpc-0123456789abcdef0",
+        ("subnet-12345678", "subnet-0123456789abcdef0"),
+        (),
+    )
+    grouped = load_settings(with_dev(**vpc, vpc_security_group_ids=["sg-12345678"]), "dev")
+    assert grouped.vpc_security_group_ids == ("sg-12345678",)
 
 
 def test_prod_must_retain() -> None:
