@@ -11,7 +11,8 @@ model is deliberately small and every assumption is printed with it:
 - SQS requests: one SendMessage per job (`publish`; `publish_many` sends 10 per request) plus, per
   invocation, the poller's ReceiveMessage and its DeleteMessageBatch. Messages under 64 KB.
 - Not included: the free tier, cold starts' init time, idle long polling by Lambda's pollers (a fixed
-  amount either way), CloudWatch, data transfer, the database.
+  amount either way), CloudWatch, data transfer, the database, and with `queue_encryption: kms` the key
+  ($1 a month) and its requests (data keys are reused for 5 minutes, so a few thousand a month).
 
 Prices are us-east-1 list prices; other regions differ by a few per cent.
 """
@@ -98,5 +99,5 @@ def estimate(design: Design, *, jobs_per_month: int, avg_ms: float, db_rtt_ms: f
 def assumptions(jobs_per_month: int, avg_ms: float, db_rtt_ms: float) -> str:
     return (
         f"{jobs_per_month:,} jobs/month, {avg_ms:g} ms handler time each, {db_rtt_ms:g} ms per database round trip; "
-        "full batches; us-east-1 list prices; no free tier, cold starts, idle polling, logs or database"
+        "full batches; us-east-1 list prices; no free tier, cold starts, idle polling, logs, KMS or database"
     )

@@ -1,12 +1,15 @@
 """`Jobs`: the reusable construct. A queue with redrive, its DLQ, the worker and sweeper functions, scoped
 IAM, alarms to SNS and a dashboard. Drop it into any stack; `JobsStack` is a thin stack around it.
 
-Secure by default: SSE and TLS-only policies on both queues and the topic, no managed policies and no
-wildcard actions on the functions' roles, the database URL in Secrets Manager (never in environment
-variables), and a DLQ that only the main queue may redrive into.
+Secure by default: both queues encrypted (SQS-managed keys, or a customer-managed KMS key when settings
+ask), TLS-only policies on both queues and the topic, no managed policies and no wildcard actions on the
+functions' roles, the database URL in Secrets Manager (never in environment variables), and a DLQ that only
+the main queue may redrive into.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from aws_cdk import Aws, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cw
@@ -14,6 +17,7 @@ from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
@@ -30,6 +34,9 @@ from stacks.worker_code import RUNTIME, lambda_architecture, worker_code
 
 SWEEPER_TIMEOUT_SECONDS = 120
 METRICS_NAMESPACE = "Jobstack"
+#: What sending to or receiving from a queue under a KMS key takes: SQS asks KMS for a data key to send
+#: (GenerateDataKey) and to check a reused one or read a message (Decrypt). Nothing else of KMS.
+KEY_USE_ACTIONS = ["kms:Decrypt", "kms:GenerateDataKey"]
 
 
 class Jobs(Construct):
@@ -45,13 +52,20 @@ class Jobs(Construct):
 
         # Queues. Named, so the DLQ's redrive-allow policy can name the main queue without a cycle.
         main_queue_arn = stack.format_arn(service="sqs", resource=settings.queue_name)
+        self.queue_key: kms.IKey | None = self._queue_key(settings, removal)
+        encryption: dict[str, Any] = (
+            {"encryption": sqs.QueueEncryption.KMS, "encryption_master_key": self.queue_key,
+             "data_key_reuse": Duration.minutes(5)}  # SQS's default: one KMS call per 5 minutes per caller
+            if self.queue_key
+            else {"encryption": sqs.QueueEncryption.SQS_MANAGED}
+        )  # fmt: skip
         self.dead_letter_queue = sqs.Queue(
             self,
             "DeadLetterQueue",
             queue_name=settings.dlq_name,
             retention_period=Duration.days(DLQ_RETENTION_DAYS),
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
+            **encryption,
             removal_policy=removal,
         )
         dlq_resource = self.dead_letter_queue.node.default_child
@@ -61,8 +75,8 @@ class Jobs(Construct):
             self,
             "Queue",
             queue_name=settings.queue_name,
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
+            **encryption,
             retention_period=Duration.days(settings.retention_days),
             visibility_timeout=Duration.seconds(settings.visibility_timeout_seconds),
             receive_message_wait_time=Duration.seconds(20),
@@ -150,6 +164,8 @@ class Jobs(Construct):
                     actions=["secretsmanager:GetSecretValue"], resources=[self.database_secret.secret_arn]
                 )
             )
+            for statement in self._key_use():
+                function.add_to_role_policy(statement)
         self._grant_buckets(settings)
 
         self.event_source = sources.SqsEventSource(
@@ -176,7 +192,10 @@ class Jobs(Construct):
             self,
             "PublisherPolicy",
             description=f"Publish jobs to {settings.queue_name}",
-            statements=[iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.queue.queue_arn])],
+            statements=[
+                iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.queue.queue_arn]),
+                *self._key_use(),
+            ],
         )
 
         self.alarm_topic = sns.Topic(self, "AlarmTopic", display_name=f"{settings.stack_name} alarms", enforce_ssl=True)
@@ -187,6 +206,24 @@ class Jobs(Construct):
         self._outputs()
 
     # -- helpers -------------------------------------------------------------------------------------
+
+    def _queue_key(self, settings: Settings, removal: RemovalPolicy) -> kms.IKey | None:
+        if settings.queue_encryption != "kms":
+            return None
+        if settings.queue_kms_key_arn:
+            return kms.Key.from_key_arn(self, "QueueKey", settings.queue_kms_key_arn)
+        return kms.Key(
+            self,
+            "QueueKey",
+            description=f"{settings.stack_name}: encrypts the job queue and its dead-letter queue",
+            enable_key_rotation=True,
+            removal_policy=removal,
+        )
+
+    def _key_use(self) -> list[iam.PolicyStatement]:
+        if self.queue_key is None:
+            return []
+        return [iam.PolicyStatement(actions=KEY_USE_ACTIONS, resources=[self.queue_key.key_arn])]
 
     def _function(
         self,
@@ -412,16 +449,26 @@ class Jobs(Construct):
             "DatabaseSecretArn": self.database_secret.secret_arn,
             "WorkerLogGroupName": f"/aws/lambda/{self.worker.function_name}",
         }
+        if self.queue_key:
+            outputs["QueueKeyArn"] = self.queue_key.key_arn
         if self.network and self.network.created_security_group:
             outputs["FunctionsSecurityGroupId"] = self.network.created_security_group.security_group_id
         for key, value in outputs.items():
             CfnOutput(Stack.of(self), key, value=value)
 
     def grant_publish(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Let `grantee` (the web app's role) publish jobs: SendMessage on the main queue, nothing else."""
-        return iam.Grant.add_to_principal(
+        """Let `grantee` (the web app's role) publish jobs: SendMessage on the main queue, and the queue's
+        KMS key if it has one; nothing else."""
+        grant = iam.Grant.add_to_principal(
             grantee=grantee, actions=["sqs:SendMessage"], resource_arns=[self.queue.queue_arn]
         )
+        if self.queue_key:
+            grant = grant.combine(
+                iam.Grant.add_to_principal(
+                    grantee=grantee, actions=KEY_USE_ACTIONS, resource_arns=[self.queue_key.key_arn]
+                )
+            )
+        return grant
 
 
 _RETENTION = {

@@ -44,6 +44,10 @@ DLQ_RETENTION_DAYS = 14  # SQS's maximum: a dead letter waits as long as SQS all
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_KMS_KEY_ARN = re.compile(  # a key id is a UUID, or mrk- and 32 hex digits for a multi-Region key
+    r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/([0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$"
+)
+QUEUE_ENCRYPTION = ("sqs", "kms")
 _EC2_ID_PREFIX = {"vpc_id": "vpc", "vpc_subnet_ids": "subnet", "vpc_security_group_ids": "sg"}
 MAX_SUBNETS, MAX_SECURITY_GROUPS = 16, 5  # Lambda's limits per function
 
@@ -76,6 +80,11 @@ class Settings:
     s3_read_buckets: tuple[str, ...] = ()
     s3_write_buckets: tuple[str, ...] = ()
     sweep_interval_minutes: int = 5
+    #: "sqs": SQS-managed keys (SSE-SQS, no cost). "kms": a customer-managed KMS key, created by the stack
+    #: (rotated yearly) or yours in queue_kms_key_arn, for key policies, CloudTrail records of every use,
+    #: and revocation.
+    queue_encryption: str = "sqs"
+    queue_kms_key_arn: str | None = None
     #: Optional VPC: the functions run in these subnets (private ones, with a route to SQS and Secrets
     #: Manager through a NAT gateway or VPC endpoints) to reach a database that is not public.
     vpc_id: str | None = None
@@ -222,6 +231,17 @@ def _validate(where: str, s: Settings) -> None:
                 fail(key, f"has {bucket!r}, which is not an S3 bucket name")
     if not 1 <= s.sweep_interval_minutes <= 60:
         fail("sweep_interval_minutes", f"must be between 1 and 60, got {s.sweep_interval_minutes}")
+    if s.queue_encryption not in QUEUE_ENCRYPTION:
+        fail("queue_encryption", f"must be 'sqs' (SQS-managed keys) or 'kms' (a KMS key), got {s.queue_encryption!r}")
+    if s.queue_kms_key_arn is not None:
+        if s.queue_encryption != "kms":
+            fail("queue_kms_key_arn", "needs queue_encryption 'kms' (with 'sqs', SQS manages the keys)")
+        if not _KMS_KEY_ARN.match(s.queue_kms_key_arn):
+            fail(
+                "queue_kms_key_arn",
+                f"must be a key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), not an alias or id, got "
+                f"{s.queue_kms_key_arn!r}: IAM grants need the key itself",
+            )
     _validate_vpc(fail, s)
 
 

@@ -40,10 +40,14 @@ def _zip(directory: Path) -> bytes:
 
 
 def _deployable(template: dict[str, Any], secret_arn: str) -> dict[str, Any]:
-    """Drop the bootstrap-version check (no bootstrap stack in moto) and use an existing secret."""
+    """Drop the bootstrap-version check (no bootstrap stack in moto) and use an existing secret; drop a KMS
+    key's tags, which moto's CloudFormation cannot read."""
     template = json.loads(json.dumps(template))
     template.pop("Rules", None)
     template.get("Parameters", {}).pop("BootstrapVersion", None)
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::KMS::Key":  # moto reads these tags in the KMS API's shape (TagKey), not CFN's
+            resource["Properties"].pop("Tags", None)
     [secret_id] = [k for k, v in template["Resources"].items() if v["Type"] == "AWS::SecretsManager::Secret"]
     del template["Resources"][secret_id]
     deployable: dict[str, Any] = json.loads(
@@ -103,6 +107,29 @@ def test_the_dev_template_creates_queues_functions_and_mapping(
     assert mapping["UUID"] == outputs["EventSourceMappingId"]
 
 
+def _create_dev_with(outdir: Path, **overrides: Any) -> dict[str, str]:
+    """Synthesize JobsStack-dev with these settings changed, and create it in moto; its outputs."""
+    context = cdk_context()
+    context["jobstack"]["environments"]["dev"].update(overrides)
+    app = cdk.App(outdir=str(outdir), context=context)
+    JobsStack(app, "JobsStack-dev", settings=load_settings(context, "dev"))
+    assembly = app.synth()
+    outputs, _ = _create_stack(assembly.get_stack_by_name("JobsStack-dev").template, Path(assembly.directory))
+    return outputs
+
+
+def test_the_dev_template_with_a_kms_key_encrypts_both_queues_with_it(aws: None, tmp_path: Path) -> None:
+    outputs = _create_dev_with(tmp_path, queue_encryption="kms")
+
+    key_arn = outputs["QueueKeyArn"]
+    assert boto3.client("kms", region_name=REGION).get_key_rotation_status(KeyId=key_arn)["KeyRotationEnabled"]
+    sqs = boto3.client("sqs", region_name=REGION)
+    for url in (outputs["QueueUrl"], outputs["DeadLetterQueueUrl"]):
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        assert attributes["KmsMasterKeyId"] == key_arn
+        assert attributes["KmsDataKeyReusePeriodSeconds"] == "300"
+
+
 def test_the_dev_template_with_a_vpc_puts_both_functions_in_its_subnets(aws: None, tmp_path: Path) -> None:
     ec2 = boto3.client("ec2", region_name=REGION)
     vpc_id = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
@@ -112,13 +139,7 @@ def test_the_dev_template_with_a_vpc_puts_both_functions_in_its_subnets(aws: Non
         ]
         for i, az in enumerate("ab")
     ]
-    context = cdk_context()
-    context["jobstack"]["environments"]["dev"].update(vpc_id=vpc_id, vpc_subnet_ids=subnet_ids)
-    app = cdk.App(outdir=str(tmp_path), context=context)
-    JobsStack(app, "JobsStack-dev", settings=load_settings(context, "dev"))
-    assembly = app.synth()
-
-    outputs, _ = _create_stack(assembly.get_stack_by_name("JobsStack-dev").template, Path(assembly.directory))
+    outputs = _create_dev_with(tmp_path, vpc_id=vpc_id, vpc_subnet_ids=subnet_ids)
 
     group_id = outputs["FunctionsSecurityGroupId"]
     [group] = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]

@@ -51,6 +51,15 @@ def test_the_committed_settings_load_for_every_environment() -> None:
         ({"account": "123", "region": "eu-west-1"}, "account must be a 12-digit AWS account id"),
         ({"database_secret_arn": "my-secret"}, "database_secret_arn must be a full Secrets Manager secret ARN"),
         ({"s3_read_buckets": ["Bad_Bucket"]}, "s3_read_buckets has 'Bad_Bucket'"),
+        ({"queue_encryption": "aes"}, "queue_encryption must be 'sqs' (SQS-managed keys) or 'kms' (a KMS key)"),
+        (
+            {"queue_kms_key_arn": "arn:aws:kms:eu-west-1:123456789012:key/0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9"},
+            "queue_kms_key_arn needs queue_encryption 'kms'",
+        ),
+        (
+            {"queue_encryption": "kms", "queue_kms_key_arn": "arn:aws:kms:eu-west-1:123456789012:alias/jobs"},
+            "queue_kms_key_arn must be a key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), not an alias or id",
+        ),
         ({"vpc_id": "vpc-0123456789abcdef0"}, "vpc_id needs vpc_subnet_ids: the private subnets"),
         ({"vpc_subnet_ids": ["subnet-12345678"]}, "vpc_subnet_ids needs vpc_id"),
         ({"vpc_security_group_ids": ["sg-12345678"]}, "vpc_security_group_ids needs vpc_id"),
