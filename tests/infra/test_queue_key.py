@@ -17,7 +17,7 @@ from stacks.app_factory import build_app
 from stacks.jobs_construct import Jobs
 from stacks.settings import load_settings
 from tests.infra.conftest import cdk_context
-from tests.infra.test_checks import cfn_lint
+from tests.infra.variants import assert_checks_pass, of_type, stack_template
 
 pytestmark = pytest.mark.infra
 
@@ -39,15 +39,6 @@ def assembly(tmp_path_factory: pytest.TempPathFactory) -> cdk.cx_api.CloudAssemb
     return build_app(cdk.App(outdir=str(tmp_path_factory.mktemp("kms.out")), context=key_context())).synth()
 
 
-def template(assembly: cdk.cx_api.CloudAssembly, env: str) -> dict[str, Any]:
-    found: dict[str, Any] = assembly.get_stack_by_name(f"JobsStack-{env}").template
-    return found
-
-
-def of_type(template: dict[str, Any], kind: str) -> dict[str, Any]:
-    return {k: r for k, r in template["Resources"].items() if r["Type"] == kind}
-
-
 def kms_statements(template: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """Each IAM policy's statements that mention KMS, by the policy's logical id."""
     out: dict[str, list[dict[str, Any]]] = {}
@@ -59,7 +50,7 @@ def kms_statements(template: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 
 
 def test_the_created_key_rotates_and_encrypts_both_queues(assembly: cdk.cx_api.CloudAssembly) -> None:
-    dev = template(assembly, "dev")
+    dev = stack_template(assembly, "dev")
     [(key_id, key)] = of_type(dev, "AWS::KMS::Key").items()
     assert key["Properties"]["EnableKeyRotation"] is True
     assert key["DeletionPolicy"] == "Delete", "dev destroys; prod would retain (removal_policy)"
@@ -73,7 +64,7 @@ def test_the_created_key_rotates_and_encrypts_both_queues(assembly: cdk.cx_api.C
 
 
 def test_an_existing_key_is_used_and_none_created(assembly: cdk.cx_api.CloudAssembly) -> None:
-    staging = template(assembly, "staging")
+    staging = stack_template(assembly, "staging")
     assert of_type(staging, "AWS::KMS::Key") == {}
     for queue in of_type(staging, "AWS::SQS::Queue").values():
         assert queue["Properties"]["KmsMasterKeyId"] == EXISTING_KEY
@@ -82,7 +73,7 @@ def test_an_existing_key_is_used_and_none_created(assembly: cdk.cx_api.CloudAsse
 
 @pytest.mark.parametrize("env", ["dev", "staging"])
 def test_worker_sweeper_and_publisher_get_exactly_the_key_use(assembly: cdk.cx_api.CloudAssembly, env: str) -> None:
-    t = template(assembly, env)
+    t = stack_template(assembly, env)
     key = EXISTING_KEY if env == "staging" else {"Fn::GetAtt": [next(iter(of_type(t, "AWS::KMS::Key"))), "Arn"]}
     by_policy = kms_statements(t)
     assert {k.split("RoleDefault")[0].split("Policy")[0] for k in by_policy} == {
@@ -93,7 +84,7 @@ def test_worker_sweeper_and_publisher_get_exactly_the_key_use(assembly: cdk.cx_a
 
 
 def test_sqs_managed_encryption_grants_no_kms(assembly: cdk.cx_api.CloudAssembly) -> None:
-    prod = template(assembly, "prod")
+    prod = stack_template(assembly, "prod")
     assert of_type(prod, "AWS::KMS::Key") == {}
     for queue in of_type(prod, "AWS::SQS::Queue").values():
         assert queue["Properties"]["SqsManagedSseEnabled"] is True
@@ -119,7 +110,4 @@ def test_grant_publish_includes_the_key() -> None:
 
 
 def test_cdk_nag_passes_and_cfn_lint_finds_nothing(assembly: cdk.cx_api.CloudAssembly, tmp_path: Path) -> None:
-    report = json.loads((Path(assembly.directory) / "validation-report.json").read_text())
-    assert [v for r in report["pluginReports"] for v in r.get("violations", [])] == []
-    for env in ("dev", "staging"):
-        assert cfn_lint(template(assembly, env), tmp_path / f"{env}.json") == []
+    assert_checks_pass(assembly, ("dev", "staging"), tmp_path)

@@ -14,7 +14,7 @@ import pytest
 import stacks.nag
 from stacks.app_factory import build_app
 from tests.infra.conftest import cdk_context
-from tests.infra.test_checks import cfn_lint
+from tests.infra.variants import assert_checks_pass, of_type, stack_template
 
 pytestmark = pytest.mark.infra
 
@@ -37,15 +37,6 @@ def assembly(tmp_path_factory: pytest.TempPathFactory) -> cdk.cx_api.CloudAssemb
     return build_app(cdk.App(outdir=str(tmp_path_factory.mktemp("vpc.out")), context=vpc_context())).synth()
 
 
-def template(assembly: cdk.cx_api.CloudAssembly, env: str) -> dict[str, Any]:
-    found: dict[str, Any] = assembly.get_stack_by_name(f"JobsStack-{env}").template
-    return found
-
-
-def of_type(template: dict[str, Any], kind: str) -> dict[str, Any]:
-    return {k: r for k, r in template["Resources"].items() if r["Type"] == kind}
-
-
 def statements_by_role(template: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     by_role: dict[str, list[dict[str, Any]]] = {}
     for policy in of_type(template, "AWS::IAM::Policy").values():
@@ -59,7 +50,7 @@ def listed(value: Any) -> list[Any]:
 
 
 def test_both_functions_run_in_the_subnets_with_the_created_group(assembly: cdk.cx_api.CloudAssembly) -> None:
-    dev = template(assembly, "dev")
+    dev = stack_template(assembly, "dev")
     [(group_id, group)] = of_type(dev, "AWS::EC2::SecurityGroup").items()
     assert group["Properties"]["VpcId"] == VPC
     assert "SecurityGroupIngress" not in group["Properties"], "nothing may connect to the functions"
@@ -75,7 +66,7 @@ def test_both_functions_run_in_the_subnets_with_the_created_group(assembly: cdk.
 
 
 def test_the_users_own_security_group_is_used_and_none_created(assembly: cdk.cx_api.CloudAssembly) -> None:
-    staging = template(assembly, "staging")
+    staging = stack_template(assembly, "staging")
     assert of_type(staging, "AWS::EC2::SecurityGroup") == {}
     assert "FunctionsSecurityGroupId" not in staging["Outputs"]
     for function in of_type(staging, "AWS::Lambda::Function").values():
@@ -91,7 +82,7 @@ def test_the_users_own_security_group_is_used_and_none_created(assembly: cdk.cx_
 @pytest.mark.parametrize("env", ["dev", "staging"])
 def test_network_permissions_are_as_narrow_as_ec2_allows(assembly: cdk.cx_api.CloudAssembly, env: str) -> None:
     """Only the two Describe calls (no resource-level support) get `*`; no managed policy is attached."""
-    t = template(assembly, env)
+    t = stack_template(assembly, env)
     for role in of_type(t, "AWS::IAM::Role").values():
         assert "ManagedPolicyArns" not in role["Properties"]
     by_role = statements_by_role(t)
@@ -113,7 +104,7 @@ def test_network_permissions_are_as_narrow_as_ec2_allows(assembly: cdk.cx_api.Cl
 
 
 def test_an_environment_without_a_vpc_is_unchanged(assembly: cdk.cx_api.CloudAssembly) -> None:
-    prod = template(assembly, "prod")
+    prod = stack_template(assembly, "prod")
     assert of_type(prod, "AWS::EC2::SecurityGroup") == {}
     for function in of_type(prod, "AWS::Lambda::Function").values():
         assert "VpcConfig" not in function["Properties"]
@@ -121,10 +112,7 @@ def test_an_environment_without_a_vpc_is_unchanged(assembly: cdk.cx_api.CloudAss
 
 
 def test_cdk_nag_passes_and_cfn_lint_finds_nothing(assembly: cdk.cx_api.CloudAssembly, tmp_path: Path) -> None:
-    report = json.loads((Path(assembly.directory) / "validation-report.json").read_text())
-    assert [v for r in report["pluginReports"] for v in r.get("violations", [])] == []
-    for env in ("dev", "staging"):
-        assert cfn_lint(template(assembly, env), tmp_path / f"{env}.json") == []
+    assert_checks_pass(assembly, ("dev", "staging"), tmp_path)
 
 
 def test_the_network_acknowledgements_are_each_needed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
