@@ -22,8 +22,8 @@ from constructs import Construct
 from stacks import nag
 from stacks.settings import Settings
 
-_ENI_RESOURCE = "network-interface"
-_DESCRIBE_ONLY_ON_ALL = ("ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets")
+#: EC2 supports no resource-level permissions for these two, so they alone are granted on `*`.
+_DESCRIBE_ONLY_ON_ALL = ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"]
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class FunctionNetwork:
         def arn(resource: str, name: str) -> str:
             return stack.format_arn(service="ec2", resource=resource, resource_name=name)
 
-        any_interface = arn(_ENI_RESOURCE, "*")
+        any_interface = arn("network-interface", "*")
         role.add_to_policy(
             iam.PolicyStatement(
                 actions=["ec2:CreateNetworkInterface"],
@@ -69,7 +69,7 @@ class FunctionNetwork:
                 resources=[any_interface],
             )
         )
-        role.add_to_policy(iam.PolicyStatement(actions=list(_DESCRIBE_ONLY_ON_ALL), resources=["*"]))
+        role.add_to_policy(iam.PolicyStatement(actions=_DESCRIBE_ONLY_ON_ALL, resources=["*"]))
         nag.acknowledge(
             role,
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*]",

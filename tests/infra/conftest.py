@@ -24,8 +24,12 @@ CLI_CONTEXT = {
 }
 
 
-def cdk_context() -> dict[str, Any]:
+def cdk_context(**environments: dict[str, Any]) -> dict[str, Any]:
+    """cdk.json's context, parsed afresh (callers may change it), with each named environment's settings
+    overlaid, e.g. `cdk_context(dev={"queue_encryption": "kms"})`."""
     context: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
+    for env, overrides in environments.items():
+        context["jobstack"]["environments"][env].update(overrides)
     return context | CLI_CONTEXT
 
 

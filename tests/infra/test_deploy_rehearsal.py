@@ -109,8 +109,7 @@ def test_the_dev_template_creates_queues_functions_and_mapping(
 
 def _create_dev_with(outdir: Path, **overrides: Any) -> dict[str, str]:
     """Synthesize JobsStack-dev with these settings changed, and create it in moto; its outputs."""
-    context = cdk_context()
-    context["jobstack"]["environments"]["dev"].update(overrides)
+    context = cdk_context(dev=overrides)
     app = cdk.App(outdir=str(outdir), context=context)
     JobsStack(app, "JobsStack-dev", settings=load_settings(context, "dev"))
     assembly = app.synth()

@@ -3,7 +3,6 @@ exactly the two KMS actions SQS needs granted to each sender and receiver, on th
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -13,11 +12,10 @@ import pytest
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Template
 
-from stacks.app_factory import build_app
 from stacks.jobs_construct import Jobs
 from stacks.settings import load_settings
 from tests.infra.conftest import cdk_context
-from tests.infra.variants import assert_checks_pass, of_type, stack_template
+from tests.infra.variants import assert_checks_pass, of_type, stack_template, synth_app
 
 pytestmark = pytest.mark.infra
 
@@ -27,16 +25,15 @@ KEY_USE = ["kms:Decrypt", "kms:GenerateDataKey"]
 
 def key_context() -> dict[str, Any]:
     """dev: a key the stack creates; staging: the user's own key; prod: SQS-managed, as committed."""
-    context = copy.deepcopy(cdk_context())
-    environments = context["jobstack"]["environments"]
-    environments["dev"].update(queue_encryption="kms")
-    environments["staging"].update(queue_encryption="kms", queue_kms_key_arn=EXISTING_KEY)
-    return context
+    return cdk_context(
+        dev={"queue_encryption": "kms"},
+        staging={"queue_encryption": "kms", "queue_kms_key_arn": EXISTING_KEY},
+    )
 
 
 @pytest.fixture(scope="module")
 def assembly(tmp_path_factory: pytest.TempPathFactory) -> cdk.cx_api.CloudAssembly:
-    return build_app(cdk.App(outdir=str(tmp_path_factory.mktemp("kms.out")), context=key_context())).synth()
+    return synth_app(tmp_path_factory.mktemp("kms.out"), key_context())
 
 
 def kms_statements(template: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import subprocess
 import sys
 from typing import Any
@@ -16,9 +15,7 @@ pytestmark = pytest.mark.unit
 
 
 def with_dev(**values: Any) -> dict[str, Any]:
-    context = copy.deepcopy(cdk_context())
-    context["jobstack"]["environments"]["dev"].update(values)
-    return context
+    return cdk_context(dev=values)
 
 
 def test_the_committed_settings_load_for_every_environment() -> None:
@@ -108,8 +105,7 @@ def test_a_vpc_loads_with_or_without_security_groups() -> None:
 
 
 def test_prod_must_retain() -> None:
-    context = copy.deepcopy(cdk_context())
-    context["jobstack"]["environments"]["prod"]["removal_policy"] = "destroy"
+    context = cdk_context(prod={"removal_policy": "destroy"})
     with pytest.raises(SettingsError, match="removal_policy must be 'retain' in prod"):
         load_settings(context, "prod")
 

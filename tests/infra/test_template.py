@@ -222,8 +222,7 @@ def test_removal_policy_follows_the_environment(env_template: tuple[str, Templat
 
 
 def _stack(**overrides: Any) -> tuple[cdk.Stack, Jobs]:
-    context = cdk_context()
-    context["jobstack"]["environments"]["dev"].update(overrides)
+    context = cdk_context(dev=overrides)
     app = cdk.App()
     stack = cdk.Stack(app, "Host")
     return stack, Jobs(stack, "Jobs", settings=load_settings(context, "dev"))

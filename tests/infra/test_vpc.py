@@ -3,7 +3,6 @@ cdk-nag's findings acknowledged only where EC2 leaves no choice, and a template 
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import pytest
 import stacks.nag
 from stacks.app_factory import build_app
 from tests.infra.conftest import cdk_context
-from tests.infra.variants import assert_checks_pass, of_type, stack_template
+from tests.infra.variants import assert_checks_pass, of_type, stack_template, synth_app
 
 pytestmark = pytest.mark.infra
 
@@ -25,16 +24,15 @@ EXISTING_GROUP = "sg-0a1b2c3d4e5f60718"
 
 def vpc_context() -> dict[str, Any]:
     """dev: a VPC whose security group the stack creates; staging: a VPC with the user's own group."""
-    context = copy.deepcopy(cdk_context())
-    environments = context["jobstack"]["environments"]
-    environments["dev"].update(vpc_id=VPC, vpc_subnet_ids=SUBNETS)
-    environments["staging"].update(vpc_id=VPC, vpc_subnet_ids=SUBNETS[:1], vpc_security_group_ids=[EXISTING_GROUP])
-    return context
+    return cdk_context(
+        dev={"vpc_id": VPC, "vpc_subnet_ids": SUBNETS},
+        staging={"vpc_id": VPC, "vpc_subnet_ids": SUBNETS[:1], "vpc_security_group_ids": [EXISTING_GROUP]},
+    )
 
 
 @pytest.fixture(scope="module")
 def assembly(tmp_path_factory: pytest.TempPathFactory) -> cdk.cx_api.CloudAssembly:
-    return build_app(cdk.App(outdir=str(tmp_path_factory.mktemp("vpc.out")), context=vpc_context())).synth()
+    return synth_app(tmp_path_factory.mktemp("vpc.out"), vpc_context())
 
 
 def statements_by_role(template: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:

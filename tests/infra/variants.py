@@ -9,7 +9,13 @@ from typing import Any
 
 import aws_cdk as cdk
 
+from stacks.app_factory import build_app
 from tests.infra.test_checks import cfn_lint
+
+
+def synth_app(outdir: Path, context: dict[str, Any]) -> cdk.cx_api.CloudAssembly:
+    """The whole app, cdk-nag included, as `cdk synth` builds it from this context."""
+    return build_app(cdk.App(outdir=str(outdir), context=context)).synth()
 
 
 def stack_template(assembly: cdk.cx_api.CloudAssembly, env: str) -> dict[str, Any]:
