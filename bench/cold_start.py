@@ -32,8 +32,8 @@ from bench.report import write_section
 from bench.statements import count_statements, per
 from db import JobRequest, Queue, create_db, publish_many, register_job_type
 from db.scratch import scratch_database
+from worker.batch import process_batch
 from worker.config import WorkerConfig
-from worker.processing import process_batch
 from worker.registry import JobContext, job
 from worker.runtime import Runtime
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from db import DB, requeue_job
+from db import DB, mark_sent, requeue_job
 from db.message import job_id_hint
 
 _OURS = "jobstack."  # attributes the worker adds when it dead-letters; not carried back to the main queue
@@ -130,5 +130,7 @@ def redrive(
             delete_entries = [{"Id": str(i), "ReceiptHandle": m.receipt_handle} for i, m in enumerate(moved)]
             sqs.delete_message_batch(QueueUrl=dlq_url, Entries=delete_entries)
         report.moved.extend(m.message_id for m in moved)
+        if db is not None:
+            mark_sent(db, [m.job_id for m in moved if m.job_id is not None])
         progress(len(letters))
     return report

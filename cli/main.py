@@ -34,6 +34,7 @@ from db import (
     UnknownJobType,
     get_job,
     list_jobs,
+    mark_sent,
     publish,
     requeue_job,
     resend,
@@ -305,6 +306,7 @@ def cmd_retry(args: argparse.Namespace, target: Target) -> int:
                     f"job {job_id} is pending again but SQS refused its message ({failures[job_id]}); "
                     "the sweeper will send it"
                 )
+            mark_sent(target.db, [job_id])
             retried.append(job_id)
         progress.advance()
     progress.close()

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, exc, make_url
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, StaticPool
 
-from db.exceptions import ConfigError, DatabaseUnavailable
+from db.exceptions import ConfigError, ConnectionBusy, DatabaseUnavailable
 
 #: A pooler (or a NAT gateway) silently drops connections that sit idle; Lambda freezes containers between
 #: invocations for minutes. A connection idle for longer than this is pinged once before use, so a hot
@@ -116,13 +116,16 @@ def create_db(
     max_overflow: int = 0,
     connect_timeout: int = 5,
     application_name: str = "jobstack",
+    pool_timeout: float = 30,
 ) -> DB:
     """Build the handle for `url`.
 
     Defaults suit one Lambda container, which runs one invocation at a time: one connection, no overflow,
     so a burst of containers can never hold more connections than the function's concurrency. Servers and
     the local runner with N threads pass a larger `pool_size`. `application_name` labels the connections in
-    pg_stat_activity, so a web app's publishers can be told apart from the workers.
+    pg_stat_activity, so a web app's publishers can be told apart from the workers. `pool_timeout` is how
+    long a checkout waits for a busy connection before ConnectionBusy; a single-threaded worker passes a
+    few seconds, since for it waiting at all means waiting for itself.
     """
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -132,7 +135,7 @@ def create_db(
             parsed,
             pool_size=pool_size,
             max_overflow=max_overflow,
-            pool_timeout=30,
+            pool_timeout=pool_timeout,
             pool_pre_ping=False,  # replaced by the idle-aware ping below: no round trip per checkout
             connect_args={
                 # Transaction-mode poolers hand each transaction to any server connection, so a statement
@@ -194,8 +197,12 @@ def translate_errors() -> Iterator[None]:
             raise
         reason = str(err.orig).strip().splitlines()[0] if err.orig is not None else type(err).__name__
         raise DatabaseUnavailable(f"database unavailable: {redact(reason)}") from None
-    except exc.TimeoutError as err:
-        raise DatabaseUnavailable(f"database unavailable: connection pool exhausted ({err.code})") from None
+    except exc.TimeoutError:
+        raise ConnectionBusy(
+            "no free database connection: all of this process's connections are in use (a handler that uses "
+            "ctx.db inside its own open transaction waits for itself: pass that transaction's connection "
+            "to the db functions instead)"
+        ) from None
 
 
 def _is_query_error(err: exc.DBAPIError) -> bool:

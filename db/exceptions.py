@@ -43,11 +43,12 @@ class InvalidPayload(JobstackError):
 
 
 class PayloadTooLarge(JobstackError):
-    def __init__(self, job_type: str, size: int, limit: int) -> None:
+    def __init__(self, job_type: str, size: int, limit: int, reserve: int = 0) -> None:
         self.size = size
-        self.limit = limit
+        self.limit = limit  # the queue's maximum message size
         super().__init__(
-            f"message for job type {job_type!r} is {size} bytes, over the queue's limit of {limit} bytes: "
+            f"message for job type {job_type!r} is {size} bytes, over the {limit - reserve} bytes a job may use "
+            f"(the queue's limit of {limit} bytes less {reserve} kept for a dead-letter reason): "
             "store large data in S3 and put its key in the payload"
         )
 
@@ -80,8 +81,28 @@ class PublishBatchError(JobstackError):
         )
 
 
+class IdempotencyConflict(JobstackError):
+    """An idempotency key already names a job with another payload: one key must mean one job."""
+
+    def __init__(self, job_type: str, key: str, job_id: UUID) -> None:
+        self.job_type, self.key, self.job_id = job_type, key, job_id
+        super().__init__(
+            f"idempotency key {key!r} already names job {job_id} ({job_type}) with a different payload: "
+            "use a new key for a different job, or the same payload to get that job back"
+        )
+
+
 class DatabaseUnavailable(JobstackError):
     """The database did not answer; the message is the driver's reason with any password removed."""
+
+
+class ConnectionBusy(JobstackError):
+    """Every connection of this process's pool is checked out and none came back in time.
+
+    Not an outage: in a worker (one connection per container, one invocation at a time) it means code
+    asked for a second connection while holding the first, typically a handler using `ctx.db` inside its
+    own open transaction, which would otherwise wait forever.
+    """
 
 
 class InvalidBatchItem(JobstackError):

@@ -92,6 +92,10 @@ def get_job_type(name: str) -> JobType:
         raise UnknownJobType(name, list(_registry)) from None
 
 
+def is_registered(name: str | None) -> bool:
+    return name in _registry
+
+
 def job_type_names() -> list[str]:
     return sorted(_registry)
 

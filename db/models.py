@@ -81,6 +81,7 @@ class BackgroundJob(Base):
         CheckConstraint(f"status IN ({STATUS_VALUES})", name="status"),
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
         CheckConstraint("max_attempts >= 1", name="max_attempts_positive"),
+        CheckConstraint("send_count >= 0", name="send_count_not_negative"),
         UniqueConstraint("type", "idempotency_key"),
         # Listing by status newest-first, and the sweeper's "pending/processing older than T".
         Index(None, "status", "created_at"),
@@ -102,6 +103,11 @@ class BackgroundJob(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: When SQS last accepted a message for this job (None: never confirmed). The sweeper re-sends only
+    #: what was never sent or whose message must have left the queue, instead of every old row per run.
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Messages sent for this job: 1 after a normal publish; more means the sweeper or an operator re-sent.
+    send_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 jobs_table = cast(Table, BackgroundJob.__table__)  # declarative tables are Tables
@@ -123,6 +129,8 @@ class Job:
     updated_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
+    sent_at: datetime | None = None
+    send_count: int = 0
 
     @property
     def attempts_left(self) -> int:

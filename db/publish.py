@@ -9,23 +9,36 @@ This module commits (that is its contract), so it takes a `DB`, never a caller's
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Insert, select, tuple_
 
 from db.engine import DB, redact
-from db.exceptions import InvalidBatchItem, JobstackError, PayloadTooLarge, PublishBatchError, PublishError
+from db.exceptions import (
+    DatabaseUnavailable,
+    IdempotencyConflict,
+    InvalidBatchItem,
+    JobstackError,
+    PayloadTooLarge,
+    PublishBatchError,
+    PublishError,
+)
 from db.job_types import get_job_type
 from db.message import JobMessage, message_size
 from db.models import Job, JobStatus, jobs_table
-from db.repository import utcnow
+from db.repository import mark_sent, utcnow
 
 #: SQS's maximum message size since August 2025; queues created with a smaller limit pass theirs.
 SQS_MAX_MESSAGE_BYTES = 1_048_576
+#: Bytes a message must leave free so the worker's dead-letter copy (the same body plus its reason
+#: attributes, see worker/dead_letters.py) still fits the queue's limit: a job that cannot be dead-lettered
+#: would loop until SQS's redrive drops its reason.
+DLQ_ATTRIBUTE_RESERVE = 2048
 SQS_MAX_DELAY_SECONDS = 900
 SQS_BATCH_ENTRIES = 10
 _t = jobs_table
@@ -69,8 +82,16 @@ class _Outgoing:
 @dataclass(frozen=True)
 class _Prepared(_Outgoing):
     row: dict[str, Any] = field(default_factory=dict)
+    existing: Job | None = None
+
+    @classmethod
+    def of_job(cls, job: Job, delay_seconds: int = 0) -> _Prepared:
+        message = JobMessage(job.id, job.type, job.payload)
+        return cls(message, message.body(), delay_seconds, existing=job)
 
     def job(self) -> Job:
+        if self.existing is not None:
+            return self.existing
         return Job(**self.row | {"status": JobStatus.PENDING})
 
 
@@ -86,20 +107,26 @@ def publish(
 ) -> Job:
     """Save a job and send its message. Returns the job (the first one, if `idempotency_key` was seen).
 
-    Raises UnknownJobType / InvalidPayload / PayloadTooLarge / ValueError before writing anything, and
-    PublishError (carrying `job_id`) if the row was saved but SQS refused the message.
+    Raises UnknownJobType / InvalidPayload / PayloadTooLarge / ValueError before writing anything,
+    IdempotencyConflict if `idempotency_key` was used with another payload, and PublishError (carrying
+    `job_id`) if the row was saved but SQS refused the message. Publishing again with the same key after a
+    PublishError sends the still-unsent job's message.
     """
     request = JobRequest(type, payload, delay_seconds, idempotency_key, max_attempts)
     prepared = _prepare(request, queue, now=utcnow())
     with db.autocommit() as conn:  # the INSERT commits itself: one round trip
         if not conn.execute(_insert_ignoring_duplicates(conn), prepared.row).scalars().all():
             assert idempotency_key is not None  # only a (type, key) duplicate is ignored
-            return _existing(conn, [(type, idempotency_key)])[(type, idempotency_key)]
+            first = _existing(conn, [(prepared.row["type"], idempotency_key)])[(prepared.row["type"], idempotency_key)]
+            _check_same_payload(first, prepared)
+            if not _unsent(first):
+                return first
+            prepared = _Prepared.of_job(first, delay_seconds)
     try:
         queue.client.send_message(**_send_args(queue, prepared))
     except Exception as err:
         raise PublishError(prepared.message.job_id, _describe(err)) from None
-    return prepared.job()
+    return _record_sent(db, [prepared.job()])[0]
 
 
 def publish_many(db: DB, items: Iterable[JobRequest], *, queue: Queue) -> list[Job]:
@@ -121,6 +148,8 @@ def publish_many(db: DB, items: Iterable[JobRequest], *, queue: Queue) -> list[J
     if not prepared:
         return []
 
+    _check_keys_within(prepared)
+
     existing: dict[tuple[str, str], Job] = {}
     with db.begin() as conn:
         # executemany of INSERT .. RETURNING: SQLAlchemy's "insertmanyvalues" sends multi-row INSERTs of
@@ -130,12 +159,21 @@ def publish_many(db: DB, items: Iterable[JobRequest], *, queue: Queue) -> list[J
         skipped = [_key(p) for p in prepared if p.message.job_id not in inserted]
         if skipped:
             existing = _existing(conn, skipped)
+            for p in prepared:  # raising here rolls back this call's rows: all or nothing
+                if p.message.job_id not in inserted:
+                    _check_same_payload(existing[_key(p)], p)
     to_send = [p for p in prepared if p.message.job_id in inserted]
+    resent = {j.id: _Prepared.of_job(j) for j in existing.values() if _unsent(j) and j.id not in inserted}
+    to_send += resent.values()
 
     failures = _send_all(queue, to_send)
+    sent = {j.id: j for j in _record_sent(db, [p.job() for p in to_send if p.message.job_id not in failures])}
     if failures:
-        raise PublishBatchError(failures, [p.message.job_id for p in to_send if p.message.job_id not in failures])
-    return [p.job() if p.message.job_id in inserted else existing[_key(p)] for p in prepared]
+        raise PublishBatchError(failures, list(sent))
+    return [
+        sent.get(job.id, job)
+        for job in (p.job() if p.message.job_id in inserted else existing[_key(p)] for p in prepared)
+    ]
 
 
 def _key(p: _Prepared) -> tuple[str, str]:
@@ -144,8 +182,45 @@ def _key(p: _Prepared) -> tuple[str, str]:
 
 def resend(jobs: Sequence[Job], *, queue: Queue) -> dict[uuid.UUID, str]:
     """Send the messages of existing jobs again, same job ids (the sweeper's outbox relay, operators'
-    retries). Returns the jobs SQS refused, with reasons; an empty dict means every message was sent."""
+    retries). Returns the jobs SQS refused, with reasons; an empty dict means every message was sent.
+    Recording the sends (`mark_sent`) is the caller's: the sweeper marked them before sending."""
     return _send_all(queue, [_Outgoing.of(JobMessage(job.id, job.type, job.payload)) for job in jobs])
+
+
+def _unsent(job: Job) -> bool:
+    """A still-pending job whose message SQS never accepted (an earlier publish got PublishError)."""
+    return job.status is JobStatus.PENDING and job.sent_at is None
+
+
+def _check_same_payload(first: Job, prepared: _Prepared) -> None:
+    if first.payload != prepared.row["payload"]:
+        raise IdempotencyConflict(first.type, first.idempotency_key or "", first.id)
+
+
+def _check_keys_within(prepared: Sequence[_Prepared]) -> None:
+    seen: dict[tuple[str, str], tuple[int, _Prepared]] = {}
+    for index, p in enumerate(prepared):
+        if p.row["idempotency_key"] is None:
+            continue
+        if _key(p) in seen and seen[_key(p)][1].row["payload"] != p.row["payload"]:
+            first = seen[_key(p)][0]
+            raise InvalidBatchItem(
+                index,
+                f"idempotency key {p.row['idempotency_key']!r} is also on item {first} with another payload: "
+                "one key names one job",
+            )
+        seen.setdefault(_key(p), (index, p))
+
+
+def _record_sent(db: DB, jobs: list[Job]) -> list[Job]:
+    """Mark the jobs sent (one UPDATE) and return them as marked. If the database fails now, the messages
+    are out anyway: the sweeper then sends each once more after its unsent window, a duplicate the worker
+    absorbs, so the caller is not failed for it."""
+    now = utcnow()
+    with contextlib.suppress(DatabaseUnavailable):
+        mark_sent(db, [j.id for j in jobs], now=now)
+        return [replace(j, sent_at=now, send_count=j.send_count + 1) for j in jobs]
+    return jobs
 
 
 def _send_all(queue: Queue, outgoing: Sequence[_Outgoing]) -> dict[uuid.UUID, str]:
@@ -171,8 +246,8 @@ def _prepare(request: JobRequest, queue: Queue, *, now: datetime) -> _Prepared:
     message = JobMessage(job_id=uuid.uuid4(), type=job_type.name, payload=payload)
     body = message.body()
     size = message_size(body, message.attributes())
-    if size > queue.max_message_bytes:
-        raise PayloadTooLarge(job_type.name, size, queue.max_message_bytes)
+    if size > queue.max_message_bytes - DLQ_ATTRIBUTE_RESERVE:
+        raise PayloadTooLarge(job_type.name, size, queue.max_message_bytes, DLQ_ATTRIBUTE_RESERVE)
     row = {
         "id": message.job_id,
         "type": job_type.name,
@@ -186,6 +261,8 @@ def _prepare(request: JobRequest, queue: Queue, *, now: datetime) -> _Prepared:
         "updated_at": now,
         "started_at": None,
         "completed_at": None,
+        "sent_at": None,
+        "send_count": 0,
     }
     return _Prepared(message=message, body=body, delay_seconds=request.delay_seconds, row=row)
 

@@ -12,11 +12,12 @@ stale windows these times feed are minutes long.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Connection, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, update
 
 from db.engine import DB, statements
 from db.models import Job, JobStatus, jobs_table
@@ -185,49 +186,98 @@ def fail_job(
         return conn.execute(stmt).rowcount == 1
 
 
-def pending_older_than(
-    db: DB | Connection, age: timedelta, *, limit: int = 500, now: datetime | None = None
-) -> list[Job]:
-    """Pending rows untouched for `age` (their message was probably never sent), oldest first.
+@dataclass(frozen=True)
+class ResendWindows:
+    """How long the sweeper waits before deciding a job's message is gone, derived from the queue's settings
+    (see `stacks.settings.Settings`), never guessed: re-sending earlier multiplies messages in a backlog.
 
-    Measured from `updated_at`, which `touch_jobs` moves when the sweeper re-sends, so each stuck job is
-    re-sent at most once per `age` however often the sweeper runs.
+    - `unsent_after`: a `pending` row whose send was never confirmed (the publisher's SendMessage failed, or
+      its process died between COMMIT and send) is sent after this.
+    - `lost_after`: a job that failed with attempts left, or whose invocation died, has its message back in
+      the queue within the visibility timeout plus the longest backoff; after this it is re-sent, once per
+      failure or claim.
+    - `expired_after`: a message sent before this has left the queue for sure (retention, plus the
+      visibility timeout and SQS's longest delay), so a row still waiting for it is re-sent.
     """
-    return _older_than(db, JobStatus.PENDING, _t.c.updated_at, age, limit, now)
+
+    unsent_after: timedelta
+    lost_after: timedelta
+    expired_after: timedelta
+    stale_after: timedelta
 
 
-def processing_older_than(
-    db: DB | Connection, age: timedelta, *, limit: int = 500, now: datetime | None = None
+def take_for_resend(
+    db: DB | Connection, windows: ResendWindows, *, limit: int = 500, now: datetime | None = None
 ) -> list[Job]:
-    """Processing rows whose invocation has probably died, oldest first."""
-    return _older_than(db, JobStatus.PROCESSING, _t.c.started_at, age, limit, now)
+    """Mark and return the jobs whose message must be sent again, oldest first, at most `limit`.
 
-
-def _older_than(
-    db: DB | Connection,
-    status: JobStatus,
-    column: ColumnElement[datetime],
-    age: timedelta,
-    limit: int,
-    now: datetime | None,
-) -> list[Job]:
-    cutoff = (now or utcnow()) - age
-    query = select(_t).where(_t.c.status == status.value, column < cutoff).order_by(column).limit(limit)
+    Marking (`sent_at` = now, `send_count` + 1) and choosing are one conditional UPDATE, so two sweepers
+    running at once never both take a job, and a job taken is not taken again until its window passes
+    anew. The caller sends the messages and calls `unmark_sent` for those SQS refused.
+    """
+    now = now or utcnow()
+    attempts_left = _t.c.attempts < _t.c.max_attempts
+    expired = _t.c.sent_at < now - windows.expired_after
+    due = or_(
+        and_(
+            _t.c.status == JobStatus.PENDING.value,
+            or_(and_(_t.c.sent_at.is_(None), _t.c.updated_at < now - windows.unsent_after), expired),
+        ),
+        and_(
+            _t.c.status == JobStatus.PROCESSING.value,
+            attempts_left,
+            _t.c.started_at < now - max(windows.stale_after, windows.lost_after),
+            or_(_t.c.sent_at.is_(None), _t.c.sent_at < _t.c.started_at, expired),
+        ),
+        and_(
+            _t.c.status == JobStatus.FAILED.value,
+            attempts_left,
+            _t.c.updated_at < now - windows.lost_after,
+            or_(_t.c.sent_at.is_(None), _t.c.sent_at < _t.c.updated_at, expired),
+        ),
+    )
+    chosen = select(_t.c.id).where(due).order_by(_t.c.updated_at).limit(limit).scalar_subquery()
+    stmt = (
+        update(_t).where(_t.c.id.in_(chosen), due).values(sent_at=now, send_count=_t.c.send_count + 1).returning(*_t.c)
+    )
     with statements(db) as conn:
-        return [Job.from_row(r) for r in conn.execute(query)]
+        jobs = [Job.from_row(r) for r in conn.execute(stmt)]
+    return sorted(jobs, key=lambda j: j.updated_at)
 
 
-def touch_jobs(db: DB | Connection, job_ids: list[UUID], *, now: datetime | None = None) -> int:
-    """Move `updated_at` of still-pending jobs to now (after the sweeper re-sent them)."""
+def mark_sent(db: DB | Connection, job_ids: Sequence[UUID], *, now: datetime | None = None) -> int:
+    """Record that SQS accepted a message for each job (one UPDATE for all of them)."""
+    if not job_ids:
+        return 0
+    stmt = update(_t).where(_t.c.id.in_(job_ids)).values(sent_at=now or utcnow(), send_count=_t.c.send_count + 1)
+    with statements(db) as conn:
+        return conn.execute(stmt).rowcount
+
+
+def unmark_sent(db: DB | Connection, job_ids: Sequence[UUID]) -> int:
+    """Undo `take_for_resend` for jobs whose message SQS refused, so the next sweep tries them again."""
     if not job_ids:
         return 0
     stmt = (
-        update(_t)
-        .where(_t.c.id.in_(job_ids), _t.c.status == JobStatus.PENDING.value)
-        .values(updated_at=now or utcnow())
+        update(_t).where(_t.c.id.in_(job_ids), _t.c.send_count > 0).values(sent_at=None, send_count=_t.c.send_count - 1)
     )
     with statements(db) as conn:
         return conn.execute(stmt).rowcount
+
+
+def abandoned_jobs(
+    db: DB | Connection, stale_after: timedelta, *, limit: int = 500, now: datetime | None = None
+) -> list[Job]:
+    """`processing` rows whose invocation died on their last attempt (nothing will ever claim them again)."""
+    cutoff = (now or utcnow()) - stale_after
+    query = (
+        select(_t)
+        .where(_t.c.status == JobStatus.PROCESSING.value, _t.c.started_at < cutoff, _t.c.attempts >= _t.c.max_attempts)
+        .order_by(_t.c.started_at)
+        .limit(limit)
+    )
+    with statements(db) as conn:
+        return [Job.from_row(r) for r in conn.execute(query)]
 
 
 def requeue_job(db: DB | Connection, job_id: UUID, *, force: bool = False, now: datetime | None = None) -> Job | None:
@@ -241,12 +291,49 @@ def requeue_job(db: DB | Connection, job_id: UUID, *, force: bool = False, now: 
     stmt = (
         update(_t)
         .where(_t.c.id == job_id, _t.c.status.in_(allowed))
-        .values(status=JobStatus.PENDING.value, attempts=0, started_at=None, completed_at=None, updated_at=now)
+        .values(
+            status=JobStatus.PENDING.value,
+            attempts=0,
+            started_at=None,
+            completed_at=None,
+            updated_at=now,
+            sent_at=None,  # the caller sends next and marks it; if it cannot, the sweeper relays the job
+        )
         .returning(*_t.c)
     )
     with statements(db) as conn:
         row = conn.execute(stmt).first()
     return Job.from_row(row) if row else None
+
+
+#: Statuses whose rows are history, never work: what pruning may delete.
+PRUNABLE = (JobStatus.COMPLETED, JobStatus.FAILED)
+
+
+def prune_jobs(
+    db: DB | Connection,
+    status: JobStatus,
+    older_than: datetime,
+    *,
+    limit: int = 1000,
+    dry_run: bool = False,
+) -> int:
+    """Delete up to `limit` `completed` (or exhausted `failed`) rows last changed before `older_than`.
+
+    Bounded, so a first prune of a large table never holds one long transaction or lock; callers loop
+    until it returns less than `limit`. A `failed` row with attempts left is live work (its retry is
+    queued) and is never pruned. Served by the (status, updated_at) index. With `dry_run`, counts instead.
+    """
+    if status not in PRUNABLE:
+        raise ValueError(f"only {' and '.join(s.value for s in PRUNABLE)} jobs can be pruned, not {status.value}")
+    which = [_t.c.status == status.value, _t.c.updated_at < older_than]
+    if status is JobStatus.FAILED:
+        which.append(_t.c.attempts >= _t.c.max_attempts)
+    with statements(db) as conn:
+        if dry_run:
+            return int(conn.execute(select(func.count()).where(*which)).scalar_one())
+        chosen = select(_t.c.id).where(*which).order_by(_t.c.updated_at).limit(limit).scalar_subquery()
+        return conn.execute(delete(_t).where(_t.c.id.in_(chosen))).rowcount
 
 
 def count_by_status_and_type(db: DB | Connection) -> dict[tuple[str, str], int]:

@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from db.engine import normalise_url
 from db.exceptions import ConfigError
+from db.repository import ResendWindows
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -32,11 +33,38 @@ class WorkerConfig:
     #: Retry delay: base x 2^(attempt-1), jittered, capped (SQS allows up to 12 h; we cap lower).
     backoff_base_seconds: int = 10
     backoff_max_seconds: int = 900
-    #: The sweeper re-sends pending jobs untouched for this long (over SQS's 15-minute maximum delay).
-    sweep_pending_after: timedelta = timedelta(seconds=1200)
+    #: The queue's redrive maxReceiveCount (the stack passes it). A returned message that has been received
+    #: `requeue_at_receive_count` times is replaced by a fresh copy before SQS's redrive can take it.
+    max_receive_count: int = 5
+    #: Deliveries (across fresh copies) that never ran the job before the worker dead-letters it.
+    max_deliveries: int = 100
+    #: The function's timeout (the stack passes it): settings that could never run are refused against it.
+    function_timeout: timedelta | None = None
+    #: Sweeper windows (see db.repository.ResendWindows); the stack derives the last two from the queue.
+    sweep_pending_after: timedelta = timedelta(seconds=300)
+    sweep_lost_after: timedelta = timedelta(seconds=6 * 60 + 900 + 60)
+    sweep_expired_after: timedelta = timedelta(days=4, seconds=6 * 60 + 900)
     sweep_batch_limit: int = 500
+    #: Pruning: completed and exhausted failed rows older than these are deleted (None: kept forever).
+    prune_completed_after: timedelta | None = timedelta(days=30)
+    prune_failed_after: timedelta | None = timedelta(days=90)
+    prune_batch_limit: int = 1000
     #: The `Service` dimension of the worker's metrics: the stack name in a deployment.
     service: str = "jobstack"
+
+    @property
+    def requeue_at_receive_count(self) -> int:
+        """Half of maxReceiveCount (rounded up) is ours; the rest is headroom for Lambda's throttled
+        receives, which SQS counts but our code never sees."""
+        return max(self.max_receive_count - self.max_receive_count // 2, 1)
+
+    def resend_windows(self) -> ResendWindows:
+        return ResendWindows(
+            unsent_after=self.sweep_pending_after,
+            lost_after=self.sweep_lost_after,
+            expired_after=self.sweep_expired_after,
+            stale_after=self.stale_after,
+        )
 
 
 def load_config(environ: Mapping[str, str]) -> WorkerConfig:
@@ -66,6 +94,21 @@ def load_config(environ: Mapping[str, str]) -> WorkerConfig:
         raise ConfigError(f"JOB_BACKOFF_MAX_SECONDS ({cap}) must be at least JOB_BACKOFF_BASE_SECONDS ({base})")
     if cap > 43_200:
         raise ConfigError(f"JOB_BACKOFF_MAX_SECONDS must be at most 43200 (SQS's 12-hour visibility limit), got {cap}")
+    max_receive = _seconds(environ, "JOB_MAX_RECEIVE_COUNT", 5)
+    if not 1 <= max_receive <= 1000:
+        raise ConfigError(f"JOB_MAX_RECEIVE_COUNT must be SQS's maxReceiveCount (1-1000), got {max_receive}")
+    timeout = _seconds(environ, "JOB_FUNCTION_TIMEOUT_SECONDS", 0) or None
+    if timeout is not None:
+        if min_left >= timeout:
+            raise ConfigError(
+                f"JOB_MIN_TIME_LEFT_SECONDS ({min_left}) must be below the function timeout ({timeout} s): "
+                "no job could ever start"
+            )
+        if stale <= timeout:
+            raise ConfigError(
+                f"JOB_STALE_AFTER_SECONDS ({stale}) must exceed the function timeout ({timeout} s), or a live "
+                "invocation's job would be taken from it"
+            )
     return WorkerConfig(
         database_url=url,
         database_secret_arn=arn,
@@ -76,8 +119,17 @@ def load_config(environ: Mapping[str, str]) -> WorkerConfig:
         min_time_left=timedelta(seconds=min_left),
         backoff_base_seconds=base,
         backoff_max_seconds=cap,
-        sweep_pending_after=timedelta(seconds=_seconds(environ, "SWEEP_PENDING_AFTER_SECONDS", 1200)),
+        max_receive_count=max_receive,
+        max_deliveries=max(_seconds(environ, "JOB_MAX_DELIVERIES", 100), 1),
+        function_timeout=timedelta(seconds=timeout) if timeout else None,
+        sweep_pending_after=timedelta(seconds=_seconds(environ, "SWEEP_PENDING_AFTER_SECONDS", 300)),
+        sweep_lost_after=timedelta(seconds=_seconds(environ, "SWEEP_LOST_AFTER_SECONDS", 6 * 60 + 900 + 60)),
+        sweep_expired_after=timedelta(
+            seconds=_seconds(environ, "SWEEP_EXPIRED_AFTER_SECONDS", 4 * 86400 + 6 * 60 + 900)
+        ),
         sweep_batch_limit=_seconds(environ, "SWEEP_BATCH_LIMIT", 500),
+        prune_completed_after=_days(environ, "PRUNE_COMPLETED_AFTER_DAYS", 30),
+        prune_failed_after=_days(environ, "PRUNE_FAILED_AFTER_DAYS", 90),
         service=environ.get("JOBSTACK_SERVICE", "jobstack").strip() or "jobstack",
     )
 
@@ -100,10 +152,16 @@ def _seconds(environ: Mapping[str, str], name: str, default: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a whole number of seconds, got {raw!r}") from None
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
     if value < 0:
         raise ConfigError(f"{name} must not be negative, got {value}")
     return value
+
+
+def _days(environ: Mapping[str, str], name: str, default: int) -> timedelta | None:
+    """Whole days; 0 means "never"."""
+    days = _seconds(environ, name, default)
+    return timedelta(days=days) if days else None
 
 
 def log_level_number(config: WorkerConfig) -> int:

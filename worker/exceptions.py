@@ -18,3 +18,8 @@ class HandlerAlreadyRegistered(JobstackError):
     def __init__(self, job_type: str) -> None:
         self.job_type = job_type
         super().__init__(f"job type {job_type!r} has two handlers: keep one @job({job_type!r})")
+
+
+class BatchFailed(JobstackError):
+    """The invocation must fail (the database is unreachable): raised after every record was settled, so
+    Lambda counts a function error and the event source mapping backs off."""

@@ -13,9 +13,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from worker.batch import process_batch
 from worker.config import log_level_number
 from worker.observability import configure_logging
-from worker.processing import process_batch
+from worker.registry import check_fits
 from worker.runtime import Runtime
 
 _container = threading.local()
@@ -25,6 +26,8 @@ def get_runtime() -> Runtime:
     runtime: Runtime | None = getattr(_container, "runtime", None)
     if runtime is None:
         runtime = Runtime.from_environ()
+        if runtime.config.function_timeout is not None:
+            check_fits(runtime.config.function_timeout)
         configure_logging(log_level_number(runtime.config))
         _container.runtime = runtime
     return runtime

@@ -1,26 +1,19 @@
-"""Structured logs and metrics without API calls.
+"""Structured logs: one JSON object per line.
 
-Logs: one JSON object per line. In Lambda with the JSON log format the runtime's own handler formats the
-root logger's records (our `extra` fields included); anywhere else `configure_logging` installs a JSON
-formatter, so local runs and tests read the same fields.
-
-Metrics: CloudWatch Embedded Metric Format (EMF) documents printed to stdout, one per job type per batch.
-CloudWatch extracts them from the log stream: no PutMetricData calls, no latency on the hot path.
+In Lambda with the JSON log format the runtime's own handler formats the root logger's records (our
+`extra` fields included); anywhere else `configure_logging` installs a JSON formatter, so local runs and
+tests read the same fields. Metrics are worker/metrics.py.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import time
-from collections import defaultdict
-from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any
 
 LOGGER_NAME = "jobstack.worker"
-NAMESPACE = "Jobstack"
 _STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
@@ -60,58 +53,3 @@ class _BoundLogger(logging.LoggerAdapter[logging.Logger]):
 
 def job_logger(job_id: str, job_type: str, attempt: int) -> logging.LoggerAdapter[logging.Logger]:
     return _BoundLogger(logging.getLogger(LOGGER_NAME), {"job_id": job_id, "type": job_type, "attempt": attempt})
-
-
-METRIC_NAMES = {
-    "succeeded": "JobsSucceeded",
-    "failed": "JobsFailed",
-    "retried": "JobsRetried",
-    "dead_lettered": "JobsDeadLettered",
-}
-
-
-@dataclass
-class BatchMetrics:
-    """Counts and durations by job type for one invocation, flushed as EMF at the end of the batch."""
-
-    service: str
-    counts: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
-    durations: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-
-    def count(self, job_type: str, metric: str) -> None:
-        self.counts[job_type][metric] += 1
-
-    def duration(self, job_type: str, ms: float) -> None:
-        self.durations[job_type].append(round(ms, 3))
-
-    def documents(self, now_ms: int | None = None) -> list[dict[str, Any]]:
-        stamp = now_ms if now_ms is not None else int(time.time() * 1000)
-        docs = []
-        for job_type in sorted(set(self.counts) | set(self.durations)):
-            metrics = [{"Name": name, "Unit": "Count"} for name in METRIC_NAMES.values()]
-            doc: dict[str, Any] = {
-                "_aws": {
-                    "Timestamp": stamp,
-                    "CloudWatchMetrics": [
-                        {"Namespace": NAMESPACE, "Dimensions": [["Service", "JobType"]], "Metrics": metrics}
-                    ],
-                },
-                "Service": self.service,
-                "JobType": job_type,
-            }
-            for key, name in METRIC_NAMES.items():
-                doc[name] = self.counts[job_type][key]
-            if self.durations[job_type]:
-                metrics.append({"Name": "JobDuration", "Unit": "Milliseconds"})
-                doc["JobDuration"] = self.durations[job_type]
-            docs.append(doc)
-        return docs
-
-    def flush(self, out: TextIO | None = None) -> None:
-        """Print the documents where CloudWatch reads them: in Lambda (or with JOBSTACK_EMF=1)."""
-        if out is None and not (os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or os.environ.get("JOBSTACK_EMF") == "1"):
-            return
-        stream = out or sys.stdout
-        for doc in self.documents():
-            stream.write(json.dumps(doc, separators=(",", ":")) + "\n")
-        stream.flush()

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from db import DB, get_job_type
+from db import DB, ConfigError, get_job_type
 from worker.exceptions import HandlerAlreadyRegistered, HandlerNotFound
 
 
@@ -72,6 +72,18 @@ def get_handler(name: str) -> RegisteredHandler:
         return _handlers[name]
     except KeyError:
         raise HandlerNotFound(name, list(_handlers)) from None
+
+
+def check_fits(function_timeout: timedelta) -> None:
+    """Refuse a handler that could never start: one whose `min_time_left_seconds` is at or above the
+    function timeout would be deferred on every delivery, forever."""
+    for handler in _handlers.values():
+        if handler.min_time_left is not None and handler.min_time_left >= function_timeout:
+            raise ConfigError(
+                f"handler for {handler.type!r} asks for min_time_left_seconds="
+                f"{int(handler.min_time_left.total_seconds())}, but the function timeout is "
+                f"{int(function_timeout.total_seconds())} s: it could never start; lower it or raise timeout_seconds"
+            )
 
 
 def unregister(name: str) -> None:

@@ -15,6 +15,8 @@ from db import DB, create_db
 from worker.config import WorkerConfig, load_config
 from worker.secrets import database_url_from_secret
 
+POOL_TIMEOUT_SECONDS = 3
+
 
 class Runtime:
     def __init__(self, config: WorkerConfig, *, db: DB | None = None, sqs: Any | None = None) -> None:
@@ -34,7 +36,9 @@ class Runtime:
         if url is None:
             assert self.config.database_secret_arn is not None  # load_config guarantees one of the two
             url = database_url_from_secret(self.config.database_secret_arn)
-        return create_db(url)
+        # One invocation at a time per container: a checkout that has to wait is waiting for itself (see
+        # db.ConnectionBusy), so it gives up in seconds and the job fails with that reason.
+        return create_db(url, pool_timeout=POOL_TIMEOUT_SECONDS)
 
     @cached_property
     def sqs(self) -> Any:

@@ -1,72 +1,94 @@
 """The sweeper: a scheduled Lambda entry (`worker.sweeper.handler`) that repairs what delivery missed.
 
-- Pending jobs untouched for `SWEEP_PENDING_AFTER_SECONDS`: the publisher committed the row but its
-  SendMessage failed (or the process died between the two). The sweeper sends them: the outbox relay.
-- Processing jobs whose invocation died long ago (older than the stale window): with attempts left they
-  are re-sent, so they run again even if their message already went to the DLQ; with none left they are
-  marked failed ("abandoned: worker did not finish").
+- Jobs whose message is gone are sent again, each rule waiting a window derived from the queue's settings
+  (db.repository.ResendWindows), and each send recorded in `sent_at`, so a backlogged queue is never
+  multiplied: a `pending` job whose send was never confirmed (the outbox relay), or whose message must
+  have expired; a job that failed with attempts left, or whose invocation died, and whose message has
+  not come back (SQS's redrive took it, say, after throttled receives).
+- `processing` jobs whose invocation died on their last attempt are marked failed ("abandoned").
+- `completed` and exhausted `failed` rows past their retention are deleted, in bounded batches.
 
-Safe to run twice, or concurrently: re-sent jobs get `updated_at` moved so the next run skips them, every
-change is a conditional UPDATE, and a duplicate message is harmless to the worker.
+Safe to run twice, or concurrently: choosing and marking a job to re-send is one conditional UPDATE, every
+other change is conditional too, and a duplicate message is harmless to the worker. It imports no job
+handler: it never runs one.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from db import Queue, fail_job, pending_older_than, processing_older_than, resend, touch_jobs
+from db import DB, JobStatus, Queue, abandoned_jobs, fail_job, prune_jobs, resend, take_for_resend, unmark_sent
 from db.repository import utcnow
-from worker.config import log_level_number
+from worker.config import WorkerConfig, log_level_number
 from worker.observability import LOGGER_NAME, configure_logging
-from worker.processing import ABANDONED
+from worker.outcomes import ABANDONED
 from worker.runtime import Runtime
 
 log = logging.getLogger(LOGGER_NAME)
+#: Pruning statements per status per run: a first run on a large table catches up over several runs.
+PRUNE_BATCHES_PER_RUN = 10
 
 
 @dataclass
 class SweepReport:
-    resent_pending: list[UUID] = field(default_factory=list)
-    resent_stale: list[UUID] = field(default_factory=list)
+    resent: dict[str, list[UUID]] = field(default_factory=dict)  # by the status the job had
     abandoned: list[UUID] = field(default_factory=list)
     send_failures: dict[UUID, str] = field(default_factory=dict)
+    pruned: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> dict[str, int]:
         return {
-            "resent_pending": len(self.resent_pending),
-            "resent_stale": len(self.resent_stale),
+            **{f"resent_{status}": len(ids) for status, ids in sorted(self.resent.items())},
             "abandoned": len(self.abandoned),
             "send_failures": len(self.send_failures),
+            **{f"pruned_{status}": n for status, n in sorted(self.pruned.items())},
         }
 
 
 def sweep(runtime: Runtime, *, now: datetime | None = None) -> SweepReport:
     config, db = runtime.config, runtime.db
     now = now or utcnow()
-    queue = Queue(runtime.sqs, config.queue_url)
     report = SweepReport()
 
-    pending = pending_older_than(db, config.sweep_pending_after, limit=config.sweep_batch_limit, now=now)
-    if pending:
-        report.send_failures.update(resend(pending, queue=queue))
-        sent = [j.id for j in pending if j.id not in report.send_failures]
-        touch_jobs(db, sent, now=now)
-        report.resent_pending = sent
-
-    stale = processing_older_than(db, config.stale_after, limit=config.sweep_batch_limit, now=now)
-    retry = [j for j in stale if j.attempts < j.max_attempts]
-    for job in stale:
-        if job.attempts >= job.max_attempts and fail_job(db, job.id, ABANDONED, attempt=job.attempts, now=now):
+    for job in abandoned_jobs(db, config.stale_after, limit=config.sweep_batch_limit, now=now):
+        if fail_job(db, job.id, ABANDONED, attempt=job.attempts, now=now):
             report.abandoned.append(job.id)
-    if retry:
-        failures = resend(retry, queue=queue)
+
+    due = take_for_resend(db, config.resend_windows(), limit=config.sweep_batch_limit, now=now)
+    if due:
+        failures = resend(due, queue=Queue(runtime.sqs, config.queue_url))
+        unmark_sent(db, list(failures))
         report.send_failures.update(failures)
-        report.resent_stale = [j.id for j in retry if j.id not in failures]
+        for job in due:
+            if job.id not in failures:
+                report.resent.setdefault(job.status.value, []).append(job.id)
+
+    report.pruned = prune(db, config, now=now)
     return report
+
+
+def prune(db: DB, config: WorkerConfig, *, now: datetime, dry_run: bool = False) -> dict[str, int]:
+    """Delete history past its retention, at most PRUNE_BATCHES_PER_RUN bounded statements per status."""
+    pruned: dict[str, int] = {}
+    retention: dict[JobStatus, timedelta | None] = {
+        JobStatus.COMPLETED: config.prune_completed_after,
+        JobStatus.FAILED: config.prune_failed_after,
+    }
+    for status, keep in retention.items():
+        if keep is None:
+            continue
+        total = 0
+        for _ in range(PRUNE_BATCHES_PER_RUN):
+            n = prune_jobs(db, status, now - keep, limit=config.prune_batch_limit, dry_run=dry_run)
+            total += n
+            if dry_run or n < config.prune_batch_limit:
+                break
+        pruned[status.value] = total
+    return pruned
 
 
 _runtime: Runtime | None = None

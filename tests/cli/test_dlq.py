@@ -13,7 +13,7 @@ from cli import dlq as dead_letters
 from db import DB, JobStatus, Queue, get_job, publish
 from tests.cli.conftest import Jobs
 from tests.worker.esm import FakeLambdaContext, acknowledge, drain, receive_event
-from worker.processing import process_batch
+from worker.batch import process_batch
 from worker.runtime import Runtime
 
 pytestmark = pytest.mark.integration

@@ -21,6 +21,9 @@ def insert_job(
     max_attempts: int = 5,
     created_at: datetime | None = None,
     started_at: datetime | None = None,
+    updated_at: datetime | None = None,
+    sent_at: datetime | None = None,
+    idempotency_key: str | None = None,
 ) -> Job:
     now = utcnow()
     job_id = uuid.uuid4()
@@ -34,8 +37,11 @@ def insert_job(
                 attempts=attempts,
                 max_attempts=max_attempts,
                 created_at=created_at or now,
-                updated_at=created_at or now,
+                updated_at=updated_at or created_at or now,
                 started_at=started_at,
+                sent_at=sent_at,
+                send_count=int(sent_at is not None),
+                idempotency_key=idempotency_key,
             )
         )
     job = get_job(db, job_id)

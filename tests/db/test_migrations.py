@@ -20,19 +20,50 @@ def _tables(db: DB) -> set[str]:
 
 
 def test_upgrade_downgrade_upgrade(pg_db: DB) -> None:
-    assert current(pg_db) == "0001"
+    assert current(pg_db) == "0002"
     downgrade(pg_db, "base")
     assert current(pg_db) is None
     assert "background_jobs" not in _tables(pg_db)
     upgrade(pg_db)
-    assert current(pg_db) == "0001"
+    assert current(pg_db) == "0002"
     assert "background_jobs" in _tables(pg_db)
+
+
+def test_0002_keeps_existing_rows_and_marks_them_never_sent(any_db: DB) -> None:
+    """Rows from before `sent_at` existed are "never confirmed sent": the sweeper sends a pending one once."""
+    downgrade(any_db, "0001")
+    with any_db.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO background_jobs (id, type, payload, status, attempts, max_attempts, created_at, "
+                "updated_at) VALUES ('0b6f1f6e-8f4e-4d59-9a43-3c1c0f0e7a11', 'test-echo', '{}', 'pending', 0, 5, "
+                "'2026-11-01 00:00:00+00', '2026-11-01 00:00:00+00')"
+            )
+        )
+    upgrade(any_db)
+    with any_db.begin() as conn:
+        row = conn.execute(text("SELECT status, sent_at, send_count FROM background_jobs")).one()
+    assert tuple(row) == ("pending", None, 0)
 
 
 def test_models_and_migrations_agree(any_db: DB) -> None:
     with any_db.begin() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
     assert diff == []
+
+
+def test_pruning_is_served_by_the_status_updated_at_index(pg_db: DB) -> None:
+    with pg_db.begin() as conn:
+        conn.execute(text("SET LOCAL enable_seqscan = off"))  # an empty table would be scanned otherwise
+        plan = "\n".join(
+            conn.execute(
+                text(
+                    "EXPLAIN DELETE FROM background_jobs WHERE id IN (SELECT id FROM background_jobs "
+                    "WHERE status = 'completed' AND updated_at < now() ORDER BY updated_at LIMIT 1000)"
+                )
+            ).scalars()
+        )
+    assert "ix_background_jobs_status_updated_at" in plan
 
 
 def test_indexes_serve_the_sweeper_and_listing(pg_db: DB) -> None:
@@ -48,7 +79,7 @@ def test_indexes_serve_the_sweeper_and_listing(pg_db: DB) -> None:
 
 def test_migrate_cli_reports_the_revision(pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["upgrade", "--database-url", pg_url]) == 0
-    assert "at revision 0001" in capsys.readouterr().out
+    assert "at revision 0002" in capsys.readouterr().out
 
 
 def test_migrate_cli_without_a_url_is_bad_usage(

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from db import (
     DB,
+    IdempotencyConflict,
     InvalidBatchItem,
     InvalidPayload,
     JobRequest,
@@ -99,10 +100,10 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(
 
 def test_oversize_message_is_rejected_before_anything_is_written(any_db: DB, sqs) -> None:
     url = sqs.create_queue(QueueName="small")["QueueUrl"]
-    small = Queue(sqs, url, max_message_bytes=1024)
-    publish(any_db, "test-echo", {"blob": "x" * 900}, queue=small)
-    with pytest.raises(PayloadTooLarge, match="over the queue's limit of 1024 bytes"):
-        publish(any_db, "test-echo", {"blob": "x" * 1000}, queue=small)
+    small = Queue(sqs, url, max_message_bytes=8192)
+    publish(any_db, "test-echo", {"blob": "x" * 6000}, queue=small)
+    with pytest.raises(PayloadTooLarge, match=r"over the 6144 bytes a job may use \(the queue's limit of 8192"):
+        publish(any_db, "test-echo", {"blob": "x" * 6200}, queue=small)
     assert _count(any_db) == 1
 
 
@@ -123,12 +124,38 @@ def test_sqs_failure_after_commit_keeps_the_row_pending(any_db: DB, queue: Queue
 
 def test_idempotency_key_returns_the_first_job_and_sends_once(any_db: DB, queue: Queue) -> None:
     first = publish(any_db, "test-echo", {"n": 1}, queue=queue, idempotency_key="order-42")
-    again = publish(any_db, "test-echo", {"n": 2}, queue=queue, idempotency_key="order-42")
+    again = publish(any_db, "test-echo", {"n": 1}, queue=queue, idempotency_key="order-42")
     other = publish(any_db, "test-echo", {"n": 3}, queue=queue, idempotency_key="order-43")
     assert again == first
+    assert first.send_count == 1 and first.sent_at is not None
     assert other.id != first.id
     assert _count(any_db) == 2
     assert sorted(json.loads(m["Body"])["jobId"] for m in drain(queue)) == sorted([str(first.id), str(other.id)])
+
+
+def test_a_reused_idempotency_key_with_another_payload_is_refused(any_db: DB, queue: Queue) -> None:
+    first = publish(any_db, "test-echo", {"n": 1}, queue=queue, idempotency_key="order-42")
+    with pytest.raises(IdempotencyConflict) as caught:
+        publish(any_db, "test-echo", {"n": 2}, queue=queue, idempotency_key="order-42")
+    message = str(caught.value)
+    assert "'order-42'" in message and str(first.id) in message and "\n" not in message
+    assert get_job(any_db, first.id) == first
+    assert len(drain(queue)) == 1
+
+
+def test_retrying_after_publish_error_with_the_same_key_sends_the_pending_job(any_db: DB, queue: Queue) -> None:
+    broken = Queue(FlakySqs(queue.client, fail_sends=True), queue.url)
+    with pytest.raises(PublishError) as caught:
+        publish(any_db, "test-echo", {"n": 1}, queue=broken, idempotency_key="signup-7")
+    unsent = get_job(any_db, caught.value.job_id)
+    assert unsent is not None and unsent.sent_at is None and unsent.send_count == 0
+    job = publish(any_db, "test-echo", {"n": 1}, queue=queue, idempotency_key="signup-7")
+    assert job.id == caught.value.job_id
+    assert [json.loads(m["Body"])["jobId"] for m in drain(queue)] == [str(job.id)]
+    row = get_job(any_db, job.id)
+    assert row is not None and row.send_count == 1 and row.sent_at is not None
+    publish(any_db, "test-echo", {"n": 1}, queue=queue, idempotency_key="signup-7")
+    assert drain(queue) == []  # sent now: a third call sends nothing
 
 
 @pytest.mark.parametrize("delay", [-1, 901])
@@ -178,9 +205,9 @@ def test_publish_many_honours_idempotency_keys_across_and_within_calls(any_db: D
     jobs = publish_many(
         any_db,
         [
-            JobRequest("test-echo", {"n": 1}, idempotency_key="k0"),
+            JobRequest("test-echo", {"n": 0}, idempotency_key="k0"),
             JobRequest("test-echo", {"n": 2}, idempotency_key="k1"),
-            JobRequest("test-echo", {"n": 3}, idempotency_key="k1"),
+            JobRequest("test-echo", {"n": 2}, idempotency_key="k1"),
             JobRequest("test-echo", {"n": 4}),
         ],
         queue=queue,
@@ -189,6 +216,25 @@ def test_publish_many_honours_idempotency_keys_across_and_within_calls(any_db: D
     assert jobs[2] == jobs[1]
     assert _count(any_db) == 3
     assert len(drain(queue)) == 3  # k0 once, k1 once, the keyless one
+
+
+def test_publish_many_refuses_a_key_reused_with_another_payload_and_writes_nothing(any_db: DB, queue: Queue) -> None:
+    first = publish(any_db, "test-echo", {"n": 0}, queue=queue, idempotency_key="k0")
+    drain(queue)
+    with pytest.raises(IdempotencyConflict, match=str(first.id)):
+        publish_many(
+            any_db,
+            [JobRequest("test-echo", {"n": 9}), JobRequest("test-echo", {"n": 1}, idempotency_key="k0")],
+            queue=queue,
+        )
+    within = [
+        JobRequest("test-echo", {"n": 1}, idempotency_key="k5"),
+        JobRequest("test-echo", {"n": 2}, idempotency_key="k5"),
+    ]
+    with pytest.raises(InvalidBatchItem, match=r"^item 1: idempotency key 'k5' is also on item 0 with another payload"):
+        publish_many(any_db, within, queue=queue)
+    assert _count(any_db) == 1
+    assert drain(queue) == []
 
 
 def test_publish_many_of_nothing_is_nothing(any_db: DB, queue: Queue) -> None:

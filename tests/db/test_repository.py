@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
+from uuid import UUID
 
 import pytest
 from sqlalchemy import text
@@ -12,10 +13,13 @@ from sqlalchemy.exc import IntegrityError
 from db import DB, ClaimOutcome, JobStatus, claim_job, complete_job, fail_job, get_job, list_jobs
 from db.repository import (
     MAX_ERROR_CHARS,
-    pending_older_than,
-    processing_older_than,
+    ResendWindows,
+    abandoned_jobs,
+    mark_sent,
+    prune_jobs,
     requeue_job,
-    touch_jobs,
+    take_for_resend,
+    unmark_sent,
     utcnow,
 )
 from tests.db.factories import insert_job
@@ -114,14 +118,113 @@ def test_list_filters_by_status_type_and_since_newest_first(any_db: DB) -> None:
     assert len(list_jobs(any_db, limit=1)) == 1
 
 
-def test_sweeper_queries_find_only_old_rows_of_their_status(any_db: DB) -> None:
+WINDOWS = ResendWindows(
+    unsent_after=timedelta(minutes=5),
+    lost_after=timedelta(minutes=20),
+    expired_after=timedelta(days=4),
+    stale_after=timedelta(minutes=2),
+)
+
+
+def _taken(db: DB, now: datetime) -> list[UUID]:
+    return [j.id for j in take_for_resend(db, WINDOWS, now=now)]
+
+
+def test_a_pending_job_is_resent_only_if_never_sent_or_its_message_expired(any_db: DB) -> None:
     now = utcnow()
-    old_pending = insert_job(any_db, created_at=now - timedelta(minutes=30))
-    insert_job(any_db, created_at=now)
-    old_processing = insert_job(any_db, status=JobStatus.PROCESSING, attempts=1, started_at=now - timedelta(minutes=30))
-    insert_job(any_db, status=JobStatus.PROCESSING, attempts=1, started_at=now)
-    assert [j.id for j in pending_older_than(any_db, timedelta(minutes=10))] == [old_pending.id]
-    assert [j.id for j in processing_older_than(any_db, timedelta(minutes=10))] == [old_processing.id]
+    unsent = insert_job(any_db, created_at=now - timedelta(minutes=30))
+    insert_job(any_db, created_at=now)  # its publisher is sending it right now
+    insert_job(any_db, created_at=now - timedelta(hours=5), sent_at=now - timedelta(hours=5))  # backlog
+    expired = insert_job(any_db, created_at=now - timedelta(days=5), sent_at=now - timedelta(days=5))
+    assert sorted(_taken(any_db, now)) == sorted([unsent.id, expired.id])
+    assert _taken(any_db, now) == []  # taken is marked: a second sweep, or a concurrent one, sends nothing
+    row = get_job(any_db, unsent.id)
+    assert row is not None and row.sent_at == now and row.send_count == 1
+
+
+def test_a_failed_job_with_attempts_left_is_resent_once_per_failure_when_its_message_is_gone(any_db: DB) -> None:
+    now = utcnow()
+    lost = insert_job(
+        any_db,
+        status=JobStatus.FAILED,
+        attempts=3,
+        created_at=now - timedelta(hours=2),
+        updated_at=now - timedelta(hours=1),
+        sent_at=now - timedelta(hours=2),
+    )
+    insert_job(  # failed a minute ago: its message comes back after the backoff
+        any_db,
+        status=JobStatus.FAILED,
+        attempts=1,
+        updated_at=now - timedelta(minutes=1),
+        sent_at=now - timedelta(minutes=3),
+        created_at=now - timedelta(minutes=3),
+    )
+    insert_job(any_db, status=JobStatus.FAILED, attempts=5, max_attempts=5, updated_at=now - timedelta(hours=1))
+    assert _taken(any_db, now) == [lost.id]
+    assert _taken(any_db, now + timedelta(hours=1)) == []  # re-sent after its failure: not again
+
+
+def test_a_dead_invocations_job_is_resent_once_after_its_message_should_have_returned(any_db: DB) -> None:
+    now = utcnow()
+    claimed_at = now - timedelta(minutes=30)
+    dead = insert_job(
+        any_db,
+        status=JobStatus.PROCESSING,
+        attempts=1,
+        started_at=claimed_at,
+        sent_at=claimed_at - timedelta(seconds=1),
+        created_at=claimed_at,
+    )
+    insert_job(any_db, status=JobStatus.PROCESSING, attempts=1, started_at=now - timedelta(minutes=10))
+    assert _taken(any_db, now) == [dead.id]
+    assert _taken(any_db, now + timedelta(hours=1)) == []
+
+
+def test_unmark_makes_a_refused_send_due_again(any_db: DB) -> None:
+    now = utcnow()
+    job = insert_job(any_db, created_at=now - timedelta(minutes=30))
+    assert _taken(any_db, now) == [job.id]
+    assert unmark_sent(any_db, [job.id]) == 1
+    row = get_job(any_db, job.id)
+    assert row is not None and row.sent_at is None and row.send_count == 0
+    assert _taken(any_db, now) == [job.id]
+
+
+def test_mark_sent_records_each_send(any_db: DB) -> None:
+    job = insert_job(any_db)
+    assert mark_sent(any_db, [job.id]) == 1
+    assert mark_sent(any_db, [job.id]) == 1
+    row = get_job(any_db, job.id)
+    assert row is not None and row.sent_at is not None and row.send_count == 2
+
+
+def test_abandoned_jobs_are_dead_invocations_on_their_last_attempt(any_db: DB) -> None:
+    long_ago = utcnow() - timedelta(minutes=30)
+    last = insert_job(any_db, status=JobStatus.PROCESSING, attempts=5, max_attempts=5, started_at=long_ago)
+    insert_job(any_db, status=JobStatus.PROCESSING, attempts=1, started_at=long_ago)
+    insert_job(any_db, status=JobStatus.PROCESSING, attempts=5, max_attempts=5, started_at=utcnow())
+    assert [j.id for j in abandoned_jobs(any_db, timedelta(minutes=10))] == [last.id]
+
+
+def test_prune_deletes_only_old_history_in_bounded_batches(any_db: DB) -> None:
+    now = utcnow()
+    month_ago = now - timedelta(days=31)
+    old_done = [insert_job(any_db, status=JobStatus.COMPLETED, attempts=1, updated_at=month_ago) for _ in range(5)]
+    new_done = insert_job(any_db, status=JobStatus.COMPLETED, attempts=1)
+    exhausted = insert_job(any_db, status=JobStatus.FAILED, attempts=5, max_attempts=5, updated_at=month_ago)
+    retrying = insert_job(any_db, status=JobStatus.FAILED, attempts=1, updated_at=month_ago)
+    pending = insert_job(any_db, created_at=month_ago)
+    cutoff = now - timedelta(days=30)
+    assert prune_jobs(any_db, JobStatus.COMPLETED, cutoff, dry_run=True) == 5
+    assert all(get_job(any_db, j.id) for j in old_done)  # a dry run deletes nothing
+    assert prune_jobs(any_db, JobStatus.COMPLETED, cutoff, limit=2) == 2
+    assert prune_jobs(any_db, JobStatus.COMPLETED, cutoff, limit=10) == 3
+    assert prune_jobs(any_db, JobStatus.FAILED, cutoff) == 1
+    assert get_job(any_db, exhausted.id) is None
+    assert [get_job(any_db, j.id) is not None for j in (new_done, retrying, pending)] == [True, True, True]
+    with pytest.raises(ValueError, match="only completed and failed jobs can be pruned"):
+        prune_jobs(any_db, JobStatus.PENDING, cutoff)
 
 
 @pytest.mark.parametrize(("column", "value"), [("status", "'exploded'"), ("attempts", "-1"), ("max_attempts", "0")])
@@ -161,13 +264,6 @@ def test_requeue_gives_fresh_attempts_but_refuses_completed_unless_forced(any_db
     assert requeue_job(any_db, running.id, force=True) is None
     forced = requeue_job(any_db, done.id, force=True)
     assert forced is not None and forced.status is JobStatus.PENDING
-
-
-def test_touch_moves_pending_jobs_out_of_the_sweepers_window(any_db: DB) -> None:
-    old = insert_job(any_db, created_at=utcnow() - timedelta(minutes=30))
-    assert [j.id for j in pending_older_than(any_db, timedelta(minutes=10))] == [old.id]
-    assert touch_jobs(any_db, [old.id]) == 1
-    assert pending_older_than(any_db, timedelta(minutes=10)) == []
 
 
 def test_a_message_of_another_type_never_claims_or_fails_the_row(any_db: DB) -> None:

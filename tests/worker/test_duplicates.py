@@ -12,7 +12,7 @@ import pytest
 from db import DB, JobStatus, Queue, create_db, get_job, publish
 from tests.worker.esm import FakeLambdaContext, receive_event
 from tests.worker_support import Calls, make_config
-from worker.processing import process_batch
+from worker.batch import process_batch
 from worker.runtime import Runtime
 
 pytestmark = pytest.mark.integration

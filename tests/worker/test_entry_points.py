@@ -15,7 +15,8 @@ from db import DB, ConfigError, JobStatus, Queue, get_job, publish
 from tests.worker.esm import FakeLambdaContext, receive_event
 from worker import handler as entry
 from worker.backoff import retry_delay
-from worker.observability import BatchMetrics, JsonFormatter
+from worker.metrics import BatchMetrics
+from worker.observability import JsonFormatter
 
 ROOT = Path(__file__).resolve().parents[2]
 

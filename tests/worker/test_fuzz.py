@@ -20,7 +20,8 @@ from db.models import jobs_table
 from tests.db.factories import insert_job
 from tests.worker.esm import FakeLambdaContext, acknowledge, drain, receive_event
 from tests.worker_support import Calls, make_config
-from worker.processing import Outcome, process_record
+from worker.outcomes import Outcome
+from worker.processing import process_record
 from worker.runtime import Runtime
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ from db.repository import utcnow
 from tests.db.factories import insert_job
 from tests.worker.esm import FakeLambdaContext, acknowledge, drain, receive_event
 from tests.worker_support import Calls, make_config
-from worker.processing import process_batch
+from worker.batch import process_batch
 from worker.runtime import Runtime
 
 pytestmark = pytest.mark.integration

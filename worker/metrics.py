@@ -1,0 +1,93 @@
+"""Metrics without API calls: CloudWatch Embedded Metric Format (EMF) documents printed to stdout.
+
+CloudWatch extracts them from the log stream: no PutMetricData calls, no latency on the hot path. Its
+limits are ours to keep, or it drops the document (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html):
+at most 100 values per metric per document (a batch of up to 10,000 records splits its durations over
+several documents), at most 30 dimensions, ASCII dimension values. Only registered job types become
+dimension values: a flood of garbage messages must not mint a metric (and a bill) per invented type.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from db.job_types import is_registered
+from worker.outcomes import Outcome, RecordResult
+
+NAMESPACE = "Jobstack"
+DIMENSIONS = ["Service", "JobType"]
+MAX_VALUES_PER_METRIC = 100
+MAX_DIMENSIONS = 30
+UNREGISTERED = "unregistered"
+METRIC_NAMES = {
+    "succeeded": "JobsSucceeded",
+    "failed": "JobsFailed",
+    "retried": "JobsRetried",
+    "dead_lettered": "JobsDeadLettered",
+}
+
+
+@dataclass
+class BatchMetrics:
+    """Counts and durations by job type for one invocation, flushed as EMF at the end of the batch."""
+
+    service: str
+    counts: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
+    durations: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+
+    def count(self, job_type: str, metric: str) -> None:
+        self.counts[job_type][metric] += 1
+
+    def duration(self, job_type: str, ms: float) -> None:
+        self.durations[job_type].append(round(ms, 3))
+
+    def record(self, result: RecordResult) -> None:
+        job_type = result.job_type if result.job_type and is_registered(result.job_type) else UNREGISTERED
+        if result.handler_ms is not None:
+            self.duration(job_type, result.handler_ms)
+        if result.handler_failed:
+            self.count(job_type, "failed")
+        if result.outcome is Outcome.SUCCEEDED:
+            self.count(job_type, "succeeded")
+        elif result.outcome is Outcome.DEAD_LETTERED:
+            self.count(job_type, "dead_lettered")
+        elif not result.outcome.acknowledged:
+            self.count(job_type, "retried")
+
+    def documents(self, now_ms: int | None = None) -> list[dict[str, Any]]:
+        """One document per job type, plus one per further 100 durations of that type."""
+        stamp = now_ms if now_ms is not None else int(time.time() * 1000)
+        docs = []
+        for job_type in sorted(set(self.counts) | set(self.durations)):
+            values = self.durations[job_type]
+            chunks = [values[i : i + MAX_VALUES_PER_METRIC] for i in range(0, len(values), MAX_VALUES_PER_METRIC)]
+            for index, chunk in enumerate(chunks or [[]]):
+                metrics: list[dict[str, str]] = []
+                doc: dict[str, Any] = {"Service": self.service, "JobType": job_type}
+                if index == 0:  # the counts once per batch; each further document carries durations only
+                    metrics += [{"Name": name, "Unit": "Count"} for name in METRIC_NAMES.values()]
+                    doc |= {name: self.counts[job_type][key] for key, name in METRIC_NAMES.items()}
+                if chunk:
+                    metrics.append({"Name": "JobDuration", "Unit": "Milliseconds"})
+                    doc["JobDuration"] = chunk
+                doc["_aws"] = {
+                    "Timestamp": stamp,
+                    "CloudWatchMetrics": [{"Namespace": NAMESPACE, "Dimensions": [DIMENSIONS], "Metrics": metrics}],
+                }
+                docs.append(doc)
+        return docs
+
+    def flush(self, out: TextIO | None = None) -> None:
+        """Print the documents where CloudWatch reads them: in Lambda (or with JOBSTACK_EMF=1)."""
+        if out is None and not (os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or os.environ.get("JOBSTACK_EMF") == "1"):
+            return
+        stream = out or sys.stdout
+        for doc in self.documents():
+            stream.write(json.dumps(doc, separators=(",", ":")) + "\n")
+        stream.flush()

@@ -1,0 +1,50 @@
+"""What one SQS record ended as: the outcome names the operator sees in logs, metrics and the README."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from uuid import UUID
+
+ABANDONED = "abandoned: worker did not finish"
+
+
+class Outcome(enum.StrEnum):
+    SUCCEEDED = "succeeded"  # handler returned; row completed; message deleted
+    DUPLICATE = "duplicate"  # row already completed; handler not run; message deleted
+    DEAD_LETTERED = "dead_lettered"  # copied to the DLQ with the reason; message deleted
+    RETRY = "retry"  # handler raised with attempts left; message back after a backoff
+    BUSY = "busy"  # another live invocation holds the job; message back later
+    NOT_FOUND = "not_found"  # no row yet (commit race / replica lag); message back later
+    DEFERRED = "deferred"  # too little time before the deadline to start; message back at once
+    UNAVAILABLE = "unavailable"  # database unreachable; message back, nothing changed, invocation fails
+    ERROR = "error"  # the worker itself failed (e.g. DLQ unreachable); message back
+
+    @property
+    def acknowledged(self) -> bool:
+        return self in (Outcome.SUCCEEDED, Outcome.DUPLICATE, Outcome.DEAD_LETTERED)
+
+
+#: Outcomes of deliveries that never ran the handler and left the job as it was: they must not cost the
+#: job its attempts, however often they happen.
+NOT_RUN = frozenset({Outcome.BUSY, Outcome.NOT_FOUND, Outcome.DEFERRED, Outcome.UNAVAILABLE, Outcome.ERROR})
+
+
+@dataclass
+class RecordResult:
+    outcome: Outcome
+    message_id: str
+    job_id: UUID | None = None
+    job_type: str | None = None
+    attempt: int | None = None
+    error: str | None = None
+    visibility_seconds: int | None = None  # set the message's visibility to this (None: leave it)
+    handler_ms: float | None = None
+    handler_failed: bool = False
+    #: The message was replaced by a fresh copy (new receive count) before SQS's redrive could take it: the
+    #: original is acknowledged, the job carries on in the copy.
+    requeued: bool = False
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.outcome.acknowledged or self.requeued
