@@ -180,7 +180,7 @@ def test_a_dead_invocations_job_is_resent_once_after_its_message_should_have_ret
     )
     insert_job(any_db, status=JobStatus.PROCESSING, attempts=1, started_at=now - timedelta(minutes=10))
     assert _taken(any_db, now) == [dead.id]
-    assert _taken(any_db, now + timedelta(hours=1)) == []
+    assert dead.id not in _taken(any_db, now + timedelta(hours=1))  # once per claim
 
 
 def test_unmark_makes_a_refused_send_due_again(any_db: DB) -> None:
