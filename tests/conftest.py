@@ -19,6 +19,7 @@ from sqlalchemy import text
 from db import DB, DatabaseUnavailable, Queue, create_db
 from db.migrate import upgrade
 from db.scratch import scratch_database
+from tests.strict_sqs import StrictSqs
 
 pytest_plugins = ["tests.worker_support"]
 REGION = "us-east-1"
@@ -78,8 +79,9 @@ def aws() -> Iterator[None]:
 
 
 @pytest.fixture
-def sqs(aws: None):
-    return boto3.client("sqs", region_name=REGION)
+def sqs(aws: None) -> StrictSqs:
+    """moto's SQS behind StrictSqs, which refuses what real SQS refuses and moto accepts."""
+    return StrictSqs(boto3.client("sqs", region_name=REGION))
 
 
 @pytest.fixture

@@ -92,11 +92,11 @@ def test_sqs_down_after_commit_the_sweeper_sends_it(
     assert row is not None and row.status is JobStatus.PENDING
     runtime = Runtime(make_config(pg_url, queue, dlq), db=pg_db, sqs=queue.client)
     report = sweeper.sweep(runtime, now=utcnow() + timedelta(hours=1))
-    assert report.resent_pending == [job_id]
+    assert report.resent == {"pending": [job_id]}
     run_local(fast_queues, pg_url)
     row = get_job(pg_db, job_id)
     assert row is not None and row.status is JobStatus.COMPLETED
-    record("sweeper re-sent", len(report.resent_pending))
+    record("sweeper re-sent", len(report.resent["pending"]))
 
 
 def test_poison_messages_land_in_the_dlq_and_never_loop(

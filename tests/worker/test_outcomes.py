@@ -17,6 +17,7 @@ from tests.db.factories import insert_job
 from tests.worker.esm import FakeLambdaContext, acknowledge, drain, receive_event
 from tests.worker_support import Calls, make_config
 from worker.batch import process_batch
+from worker.exceptions import BatchFailed
 from worker.runtime import Runtime
 
 pytestmark = pytest.mark.integration
@@ -104,16 +105,16 @@ def test_garbage_bodies_go_to_the_dlq_and_are_never_retried(
     assert dead["MessageAttributes"]["jobstack.error-kind"]["StringValue"] == "malformed"
 
 
-def test_a_garbled_message_for_a_known_job_fails_that_job(
+def test_a_garbled_message_naming_a_job_is_dead_lettered_and_leaves_the_row_alone(
     pg_db: DB, queue: Queue, dlq: Queue, runtime: Runtime
 ) -> None:
     job = insert_job(pg_db)
     send_raw(queue, json.dumps({"jobId": str(job.id), "payload": {}}))
-    deliver(queue, runtime)
-    row = get_job(pg_db, job.id)
-    assert row is not None and row.status is JobStatus.FAILED
-    assert row.error == "malformed message: body has no 'type'"
-    assert len(drain(dlq)) == 1
+    _, response = deliver(queue, runtime)
+    assert response == {"batchItemFailures": []}
+    assert get_job(pg_db, job.id) == job
+    [dead] = drain(dlq)
+    assert dead["MessageAttributes"]["jobstack.error"]["StringValue"] == "malformed message: body has no 'type'"
 
 
 def test_unknown_type_fails_the_row_and_dead_letters(pg_db: DB, queue: Queue, dlq: Queue, runtime: Runtime) -> None:
@@ -142,18 +143,19 @@ def test_payload_invalid_for_its_type_fails_the_row_and_dead_letters(
     assert len(drain(dlq)) == 1
 
 
-def test_message_type_that_differs_from_the_row_fails_and_dead_letters(
+def test_message_type_that_differs_from_the_row_is_dead_lettered_and_leaves_the_row_alone(
     pg_db: DB, queue: Queue, dlq: Queue, runtime: Runtime, calls: Calls
 ) -> None:
     job = insert_job(pg_db, type="test-echo")
     send_raw(queue, json.dumps({"jobId": str(job.id), "type": "count-calls", "payload": {}}))
     deliver(queue, runtime)
-    row = get_job(pg_db, job.id)
-    assert row is not None and row.status is JobStatus.FAILED and row.attempts == 0
-    assert row.error == "message type 'count-calls' does not match job type 'test-echo'"
+    assert get_job(pg_db, job.id) == job
     assert calls.runs == []
     [dead] = drain(dlq)
     assert dead["MessageAttributes"]["jobstack.error-kind"]["StringValue"] == "type_mismatch"
+    assert dead["MessageAttributes"]["jobstack.error"]["StringValue"] == (
+        "message type 'count-calls' does not match job type 'test-echo'; the job is untouched"
+    )
 
 
 def test_the_handler_gets_the_rows_payload_not_the_messages(
@@ -165,17 +167,23 @@ def test_the_handler_gets_the_rows_payload_not_the_messages(
     assert calls.runs[0]["payload"] == {"n": 1}
 
 
-def test_no_row_yet_is_retried_and_redrive_ends_in_the_dlq(pg_url: str, pg_db: DB, queue: Queue, dlq: Queue) -> None:
-    # Backoff 0 so each retry is visible at once; the queue's maxReceiveCount is 5.
+def test_no_row_ever_is_retried_then_dead_lettered_by_the_worker_with_the_reason(
+    pg_url: str, pg_db: DB, queue: Queue, dlq: Queue
+) -> None:
+    # Backoff 0 so each retry is visible at once; the queue's maxReceiveCount is 5, as the config says.
     runtime = Runtime(make_config(pg_url, queue, dlq, backoff_base_seconds=0), db=pg_db, sqs=queue.client)
     body = json.dumps({"jobId": str(uuid.uuid4()), "type": "test-echo", "payload": {}})
     send_raw(queue, body)
-    for _ in range(5):
-        event, response = deliver(queue, runtime)
-        assert failed_ids(response) == {event["Records"][0]["messageId"]}
-    assert receive_event(queue)["Records"] == []  # the 6th receive: SQS redrove it
+    deliveries = 0
+    while (event := receive_event(queue))["Records"]:
+        deliveries += 1
+        acknowledge(queue, event, process_batch(event, FakeLambdaContext(), runtime))
     [dead] = drain(dlq)
     assert dead["Body"] == body
+    attrs = dead["MessageAttributes"]
+    assert attrs["jobstack.error-kind"]["StringValue"] == "not_found"
+    assert attrs["jobstack.error"]["StringValue"].startswith(f"no job row after {deliveries} deliveries")
+    assert 5 <= deliveries <= 6  # SQS's own redrive (which drops the reason) never got to it
 
 
 def test_duplicate_delivery_of_a_completed_job_is_acknowledged_without_running(
@@ -240,16 +248,15 @@ def test_too_little_time_left_returns_the_record_unclaimed(
     assert len(receive_event(queue)["Records"]) == 1  # visible again at once for a fresher invocation
 
 
-def test_database_unreachable_returns_the_whole_batch_untouched(
+def test_database_unreachable_fails_the_invocation_and_returns_every_record(
     pg_db: DB, queue: Queue, dlq: Queue, calls: Calls
 ) -> None:
     jobs = [publish(pg_db, "count-calls", {"n": n}, queue=queue) for n in range(3)]
-    down = Runtime(
-        make_config("postgresql://app:hunter2@127.0.0.1:1/jobs", queue, dlq),
-        sqs=queue.client,
-    )
-    event, response = deliver(queue, down)
-    assert failed_ids(response) == {r["messageId"] for r in event["Records"]}
+    down = Runtime(make_config("postgresql://app:hunter2@127.0.0.1:1/jobs", queue, dlq), sqs=queue.client)
+    event = receive_event(queue)
+    with pytest.raises(BatchFailed, match="database unavailable") as caught:
+        process_batch(event, FakeLambdaContext(), down)
+    assert "hunter2" not in str(caught.value)
     assert len(event["Records"]) == 3
     assert [get_job(pg_db, j.id) for j in jobs] == jobs
     assert calls.runs == []

@@ -1,4 +1,5 @@
-"""The sweeper relays what the publisher could not send and settles what dead invocations left behind."""
+"""The sweeper relays what the publisher could not send, re-sends what delivery lost, settles what dead
+invocations left behind, and prunes history, without ever multiplying a message."""
 
 from __future__ import annotations
 
@@ -23,40 +24,68 @@ def _sent_ids(queue: Queue) -> list[str]:
     return sorted(json.loads(m["Body"])["jobId"] for m in drain(queue))
 
 
-def test_old_pending_jobs_are_sent_once_per_window(pg_db: DB, queue: Queue, runtime: Runtime) -> None:
+def test_unsent_pending_jobs_are_sent_once(pg_db: DB, queue: Queue, runtime: Runtime) -> None:
     now = utcnow()
     stuck = insert_job(pg_db, created_at=now - timedelta(minutes=30))
-    insert_job(pg_db, created_at=now)  # fresh: its message is probably in flight
+    fresh = insert_job(pg_db, created_at=now)  # its publisher is sending it right now
     report = sweeper.sweep(runtime, now=now)
-    assert report.resent_pending == [stuck.id]
+    assert report.resent == {"pending": [stuck.id]}
     assert _sent_ids(queue) == [str(stuck.id)]
-    assert sweeper.sweep(runtime, now=now).resent_pending == []  # running twice sends nothing twice
+    assert sweeper.sweep(runtime, now=now).resent == {}  # a second run sends nothing twice
+    # An hour on, the fresh one's send was evidently lost; the first is sent, so never again.
+    assert sweeper.sweep(runtime, now=now + timedelta(hours=1)).resent == {"pending": [fresh.id]}
+
+
+def test_a_backlog_of_sent_pending_jobs_is_never_multiplied(pg_db: DB, queue: Queue, runtime: Runtime) -> None:
+    """The worker is paused: three jobs sit in the queue for hours. Sweeps every 5 minutes send nothing."""
+    start = utcnow()
+    for _ in range(3):
+        insert_job(pg_db, created_at=start, sent_at=start)
+    for minute in range(5, 6 * 60, 5):
+        assert sweeper.sweep(runtime, now=start + timedelta(minutes=minute)).resent == {}
     assert drain(queue) == []
+    late = sweeper.sweep(runtime, now=start + runtime.config.sweep_expired_after + timedelta(minutes=1))
+    assert len(late.resent["pending"]) == 3  # past retention their messages are gone: each sent once more
 
 
-def test_stale_processing_jobs_are_resent_or_marked_abandoned(pg_db: DB, queue: Queue, runtime: Runtime) -> None:
+def test_stale_processing_jobs_are_resent_once_or_marked_abandoned(pg_db: DB, queue: Queue, runtime: Runtime) -> None:
     long_ago = utcnow() - timedelta(hours=1)
     retry = insert_job(pg_db, status=JobStatus.PROCESSING, attempts=1, max_attempts=5, started_at=long_ago)
     dead = insert_job(pg_db, status=JobStatus.PROCESSING, attempts=5, max_attempts=5, started_at=long_ago)
     live = insert_job(pg_db, status=JobStatus.PROCESSING, attempts=1, started_at=utcnow())
     report = sweeper.sweep(runtime)
-    assert report.resent_stale == [retry.id]
+    assert report.resent == {"processing": [retry.id]}
     assert report.abandoned == [dead.id]
     assert _sent_ids(queue) == [str(retry.id)]
     dead_row = get_job(pg_db, dead.id)
     assert dead_row is not None and dead_row.status is JobStatus.FAILED
     assert dead_row.error == "abandoned: worker did not finish"
     assert get_job(pg_db, live.id) == live
-    assert sweeper.sweep(runtime).abandoned == []
+    again = sweeper.sweep(runtime)
+    assert again.abandoned == [] and again.resent == {}
+    assert drain(queue) == []
 
 
-def test_sqs_still_down_leaves_jobs_pending_for_the_next_run(pg_db: DB, queue: Queue, runtime: Runtime) -> None:
+def test_sqs_still_down_leaves_jobs_due_for_the_next_run(pg_db: DB, queue: Queue, runtime: Runtime) -> None:
     stuck = insert_job(pg_db, created_at=utcnow() - timedelta(minutes=30))
     broken = Runtime(runtime.config, db=pg_db, sqs=FlakySqs(queue.client, fail_sends=True))
     report = sweeper.sweep(broken)
     assert list(report.send_failures) == [stuck.id]
-    assert report.resent_pending == []
-    assert sweeper.sweep(runtime).resent_pending == [stuck.id]  # not touched, so the next run retries it
+    assert report.resent == {}
+    row = get_job(pg_db, stuck.id)
+    assert row is not None and row.sent_at is None and row.send_count == 0
+    assert sweeper.sweep(runtime).resent == {"pending": [stuck.id]}
+
+
+def test_the_sweeper_prunes_history_past_its_retention(pg_db: DB, runtime: Runtime) -> None:
+    old = utcnow() - timedelta(days=100)
+    done = insert_job(pg_db, status=JobStatus.COMPLETED, attempts=1, updated_at=old)
+    dead = insert_job(pg_db, status=JobStatus.FAILED, attempts=5, max_attempts=5, updated_at=old)
+    recent = insert_job(pg_db, status=JobStatus.COMPLETED, attempts=1)
+    report = sweeper.sweep(runtime)
+    assert report.pruned == {"completed": 1, "failed": 1}
+    assert get_job(pg_db, done.id) is None and get_job(pg_db, dead.id) is None
+    assert get_job(pg_db, recent.id) == recent
 
 
 def test_sweeper_entry_point_reports_counts(
@@ -67,6 +96,12 @@ def test_sweeper_entry_point_reports_counts(
     monkeypatch.setattr(sweeper, "_runtime", None)
     insert_job(pg_db, created_at=utcnow() - timedelta(hours=1))
     result: dict[str, Any] = sweeper.handler({}, None)
-    assert result == {"resent_pending": 1, "resent_stale": 0, "abandoned": 0, "send_failures": 0}
+    assert result == {
+        "resent_pending": 1,
+        "abandoned": 0,
+        "send_failures": 0,
+        "pruned_completed": 0,
+        "pruned_failed": 0,
+    }
     assert sweeper._runtime is not None
     sweeper._runtime.close()
