@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import sys
+from typing import Any
 
 from cli import dlq as dead_letters
 from cli.embedded import create_queues, start_sqs
@@ -15,6 +16,15 @@ from cli.output import table
 from cli.target import Target, stack_settings
 from db import JobRequest, Queue, create_db, list_jobs, publish_many
 from db.migrate import upgrade
+
+
+def max_receive_count(sqs: Any, queue_url: str, default: int) -> int:
+    """The queue's own redrive maxReceiveCount (the worker requeues at half of it); `default` if it has none."""
+    attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"]).get("Attributes", {})
+    try:
+        return int(json.loads(attrs["RedrivePolicy"])["maxReceiveCount"])
+    except (KeyError, ValueError, TypeError):
+        return default
 
 
 def run_local(args: argparse.Namespace, target: Target) -> int:
@@ -48,6 +58,8 @@ def run_local(args: argparse.Namespace, target: Target) -> int:
                 "JOB_BACKOFF_MAX_SECONDS": os.environ.get("JOB_BACKOFF_MAX_SECONDS", "4"),
                 "JOB_STALE_AFTER_SECONDS": str(args.stale_after or int(timeout) + 60),
                 "JOB_MIN_TIME_LEFT_SECONDS": str(max(1, min(10, int(timeout / 4)))),
+                "JOB_FUNCTION_TIMEOUT_SECONDS": str(max(int(timeout), 1)),
+                "JOB_MAX_RECEIVE_COUNT": str(max_receive_count(sqs, queue_url, settings.max_receive_count)),
             }
         )
         if target.endpoint_url:

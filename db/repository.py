@@ -343,9 +343,12 @@ def count_by_status_and_type(db: DB | Connection) -> dict[tuple[str, str], int]:
 
 
 def truncate_error(error: str) -> str:
-    """The error as the row can store it: PostgreSQL text refuses NUL, and an exception message may hold one
-    (handlers raise with whatever data they had), which would turn recording a failure into a failure."""
+    """The error as the row can store it: PostgreSQL text refuses NUL and UTF-8 refuses lone surrogates, and
+    an exception message may hold either (handlers raise with whatever data they had), which would turn
+    recording a failure into a failure."""
     error = error.replace("\x00", "\\x00")
+    # A lone surrogate (from a decoded byte string, say) cannot be encoded to UTF-8 at all: escape it.
+    error = error.encode("utf-8", errors="backslashreplace").decode("utf-8")
     if len(error) <= MAX_ERROR_CHARS:
         return error
     suffix = " …[truncated]"

@@ -115,6 +115,12 @@ class Jobs(Construct):
             "DATABASE_SECRET_ARN": self.database_secret.secret_arn,
             "LOG_LEVEL": settings.log_level,
             "JOB_STALE_AFTER_SECONDS": str(settings.stale_after_seconds),
+            "JOB_FUNCTION_TIMEOUT_SECONDS": str(settings.timeout_seconds),
+            "JOB_MAX_RECEIVE_COUNT": str(settings.max_receive_count),
+            "SWEEP_LOST_AFTER_SECONDS": str(settings.sweep_lost_after_seconds),
+            "SWEEP_EXPIRED_AFTER_SECONDS": str(settings.sweep_expired_after_seconds),
+            "PRUNE_COMPLETED_AFTER_DAYS": str(settings.completed_retention_days),
+            "PRUNE_FAILED_AFTER_DAYS": str(settings.failed_retention_days),
             "JOBSTACK_SERVICE": settings.stack_name,
         }
         self.worker = self._function(
@@ -152,8 +158,12 @@ class Jobs(Construct):
                 resources=[self.queue.queue_arn],
             )
         )
+        # SendMessage: dead letters with their reason, and fresh copies of returned messages near the
+        # receive limit (worker/batch.py) so SQS's redrive does not take a job before its attempts are used.
         self.worker.add_to_role_policy(
-            iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.dead_letter_queue.queue_arn])
+            iam.PolicyStatement(
+                actions=["sqs:SendMessage"], resources=[self.dead_letter_queue.queue_arn, self.queue.queue_arn]
+            )
         )
         self.sweeper.add_to_role_policy(
             iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.queue.queue_arn])

@@ -41,6 +41,8 @@ LOG_RETENTION_DAYS = (
     3653,
 )
 DLQ_RETENTION_DAYS = 14  # SQS's maximum: a dead letter waits as long as SQS allows
+WORKER_BACKOFF_MAX_SECONDS = 900  # the worker's default JOB_BACKOFF_MAX_SECONDS (and SQS's longest delay)
+MIN_RECEIVE_COUNT = 5
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -68,7 +70,10 @@ class Settings:
     max_batching_window_seconds: int = 0
     max_concurrency: int | None = None
     reserved_concurrency: int | None = None
-    max_receive_count: int = 5  # throttled receives count too: keep headroom over the job's max_attempts
+    #: Receives before SQS's redrive moves a message to the DLQ. The worker replaces a returned message by a
+    #: fresh copy at half of it (the other half is headroom for throttled receives), so a job's attempts do
+    #: not depend on it; at least 5, as AWS recommends for SQS event sources.
+    max_receive_count: int = 5
     retention_days: int = 4
     alarm_emails: tuple[str, ...] = ()
     alarm_oldest_message_seconds: int = 900
@@ -80,6 +85,10 @@ class Settings:
     s3_read_buckets: tuple[str, ...] = ()
     s3_write_buckets: tuple[str, ...] = ()
     sweep_interval_minutes: int = 5
+    #: Days a completed job, and a failed one with no attempts left, is kept before the sweeper prunes it
+    #: (0: kept forever).
+    completed_retention_days: int = 30
+    failed_retention_days: int = 90
     #: "sqs": SQS-managed keys (SSE-SQS, no cost). "kms": a customer-managed KMS key, created by the stack
     #: (rotated yearly) or yours in queue_kms_key_arn, for key policies, CloudTrail records of every use,
     #: and revocation.
@@ -107,6 +116,18 @@ class Settings:
         return self.timeout_seconds + 60
 
     @property
+    def sweep_lost_after_seconds(self) -> int:
+        """A returned job's message is visible again within the visibility timeout plus the worker's longest
+        backoff (900 s): after this, a job still waiting for it has lost it."""
+        return self.visibility_timeout_seconds + WORKER_BACKOFF_MAX_SECONDS + 60
+
+    @property
+    def sweep_expired_after_seconds(self) -> int:
+        """A message sent before this has left the queue for sure: retention, plus the visibility timeout and
+        SQS's longest delay. Only then is a still-pending job whose message was sent sent again."""
+        return self.retention_days * 86_400 + self.visibility_timeout_seconds + WORKER_BACKOFF_MAX_SECONDS
+
+    @property
     def queue_name(self) -> str:
         return f"{self.stack_name}-jobs"
 
@@ -126,7 +147,14 @@ def load_settings(context: Mapping[str, Any], env_name: str) -> Settings:
         raise SettingsError(f"{where}: not in cdk.json context jobstack.environments ({', '.join(environments)})")
     merged: dict[str, Any] = {**root.get("defaults", {}), **(environments[env_name] or {})}
     known = {f.name for f in fields(Settings)} - {"env_name"}
-    derived = {"visibility_timeout_seconds", "stale_after_seconds", "queue_name", "dlq_name"}
+    derived = {
+        "visibility_timeout_seconds",
+        "stale_after_seconds",
+        "sweep_lost_after_seconds",
+        "sweep_expired_after_seconds",
+        "queue_name",
+        "dlq_name",
+    }
     for key in merged:
         if key in derived:
             raise SettingsError(f"{where}: {key} is derived, not set (it follows from timeout_seconds and friends)")
@@ -200,8 +228,12 @@ def _validate(where: str, s: Settings) -> None:
                 f"({s.max_concurrency}) must not exceed reserved_concurrency ({s.reserved_concurrency}): "
                 "the surplus invocations would be throttled and burn receive counts",
             )
-    if not 1 <= s.max_receive_count <= 1000:
-        fail("max_receive_count", f"must be between 1 and 1000, got {s.max_receive_count}")
+    if not MIN_RECEIVE_COUNT <= s.max_receive_count <= 1000:
+        fail(
+            "max_receive_count",
+            f"must be between {MIN_RECEIVE_COUNT} (AWS's recommendation for Lambda event sources: throttled "
+            f"receives count too) and 1000, got {s.max_receive_count}",
+        )
     if not 1 <= s.retention_days < DLQ_RETENTION_DAYS:
         fail(
             "retention_days",
@@ -213,6 +245,15 @@ def _validate(where: str, s: Settings) -> None:
             fail("alarm_emails", f"has {email!r}, which is not an e-mail address")
     if s.alarm_oldest_message_seconds < 60:
         fail("alarm_oldest_message_seconds", f"must be at least 60, got {s.alarm_oldest_message_seconds}")
+    if s.alarm_oldest_message_seconds >= s.retention_days * 86_400:
+        fail(
+            "alarm_oldest_message_seconds",
+            f"({s.alarm_oldest_message_seconds}) must be below the queue's retention ({s.retention_days} days): "
+            "messages expire before they could ever be that old, so the alarm could never fire",
+        )
+    for key in ("completed_retention_days", "failed_retention_days"):
+        if not 0 <= getattr(s, key) <= 3650:
+            fail(key, f"must be between 0 (keep forever) and 3650 days, got {getattr(s, key)}")
     if s.alarm_dlq_depth < 0:
         fail("alarm_dlq_depth", f"must not be negative, got {s.alarm_dlq_depth}")
     if s.log_retention_days not in LOG_RETENTION_DAYS:

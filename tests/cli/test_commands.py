@@ -146,7 +146,7 @@ def test_bulk_retry_by_status_and_type(jobs: Jobs, pg_db: DB, queue: Queue) -> N
 def test_migrate_an_embedded_database(tmp_path: Path, jobs: Jobs) -> None:
     result = jobs("migrate", "--database-url", f"sqlite:///{tmp_path / 'x.db'}", connect=False)
     assert result.code == 0
-    assert result.out.strip().endswith("at revision 0001")
+    assert result.out.strip().endswith("at revision 0002")
 
 
 def test_logs_filters_to_one_job(jobs: Jobs, aws: None) -> None:
