@@ -12,7 +12,7 @@ ENV ?= dev
 STACK := JobsStack-$(ENV)
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: deps local synth test check lint typecheck unit integration infra e2e migrate diff snapshot bench clean
+.PHONY: deps local synth test check lint typecheck unit integration infra e2e migrate diff snapshot reliability bench clean
 
 deps: $(VENV)/.installed node_modules/.installed
 
@@ -44,6 +44,8 @@ typecheck: deps
 
 check: lint typecheck
 
+# `unit` never needs PostgreSQL (tests/conftest.py refuses a unit test that asks for it); `infra` runs its
+# tests that do not (the one that runs the built bundle against PostgreSQL runs in `make test`).
 unit: deps
 	$(PYTEST) -m unit
 
@@ -51,7 +53,7 @@ integration: deps
 	$(PYTEST) -m integration
 
 infra: deps
-	$(PYTEST) -m infra
+	$(PYTEST) -m "infra and not postgres"
 
 e2e: deps
 	$(PYTEST) -m e2e
@@ -72,6 +74,10 @@ snapshot: deps
 
 migrate: deps
 	$(VENV)/bin/python -m db.migrate upgrade
+
+# The reliability suite, writing docs/reliability.md from this complete run (no other run writes it).
+reliability: deps
+	JOBSTACK_RELIABILITY_DOC=1 $(PYTEST) tests/reliability -q
 
 bench: deps
 	$(VENV)/bin/python -m bench.publish

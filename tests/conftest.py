@@ -30,6 +30,19 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ["PATH"] = f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
+_NEEDS_POSTGRES = {"pg_url", "pg_db", "any_db", "runtime"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Name every test that needs the PostgreSQL server (marker `postgres`), so `make unit` and `make infra`
+    can run without one; a `unit` test that asks for it is a mistake in the test, refused here."""
+    for item in items:
+        if _NEEDS_POSTGRES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.postgres)
+            if item.get_closest_marker("unit") is not None:
+                raise pytest.UsageError(f"{item.nodeid} is marked unit but needs PostgreSQL: mark it integration")
+
+
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """URL of a fresh, migrated database that lives for the whole test session."""

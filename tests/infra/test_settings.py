@@ -37,6 +37,13 @@ def test_the_committed_settings_load_for_every_environment() -> None:
             "max_concurrency (20) must not exceed reserved_concurrency (10)",
         ),
         ({"retention_days": 14}, "retention_days must be 1-13: the DLQ keeps messages 14 days"),
+        ({"max_receive_count": 3}, "max_receive_count must be between 5 (AWS's recommendation for Lambda event"),
+        (
+            {"retention_days": 1, "alarm_oldest_message_seconds": 86_400},
+            "alarm_oldest_message_seconds (86400) must be below the queue's retention (1 days): messages expire",
+        ),
+        ({"completed_retention_days": -1}, "completed_retention_days must be between 0 (keep forever) and 3650"),
+        ({"sweep_expired_after_seconds": 60}, "sweep_expired_after_seconds is derived, not set"),
         ({"timeout_seconds": 901}, "timeout_seconds must be between 1 and 900"),
         ({"visibility_timeout_seconds": 300}, "visibility_timeout_seconds is derived, not set"),
         ({"batch_sise": 10}, "unknown key 'batch_sise'"),

@@ -99,10 +99,27 @@ def test_environment_variables_hold_no_secrets(env_template: tuple[str, Template
     for function in resources(template, "AWS::Lambda::Function").values():
         variables = function["Properties"]["Environment"]["Variables"]
         assert set(variables) == {
-            "QUEUE_URL", "DLQ_URL", "DATABASE_SECRET_ARN", "LOG_LEVEL", "JOB_STALE_AFTER_SECONDS", "JOBSTACK_SERVICE"
+            "QUEUE_URL", "DLQ_URL", "DATABASE_SECRET_ARN", "LOG_LEVEL", "JOB_STALE_AFTER_SECONDS", "JOBSTACK_SERVICE",
+            "JOB_FUNCTION_TIMEOUT_SECONDS", "JOB_MAX_RECEIVE_COUNT", "SWEEP_LOST_AFTER_SECONDS",
+            "SWEEP_EXPIRED_AFTER_SECONDS", "PRUNE_COMPLETED_AFTER_DAYS", "PRUNE_FAILED_AFTER_DAYS",
         }  # fmt: skip
         assert "DATABASE_URL" not in variables
         assert variables["DATABASE_SECRET_ARN"]["Ref"].startswith("JobsDatabaseSecret")  # a reference, never a value
+
+
+def test_the_worker_is_told_the_limits_it_must_respect(env_template: tuple[str, Template]) -> None:
+    """The worker requeues before SQS's redrive, refuses handlers that cannot fit the timeout, and the
+    sweeper waits out the queue's own windows: each from the same settings as the queue and function."""
+    env, template = env_template
+    s = settings_for(env)
+    for function in resources(template, "AWS::Lambda::Function").values():
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert variables["JOB_MAX_RECEIVE_COUNT"] == str(s.max_receive_count)
+        assert variables["JOB_FUNCTION_TIMEOUT_SECONDS"] == str(s.timeout_seconds)
+        assert int(variables["SWEEP_LOST_AFTER_SECONDS"]) > s.visibility_timeout_seconds
+        assert int(variables["SWEEP_EXPIRED_AFTER_SECONDS"]) > s.retention_days * 86_400
+        assert variables["PRUNE_COMPLETED_AFTER_DAYS"] == str(s.completed_retention_days)
+        assert variables["PRUNE_FAILED_AFTER_DAYS"] == str(s.failed_retention_days)
 
 
 def test_event_source_reports_partial_batch_failures_with_the_settings(env_template: tuple[str, Template]) -> None:

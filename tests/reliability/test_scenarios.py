@@ -125,9 +125,10 @@ def test_poison_messages_land_in_the_dlq_and_never_loop(
     kinds = collections.Counter(m["MessageAttributes"]["jobstack.error-kind"]["StringValue"] for m in drain(dlq))
     assert kinds == {"malformed": 3, "unknown_type": 1, "invalid_payload": 1, "type_mismatch": 1}
     assert stats["records"] == 6, "each poison message was delivered exactly once"
-    for job in (unknown, invalid, mismatch):
+    for job in (unknown, invalid):  # their own rows cannot run: failed, with the reason
         row = get_job(pg_db, job.id)
         assert row is not None and row.status is JobStatus.FAILED and row.error
+    assert get_job(pg_db, mismatch.id) == mismatch  # a wrong message never changes the right row
     assert calls.runs == []
     assert len(all_rows(pg_db)) == 3, "the oversize job wrote nothing"
     record("deliveries", stats["records"])
@@ -173,7 +174,10 @@ def test_a_database_outage_mid_batch_loses_nothing(
                 timers[-1].start()
 
         calls.behaviour = behaviour
-        stats = run_local(fast_queues, proxy.url, "--concurrency", "4", "--batch-size", "5", "--stale-after", "3")
+        # A 2.5 s function timeout, so a 3 s stale window is legal (the worker refuses one at or below it).
+        stats = run_local(
+            fast_queues, proxy.url, "--concurrency", "4", "--batch-size", "5", "--timeout", "2.5", "--stale-after", "3"
+        )
         for timer in timers:
             timer.join()
         refused = proxy.refused
