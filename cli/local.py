@@ -11,6 +11,7 @@ from typing import Any
 
 from cli import dlq as dead_letters
 from cli.embedded import create_queues, start_sqs
+from cli.errors import USAGE, CliError
 from cli.local_runner import LocalEventSource, RunnerSettings
 from cli.output import table
 from cli.target import Target, stack_settings
@@ -43,6 +44,12 @@ def run_local(args: argparse.Namespace, target: Target) -> int:
         target.database_url_flag or target.environ.get("DATABASE_URL") or f"sqlite:///{args.sqlite.resolve()}"
     )
     timeout = args.timeout if args.timeout is not None else float(settings.timeout_seconds)
+    if args.stale_after is not None and args.stale_after <= int(timeout):
+        raise CliError(
+            f"--stale-after ({args.stale_after}) must exceed the function timeout ({int(timeout)} s), or a live "
+            "invocation's job would be taken from it: raise it or lower --timeout",
+            USAGE,
+        )
     db = create_db(database_url)  # the runner's own connection; each invocation slot has its own
     try:
         if database_url.startswith("sqlite"):

@@ -6,12 +6,15 @@ import json
 import subprocess
 import sys
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import boto3
 import pytest
 
+from cli.main import main
 from db import DB, JobStatus, Queue, get_job, publish
+from db.repository import utcnow
 from tests.cli.conftest import Jobs
 from tests.db.factories import insert_job
 from tests.worker.esm import drain
@@ -211,8 +214,6 @@ def test_env_reads_urls_and_the_database_from_the_deployed_stack(
     dlq: Queue,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from cli.main import main
-
     for name in ("DATABASE_URL", "QUEUE_URL", "DLQ_URL"):
         monkeypatch.delenv(name, raising=False)
     secret = boto3.client("secretsmanager", region_name="us-east-1").create_secret(Name="db", SecretString=pg_url)[
@@ -235,3 +236,39 @@ def test_env_reads_urls_and_the_database_from_the_deployed_stack(
     assert len(drain(queue)) == 1
     assert main(["stats", "--env", "staging"]) == 1
     assert "cannot read stack JobsStack-staging" in capsys.readouterr().err
+
+
+def test_prune_deletes_old_history_and_a_dry_run_only_counts(jobs: Jobs, pg_db: DB) -> None:
+    old = utcnow() - timedelta(days=40)
+    done = [insert_job(pg_db, status=JobStatus.COMPLETED, attempts=1, updated_at=old) for _ in range(3)]
+    dead = insert_job(pg_db, status=JobStatus.FAILED, attempts=5, max_attempts=5, updated_at=old)
+    retrying = insert_job(pg_db, status=JobStatus.FAILED, attempts=1, updated_at=old)
+    dry = jobs("prune", "--older-than", "30d", "--dry-run", "--json")
+    assert dry.code == 0, dry.err
+    assert json.loads(dry.out) == {"dry_run": True, "completed": 3, "failed": 1}
+    assert all(get_job(pg_db, j.id) is not None for j in done)
+    result = jobs("prune", "--older-than", "30d")
+    assert result.code == 0, result.err
+    assert result.out.strip() == "deleted 3 completed job(s), deleted 1 failed job(s)"
+    assert get_job(pg_db, dead.id) is None
+    assert get_job(pg_db, retrying.id) is not None  # attempts left: live work, never pruned
+
+
+def test_prune_with_a_bad_age_is_bad_usage_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:  # argparse's own exit, as for every option of the wrong type
+        main(["prune", "--older-than", "a while"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert (
+        err.strip().splitlines()[-1].endswith("argument --older-than: 'a while' is not a duration like 30d, 12h or 90m")
+    )
+    assert "Traceback" not in err
+
+
+def test_local_refuses_a_stale_window_inside_the_timeout(jobs: Jobs) -> None:
+    result = jobs("local", "--until-empty", "--timeout", "60", "--stale-after", "30")
+    assert result.code == 2
+    assert result.err.strip() == (
+        "error: --stale-after (30) must exceed the function timeout (60 s), or a live invocation's job would be "
+        "taken from it: raise it or lower --timeout"
+    )

@@ -152,7 +152,9 @@ def test_ten_thousand_jobs_complete_once_each_within_the_connection_budget(
         feeder.start()
         while True:  # the runner exits when the queue is empty; between waves it may be, briefly
             stats = run_local(
-                fast_queues, pg_url, "--concurrency", str(CONCURRENCY), "--batch-size", "10", "--stale-after", "30"
+                fast_queues,
+                pg_url,
+                *("--concurrency", str(CONCURRENCY), "--batch-size", "10", "--timeout", "20", "--stale-after", "30"),
             )
             totals.update(stats)
             print("RUN", stats, round(time.perf_counter() - started, 1), flush=True)

@@ -1,0 +1,160 @@
+"""`jobs` commands on the jobs themselves: publish, show, list, retry, prune, migrate."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from cli.errors import FAILED, OK, USAGE, CliError
+from cli.output import Progress, emit_json, fields, table
+from cli.target import Target, stack_settings
+from db import (
+    JobStatus,
+    get_job,
+    list_jobs,
+    mark_sent,
+    prune_jobs,
+    publish,
+    requeue_job,
+    resend,
+)
+from db.repository import utcnow
+
+PRUNE_BATCH = 1000  # rows per DELETE statement
+
+
+def cmd_publish(args: argparse.Namespace, target: Target) -> int:
+    payload = _read_payload(args)
+    job = publish(target.db, args.type, payload, queue=target.queue, delay_seconds=args.delay, idempotency_key=args.key)
+    if args.json:
+        emit_json(job)
+    else:
+        print(f"published {job.type} job {job.id} ({job.status.value})")
+    return OK
+
+
+def _read_payload(args: argparse.Namespace) -> Any:
+    if args.payload_file is not None:
+        name = str(args.payload_file)
+        try:
+            text = sys.stdin.read() if name == "-" else args.payload_file.read_text()
+        except OSError as err:
+            raise CliError(f"cannot read --payload-file {name}: {err.strerror}", USAGE) from None
+        where = f"--payload-file {name}"
+    else:
+        text, where = args.payload, "--payload"
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise CliError(f"{where} is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}", USAGE) from None
+
+
+def cmd_show(args: argparse.Namespace, target: Target) -> int:
+    job = get_job(target.db, args.id)
+    if job is None:
+        raise CliError(f"no job {args.id}")
+    if args.json:
+        emit_json(job)
+    else:
+        fields([(f, getattr(job, f)) for f in job.__dataclass_fields__])
+    return OK
+
+
+def cmd_list(args: argparse.Namespace, target: Target) -> int:
+    jobs = list_jobs(target.db, status=args.status, type=args.type, since=args.since, limit=args.limit)
+    if args.json:
+        emit_json(jobs)
+    else:
+        rows = [(j.id, j.type, j.status, f"{j.attempts}/{j.max_attempts}", j.created_at, j.error) for j in jobs]
+        table(rows, ["id", "type", "status", "attempts", "created", "error"])
+    return OK
+
+
+def cmd_retry(args: argparse.Namespace, target: Target) -> int:
+    if bool(args.ids) == bool(args.status):
+        raise CliError("give job ids, or --status failed|pending (with optional --type/--since), not both", USAGE)
+    ids = list(args.ids)
+    if args.status:
+        ids = [
+            j.id for j in list_jobs(target.db, status=args.status, type=args.type, since=args.since, limit=1_000_000)
+        ]
+    progress = Progress(len(ids), "retrying")
+    retried: list[UUID] = []
+    refused: list[tuple[UUID, str | None]] = []
+    missing: list[tuple[UUID, str | None]] = []
+    queue = target.queue
+    for job_id in ids:
+        job = requeue_job(target.db, job_id, force=args.force)
+        if job is None:
+            current = get_job(target.db, job_id)
+            (missing if current is None else refused).append((job_id, current.status.value if current else None))
+        else:
+            failures = resend([job], queue=queue)
+            if failures:
+                raise CliError(
+                    f"job {job_id} is pending again but SQS refused its message ({failures[job_id]}); "
+                    "the sweeper will send it"
+                )
+            mark_sent(target.db, [job_id])
+            retried.append(job_id)
+        progress.advance()
+    progress.close()
+    if args.json:
+        emit_json(
+            {
+                "retried": retried,
+                "refused": [{"id": i, "status": s} for i, s in refused],
+                "missing": [i for i, _ in missing],
+            }
+        )
+    else:
+        print(f"retried {len(retried)} job(s)")
+        for job_id, status in refused:
+            hint = " (use --force)" if status == "completed" else ""
+            print(f"refused {job_id}: it is {status}{hint}", file=sys.stderr)
+        for job_id, _ in missing:
+            print(f"no job {job_id}", file=sys.stderr)
+    return OK if not refused and not missing else FAILED
+
+
+def cmd_migrate(args: argparse.Namespace, target: Target) -> int:
+    from db.migrate import current, upgrade
+
+    upgrade(target.db)
+    revision = current(target.db)
+    print(json.dumps({"revision": revision}) if args.json else f"{target.db.url}: at revision {revision}")
+    return OK
+
+
+def cmd_prune(args: argparse.Namespace, target: Target) -> int:
+    """Bounded DELETEs (PRUNE_BATCH rows each) until nothing is left, so no lock is held for long."""
+    settings = stack_settings(args.env or "dev")
+    retention = {
+        JobStatus.COMPLETED: timedelta(days=settings.completed_retention_days),
+        JobStatus.FAILED: timedelta(days=settings.failed_retention_days),
+    }
+    now = utcnow()
+    counts: dict[str, int] = {}
+    for status, keep in retention.items():
+        if args.status and status.value != args.status:
+            continue
+        age = args.older_than if args.older_than is not None else keep
+        if not age:
+            continue  # retention 0: kept forever
+        total = 0
+        while True:
+            n = prune_jobs(target.db, status, now - age, limit=PRUNE_BATCH, dry_run=args.dry_run)
+            total += n
+            if args.dry_run or n < PRUNE_BATCH:
+                break
+        counts[status.value] = total
+    if args.json:
+        emit_json({"dry_run": args.dry_run, **counts})
+    else:
+        verb = "would delete" if args.dry_run else "deleted"
+        print(", ".join(f"{verb} {n} {status} job(s)" for status, n in counts.items()) or "nothing to prune")
+    return OK

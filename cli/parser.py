@@ -1,0 +1,177 @@
+"""The `jobs` command line: argument types and the parser (what each command accepts, and its help).
+
+Every command takes the connection options after its name, e.g.
+`jobs publish test-echo --payload '{}' --queue-url URL`. Exit codes: 0 done, 1 failed, 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import UUID
+
+from db import (
+    JobStatus,
+)
+from db.repository import utcnow
+
+_DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+DESCRIPTION = "publish, inspect, retry and redrive jobs; pause the worker; run the whole pipeline locally"
+
+
+# -- argument types ---------------------------------------------------------------------------------------
+
+
+def since_type(value: str) -> datetime:
+    """`30m`, `2h`, `7d` ago, or an ISO 8601 time (UTC if no zone)."""
+    match = _DURATION.match(value.strip())
+    if match:
+        return utcnow() - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is neither a duration like 30m, 2h, 7d nor an ISO time") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def duration_type(value: str) -> timedelta:
+    """`30d`, `12h`, `90m`, `2w`: an age."""
+    match = _DURATION.match(value.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a duration like 30d, 12h or 90m")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def uuid_type(value: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a job id (a UUID)") from None
+
+
+def milliseconds(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of milliseconds") from None
+    if not math.isfinite(number) or number < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be zero or more milliseconds")
+    return number
+
+
+def positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return number
+
+
+# -- the parser -------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    connection = argparse.ArgumentParser(add_help=False)
+    group = connection.add_argument_group("connection")
+    group.add_argument("--env", choices=None, help="read URLs and the database secret from deployed JobsStack-ENV")
+    group.add_argument("--database-url", help="overrides $DATABASE_URL and --env")
+    group.add_argument("--queue-url", help="overrides $QUEUE_URL and --env")
+    group.add_argument("--dlq-url", help="overrides $DLQ_URL and --env")
+    group.add_argument("--endpoint-url", help="an AWS emulator's URL (moto, LocalStack)")
+    group.add_argument("--region", help="AWS region (default: $AWS_REGION or us-east-1)")
+    group.add_argument("--json", action="store_true", help="machine-readable output")
+
+    parser = argparse.ArgumentParser(
+        prog="jobs", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[connection], help=help_text, description=help_text)
+
+    p = command("publish", "save a job and send its message (the row exists before the message)")
+    p.add_argument("type")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--payload", default="{}", help="the payload as JSON (default {})")
+    source.add_argument("--payload-file", type=Path, help="read the payload JSON from a file ('-' for stdin)")
+    p.add_argument("--delay", type=int, default=0, help="seconds before the message becomes visible (0-900)")
+    p.add_argument("--key", help="idempotency key: publishing the same type and key again returns the first job")
+
+    p = command("show", "one job, all fields")
+    p.add_argument("id", type=uuid_type)
+
+    p = command("list", "jobs, newest first")
+    p.add_argument("--status", choices=[s.value for s in JobStatus])
+    p.add_argument("--type")
+    p.add_argument("--since", type=since_type, help="30m, 2h, 7d, or an ISO time")
+    p.add_argument("--limit", type=positive, default=50)
+
+    command("stats", "counts by status and type, queue depth, in-flight, DLQ depth, worker state")
+
+    p = command("retry", "re-publish jobs from the database with fresh attempts (job ids kept)")
+    p.add_argument("ids", nargs="*", type=uuid_type)
+    p.add_argument("--status", choices=["failed", "pending"], help="retry every job with this status")
+    p.add_argument("--type")
+    p.add_argument("--since", type=since_type)
+    p.add_argument("--force", action="store_true", help="also retry completed jobs")
+
+    p = command("dlq", "inspect, redrive or purge the dead-letter queue")
+    dlq_sub = p.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
+    d = dlq_sub.add_parser("peek", parents=[connection], help="show messages; they stay in the DLQ, visible at once")
+    d.add_argument("--limit", type=positive, default=10)
+    d = dlq_sub.add_parser("redrive", parents=[connection], help="move messages back to the main queue")
+    d.add_argument("--limit", type=positive, default=1000)
+    d = dlq_sub.add_parser("purge", parents=[connection], help="delete every message in the DLQ")
+    d.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    p = command("logs", "the worker's log lines from CloudWatch Logs")
+    p.add_argument("--job", type=uuid_type, help="only lines about this job")
+    p.add_argument("--since", type=since_type, default="1h", help="default 1h")
+    p.add_argument("--follow", action="store_true", help="keep printing new lines (Ctrl-C to stop)")
+    p.add_argument("--log-group", help="default: the stack's WorkerLogGroupName output")
+
+    for name, verb in (("pause", "disable"), ("resume", "enable")):
+        p = command(name, f"{verb} the worker's event source mapping (messages wait safely in the queue)")
+        p.add_argument("--mapping-id", help="default: the stack's EventSourceMappingId output")
+
+    command("migrate", "apply database migrations")
+
+    p = command("prune", "delete completed and exhausted failed jobs older than their retention, in batches")
+    p.add_argument(
+        "--older-than",
+        type=duration_type,
+        default=None,
+        help="30d, 12h, 2w (default: the environment's completed_retention_days / failed_retention_days)",
+    )
+    p.add_argument("--status", choices=["completed", "failed"], help="only this status (default: both)")
+    p.add_argument("--dry-run", action="store_true", help="count what would be deleted, delete nothing")
+
+    p = command("local", "run the worker against a queue on this machine, as Lambda's event source would")
+    p.add_argument("--concurrency", type=positive, default=4, help="concurrent invocations (default 4)")
+    p.add_argument("--batch-size", type=positive, default=None, help="default: the dev stack's setting")
+    p.add_argument("--batching-window", type=float, default=None, help="seconds (default: the dev stack's)")
+    p.add_argument("--timeout", type=float, default=None, help="function timeout in seconds (default: dev's)")
+    p.add_argument(
+        "--stale-after",
+        type=positive,
+        default=None,
+        help="seconds before a claimed job counts as abandoned (default: timeout + 60)",
+    )
+    p.add_argument("--until-empty", action="store_true", help="exit once the queue is drained")
+    p.add_argument("--demo", type=int, default=0, metavar="N", help="first publish N test-echo jobs, 1 in 5 failing")
+    p.add_argument("--sqlite", type=Path, default=Path(".jobs-local.sqlite3"), help="embedded database file")
+
+    help_text = "estimate a month's Lambda and SQS cost from the stack's settings, batch size 1 beside it"
+    p = sub.add_parser("cost", help=help_text, description=help_text)  # offline: no connection options
+    p.add_argument("--jobs-per-month", type=positive, required=True)
+    p.add_argument("--avg-ms", type=milliseconds, required=True, help="a job's average handler time")
+    p.add_argument("--env", default="dev", help="whose settings (batch size, memory, architecture); default dev")
+    p.add_argument("--db-rtt-ms", type=milliseconds, default=1.0, help="database round trip (default 1 ms)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser

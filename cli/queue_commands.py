@@ -1,0 +1,209 @@
+"""`jobs` commands on the queues and the worker: stats, dlq, logs, pause/resume, local, cost."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from cli import dlq as dead_letters
+from cli.errors import FAILED, OK, USAGE, CliError
+from cli.output import Progress, emit_json, fields, table
+from cli.target import Target, stack_settings
+from db import (
+    list_jobs,
+)
+from db.repository import count_by_status_and_type, utcnow
+
+
+def cmd_stats(args: argparse.Namespace, target: Target) -> int:
+    counts = count_by_status_and_type(target.db)
+    oldest = list_jobs(target.db, status="pending", limit=100_000)
+    oldest_age = (utcnow() - min(j.created_at for j in oldest)).total_seconds() if oldest else None
+    queue = _queue_counts(target, target.queue_url)
+    dlq = _queue_counts(target, target.dlq_url)
+    worker_state = None
+    if target.env:
+        try:
+            mapping_id = target.stack_output("EventSourceMappingId", "--mapping-id")
+            worker_state = target.client("lambda").get_event_source_mapping(UUID=mapping_id)["State"]
+        except CliError:
+            worker_state = None
+    data = {
+        "jobs": [{"status": s, "type": t, "count": n} for (s, t), n in sorted(counts.items())],
+        "queue": {"visible": queue[0], "in_flight": queue[1], "delayed": queue[2]},
+        "oldest_pending_job_seconds": oldest_age,
+        "dlq_depth": dlq[0] + dlq[1],
+        "worker": worker_state,
+    }
+    if args.json:
+        emit_json(data)
+        return OK
+    table([(s, t, n) for (s, t), n in sorted(counts.items())], ["status", "type", "jobs"])
+    print()
+    fields(
+        [
+            ("queue visible", queue[0]),
+            ("queue in flight", queue[1]),
+            ("queue delayed", queue[2]),
+            ("oldest pending job", f"{oldest_age:.0f} s" if oldest_age is not None else None),
+            ("DLQ depth", data["dlq_depth"]),
+            ("worker", worker_state or "unknown (pass --env to read the event source mapping)"),
+        ]
+    )
+    return OK
+
+
+def _queue_counts(target: Target, url: str) -> tuple[int, int, int]:
+    names = [
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+    ]
+    attrs = target.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    visible, in_flight, delayed = (int(attrs.get(n, 0)) for n in names)
+    return visible, in_flight, delayed
+
+
+def cmd_dlq(args: argparse.Namespace, target: Target) -> int:
+    sqs = target.sqs
+    if args.dlq_command == "peek":
+        letters = dead_letters.receive(sqs, target.dlq_url, args.limit, hold_seconds=30)
+        dead_letters.release(sqs, target.dlq_url, letters)
+        if args.json:
+            emit_json(
+                [
+                    {
+                        "message_id": m.message_id,
+                        "job_id": m.job_id,
+                        "type": m.job_type,
+                        "body": m.body,
+                        "error": m.attribute("jobstack.error"),
+                        "kind": m.attribute("jobstack.error-kind"),
+                    }
+                    for m in letters
+                ]
+            )
+        else:
+            rows = [
+                (m.job_id, m.job_type, m.attribute("jobstack.error-kind"), m.attribute("jobstack.error"))
+                for m in letters
+            ]
+            table(rows, ["job id", "type", "kind", "error"])
+        return OK
+    if args.dlq_command == "redrive":
+        db = _optional_db(target)
+        total = _queue_counts(target, target.dlq_url)[0]
+        progress = Progress(min(total, args.limit), "redriving")
+        report = dead_letters.redrive(
+            sqs, db, target.dlq_url, target.queue_url, limit=args.limit, progress=progress.advance
+        )
+        progress.close()
+        if args.json:
+            emit_json({"moved": report.moved, "requeued_jobs": report.requeued_jobs, "failed": report.failed})
+        else:
+            print(
+                f"moved {len(report.moved)} message(s) to the main queue; "
+                f"{len(report.requeued_jobs)} job(s) given fresh attempts"
+            )
+            for message_id, reason in report.failed.items():
+                print(f"not moved {message_id}: {reason}", file=sys.stderr)
+        return OK if not report.failed else FAILED
+    # purge
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise CliError("refusing to purge without confirmation: pass --yes", USAGE)
+        answer = input(f"Delete every message in {target.dlq_url}? Type 'purge' to confirm: ")
+        if answer.strip() != "purge":
+            print("not purged")
+            return FAILED
+    sqs.purge_queue(QueueUrl=target.dlq_url)
+    print("purged" if not args.json else json.dumps({"purged": target.dlq_url}))
+    return OK
+
+
+def _optional_db(target: Target) -> Any:
+    try:
+        return target.db
+    except CliError:
+        print(
+            "note: no database given; jobs are not requeued (pass --database-url to give them fresh attempts)",
+            file=sys.stderr,
+        )
+        return None
+
+
+def cmd_logs(args: argparse.Namespace, target: Target) -> int:
+    group = args.log_group or target.stack_output("WorkerLogGroupName", "--log-group")
+    logs = target.client("logs")
+    start = int(args.since.timestamp() * 1000)
+    pattern = f'"{args.job}"' if args.job else ""
+    seen: set[str] = set()
+    try:
+        while True:
+            kwargs: dict[str, Any] = {"logGroupName": group, "startTime": start, "interleaved": True}
+            if pattern:
+                kwargs["filterPattern"] = pattern
+            for page in logs.get_paginator("filter_log_events").paginate(**kwargs):
+                for event in page.get("events", []):
+                    if event["eventId"] in seen:
+                        continue
+                    seen.add(event["eventId"])
+                    start = max(start, event["timestamp"])
+                    print(json.dumps(event) if args.json else event["message"].rstrip())
+            if not args.follow:
+                return OK
+            sys.stdout.flush()
+            time.sleep(2)
+    except KeyboardInterrupt:
+        return OK
+
+
+def cmd_pause(args: argparse.Namespace, target: Target, *, enabled: bool) -> int:
+    mapping_id = args.mapping_id or target.stack_output("EventSourceMappingId", "--mapping-id")
+    state = target.client("lambda").update_event_source_mapping(UUID=mapping_id, Enabled=enabled)["State"]
+    verb = "resumed" if enabled else "paused"
+    print(
+        json.dumps({"mapping": mapping_id, "state": state})
+        if args.json
+        else f"worker {verb}: event source mapping {mapping_id} is {state}"
+    )
+    return OK
+
+
+def cmd_local(args: argparse.Namespace, target: Target) -> int:
+    from cli.local import run_local
+
+    return run_local(args, target)
+
+
+def cmd_cost(args: argparse.Namespace) -> int:
+    from cli import cost
+
+    workload = {"jobs_per_month": args.jobs_per_month, "avg_ms": args.avg_ms, "db_rtt_ms": args.db_rtt_ms}
+    estimates = [cost.estimate(design, **workload) for design in cost.designs(stack_settings(args.env))]
+    if args.json:
+        emit_json([{"name": e.design.name, **fields_of(e), "total_usd": e.total_usd} for e in estimates])
+        return OK
+    base = estimates[0].total_usd
+    rows = [
+        [
+            e.design.name,
+            f"{e.invocations:,}",
+            f"{e.billed_ms_per_invocation:,} ms",
+            f"${e.lambda_requests_usd + e.lambda_duration_usd:,.2f}",
+            f"${e.sqs_usd:,.2f}",
+            f"${e.total_usd:,.2f}",
+            "" if e is estimates[0] else f"{e.total_usd / base:.1f}x" if base else "",
+        ]
+        for e in estimates
+    ]
+    table(rows, ["design", "invocations", "billed/invocation", "Lambda", "SQS", "total/month", "vs stack"])
+    print(cost.assumptions(**workload))
+    return OK
+
+
+def fields_of(estimate: Any) -> dict[str, Any]:
+    return {k: v for k, v in vars(estimate).items() if k != "design"}
