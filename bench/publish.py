@@ -1,7 +1,8 @@
 """Publisher cost against real PostgreSQL, with moto SQS and with a latency-modelled SQS sink.
 
-Prints and records: statements per publish (target 1 INSERT + COMMIT), statements per claim + complete
-cycle (target 2), and publish_many(N) vs N x publish wall time measured in the same run.
+Prints and records: statements per publish (target: the INSERT before the send, and one UPDATE recording
+`sent_at` after it, each in autocommit), statements per claim + complete cycle (target 2), and
+publish_many(N) vs N x publish wall time measured in the same run.
 
 Why two SQS stand-ins: moto recomputes queue attributes over every stored message on each send, so its
 cost grows with queue depth and swamps what we measure at N=1000. The sink accepts messages in O(1) and
@@ -108,9 +109,9 @@ def main() -> None:
     body = f"""
 | figure | result | target |
 |---|---|---|
-| statements per `publish` | {per(publish_counts, 100)} | 1 INSERT + COMMIT |
+| statements per `publish` | {per(publish_counts, 100)} | 1 INSERT, then 1 UPDATE of `sent_at` (autocommit) |
 | statements per claim + complete cycle | {per(cycle_counts, 100)} | 2 (+ their commits) |
-| statements for `publish_many({n})` | {per(many_counts, 1)} | one multi-row INSERT per 1000 rows + COMMIT |
+| statements for `publish_many({n})` | {per(many_counts, 1)} | one multi-row INSERT per 1000 rows + COMMIT, then one UPDATE of `sent_at` |
 
 `publish_many(N)` against N x `publish`, real PostgreSQL, median of {args.rounds} interleaved rounds:
 

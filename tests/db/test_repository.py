@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from db import DB, ClaimOutcome, JobStatus, claim_job, complete_job, fail_job, get_job, list_jobs
+from db import DB, ClaimOutcome, Job, JobStatus, claim_job, complete_job, fail_job, get_job, list_jobs
 from db.repository import (
     MAX_ERROR_CHARS,
     ResendWindows,
@@ -144,22 +144,15 @@ def test_a_pending_job_is_resent_only_if_never_sent_or_its_message_expired(any_d
 
 def test_a_failed_job_with_attempts_left_is_resent_once_per_failure_when_its_message_is_gone(any_db: DB) -> None:
     now = utcnow()
-    lost = insert_job(
-        any_db,
-        status=JobStatus.FAILED,
-        attempts=3,
-        created_at=now - timedelta(hours=2),
-        updated_at=now - timedelta(hours=1),
-        sent_at=now - timedelta(hours=2),
-    )
-    insert_job(  # failed a minute ago: its message comes back after the backoff
-        any_db,
-        status=JobStatus.FAILED,
-        attempts=1,
-        updated_at=now - timedelta(minutes=1),
-        sent_at=now - timedelta(minutes=3),
-        created_at=now - timedelta(minutes=3),
-    )
+
+    def failed(attempts: int, failed_ago: timedelta, sent_ago: timedelta) -> Job:
+        return insert_job(
+            any_db, status=JobStatus.FAILED, attempts=attempts, created_at=now - sent_ago,
+            updated_at=now - failed_ago, sent_at=now - sent_ago,
+        )  # fmt: skip
+
+    lost = failed(3, failed_ago=timedelta(hours=1), sent_ago=timedelta(hours=2))
+    failed(1, failed_ago=timedelta(minutes=1), sent_ago=timedelta(minutes=3))  # its message is on its way back
     insert_job(any_db, status=JobStatus.FAILED, attempts=5, max_attempts=5, updated_at=now - timedelta(hours=1))
     assert _taken(any_db, now) == [lost.id]
     later = _taken(any_db, now + timedelta(hours=1))
