@@ -41,6 +41,10 @@ def test_main_queue_is_encrypted_long_polled_and_redrives_to_the_dlq(env_templat
             "RedrivePolicy": {"deadLetterTargetArn": Match.any_value(), "maxReceiveCount": s.max_receive_count},
         },
     )
+    queues = resources(template, "AWS::SQS::Queue")
+    [dlq_id] = [k for k, q in queues.items() if q["Properties"]["QueueName"] == f"JobsStack-{env}-jobs-dlq"]
+    [main] = [q for q in queues.values() if q["Properties"]["QueueName"] == f"JobsStack-{env}-jobs"]
+    assert main["Properties"]["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
 
 
 def test_dlq_keeps_14_days_and_only_the_main_queue_may_redrive_into_it(env_template: tuple[str, Template]) -> None:
