@@ -117,7 +117,7 @@ def main() -> None:
 |---|---|---|
 | statements per `publish` | {per(publish_counts, 100)} | 1 INSERT, then 1 UPDATE of `sent_at` (autocommit) |
 | statements per claim + complete cycle | {per(cycle_counts, 100)} | 2 (+ their commits) |
-| statements for `publish_many({n})` | {per(many_counts, 1)} | one multi-row INSERT per 1000 rows + COMMIT, then one UPDATE |
+| statements for `publish_many({n})` | {per(many_counts, 1)} | a multi-row INSERT per 1000 rows, COMMIT, 1 UPDATE |
 
 Recording `sent_at` (what lets the sweeper re-send only lost messages) costs {mark_ms:.2f} ms per `publish`
 here, {mark_ms / (local[0] * 1000 / n):.0%} of a whole `publish` with a free SQS stand-in (below), one UPDATE per
