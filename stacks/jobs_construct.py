@@ -1,5 +1,6 @@
 """`Jobs`: the reusable construct. A queue with redrive, its DLQ, the worker and sweeper functions, scoped
-IAM, alarms to SNS and a dashboard. Drop it into any stack; `JobsStack` is a thin stack around it.
+IAM, and (stacks/monitoring.py) alarms to SNS and a dashboard. Drop it into any stack; `JobsStack` is a thin
+stack around it.
 
 Secure by default: both queues encrypted (SQS-managed keys, or a customer-managed KMS key when settings
 ask), TLS-only policies on both queues and the topic, no managed policies and no wildcard actions on the
@@ -12,8 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import Aws, CfnOutput, Duration, RemovalPolicy, Stack
-from aws_cdk import aws_cloudwatch as cw
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -22,18 +21,16 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
-from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks import nag
 from stacks.function_network import FunctionNetwork, function_network
+from stacks.monitoring import Monitoring
 from stacks.settings import DLQ_RETENTION_DAYS, Settings
 from stacks.worker_code import RUNTIME, lambda_architecture, worker_code
 
 SWEEPER_TIMEOUT_SECONDS = 120
-METRICS_NAMESPACE = "Jobstack"
 #: What sending to or receiving from a queue under a KMS key takes: SQS asks KMS for a data key to send
 #: (GenerateDataKey) and to check a reused one or read a message (Decrypt). Nothing else of KMS.
 KEY_USE_ACTIONS = ["kms:Decrypt", "kms:GenerateDataKey"]
@@ -123,7 +120,7 @@ class Jobs(Construct):
             "PRUNE_FAILED_AFTER_DAYS": str(settings.failed_retention_days),
             "JOBSTACK_SERVICE": settings.stack_name,
         }
-        self.worker = self._function(
+        self.worker, self.worker_log_group = self._function(
             "Worker",
             handler="worker.handler.handler",
             description="Runs background jobs from the queue",
@@ -134,7 +131,7 @@ class Jobs(Construct):
             reserved_concurrency=settings.reserved_concurrency,
             removal=removal,
         )
-        self.sweeper = self._function(
+        self.sweeper, self.sweeper_log_group = self._function(
             "Sweeper",
             handler="worker.sweeper.handler",
             description="Re-sends unsent and abandoned jobs; marks exhausted ones failed",
@@ -144,6 +141,7 @@ class Jobs(Construct):
             environment=common_env,
             reserved_concurrency=1,  # one sweep at a time
             removal=removal,
+            retry_attempts=0,  # invoked asynchronously by its schedule: the next run is the retry
         )
 
         # Least privilege: exact actions on exact ARNs.
@@ -208,11 +206,15 @@ class Jobs(Construct):
             ],
         )
 
-        self.alarm_topic = sns.Topic(self, "AlarmTopic", display_name=f"{settings.stack_name} alarms", enforce_ssl=True)
-        for email in settings.alarm_emails:
-            self.alarm_topic.add_subscription(subscriptions.EmailSubscription(email))
-        self.alarms = self._alarms(settings)
-        self.dashboard = self._dashboard(settings)
+        self.monitoring = Monitoring(
+            self, settings=settings, queue=self.queue, dead_letter_queue=self.dead_letter_queue,
+            worker=self.worker, sweeper=self.sweeper,
+        )  # fmt: skip
+        self.alarm_topic, self.alarms, self.dashboard = (
+            self.monitoring.topic,
+            self.monitoring.alarms,
+            self.monitoring.dashboard,
+        )
         self._outputs()
 
     # -- helpers -------------------------------------------------------------------------------------
@@ -247,7 +249,8 @@ class Jobs(Construct):
         environment: dict[str, str],
         reserved_concurrency: int | None,
         removal: RemovalPolicy,
-    ) -> lambda_.Function:
+        retry_attempts: int | None = None,
+    ) -> tuple[lambda_.Function, logs.LogGroup]:
         """One way to build a function: its own log group with retention, its own role with inline
         policies only (no AWSLambdaBasicExecutionRole), JSON logs."""
         log_group = logs.LogGroup(
@@ -266,7 +269,7 @@ class Jobs(Construct):
         )
         if self.network:
             self.network.grant_interfaces(role)
-        return lambda_.Function(
+        function = lambda_.Function(
             self,
             name,
             runtime=RUNTIME,
@@ -278,13 +281,17 @@ class Jobs(Construct):
             memory_size=memory,
             environment=environment,
             reserved_concurrent_executions=reserved_concurrency,
+            retry_attempts=retry_attempts,
             role=role,
             log_group=log_group,
             logging_format=lambda_.LoggingFormat.JSON,
-            application_log_level_v2=lambda_.ApplicationLogLevel.DEBUG,  # the worker's LOG_LEVEL filters
+            # Lambda's runtime sets the root logger to this level: DEBUG everywhere would let every library's
+            # DEBUG lines out (botocore logs whole responses). The environment's log_level, nothing lower.
+            application_log_level_v2=getattr(lambda_.ApplicationLogLevel, _LAMBDA_LEVEL[self.settings.log_level]),
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
             **(self.network.function_props() if self.network else {}),
         )
+        return function, log_group
 
     def _grant_buckets(self, settings: Settings) -> None:
         for bucket in settings.s3_read_buckets:
@@ -313,139 +320,6 @@ class Jobs(Construct):
                     f"Objects in {bucket} have runtime names; the grant is limited to that bucket, named in settings.",
                 )
 
-    def _alarms(self, settings: Settings) -> list[cw.Alarm]:
-        """Each alarm: (id, what it means for an operator, metric, threshold, operator, periods)."""
-        at_least = cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
-        one_minute, five_minutes = Duration.minutes(1), Duration.minutes(5)
-        specs: list[tuple[str, str, cw.IMetric, float, cw.ComparisonOperator, int]] = [
-            (
-                "DeadLetterQueueNotEmpty",
-                "Jobs are in the DLQ: inspect with `jobs dlq peek`, fix, then `jobs dlq redrive`",
-                self.dead_letter_queue.metric_approximate_number_of_messages_visible(
-                    period=one_minute, statistic="Maximum"
-                ),
-                settings.alarm_dlq_depth,
-                cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                1,
-            ),
-            (
-                "OldestMessageAge",
-                "Jobs are waiting too long: the worker is paused, throttled, or failing",
-                self.queue.metric_approximate_age_of_oldest_message(period=one_minute, statistic="Maximum"),
-                settings.alarm_oldest_message_seconds,
-                at_least,
-                5,
-            ),
-            (
-                "WorkerErrors",
-                "The worker function itself failed (configuration, database outage, or a bug)",
-                self.worker.metric_errors(period=five_minutes, statistic="Sum"),
-                1,
-                at_least,
-                1,
-            ),
-            (
-                "WorkerThrottles",
-                "Invocations were throttled: throttled receives count toward maxReceiveCount",
-                self.worker.metric_throttles(period=five_minutes, statistic="Sum"),
-                1,
-                at_least,
-                1,
-            ),
-            (
-                "SweeperErrors",
-                "The sweeper failed: unsent jobs are not being relayed",
-                self.sweeper.metric_errors(period=Duration.minutes(15), statistic="Sum"),
-                1,
-                at_least,
-                1,
-            ),
-        ]
-        action = cw_actions.SnsAction(self.alarm_topic)
-        alarms = []
-        for alarm_id, description, metric, threshold, comparison, periods in specs:
-            alarm = cw.Alarm(
-                self,
-                alarm_id,
-                alarm_description=description,
-                metric=metric,
-                threshold=threshold,
-                comparison_operator=comparison,
-                evaluation_periods=periods,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-            )
-            alarm.add_alarm_action(action)
-            alarms.append(alarm)
-        return alarms
-
-    def _dashboard(self, settings: Settings) -> cw.Dashboard:
-        def job_metric(name: str, statistic: str = "Sum") -> cw.MathExpression:
-            expression = (
-                f'SEARCH(\'{{{METRICS_NAMESPACE},Service,JobType}} MetricName="{name}" '
-                f"Service=\"{settings.stack_name}\"', '{statistic}', 300)"
-            )
-            return cw.MathExpression(expression=expression, label=name, period=Duration.minutes(5))
-
-        five = Duration.minutes(5)
-        dashboard = cw.Dashboard(self, "Dashboard", dashboard_name=f"{settings.stack_name}-jobs")
-        dashboard.add_widgets(
-            cw.GraphWidget(
-                title="Queue depth",
-                left=[
-                    self.queue.metric_approximate_number_of_messages_visible(period=five),
-                    self.queue.metric_approximate_number_of_messages_not_visible(period=five),
-                ],
-                width=8,
-            ),
-            cw.GraphWidget(
-                title="Oldest message age (s)",
-                left=[self.queue.metric_approximate_age_of_oldest_message(period=five)],
-                width=8,
-            ),
-            cw.GraphWidget(
-                title="DLQ depth",
-                left=[self.dead_letter_queue.metric_approximate_number_of_messages_visible(period=five)],
-                width=8,
-            ),
-        )
-        dashboard.add_widgets(
-            cw.GraphWidget(
-                title="Invocations and errors",
-                left=[self.worker.metric_invocations(period=five), self.worker.metric_errors(period=five)],
-                right=[self.worker.metric_throttles(period=five)],
-                width=8,
-            ),
-            cw.GraphWidget(
-                title="Duration (ms)",
-                left=[
-                    self.worker.metric_duration(period=five, statistic="p50"),
-                    self.worker.metric_duration(period=five, statistic="p99"),
-                ],
-                width=8,
-            ),
-            cw.GraphWidget(
-                title="Concurrency",
-                left=[self.worker.metric("ConcurrentExecutions", statistic="Maximum", period=five)],
-                width=8,
-            ),
-        )
-        dashboard.add_widgets(
-            cw.GraphWidget(
-                title="Jobs succeeded / failed by type",
-                left=[job_metric("JobsSucceeded")],
-                right=[job_metric("JobsFailed")],
-                width=8,
-            ),
-            cw.GraphWidget(
-                title="Jobs retried / dead-lettered by type",
-                left=[job_metric("JobsRetried")],
-                right=[job_metric("JobsDeadLettered")],
-                width=8,
-            ),
-            cw.GraphWidget(title="Job duration p99 by type (ms)", left=[job_metric("JobDuration", "p99")], width=8),
-        )
-        return dashboard
-
     def _outputs(self) -> None:
         outputs = {
             "QueueUrl": self.queue.queue_url,
@@ -457,7 +331,9 @@ class Jobs(Construct):
             "PublisherPolicyArn": self.publisher_policy.managed_policy_arn,
             "AlarmTopicArn": self.alarm_topic.topic_arn,
             "DatabaseSecretArn": self.database_secret.secret_arn,
-            "WorkerLogGroupName": f"/aws/lambda/{self.worker.function_name}",
+            # The functions write to their own LogGroup resources (LoggingConfig), not /aws/lambda/<name>.
+            "WorkerLogGroupName": self.worker_log_group.log_group_name,
+            "SweeperLogGroupName": self.sweeper_log_group.log_group_name,
         }
         if self.queue_key:
             outputs["QueueKeyArn"] = self.queue_key.key_arn
@@ -481,6 +357,7 @@ class Jobs(Construct):
         return grant
 
 
+_LAMBDA_LEVEL = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARN", "ERROR": "ERROR"}
 _RETENTION = {
     1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
     60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS", 150: "FIVE_MONTHS", 180: "SIX_MONTHS",

@@ -13,6 +13,12 @@ from stacks.settings import Settings
 
 class JobsStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs: Any) -> None:
-        super().__init__(scope, construct_id, description=f"jobstack background jobs ({settings.env_name})", **kwargs)
+        super().__init__(
+            scope,
+            construct_id,
+            description=f"jobstack background jobs ({settings.env_name})",
+            termination_protection=settings.protected,
+            **kwargs,
+        )
         self.jobs = Jobs(self, "Jobs", settings=settings)
         Tags.of(self).add("jobstack:environment", settings.env_name)

@@ -44,7 +44,9 @@ DLQ_RETENTION_DAYS = 14  # SQS's maximum: a dead letter waits as long as SQS all
 WORKER_BACKOFF_MAX_SECONDS = 900  # the worker's default JOB_BACKOFF_MAX_SECONDS (and SQS's longest delay)
 MIN_RECEIVE_COUNT = 5
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
+# A complete secret ARN ends in the 6 random characters Secrets Manager appends to the name; a partial one
+# (the name alone) cannot be used for IAM or GetSecretValue by ARN without guessing.
+_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+-[A-Za-z0-9]{6}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _KMS_KEY_ARN = re.compile(  # a key id is a UUID, or mrk- and 32 hex digits for a multi-Region key
     r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/([0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$"
@@ -81,6 +83,8 @@ class Settings:
     log_retention_days: int = 30
     log_level: str = "INFO"
     removal_policy: str = "destroy"
+    #: CloudFormation refuses to delete the stack until it is turned off (default: on in prod only).
+    termination_protection: bool | None = None
     database_secret_arn: str | None = None  # None: the stack creates an empty secret to fill in
     s3_read_buckets: tuple[str, ...] = ()
     s3_write_buckets: tuple[str, ...] = ()
@@ -99,6 +103,10 @@ class Settings:
     vpc_id: str | None = None
     vpc_subnet_ids: tuple[str, ...] = ()
     vpc_security_group_ids: tuple[str, ...] = ()  # none: the stack creates one, outbound only
+
+    @property
+    def protected(self) -> bool:
+        return self.termination_protection if self.termination_protection is not None else self.env_name == "prod"
 
     @property
     def stack_name(self) -> str:
@@ -154,6 +162,7 @@ def load_settings(context: Mapping[str, Any], env_name: str) -> Settings:
         "sweep_expired_after_seconds",
         "queue_name",
         "dlq_name",
+        "protected",
     }
     for key in merged:
         if key in derived:
@@ -186,6 +195,10 @@ def _coerce(where: str, key: str, value: Any) -> Any:
             return None
         if isinstance(value, bool) or not isinstance(value, int):
             raise SettingsError(f"{where}: {key} must be a whole number, got {value!r}")
+        return value
+    if key == "termination_protection":
+        if not isinstance(value, bool):
+            raise SettingsError(f"{where}: {key} must be true or false, got {value!r}")
         return value
     if value is not None and not isinstance(value, str):
         raise SettingsError(f"{where}: {key} must be a string, got {value!r}")
@@ -265,7 +278,11 @@ def _validate(where: str, s: Settings) -> None:
     if s.env_name == "prod" and s.removal_policy != "retain":
         fail("removal_policy", "must be 'retain' in prod: a stack deletion must never delete queued jobs")
     if s.database_secret_arn is not None and not _ARN.match(s.database_secret_arn):
-        fail("database_secret_arn", f"must be a full Secrets Manager secret ARN, got {s.database_secret_arn!r}")
+        fail(
+            "database_secret_arn",
+            f"must be a full Secrets Manager secret ARN, ending in the 6 characters after the name "
+            f"(…:secret:NAME-AbCdEf, as the console shows it), got {s.database_secret_arn!r}",
+        )
     for key, buckets in (("s3_read_buckets", s.s3_read_buckets), ("s3_write_buckets", s.s3_write_buckets)):
         for bucket in buckets:
             if not _BUCKET.match(bucket):

@@ -21,7 +21,8 @@ from db.job_types import is_registered
 from worker.outcomes import Outcome, RecordResult
 
 NAMESPACE = "Jobstack"
-DIMENSIONS = ["Service", "JobType"]
+#: Every metric by job type, and by service alone: alarms cannot SEARCH, so they watch the second set.
+DIMENSIONS = [["Service", "JobType"], ["Service"]]
 MAX_VALUES_PER_METRIC = 100
 MAX_DIMENSIONS = 30
 UNREGISTERED = "unregistered"
@@ -30,6 +31,8 @@ METRIC_NAMES = {
     "failed": "JobsFailed",
     "retried": "JobsRetried",
     "dead_lettered": "JobsDeadLettered",
+    "unavailable": "JobsUnavailable",  # the database (or its secret) could not be reached
+    "errored": "JobsErrored",  # the worker itself failed on the record
 }
 
 
@@ -59,6 +62,10 @@ class BatchMetrics:
             self.count(job_type, "dead_lettered")
         elif not result.outcome.acknowledged:
             self.count(job_type, "retried")
+        if result.outcome is Outcome.UNAVAILABLE:
+            self.count(job_type, "unavailable")
+        elif result.outcome is Outcome.ERROR:
+            self.count(job_type, "errored")
 
     def documents(self, now_ms: int | None = None) -> list[dict[str, Any]]:
         """One document per job type, plus one per further 100 durations of that type."""
@@ -78,7 +85,7 @@ class BatchMetrics:
                     doc["JobDuration"] = chunk
                 doc["_aws"] = {
                     "Timestamp": stamp,
-                    "CloudWatchMetrics": [{"Namespace": NAMESPACE, "Dimensions": [DIMENSIONS], "Metrics": metrics}],
+                    "CloudWatchMetrics": [{"Namespace": NAMESPACE, "Dimensions": DIMENSIONS, "Metrics": metrics}],
                 }
                 docs.append(doc)
         return docs

@@ -13,6 +13,8 @@ import sys
 import time
 from typing import Any
 
+from worker import redaction
+
 LOGGER_NAME = "jobstack.worker"
 _STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
@@ -26,18 +28,30 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         doc.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD_ATTRS and not k.startswith("_")})
-        if record.exc_info:
+        if record.exc_text:  # filled, and redacted, by worker/redaction.py
+            doc["exception"] = record.exc_text
+        elif record.exc_info:
             doc["exception"] = self.formatException(record.exc_info)
         return json.dumps(doc, default=str)
 
 
+#: Libraries whose DEBUG lines hold whole requests and responses (botocore logs GetSecretValue's body) or
+#: SQL with its parameters: WARNING whatever the worker's level, because Lambda's runtime sets the *root*
+#: logger to the function's application log level and these loggers inherit it.
+QUIET_LIBRARIES = ("botocore", "boto3", "s3transfer", "urllib3", "psycopg", "sqlalchemy", "asyncio")
+
+
 def configure_logging(level: int) -> logging.Logger:
-    """Set the worker's log level; install the JSON formatter unless Lambda's runtime already logs."""
+    """Set the worker's log level, quiet the libraries, mask secrets at every root handler (see
+    worker/redaction.py); install the JSON formatter unless Lambda's runtime already logs."""
     root = logging.getLogger()
     if not root.handlers:
         handler = logging.StreamHandler(sys.stdout)
         handler.setFormatter(JsonFormatter())
         root.addHandler(handler)
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    redaction.install(root)
     logger = logging.getLogger(LOGGER_NAME)
     logger.setLevel(level)
     return logger

@@ -11,7 +11,9 @@ import json
 from typing import Any
 from urllib.parse import quote
 
+from db.engine import normalise_url
 from db.exceptions import ConfigError
+from worker.redaction import remember_secret
 
 
 def database_url_from_secret(arn: str, client: Any | None = None) -> str:
@@ -26,7 +28,18 @@ def database_url_from_secret(arn: str, client: Any | None = None) -> str:
         raise ConfigError(
             f"cannot read database secret {arn}: {code} (check the ARN and the worker's IAM role)"
         ) from None
-    return parse_secret(arn, response.get("SecretString") or "")
+    raw = response.get("SecretString") or ""
+    remember_secret(raw.strip())
+    url = parse_secret(arn, raw)
+    remember_secret(_password(url))
+    return url
+
+
+def _password(url: str) -> str | None:
+    try:
+        return normalise_url(url).password
+    except (ConfigError, ValueError):
+        return None
 
 
 def parse_secret(arn: str, value: str) -> str:

@@ -54,6 +54,11 @@ def test_the_committed_settings_load_for_every_environment() -> None:
         ({"account": "123"}, "account and region must be set together"),
         ({"account": "123", "region": "eu-west-1"}, "account must be a 12-digit AWS account id"),
         ({"database_secret_arn": "my-secret"}, "database_secret_arn must be a full Secrets Manager secret ARN"),
+        (
+            {"database_secret_arn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:jobs-db"},
+            "database_secret_arn must be a full Secrets Manager secret ARN, ending in the 6 characters after the name",
+        ),
+        ({"termination_protection": "yes"}, "termination_protection must be true or false"),
         ({"s3_read_buckets": ["Bad_Bucket"]}, "s3_read_buckets has 'Bad_Bucket'"),
         ({"queue_encryption": "aes"}, "queue_encryption must be 'sqs' (SQS-managed keys) or 'kms' (a KMS key)"),
         (

@@ -210,6 +210,59 @@ def test_alarms_notify_the_tls_only_topic(env_template: tuple[str, Template]) ->
     assert oldest["Properties"]["Threshold"] == s.alarm_oldest_message_seconds
 
 
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_every_alarm_can_deliver_to_its_topic(env_template: tuple[str, Template]) -> None:
+    """Walks alarm action → topic → topic policy (→ key policy, if the topic were encrypted) and fails for any
+    alarm CloudWatch could not deliver. A topic policy replaces SNS's default policy, so the topic must allow
+    cloudwatch.amazonaws.com to publish, for this account and this alarm
+    (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html)."""
+    _, template = env_template
+    alarms = resources(template, "AWS::CloudWatch::Alarm")
+    topics = resources(template, "AWS::SNS::Topic")
+    policies = resources(template, "AWS::SNS::TopicPolicy")
+    assert len(alarms) >= 7, "the walk must have alarms to walk"
+    delivered = 0
+    for alarm_id, alarm in alarms.items():
+        actions = alarm["Properties"].get("AlarmActions", [])
+        assert actions, f"{alarm_id} notifies nobody"
+        for action in actions:
+            topic_id = action["Ref"]
+            assert topic_id in topics, f"{alarm_id} notifies {topic_id}, which is not a topic of this stack"
+            assert "KmsMasterKeyId" not in topics[topic_id]["Properties"], (
+                "an encrypted alarm topic needs a key policy that lets CloudWatch use the key: walk it here"
+            )
+            allowing = [
+                st
+                for policy in policies.values()
+                if {"Ref": topic_id} in policy["Properties"]["Topics"]
+                for st in policy["Properties"]["PolicyDocument"]["Statement"]
+                if st["Effect"] == "Allow"
+                and "cloudwatch.amazonaws.com" in _as_list(st.get("Principal", {}).get("Service", []))
+                and "sns:Publish" in _as_list(st["Action"])
+                and {"Fn::GetAtt": [alarm_id, "Arn"]} in _as_list(st["Condition"]["ArnEquals"]["aws:SourceArn"])
+                and st["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+            ]
+            assert allowing, f"{alarm_id} fires into {topic_id}, whose policy does not let CloudWatch publish"
+            delivered += 1
+    assert delivered == sum(len(a["Properties"]["AlarmActions"]) for a in alarms.values())
+
+
+def test_outage_and_worker_error_alarms_watch_the_workers_own_metrics(env_template: tuple[str, Template]) -> None:
+    env, template = env_template
+    alarms = {
+        a["Properties"].get("MetricName"): a["Properties"]
+        for a in resources(template, "AWS::CloudWatch::Alarm").values()
+    }
+    for name in ("JobsUnavailable", "JobsErrored"):
+        alarm = alarms[name]
+        assert alarm["Namespace"] == "Jobstack"
+        assert alarm["Dimensions"] == [{"Name": "Service", "Value": f"JobsStack-{env}"}]
+    assert all("`jobs " in a["AlarmDescription"] for a in alarms.values()), "every alarm says what to do"
+
+
 def test_dashboard_shows_queue_function_and_per_type_job_metrics(env_template: tuple[str, Template]) -> None:
     env, template = env_template
     [dashboard] = resources(template, "AWS::CloudWatch::Dashboard").values()
@@ -274,3 +327,45 @@ def test_grant_publish_gives_send_message_on_the_queue_only() -> None:
     [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Action"] == "sqs:SendMessage"
     assert statement["Resource"]["Fn::GetAtt"][0].startswith("JobsQueue")
+
+
+def test_log_group_outputs_name_the_groups_the_functions_write_to(env_template: tuple[str, Template]) -> None:
+    """`jobs logs` reads the WorkerLogGroupName output: it must be the group in the function's LoggingConfig,
+    not `/aws/lambda/<name>`, which a function with its own log group never writes to."""
+    _, template = env_template
+    outputs = template.to_json()["Outputs"]
+    functions = resources(template, "AWS::Lambda::Function").values()
+    by_handler = {f["Properties"]["Handler"]: f["Properties"]["LoggingConfig"]["LogGroup"] for f in functions}
+    assert outputs["WorkerLogGroupName"]["Value"] == by_handler["worker.handler.handler"]
+    assert outputs["SweeperLogGroupName"]["Value"] == by_handler["worker.sweeper.handler"]
+    groups = resources(template, "AWS::Logs::LogGroup")
+    assert by_handler["worker.handler.handler"]["Ref"] in groups
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_prod_is_protected_from_deletion_and_the_others_are_not(
+    cloud_assembly: cdk.cx_api.CloudAssembly, env: str
+) -> None:
+    assert cloud_assembly.get_stack_by_name(f"JobsStack-{env}").termination_protection is (env == "prod")
+
+
+def test_the_sweeper_is_not_retried_by_lambda(env_template: tuple[str, Template]) -> None:
+    """Its schedule invokes it asynchronously; Lambda would retry a failed sweep twice on top of the next run."""
+    _, template = env_template
+    [config] = resources(template, "AWS::Lambda::EventInvokeConfig").values()
+    assert config["Properties"]["MaximumRetryAttempts"] == 0
+    assert config["Properties"]["FunctionName"]["Ref"].startswith("JobsSweeper")
+
+
+def test_the_runtimes_log_level_is_the_environments_not_debug(env_template: tuple[str, Template]) -> None:
+    """Lambda's Python runtime sets the root logger to ApplicationLogLevel, so DEBUG there would let every
+    library's DEBUG lines (botocore's whole GetSecretValue response) into CloudWatch Logs."""
+    env, template = env_template
+    expected = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARN", "ERROR": "ERROR"}[settings_for(env).log_level]
+    levels = {
+        f["Properties"]["LoggingConfig"]["ApplicationLogLevel"]
+        for f in resources(template, "AWS::Lambda::Function").values()
+    }
+    assert levels == {expected}
+    if env != "dev":
+        assert expected != "DEBUG"

@@ -83,12 +83,14 @@ def test_metrics_are_embedded_metric_format_by_job_type() -> None:
     assert email["JobsSucceeded"] == 2 and email["JobDuration"] == [12.5]
     directive = email["_aws"]["CloudWatchMetrics"][0]
     assert directive["Namespace"] == "Jobstack"
-    assert directive["Dimensions"] == [["Service", "JobType"]]
+    assert directive["Dimensions"] == [["Service", "JobType"], ["Service"]]  # alarms watch the second set
     assert {m["Name"] for m in directive["Metrics"]} == {
         "JobsSucceeded",
         "JobsFailed",
         "JobsRetried",
         "JobsDeadLettered",
+        "JobsUnavailable",
+        "JobsErrored",
         "JobDuration",
     }
     assert docs["resize"]["JobsDeadLettered"] == 1
