@@ -75,6 +75,8 @@ class DB:
 
     engine: Engine = field(repr=False)
     url: str  # always the redacted form
+    #: What to check when a TLS verification fails (names the CA file in use), for the error's one line.
+    tls_hint: str = ""
 
     @property
     def dialect(self) -> str:
@@ -84,7 +86,7 @@ class DB:
     @contextmanager
     def begin(self) -> Iterator[Connection]:
         """One transaction: committed when the block exits, rolled back if it raises."""
-        with translate_errors(), self.engine.begin() as conn:
+        with translate_errors(self.tls_hint), self.engine.begin() as conn:
             yield conn
 
     @contextmanager
@@ -94,7 +96,7 @@ class DB:
         For the single-statement lifecycle changes this is one round trip instead of three (psycopg
         otherwise sends BEGIN, the statement, then COMMIT), which is what a job pays twice over a pooler.
         """
-        with translate_errors(), self._autocommit_engine.connect() as conn:
+        with translate_errors(self.tls_hint), self._autocommit_engine.connect() as conn:
             yield conn
 
     @cached_property
@@ -117,6 +119,8 @@ def create_db(
     connect_timeout: int = 5,
     application_name: str = "jobstack",
     pool_timeout: float = 30,
+    sslmode: str | None = None,
+    sslrootcert: str | None = None,
 ) -> DB:
     """Build the handle for `url`.
 
@@ -125,12 +129,26 @@ def create_db(
     the local runner with N threads pass a larger `pool_size`. `application_name` labels the connections in
     pg_stat_activity, so a web app's publishers can be told apart from the workers. `pool_timeout` is how
     long a checkout waits for a busy connection before ConnectionBusy; a single-threaded worker passes a
-    few seconds, since for it waiting at all means waiting for itself.
+    few seconds, since for it waiting at all means waiting for itself. `sslmode` / `sslrootcert` are
+    libpq's (a URL's own `?sslmode=` wins): deployed workers pass `verify-full` and the CA file, since
+    libpq's default `prefer` allows a downgrade and checks no certificate.
     """
     parsed = normalise_url(url)
+    tls_hint = ""
     if parsed.get_backend_name() == "sqlite":
         engine = _create_sqlite_engine(parsed)
     else:
+        tls: dict[str, str] = {}
+        if sslmode and "sslmode" not in parsed.query:
+            tls["sslmode"] = sslmode
+        if sslrootcert and "sslrootcert" not in parsed.query:
+            tls["sslrootcert"] = sslrootcert
+        ca = parsed.query.get("sslrootcert") or sslrootcert
+        tls_hint = (
+            f"the server's certificate must be signed by a CA in {ca} and name the host you connect to"
+            if ca
+            else "set the CA file (sslrootcert) your provider signs with"
+        )
         engine = create_engine(
             parsed,
             pool_size=pool_size,
@@ -143,10 +161,11 @@ def create_db(
                 "prepare_threshold": None,
                 "connect_timeout": connect_timeout,
                 "application_name": application_name,
+                **tls,
             },
         )
         _ping_when_idle(engine)
-    return DB(engine=engine, url=parsed.render_as_string(hide_password=True))
+    return DB(engine=engine, url=parsed.render_as_string(hide_password=True), tls_hint=tls_hint)
 
 
 def _create_sqlite_engine(parsed: URL) -> Engine:
@@ -187,15 +206,38 @@ def _ping_when_idle(engine: Engine) -> None:
             raise exc.DisconnectionError(redact(str(err))) from None
 
 
+_AUTH_FAILED = re.compile(r"password authentication failed|SASL authentication failed|authentication failed", re.I)
+_TLS_FAILED = re.compile(
+    r"certificate verify failed|does not match host name|root certificate file|certificate (has )?expired"
+    r"|SSL error|server does not support SSL",
+    re.I,
+)
+
+
 @contextmanager
-def translate_errors() -> Iterator[None]:
-    """Turn "cannot reach the database" into one redacted DatabaseUnavailable line; let other errors pass."""
+def translate_errors(tls_hint: str = "") -> Iterator[None]:
+    """Turn "cannot reach the database" into one redacted DatabaseUnavailable line; let other errors pass.
+
+    Refused credentials and failed TLS checks say so (`kind`), since their fixes differ from an outage's:
+    the worker re-reads a rotated secret; a TLS failure names the CA file it checked against."""
     try:
         yield
     except (exc.OperationalError, exc.InterfaceError) as err:
         if isinstance(err, exc.DBAPIError) and not err.connection_invalidated and _is_query_error(err):
             raise
-        reason = str(err.orig).strip().splitlines()[0] if err.orig is not None else type(err).__name__
+        full = str(err.orig) if err.orig is not None else type(err).__name__
+        lines = [line.strip() for line in full.strip().splitlines() if line.strip()]
+        reason = lines[0] if lines else type(err).__name__
+        if _AUTH_FAILED.search(full):
+            raise DatabaseUnavailable(
+                f"database refused the credentials: {redact(reason)} (a wrong or rotated password)", kind="auth"
+            ) from None
+        if _TLS_FAILED.search(full):
+            detail = next((line for line in lines if _TLS_FAILED.search(line)), reason)
+            raise DatabaseUnavailable(
+                f"database TLS check failed: {redact(detail)}: {tls_hint or 'check sslmode and sslrootcert'}",
+                kind="tls",
+            ) from None
         raise DatabaseUnavailable(f"database unavailable: {redact(reason)}") from None
     except exc.TimeoutError:
         raise ConnectionBusy(

@@ -93,7 +93,14 @@ class IdempotencyConflict(JobstackError):
 
 
 class DatabaseUnavailable(JobstackError):
-    """The database did not answer; the message is the driver's reason with any password removed."""
+    """The database did not answer; the message is the driver's reason with any password removed.
+
+    `kind` tells the cases apart whose fix differs: "auth" (credentials refused: re-read a rotated secret),
+    "tls" (the certificate check failed) or "unreachable"."""
+
+    def __init__(self, message: str, *, kind: str = "unreachable") -> None:
+        self.kind = kind
+        super().__init__(message)
 
 
 class ConnectionBusy(JobstackError):

@@ -51,6 +51,7 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
     records = event.get("Records") or []
     metrics = BatchMetrics(runtime.config.service)
     results: list[tuple[dict[str, Any], RecordResult]] = []
+    runtime.expire_old_secret()
     database_down = _database_problem(runtime) if records else None
     for record in records:
         started = time.perf_counter()
@@ -58,6 +59,8 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
             result = RecordResult(Outcome.UNAVAILABLE, message_id(record), error=database_down)
         else:
             result = process_record(record, context, runtime)
+            if result.cause == "auth" and runtime.refresh_secret("the database refused the credentials"):
+                result = process_record(record, context, runtime)  # once, with the rotated password
             if result.outcome is Outcome.UNAVAILABLE:
                 database_down = result.error
         result = _before_the_receive_limit(record, result, runtime)

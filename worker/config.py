@@ -8,6 +8,7 @@ of its database secret and reads the URL from Secrets Manager (see worker/secret
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,6 +18,7 @@ from db.exceptions import ConfigError
 from db.repository import ResendWindows
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,11 @@ class WorkerConfig:
     queue_url: str
     dlq_url: str
     log_level: str = "INFO"
+    #: libpq's TLS settings for the database (the stack sets verify-full and the CA file; unset: libpq's own).
+    database_sslmode: str | None = None
+    database_sslrootcert: str | None = None
+    #: A secret read longer ago than this is read again before the next batch (RDS rotates every 7 days).
+    secret_max_age: timedelta = timedelta(hours=1)
     #: A `processing` row older than this belongs to a dead invocation. Must exceed the function timeout.
     stale_after: timedelta = timedelta(seconds=960)
     #: Records are not started with less time than this before the Lambda deadline.
@@ -82,6 +89,16 @@ def load_config(environ: Mapping[str, str]) -> WorkerConfig:
             f"DATABASE_SECRET_ARN must be a Secrets Manager ARN (arn:aws:secretsmanager:...), got {arn!r}"
         )
 
+    sslmode = environ.get("DATABASE_SSLMODE", "").strip() or None
+    if sslmode is not None and sslmode not in SSL_MODES:
+        raise ConfigError(f"DATABASE_SSLMODE must be one of {', '.join(SSL_MODES)}, got {sslmode!r}")
+    rootcert = environ.get("DATABASE_SSLROOTCERT", "").strip() or None
+    if sslmode in ("verify-ca", "verify-full") and rootcert is not None and not os.path.isfile(rootcert):
+        raise ConfigError(
+            f"DATABASE_SSLROOTCERT {rootcert} does not exist: point it at the CA bundle your database's "
+            "certificate is signed by (settings: database_ca_file)"
+        )
+
     level = environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
     if level not in LOG_LEVELS:
         raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
@@ -115,6 +132,9 @@ def load_config(environ: Mapping[str, str]) -> WorkerConfig:
         queue_url=_queue_url(environ, "QUEUE_URL"),
         dlq_url=_queue_url(environ, "DLQ_URL"),
         log_level=level,
+        database_sslmode=sslmode,
+        database_sslrootcert=rootcert,
+        secret_max_age=timedelta(seconds=max(_seconds(environ, "JOB_SECRET_MAX_AGE_SECONDS", 3600), 60)),
         stale_after=timedelta(seconds=stale),
         min_time_left=timedelta(seconds=min_left),
         backoff_base_seconds=base,

@@ -44,6 +44,8 @@ class RecordResult:
     #: The message was replaced by a fresh copy (new receive count) before SQS's redrive could take it: the
     #: original is acknowledged, the job carries on in the copy.
     requeued: bool = False
+    #: For UNAVAILABLE: DatabaseUnavailable.kind ("auth", "tls", "unreachable").
+    cause: str | None = None
 
     @property
     def acknowledged(self) -> bool:

@@ -46,7 +46,7 @@ def process_record(record: dict[str, Any], context: Any, runtime: Runtime) -> Re
     try:
         return _process(record, mid, context, runtime)
     except DatabaseUnavailable as err:
-        return RecordResult(Outcome.UNAVAILABLE, mid, error=str(err))
+        return RecordResult(Outcome.UNAVAILABLE, mid, error=str(err), cause=err.kind)
     except Exception as err:  # a bug of ours must not fail the other records of the batch
         log.exception("worker error", extra={"message_id": mid})
         return RecordResult(Outcome.ERROR, mid, error=redact(f"{type(err).__name__}: {err}"))

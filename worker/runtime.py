@@ -2,25 +2,38 @@
 
 Built on the first invocation (not at import), each part only when first needed: a batch of successes
 never creates an SQS client, so boto3 is only imported on failure paths and for the secret.
+
+The database URL read from Secrets Manager is not kept forever: a container can live for hours, and a
+rotated password (RDS-managed secrets rotate every 7 days) would fail every call until it died. The secret
+is read again when it is older than `secret_max_age`, and at once (at most every 30 s, logged) when the
+database refuses the credentials; a changed URL replaces the database handle.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
 
 from db import DB, create_db
 from worker.config import WorkerConfig, load_config
+from worker.observability import LOGGER_NAME
 from worker.secrets import database_url_from_secret
 
 POOL_TIMEOUT_SECONDS = 3
+#: However often credentials are refused, the secret is read at most this often.
+MIN_SECONDS_BETWEEN_SECRET_READS = 30.0
+log = logging.getLogger(LOGGER_NAME)
 
 
 class Runtime:
     def __init__(self, config: WorkerConfig, *, db: DB | None = None, sqs: Any | None = None) -> None:
         self.config = config
+        self._secret_url: str | None = None
+        self._secret_read_at = 0.0
         if db is not None:
             self.__dict__["db"] = db
         if sqs is not None:
@@ -34,11 +47,41 @@ class Runtime:
     def db(self) -> DB:
         url = self.config.database_url
         if url is None:
-            assert self.config.database_secret_arn is not None  # load_config guarantees one of the two
-            url = database_url_from_secret(self.config.database_secret_arn)
+            url = self._read_secret()
         # One invocation at a time per container: a checkout that has to wait is waiting for itself (see
         # db.ConnectionBusy), so it gives up in seconds and the job fails with that reason.
-        return create_db(url, pool_timeout=POOL_TIMEOUT_SECONDS)
+        return create_db(
+            url,
+            pool_timeout=POOL_TIMEOUT_SECONDS,
+            sslmode=self.config.database_sslmode,
+            sslrootcert=self.config.database_sslrootcert,
+        )
+
+    def _read_secret(self) -> str:
+        assert self.config.database_secret_arn is not None  # load_config guarantees a URL or a secret
+        url = database_url_from_secret(self.config.database_secret_arn)
+        self._secret_url, self._secret_read_at = url, time.monotonic()
+        return url
+
+    def refresh_secret(self, reason: str) -> bool:
+        """Read the secret again; True if the URL changed (the next `db` access connects with it)."""
+        if self.config.database_secret_arn is None or "db" not in self.__dict__:
+            return False
+        if time.monotonic() - self._secret_read_at < MIN_SECONDS_BETWEEN_SECRET_READS:
+            return False
+        before = self._secret_url
+        after = self._read_secret()
+        changed = after != before
+        log.warning("re-read the database secret", extra={"reason": reason, "url_changed": changed})
+        if changed:
+            self.__dict__.pop("db").dispose()
+        return changed
+
+    def expire_old_secret(self) -> None:
+        """Before a batch: a secret read longer ago than `secret_max_age` is read again."""
+        old = time.monotonic() - self._secret_read_at >= self.config.secret_max_age.total_seconds()
+        if old and "db" in self.__dict__ and self.config.database_secret_arn:
+            self.refresh_secret("max age")
 
     @cached_property
     def sqs(self) -> Any:
