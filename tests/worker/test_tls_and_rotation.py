@@ -63,7 +63,7 @@ def test_a_certificate_from_another_ca_is_refused_in_one_line_naming_the_ca_file
 
 def test_a_certificate_for_another_host_name_is_refused(server: OwnServer) -> None:
     url = server.url(host="db.example.com", hostaddr="127.0.0.1")  # reach 127.0.0.1, expect that name
-    with pytest.raises(DatabaseUnavailable, match='does not match host name "db.example.com"') as caught:
+    with pytest.raises(DatabaseUnavailable, match=r'does not match host name "db\.example\.com"') as caught:
         _ssl_in_use(url, sslmode="verify-full", sslrootcert=str(server.ca.pem))
     assert caught.value.kind == "tls"
 
