@@ -119,6 +119,8 @@ class Jobs(Construct):
             "PRUNE_COMPLETED_AFTER_DAYS": str(settings.completed_retention_days),
             "PRUNE_FAILED_AFTER_DAYS": str(settings.failed_retention_days),
             "JOBSTACK_SERVICE": settings.stack_name,
+            "DATABASE_SSLMODE": settings.database_sslmode,
+            **({"DATABASE_SSLROOTCERT": settings.database_sslrootcert} if settings.database_sslrootcert else {}),
         }
         self.worker, self.worker_log_group = self._function(
             "Worker",
@@ -174,6 +176,14 @@ class Jobs(Construct):
             )
             for statement in self._key_use():
                 function.add_to_role_policy(statement)
+            if settings.database_secret_kms_key_arn:  # a user's secret under their own key
+                function.add_to_role_policy(
+                    iam.PolicyStatement(
+                        actions=["kms:Decrypt"],
+                        resources=[settings.database_secret_kms_key_arn],
+                        conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{Aws.REGION}.amazonaws.com"}},
+                    )
+                )
         self._grant_buckets(settings)
 
         self.event_source = sources.SqsEventSource(

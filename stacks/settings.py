@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -43,6 +44,12 @@ LOG_RETENTION_DAYS = (
 DLQ_RETENTION_DAYS = 14  # SQS's maximum: a dead letter waits as long as SQS allows
 WORKER_BACKOFF_MAX_SECONDS = 900  # the worker's default JOB_BACKOFF_MAX_SECONDS (and SQS's longest delay)
 MIN_RECEIVE_COUNT = 5
+SSL_MODES = ("verify-full", "verify-ca", "require", "disable")
+#: The public CA bundle of Lambda's Amazon Linux 2023 runtimes. psycopg's bundled OpenSSL looks in its own
+#: build directory by default, so the file is named explicitly.
+LAMBDA_CA_BUNDLE = "/etc/pki/tls/certs/ca-bundle.crt"
+LAMBDA_TASK_ROOT = "/var/task"
+REPOSITORY = Path(__file__).resolve().parent.parent
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # A complete secret ARN ends in the 6 random characters Secrets Manager appends to the name; a partial one
 # (the name alone) cannot be used for IAM or GetSecretValue by ARN without guessing.
@@ -86,6 +93,15 @@ class Settings:
     #: CloudFormation refuses to delete the stack until it is turned off (default: on in prod only).
     termination_protection: bool | None = None
     database_secret_arn: str | None = None  # None: the stack creates an empty secret to fill in
+    #: The customer-managed KMS key a user-supplied secret is encrypted with (the worker needs kms:Decrypt).
+    database_secret_kms_key_arn: str | None = None
+    #: libpq's sslmode for the workers' database connections. verify-full checks the certificate and the
+    #: host name; "require" encrypts without checking (the documented opt-out); "disable" only for a
+    #: database inside the VPC.
+    database_sslmode: str = "verify-full"
+    #: A PEM bundle in this repository (under worker/ or db/, so it ships in the asset) with the CA your
+    #: database's certificate is signed by, e.g. RDS's global bundle; unset: the Lambda OS's public CAs.
+    database_ca_file: str | None = None
     s3_read_buckets: tuple[str, ...] = ()
     s3_write_buckets: tuple[str, ...] = ()
     sweep_interval_minutes: int = 5
@@ -136,6 +152,13 @@ class Settings:
         return self.retention_days * 86_400 + self.visibility_timeout_seconds + WORKER_BACKOFF_MAX_SECONDS
 
     @property
+    def database_sslrootcert(self) -> str | None:
+        """Where the worker finds the CA file on Lambda (None when sslmode checks no certificate)."""
+        if self.database_sslmode not in ("verify-full", "verify-ca"):
+            return None
+        return f"{LAMBDA_TASK_ROOT}/{self.database_ca_file}" if self.database_ca_file else LAMBDA_CA_BUNDLE
+
+    @property
     def queue_name(self) -> str:
         return f"{self.stack_name}-jobs"
 
@@ -163,6 +186,7 @@ def load_settings(context: Mapping[str, Any], env_name: str) -> Settings:
         "queue_name",
         "dlq_name",
         "protected",
+        "database_sslrootcert",
     }
     for key in merged:
         if key in derived:
@@ -277,6 +301,32 @@ def _validate(where: str, s: Settings) -> None:
         fail("removal_policy", f"must be 'destroy' or 'retain', got {s.removal_policy!r}")
     if s.env_name == "prod" and s.removal_policy != "retain":
         fail("removal_policy", "must be 'retain' in prod: a stack deletion must never delete queued jobs")
+    if s.database_sslmode not in SSL_MODES:
+        fail("database_sslmode", f"must be one of {', '.join(SSL_MODES)}, got {s.database_sslmode!r}")
+    if s.env_name == "prod" and s.database_sslmode == "disable":
+        fail("database_sslmode", "must not be 'disable' in prod: use 'require' at least")
+    if s.database_ca_file is not None:
+        ca = Path(s.database_ca_file)
+        if ca.is_absolute() or ca.parts[:1] not in (("worker",), ("db",)) or ".." in ca.parts:
+            fail(
+                "database_ca_file",
+                f"must be a path under worker/ or db/ (so it ships in the asset), got {s.database_ca_file!r}",
+            )
+        if not (REPOSITORY / ca).is_file():
+            fail("database_ca_file", f"{s.database_ca_file} does not exist: download your provider's CA bundle there")
+        if s.database_sslmode not in ("verify-full", "verify-ca"):
+            fail(
+                "database_ca_file",
+                f"is only used with database_sslmode verify-full or verify-ca, not {s.database_sslmode!r}",
+            )
+    if s.database_secret_kms_key_arn is not None:
+        if s.database_secret_arn is None:
+            fail("database_secret_kms_key_arn", "needs database_secret_arn: the stack's own secret uses AWS's key")
+        if not _KMS_KEY_ARN.match(s.database_secret_kms_key_arn):
+            fail(
+                "database_secret_kms_key_arn",
+                f"must be a key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), got {s.database_secret_kms_key_arn!r}",
+            )
     if s.database_secret_arn is not None and not _ARN.match(s.database_secret_arn):
         fail(
             "database_secret_arn",

@@ -59,6 +59,15 @@ def test_the_committed_settings_load_for_every_environment() -> None:
             "database_secret_arn must be a full Secrets Manager secret ARN, ending in the 6 characters after the name",
         ),
         ({"termination_protection": "yes"}, "termination_protection must be true or false"),
+        ({"database_sslmode": "prefer"}, "database_sslmode must be one of verify-full, verify-ca, require, disable"),
+        ({"database_ca_file": "/etc/ssl/ca.pem"}, "database_ca_file must be a path under worker/ or db/"),
+        ({"database_ca_file": "worker/certs/none.pem"}, "database_ca_file worker/certs/none.pem does not exist"),
+        (
+            {
+                "database_secret_kms_key_arn": "arn:aws:kms:eu-west-1:123456789012:key/0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9"
+            },
+            "database_secret_kms_key_arn needs database_secret_arn",
+        ),
         ({"s3_read_buckets": ["Bad_Bucket"]}, "s3_read_buckets has 'Bad_Bucket'"),
         ({"queue_encryption": "aes"}, "queue_encryption must be 'sqs' (SQS-managed keys) or 'kms' (a KMS key)"),
         (
@@ -114,6 +123,11 @@ def test_a_vpc_loads_with_or_without_security_groups() -> None:
     )
     grouped = load_settings(with_dev(**vpc, vpc_security_group_ids=["sg-12345678"]), "dev")
     assert grouped.vpc_security_group_ids == ("sg-12345678",)
+
+
+def test_prod_must_not_send_database_traffic_in_clear() -> None:
+    with pytest.raises(SettingsError, match="database_sslmode must not be 'disable' in prod"):
+        load_settings(cdk_context(prod={"database_sslmode": "disable"}), "prod")
 
 
 def test_prod_must_retain() -> None:

@@ -106,6 +106,7 @@ def test_environment_variables_hold_no_secrets(env_template: tuple[str, Template
             "QUEUE_URL", "DLQ_URL", "DATABASE_SECRET_ARN", "LOG_LEVEL", "JOB_STALE_AFTER_SECONDS", "JOBSTACK_SERVICE",
             "JOB_FUNCTION_TIMEOUT_SECONDS", "JOB_MAX_RECEIVE_COUNT", "SWEEP_LOST_AFTER_SECONDS",
             "SWEEP_EXPIRED_AFTER_SECONDS", "PRUNE_COMPLETED_AFTER_DAYS", "PRUNE_FAILED_AFTER_DAYS",
+            "DATABASE_SSLMODE", "DATABASE_SSLROOTCERT",
         }  # fmt: skip
         assert "DATABASE_URL" not in variables
         assert variables["DATABASE_SECRET_ARN"]["Ref"].startswith("JobsDatabaseSecret")  # a reference, never a value
@@ -369,3 +370,24 @@ def test_the_runtimes_log_level_is_the_environments_not_debug(env_template: tupl
     assert levels == {expected}
     if env != "dev":
         assert expected != "DEBUG"
+
+
+def test_workers_verify_the_databases_certificate_by_default(env_template: tuple[str, Template]) -> None:
+    """libpq's default `prefer` allows a downgrade and checks nothing; the functions run outside a VPC by
+    default, so the database is reached over the internet."""
+    _, template = env_template
+    for function in resources(template, "AWS::Lambda::Function").values():
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert variables["DATABASE_SSLMODE"] == "verify-full"
+        assert variables["DATABASE_SSLROOTCERT"] == "/etc/pki/tls/certs/ca-bundle.crt"
+
+
+def test_a_secret_under_a_customer_key_can_be_decrypted_through_secrets_manager_only() -> None:
+    key = "arn:aws:kms:eu-west-1:123456789012:key/0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9"
+    secret = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:jobs/db-AbCdEf"
+    stack, _ = _stack(database_secret_arn=secret, database_secret_kms_key_arn=key)
+    decrypts = [st for st in _statements(Template.from_stack(stack)) if st["Action"] == "kms:Decrypt"]
+    assert len(decrypts) == 2  # the worker's and the sweeper's
+    for statement in decrypts:
+        assert statement["Resource"] == key
+        assert "kms:ViaService" in statement["Condition"]["StringEquals"]
