@@ -12,6 +12,7 @@ from stacks.settings import SettingsError, load_all, load_settings
 from tests.infra.conftest import ROOT, cdk_context
 
 pytestmark = pytest.mark.unit
+KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9"
 
 
 def with_dev(**values: Any) -> dict[str, Any]:
@@ -63,9 +64,7 @@ def test_the_committed_settings_load_for_every_environment() -> None:
         ({"database_ca_file": "/etc/ssl/ca.pem"}, "database_ca_file must be a path under worker/ or db/"),
         ({"database_ca_file": "worker/certs/none.pem"}, "database_ca_file worker/certs/none.pem does not exist"),
         (
-            {
-                "database_secret_kms_key_arn": "arn:aws:kms:eu-west-1:123456789012:key/0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9"
-            },
+            {"database_secret_kms_key_arn": KEY_ARN},
             "database_secret_kms_key_arn needs database_secret_arn",
         ),
         ({"s3_read_buckets": ["Bad_Bucket"]}, "s3_read_buckets has 'Bad_Bucket'"),
