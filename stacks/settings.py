@@ -44,6 +44,7 @@ LOG_RETENTION_DAYS = (
 DLQ_RETENTION_DAYS = 14  # SQS's maximum: a dead letter waits as long as SQS allows
 WORKER_BACKOFF_MAX_SECONDS = 900  # the worker's default JOB_BACKOFF_MAX_SECONDS (and SQS's longest delay)
 MIN_RECEIVE_COUNT = 5
+RESERVED_HEADROOM = 2
 SSL_MODES = ("verify-full", "verify-ca", "require", "disable")
 #: The public CA bundle of Lambda's Amazon Linux 2023 runtimes. psycopg's bundled OpenSSL looks in its own
 #: build directory by default, so the file is named explicitly.
@@ -78,7 +79,6 @@ class Settings:
     batch_size: int = 10
     max_batching_window_seconds: int = 0
     max_concurrency: int | None = None
-    reserved_concurrency: int | None = None
     #: Receives before SQS's redrive moves a message to the DLQ. The worker replaces a returned message by a
     #: fresh copy at half of it (the other half is headroom for throttled receives), so a job's attempts do
     #: not depend on it; at least 5, as AWS recommends for SQS event sources.
@@ -119,6 +119,13 @@ class Settings:
     vpc_id: str | None = None
     vpc_subnet_ids: tuple[str, ...] = ()
     vpc_security_group_ids: tuple[str, ...] = ()  # none: the stack creates one, outbound only
+
+    @property
+    def reserved_concurrency(self) -> int | None:
+        """max_concurrency plus a little headroom (a manual test invoke, the event source's scaling lag),
+        never more: every reserved unit is taken from the account's pool, which must keep 100 unreserved,
+        and a reservation the account cannot grant fails the deploy. No max_concurrency, no reservation."""
+        return self.max_concurrency + RESERVED_HEADROOM if self.max_concurrency is not None else None
 
     @property
     def protected(self) -> bool:
@@ -187,10 +194,18 @@ def load_settings(context: Mapping[str, Any], env_name: str) -> Settings:
         "dlq_name",
         "protected",
         "database_sslrootcert",
+        "reserved_concurrency",
     }
     for key in merged:
         if key in derived:
-            raise SettingsError(f"{where}: {key} is derived, not set (it follows from timeout_seconds and friends)")
+            raise SettingsError(
+                f"{where}: {key} is derived, not set"
+                + (
+                    " (max_concurrency + 2): set max_concurrency"
+                    if key == "reserved_concurrency"
+                    else " (it follows from timeout_seconds and friends)"
+                )
+            )
         if key not in known:
             raise SettingsError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(known))})")
     values = {key: _coerce(where, key, value) for key, value in merged.items()}
@@ -215,7 +230,7 @@ def _coerce(where: str, key: str, value: Any) -> Any:
             raise SettingsError(f"{where}: {key} must be a list of strings")
         return tuple(value)
     if key in _INT_KEYS:
-        if value is None and key in ("max_concurrency", "reserved_concurrency"):
+        if value is None and key == "max_concurrency":
             return None
         if isinstance(value, bool) or not isinstance(value, int):
             raise SettingsError(f"{where}: {key} must be a whole number, got {value!r}")
@@ -251,20 +266,10 @@ def _validate(where: str, s: Settings) -> None:
         fail("batch_size", f"is {s.batch_size}: a batch over 10 needs max_batching_window_seconds of at least 1")
     if s.visibility_timeout_seconds > 43200:
         fail("timeout_seconds", "gives a visibility timeout (6 x timeout + batching window) over SQS's 12 hours")
-    if s.reserved_concurrency is not None and s.reserved_concurrency < 1:
-        fail("reserved_concurrency", f"must be at least 1, got {s.reserved_concurrency}")
-    if s.max_concurrency is not None:
-        if not 2 <= s.max_concurrency <= 1000:
-            fail(
-                "max_concurrency",
-                f"must be between 2 and 1000 (the event source mapping's range), got {s.max_concurrency}",
-            )
-        if s.reserved_concurrency is not None and s.max_concurrency > s.reserved_concurrency:
-            fail(
-                "max_concurrency",
-                f"({s.max_concurrency}) must not exceed reserved_concurrency ({s.reserved_concurrency}): "
-                "the surplus invocations would be throttled and burn receive counts",
-            )
+    if s.max_concurrency is not None and not 2 <= s.max_concurrency <= 1000:
+        fail(
+            "max_concurrency", f"must be between 2 and 1000 (the event source mapping's range), got {s.max_concurrency}"
+        )
     if not MIN_RECEIVE_COUNT <= s.max_receive_count <= 1000:
         fail(
             "max_receive_count",

@@ -25,6 +25,8 @@ def test_the_committed_settings_load_for_every_environment() -> None:
     assert settings["prod"].removal_policy == "retain"
     assert settings["dev"].architecture == "arm64"
     assert settings["dev"].visibility_timeout_seconds == 6 * settings["dev"].timeout_seconds
+    # Reserved concurrency follows the event source's cap, so prod no longer reserves 100 for 50 pollers.
+    assert [(s.max_concurrency, s.reserved_concurrency) for s in settings.values()] == [(5, 7), (10, 12), (50, 52)]
 
 
 @pytest.mark.parametrize(
@@ -32,10 +34,10 @@ def test_the_committed_settings_load_for_every_environment() -> None:
     [
         ({"batch_size": 50}, "batch_size is 50: a batch over 10 needs max_batching_window_seconds of at least 1"),
         ({"max_concurrency": 1}, "max_concurrency must be between 2 and 1000"),
-        ({"max_concurrency": 1001, "reserved_concurrency": 2000}, "max_concurrency must be between 2 and 1000"),
+        ({"max_concurrency": 1001}, "max_concurrency must be between 2 and 1000"),
         (
-            {"max_concurrency": 20, "reserved_concurrency": 10},
-            "max_concurrency (20) must not exceed reserved_concurrency (10)",
+            {"reserved_concurrency": 10},
+            "reserved_concurrency is derived, not set (max_concurrency + 2): set max_concurrency",
         ),
         ({"retention_days": 14}, "retention_days must be 1-13: the DLQ keeps messages 14 days"),
         ({"max_receive_count": 3}, "max_receive_count must be between 5 (AWS's recommendation for Lambda event"),
