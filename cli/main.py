@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from cli.errors import FAILED, USAGE, CliError
 from cli.job_commands import cmd_list, cmd_migrate, cmd_prune, cmd_publish, cmd_retry, cmd_show
 from cli.parser import build_parser
-from cli.queue_commands import cmd_cost, cmd_dlq, cmd_local, cmd_logs, cmd_pause, cmd_stats
+from cli.queue_commands import cmd_cost, cmd_dlq, cmd_doctor, cmd_local, cmd_logs, cmd_pause, cmd_stats
 from cli.target import Target, _aws_reason
 from db import (
     ConfigError,
@@ -52,6 +52,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         "resume": lambda a, t: cmd_pause(a, t, enabled=True),
         "migrate": cmd_migrate,
         "prune": cmd_prune,
+        "doctor": cmd_doctor,
         "local": cmd_local,
     }
     try:

@@ -142,6 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("migrate", "apply database migrations")
 
+    p = command(
+        "doctor",
+        "check a deployed environment: outputs, secret, database (TLS, migrations), queues, Lambda quota, alarms",
+    )
+    p.add_argument("--ca-file", help="verify the database against this CA file (default: the settings' or the OS's)")
+
     p = command("prune", "delete completed and exhausted failed jobs older than their retention, in batches")
     p.add_argument(
         "--older-than",

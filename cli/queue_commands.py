@@ -1,4 +1,4 @@
-"""`jobs` commands on the queues and the worker: stats, dlq, logs, pause/resume, local, cost."""
+"""`jobs` commands on the queues and the worker: stats, dlq, logs, pause/resume, local, cost, doctor."""
 
 from __future__ import annotations
 
@@ -207,3 +207,17 @@ def cmd_cost(args: argparse.Namespace) -> int:
 
 def fields_of(estimate: Any) -> dict[str, Any]:
     return {k: v for k, v in vars(estimate).items() if k != "design"}
+
+
+def cmd_doctor(args: argparse.Namespace, target: Target) -> int:
+    from cli.doctor import Doctor, report
+
+    if not args.env:
+        raise CliError("doctor checks a deployed environment: pass --env ENV", USAGE)
+    checks = Doctor(target, stack_settings(args.env), ca_file=args.ca_file).run()
+    text, code = report(checks)
+    if args.json:
+        emit_json([{"check": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix} for c in checks])
+    else:
+        print(text)
+    return code

@@ -47,6 +47,15 @@ def downgrade(db: DB, revision: str) -> None:
         command.downgrade(config, revision)
 
 
+def head() -> str:
+    """The newest revision in db/migrations: what `upgrade` brings a database to."""
+    from alembic.script import ScriptDirectory
+
+    revision = ScriptDirectory.from_config(_config()).get_current_head()
+    assert revision is not None
+    return revision
+
+
 def current(db: DB) -> str | None:
     from alembic.runtime.migration import MigrationContext
 

@@ -1,0 +1,207 @@
+"""`jobs doctor --env ENV`: what an operator checks before and after a deploy, one line per check.
+
+Each check answers one question with ✓ or ✗ and, when ✗, what to do. Nothing here changes anything, and
+nothing prints a secret: the secret is parsed, never shown. Checks that need something an earlier one
+could not provide (the database without a readable secret, say) say so instead of failing noisily.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from cli.target import ROOT, Target, _aws_reason
+from db import DB, JobstackError, create_db
+from stacks.settings import Settings
+
+#: Lambda keeps at least this much of an account's concurrency unreserved; a reservation that would go
+#: below it is refused (https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html).
+MIN_UNRESERVED = 100
+REQUIRED_OUTPUTS = (
+    "QueueUrl",
+    "DeadLetterQueueUrl",
+    "DatabaseSecretArn",
+    "AlarmTopicArn",
+    "WorkerFunctionName",
+    "SweeperFunctionName",
+    "EventSourceMappingId",
+    "WorkerLogGroupName",
+)
+#: Where a developer's machine keeps the public CAs (Lambda's own path is in the settings).
+LOCAL_CA_BUNDLES = ("/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/cert.pem")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        if self.ok:
+            return f"✓ {self.name}: {self.detail}"
+        return f"✗ {self.name}: {self.detail}" + (f" — {self.fix}" if self.fix else "")
+
+
+class Doctor:
+    def __init__(self, target: Target, settings: Settings, *, ca_file: str | None = None) -> None:
+        self.target, self.settings, self.ca_file = target, settings, ca_file
+        self.outputs: dict[str, str] = {}
+        self.database_url: str | None = None
+
+    def run(self) -> list[Check]:
+        checks = [self.stack_outputs()]
+        checks.append(self.secret())
+        checks.append(self.database())
+        checks.append(self.queues())
+        checks.append(self.concurrency())
+        checks.append(self.alarm_topic())
+        return checks
+
+    # -- each check ------------------------------------------------------------------------------------
+
+    def stack_outputs(self) -> Check:
+        name = f"stack {self.settings.stack_name}"
+        try:
+            stack = self.target.client("cloudformation").describe_stacks(StackName=self.settings.stack_name)
+        except Exception as err:
+            return Check(name, False, f"cannot be read ({_aws_reason(err)})", f"deploy it: cdk deploy {name[6:]}")
+        self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Stacks"][0].get("Outputs", [])}
+        missing = [key for key in REQUIRED_OUTPUTS if key not in self.outputs]
+        if missing:
+            return Check(name, False, f"has no {', '.join(missing)} output", "deploy this version: cdk deploy")
+        return Check(name, True, f"deployed, {len(self.outputs)} outputs")
+
+    def secret(self) -> Check:
+        from worker.secrets import database_url_from_secret
+
+        arn = self.outputs.get("DatabaseSecretArn")
+        if not arn:
+            return Check("database secret", False, "unknown (no stack output)")
+        try:
+            self.database_url = database_url_from_secret(arn, self.target.client("secretsmanager"))
+        except JobstackError as err:
+            return Check("database secret", False, str(err))
+        return Check("database secret", True, "holds a database URL the worker accepts (not shown)")
+
+    def database(self) -> Check:
+        from db.migrate import current, head
+
+        url = self.target.database_url_flag or self.database_url
+        if url is None:
+            return Check("database", False, "not checked: no readable secret", "fix the secret first")
+        ca = self._local_ca()
+        try:
+            db = create_db(url, sslmode=self.settings.database_sslmode, sslrootcert=ca)
+        except JobstackError as err:
+            return Check("database", False, str(err))
+        try:
+            return self._database(db, current, head)
+        finally:
+            db.dispose()
+
+    def _database(self, db: DB, current: Callable[[DB], str | None], head: Callable[[], str]) -> Check:
+        try:
+            revision = current(db)
+        except JobstackError as err:
+            return Check("database", False, str(err), "check the URL, the network path and the CA file")
+        own = make_url(db.engine.url).query.get("sslmode")
+        tls = f"the URL's own sslmode={own}" if own else f"TLS {self.settings.database_sslmode}"
+        if revision != head():
+            return Check("database", False, f"answers ({tls}) at migration {revision or 'none'}, not {head()}",
+                         "run: jobs migrate --env " + self.settings.env_name)  # fmt: skip
+        return Check("database", True, f"answers ({tls}), migrations at head ({revision})")
+
+    def queues(self) -> Check:
+        url, dlq_url = self.outputs.get("QueueUrl"), self.outputs.get("DeadLetterQueueUrl")
+        if not url or not dlq_url:
+            return Check("queues", False, "unknown (no stack outputs)")
+        sqs = self.target.sqs
+        try:
+            attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+            dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        except Exception as err:
+            return Check("queues", False, f"cannot be read ({_aws_reason(err)})")
+        s = self.settings
+        redrive = json.loads(attrs.get("RedrivePolicy") or "{}")
+        wrong = [
+            f"{what} is {got}, settings say {want}"
+            for what, got, want in (
+                ("maxReceiveCount", int(redrive.get("maxReceiveCount", 0)), s.max_receive_count),
+                ("VisibilityTimeout", int(attrs.get("VisibilityTimeout", 0)), s.visibility_timeout_seconds),
+                ("MessageRetentionPeriod", int(attrs.get("MessageRetentionPeriod", 0)), s.retention_days * 86_400),
+            )
+            if got != want
+        ]
+        if redrive.get("deadLetterTargetArn") != dlq_arn:
+            wrong.append("the queue does not redrive to the stack's DLQ")
+        if wrong:
+            return Check("queues", False, "; ".join(wrong), "deploy the current settings: cdk deploy")
+        return Check("queues", True, f"queue, DLQ and redrive (maxReceiveCount {s.max_receive_count}) match")
+
+    def concurrency(self) -> Check:
+        wanted = (self.settings.reserved_concurrency or 0) + 1  # the worker's reservation and the sweeper's 1
+        client = self.target.client("lambda")
+        try:
+            limits = client.get_account_settings()["AccountLimit"]
+            ours = sum(
+                self._reserved(client, self.outputs.get(k)) for k in ("WorkerFunctionName", "SweeperFunctionName")
+            )
+        except Exception as err:
+            return Check("Lambda concurrency", False, f"cannot be read ({_aws_reason(err)})")
+        quota, unreserved = int(limits["ConcurrentExecutions"]), int(limits["UnreservedConcurrentExecutions"])
+        left = unreserved + ours - wanted  # what stays unreserved once this stack's reservations are in place
+        if left < MIN_UNRESERVED:
+            return Check(
+                "Lambda concurrency", False,
+                f"the account's quota is {quota}; reserving {wanted} would leave {left} unreserved (Lambda keeps "
+                f"{MIN_UNRESERVED})",
+                "ask for a higher quota (Service Quotas: Lambda concurrent executions) or lower max_concurrency",
+            )  # fmt: skip
+        return Check("Lambda concurrency", True, f"quota {quota}; reserving {wanted} leaves {left} unreserved")
+
+    def alarm_topic(self) -> Check:
+        arn = self.outputs.get("AlarmTopicArn")
+        if not arn:
+            return Check("alarms", False, "unknown (no stack output)")
+        try:
+            subs = self.target.client("sns").list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"]
+        except Exception as err:
+            return Check("alarms", False, f"cannot be read ({_aws_reason(err)})")
+        confirmed = [s for s in subs if s.get("SubscriptionArn", "").startswith("arn:")]
+        if not confirmed:
+            why = "no alarm_emails are set" if not self.settings.alarm_emails else "no subscription is confirmed yet"
+            return Check(
+                "alarms", False, f"the topic has no confirmed subscription ({why}): alarms reach nobody",
+                "set alarm_emails and confirm the e-mail, or subscribe your chat or paging to AlarmTopicArn",
+            )  # fmt: skip
+        return Check("alarms", True, f"{len(confirmed)} confirmed subscription(s) on the alarm topic")
+
+    # -- helpers ---------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _reserved(client: Any, function_name: str | None) -> int:
+        if not function_name:
+            return 0
+        return int(client.get_function_concurrency(FunctionName=function_name).get("ReservedConcurrentExecutions") or 0)
+
+    def _local_ca(self) -> str | None:
+        """The CA file to verify against from this machine: --ca-file, the settings' bundle, or the OS's CAs."""
+        if self.settings.database_sslmode not in ("verify-full", "verify-ca"):
+            return None
+        if self.ca_file:
+            return self.ca_file
+        if self.settings.database_ca_file:
+            return str(ROOT / self.settings.database_ca_file)
+        return next((path for path in LOCAL_CA_BUNDLES if Path(path).is_file()), None)
+
+
+def report(checks: list[Check]) -> tuple[str, int]:
+    text = "\n".join(check.line() for check in checks)
+    return text, 0 if all(c.ok for c in checks) else 1
