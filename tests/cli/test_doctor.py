@@ -28,6 +28,8 @@ from tests.own_postgres import OwnServer, own_postgres
 pytestmark = pytest.mark.integration
 REGION = "us-east-1"
 DEV = load_settings(cdk_context(), "dev")
+assert DEV.reserved_concurrency is not None
+RESERVED: int = DEV.reserved_concurrency
 
 
 class AccountLimits:
@@ -115,7 +117,7 @@ def account(monkeypatch: pytest.MonkeyPatch, aws: None) -> AccountLimits:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     for name in ("DATABASE_URL", "QUEUE_URL", "DLQ_URL"):
         monkeypatch.delenv(name, raising=False)
-    limits = AccountLimits(None, quota=1000, unreserved=1000 - DEV.reserved_concurrency)
+    limits = AccountLimits(None, quota=1000, unreserved=1000 - RESERVED)
     original = Target.client
 
     def client(self: Target, service: str) -> Any:
@@ -152,7 +154,7 @@ def test_each_problem_is_one_line_with_what_to_do(
     from tests.own_postgres import make_authority
 
     deploy(secret=tls_server.url(), max_receive_count=3, subscribe=False)
-    account.quota, account.unreserved = 100, 100 - DEV.reserved_concurrency
+    account.quota, account.unreserved = 100, 100 - RESERVED
     wrong_ca = make_authority(tmp_path, "not-the-servers")
     code, lines = doctor(capsys, "--ca-file", str(wrong_ca.pem))
     assert code == 1
@@ -163,7 +165,7 @@ def test_each_problem_is_one_line_with_what_to_do(
         "✗ queues: maxReceiveCount is 3, settings say 5 — deploy the current settings: cdk deploy"
     )
     assert by_check["Lambda concurrency"].startswith(
-        f"✗ Lambda concurrency: the account's quota is 100; reserving {DEV.reserved_concurrency + 1} would leave"
+        f"✗ Lambda concurrency: the account's quota is 100; reserving {RESERVED + 1} would leave"
     )
     assert "✗ alarms: the topic has no confirmed subscription (no alarm_emails are set)" in by_check["alarms"]
     assert by_check["database secret"].startswith("✓")
