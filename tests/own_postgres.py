@@ -157,3 +157,16 @@ def own_postgres() -> Iterator[OwnServer]:
             subprocess.run([*run, _bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def migrated_own_postgres() -> Iterator[OwnServer]:
+    """`own_postgres()` with the jobs schema migrated to head."""
+    from db import create_db
+    from db.migrate import upgrade
+
+    with own_postgres() as pg:
+        db = create_db(pg.url(sslmode="require"))
+        upgrade(db)
+        db.dispose()
+        yield pg

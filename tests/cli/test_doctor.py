@@ -23,7 +23,7 @@ from db import create_db
 from db.migrate import downgrade, upgrade
 from stacks.settings import load_settings
 from tests.infra.conftest import cdk_context
-from tests.own_postgres import OwnServer, own_postgres
+from tests.own_postgres import OwnServer, make_authority, migrated_own_postgres
 
 pytestmark = pytest.mark.integration
 REGION = "us-east-1"
@@ -47,10 +47,7 @@ class AccountLimits:
 
 @pytest.fixture(scope="module")
 def tls_server() -> Iterator[OwnServer]:
-    with own_postgres() as pg:
-        db = create_db(pg.url(sslmode="require"))
-        upgrade(db)
-        db.dispose()
+    with migrated_own_postgres() as pg:
         yield pg
 
 
@@ -151,7 +148,6 @@ def test_a_healthy_environment_passes_every_check(
 def test_each_problem_is_one_line_with_what_to_do(
     tls_server: OwnServer, account: AccountLimits, capsys: pytest.CaptureFixture[str], tmp_path: Any
 ) -> None:
-    from tests.own_postgres import make_authority
 
     deploy(secret=tls_server.url(), max_receive_count=3, subscribe=False)
     account.quota, account.unreserved = 100, 100 - RESERVED

@@ -19,8 +19,7 @@ import pytest
 
 import worker.handler
 from db import DatabaseUnavailable, Queue, create_db, get_job, publish
-from db.migrate import upgrade
-from tests.own_postgres import OwnServer, make_authority, own_postgres
+from tests.own_postgres import OwnServer, make_authority, migrated_own_postgres
 from tests.worker.esm import FakeLambdaContext, receive_event
 
 pytestmark = pytest.mark.integration
@@ -28,10 +27,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[OwnServer]:
-    with own_postgres() as pg:
-        db = create_db(pg.url(sslmode="require"))
-        upgrade(db)
-        db.dispose()
+    with migrated_own_postgres() as pg:
         yield pg
 
 
