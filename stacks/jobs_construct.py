@@ -28,7 +28,7 @@ from stacks import nag
 from stacks.function_network import FunctionNetwork, function_network
 from stacks.monitoring import Monitoring
 from stacks.settings import DLQ_RETENTION_DAYS, Settings
-from stacks.worker_code import RUNTIME, lambda_architecture, worker_code
+from stacks.worker_code import RUNTIME, RUNTIME_REASON, lambda_architecture, worker_code
 
 SWEEPER_TIMEOUT_SECONDS = 120
 #: What sending to or receiving from a queue under a KMS key takes: SQS asks KMS for a data key to send
@@ -301,6 +301,7 @@ class Jobs(Construct):
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
             **(self.network.function_props() if self.network else {}),
         )
+        nag.acknowledge(function, "AwsSolutions-L1", RUNTIME_REASON)
         return function, log_group
 
     def _grant_buckets(self, settings: Settings) -> None:

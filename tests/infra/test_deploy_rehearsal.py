@@ -96,7 +96,7 @@ def test_the_dev_template_creates_queues_functions_and_mapping(
 
     lambda_ = boto3.client("lambda", region_name=REGION)
     worker = lambda_.get_function_configuration(FunctionName=outputs["WorkerFunctionName"])
-    assert worker["Runtime"] == "python3.14"
+    assert worker["Runtime"] == "python3.13"
     assert worker["Handler"] == "worker.handler.handler"
     assert worker["Environment"]["Variables"]["DATABASE_SECRET_ARN"] == secret_arn
     [mapping] = lambda_.list_event_source_mappings(FunctionName=outputs["WorkerFunctionName"])["EventSourceMappings"]

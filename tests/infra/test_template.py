@@ -75,7 +75,7 @@ def test_both_queues_deny_requests_without_tls(env_template: tuple[str, Template
         assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
-def test_functions_run_python_3_14_with_json_logs_and_retention(env_template: tuple[str, Template]) -> None:
+def test_functions_run_python_3_13_with_json_logs_and_retention(env_template: tuple[str, Template]) -> None:
     env, template = env_template
     s = settings_for(env)
     functions = resources(template, "AWS::Lambda::Function")
@@ -85,7 +85,7 @@ def test_functions_run_python_3_14_with_json_logs_and_retention(env_template: tu
     }
     for function in functions.values():
         props = function["Properties"]
-        assert props["Runtime"] == "python3.14"
+        assert props["Runtime"] == "python3.13"
         assert props["Architectures"] == [s.architecture]
         assert props["LoggingConfig"]["LogFormat"] == "JSON"
         assert "LogGroup" in props["LoggingConfig"]

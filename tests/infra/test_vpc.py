@@ -128,7 +128,7 @@ def test_the_network_acknowledgements_are_each_needed(monkeypatch: pytest.Monkey
         "AwsSolutions-IAM5[Resource::*]",
         "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*]",
     }
-    assert set(paths) == {"AwsSolutions-SMG4", *network_rules}
+    assert set(paths) == {"AwsSolutions-SMG4", "AwsSolutions-L1", *network_rules}
     for rule in network_rules:  # only the VPC environments' roles, both of them
         assert {p.rsplit("/", 2)[0] for p in paths[rule]} == {
             f"JobsStack-{env}/Jobs/{role}" for env in ("dev", "staging") for role in ("WorkerRole", "SweeperRole")
