@@ -24,7 +24,7 @@ from db.exceptions import (
 )
 from db.job_types import JobType, get_job_type, job_type_names, register_job_type, validate_payload
 from db.message import JobMessage, MalformedMessage, parse_body
-from db.models import BackgroundJob, Job, JobStatus
+from db.models import Job, JobStatus
 from db.publish import JobRequest, Queue, publish, publish_many, resend
 from db.repository import (
     Claim,
@@ -91,3 +91,12 @@ __all__ = [
     "unmark_sent",
     "validate_payload",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """`db.BackgroundJob` (the ORM class) is imported on first use: the worker never pays for the ORM."""
+    if name == "BackgroundJob":
+        from db.orm import BackgroundJob
+
+        return BackgroundJob
+    raise AttributeError(f"module 'db' has no attribute {name!r}")

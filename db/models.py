@@ -12,11 +12,12 @@ import enum
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     JSON,
     CheckConstraint,
+    Column,
     DateTime,
     Dialect,
     Index,
@@ -29,8 +30,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
 )
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
 
 
 class JobStatus(enum.StrEnum):
@@ -59,7 +59,21 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-JsonDocument = JSON().with_variant(JSONB(), "postgresql")
+class JsonDocument(TypeDecorator[Any]):
+    """`jsonb` on PostgreSQL, JSON elsewhere. PostgreSQL's JSONB type is looked up when a dialect asks for it,
+    not at import: importing `sqlalchemy.dialects.postgresql` loads every PostgreSQL driver's dialect (20 ms
+    of the worker's cold start), which a connection loads anyway, once, when it is first made."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(JSON())
+
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -69,48 +83,42 @@ NAMING_CONVENTION = {
 }
 
 STATUS_VALUES = ", ".join(f"'{s.value}'" for s in JobStatus)
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-
-class BackgroundJob(Base):
-    __tablename__ = "background_jobs"
-    __table_args__ = (
-        CheckConstraint(f"status IN ({STATUS_VALUES})", name="status"),
-        CheckConstraint("attempts >= 0", name="attempts_not_negative"),
-        CheckConstraint("max_attempts >= 1", name="max_attempts_positive"),
-        CheckConstraint("send_count >= 0", name="send_count_not_negative"),
-        UniqueConstraint("type", "idempotency_key"),
-        # Listing by status newest-first, and the sweeper's "pending/processing older than T".
-        Index(None, "status", "created_at"),
-        # Listing everything newest-first and `--since` filters without a status.
-        Index(None, "created_at"),
-        # The sweeper's "pending and untouched for T" (updated_at moves when it re-sends).
-        Index(None, "status", "updated_at"),
-    )
-
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    type: Mapped[str] = mapped_column(String(128))
-    payload: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
-    status: Mapped[str] = mapped_column(String(16), default=JobStatus.PENDING.value, server_default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    max_attempts: Mapped[int] = mapped_column(Integer)
-    error: Mapped[str | None] = mapped_column(Text)
-    idempotency_key: Mapped[str | None] = mapped_column(String(255))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    #: When SQS last accepted a message for this job (None: never confirmed). The sweeper re-sends only
-    #: what was never sent or whose message must have left the queue, instead of every old row per run.
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+#: SQLAlchemy Core, not the ORM's declarative layer: the worker's path runs Core statements only, and the ORM
+#: costs 37 ms of every cold start. An ORM class for web apps that want one is `db.orm.BackgroundJob`.
+jobs_table = Table(
+    "background_jobs",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("type", String(128), nullable=False),
+    Column("payload", JsonDocument, nullable=False),
+    Column("status", String(16), nullable=False, default=JobStatus.PENDING.value, server_default="pending"),
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("max_attempts", Integer, nullable=False),
+    Column("error", Text),
+    Column("idempotency_key", String(255)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("completed_at", UTCDateTime),
+    #: When SQS last accepted a message for this job (None: never confirmed). The sweeper re-sends only what
+    #: was never sent or whose message must have left the queue, instead of every old row per run.
+    Column("sent_at", UTCDateTime),
     #: Messages sent for this job: 1 after a normal publish; more means the sweeper or an operator re-sent.
-    send_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-
-
-jobs_table = cast(Table, BackgroundJob.__table__)  # declarative tables are Tables
+    Column("send_count", Integer, nullable=False, default=0, server_default="0"),
+    CheckConstraint(f"status IN ({STATUS_VALUES})", name="status"),
+    CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+    CheckConstraint("max_attempts >= 1", name="max_attempts_positive"),
+    CheckConstraint("send_count >= 0", name="send_count_not_negative"),
+    UniqueConstraint("type", "idempotency_key"),
+    # Listing by status newest-first, and the sweeper's "pending/processing older than T".
+    Index(None, "status", "created_at"),
+    # Listing everything newest-first and `--since` filters without a status.
+    Index(None, "created_at"),
+    # The sweeper's windows and pruning: "status and last changed before T".
+    Index(None, "status", "updated_at"),
+)
 
 
 @dataclass(frozen=True)

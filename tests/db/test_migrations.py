@@ -9,7 +9,7 @@ from sqlalchemy import inspect, text
 
 from db import DB
 from db.migrate import current, downgrade, main, upgrade
-from db.models import Base
+from db.models import metadata
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +48,7 @@ def test_0002_keeps_existing_rows_and_marks_them_never_sent(any_db: DB) -> None:
 
 def test_models_and_migrations_agree(any_db: DB) -> None:
     with any_db.begin() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
     assert diff == []
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from db import DB, ConfigError, JobStatus, Queue, get_job, publish
+from db.models import jobs_table
 from tests.worker.esm import FakeLambdaContext, receive_event
 from worker import handler as entry
 from worker.backoff import retry_delay
@@ -109,3 +110,33 @@ def test_importing_the_handler_does_not_import_boto3() -> None:
     code = "import sys, worker.handler; print('boto3' in sys.modules, 'botocore' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("entry", ["worker.handler", "worker.sweeper"])
+def test_the_import_path_loads_only_what_it_runs(entry: str) -> None:
+    """The ORM's declarative layer and every PostgreSQL driver's dialect cost a cold start 60 ms and the
+    worker runs Core statements only (the dialect a connection needs loads when it is first made); the
+    sweeper never runs a job, so it imports no handler."""
+    code = (
+        f"import sys, {entry}; "
+        "print(sorted(m for m in ('sqlalchemy.orm', 'sqlalchemy.dialects.postgresql', 'boto3', 'worker.jobs') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    expected = [] if entry == "worker.sweeper" else ["worker.jobs"]
+    assert out.stdout.strip() == str(expected)
+
+
+@pytest.mark.integration
+def test_the_orm_class_maps_the_same_table_for_web_apps(pg_db: DB) -> None:
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import Session
+
+    import db
+    from db.orm import BackgroundJob
+
+    assert db.__getattr__("BackgroundJob") is BackgroundJob  # `db.BackgroundJob`, imported on first use
+    with Session(pg_db.engine) as session, session.begin():
+        assert session.scalar(select(func.count()).select_from(BackgroundJob)) == 0
+    assert BackgroundJob.__table__ is jobs_table
