@@ -15,9 +15,10 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import Connection, Integer, and_, bindparam, column, delete, func, or_, select, text, update
 
 from db.engine import DB, statements
 from db.models import Job, JobStatus, jobs_table
@@ -141,6 +142,11 @@ def claim_job(
         if row is not None:
             return Claim(ClaimOutcome.CLAIMED, Job.from_row(row))
         current = conn.execute(select(_t).where(_t.c.id == job_id)).first()
+    return _why_not_claimed(current, job_type=job_type, stale_after=stale_after, now=now)
+
+
+def _why_not_claimed(current: Any, *, job_type: str | None, stale_after: timedelta, now: datetime) -> Claim:
+    """The claim missed: read the row once to tell the caller why."""
     if current is None:
         return Claim(ClaimOutcome.NOT_FOUND)
     job = Job.from_row(current)
@@ -152,6 +158,73 @@ def claim_job(
     if job.attempts >= job.max_attempts and (job.status is JobStatus.FAILED or abandoned):
         return Claim(ClaimOutcome.EXHAUSTED, job)
     return Claim(ClaimOutcome.BUSY, job)
+
+
+# Completing one job and claiming the next in one statement (PostgreSQL): a data-modifying CTE, which a
+# transaction-mode pooler passes through unchanged (unlike a server-side prepared statement). Both UPDATEs
+# run, to completion, whatever the outer SELECT reads; the outer SELECT always returns one row, so the
+# caller learns whether the completion took even when the claim found nothing.
+_COMPLETE_AND_CLAIM = (
+    text(
+        f"""
+    WITH done AS (
+        UPDATE background_jobs
+        SET status = '{JobStatus.COMPLETED.value}', completed_at = :now, updated_at = :now, error = NULL
+        WHERE id = :done_id AND status = '{JobStatus.PROCESSING.value}' AND attempts = :done_attempt
+        RETURNING id
+    ), claimed AS (
+        UPDATE background_jobs
+        SET status = '{JobStatus.PROCESSING.value}', attempts = attempts + 1, started_at = :now,
+            completed_at = NULL, updated_at = :now
+        WHERE id = :job_id AND type = :job_type AND (
+            status = '{JobStatus.PENDING.value}'
+            OR ((status = '{JobStatus.FAILED.value}'
+                 OR (status = '{JobStatus.PROCESSING.value}' AND started_at < :stale_before))
+                AND attempts < max_attempts))
+        RETURNING *
+    )
+    SELECT (SELECT count(*) FROM done) AS done_count, claimed.*
+    FROM (VALUES (1)) AS one (x) LEFT JOIN claimed ON true
+    """
+    )
+    .bindparams(
+        bindparam("now", type_=_t.c.updated_at.type),
+        bindparam("stale_before", type_=_t.c.started_at.type),
+        bindparam("done_id", type_=_t.c.id.type),
+        bindparam("job_id", type_=_t.c.id.type),
+    )
+    .columns(*_t.c, column("done_count", Integer))
+)
+
+
+def complete_and_claim(
+    db: DB,
+    done: tuple[UUID, int],
+    job_id: UUID,
+    *,
+    stale_after: timedelta,
+    job_type: str,
+    now: datetime | None = None,
+) -> tuple[bool, Claim]:
+    """`complete_job(done)` and `claim_job(job_id)` in one round trip and one commit (PostgreSQL only).
+
+    `done` is (job id, attempt): the same fence as `complete_job`'s. Returns whether the completion took and
+    the claim, exactly as `claim_job` would return it. `done` and `job_id` must differ (one statement may
+    not change a row twice).
+    """
+    assert done[0] != job_id, "complete and claim the same job in two statements"
+    now = now or utcnow()
+    params = {
+        "now": now, "stale_before": now - stale_after, "done_id": done[0], "done_attempt": done[1],
+        "job_id": job_id, "job_type": job_type,
+    }  # fmt: skip
+    with statements(db) as conn:
+        row = conn.execute(_COMPLETE_AND_CLAIM, params).one()
+        completed = row.done_count == 1
+        if row.id is not None:
+            return completed, Claim(ClaimOutcome.CLAIMED, Job.from_row(row))
+        current = conn.execute(select(_t).where(_t.c.id == job_id)).first()
+    return completed, _why_not_claimed(current, job_type=job_type, stale_after=stale_after, now=now)
 
 
 def complete_job(db: DB | Connection, job_id: UUID, *, attempt: int | None = None, now: datetime | None = None) -> bool:

@@ -30,6 +30,7 @@ from worker.observability import LOGGER_NAME
 from worker.outcomes import NOT_RUN, Outcome, RecordResult
 from worker.processing import process_record
 from worker.runtime import Runtime
+from worker.settlements import Settlements
 from worker.transport import (
     change_visibility,
     dead_letter,
@@ -53,20 +54,25 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
     results: list[tuple[dict[str, Any], RecordResult]] = []
     runtime.expire_old_secret()
     database_down = _database_problem(runtime) if records else None
+    settlements = Settlements(runtime)
     for record in records:
         started = time.perf_counter()
         if database_down is not None:
             result = RecordResult(Outcome.UNAVAILABLE, message_id(record), error=database_down)
         else:
-            result = process_record(record, context, runtime)
+            result = process_record(record, context, runtime, settlements)
             if result.cause == "auth" and runtime.refresh_secret("the database refused the credentials"):
-                result = process_record(record, context, runtime)  # once, with the rotated password
+                result = process_record(record, context, runtime, settlements)  # once, with the new password
             if result.outcome is Outcome.UNAVAILABLE:
                 database_down = result.error
-        result = _before_the_receive_limit(record, result, runtime)
-        _log_outcome(result, (time.perf_counter() - started) * 1000)
-        metrics.record(result)
+        result.duration_ms = (time.perf_counter() - started) * 1000
         results.append((record, result))
+    database_down = _settle(settlements, database_down)
+    # Every outcome is final only now (the last success completes here): then requeue, log and count.
+    for index, (record, result) in enumerate(results):
+        results[index] = (record, _before_the_receive_limit(record, result, runtime))
+        _log_outcome(results[index][1], result.duration_ms)
+        metrics.record(results[index][1])
     change_visibility(
         runtime,
         [
@@ -80,6 +86,18 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
         delete(runtime, [r for r, res in results if res.acknowledged])
         raise BatchFailed(f"{database_down}; {len(results)} record(s) settled, the unfinished ones return to the queue")
     return {"batchItemFailures": [{"itemIdentifier": res.message_id} for _, res in results if not res.acknowledged]}
+
+
+def _settle(settlements: Settlements, database_down: str | None) -> str | None:
+    """Complete the success still held; with the database gone, return its record to the queue instead."""
+    if database_down is not None:
+        settlements.abandon(database_down)
+        return database_down
+    try:
+        settlements.flush()
+    except DatabaseUnavailable as err:
+        return str(err)
+    return None
 
 
 def _database_problem(runtime: Runtime) -> str | None:

@@ -46,6 +46,7 @@ class RecordResult:
     requeued: bool = False
     #: For UNAVAILABLE: DatabaseUnavailable.kind ("auth", "tls", "unreachable").
     cause: str | None = None
+    duration_ms: float = 0.0  # the record's whole time in the worker, for its log line
 
     @property
     def acknowledged(self) -> bool:

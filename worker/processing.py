@@ -21,8 +21,6 @@ from db import (
     JobStatus,
     MalformedMessage,
     UnknownJobType,
-    claim_job,
-    complete_job,
     fail_job,
     get_job_type,
     parse_body,
@@ -35,16 +33,26 @@ from worker.observability import LOGGER_NAME, job_logger
 from worker.outcomes import ABANDONED, Outcome, RecordResult
 from worker.registry import JobContext, get_handler
 from worker.runtime import Runtime
+from worker.settlements import Settlements
 from worker.transport import dead_letter, message_id, receive_count
 
 log = logging.getLogger(LOGGER_NAME)
 _NO_DEADLINE_MS = 15 * 60 * 1000
 
 
-def process_record(record: dict[str, Any], context: Any, runtime: Runtime) -> RecordResult:
+def process_record(
+    record: dict[str, Any], context: Any, runtime: Runtime, settlements: Settlements | None = None
+) -> RecordResult:
+    """One record. With `settlements` (the batch's), a success's completion is held for the next claim;
+    without, it is settled before this returns."""
     mid = message_id(record)
+    own = settlements is None
+    settlements = settlements or Settlements(runtime)
     try:
-        return _process(record, mid, context, runtime)
+        result = _process(record, mid, context, runtime, settlements)
+        if own:
+            settlements.flush()
+        return result
     except DatabaseUnavailable as err:
         return RecordResult(Outcome.UNAVAILABLE, mid, error=str(err), cause=err.kind)
     except Exception as err:  # a bug of ours must not fail the other records of the batch
@@ -52,7 +60,9 @@ def process_record(record: dict[str, Any], context: Any, runtime: Runtime) -> Re
         return RecordResult(Outcome.ERROR, mid, error=redact(f"{type(err).__name__}: {err}"))
 
 
-def _process(record: dict[str, Any], message_id: str, context: Any, runtime: Runtime) -> RecordResult:
+def _process(
+    record: dict[str, Any], message_id: str, context: Any, runtime: Runtime, settlements: Settlements
+) -> RecordResult:
     config = runtime.config
     body = record.get("body") or ""
     try:
@@ -86,7 +96,7 @@ def _process(record: dict[str, Any], message_id: str, context: Any, runtime: Run
             error=f"{remaining_ms} ms left, {int(needed.total_seconds() * 1000)} ms needed to start",
         )
 
-    claim = claim_job(runtime.db, message.job_id, stale_after=config.stale_after, job_type=message.type)
+    claim = settlements.claim(message.job_id, stale_after=config.stale_after, job_type=message.type)
     later = retry_delay(receive_count(record), base=config.backoff_base_seconds, cap=config.backoff_max_seconds)
     if claim.outcome is ClaimOutcome.NOT_FOUND:
         return RecordResult(Outcome.NOT_FOUND, message_id, message.job_id, message.type, visibility_seconds=later)
@@ -144,13 +154,8 @@ def _process(record: dict[str, Any], message_id: str, context: Any, runtime: Run
             job.attempts, base=config.backoff_base_seconds, cap=config.backoff_max_seconds
         )
         return base
-    elapsed = (time.perf_counter() - started) * 1000
-    if not complete_job(runtime.db, job.id, attempt=job.attempts):
-        log.warning(
-            "job finished after another invocation reclaimed it; its result stands, the row is theirs",
-            extra={"job_id": str(job.id), "type": job.type, "attempt": job.attempts},
-        )
-    base.outcome, base.handler_ms = Outcome.SUCCEEDED, elapsed
+    base.outcome, base.handler_ms = Outcome.SUCCEEDED, (time.perf_counter() - started) * 1000
+    settlements.hold(job, base)  # completed with the next claim, or flushed alone
     return base
 
 

@@ -15,6 +15,7 @@ from db.repository import (
     MAX_ERROR_CHARS,
     ResendWindows,
     abandoned_jobs,
+    complete_and_claim,
     mark_sent,
     prune_jobs,
     requeue_job,
@@ -268,3 +269,22 @@ def test_a_message_of_another_type_never_claims_or_fails_the_row(any_db: DB) -> 
     assert not fail_job(any_db, job.id, "garbage", job_type="resize-image")
     assert get_job(any_db, job.id) == job
     assert claim_job(any_db, job.id, stale_after=STALE, job_type="test-echo").outcome is ClaimOutcome.CLAIMED
+
+
+def test_complete_and_claim_is_one_statement_with_both_fences(pg_db: DB) -> None:
+    """PostgreSQL: completing job i and claiming job i+1 in one round trip and one commit, each UPDATE with
+    the conditions it has alone (the attempt fence, the claimable states, the type)."""
+    first, second, other = insert_job(pg_db), insert_job(pg_db), insert_job(pg_db, type="resize-image")
+    claimed = claim_job(pg_db, first.id, stale_after=STALE)
+    assert claimed.job is not None
+    done, claim = complete_and_claim(
+        pg_db, (first.id, claimed.job.attempts), second.id, stale_after=STALE, job_type="test-echo"
+    )
+    assert done and claim.outcome is ClaimOutcome.CLAIMED and claim.job is not None and claim.job.attempts == 1
+    row = get_job(pg_db, first.id)
+    assert row is not None and row.status is JobStatus.COMPLETED
+    # A stale attempt number does not complete; a row of another type is not claimed, and says why.
+    done, claim = complete_and_claim(pg_db, (second.id, 7), other.id, stale_after=STALE, job_type="test-echo")
+    assert not done and claim.outcome is ClaimOutcome.TYPE_MISMATCH
+    assert get_job(pg_db, second.id).status is JobStatus.PROCESSING  # type: ignore[union-attr]
+    assert get_job(pg_db, other.id) == other

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from bench.statements import count_statements
-from db import DB, JobStatus, Queue, get_job, publish
+from db import DB, JobRequest, JobStatus, Queue, get_job, publish, publish_many
 from db.repository import utcnow
 from tests.db.factories import insert_job
 from tests.worker.esm import FakeLambdaContext, acknowledge, drain, receive_event
@@ -272,8 +272,26 @@ def test_one_failing_record_does_not_fail_the_batch(pg_db: DB, queue: Queue, run
     assert all(get_job(pg_db, j.id).status is JobStatus.COMPLETED for j in ok)  # type: ignore[union-attr]
 
 
+def test_a_batch_of_ten_costs_eleven_statements_and_no_commit_statements(
+    pg_db: DB, queue: Queue, runtime: Runtime
+) -> None:
+    """PostgreSQL, batch of 10: the first claim, nine statements that complete job i and claim job i+1
+    together, the last completion: 1.1 round trips and 1.1 commits (autocommit) per job, every completion
+    durable before the next handler starts."""
+    publish_many(pg_db, [JobRequest("test-echo", {"n": n}) for n in range(10)], queue=queue)
+    event = receive_event(queue)
+    assert len(event["Records"]) == 10
+    with count_statements(pg_db) as counts:
+        assert process_batch(event, FakeLambdaContext(), runtime) == {"batchItemFailures": []}
+    assert counts == {"UPDATE": 2, "WITH": 9, "(autocommit)": 11}
+    with pg_db.begin() as conn:
+        assert conn.execute(text("SELECT status, count(*) FROM background_jobs GROUP BY 1")).all() == [
+            ("completed", 10)
+        ]
+
+
 def test_database_statements_per_successful_job(pg_db: DB, queue: Queue, runtime: Runtime) -> None:
-    """Two statements per job (claim, complete): each a single UPDATE."""
+    """A batch of one: two statements (claim, complete), each a single UPDATE."""
     publish(pg_db, "test-echo", {}, queue=queue)
     event = receive_event(queue)
     with count_statements(pg_db) as counts:
