@@ -285,9 +285,8 @@ def test_a_batch_of_ten_costs_eleven_statements_and_no_commit_statements(
         assert process_batch(event, FakeLambdaContext(), runtime) == {"batchItemFailures": []}
     assert counts == {"UPDATE": 2, "WITH": 9, "(autocommit)": 11}
     with pg_db.begin() as conn:
-        assert conn.execute(text("SELECT status, count(*) FROM background_jobs GROUP BY 1")).all() == [
-            ("completed", 10)
-        ]
+        rows = conn.execute(text("SELECT status, count(*) FROM background_jobs GROUP BY 1")).all()
+    assert [tuple(row) for row in rows] == [("completed", 10)]
 
 
 def test_database_statements_per_successful_job(pg_db: DB, queue: Queue, runtime: Runtime) -> None:
