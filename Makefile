@@ -12,7 +12,7 @@ ENV ?= dev
 STACK := JobsStack-$(ENV)
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: deps local synth test check lint typecheck unit integration infra e2e migrate diff snapshot reliability bench clean
+.PHONY: deps local synth test check lint typecheck unit integration infra e2e migrate diff snapshot reliability bench pgbouncer clean
 
 deps: $(VENV)/.installed node_modules/.installed
 
@@ -79,7 +79,17 @@ migrate: deps
 reliability: deps
 	JOBSTACK_RELIABILITY_DOC=1 $(PYTEST) tests/reliability -q
 
-bench: deps
+# PgBouncer for bench.ceiling (the database's jobs/s through a transaction-mode pooler): Debian's package,
+# installed when missing (root, or sudo). Only `make bench` needs it.
+PGBOUNCER ?= $(shell command -v pgbouncer || echo /usr/sbin/pgbouncer)
+pgbouncer:
+	@test -x $(PGBOUNCER) || { \
+		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq pgbouncer >/dev/null || \
+		{ DEBIAN_FRONTEND=noninteractive $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq pgbouncer >/dev/null; }; }
+	@test -x $(PGBOUNCER) || { echo "make pgbouncer: no pgbouncer at $(PGBOUNCER); install Debian's pgbouncer package" >&2; exit 1; }
+
+bench: deps pgbouncer
 	$(VENV)/bin/python -m bench.publish
 	$(VENV)/bin/python -m bench.cold_start
 	$(VENV)/bin/python -m bench.synth

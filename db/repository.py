@@ -183,7 +183,7 @@ _COMPLETE_AND_CLAIM = (
                 AND attempts < max_attempts))
         RETURNING *
     )
-    SELECT (SELECT count(*) FROM done) AS done_count, claimed.*
+    SELECT {", ".join(f"claimed.{c.name}" for c in _t.c)}, (SELECT count(*) FROM done) AS done_count
     FROM (VALUES (1)) AS one (x) LEFT JOIN claimed ON true
     """
     )

@@ -97,6 +97,8 @@ def _settle(settlements: Settlements, database_down: str | None) -> str | None:
         settlements.flush()
     except DatabaseUnavailable as err:
         return str(err)
+    except Exception:  # the held record was returned to the queue with the reason; the batch goes on
+        log.exception("worker error while completing the batch's last job")
     return None
 
 

@@ -4,9 +4,10 @@ A job whose handler returned is held here as unsettled. When the batch's next re
 held completion and that claim go to PostgreSQL as one statement (`db.complete_and_claim`), so the
 completion is durable before the next handler starts. Anything else flushes it alone first: the end of
 the batch, the same job's duplicate in the batch, SQLite (local runs), or a direct caller. If the database
-fails on the way, the held job's record is returned to the queue (UNAVAILABLE) rather than acknowledged:
+fails on the way, or anything else interrupts the statement (a busy pool, a bug), the held job's record
+is returned to the queue (UNAVAILABLE, or ERROR for anything but the database) rather than acknowledged:
 its row stays `processing` until the stale window hands it to a later delivery, as when a plain
-completion fails.
+completion fails. A held success is never acknowledged unless its completion was sent and answered.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from uuid import UUID
 
 from db import Claim, DatabaseUnavailable, Job, claim_job, complete_job
 from db.repository import complete_and_claim
+from db.engine import redact
 from worker.observability import LOGGER_NAME
 from worker.outcomes import Outcome, RecordResult
 from worker.runtime import Runtime
@@ -53,7 +55,7 @@ class Settlements:
             completed, claim = complete_and_claim(
                 db, (held.job_id, held.attempt), job_id, stale_after=stale_after, job_type=job_type
             )
-        except DatabaseUnavailable as err:
+        except BaseException as err:
             _returned(held, err)
             raise
         if not completed:
@@ -66,7 +68,7 @@ class Settlements:
             return
         try:
             completed = complete_job(self.runtime.db, held.job_id, attempt=held.attempt)
-        except DatabaseUnavailable as err:
+        except BaseException as err:
             _returned(held, err)
             raise
         if not completed:
@@ -79,8 +81,14 @@ class Settlements:
             _returned(held, DatabaseUnavailable(reason))
 
 
-def _returned(held: Unsettled, err: DatabaseUnavailable) -> None:
-    held.result.outcome, held.result.error, held.result.cause = Outcome.UNAVAILABLE, str(err), err.kind
+def _returned(held: Unsettled, err: BaseException) -> None:
+    """The held completion was not confirmed: its record goes back to the queue with why."""
+    result = held.result
+    if isinstance(err, DatabaseUnavailable):
+        result.outcome, result.error, result.cause = Outcome.UNAVAILABLE, str(err), err.kind
+    else:
+        result.outcome, result.error = Outcome.ERROR, redact(f"completion not confirmed: {type(err).__name__}: {err}")
+    result.visibility_seconds = None
 
 
 def _reclaimed(held: Unsettled) -> None:

@@ -289,6 +289,35 @@ def test_a_batch_of_ten_costs_eleven_statements_and_no_commit_statements(
     assert [tuple(row) for row in rows] == [("completed", 10)]
 
 
+@pytest.mark.parametrize("where", ["complete_and_claim", "complete_job"])
+def test_a_held_success_whose_completion_is_not_confirmed_is_returned_not_acknowledged(
+    pg_db: DB, queue: Queue, runtime: Runtime, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """A success's completion is held for the next claim (complete_and_claim) or the batch's end
+    (complete_job). Whatever interrupts that statement, not only the database going away (here a bug of
+    ours), the held record must return to the queue: acknowledging it would delete the only message of a
+    row still `processing`, and the job would wait for the sweeper instead of its own redelivery."""
+    jobs = publish_many(pg_db, [JobRequest("test-echo", {"n": n}) for n in range(2)], queue=queue)
+    event = receive_event(queue)
+    assert len(event["Records"]) == 2
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("interrupted")
+
+    monkeypatch.setattr(f"worker.settlements.{where}", interrupted)
+    response = process_batch(event, FakeLambdaContext(), runtime)
+    by_job = {json.loads(r["body"])["jobId"]: r["messageId"] for r in event["Records"]}
+    # complete_and_claim carries the first job's completion; complete_job the last one's, at the batch's end
+    interrupted_record = event["Records"][0 if where == "complete_and_claim" else -1]
+    assert interrupted_record["messageId"] in failed_ids(response)
+    rows = {str(j.id): get_job(pg_db, j.id) for j in jobs}
+    for job_id, message in by_job.items():
+        row = rows[job_id]
+        assert row is not None
+        # acknowledged only if its row is completed: never a deleted message over an unfinished row
+        assert (message not in failed_ids(response)) == (row.status is JobStatus.COMPLETED)
+
+
 def test_database_statements_per_successful_job(pg_db: DB, queue: Queue, runtime: Runtime) -> None:
     """A batch of one: two statements (claim, complete), each a single UPDATE."""
     publish(pg_db, "test-echo", {}, queue=queue)
