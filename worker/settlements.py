@@ -18,8 +18,8 @@ from datetime import timedelta
 from uuid import UUID
 
 from db import Claim, DatabaseUnavailable, Job, claim_job, complete_job
-from db.repository import complete_and_claim
 from db.engine import redact
+from db.repository import complete_and_claim
 from worker.observability import LOGGER_NAME
 from worker.outcomes import Outcome, RecordResult
 from worker.runtime import Runtime

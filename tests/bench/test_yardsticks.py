@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from bench import reference
+from bench import ceiling, reference
 from bench.latency_proxy import LatencyProxy
 from bench.statements import count_statements
 from db import DB, JobStatus, create_db, get_job
@@ -61,3 +61,25 @@ def test_the_latency_proxy_forwards_and_adds_its_delay_to_each_round_trip(pg_url
             db.dispose()
     # a lower bound only: each round trip sleeps at least once each way
     assert elapsed >= round_trips * 2 * one_way_ms / 1000
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"), [("two statements", {"UPDATE": 20}), ("combined", {"UPDATE": 2, "WITH": 9})]
+)
+def test_the_ceilings_workers_complete_a_batch_in_the_statements_they_are_named_for(
+    pg_db: DB, mode: str, expected: dict[str, int]
+) -> None:
+    """bench.ceiling's "before" is two statements per job; its "after" is the worker's batch of 10: 11."""
+    jobs = [insert_job(pg_db, type=ceiling.JOB_TYPE) for _ in range(10)]
+    with count_statements(pg_db) as counts:
+        ceiling._run_chain(pg_db, [j.id for j in jobs], mode)
+    assert {k: v for k, v in counts.items() if k != "(autocommit)"} == expected
+    assert counts["(autocommit)"] == sum(expected.values())
+    assert {get_job(pg_db, j.id).status for j in jobs} == {JobStatus.COMPLETED}  # type: ignore[union-attr]
+
+
+def test_the_ceilings_cpu_reading_sees_the_database_work(pg_db: DB) -> None:
+    before = ceiling._database_cpu_seconds()
+    with pg_db.engine.connect() as conn:
+        conn.execute(text("SELECT count(*) FROM generate_series(1, 3000000)")).scalar_one()
+    assert ceiling._database_cpu_seconds() - before > 0.05
