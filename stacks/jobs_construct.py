@@ -299,6 +299,7 @@ class Jobs(Construct):
             # DEBUG lines out (botocore logs whole responses). The environment's log_level, nothing lower.
             application_log_level_v2=getattr(lambda_.ApplicationLogLevel, _LAMBDA_LEVEL[self.settings.log_level]),
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
+            params_and_secrets=_secrets_extension() if self.settings.secrets_extension else None,
             **(self.network.function_props() if self.network else {}),
         )
         nag.acknowledge(function, "AwsSolutions-L1", RUNTIME_REASON)
@@ -380,3 +381,15 @@ _RETENTION = {
 
 def _retention(days: int) -> logs.RetentionDays:
     return getattr(logs.RetentionDays, _RETENTION[days])  # type: ignore[no-any-return]
+
+
+def _secrets_extension() -> lambda_.ParamsAndSecretsLayerVersion:
+    """AWS's Parameters and Secrets Lambda Extension, the newest version aws-cdk-lib maps per region. It
+    calls Secrets Manager with the function's own role (the same GetSecretValue statement). Its cache lives
+    at most 300 s (its maximum); refused credentials bypass it (worker/secret_sources.py)."""
+    return lambda_.ParamsAndSecretsLayerVersion.from_version(
+        lambda_.ParamsAndSecretsVersions.V1_0_103,
+        cache_size=10,
+        secrets_manager_ttl=Duration.seconds(300),
+        log_level=lambda_.ParamsAndSecretsLogLevel.WARN,
+    )

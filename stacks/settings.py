@@ -102,6 +102,12 @@ class Settings:
     #: A PEM bundle in this repository (under worker/ or db/, so it ships in the asset) with the CA your
     #: database's certificate is signed by, e.g. RDS's global bundle; unset: the Lambda OS's public CAs.
     database_ca_file: str | None = None
+    #: Read the database secret through AWS's Parameters and Secrets Lambda Extension (a layer): a cold
+    #: worker then never imports boto3 on the happy path (docs/benchmarks.md, "secret"). Off: the SDK.
+    secrets_extension: bool = True
+    #: Lambda SnapStart for the worker (published versions, the queue's event source on the `live`
+    #: alias; connections and the secret are re-made after a restore). Its effect is not measured here.
+    snapstart: bool = False
     s3_read_buckets: tuple[str, ...] = ()
     s3_write_buckets: tuple[str, ...] = ()
     sweep_interval_minutes: int = 5
@@ -221,6 +227,7 @@ def load_all(context: Mapping[str, Any]) -> list[Settings]:
 
 
 _INT_KEYS = {f.name for f in fields(Settings) if f.type in ("int", "int | None")}
+_BOOL_KEYS = {f.name for f in fields(Settings) if f.type in ("bool", "bool | None")}
 _LIST_KEYS = {"alarm_emails", "s3_read_buckets", "s3_write_buckets", "vpc_subnet_ids", "vpc_security_group_ids"}
 
 
@@ -235,7 +242,7 @@ def _coerce(where: str, key: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise SettingsError(f"{where}: {key} must be a whole number, got {value!r}")
         return value
-    if key == "termination_protection":
+    if key in _BOOL_KEYS:
         if not isinstance(value, bool):
             raise SettingsError(f"{where}: {key} must be true or false, got {value!r}")
         return value

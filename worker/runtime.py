@@ -46,8 +46,8 @@ class Runtime:
     @cached_property
     def db(self) -> DB:
         url = self.config.database_url
-        if url is None:
-            url = self._read_secret()
+        if url is None:  # the URL a refresh just read, else a first read
+            url = self._secret_url or self._read_secret()
         # One invocation at a time per container: a checkout that has to wait is waiting for itself (see
         # db.ConnectionBusy), so it gives up in seconds and the job fails with that reason.
         return create_db(
@@ -57,20 +57,23 @@ class Runtime:
             sslrootcert=self.config.database_sslrootcert,
         )
 
-    def _read_secret(self) -> str:
+    def _read_secret(self, *, fresh: bool = False) -> str:
         assert self.config.database_secret_arn is not None  # load_config guarantees a URL or a secret
-        url = database_url_from_secret(self.config.database_secret_arn)
+        url = database_url_from_secret(self.config.database_secret_arn, fresh=fresh)
         self._secret_url, self._secret_read_at = url, time.monotonic()
         return url
 
-    def refresh_secret(self, reason: str) -> bool:
-        """Read the secret again; True if the URL changed (the next `db` access connects with it)."""
+    def refresh_secret(self, reason: str, *, fresh: bool = True) -> bool:
+        """Read the secret again; True if the URL changed (the next `db` access connects with it).
+
+        `fresh` (refused credentials: a rotation the secrets extension's cache may not have seen yet) reads
+        Secrets Manager directly; the max-age refresh may take the extension's cached copy."""
         if self.config.database_secret_arn is None or "db" not in self.__dict__:
             return False
         if time.monotonic() - self._secret_read_at < MIN_SECONDS_BETWEEN_SECRET_READS:
             return False
         before = self._secret_url
-        after = self._read_secret()
+        after = self._read_secret(fresh=fresh)
         changed = after != before
         log.warning("re-read the database secret", extra={"reason": reason, "url_changed": changed})
         if changed:
@@ -81,7 +84,7 @@ class Runtime:
         """Before a batch: a secret read longer ago than `secret_max_age` is read again."""
         old = time.monotonic() - self._secret_read_at >= self.config.secret_max_age.total_seconds()
         if old and "db" in self.__dict__ and self.config.database_secret_arn:
-            self.refresh_secret("max age")
+            self.refresh_secret("max age", fresh=False)
 
     @cached_property
     def sqs(self) -> Any:

@@ -1,4 +1,4 @@
-"""Reading the database URL from Secrets Manager, once per container.
+"""The database URL from its secret, once per container (and again after a rotation, worker/runtime.py).
 
 Accepts the shapes teams actually store: a bare URL, `{"url": ...}` / `{"DATABASE_URL": ...}`, or the
 RDS-managed JSON (`host`, `port`, `username`, `password`, `dbname`). The secret's value never appears in
@@ -14,21 +14,12 @@ from urllib.parse import quote
 from db.engine import normalise_url
 from db.exceptions import ConfigError
 from worker.redaction import remember_secret
+from worker.secret_sources import secret_string
 
 
-def database_url_from_secret(arn: str, client: Any | None = None) -> str:
-    if client is None:
-        import boto3  # lazy: only deployed workers read secrets, and boto3 costs ~150 ms to import
-
-        client = boto3.client("secretsmanager")
-    try:
-        response = client.get_secret_value(SecretId=arn)
-    except Exception as err:
-        code = getattr(err, "response", {}).get("Error", {}).get("Code", type(err).__name__)
-        raise ConfigError(
-            f"cannot read database secret {arn}: {code} (check the ARN and the worker's IAM role)"
-        ) from None
-    raw = response.get("SecretString") or ""
+def database_url_from_secret(arn: str, client: Any | None = None, *, fresh: bool = False) -> str:
+    """The database URL in secret `arn`, read through worker/secret_sources.py (`fresh`: not from a cache)."""
+    raw = secret_string(arn, fresh=fresh, client=client)
     remember_secret(raw.strip())
     url = parse_secret(arn, raw)
     remember_secret(_password(url))

@@ -14,6 +14,7 @@ from aws_cdk.assertions import Match, Template
 from stacks.jobs_construct import Jobs
 from stacks.settings import load_settings
 from tests.infra.conftest import cdk_context
+from worker.secret_sources import PORT_VARIABLE
 
 pytestmark = pytest.mark.infra
 
@@ -98,6 +99,15 @@ def test_functions_run_python_3_13_with_json_logs_and_retention(env_template: tu
         assert log_group["DeletionPolicy"] == ("Retain" if s.removal_policy == "retain" else "Delete")
 
 
+# What aws-cdk-lib sets for the Parameters and Secrets Lambda Extension: its configuration, no secret.
+SECRETS_EXTENSION_VARIABLES = {
+    "PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED", "PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE",
+    "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", "PARAMETERS_SECRETS_EXTENSION_LOG_LEVEL",
+    "PARAMETERS_SECRETS_EXTENSION_MAX_CONNECTIONS", "SECRETS_MANAGER_TIMEOUT_MILLIS", "SECRETS_MANAGER_TTL",
+    "SSM_PARAMETER_STORE_TIMEOUT_MILLIS", "SSM_PARAMETER_STORE_TTL",
+}  # fmt: skip
+
+
 def test_environment_variables_hold_no_secrets(env_template: tuple[str, Template]) -> None:
     _, template = env_template
     for function in resources(template, "AWS::Lambda::Function").values():
@@ -107,7 +117,7 @@ def test_environment_variables_hold_no_secrets(env_template: tuple[str, Template
             "JOB_FUNCTION_TIMEOUT_SECONDS", "JOB_MAX_RECEIVE_COUNT", "SWEEP_LOST_AFTER_SECONDS",
             "SWEEP_EXPIRED_AFTER_SECONDS", "PRUNE_COMPLETED_AFTER_DAYS", "PRUNE_FAILED_AFTER_DAYS",
             "DATABASE_SSLMODE", "DATABASE_SSLROOTCERT",
-        }  # fmt: skip
+        } | SECRETS_EXTENSION_VARIABLES  # fmt: skip
         assert "DATABASE_URL" not in variables
         assert variables["DATABASE_SECRET_ARN"]["Ref"].startswith("JobsDatabaseSecret")  # a reference, never a value
 
@@ -391,3 +401,27 @@ def test_a_secret_under_a_customer_key_can_be_decrypted_through_secrets_manager_
     for statement in decrypts:
         assert statement["Resource"] == key
         assert "kms:ViaService" in statement["Condition"]["StringEquals"]
+
+
+def test_the_secrets_extension_is_a_layer_configured_for_the_worker_and_can_be_turned_off() -> None:
+    """On (the default): AWS's layer for the function's architecture, its port where the worker looks
+    (worker/secret_sources.py), a cache no older than the extension's 300 s maximum; no new IAM, since the
+    extension calls GetSecretValue with the function's role. Off: neither layer nor variables."""
+    stack, _ = _stack()
+    template = Template.from_stack(stack)
+    text = json.dumps(template.to_json())
+    for function in resources(template, "AWS::Lambda::Function").values():
+        props = function["Properties"]
+        variables = props["Environment"]["Variables"]
+        assert variables[PORT_VARIABLE] == "2773"
+        assert variables["SECRETS_MANAGER_TTL"] == "300"
+        assert variables["PARAMETERS_SECRETS_EXTENSION_LOG_LEVEL"] == "warn"
+        (layer,) = props["Layers"]
+        assert layer["Fn::FindInMap"][0].startswith("Paramsandsecretslayer")
+        assert layer["Fn::FindInMap"][2].endswith(props["Architectures"][0])
+    assert "AWS-Parameters-and-Secrets-Lambda-Extension-Arm64" in text
+    stack, _ = _stack(secrets_extension=False)
+    template = Template.from_stack(stack)
+    for function in resources(template, "AWS::Lambda::Function").values():
+        assert "Layers" not in function["Properties"]
+        assert PORT_VARIABLE not in function["Properties"]["Environment"]["Variables"]

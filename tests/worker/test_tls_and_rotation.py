@@ -19,8 +19,10 @@ import pytest
 
 import worker.handler
 from db import DatabaseUnavailable, Queue, create_db, get_job, publish
+from tests.fake_secrets_extension import FakeExtension, fake_extension
 from tests.own_postgres import OwnServer, make_authority, migrated_own_postgres
 from tests.worker.esm import FakeLambdaContext, receive_event
+from worker.secret_sources import PORT_VARIABLE
 
 pytestmark = pytest.mark.integration
 
@@ -69,11 +71,18 @@ def test_a_url_of_its_own_keeps_its_sslmode(server: OwnServer) -> None:
     assert _ssl_in_use(server.url(sslmode="require"), sslmode="verify-full", sslrootcert="/nonexistent/ca.pem")
 
 
-@pytest.fixture
+@pytest.fixture(params=["sdk", "extension"])
 def deployed_worker(
-    server: OwnServer, queue: Queue, dlq: Queue, monkeypatch: pytest.MonkeyPatch
+    server: OwnServer, queue: Queue, dlq: Queue, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> Iterator[tuple[str, Any]]:
-    """The worker configured as the stack configures it: the URL in Secrets Manager, verify-full, the CA."""
+    """The worker configured as the stack configures it: the URL in Secrets Manager, verify-full, the CA;
+    read with the SDK, or through the secrets extension (whose cache serves a rotated secret stale)."""
+    if request.param == "extension":
+        token = "the-functions-session-token"
+        extension = request.getfixturevalue("_secrets_extension_running")
+        monkeypatch.setenv(PORT_VARIABLE, str(extension.port))
+        monkeypatch.setenv("AWS_SESSION_TOKEN", token)
+        extension.token = token
     secrets = boto3.client("secretsmanager", region_name="us-east-1")
     arn = secrets.create_secret(Name="jobs-db", SecretString=server.url())["ARN"]
     for name, value in {
@@ -90,6 +99,12 @@ def deployed_worker(
     yield arn, secrets
     worker.handler.reset_runtime()
     server.set_password("first-Password-1")
+
+
+@pytest.fixture
+def _secrets_extension_running() -> Iterator[FakeExtension]:
+    with fake_extension("") as fake:
+        yield fake
 
 
 def test_the_worker_survives_a_password_rotation(
