@@ -132,6 +132,7 @@ class Jobs(Construct):
             environment=common_env,
             reserved_concurrency=settings.reserved_concurrency,
             removal=removal,
+            snapstart=settings.snapstart,
         )
         self.sweeper, self.sweeper_log_group = self._function(
             "Sweeper",
@@ -195,7 +196,14 @@ class Jobs(Construct):
             report_batch_item_failures=True,
             max_concurrency=settings.max_concurrency,
         )
-        self.worker.add_event_source(self.event_source)
+        # With SnapStart, only published versions start from a snapshot: the queue invokes the `live` alias
+        # of the newest version (each deploy with changed code or settings publishes one).
+        self.worker_target: lambda_.IFunction = self.worker
+        if settings.snapstart:
+            self.worker_target = lambda_.Alias(
+                self, "WorkerLive", alias_name="live", version=self.worker.current_version
+            )
+        self.worker_target.add_event_source(self.event_source)
 
         self.schedule = events.Rule(
             self,
@@ -260,6 +268,7 @@ class Jobs(Construct):
         reserved_concurrency: int | None,
         removal: RemovalPolicy,
         retry_attempts: int | None = None,
+        snapstart: bool = False,
     ) -> tuple[lambda_.Function, logs.LogGroup]:
         """One way to build a function: its own log group with retention, its own role with inline
         policies only (no AWSLambdaBasicExecutionRole), JSON logs."""
@@ -300,6 +309,7 @@ class Jobs(Construct):
             application_log_level_v2=getattr(lambda_.ApplicationLogLevel, _LAMBDA_LEVEL[self.settings.log_level]),
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
             params_and_secrets=_secrets_extension() if self.settings.secrets_extension else None,
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snapstart else None,
             **(self.network.function_props() if self.network else {}),
         )
         nag.acknowledge(function, "AwsSolutions-L1", RUNTIME_REASON)

@@ -18,8 +18,10 @@ from worker.config import log_level_number
 from worker.observability import configure_logging
 from worker.registry import check_fits
 from worker.runtime import Runtime
+from worker.snapstart import install as install_snapstart_hooks
 
 _container = threading.local()
+install_snapstart_hooks()  # a no-op outside Lambda's runtime; the hooks act only under SnapStart
 
 
 def get_runtime() -> Runtime:

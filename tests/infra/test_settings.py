@@ -62,6 +62,8 @@ def test_the_committed_settings_load_for_every_environment() -> None:
             "database_secret_arn must be a full Secrets Manager secret ARN, ending in the 6 characters after the name",
         ),
         ({"termination_protection": "yes"}, "termination_protection must be true or false"),
+        ({"snapstart": "on"}, "snapstart must be true or false"),
+        ({"secrets_extension": 1}, "secrets_extension must be true or false"),
         ({"database_sslmode": "prefer"}, "database_sslmode must be one of verify-full, verify-ca, require, disable"),
         ({"database_ca_file": "/etc/ssl/ca.pem"}, "database_ca_file must be a path under worker/ or db/"),
         ({"database_ca_file": "worker/certs/none.pem"}, "database_ca_file worker/certs/none.pem does not exist"),

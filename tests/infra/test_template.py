@@ -425,3 +425,29 @@ def test_the_secrets_extension_is_a_layer_configured_for_the_worker_and_can_be_t
     for function in resources(template, "AWS::Lambda::Function").values():
         assert "Layers" not in function["Properties"]
         assert PORT_VARIABLE not in function["Properties"]["Environment"]["Variables"]
+
+
+def test_snapstart_publishes_the_worker_and_points_the_queue_at_its_live_alias() -> None:
+    """SnapStart applies to published versions only: invoking $LATEST would start from INIT every time.
+    https://docs.aws.amazon.com/lambda/latest/dg/snapstart.html. Off (the default): no version, no alias."""
+    stack, jobs = _stack(snapstart=True)
+    template = Template.from_stack(stack)
+    worker_id = stack.resolve(jobs.worker.node.default_child.logical_id)  # type: ignore[union-attr]
+    functions = resources(template, "AWS::Lambda::Function")
+    assert functions[worker_id]["Properties"]["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    assert [f["Properties"].get("SnapStart") for k, f in functions.items() if k != worker_id] == [None]
+    ((version_id, version),) = resources(template, "AWS::Lambda::Version").items()
+    assert version["Properties"]["FunctionName"] == {"Ref": worker_id}
+    ((alias_id, alias),) = resources(template, "AWS::Lambda::Alias").items()
+    assert alias["Properties"]["Name"] == "live"
+    assert alias["Properties"]["FunctionVersion"] == {"Fn::GetAtt": [version_id, "Version"]}
+    (mapping,) = resources(template, "AWS::Lambda::EventSourceMapping").values()
+    target = json.dumps(mapping["Properties"]["FunctionName"])  # the alias's qualified name: "<function>:live"
+    assert alias_id in target and '":live"' in target
+
+    stack, jobs = _stack()
+    template = Template.from_stack(stack)
+    template.resource_count_is("AWS::Lambda::Version", 0)
+    template.resource_count_is("AWS::Lambda::Alias", 0)
+    (mapping,) = resources(template, "AWS::Lambda::EventSourceMapping").values()
+    assert mapping["Properties"]["FunctionName"] == {"Ref": stack.resolve(jobs.worker.node.default_child.logical_id)}  # type: ignore[union-attr]
