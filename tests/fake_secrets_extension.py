@@ -28,12 +28,17 @@ class FakeExtension:
     token: str
     ttl_seconds: float = 300.0
     requests: list[str] = field(default_factory=list)  # the secretId of every authorised request
+    client: Any = None  # a Secrets Manager client made once, as the extension's own; None: one per miss
     _cache: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+
+    def forget(self) -> None:
+        """An empty cache, as a new container's extension starts with."""
+        self._cache.clear()
 
     def answer(self, secret_id: str, region: str) -> tuple[int, bytes]:
         cached = self._cache.get(secret_id)
         if cached is None or time.monotonic() - cached[0] > self.ttl_seconds:
-            client = boto3.client("secretsmanager", region_name=region)
+            client = self.client or boto3.client("secretsmanager", region_name=region)
             try:
                 response = client.get_secret_value(SecretId=secret_id)
             except client.exceptions.ClientError as err:
@@ -47,7 +52,7 @@ class FakeExtension:
 
 
 @contextmanager
-def fake_extension(token: str, *, region: str = "us-east-1") -> Iterator[FakeExtension]:
+def fake_extension(token: str, *, region: str = "us-east-1", client: Any = None) -> Iterator[FakeExtension]:
     holder: dict[str, FakeExtension] = {}
 
     class Handler(BaseHTTPRequestHandler):
@@ -71,7 +76,7 @@ def fake_extension(token: str, *, region: str = "us-east-1") -> Iterator[FakeExt
             return None
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    holder["fake"] = FakeExtension(port=server.server_address[1], token=token)
+    holder["fake"] = FakeExtension(port=server.server_address[1], token=token, client=client)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
