@@ -36,7 +36,7 @@ from bench.pgbouncer import pgbouncer
 from bench.report import write_section
 from db import Claim, ClaimOutcome, create_db
 from db.repository import claim_job, complete_and_claim, complete_job
-from db.scratch import scratch_database
+from tests.scratch import scratch_database
 
 JOB_TYPE = "bench-noop"
 STALE_AFTER = timedelta(minutes=15)

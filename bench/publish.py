@@ -28,7 +28,7 @@ from moto import mock_aws
 from bench.report import write_section
 from bench.statements import count_statements, per
 from db import DB, JobRequest, Queue, claim_job, complete_job, create_db, mark_sent, publish, publish_many
-from db.scratch import scratch_database
+from tests.scratch import scratch_database
 
 
 class SinkSqs:

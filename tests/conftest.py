@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from db import DB, DatabaseUnavailable, Queue, create_db
 from db.migrate import upgrade
-from db.scratch import scratch_database
+from tests.scratch import scratch_database
 from tests.strict_sqs import StrictSqs
 
 pytest_plugins = ["tests.worker_support"]

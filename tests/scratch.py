@@ -1,4 +1,5 @@
-"""Throwaway PostgreSQL databases for tests and benchmarks: created, migrated, and always dropped."""
+"""Throwaway PostgreSQL databases for tests and benchmarks: created, migrated, and always dropped (not in
+the Lambda asset, which ships db/ whole)."""
 
 from __future__ import annotations
 
