@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from db import DB, mark_sent, requeue_job
+from db import DB, get_job, mark_sent, requeue_job
 from db.message import job_id_hint
 
 _OURS = "jobstack."  # attributes the worker adds when it dead-letters; not carried back to the main queue
@@ -74,11 +74,36 @@ def release(sqs: Any, dlq_url: str, letters: list[DeadLetter]) -> None:
         sqs.change_message_visibility_batch(QueueUrl=dlq_url, Entries=entries)
 
 
+#: Dead-letter kinds (the worker's `jobstack.error-kind`) that no redrive can make succeed: the message
+#: itself is wrong, or its job has no row. Redrive leaves them in the DLQ unless asked (`--include KIND`).
+NEVER_SUCCEED = frozenset({"malformed", "unknown_type", "not_found", "type_mismatch"})
+#: A message SQS itself moved (maxReceiveCount reached) carries no kind of ours.
+SQS_REDRIVE = "sqs_redrive"
+
+
+def kind_of(letter: DeadLetter, db: DB | None) -> str:
+    """The worker's reason kind; `not_found` also for a message naming a job that has no row."""
+    kind = letter.attribute(f"{_OURS}error-kind") or SQS_REDRIVE
+    if db is not None and kind not in NEVER_SUCCEED:
+        job_id = letter.job_id
+        if job_id is None:
+            return "malformed"
+        if get_job(db, job_id) is None:
+            return "not_found"
+    return kind
+
+
 @dataclass
 class RedriveReport:
-    moved: list[str] = field(default_factory=list)  # message ids
+    moved: dict[str, int] = field(default_factory=dict)  # kind -> messages sent back to the main queue
+    skipped: dict[str, int] = field(default_factory=dict)  # kind -> left in the DLQ (can never succeed)
     requeued_jobs: list[UUID] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)  # message id -> SQS's reason
+    present: int = 0  # messages in the DLQ when the redrive started: it handles at most these
+
+    @property
+    def moved_total(self) -> int:
+        return sum(self.moved.values())
 
 
 def redrive(
@@ -88,49 +113,94 @@ def redrive(
     queue_url: str,
     *,
     limit: int,
+    include: frozenset[str] = frozenset(),
     progress: Callable[[int], None] = lambda _n: None,
 ) -> RedriveReport:
-    """Move up to `limit` messages back to the main queue, job ids kept.
+    """Move the messages present in the DLQ when it starts (at most `limit`) back to the main queue, job ids
+    kept; kinds that can never succeed (NEVER_SUCCEED, minus `include`) stay where they are.
 
+    It ends: it handles at most the messages it counted first, and stops at the first message it has
+    already seen (a skipped message coming round again) or whose job it already moved in this run (the
+    running worker dead-lettered it again): re-receiving what the worker puts back would loop for ever.
     Order per batch: give the job fresh attempts, SEND to the main queue, then DELETE from the DLQ. A crash
     between send and delete leaves the message in both queues: the job runs once (the worker's claim
-    dedupes) and the DLQ copy can be redriven again. Nothing is lost in any order of failures.
+    dedupes) and the DLQ copy can be redriven again. Nothing is lost in any order of failures. Skipped
+    messages are held invisible while the redrive runs (so they are not received twice), then released.
     """
-    report = RedriveReport()
-    fifo = queue_url.endswith(".fifo")
-    while len(report.moved) + len(report.failed) < limit:
-        letters = receive(sqs, dlq_url, min(10, limit - len(report.moved) - len(report.failed)))
-        if not letters:
-            break
-        if db is not None:
-            for letter in letters:
-                job_id = letter.job_id
-                if job_id is not None and requeue_job(db, job_id) is not None:
-                    report.requeued_jobs.append(job_id)
-        entries = []
-        for i, letter in enumerate(letters):
-            entry: dict[str, Any] = {
-                "Id": str(i),
-                "MessageBody": letter.body,
-                "MessageAttributes": {k: v for k, v in letter.message_attributes.items() if not k.startswith(_OURS)},
-            }
-            if fifo:
-                entry["MessageGroupId"] = letter.attributes.get("MessageGroupId") or str(
-                    letter.job_id or letter.message_id
-                )
-                entry["MessageDeduplicationId"] = f"redrive-{letter.message_id}"
-            entries.append(entry)
-        response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
-        sent = {int(s["Id"]) for s in response.get("Successful", [])}
-        for failure in response.get("Failed", []):
-            letter = letters[int(failure["Id"])]
-            report.failed[letter.message_id] = f"{failure.get('Code')}: {failure.get('Message', '')}"
-        moved = [letters[i] for i in sorted(sent)]
-        if moved:
-            delete_entries = [{"Id": str(i), "ReceiptHandle": m.receipt_handle} for i, m in enumerate(moved)]
-            sqs.delete_message_batch(QueueUrl=dlq_url, Entries=delete_entries)
-        report.moved.extend(m.message_id for m in moved)
-        if db is not None:
-            mark_sent(db, [m.job_id for m in moved if m.job_id is not None])
-        progress(len(letters))
+    report = RedriveReport(present=_depth(sqs, dlq_url))
+    budget = min(limit, report.present)
+    seen: set[str] = set()
+    moved_jobs: set[UUID] = set()
+    held: list[DeadLetter] = []
+    handled = 0
+    try:
+        while handled < budget:
+            letters = receive(sqs, dlq_url, min(10, budget - handled), hold_seconds=_HOLD_SECONDS)
+            fresh = [m for m in letters if m.message_id not in seen and m.job_id not in moved_jobs]
+            came_back = [m for m in letters if m not in fresh]
+            held.extend(came_back)  # released below: they stay in the DLQ for a later redrive
+            if not fresh:
+                break
+            seen.update(m.message_id for m in fresh)
+            handled += len(fresh)
+            to_move = []
+            for letter in fresh:
+                kind = kind_of(letter, db)
+                if kind in NEVER_SUCCEED and kind not in include:
+                    report.skipped[kind] = report.skipped.get(kind, 0) + 1
+                    held.append(letter)
+                else:
+                    to_move.append((letter, kind))
+            if to_move:
+                _move(sqs, db, dlq_url, queue_url, to_move, report)
+                moved_jobs.update(m.job_id for m, _ in to_move if m.job_id is not None)
+            progress(len(fresh))
+            if came_back:
+                break
+    finally:
+        release(sqs, dlq_url, held)
     return report
+
+
+_HOLD_SECONDS = 300  # long enough for a redrive of the DLQ's whole budget; released at the end anyway
+
+
+def _depth(sqs: Any, queue_url: str) -> int:
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])
+    return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+
+
+def _move(
+    sqs: Any, db: DB | None, dlq_url: str, queue_url: str, batch: list[tuple[DeadLetter, str]], report: RedriveReport
+) -> None:
+    letters = [letter for letter, _ in batch]
+    if db is not None:
+        for letter in letters:
+            job_id = letter.job_id
+            if job_id is not None and requeue_job(db, job_id) is not None:
+                report.requeued_jobs.append(job_id)
+    fifo = queue_url.endswith(".fifo")
+    entries = []
+    for i, letter in enumerate(letters):
+        entry: dict[str, Any] = {
+            "Id": str(i),
+            "MessageBody": letter.body,
+            "MessageAttributes": {k: v for k, v in letter.message_attributes.items() if not k.startswith(_OURS)},
+        }
+        if fifo:
+            entry["MessageGroupId"] = letter.attributes.get("MessageGroupId") or str(letter.job_id or letter.message_id)
+            entry["MessageDeduplicationId"] = f"redrive-{letter.message_id}"
+        entries.append(entry)
+    response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+    sent = sorted(int(s["Id"]) for s in response.get("Successful", []))
+    for failure in response.get("Failed", []):
+        letter = letters[int(failure["Id"])]
+        report.failed[letter.message_id] = f"{failure.get('Code')}: {failure.get('Message', '')}"
+    if sent:
+        delete_entries = [{"Id": str(i), "ReceiptHandle": letters[i].receipt_handle} for i in sent]
+        sqs.delete_message_batch(QueueUrl=dlq_url, Entries=delete_entries)
+    for i in sent:
+        kind = batch[i][1]
+        report.moved[kind] = report.moved.get(kind, 0) + 1
+    if db is not None:
+        mark_sent(db, [letters[i].job_id for i in sent if letters[i].job_id is not None])  # type: ignore[misc]

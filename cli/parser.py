@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
 
+from cli.dlq import NEVER_SUCCEED
 from db import (
     JobStatus,
 )
@@ -125,8 +126,19 @@ def build_parser() -> argparse.ArgumentParser:
     dlq_sub = p.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
     d = dlq_sub.add_parser("peek", parents=[connection], help="show messages; they stay in the DLQ, visible at once")
     d.add_argument("--limit", type=positive, default=10)
-    d = dlq_sub.add_parser("redrive", parents=[connection], help="move messages back to the main queue")
+    d = dlq_sub.add_parser(
+        "redrive",
+        parents=[connection],
+        help="move the messages present now back to the main queue (not those no redrive can fix)",
+    )
     d.add_argument("--limit", type=positive, default=1000)
+    d.add_argument(
+        "--include",
+        action="append",
+        choices=sorted(NEVER_SUCCEED),
+        metavar="KIND",
+        help=f"also move this kind ({', '.join(sorted(NEVER_SUCCEED))}); repeatable",
+    )
     d = dlq_sub.add_parser("purge", parents=[connection], help="delete every message in the DLQ")
     d.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 

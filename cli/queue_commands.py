@@ -72,6 +72,8 @@ def cmd_dlq(args: argparse.Namespace, target: Target) -> int:
     if args.dlq_command == "peek":
         letters = dead_letters.receive(sqs, target.dlq_url, args.limit, hold_seconds=30)
         dead_letters.release(sqs, target.dlq_url, letters)
+        db = _optional_db(target, quiet=True)
+        kinds = [dead_letters.kind_of(m, db) for m in letters]
         if args.json:
             emit_json(
                 [
@@ -81,15 +83,15 @@ def cmd_dlq(args: argparse.Namespace, target: Target) -> int:
                         "type": m.job_type,
                         "body": m.body,
                         "error": m.attribute("jobstack.error"),
-                        "kind": m.attribute("jobstack.error-kind"),
+                        "kind": kind,
                     }
-                    for m in letters
+                    for m, kind in zip(letters, kinds, strict=True)
                 ]
             )
         else:
             rows = [
-                (m.job_id, m.job_type, m.attribute("jobstack.error-kind"), m.attribute("jobstack.error"))
-                for m in letters
+                (m.job_id, m.job_type, _KIND_LABELS.get(kind, kind), m.attribute("jobstack.error"))
+                for m, kind in zip(letters, kinds, strict=True)
             ]
             table(rows, ["job id", "type", "kind", "error"])
         return OK
@@ -98,16 +100,35 @@ def cmd_dlq(args: argparse.Namespace, target: Target) -> int:
         total = _queue_counts(target, target.dlq_url)[0]
         progress = Progress(min(total, args.limit), "redriving")
         report = dead_letters.redrive(
-            sqs, db, target.dlq_url, target.queue_url, limit=args.limit, progress=progress.advance
+            sqs,
+            db,
+            target.dlq_url,
+            target.queue_url,
+            limit=args.limit,
+            include=frozenset(args.include or ()),
+            progress=progress.advance,
         )
         progress.close()
         if args.json:
-            emit_json({"moved": report.moved, "requeued_jobs": report.requeued_jobs, "failed": report.failed})
+            emit_json(
+                {
+                    "present": report.present,
+                    "moved": report.moved,
+                    "skipped": report.skipped,
+                    "requeued_jobs": report.requeued_jobs,
+                    "failed": report.failed,
+                }
+            )
         else:
             print(
-                f"moved {len(report.moved)} message(s) to the main queue; "
-                f"{len(report.requeued_jobs)} job(s) given fresh attempts"
+                f"{report.present} message(s) in the DLQ at the start; moved {report.moved_total} to the main queue"
+                f"{_by_kind(report.moved)}; {len(report.requeued_jobs)} job(s) given fresh attempts"
             )
+            if report.skipped:
+                print(
+                    f"left {sum(report.skipped.values())} in the DLQ that no redrive can fix{_by_kind(report.skipped)}"
+                    " (--include KIND moves them anyway)"
+                )
             for message_id, reason in report.failed.items():
                 print(f"not moved {message_id}: {reason}", file=sys.stderr)
         return OK if not report.failed else FAILED
@@ -124,14 +145,22 @@ def cmd_dlq(args: argparse.Namespace, target: Target) -> int:
     return OK
 
 
-def _optional_db(target: Target) -> Any:
+_KIND_LABELS = {"not_found": "no row (published without publish()?)", dead_letters.SQS_REDRIVE: "SQS redrive"}
+
+
+def _by_kind(counts: dict[str, int]) -> str:
+    return " (" + ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items())) + ")" if counts else ""
+
+
+def _optional_db(target: Target, *, quiet: bool = False) -> Any:
     try:
         return target.db
     except CliError:
-        print(
-            "note: no database given; jobs are not requeued (pass --database-url to give them fresh attempts)",
-            file=sys.stderr,
-        )
+        if not quiet:
+            print(
+                "note: no database given; jobs are not requeued (pass --database-url to give them fresh attempts)",
+                file=sys.stderr,
+            )
         return None
 
 

@@ -46,7 +46,7 @@ def test_redrive_gives_fresh_attempts_and_keeps_the_job_id(
     job = dead_letter_one(pg_db, queue, runtime)
     result = jobs("dlq", "redrive")
     assert result.code == 0
-    assert "moved 1 message(s) to the main queue; 1 job(s) given fresh attempts" in result.out
+    assert "at the start; moved 1 to the main queue (failed 1); 1 job(s) given fresh attempts" in result.out
     row = get_job(pg_db, job.id)
     assert row is not None and row.status is JobStatus.PENDING and row.attempts == 0
     [message] = drain(queue)
@@ -87,7 +87,68 @@ def test_a_crash_between_send_and_delete_duplicates_and_never_loses(
         Entries=[{"Id": "0", "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0} for m in drain(dlq)],
     )
     report = dead_letters.redrive(queue.client, pg_db, dlq.url, queue.url, limit=10)
-    assert len(report.moved) == 1
+    assert report.moved == {"failed": 1}
+
+
+class WorkerAlongside:
+    """The SQS client of a redrive while the worker runs: every message sent back to the main queue is
+    processed at once, and a job that fails again is dead-lettered again, as a new DLQ message."""
+
+    def __init__(self, queue: Queue, runtime: Runtime) -> None:
+        self._client, self._queue, self._runtime = queue.client, queue, runtime
+
+    def send_message_batch(self, **kwargs: Any) -> Any:
+        response = self._client.send_message_batch(**kwargs)
+        if kwargs["QueueUrl"] == self._queue.url:
+            event = receive_event(self._queue)
+            acknowledge(self._queue, event, process_batch(event, FakeLambdaContext(), self._runtime))
+        return response
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_redrive_ends_while_the_worker_dead_letters_again_and_moves_each_job_once(
+    pg_db: DB, queue: Queue, dlq: Queue, runtime: Runtime
+) -> None:
+    """Reported: with the worker running, four redrives of 2 messages said moved 3, 7, 15, 25, and a
+    malformed message was dead-lettered 47 times. A redrive handles what was there when it started."""
+    jobs_ = [dead_letter_one(pg_db, queue, runtime) for _ in range(2)]
+    dlq.client.send_message(
+        QueueUrl=dlq.url,
+        MessageBody="not json",
+        MessageAttributes={"jobstack.error-kind": {"DataType": "String", "StringValue": "malformed"}},
+    )
+    for _ in range(4):
+        report = dead_letters.redrive(WorkerAlongside(queue, runtime), pg_db, dlq.url, queue.url, limit=1000)
+        assert report.present == 3
+        assert report.moved == {"failed": 2}
+        assert report.skipped == {"malformed": 1}
+        assert sorted(report.requeued_jobs) == sorted(j.id for j in jobs_)
+    bodies = [m["Body"] for m in drain(dlq)]
+    assert bodies.count("not json") == 1, "skipped, never multiplied"
+    again = sorted(json.loads(b)["jobId"] for b in bodies if b != "not json")
+    assert again == sorted(str(j.id) for j in jobs_), "each job dead-lettered once more, by the worker"
+
+
+def test_kinds_that_can_never_succeed_stay_unless_included(
+    jobs: Jobs, pg_db: DB, queue: Queue, dlq: Queue, runtime: Runtime
+) -> None:
+    job = dead_letter_one(pg_db, queue, runtime)
+    orphan = json.dumps({"jobId": "6f1f5a52-3d5e-4d7b-9a53-0d3c1c1c1c1c", "type": "test-echo", "payload": {}})
+    dlq.client.send_message(QueueUrl=dlq.url, MessageBody=orphan)  # SQS's own redrive: no kind of ours, no row
+    peek = jobs("dlq", "peek")
+    assert "no row (published without publish()?)" in peek.out
+    result = jobs("dlq", "redrive")
+    assert result.code == 0
+    assert "moved 1 to the main queue (failed 1)" in result.out
+    assert "left 1 in the DLQ that no redrive can fix (not_found 1)" in result.out
+    assert [json.loads(m["Body"])["jobId"] for m in drain(queue)] == [str(job.id)]
+    assert [m["Body"] for m in drain(dlq)] == [orphan]
+    dlq.client.send_message(QueueUrl=dlq.url, MessageBody=orphan)
+    result = jobs("dlq", "redrive", "--include", "not_found", "--json")
+    assert json.loads(result.out)["moved"] == {"not_found": 1}
+    assert [m["Body"] for m in drain(queue)] == [orphan]
 
 
 def test_purge_needs_confirmation(jobs: Jobs, dlq: Queue) -> None:
