@@ -68,9 +68,11 @@ diff: synth
 	$(VENV)/bin/python -m tests.infra.diff_base $(ENV) cdk.out/diff-base-$(ENV).json
 	cdk diff --no-change-set --template cdk.out/diff-base-$(ENV).json $(STACK)
 
-# Accept the current templates as the new snapshots (after reviewing `make diff`).
-snapshot: deps
+# Accept the current templates as the new snapshots (after reviewing `make diff`), with their code asset hashes
+# (tests/infra/__snapshots__/code_assets.json), so `make diff` shows code changes as well.
+snapshot: synth
 	$(PYTEST) tests/infra/test_snapshot.py --snapshot-update -q
+	$(VENV)/bin/python -m tests.infra.diff_base record
 
 migrate: deps
 	$(VENV)/bin/python -m db.migrate upgrade
