@@ -84,8 +84,20 @@ _COMPLETE = (
     .values(status=JobStatus.COMPLETED.value, completed_at=_now, updated_at=_now, error=None)
 )
 # Every publish runs this once: built once, like claim and complete (a fresh statement cost 3x the UPDATE).
+# Many rows at once, so it must never wait holding some of them (a worker completing one row and claiming
+# the next would then deadlock with it): it skips rows another transaction is changing right now, which
+# are being claimed or settled (a skipped pending row is re-sent by the sweeper, absorbed by the claim).
 _MARK_SENT = (
-    update(_t).where(_t.c.id.in_(bindparam("ids", expanding=True))).values(sent_at=_now, send_count=_t.c.send_count + 1)
+    update(_t)
+    .where(
+        _t.c.id.in_(
+            select(_t.c.id)
+            .where(_t.c.id.in_(bindparam("ids", expanding=True)))
+            .order_by(_t.c.id)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    .values(sent_at=_now, send_count=_t.c.send_count + 1)
 )
 _MARK_ONE_SENT = update(_t).where(_t.c.id == _job_id).values(sent_at=_now, send_count=_t.c.send_count + 1)
 _COMPLETE_ATTEMPT = _COMPLETE.where(_t.c.attempts == bindparam("attempt", type_=_t.c.attempts.type))
@@ -163,7 +175,10 @@ def _why_not_claimed(current: Any, *, job_type: str | None, stale_after: timedel
 # Completing one job and claiming the next in one statement (PostgreSQL): a data-modifying CTE, which a
 # transaction-mode pooler passes through unchanged (unlike a server-side prepared statement). Both UPDATEs
 # run, to completion, whatever the outer SELECT reads; the outer SELECT always returns one row, so the
-# caller learns whether the completion took even when the claim found nothing.
+# caller learns whether the completion took even when the claim found nothing. The statement locks two
+# rows, so the claim never waits for its row (SKIP LOCKED): holding the completed row while waiting for
+# one that a publisher's or another worker's statement holds could close a cycle (a deadlock, seen under
+# load). A row another transaction is changing right now is reported BUSY and retried after a backoff.
 _COMPLETE_AND_CLAIM = (
     text(
         f"""
@@ -176,7 +191,8 @@ _COMPLETE_AND_CLAIM = (
         UPDATE background_jobs
         SET status = '{JobStatus.PROCESSING.value}', attempts = attempts + 1, started_at = :now,
             completed_at = NULL, updated_at = :now
-        WHERE id = :job_id AND type = :job_type AND (
+        WHERE id = (SELECT id FROM background_jobs WHERE id = :job_id FOR UPDATE SKIP LOCKED)
+          AND type = :job_type AND (
             status = '{JobStatus.PENDING.value}'
             OR ((status = '{JobStatus.FAILED.value}'
                  OR (status = '{JobStatus.PROCESSING.value}' AND started_at < :stale_before))
@@ -314,7 +330,11 @@ def take_for_resend(
             or_(_t.c.sent_at.is_(None), _t.c.sent_at < _t.c.updated_at, expired),
         ),
     )
-    chosen = select(_t.c.id).where(due).order_by(_t.c.updated_at).limit(limit).scalar_subquery()
+    # Rows another transaction is changing (a worker's claim or completion) are skipped, never waited for
+    # while holding others: the next sweep sees them.
+    chosen = (
+        select(_t.c.id).where(due).order_by(_t.c.updated_at).limit(limit).with_for_update(skip_locked=True)
+    ).scalar_subquery()
     stmt = (
         update(_t).where(_t.c.id.in_(chosen), due).values(sent_at=now, send_count=_t.c.send_count + 1).returning(*_t.c)
     )

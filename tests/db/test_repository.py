@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -288,3 +291,58 @@ def test_complete_and_claim_is_one_statement_with_both_fences(pg_db: DB) -> None
     assert not done and claim.outcome is ClaimOutcome.TYPE_MISMATCH
     assert get_job(pg_db, second.id).status is JobStatus.PROCESSING  # type: ignore[union-attr]
     assert get_job(pg_db, other.id) == other
+
+
+def _holding(pg_db: DB, job_id: UUID) -> Any:
+    """Another transaction changing one row and not yet committed: a publisher's or a worker's statement."""
+    conn = pg_db.engine.connect()
+    conn.execute(text("UPDATE background_jobs SET updated_at = updated_at WHERE id = :id"), {"id": job_id})
+    return conn
+
+
+def _in_thread(work: Callable[[], Any]) -> Any:
+    """Run `work` beside the test's open transaction; None if it is still waiting for a lock after 30 s."""
+    result: list[Any] = []
+    thread = threading.Thread(target=lambda: result.append(work()), daemon=True)
+    thread.start()
+    thread.join(timeout=30)
+    return result[0] if result else None
+
+
+def test_completing_and_claiming_never_waits_for_the_claimed_row_so_cannot_deadlock(pg_db: DB) -> None:
+    """Seen under load: the combined statement held the completed row and waited for the next one, which a
+    publisher's mark_sent held while waiting for the completed row: PostgreSQL aborted one of them. The
+    claim now skips a row another transaction is changing (BUSY, retried after a backoff), so the other
+    transaction's wait for the completed row ends when this statement commits."""
+    done_job, next_job = insert_job(pg_db), insert_job(pg_db)
+    attempt = claim_job(pg_db, done_job.id, stale_after=STALE).job.attempts  # type: ignore[union-attr]
+    other = _holding(pg_db, next_job.id)
+    try:
+        outcome = _in_thread(
+            lambda: complete_and_claim(
+                pg_db, (done_job.id, attempt), next_job.id, stale_after=STALE, job_type="test-echo"
+            )
+        )
+        assert outcome is not None, "the combined statement waited for a row another transaction holds"
+        completed, claim = outcome
+        assert completed and claim.outcome is ClaimOutcome.BUSY
+        # The other transaction now takes the completed row too: no cycle, no deadlock.
+        other.execute(text("UPDATE background_jobs SET updated_at = updated_at WHERE id = :id"), {"id": done_job.id})
+        other.commit()
+    finally:
+        other.close()
+    assert get_job(pg_db, done_job.id).status is JobStatus.COMPLETED  # type: ignore[union-attr]
+    assert claim_job(pg_db, next_job.id, stale_after=STALE).outcome is ClaimOutcome.CLAIMED  # the retry
+
+
+def test_marking_many_sent_skips_rows_being_changed_instead_of_waiting_holding_others(pg_db: DB) -> None:
+    jobs = [insert_job(pg_db) for _ in range(3)]
+    worker = _holding(pg_db, jobs[1].id)
+    try:
+        marked = _in_thread(lambda: mark_sent(pg_db, [j.id for j in jobs]))
+        assert marked == 2, "mark_sent waited for (or marked) the row a worker is changing"
+    finally:
+        worker.rollback()
+        worker.close()
+    sent = {j.id: get_job(pg_db, j.id).send_count for j in jobs}  # type: ignore[union-attr]
+    assert sent == {jobs[0].id: 1, jobs[1].id: 0, jobs[2].id: 1}
