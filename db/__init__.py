@@ -20,6 +20,7 @@ from db.exceptions import (
     PayloadTooLarge,
     PublishBatchError,
     PublishError,
+    SchemaNotMigrated,
     UnknownJobType,
 )
 from db.job_types import JobType, get_job_type, job_type_names, register_job_type, validate_payload
@@ -67,6 +68,7 @@ __all__ = [
     "PublishError",
     "Queue",
     "ResendWindows",
+    "SchemaNotMigrated",
     "UnknownJobType",
     "abandoned_jobs",
     "claim_job",

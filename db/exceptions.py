@@ -118,3 +118,12 @@ class InvalidBatchItem(JobstackError):
     def __init__(self, index: int, reason: str) -> None:
         self.index = index
         super().__init__(f"item {index}: {reason} (nothing was published)")
+
+
+class SchemaNotMigrated(DatabaseUnavailable):
+    """The database lacks jobstack's table or a column of it: `jobs migrate` was not run against it (or this
+    code is newer than its migrations). A DatabaseUnavailable, so the worker returns its records and fails
+    the batch (an alarm) instead of spending attempts."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, kind="schema")
