@@ -10,9 +10,9 @@ import os
 import sys
 from collections.abc import Sequence
 
-from cli.errors import FAILED, USAGE, CliError
+from cli.errors import FAILED, OK, USAGE, CliError
 from cli.job_commands import cmd_list, cmd_migrate, cmd_prune, cmd_publish, cmd_retry, cmd_show
-from cli.parser import build_parser
+from cli.parser import build_parser, merge_global
 from cli.queue_commands import cmd_cost, cmd_dlq, cmd_doctor, cmd_local, cmd_logs, cmd_pause, cmd_stats
 from cli.target import Target, _aws_reason
 from db import (
@@ -29,7 +29,7 @@ from db.engine import redact
 
 def run(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = merge_global(parser.parse_args(argv), dict(os.environ))
     if args.command == "cost":
         return cmd_cost(args)
     target = Target(
@@ -76,6 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return FAILED
     except KeyboardInterrupt:
         return FAILED
+    except BrokenPipeError:  # `jobs list | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return OK
     except Exception as err:
         if type(err).__module__.startswith(("botocore", "boto3", "urllib3")):
             print(f"error: AWS call failed: {redact(_aws_reason(err))}", file=sys.stderr)

@@ -11,6 +11,7 @@ import math
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 from cli.dlq import NEVER_SUCCEED
@@ -76,21 +77,54 @@ def positive(value: str) -> int:
 
 # -- the parser -------------------------------------------------------------------------------------------
 
+GLOBAL = "global_"
+CONNECTION_OPTIONS = ("env", "database_url", "queue_url", "dlq_url", "endpoint_url", "region", "json")
+GLOBAL_NOTE = (
+    "\n\nconnection options go before or after the command (`jobs --env dev list`, `jobs list --env dev`);"
+    "\n$JOBS_ENV stands for --env."
+)
+
+
+def _connection_options(group: argparse._ArgumentGroup, *, prefix: str) -> None:
+    def dest(name: str) -> dict[str, Any]:
+        if not prefix:
+            return {}
+        return {"dest": f"{prefix}{name}"} | ({"metavar": name.upper()} if name != "json" else {})
+
+    group.add_argument(
+        "--env", help="read URLs and the database secret from deployed JobsStack-ENV ($JOBS_ENV)", **dest("env")
+    )
+    group.add_argument("--database-url", help="overrides $DATABASE_URL and --env", **dest("database_url"))
+    group.add_argument("--queue-url", help="overrides $QUEUE_URL and --env", **dest("queue_url"))
+    group.add_argument("--dlq-url", help="overrides $DLQ_URL and --env", **dest("dlq_url"))
+    group.add_argument("--endpoint-url", help="an AWS emulator's URL (moto, LocalStack)", **dest("endpoint_url"))
+    group.add_argument("--region", help="AWS region (default: $AWS_REGION or us-east-1)", **dest("region"))
+    group.add_argument("--json", action="store_true", help="machine-readable output", **dest("json"))
+
+
+def merge_global(args: argparse.Namespace, environ: dict[str, str]) -> argparse.Namespace:
+    """Options given before the command count as if given after it (after wins); then $JOBS_ENV."""
+    for name in CONNECTION_OPTIONS:
+        before = getattr(args, f"{GLOBAL}{name}", None)
+        if hasattr(args, f"{GLOBAL}{name}"):
+            delattr(args, f"{GLOBAL}{name}")
+        if before and not getattr(args, name, None):
+            setattr(args, name, before)
+    if not getattr(args, "env", None) and environ.get("JOBS_ENV"):
+        args.env = environ["JOBS_ENV"]
+    return args
+
 
 def build_parser() -> argparse.ArgumentParser:
     connection = argparse.ArgumentParser(add_help=False)
-    group = connection.add_argument_group("connection")
-    group.add_argument("--env", choices=None, help="read URLs and the database secret from deployed JobsStack-ENV")
-    group.add_argument("--database-url", help="overrides $DATABASE_URL and --env")
-    group.add_argument("--queue-url", help="overrides $QUEUE_URL and --env")
-    group.add_argument("--dlq-url", help="overrides $DLQ_URL and --env")
-    group.add_argument("--endpoint-url", help="an AWS emulator's URL (moto, LocalStack)")
-    group.add_argument("--region", help="AWS region (default: $AWS_REGION or us-east-1)")
-    group.add_argument("--json", action="store_true", help="machine-readable output")
+    _connection_options(connection.add_argument_group("connection"), prefix="")
 
     parser = argparse.ArgumentParser(
-        prog="jobs", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="jobs", description=DESCRIPTION + GLOBAL_NOTE, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    # The same options before the command (`jobs --env dev list`): their own names, merged by `merge_global`,
+    # because a subcommand's defaults would overwrite values parsed before it.
+    _connection_options(parser.add_argument_group("connection (also accepted before the command)"), prefix=GLOBAL)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -189,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cost", help=help_text, description=help_text)  # offline: no connection options
     p.add_argument("--jobs-per-month", type=positive, required=True)
     p.add_argument("--avg-ms", type=milliseconds, required=True, help="a job's average handler time")
-    p.add_argument("--env", default="dev", help="whose settings (batch size, memory, architecture); default dev")
+    p.add_argument("--env", help="whose settings (batch size, memory, architecture); default dev ($JOBS_ENV)")
     p.add_argument("--db-rtt-ms", type=milliseconds, default=1.0, help="database round trip (default 1 ms)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     return parser

@@ -212,7 +212,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
     from cli import cost
 
     workload = {"jobs_per_month": args.jobs_per_month, "avg_ms": args.avg_ms, "db_rtt_ms": args.db_rtt_ms}
-    estimates = [cost.estimate(design, **workload) for design in cost.designs(stack_settings(args.env))]
+    estimates = [cost.estimate(design, **workload) for design in cost.designs(stack_settings(args.env or "dev"))]
     if args.json:
         emit_json([{"name": e.design.name, **fields_of(e), "total_usd": e.total_usd} for e in estimates])
         return OK

@@ -2,8 +2,9 @@
 
 Precedence: explicit flags (`--database-url`, `--queue-url`, `--dlq-url`), then environment variables
 (`DATABASE_URL`, `QUEUE_URL`, `DLQ_URL`), then the outputs of the deployed `JobsStack-<env>` (`--env`),
-whose database URL is read from the stack's secret. `--endpoint-url` points every AWS client at an
-emulator (moto, LocalStack).
+whose database URL is read from the stack's secret. With `--env`, an exported variable is refused rather
+than silently paired with the stack's other parts: only a flag pairs them. `--endpoint-url` points every
+AWS client at an emulator (moto, LocalStack).
 """
 
 from __future__ import annotations
@@ -36,8 +37,12 @@ class Target:
 
     def client(self, service: str) -> Any:
         import boto3
+        from botocore.config import Config
 
-        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=self.region_name)
+        # Adaptive retries: an operator's redrive or retry of thousands of jobs meets throttling, and should
+        # slow down rather than fail half-way; what still fails is one line (cli/main.py).
+        retries = Config(retries={"mode": "adaptive", "total_max_attempts": 8})
+        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=self.region_name, config=retries)
 
     @property
     def region_name(self) -> str:
@@ -63,7 +68,21 @@ class Target:
         return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
     def _pick(self, flag: str | None, variable: str, output: str) -> str | None:
-        return flag or self.environ.get(variable) or (self.outputs.get(output) if self.env else None)
+        if flag:
+            return flag
+        self._refuse_mixed(variable)
+        return self.environ.get(variable) or (self.outputs.get(output) if self.env else None)
+
+    def _refuse_mixed(self, variable: str) -> None:
+        """With an environment chosen, a URL exported in the shell is most likely another place's (a local
+        database beside the prod queue): pairing them takes a flag, never a leftover variable."""
+        if self.env and self.environ.get(variable):
+            option = "--" + variable.lower().replace("_", "-")
+            raise CliError(
+                f"--env {self.env} with ${variable} set in your shell: unset {variable} to use JobsStack-{self.env}'s, "
+                f"or pass {option} to pair them on purpose",
+                USAGE,
+            )
 
     # -- what commands use -------------------------------------------------------------------------
 
@@ -83,7 +102,10 @@ class Target:
 
     @cached_property
     def database_url(self) -> str:
-        url = self.database_url_flag or self.environ.get("DATABASE_URL")
+        if self.database_url_flag:
+            return self.database_url_flag
+        self._refuse_mixed("DATABASE_URL")
+        url = self.environ.get("DATABASE_URL")
         if url:
             return url
         if self.env and self.outputs.get("DatabaseSecretArn"):
