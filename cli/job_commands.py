@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -22,7 +23,7 @@ from db import (
     requeue_job,
     resend,
 )
-from db.repository import utcnow
+from db.repository import count_jobs, job_id_pages, utcnow
 
 PRUNE_BATCH = 1000  # rows per DELETE statement
 
@@ -74,51 +75,64 @@ def cmd_list(args: argparse.Namespace, target: Target) -> int:
     return OK
 
 
+RETRY_BATCH = 10  # SQS's SendMessageBatch maximum
+
+
 def cmd_retry(args: argparse.Namespace, target: Target) -> int:
+    """Fresh attempts and a new message for each job, ten messages per SQS call; it goes on past jobs it may
+    not retry and messages SQS refuses (the sweeper sends those: the rows are pending), then sums up."""
     if bool(args.ids) == bool(args.status):
         raise CliError("give job ids, or --status failed|pending (with optional --type/--since), not both", USAGE)
-    ids = list(args.ids)
+    db, queue = target.db, target.queue
     if args.status:
-        ids = [
-            j.id for j in list_jobs(target.db, status=args.status, type=args.type, since=args.since, limit=1_000_000)
-        ]
-    progress = Progress(len(ids), "retrying")
+        total = count_jobs(db, status=args.status, type=args.type, since=args.since)
+        pages: Iterable[list[UUID]] = job_id_pages(db, status=args.status, type=args.type, since=args.since)
+    else:
+        total, pages = len(args.ids), [list(args.ids)]
+    progress = Progress(total, "retrying")
     retried: list[UUID] = []
     refused: list[tuple[UUID, str | None]] = []
-    missing: list[tuple[UUID, str | None]] = []
-    queue = target.queue
-    for job_id in ids:
-        job = requeue_job(target.db, job_id, force=args.force)
-        if job is None:
-            current = get_job(target.db, job_id)
-            (missing if current is None else refused).append((job_id, current.status.value if current else None))
-        else:
-            failures = resend([job], queue=queue)
-            if failures:
-                raise CliError(
-                    f"job {job_id} is pending again but SQS refused its message ({failures[job_id]}); "
-                    "the sweeper will send it"
-                )
-            mark_sent(target.db, [job_id])
-            retried.append(job_id)
-        progress.advance()
+    missing: list[UUID] = []
+    unsent: dict[UUID, str] = {}
+    for page in pages:
+        for start in range(0, len(page), RETRY_BATCH):
+            requeued = []
+            for job_id in page[start : start + RETRY_BATCH]:
+                job = requeue_job(db, job_id, force=args.force)
+                if job is not None:
+                    requeued.append(job)
+                elif (current := get_job(db, job_id)) is None:
+                    missing.append(job_id)
+                else:
+                    refused.append((job_id, current.status.value))
+            failures = resend(requeued, queue=queue)
+            unsent.update(failures)
+            mark_sent(db, [j.id for j in requeued if j.id not in failures])
+            retried.extend(j.id for j in requeued)
+            progress.advance(len(page[start : start + RETRY_BATCH]))
     progress.close()
     if args.json:
         emit_json(
             {
                 "retried": retried,
                 "refused": [{"id": i, "status": s} for i, s in refused],
-                "missing": [i for i, _ in missing],
+                "missing": missing,
+                "unsent": [{"id": i, "reason": r} for i, r in unsent.items()],
             }
         )
     else:
-        print(f"retried {len(retried)} job(s)")
+        print(
+            f"retried {len(retried)} job(s); refused {len(refused)}; not found {len(missing)}; "
+            f"message refused by SQS {len(unsent)} (pending: the sweeper sends them)"
+        )
         for job_id, status in refused:
             hint = " (use --force)" if status == "completed" else ""
             print(f"refused {job_id}: it is {status}{hint}", file=sys.stderr)
-        for job_id, _ in missing:
+        for job_id in missing:
             print(f"no job {job_id}", file=sys.stderr)
-    return OK if not refused and not missing else FAILED
+        for job_id, reason in unsent.items():
+            print(f"not sent {job_id}: {reason}", file=sys.stderr)
+    return OK if not refused and not missing and not unsent else FAILED
 
 
 def cmd_migrate(args: argparse.Namespace, target: Target) -> int:

@@ -12,18 +12,16 @@ from cli import dlq as dead_letters
 from cli.errors import FAILED, OK, USAGE, CliError
 from cli.output import Progress, emit_json, fields, table
 from cli.target import Target, stack_settings
-from db import (
-    list_jobs,
-)
-from db.repository import count_by_status_and_type, utcnow
+from db.repository import count_by_status_and_type, oldest_pending, utcnow
 
 
 def cmd_stats(args: argparse.Namespace, target: Target) -> int:
     counts = count_by_status_and_type(target.db)
-    oldest = list_jobs(target.db, status="pending", limit=100_000)
-    oldest_age = (utcnow() - min(j.created_at for j in oldest)).total_seconds() if oldest else None
-    queue = _queue_counts(target, target.queue_url)
-    dlq = _queue_counts(target, target.dlq_url)
+    oldest = oldest_pending(target.db)
+    oldest_age = (utcnow() - oldest).total_seconds() if oldest else None
+    # The queues when they are known: a database alone is enough for the jobs' side.
+    queue = _queue_counts(target, target.queue_url) if target.has_queue else None
+    dlq = _queue_counts(target, target.dlq_url) if target.has_dlq else None
     worker_state = None
     if target.env:
         try:
@@ -33,9 +31,9 @@ def cmd_stats(args: argparse.Namespace, target: Target) -> int:
             worker_state = None
     data = {
         "jobs": [{"status": s, "type": t, "count": n} for (s, t), n in sorted(counts.items())],
-        "queue": {"visible": queue[0], "in_flight": queue[1], "delayed": queue[2]},
+        "queue": {"visible": queue[0], "in_flight": queue[1], "delayed": queue[2]} if queue else None,
         "oldest_pending_job_seconds": oldest_age,
-        "dlq_depth": dlq[0] + dlq[1],
+        "dlq_depth": dlq[0] + dlq[1] if dlq else None,
         "worker": worker_state,
     }
     if args.json:
@@ -45,11 +43,13 @@ def cmd_stats(args: argparse.Namespace, target: Target) -> int:
     print()
     fields(
         [
-            ("queue visible", queue[0]),
-            ("queue in flight", queue[1]),
-            ("queue delayed", queue[2]),
+            *(
+                [("queue visible", queue[0]), ("queue in flight", queue[1]), ("queue delayed", queue[2])]
+                if queue
+                else [("queue", "not given (--queue-url, QUEUE_URL or --env)")]
+            ),
             ("oldest pending job", f"{oldest_age:.0f} s" if oldest_age is not None else None),
-            ("DLQ depth", data["dlq_depth"]),
+            ("DLQ depth", data["dlq_depth"] if dlq else "not given (--dlq-url, DLQ_URL or --env)"),
             ("worker", worker_state or "unknown (pass --env to read the event source mapping)"),
         ]
     )

@@ -94,6 +94,14 @@ class Target:
         return url
 
     @property
+    def has_queue(self) -> bool:
+        return bool(self._pick(self.queue_url_flag, "QUEUE_URL", "QueueUrl"))
+
+    @property
+    def has_dlq(self) -> bool:
+        return bool(self._pick(self.dlq_url_flag, "DLQ_URL", "DeadLetterQueueUrl"))
+
+    @property
     def dlq_url(self) -> str:
         url = self._pick(self.dlq_url_flag, "DLQ_URL", "DeadLetterQueueUrl")
         if not url:

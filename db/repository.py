@@ -12,7 +12,7 @@ stale windows these times feed are minutes long.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -433,6 +433,57 @@ def prune_jobs(
             return int(conn.execute(select(func.count()).where(*which)).scalar_one())
         chosen = select(_t.c.id).where(*which).order_by(_t.c.updated_at).limit(limit).scalar_subquery()
         return conn.execute(delete(_t).where(_t.c.id.in_(chosen))).rowcount
+
+
+def oldest_pending(db: DB | Connection) -> datetime | None:
+    """When the oldest pending job was created: one `min()` however many are waiting."""
+    with statements(db) as conn:
+        value = conn.execute(select(func.min(_t.c.created_at)).where(_t.c.status == JobStatus.PENDING.value)).scalar()
+    if isinstance(value, str):  # SQLite returns the aggregate as text, without the column's type
+        value = datetime.fromisoformat(value)
+    if value is not None and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+def job_id_pages(
+    db: DB | Connection,
+    *,
+    status: JobStatus | str,
+    type: str | None = None,
+    since: datetime | None = None,
+    page: int = 500,
+) -> Iterator[list[UUID]]:
+    """The ids of the jobs with `status` (and `type`, created since `since`), a page at a time in id order:
+    each page is read after the caller handled the previous one, so changing those rows (a retry makes
+    them pending) moves nothing under the cursor, and no run holds every id in memory."""
+    after: UUID | None = None
+    while True:
+        query = select(_t.c.id).where(_t.c.status == JobStatus(status).value).order_by(_t.c.id).limit(page)
+        if type is not None:
+            query = query.where(_t.c.type == type)
+        if since is not None:
+            query = query.where(_t.c.created_at >= since)
+        if after is not None:
+            query = query.where(_t.c.id > after)
+        with statements(db) as conn:
+            ids = list(conn.execute(query).scalars())
+        if not ids:
+            return
+        yield ids
+        after = ids[-1]
+
+
+def count_jobs(
+    db: DB | Connection, *, status: JobStatus | str, type: str | None = None, since: datetime | None = None
+) -> int:
+    query = select(func.count()).where(_t.c.status == JobStatus(status).value)
+    if type is not None:
+        query = query.where(_t.c.type == type)
+    if since is not None:
+        query = query.where(_t.c.created_at >= since)
+    with statements(db) as conn:
+        return int(conn.execute(query).scalar_one())
 
 
 def count_by_status_and_type(db: DB | Connection) -> dict[tuple[str, str], int]:

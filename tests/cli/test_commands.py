@@ -8,11 +8,14 @@ import sys
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
+from sqlalchemy import text
 
 from cli.main import main
+from cli.target import Target
 from db import DB, JobStatus, Queue, get_job, publish
 from db.repository import utcnow
 from tests.cli.conftest import Jobs
@@ -144,6 +147,64 @@ def test_bulk_retry_by_status_and_type(jobs: Jobs, pg_db: DB, queue: Queue) -> N
     assert result.code == 0
     assert sorted(json.loads(result.out)["retried"]) == sorted(str(j.id) for j in targets)
     assert len(drain(queue)) == 3
+
+
+def test_stats_finds_the_oldest_pending_job_among_150k_with_only_a_database(jobs: Jobs, pg_db: DB, pg_url: str) -> None:
+    """Reported: the oldest pending job was taken from the newest 100,000 rows, wrong beyond them; and
+    stats needed the queues. One min() in SQL; the queues' lines say they were not given."""
+    oldest = insert_job(pg_db, created_at=utcnow() - timedelta(days=3))
+    with pg_db.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO background_jobs (id, type, payload, status, attempts, max_attempts, created_at,"
+                " updated_at) SELECT gen_random_uuid(), 'test-echo', '{}'::jsonb, 'pending', 0, 5,"
+                " now() - make_interval(secs => n), now() FROM generate_series(1, 150000) AS n"
+            )
+        )
+    result = jobs("stats", "--json", "--database-url", pg_url, connect=False)
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    assert abs(data["oldest_pending_job_seconds"] - (utcnow() - oldest.created_at).total_seconds()) < 60
+    assert data["queue"] is None and data["dlq_depth"] is None
+    assert "not given" in jobs("stats", "--database-url", pg_url, connect=False).out
+
+
+class RefusesOne:
+    """SQS that refuses one given job's message and counts the batch calls."""
+
+    def __init__(self, client: Any, refused: str) -> None:
+        self._client, self._refused = client, refused
+        self.batches: list[int] = []
+
+    def send_message_batch(self, **kwargs: Any) -> Any:
+        self.batches.append(len(kwargs["Entries"]))
+        keep = [e for e in kwargs["Entries"] if self._refused not in e["MessageBody"]]
+        refused = [e for e in kwargs["Entries"] if self._refused in e["MessageBody"]]
+        response = self._client.send_message_batch(QueueUrl=kwargs["QueueUrl"], Entries=keep) if keep else {}
+        failed = [
+            {"Id": e["Id"], "Code": "KMS.ThrottlingException", "Message": "slow down", "SenderFault": False}
+            for e in refused
+        ]
+        return {"Successful": response.get("Successful", []), "Failed": failed}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_bulk_retry_pages_sends_ten_per_call_and_goes_on_past_refusals(
+    jobs: Jobs, pg_db: DB, queue: Queue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failed = [insert_job(pg_db, status=JobStatus.FAILED, attempts=5, max_attempts=5) for _ in range(25)]
+    sqs = RefusesOne(queue.client, str(failed[3].id))
+    monkeypatch.setattr(Target, "sqs", property(lambda _self: sqs))
+    result = jobs("retry", "--status", "failed")
+    assert result.code == 1
+    assert "retried 25 job(s); refused 0; not found 0; message refused by SQS 1" in result.out
+    assert f"not sent {failed[3].id}: KMS.ThrottlingException: slow down" in result.err
+    assert sqs.batches == [10, 10, 5]
+    assert len(drain(queue)) == 24
+    rows = {get_job(pg_db, j.id).status for j in failed}  # type: ignore[union-attr]
+    assert rows == {JobStatus.PENDING}, "every job has fresh attempts; the refused one's message is the sweeper's"
 
 
 def test_migrate_an_embedded_database(tmp_path: Path, jobs: Jobs) -> None:

@@ -19,7 +19,10 @@ from db.repository import (
     ResendWindows,
     abandoned_jobs,
     complete_and_claim,
+    count_jobs,
+    job_id_pages,
     mark_sent,
+    oldest_pending,
     prune_jobs,
     requeue_job,
     take_for_resend,
@@ -346,3 +349,25 @@ def test_marking_many_sent_skips_rows_being_changed_instead_of_waiting_holding_o
         worker.close()
     sent = {j.id: get_job(pg_db, j.id).send_count for j in jobs}  # type: ignore[union-attr]
     assert sent == {jobs[0].id: 1, jobs[1].id: 0, jobs[2].id: 1}
+
+
+def test_job_id_pages_hand_out_each_id_once_while_the_caller_changes_the_rows(pg_db: DB) -> None:
+    failed = {insert_job(pg_db, status=JobStatus.FAILED).id for _ in range(7)}
+    insert_job(pg_db, status=JobStatus.FAILED, type="resize-image")
+    seen: list[UUID] = []
+    for page in job_id_pages(pg_db, status="failed", type="test-echo", page=3):
+        assert len(page) <= 3
+        for job_id in page:
+            requeue_job(pg_db, job_id)  # what a retry does to the rows behind the cursor
+        seen.extend(page)
+    assert sorted(seen) == sorted(failed)
+    assert count_jobs(pg_db, status="failed") == 1 and count_jobs(pg_db, status="pending", type="test-echo") == 7
+
+
+def test_oldest_pending_is_one_min_on_both_dialects(any_db: DB) -> None:
+    assert oldest_pending(any_db) is None
+    old = insert_job(any_db, created_at=utcnow() - timedelta(days=2))
+    insert_job(any_db)
+    insert_job(any_db, status=JobStatus.FAILED, created_at=utcnow() - timedelta(days=9))
+    found = oldest_pending(any_db)
+    assert found is not None and abs((found - old.created_at).total_seconds()) < 1
