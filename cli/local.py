@@ -31,18 +31,19 @@ def max_receive_count(sqs: Any, queue_url: str, default: int) -> int:
 def run_local(args: argparse.Namespace, target: Target) -> int:
     import worker.handler
 
-    settings = stack_settings("dev")
+    settings = stack_settings(target.env or "dev")
     embedded = None
-    if target.queue_url_flag or target.environ.get("QUEUE_URL"):
+    # Queues and database from wherever the other commands take them (flags, variables, --env's deployed
+    # stack, through --endpoint-url); only what none of them names is embedded.
+    if target.has_queue:
         sqs, queue_url, dlq_url = target.sqs, target.queue_url, target.dlq_url
     else:
         embedded = start_sqs()
         target.endpoint_url = embedded.endpoint_url
         sqs = target.client("sqs")
         queue_url, dlq_url = create_queues(sqs, settings)
-    database_url = (
-        target.database_url_flag or target.environ.get("DATABASE_URL") or f"sqlite:///{args.sqlite.resolve()}"
-    )
+    names_a_database = target.database_url_flag or target.environ.get("DATABASE_URL") or target.env
+    database_url = target.database_url if names_a_database else f"sqlite:///{args.sqlite.resolve()}"
     timeout = args.timeout if args.timeout is not None else float(settings.timeout_seconds)
     if args.stale_after is not None and args.stale_after <= int(timeout):
         raise CliError(
@@ -71,6 +72,7 @@ def run_local(args: argparse.Namespace, target: Target) -> int:
         )
         if target.endpoint_url:
             os.environ["AWS_ENDPOINT_URL"] = target.endpoint_url
+        os.environ.setdefault("AWS_DEFAULT_REGION", target.region_name)  # the worker's clients, as the CLI's
         if args.demo:
             requests = [
                 JobRequest("test-echo", {"fail": "demo failure"} if n % 5 == 4 else {"n": n}, max_attempts=2)
