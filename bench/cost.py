@@ -30,15 +30,17 @@ def main() -> None:
     body = f"""
 Monthly Lambda + SQS cost, JobsStack-prod's settings ({settings.memory_mb} MB, {settings.architecture},
 batch size {settings.batch_size}), {DB_RTT_MS:g} ms per database round trip, full batches, us-east-1 list prices, no
-free tier. The seeds' runbook row is batch size 1 with its three transactions per job, at the same memory.
+free tier. The seeds' runbook row is that runbook's own function: batch size 1, 256 MB, x86_64, three
+transactions per job; the handler time is taken as equal at every memory size.
 
 | jobs/month | handler time | JobsStack-prod | same, batch 1 | seeds' runbook | saved vs seeds |
 |---|---|---|---|---|---|
 {chr(10).join(lines)}
 
 Batching saves Lambda requests and SQS receives and deletes (nine in ten of them at batch size 10), which
-dominate when handlers are short; when handlers are long, duration dominates and the saving narrows to the
-round trips. Any workload: `jobs cost --jobs-per-month N --avg-ms M [--env prod]`.
+dominate when handlers are short. When handlers are long, duration dominates and memory decides: prod's
+1024 MB costs more than the runbook's 256 MB for a handler that runs as fast at 256 MB (one that waits on
+I/O), hence the negative row; size `memory_mb` to what your handlers need. Any workload: `jobs cost --jobs-per-month N --avg-ms M [--env prod]`.
 """
     print(body)
     write_section("cost", "make bench  (or: .venv/bin/python -m bench.cost)", body)

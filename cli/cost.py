@@ -1,13 +1,15 @@
 """`jobs cost`: what a month of jobs costs in Lambda and SQS requests, from the stack's own settings.
 
 The figure users argue about in review is batch size, so the estimate sets the stack's setting beside the
-same stack at batch size 1 and beside the seeds' runbook (batch size 1, three transactions per job). The
-model is deliberately small and every assumption is printed with it:
+same stack at batch size 1 and beside the seeds' runbook as it deploys itself (batch size 1, three
+transactions per job, 256 MB on x86_64). The model is deliberately small and every assumption is printed
+with it:
 
 - Full batches: a backlog, or a batching window, fills them. At a trickle with no window, invocations carry
   fewer jobs and the saving shrinks towards nothing.
 - Billed time per invocation: each job's handler time plus its database round trips, plus 1 ms for the
-  invocation itself (Lambda bills whole milliseconds), rounded up.
+  invocation itself (Lambda bills whole milliseconds), rounded up. The handler time is taken as equal at
+  every memory size; a CPU-bound handler runs slower with less memory (Lambda's CPU share follows it).
 - SQS requests: one SendMessage per job (`publish`; `publish_many` sends 10 per request) plus, per
   invocation, the poller's ReceiveMessage and its DeleteMessageBatch. Messages under 64 KB.
 - Not included: the free tier, cold starts' init time, idle long polling by Lambda's pollers (a fixed
@@ -29,8 +31,16 @@ LAMBDA_PER_GB_SECOND = {"arm64": 0.0000133334, "x86_64": 0.0000166667}
 LAMBDA_PER_MILLION_REQUESTS = 0.20
 SQS_PER_MILLION_REQUESTS = 0.40
 INVOCATION_OVERHEAD_MS = 1.0
-OUR_ROUND_TRIPS_PER_JOB = 2  # claim and complete, each an autocommit statement (docs/benchmarks.md)
 SEEDS_ROUND_TRIPS_PER_JOB = 9  # three transactions of BEGIN, statement, COMMIT (bench/reference.py)
+#: The seeds' runbook's own function: `aws lambda create-function --memory-size 256` with no architecture
+#: (x86_64), `create-event-source-mapping --batch-size 1` (../shared/seeds, "Lambda Configuration").
+SEEDS_MEMORY_MB, SEEDS_ARCHITECTURE = 256, "x86_64"
+
+
+def our_round_trips_per_job(batch_size: int) -> float:
+    """A batch of N: the first claim, N-1 statements that complete one job and claim the next, the last
+    completion: N + 1 autocommit statements (docs/benchmarks.md), so 2 per job at batch 1, 1.1 at 10."""
+    return (batch_size + 1) / batch_size
 
 
 @dataclass(frozen=True)
@@ -41,7 +51,7 @@ class Design:
     batch_size: int
     memory_mb: int
     architecture: str
-    round_trips_per_job: int
+    round_trips_per_job: float
 
 
 @dataclass(frozen=True)
@@ -61,20 +71,30 @@ class Estimate:
 
 
 def designs(settings: Settings) -> list[Design]:
-    """The stack as configured, the stack at batch size 1, and the seeds' runbook at the same memory."""
+    """The stack as configured, the stack at batch size 1, and the seeds' runbook as it deploys itself."""
     ours = Design(
         f"JobsStack-{settings.env_name} (batch {settings.batch_size})",
         settings.batch_size,
         settings.memory_mb,
         settings.architecture,
-        OUR_ROUND_TRIPS_PER_JOB,
+        our_round_trips_per_job(settings.batch_size),
     )
     return [
         ours,
         Design(
-            f"JobsStack-{settings.env_name} at batch 1", 1, ours.memory_mb, ours.architecture, ours.round_trips_per_job
+            f"JobsStack-{settings.env_name} at batch 1",
+            1,
+            ours.memory_mb,
+            ours.architecture,
+            our_round_trips_per_job(1),
         ),
-        Design("seeds' runbook (batch 1)", 1, ours.memory_mb, ours.architecture, SEEDS_ROUND_TRIPS_PER_JOB),
+        Design(
+            f"seeds' runbook (batch 1, {SEEDS_MEMORY_MB} MB, {SEEDS_ARCHITECTURE})",
+            1,
+            SEEDS_MEMORY_MB,
+            SEEDS_ARCHITECTURE,
+            SEEDS_ROUND_TRIPS_PER_JOB,
+        ),
     ]
 
 
@@ -99,5 +119,6 @@ def estimate(design: Design, *, jobs_per_month: int, avg_ms: float, db_rtt_ms: f
 def assumptions(jobs_per_month: int, avg_ms: float, db_rtt_ms: float) -> str:
     return (
         f"{jobs_per_month:,} jobs/month, {avg_ms:g} ms handler time each, {db_rtt_ms:g} ms per database round trip; "
-        "full batches; us-east-1 list prices; no free tier, cold starts, idle polling, logs, KMS or database"
+        "full batches; the same handler time at every memory size; us-east-1 list prices; no free tier, cold "
+        "starts, idle polling, logs, KMS or database"
     )

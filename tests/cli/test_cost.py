@@ -40,8 +40,11 @@ def test_the_rows_follow_the_environment_settings() -> None:
     ours, ours_at_1, seeds = cost.designs(prod)
     assert (ours.batch_size, ours.memory_mb, ours.architecture) == (prod.batch_size, prod.memory_mb, prod.architecture)
     assert ours_at_1.batch_size == seeds.batch_size == 1
-    assert seeds.round_trips_per_job > ours.round_trips_per_job
-    assert {d.memory_mb for d in (ours, ours_at_1, seeds)} == {prod.memory_mb}  # only the design differs
+    assert seeds.round_trips_per_job == 9 and ours_at_1.round_trips_per_job == 2
+    assert ours.round_trips_per_job == pytest.approx(1.1)  # 11 statements for a batch of 10
+    assert ours_at_1.memory_mb == prod.memory_mb
+    # The seeds' runbook as it deploys itself: --memory-size 256, no --architectures (x86_64), --batch-size 1.
+    assert (seeds.batch_size, seeds.memory_mb, seeds.architecture) == (1, 256, "x86_64")
 
 
 def test_batching_saves_requests_and_invocation_overhead() -> None:
@@ -50,14 +53,14 @@ def test_batching_saves_requests_and_invocation_overhead() -> None:
         for d in cost.designs(stack_settings("dev"))
     )
     assert ours_at_1.invocations == ours.invocations * ours.design.batch_size
-    assert ours.total_usd < ours_at_1.total_usd < seeds.total_usd
+    assert ours.total_usd < ours_at_1.total_usd and ours.total_usd < seeds.total_usd
 
 
 def test_the_command_prints_the_three_rows_and_its_assumptions(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["cost", "--jobs-per-month", "2000000", "--avg-ms", "25", "--env", "staging"]) == 0
     out = capsys.readouterr().out
     assert "JobsStack-staging (batch 10)" in out and "JobsStack-staging at batch 1" in out
-    assert "seeds' runbook (batch 1)" in out
+    assert "seeds' runbook (batch 1, 256 MB, x86_64)" in out
     assert "2,000,000 jobs/month, 25 ms handler time each" in out
 
 
