@@ -40,7 +40,8 @@ transactions per job; the handler time is taken as equal at every memory size.
 Batching saves Lambda requests and SQS receives and deletes (nine in ten of them at batch size 10), which
 dominate when handlers are short. When handlers are long, duration dominates and memory decides: prod's
 1024 MB costs more than the runbook's 256 MB for a handler that runs as fast at 256 MB (one that waits on
-I/O), hence the negative row; size `memory_mb` to what your handlers need. Any workload: `jobs cost --jobs-per-month N --avg-ms M [--env prod]`.
+I/O), hence the negative row; size `memory_mb` to what your handlers need.
+Any workload: `jobs cost --jobs-per-month N --avg-ms M [--env prod]`.
 """
     print(body)
     write_section("cost", "make bench  (or: .venv/bin/python -m bench.cost)", body)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from cli.dead_letter_kinds import NEVER_SUCCEED, SQS_REDRIVE
 from db import DB, get_job, mark_sent, requeue_job
 from db.message import job_id_hint
 
@@ -72,13 +73,6 @@ def release(sqs: Any, dlq_url: str, letters: list[DeadLetter]) -> None:
             {"Id": str(i), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": 0} for i, m in enumerate(chunk)
         ]
         sqs.change_message_visibility_batch(QueueUrl=dlq_url, Entries=entries)
-
-
-#: Dead-letter kinds (the worker's `jobstack.error-kind`) that no redrive can make succeed: the message
-#: itself is wrong, or its job has no row. Redrive leaves them in the DLQ unless asked (`--include KIND`).
-NEVER_SUCCEED = frozenset({"malformed", "unknown_type", "not_found", "type_mismatch"})
-#: A message SQS itself moved (maxReceiveCount reached) carries no kind of ours.
-SQS_REDRIVE = "sqs_redrive"
 
 
 def kind_of(letter: DeadLetter, db: DB | None) -> str:

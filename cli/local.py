@@ -13,6 +13,7 @@ from cli import dlq as dead_letters
 from cli.embedded import create_queues, start_sqs
 from cli.errors import USAGE, CliError
 from cli.local_runner import LocalEventSource, RunnerSettings
+from cli.local_summary import LiveSummary
 from cli.output import table
 from cli.target import Target, stack_settings
 from db import JobRequest, Queue, create_db, list_jobs, publish_many
@@ -80,6 +81,7 @@ def run_local(args: argparse.Namespace, target: Target) -> int:
             ]
             publish_many(db, requests, queue=Queue(sqs, queue_url))
             print(f"published {args.demo} test-echo jobs ({args.demo // 5} set to fail)", file=sys.stderr)
+        live = LiveSummary(db, sqs, dlq_url)
         runner = LocalEventSource(
             sqs,
             queue_url,
@@ -94,6 +96,7 @@ def run_local(args: argparse.Namespace, target: Target) -> int:
                 until_empty=args.until_empty or bool(args.demo),
             ),
             on_thread_exit=worker.handler.reset_runtime,
+            on_tick=live.tick,
         )
         print(
             f"running the worker on {queue_url} with {args.concurrency} concurrent invocations"
@@ -101,6 +104,8 @@ def run_local(args: argparse.Namespace, target: Target) -> int:
             file=sys.stderr,
         )
         stats = runner.run()
+        if not args.json:
+            live.close(stats)
         summary = {
             "invocations": stats.invocations,
             "records": stats.records,

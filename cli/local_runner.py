@@ -70,9 +70,11 @@ class LocalEventSource:
         settings: RunnerSettings,
         *,
         on_thread_exit: Callable[[], None] | None = None,
+        on_tick: Callable[[RunStats], None] | None = None,
     ) -> None:
         self.sqs, self.queue_url, self.handler, self.settings = sqs, queue_url, handler, settings
         self.on_thread_exit = on_thread_exit
+        self.on_tick = on_tick  # about once a second while running (a live summary)
         self.arn = queue_arn(sqs, queue_url)
         self.stats = RunStats()
         self.stop = threading.Event()
@@ -88,9 +90,13 @@ class LocalEventSource:
         for t in threads:
             t.start()
         try:
+            last_tick = time.monotonic()
             while any(t.is_alive() for t in threads):
                 for t in threads:
                     t.join(timeout=0.2)
+                if self.on_tick is not None and time.monotonic() - last_tick >= 1.0:
+                    last_tick = time.monotonic()
+                    self.on_tick(self.stats)
         except KeyboardInterrupt:
             log.warning("stopping: finishing the batches in flight")
             self.stop.set()

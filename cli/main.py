@@ -1,37 +1,58 @@
 """`jobs`: publish, inspect, retry and redrive jobs; pause the worker; run the whole pipeline locally.
 
 This module dispatches and turns every deliberate error into one line with an exit code: 0 done, 1 failed,
-2 bad usage. The parser is cli/parser.py; the commands are cli/job_commands.py and cli/queue_commands.py.
+2 bad usage. The parser is cli/parser.py; the commands are cli/job_commands.py and cli/queue_commands.py,
+imported only when a command runs, so `jobs --help` and shell completion never load SQLAlchemy or boto3.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from cli.errors import FAILED, OK, USAGE, CliError
-from cli.job_commands import cmd_list, cmd_migrate, cmd_prune, cmd_publish, cmd_retry, cmd_show
 from cli.parser import build_parser, merge_global
-from cli.queue_commands import cmd_cost, cmd_dlq, cmd_doctor, cmd_local, cmd_logs, cmd_pause, cmd_stats
-from cli.target import Target, _aws_reason
-from db import (
-    ConfigError,
-    DatabaseUnavailable,
-    InvalidPayload,
-    JobstackError,
-    PayloadTooLarge,
-    PublishError,
-    UnknownJobType,
-)
-from db.engine import redact
+
+# command -> (module, function, extra keyword arguments)
+_COMMANDS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "publish": ("cli.job_commands", "cmd_publish", {}),
+    "show": ("cli.job_commands", "cmd_show", {}),
+    "list": ("cli.job_commands", "cmd_list", {}),
+    "retry": ("cli.job_commands", "cmd_retry", {}),
+    "migrate": ("cli.job_commands", "cmd_migrate", {}),
+    "prune": ("cli.job_commands", "cmd_prune", {}),
+    "stats": ("cli.queue_commands", "cmd_stats", {}),
+    "dlq": ("cli.queue_commands", "cmd_dlq", {}),
+    "logs": ("cli.queue_commands", "cmd_logs", {}),
+    "pause": ("cli.queue_commands", "cmd_pause", {"enabled": False}),
+    "resume": ("cli.queue_commands", "cmd_pause", {"enabled": True}),
+    "doctor": ("cli.queue_commands", "cmd_doctor", {}),
+    "local": ("cli.queue_commands", "cmd_local", {}),
+}
+
+
+def _command(name: str) -> Callable[..., int]:
+    module, function, extra = _COMMANDS[name]
+    handler = getattr(importlib.import_module(module), function)
+    return (lambda args, target: handler(args, target, **extra)) if extra else handler
 
 
 def run(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = merge_global(parser.parse_args(argv), dict(os.environ))
     if args.command == "cost":
+        from cli.queue_commands import cmd_cost
+
         return cmd_cost(args)
+    if args.command == "completion":
+        from cli.completion import print_completion
+
+        return print_completion(parser, args.shell)
+    from cli.target import Target
+
     target = Target(
         env=args.env,
         database_url_flag=args.database_url,
@@ -40,23 +61,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         endpoint_url=args.endpoint_url,
         region=args.region,
     )
-    handlers = {
-        "publish": cmd_publish,
-        "show": cmd_show,
-        "list": cmd_list,
-        "stats": cmd_stats,
-        "retry": cmd_retry,
-        "dlq": cmd_dlq,
-        "logs": cmd_logs,
-        "pause": lambda a, t: cmd_pause(a, t, enabled=False),
-        "resume": lambda a, t: cmd_pause(a, t, enabled=True),
-        "migrate": cmd_migrate,
-        "prune": cmd_prune,
-        "doctor": cmd_doctor,
-        "local": cmd_local,
-    }
     try:
-        return int(handlers[args.command](args, target))
+        return int(_command(args.command)(args, target))
     finally:
         target.close()
 
@@ -68,22 +74,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.code
-    except (UnknownJobType, InvalidPayload, PayloadTooLarge, ConfigError, ValueError) as err:
-        print(f"error: {redact(str(err))}", file=sys.stderr)
-        return USAGE
-    except (PublishError, DatabaseUnavailable, JobstackError) as err:
-        print(f"error: {redact(str(err))}", file=sys.stderr)
-        return FAILED
     except KeyboardInterrupt:
         return FAILED
     except BrokenPipeError:  # `jobs list | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return OK
     except Exception as err:
-        if type(err).__module__.startswith(("botocore", "boto3", "urllib3")):
-            print(f"error: AWS call failed: {redact(_aws_reason(err))}", file=sys.stderr)
-            return FAILED
-        raise
+        code = _one_line(err)
+        if code is None:
+            raise
+        return code
+
+
+def _one_line(err: Exception) -> int | None:
+    """Print a deliberate error (ours, or an AWS call's) as one redacted line; None for a bug."""
+    from db import (
+        ConfigError,
+        DatabaseUnavailable,
+        InvalidPayload,
+        JobstackError,
+        PayloadTooLarge,
+        PublishError,
+        UnknownJobType,
+    )
+    from db.engine import redact
+
+    if isinstance(err, UnknownJobType | InvalidPayload | PayloadTooLarge | ConfigError | ValueError):
+        print(f"error: {redact(str(err))}", file=sys.stderr)
+        return USAGE
+    if isinstance(err, PublishError | DatabaseUnavailable | JobstackError):
+        print(f"error: {redact(str(err))}", file=sys.stderr)
+        return FAILED
+    if type(err).__module__.startswith(("botocore", "boto3", "urllib3")):
+        from cli.target import _aws_reason
+
+        print(f"error: AWS call failed: {redact(_aws_reason(err))}", file=sys.stderr)
+        return FAILED
+    return None
 
 
 if __name__ == "__main__":

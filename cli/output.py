@@ -4,6 +4,7 @@ only on a terminal, so piping `--json` output stays clean)."""
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, is_dataclass
@@ -31,15 +32,41 @@ def emit_json(data: Any, out: TextIO | None = None) -> None:
     (out or sys.stdout).write(json.dumps(_plain(data), indent=2, default=str) + "\n")
 
 
-def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], out: TextIO | None = None) -> None:
+def table(
+    rows: Sequence[Sequence[Any]], headers: Sequence[str], out: TextIO | None = None, *, width: int | None = None
+) -> None:
+    """Columns padded to their widest cell; on a terminal (or with `width`), the widest columns are cut
+    (ending in `…`) until a row fits the line, so nothing wraps into a mess."""
+    stream = out or sys.stdout
     cells = [[_cell(c) for c in row] for row in rows]
     widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
-    stream = out or sys.stdout
+    if width is None and stream.isatty():
+        width = shutil.get_terminal_size().columns
+    if width is not None:
+        widths = fit_widths(widths, width - 2 * (len(widths) - 1))
+        cells = [[_cut(c, w) for c, w in zip(row, widths, strict=True)] for row in cells]
+        headers = [_cut(h, w) for h, w in zip(headers, widths, strict=True)]
     stream.write("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip() + "\n")
     for row in cells:
         stream.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
     if not cells:
         stream.write("(none)\n")
+
+
+def fit_widths(widths: Sequence[int], budget: int, *, minimum: int = 6) -> list[int]:
+    """Narrow the widest column, one character at a time, until the columns fit `budget` (or all are at
+    `minimum`): short columns (status, counts) stay whole, long ones (ids, errors) give way."""
+    fitted = list(widths)
+    while sum(fitted) > budget:
+        widest = max(range(len(fitted)), key=lambda i: fitted[i])
+        if fitted[widest] <= minimum:
+            break
+        fitted[widest] -= 1
+    return fitted
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
 
 
 def fields(pairs: Iterable[tuple[str, Any]], out: TextIO | None = None) -> None:

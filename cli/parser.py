@@ -14,11 +14,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from cli.dlq import NEVER_SUCCEED
-from db import (
-    JobStatus,
-)
-from db.repository import utcnow
+from cli.dead_letter_kinds import JOB_STATUSES, NEVER_SUCCEED
 
 _DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -32,7 +28,7 @@ def since_type(value: str) -> datetime:
     """`30m`, `2h`, `7d` ago, or an ISO 8601 time (UTC if no zone)."""
     match = _DURATION.match(value.strip())
     if match:
-        return utcnow() - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        return datetime.now(UTC) - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -142,12 +138,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", type=uuid_type)
 
     p = command("list", "jobs, newest first")
-    p.add_argument("--status", choices=[s.value for s in JobStatus])
+    p.add_argument("--status", choices=JOB_STATUSES)
     p.add_argument("--type")
     p.add_argument("--since", type=since_type, help="30m, 2h, 7d, or an ISO time")
     p.add_argument("--limit", type=positive, default=50)
 
-    command("stats", "counts by status and type, queue depth, in-flight, DLQ depth, worker state")
+    p = command("stats", "counts by status and type, queue depth, in-flight, DLQ depth, worker state")
+    p.add_argument(
+        "--watch", type=float, nargs="?", const=2.0, metavar="SECONDS", help="refresh every SECONDS (default 2)"
+    )
+    p.add_argument("--count", type=positive, help="with --watch: stop after this many refreshes (default: Ctrl-C)")
 
     p = command("retry", "re-publish jobs from the database with fresh attempts (job ids kept)")
     p.add_argument("ids", nargs="*", type=uuid_type)
@@ -218,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until-empty", action="store_true", help="exit once the queue is drained")
     p.add_argument("--demo", type=int, default=0, metavar="N", help="first publish N test-echo jobs, 1 in 5 failing")
     p.add_argument("--sqlite", type=Path, default=Path(".jobs-local.sqlite3"), help="embedded database file")
+
+    p = sub.add_parser("completion", help='print a shell completion script: eval "$(jobs completion bash)"')
+    p.add_argument("shell", choices=["bash", "zsh"])
 
     help_text = "estimate a month's Lambda and SQS cost from the stack's settings, batch size 1 beside it"
     p = sub.add_parser("cost", help=help_text, description=help_text)  # offline: no connection options

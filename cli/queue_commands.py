@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from cli import dlq as dead_letters
+from cli.dead_letter_kinds import SQS_REDRIVE
 from cli.errors import FAILED, OK, USAGE, CliError
 from cli.output import Progress, emit_json, fields, table
 from cli.target import Target, stack_settings
@@ -16,6 +17,29 @@ from db.repository import count_by_status_and_type, oldest_pending, utcnow
 
 
 def cmd_stats(args: argparse.Namespace, target: Target) -> int:
+    if args.watch is None:
+        return _stats_once(args, target)
+    if args.watch <= 0:
+        raise CliError("--watch takes a positive number of seconds", USAGE)
+    refreshes = 0
+    clear = sys.stdout.isatty() and not args.json
+    try:
+        while args.count is None or refreshes < args.count:
+            if clear:
+                sys.stdout.write("\x1b[H\x1b[2J")  # home, clear: redraw in place
+            if not args.json:
+                print(f"every {args.watch:g} s, {utcnow():%H:%M:%S} UTC (Ctrl-C to stop)\n")
+            _stats_once(args, target)
+            sys.stdout.flush()
+            refreshes += 1
+            if args.count is None or refreshes < args.count:
+                time.sleep(args.watch)
+    except KeyboardInterrupt:
+        pass
+    return OK
+
+
+def _stats_once(args: argparse.Namespace, target: Target) -> int:
     counts = count_by_status_and_type(target.db)
     oldest = oldest_pending(target.db)
     oldest_age = (utcnow() - oldest).total_seconds() if oldest else None
@@ -145,7 +169,7 @@ def cmd_dlq(args: argparse.Namespace, target: Target) -> int:
     return OK
 
 
-_KIND_LABELS = {"not_found": "no row (published without publish()?)", dead_letters.SQS_REDRIVE: "SQS redrive"}
+_KIND_LABELS = {"not_found": "no row (published without publish()?)", SQS_REDRIVE: "SQS redrive"}
 
 
 def _by_kind(counts: dict[str, int]) -> str:

@@ -1,0 +1,12 @@
+"""The dead-letter kinds the CLI treats apart, without importing the database layer (the parser needs
+them, and `jobs --help` must not pay for SQLAlchemy)."""
+
+from __future__ import annotations
+
+#: Dead-letter kinds (the worker's `jobstack.error-kind`) that no redrive can make succeed: the message
+#: itself is wrong, or its job has no row. Redrive leaves them in the DLQ unless asked (`--include KIND`).
+NEVER_SUCCEED = frozenset({"malformed", "unknown_type", "not_found", "type_mismatch"})
+#: A message SQS itself moved (maxReceiveCount reached) carries no kind of ours.
+SQS_REDRIVE = "sqs_redrive"
+#: The job statuses `--status` accepts (db.JobStatus's values; tests/cli keep the two equal).
+JOB_STATUSES = ("pending", "processing", "completed", "failed")

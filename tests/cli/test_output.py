@@ -1,0 +1,107 @@
+"""Output people would rather look at: fast help, shell completion, tables that fit the terminal, a
+refreshing `stats --watch`, and `jobs local`'s summary of what happened to the jobs."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cli.dead_letter_kinds import JOB_STATUSES
+from cli.main import main
+from cli.output import fit_widths, table
+from db import DB, JobStatus
+from tests.cli.conftest import Jobs
+from tests.db.factories import insert_job
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.unit
+def test_help_and_completion_load_neither_sqlalchemy_nor_boto3() -> None:
+    """`jobs --help` took 0.36 s because it imported SQLAlchemy up front; commands now load on use."""
+    probe = (
+        "import sys, contextlib, io\n"
+        "from cli.main import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    for argv in (['--help'], ['list', '--help'], ['completion', 'bash']):\n"
+        "        try: main(argv)\n"
+        "        except SystemExit: pass\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'boto3', 'botocore', 'db'}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.unit
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash is what the script is for")
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        (["jobs", "dl"], "dlq"),
+        (["jobs", "--env", "dev", "li"], "list"),  # an option's value is not taken for the command
+        (["jobs", "dlq", "red"], "redrive"),
+        (["jobs", "dlq", "redrive", "--inc"], "--include"),
+        (["jobs", "retry", "--sta"], "--status"),
+    ],
+)
+def test_bash_completion_completes_commands_actions_and_options(
+    words: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["completion", "bash"]) == 0
+    script = capsys.readouterr().out
+    words_array = " ".join(f"'{w}'" for w in words)
+    run = f'{script}\nCOMP_WORDS=({words_array}); COMP_CWORD={len(words) - 1}; _jobs_complete; echo "${{COMPREPLY[@]}}"'
+    out = subprocess.run(["bash", "-c", run], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [expected]
+
+
+@pytest.mark.unit
+def test_tables_cut_their_widest_columns_to_fit_the_line() -> None:
+    assert fit_widths([36, 9, 200], 60) == [25, 9, 26]  # the long ones give way; the status stays whole
+    stream = io.StringIO()
+    rows = [("3f1c2a9e-1111-4222-8333-944455556666", "failed", "ValueError: " + "x" * 200)]
+    table(rows, ["id", "status", "error"], stream, width=70)
+    lines = stream.getvalue().splitlines()
+    assert all(len(line) <= 70 for line in lines)
+    assert "failed" in lines[1] and lines[1].endswith("…")
+    wide = io.StringIO()
+    table(rows, ["id", "status", "error"], wide)  # not a terminal: whole cells (up to 80 characters)
+    assert "…" not in wide.getvalue()
+
+
+@pytest.mark.unit
+def test_the_parsers_statuses_are_the_databases() -> None:
+    assert tuple(s.value for s in JobStatus) == JOB_STATUSES
+
+
+@pytest.mark.integration
+def test_stats_watch_refreshes_count_times(jobs: Jobs, pg_db: DB) -> None:
+    insert_job(pg_db)
+    result = jobs("stats", "--watch", "0.01", "--count", "3", "--json")
+    assert result.code == 0
+    documents = [json.loads(part) for part in result.out.replace("}\n{", "}\n\x00{").split("\x00")]
+    assert len(documents) == 3
+    assert all({"status": "pending", "type": "test-echo", "count": 1} in d["jobs"] for d in documents)
+
+
+@pytest.mark.e2e
+def test_jobs_local_sums_up_what_happened_to_the_jobs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("DATABASE_URL", "QUEUE_URL", "DLQ_URL", "JOBS_ENV"):
+        monkeypatch.delenv(name, raising=False)
+    saved = dict(os.environ)
+    try:
+        assert main(["local", "--demo", "5", "--sqlite", str(tmp_path / "local.sqlite3")]) == 0
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    err = capsys.readouterr().err
+    assert "completed 4, failed 1, in flight 0, waiting 0, dead-lettered 1 |" in err
