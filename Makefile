@@ -12,7 +12,7 @@ ENV ?= dev
 STACK := JobsStack-$(ENV)
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: deps local synth test check lint typecheck unit integration infra e2e migrate diff snapshot reliability bench pgbouncer clean
+.PHONY: deps local synth test check lint typecheck unit integration infra e2e migrate diff snapshot reliability bench pgbouncer deploy-local destroy-local clean
 
 deps: $(VENV)/.installed node_modules/.installed
 
@@ -69,10 +69,19 @@ diff: synth
 	cdk diff --no-change-set --template cdk.out/diff-base-$(ENV).json $(STACK)
 
 # Accept the current templates as the new snapshots (after reviewing `make diff`), with their code asset hashes
-# (tests/infra/__snapshots__/code_assets.json), so `make diff` shows code changes as well.
+# (tests/infra/code_assets.json), so `make diff` shows code changes as well.
 snapshot: synth
 	$(PYTEST) tests/infra/test_snapshot.py --snapshot-update -q
 	$(VENV)/bin/python -m tests.infra.diff_base record
+
+# The real `cdk deploy JobsStack-$(ENV)` rehearsed against a moto server of its own (cli/rehearsal.py): bootstrap,
+# deploy, migrate, doctor, publish and work a few jobs on the deployed queues. The server keeps running for
+# `jobs --env $(ENV) --endpoint-url ...` until `make destroy-local`.
+deploy-local: deps
+	$(VENV)/bin/python -m cli.rehearsal up --env $(ENV)
+
+destroy-local: deps
+	$(VENV)/bin/python -m cli.rehearsal down --env $(ENV)
 
 migrate: deps
 	$(VENV)/bin/python -m db.migrate upgrade

@@ -142,11 +142,18 @@ class Target:
 
 
 def _aws_reason(err: Exception) -> str:
+    """An AWS error as one short line: code and message; an emulator's HTML error page reduced to its
+    status (an API the emulator lacks answers 404 with a page of HTML)."""
     response = getattr(err, "response", None)
     if isinstance(response, dict):
         error = response.get("Error", {})
-        return f"{error.get('Code', type(err).__name__)}: {error.get('Message', '')}".strip(": ")
-    return f"{type(err).__name__}: {err}"
+        reason = f"{error.get('Code', type(err).__name__)}: {error.get('Message', '')}".strip(": ")
+    else:
+        reason = f"{type(err).__name__}: {err}"
+    if "<html" in reason.lower() or "<!doctype" in reason.lower():
+        status = reason.split(":", 1)[0]
+        return f"{status}: an HTML error page (an emulator without this API?)"
+    return " ".join(reason.split())[:300]
 
 
 def stack_settings(env_name: str) -> Settings:

@@ -23,7 +23,7 @@ from tests.infra.normalise import ASSET_PLACEHOLDER
 
 ROOT = Path(__file__).resolve().parents[2]
 SNAPSHOTS = Path(__file__).resolve().parent / "__snapshots__" / "test_snapshot"
-CODE_ASSETS = SNAPSHOTS.parent / "code_assets.json"
+CODE_ASSETS = Path(__file__).resolve().parent / "code_assets.json"  # not in __snapshots__: syrupy owns that
 ENVIRONMENTS = ("dev", "staging", "prod")
 _S3_KEY = re.compile(r"^([0-9a-f]{64})\.zip$")
 

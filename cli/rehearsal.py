@@ -1,0 +1,249 @@
+"""`make deploy-local ENV=dev` / `make destroy-local ENV=dev`: the real `cdk deploy`, rehearsed on this machine.
+
+`up` starts a moto server this rehearsal owns (it keeps running, so `jobs --env dev --endpoint-url URL ...`
+works against it afterwards), runs the pinned CDK CLI's real `cdk bootstrap` and `cdk deploy JobsStack-ENV`,
+migrates a database of its own, runs `jobs doctor`, publishes a few jobs and works them with `jobs local`
+on the deployed queues, as the event source would. `down` runs the real `cdk destroy`, stops the server and
+drops the database. State lives in `.build/rehearsal-ENV/`.
+
+What moto makes us handle (each is AWS's behaviour being stricter, or moto's gap):
+- the CLI sends `TemplateURL` as `http://<endpoint>/<bucket>/<key>`, which moto reads as a bucket only when
+  the host is `localhost` (with `127.0.0.1` it takes `127` for the bucket): the endpoint is `localhost`;
+- moto builds no outputs from a change set, so the deploy uses `--method=direct`;
+- moto's CloudFormation skips `AWS::SecretsManager::Secret` (and alarms, queue and topic policies): the
+  rehearsal creates the secret first and names it with `-c jobstack-overrides=...`;
+- the CLI caches the account per access key under the home directory: `CDK_HOME` is the rehearsal's own.
+moto also runs the deployed event source mapping, which takes messages and cannot invoke the function (its
+Lambda needs Docker): the rehearsal pauses it (`jobs pause`) and plays the event source with `jobs local`.
+What it does not prove: alarms, queue and topic policies (moto skips them), IAM (moto does not enforce it
+here; tests/infra/test_iam_execution.py does), and the Lambda runtime (no Lambda code runs: `jobs local`
+plays the event source with the same handler).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+ACCOUNT, REGION = "123456789012", "us-east-1"  # moto's account
+ADMIN_URL = (
+    os.environ.get("REHEARSAL_DATABASE_ADMIN_URL")
+    or os.environ.get("TEST_DATABASE_URL")
+    or ("postgresql://postgres@127.0.0.1:5432/postgres")
+)
+DEMO_JOBS = 5
+
+
+class RehearsalError(Exception):
+    """One line: what failed and what to do."""
+
+
+def state_dir(env: str) -> Path:
+    return ROOT / ".build" / f"rehearsal-{env}"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def aws_environ(port: int, env: str) -> dict[str, str]:
+    """The environment for the CDK CLI and `jobs`: moto's endpoint on `localhost`, dummy credentials, and a
+    CDK_HOME of the rehearsal's own."""
+    return {
+        **os.environ,
+        "AWS_ENDPOINT_URL": f"http://localhost:{port}",
+        "AWS_ACCESS_KEY_ID": "rehearsal",
+        "AWS_SECRET_ACCESS_KEY": "rehearsal",
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "CDK_HOME": str(state_dir(env) / "cdk-home"),
+        "CDK_DISABLE_CLI_TELEMETRY": "true",
+        "JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION": "1",
+        "PATH": f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}"
+        + os.environ.get("PATH", ""),
+    }
+
+
+def start_server(env: str) -> int:
+    folder = state_dir(env)
+    folder.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    log = (folder / "moto.log").open("w")
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # it outlives `make deploy-local`, until `make destroy-local`
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        raise RehearsalError(f"moto's server did not start on port {port}: see {folder / 'moto.log'}")
+    (folder / "server.json").write_text(json.dumps({"pid": process.pid, "port": port}))
+    return port
+
+
+def stop_server(env: str) -> None:
+    server = state_dir(env) / "server.json"
+    if not server.exists():
+        return
+    pid = json.loads(server.read_text())["pid"]
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            os.kill(pid, 0)  # raises ProcessLookupError once it is gone
+            time.sleep(0.1)
+        os.killpg(pid, signal.SIGKILL)
+    server.unlink()
+
+
+def running_port(env: str) -> int | None:
+    server = state_dir(env) / "server.json"
+    if not server.exists():
+        return None
+    state = json.loads(server.read_text())
+    try:
+        os.kill(state["pid"], 0)
+    except ProcessLookupError:
+        return None
+    return int(state["port"])
+
+
+def _database_name(env: str) -> str:
+    return f"jobstack_rehearsal_{env}"
+
+
+def create_database(env: str) -> str:
+    """A fresh database on the local PostgreSQL (ADMIN_URL), or an SQLite file when none answers."""
+    server = make_url(ADMIN_URL).set(drivername="postgresql+psycopg")
+    name = _database_name(env)
+    engine = create_engine(server, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception:
+        sqlite = state_dir(env) / "rehearsal.sqlite3"
+        sqlite.unlink(missing_ok=True)
+        print(f"note: no PostgreSQL at {server.render_as_string()}; the rehearsal uses SQLite ({sqlite})")
+        return f"sqlite:///{sqlite}"
+    finally:
+        engine.dispose()
+    # The local server has no TLS; the URL's own sslmode wins over the stack's verify-full default.
+    return server.set(database=name, query={"sslmode": "disable"}).render_as_string(hide_password=False)
+
+
+def drop_database(env: str) -> None:
+    server = make_url(ADMIN_URL).set(drivername="postgresql+psycopg")
+    engine = create_engine(server, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{_database_name(env)}" WITH (FORCE)'))
+    except Exception:
+        (state_dir(env) / "rehearsal.sqlite3").unlink(missing_ok=True)
+    finally:
+        engine.dispose()
+
+
+def _run(command: list[str], environ: dict[str, str], what: str) -> None:
+    print(f"$ {' '.join(command)}", flush=True)
+    if subprocess.run(command, cwd=ROOT, env=environ, check=False).returncode != 0:  # noqa: S603 - cdk, ours
+        raise RehearsalError(f"{what} failed (its output is above)")
+
+
+def _jobs(args: list[str], environ: dict[str, str], env: str, port: int, *, check: bool = True) -> int:
+    command = [sys.executable, "-m", "cli", "--env", env, "--endpoint-url", f"http://localhost:{port}", *args]
+    print(f"$ jobs --env {env} --endpoint-url http://localhost:{port} {' '.join(args)}", flush=True)
+    code = subprocess.run(command, cwd=ROOT, env=environ, check=False).returncode  # noqa: S603 - ours
+    if check and code != 0:
+        raise RehearsalError(f"jobs {args[0]} failed (its output is above)")
+    return code
+
+
+def up(env: str) -> None:
+    import boto3
+
+    if running_port(env) is not None:
+        down(env)
+    port = start_server(env)
+    environ = aws_environ(port, env)
+    endpoint = environ["AWS_ENDPOINT_URL"]
+    database_url = create_database(env)
+    secret_value = json.dumps({"url": database_url}) if database_url.startswith("sqlite") else database_url
+    secrets = boto3.client("secretsmanager", endpoint_url=endpoint, region_name=REGION,
+                           aws_access_key_id="rehearsal", aws_secret_access_key="rehearsal")  # noqa: S106  # fmt: skip
+    secret_arn = secrets.create_secret(Name=f"jobstack-rehearsal-{env}", SecretString=secret_value)["ARN"]
+    # The secret exists before the stack (moto's CloudFormation would not create it); termination
+    # protection off, so `make destroy-local` can delete even prod's rehearsal.
+    overrides = {env: {"database_secret_arn": secret_arn, "termination_protection": False}}
+    _run(["cdk", "bootstrap", f"aws://{ACCOUNT}/{REGION}"], environ, "cdk bootstrap")
+    _run(
+        ["cdk", "deploy", f"JobsStack-{env}", "--method=direct", "--require-approval", "never",
+         "-c", f"jobstack-overrides={json.dumps(overrides)}",
+         "--outputs-file", str(state_dir(env) / "outputs.json")],
+        environ,
+        "cdk deploy",
+    )  # fmt: skip
+    environ.pop("AWS_ENDPOINT_URL")  # `jobs` is given --endpoint-url, as a user would
+    _jobs(["migrate"], environ, env, port)
+    if _jobs(["doctor"], environ, env, port, check=False) != 0:
+        print("(expected on an emulator: moto implements no Lambda account settings and delivers no alarm e-mail)")
+    # moto runs the deployed event source mapping: it receives the messages and fails to invoke the function
+    # (moto's Lambda needs Docker), so SQS's redrive would dead-letter them. Pause it, as an operator would
+    # for maintenance, and play the event source with `jobs local` on the same queues.
+    _jobs(["pause"], environ, env, port)
+    for n in range(DEMO_JOBS):
+        _jobs(["publish", "test-echo", "--payload", json.dumps({"n": n})], environ, env, port)
+    _jobs(["local", "--until-empty", "--concurrency", "2"], environ, env, port)
+    print(
+        f"\nJobsStack-{env} is deployed on moto at http://localhost:{port} and keeps running:\n"
+        f"  .venv/bin/jobs --env {env} --endpoint-url http://localhost:{port} stats\n"
+        f"  make destroy-local ENV={env}   # cdk destroy, then stop the server and drop the database"
+    )
+
+
+def down(env: str) -> None:
+    port = running_port(env)
+    if port is not None:
+        _run(["cdk", "destroy", f"JobsStack-{env}", "--force"], aws_environ(port, env), "cdk destroy")
+    stop_server(env)
+    drop_database(env)
+    print(f"JobsStack-{env}'s rehearsal is gone")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cli.rehearsal", description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=["up", "down"])
+    parser.add_argument("--env", default="dev")
+    args = parser.parse_args(argv)
+    try:
+        (up if args.action == "up" else down)(args.env)
+    except RehearsalError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
