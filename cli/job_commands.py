@@ -160,11 +160,21 @@ def cmd_prune(args: argparse.Namespace, target: Target) -> int:
         if not age:
             continue  # retention 0: kept forever
         total = 0
+        # The count first (one query, served by the status index), so the bar knows its end.
+        progress = (
+            None
+            if args.dry_run
+            else Progress(prune_jobs(target.db, status, now - age, dry_run=True), f"pruning {status.value}")
+        )
         while True:
             n = prune_jobs(target.db, status, now - age, limit=PRUNE_BATCH, dry_run=args.dry_run)
             total += n
+            if progress is not None:
+                progress.advance(n)
             if args.dry_run or n < PRUNE_BATCH:
                 break
+        if progress is not None:
+            progress.close()
         counts[status.value] = total
     if args.json:
         emit_json({"dry_run": args.dry_run, **counts})
