@@ -2,13 +2,13 @@
 
 The worker and any web app import this package; it imports neither of them.
 
-    from db import create_db, publish, Queue
+    from . import create_db, publish, Queue
     db = create_db(os.environ["DATABASE_URL"])
     job = publish(db, "test-echo", {"hello": "world"}, queue=Queue(boto3.client("sqs"), QUEUE_URL))
 """
 
-from db.engine import DB, create_db, normalise_url, redact
-from db.exceptions import (
+from .engine import DB, create_db, normalise_url, redact
+from .exceptions import (
     ConfigError,
     ConnectionBusy,
     DatabaseUnavailable,
@@ -23,11 +23,11 @@ from db.exceptions import (
     SchemaNotMigrated,
     UnknownJobType,
 )
-from db.job_types import JobType, get_job_type, job_type_names, register_job_type, validate_payload
-from db.message import JobMessage, MalformedMessage, parse_body
-from db.models import Job, JobStatus
-from db.publish import JobRequest, Queue, publish, publish_many, resend
-from db.repository import (
+from .job_types import JobType, get_job_type, job_type_names, register_job_type, validate_payload
+from .message import JobMessage, MalformedMessage, parse_body
+from .models import Job, JobStatus
+from .publish import JobRequest, Queue, publish, publish_many, resend
+from .repository import (
     Claim,
     ClaimOutcome,
     ResendWindows,
@@ -98,7 +98,7 @@ __all__ = [
 def __getattr__(name: str) -> object:
     """`db.BackgroundJob` (the ORM class) is imported on first use: the worker never pays for the ORM."""
     if name == "BackgroundJob":
-        from db.orm import BackgroundJob
+        from .orm import BackgroundJob
 
         return BackgroundJob
-    raise AttributeError(f"module 'db' has no attribute {name!r}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

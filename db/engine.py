@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, exc, make_url
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, StaticPool
 
-from db.exceptions import ConfigError, ConnectionBusy, DatabaseUnavailable, SchemaNotMigrated
+from .exceptions import ConfigError, ConnectionBusy, DatabaseUnavailable, SchemaNotMigrated
 
 #: A pooler (or a NAT gateway) silently drops connections that sit idle; Lambda freezes containers between
 #: invocations for minutes. A connection idle for longer than this is pinged once before use, so a hot

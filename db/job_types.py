@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from db.exceptions import InvalidPayload, JobAlreadyRegistered, UnknownJobType
+from .exceptions import InvalidPayload, JobAlreadyRegistered, UnknownJobType
 
 DEFAULT_MAX_ATTEMPTS = 5
 _MAX_TYPE_NAME = 128

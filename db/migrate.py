@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from db.engine import DB, create_db
-from db.exceptions import JobstackError
+from .engine import DB, create_db
+from .exceptions import JobstackError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -24,8 +24,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def _config() -> Config:
     from alembic.config import Config
 
+    from . import models
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["models"] = models  # for env.py and the revisions, whatever this package is named
     return config
 
 

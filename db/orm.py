@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import DeclarativeBase, Mapped
 
-from db.models import jobs_table, metadata
+from .models import jobs_table, metadata
 
 
 class Base(DeclarativeBase):

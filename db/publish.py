@@ -18,8 +18,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Insert, select, tuple_
 
-from db.engine import DB, redact
-from db.exceptions import (
+from .engine import DB, redact
+from .exceptions import (
     DatabaseUnavailable,
     IdempotencyConflict,
     InvalidBatchItem,
@@ -28,10 +28,10 @@ from db.exceptions import (
     PublishBatchError,
     PublishError,
 )
-from db.job_types import get_job_type
-from db.message import JobMessage, message_size
-from db.models import Job, JobStatus, jobs_table
-from db.repository import mark_sent, utcnow
+from .job_types import get_job_type
+from .message import JobMessage, message_size
+from .models import Job, JobStatus, jobs_table
+from .repository import mark_sent, utcnow
 
 #: SQS's maximum message size since August 2025; queues created with a smaller limit pass theirs.
 SQS_MAX_MESSAGE_BYTES = 1_048_576

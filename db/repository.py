@@ -20,8 +20,8 @@ from uuid import UUID
 
 from sqlalchemy import Connection, Integer, and_, bindparam, column, delete, func, or_, select, text, update
 
-from db.engine import DB, statements
-from db.models import Job, JobStatus, jobs_table
+from .engine import DB, statements
+from .models import Job, JobStatus, jobs_table
 
 MAX_ERROR_CHARS = 4000
 _t = jobs_table

@@ -2,8 +2,9 @@
 
 from alembic import context
 
-from db.models import metadata
-
+# db.migrate hands over the package's models module: the package is `db` in this repository and the Lambda
+# asset, `jobstack` when installed from the wheel, so no absolute import names it.
+metadata = context.config.attributes["models"].metadata
 connection = context.config.attributes.get("connection")
 if connection is None:
     raise SystemExit("run migrations with `make migrate` or `python -m db.migrate upgrade`, not `alembic` directly")

@@ -8,9 +8,7 @@ Create Date: 2026-11-22
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import op
-
-from db.models import JsonDocument, UTCDateTime
+from alembic import context, op
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -19,6 +17,9 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    # The package's own types, whichever name it is imported under (`db` here, `jobstack` when installed).
+    models = context.config.attributes["models"]
+    JsonDocument, UTCDateTime = models.JsonDocument, models.UTCDateTime
     op.create_table(
         "background_jobs",
         sa.Column("id", sa.Uuid(), nullable=False),

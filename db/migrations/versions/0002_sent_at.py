@@ -13,9 +13,7 @@ Create Date: 2026-11-25
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import op
-
-from db.models import UTCDateTime
+from alembic import context, op
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -24,8 +22,9 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    utc_datetime = context.config.attributes["models"].UTCDateTime  # the package's own, under either name
     with op.batch_alter_table("background_jobs") as batch:  # batch: SQLite cannot add a CHECK in place
-        batch.add_column(sa.Column("sent_at", UTCDateTime(), nullable=True))
+        batch.add_column(sa.Column("sent_at", utc_datetime(), nullable=True))
         batch.add_column(sa.Column("send_count", sa.Integer(), server_default="0", nullable=False))
         batch.create_check_constraint("send_count_not_negative", "send_count >= 0")
 
