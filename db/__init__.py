@@ -26,6 +26,7 @@ from .exceptions import (
 from .job_types import JobType, get_job_type, job_type_names, register_job_type, validate_payload
 from .message import JobMessage, MalformedMessage, parse_body
 from .models import Job, JobStatus
+from .outbox import enqueue, enqueue_many, send
 from .publish import JobRequest, Queue, publish, publish_many, resend
 from .repository import (
     Claim,
@@ -74,6 +75,8 @@ __all__ = [
     "claim_job",
     "complete_job",
     "create_db",
+    "enqueue",
+    "enqueue_many",
     "fail_job",
     "get_job",
     "get_job_type",
@@ -89,6 +92,7 @@ __all__ = [
     "register_job_type",
     "requeue_job",
     "resend",
+    "send",
     "take_for_resend",
     "unmark_sent",
     "validate_payload",

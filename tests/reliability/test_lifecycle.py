@@ -40,7 +40,7 @@ from db import (
 )
 from db.job_types import unregister_job_type
 from db.message import JobMessage
-from db.publish import DLQ_ATTRIBUTE_RESERVE
+from db.outgoing import DLQ_ATTRIBUTE_RESERVE
 from db.repository import utcnow
 from tests.db.factories import insert_job
 from tests.pg_proxy import PostgresProxy
