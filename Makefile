@@ -19,7 +19,9 @@ deps: $(VENV)/.installed node_modules/.installed
 $(VENV)/.installed: requirements.txt requirements-dev.txt worker/requirements.txt pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .  # the `jobs` command
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .  # `import jobstack` too
+	@printf '#!/bin/sh\n# jobs: this repository'"'"'s CLI (cli/), with its virtualenv.\nPYTHONPATH="%s$${PYTHONPATH:+:$$PYTHONPATH}" exec "%s/bin/python" -m cli "$$@"\n' "$(CURDIR)" "$(CURDIR)/$(VENV)" > $(VENV)/bin/jobs
+	@chmod +x $(VENV)/bin/jobs
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json

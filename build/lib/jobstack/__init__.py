@@ -1,0 +1,108 @@
+"""jobstack's shared boundary: the `background_jobs` schema, job types, repository and publisher.
+
+The worker and any web app import this package; it imports neither of them.
+
+    from . import create_db, publish, Queue
+    db = create_db(os.environ["DATABASE_URL"])
+    job = publish(db, "test-echo", {"hello": "world"}, queue=Queue(boto3.client("sqs"), QUEUE_URL))
+"""
+
+from .engine import DB, create_db, normalise_url, redact
+from .exceptions import (
+    ConfigError,
+    ConnectionBusy,
+    DatabaseUnavailable,
+    IdempotencyConflict,
+    InvalidBatchItem,
+    InvalidPayload,
+    JobAlreadyRegistered,
+    JobstackError,
+    PayloadTooLarge,
+    PublishBatchError,
+    PublishError,
+    SchemaNotMigrated,
+    UnknownJobType,
+)
+from .job_types import JobType, get_job_type, job_type_names, register_job_type, validate_payload
+from .message import JobMessage, MalformedMessage, parse_body
+from .models import Job, JobStatus
+from .outbox import enqueue, enqueue_many, send
+from .publish import JobRequest, Queue, publish, publish_many, resend
+from .repository import (
+    Claim,
+    ClaimOutcome,
+    ResendWindows,
+    abandoned_jobs,
+    claim_job,
+    complete_job,
+    fail_job,
+    get_job,
+    list_jobs,
+    mark_sent,
+    prune_jobs,
+    requeue_job,
+    take_for_resend,
+    unmark_sent,
+)
+
+__all__ = [
+    "DB",
+    "BackgroundJob",
+    "Claim",
+    "ClaimOutcome",
+    "ConfigError",
+    "ConnectionBusy",
+    "DatabaseUnavailable",
+    "IdempotencyConflict",
+    "InvalidBatchItem",
+    "InvalidPayload",
+    "Job",
+    "JobAlreadyRegistered",
+    "JobMessage",
+    "JobRequest",
+    "JobStatus",
+    "JobType",
+    "JobstackError",
+    "MalformedMessage",
+    "PayloadTooLarge",
+    "PublishBatchError",
+    "PublishError",
+    "Queue",
+    "ResendWindows",
+    "SchemaNotMigrated",
+    "UnknownJobType",
+    "abandoned_jobs",
+    "claim_job",
+    "complete_job",
+    "create_db",
+    "enqueue",
+    "enqueue_many",
+    "fail_job",
+    "get_job",
+    "get_job_type",
+    "job_type_names",
+    "list_jobs",
+    "mark_sent",
+    "normalise_url",
+    "parse_body",
+    "prune_jobs",
+    "publish",
+    "publish_many",
+    "redact",
+    "register_job_type",
+    "requeue_job",
+    "resend",
+    "send",
+    "take_for_resend",
+    "unmark_sent",
+    "validate_payload",
+]
+
+
+def __getattr__(name: str) -> object:
+    """`db.BackgroundJob` (the ORM class) is imported on first use: the worker never pays for the ORM."""
+    if name == "BackgroundJob":
+        from .orm import BackgroundJob
+
+        return BackgroundJob
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,81 @@
+"""The SQS wire contract, camelCase as the seeds define it: `{"jobId": ..., "type": ..., "payload": {...}}`.
+
+Encoding and parsing live together so publisher and worker can never drift apart. The job type also
+travels as a message attribute, so DLQ tools and filters can read it without parsing the body.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+TYPE_ATTRIBUTE = "jobType"
+
+
+class MalformedMessage(ValueError):
+    """The body does not follow the contract; retrying cannot fix it."""
+
+
+@dataclass(frozen=True)
+class JobMessage:
+    job_id: UUID
+    type: str
+    payload: dict[str, Any]
+
+    def body(self) -> str:
+        return json.dumps(
+            {"jobId": str(self.job_id), "type": self.type, "payload": self.payload},
+            separators=(",", ":"),
+            # ASCII-only: SQS rejects some Unicode code points outright (U+FFFE, U+FFFF); escaped, every
+            # valid JSON payload is a valid message body.
+            ensure_ascii=True,
+        )
+
+    def attributes(self) -> dict[str, dict[str, str]]:
+        return {TYPE_ATTRIBUTE: {"DataType": "String", "StringValue": self.type}}
+
+
+def message_size(body: str, attributes: dict[str, dict[str, str]]) -> int:
+    """Bytes SQS counts against its maximum message size: body plus each attribute's name, type and value."""
+    size = len(body.encode("utf-8"))
+    for name, attr in attributes.items():
+        size += len(name.encode()) + len(attr["DataType"].encode()) + len(attr.get("StringValue", "").encode())
+    return size
+
+
+def parse_body(body: str) -> JobMessage:
+    """Parse a received body, or raise MalformedMessage naming exactly what is wrong."""
+    try:
+        doc = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as err:
+        raise MalformedMessage(f"body is not JSON ({err})") from None
+    if not isinstance(doc, dict):
+        raise MalformedMessage("body is not a JSON object")
+    missing = [key for key in ("jobId", "type") if key not in doc]
+    if missing:
+        raise MalformedMessage(f"body has no {' or '.join(repr(k) for k in missing)}")
+    raw_id, job_type, payload = doc["jobId"], doc["type"], doc.get("payload", {})
+    if not isinstance(raw_id, str):
+        raise MalformedMessage("jobId must be a string UUID")
+    try:
+        job_id = UUID(raw_id)
+    except ValueError:
+        raise MalformedMessage(f"jobId {raw_id[:64]!r} is not a UUID") from None
+    if not isinstance(job_type, str) or not job_type:
+        raise MalformedMessage("type must be a non-empty string")
+    if "\x00" in job_type:
+        raise MalformedMessage("type contains the NUL character (\\u0000)")
+    if not isinstance(payload, dict):
+        raise MalformedMessage("payload must be a JSON object")
+    return JobMessage(job_id=job_id, type=job_type, payload=payload)
+
+
+def job_id_hint(body: str) -> UUID | None:
+    """Best-effort job id from a body that failed to parse, so the row can be marked failed too."""
+    try:
+        doc = json.loads(body)
+        return UUID(doc["jobId"]) if isinstance(doc, dict) and isinstance(doc.get("jobId"), str) else None
+    except (ValueError, TypeError, KeyError):
+        return None

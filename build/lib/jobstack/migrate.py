@@ -1,0 +1,98 @@
+"""Schema migrations (Alembic), runnable from code, `make migrate` and `python -m db.migrate`.
+
+Alembic is configured in code rather than an alembic.ini so the same function serves the CLI, the tests
+and the local runner, and the script location travels with the package wherever it is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .engine import DB, create_db
+from .exceptions import JobstackError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _config() -> Config:
+    from alembic.config import Config
+
+    from . import models
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["models"] = models  # for env.py and the revisions, whatever this package is named
+    return config
+
+
+def upgrade(db: DB, revision: str = "head") -> None:
+    from alembic import command
+
+    config = _config()
+    with db.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+
+
+def downgrade(db: DB, revision: str) -> None:
+    from alembic import command
+
+    config = _config()
+    with db.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, revision)
+
+
+def head() -> str:
+    """The newest revision in db/migrations: what `upgrade` brings a database to."""
+    from alembic.script import ScriptDirectory
+
+    revision = ScriptDirectory.from_config(_config()).get_current_head()
+    assert revision is not None
+    return revision
+
+
+def current(db: DB) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with db.begin() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m db.migrate", description=__doc__)
+    parser.add_argument("action", choices=["upgrade", "downgrade", "current"])
+    parser.add_argument("revision", nargs="?", default=None, help="target revision (default: head / -1)")
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"), help="default: $DATABASE_URL")
+    args = parser.parse_args(argv)
+    if not args.database_url:
+        print("error: no database: set DATABASE_URL or pass --database-url", file=sys.stderr)
+        return 2
+    try:
+        db = create_db(args.database_url)
+    except JobstackError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    try:
+        if args.action == "upgrade":
+            upgrade(db, args.revision or "head")
+        elif args.action == "downgrade":
+            downgrade(db, args.revision or "-1")
+        print(f"{db.url}: at revision {current(db) or 'none (empty)'}")
+    except JobstackError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,221 @@
+"""Enqueue inside the caller's transaction: the transactional outbox, with the sweeper as its relay.
+
+`publish()` commits by itself, so a web app could not create its user row and the "send welcome email" job
+atomically. Here the job row is written on the caller's connection, in the caller's transaction, and its
+message is sent only after that transaction commits; a rollback removes the row and sends nothing. If the
+process dies between the commit and the send, the row is `pending` with no `sent_at`, and the sweeper sends
+it after its unsent window (ResendWindows.unsent_after): late, never lost.
+
+Three ways in, one rule:
+- a SQLAlchemy `Session`: `enqueue(session, ..., queue=queue)` sends after the session commits, by itself;
+- a SQLAlchemy `Connection` or a psycopg 3 connection (Django 4.2+ runs on one): `jobs = enqueue(conn, ...)`,
+  then `send(jobs, queue=queue)` after your commit (with Django: `transaction.on_commit(lambda: send(...))`);
+- validation, idempotency keys and the size rules are `publish()`'s, before anything is written.
+Nothing here prepares statements on the server, so transaction-mode poolers (PgBouncer, Supabase's 6543) work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy import Connection, Engine, event, select
+
+from .engine import DB
+from .exceptions import DatabaseUnavailable, InvalidBatchItem, JobstackError, PublishBatchError
+from .models import Job, jobs_table
+from .outgoing import (
+    JobRequest,
+    Prepared,
+    Queue,
+    check_keys_within,
+    check_same_payload,
+    existing_jobs,
+    insert_ignoring_duplicates,
+    key_of,
+    prepare,
+    send_all,
+    unsent,
+)
+from .repository import mark_sent, utcnow
+
+log = logging.getLogger("jobstack.outbox")
+_t = jobs_table
+#: Validation without a queue at hand: SQS's limits (a queue with a smaller limit is checked again at send).
+_ANY_QUEUE = Queue(client=None, url="")
+_PENDING_KEY = "jobstack_pending_jobs"
+
+
+def enqueue(
+    conn: Any,
+    type: str,
+    payload: dict[str, Any],
+    *,
+    queue: Queue | None = None,
+    delay_seconds: int = 0,
+    idempotency_key: str | None = None,
+    max_attempts: int | None = None,
+) -> Job:
+    """Write one job in the caller's open transaction. See `enqueue_many`."""
+    return enqueue_many(conn, [JobRequest(type, payload, delay_seconds, idempotency_key, max_attempts)], queue=queue)[0]
+
+
+def enqueue_many(conn: Any, items: Iterable[JobRequest], *, queue: Queue | None = None) -> list[Job]:
+    """Write jobs in the caller's open transaction (`conn`: a SQLAlchemy Session or Connection, or a psycopg
+    connection) and return them, pending and unsent. Commits nothing.
+
+    With a Session and `queue`, their messages are sent when the session commits and forgotten if it rolls
+    back. Otherwise call `send(jobs, queue=...)` after your commit. An idempotency key seen before returns
+    the first job (sent again after the commit if it was never sent). Raises InvalidBatchItem (or the item's
+    own error for `enqueue`) before writing anything.
+    """
+    requests = list(items)
+    now = utcnow()
+    prepared: list[Prepared] = []
+    for index, request in enumerate(requests):
+        try:
+            prepared.append(prepare(request, queue or _ANY_QUEUE, now=now))
+        except (JobstackError, ValueError) as err:
+            if len(requests) == 1:
+                raise
+            raise InvalidBatchItem(index, str(err)) from None
+    if not prepared:
+        return []
+    check_keys_within(prepared)
+    if _is_session(conn):
+        jobs = _write(conn.connection(), prepared)
+        if queue is not None:
+            _send_after_commit(conn, jobs, queue)
+        return jobs
+    if isinstance(conn, Connection):
+        return _write(conn, prepared)
+    return _write_psycopg(conn, prepared)
+
+
+def send(jobs: Sequence[Job], *, queue: Queue, db: DB | None = None) -> list[Job]:
+    """Send the messages of enqueued jobs, after their transaction committed. With `db`, records the send
+    (so the sweeper does not send them again). Raises PublishBatchError listing what SQS refused: those rows
+    stay pending and the sweeper sends them later."""
+    waiting = [job for job in jobs if unsent(job)]
+    if not waiting:
+        return list(jobs)
+    failures = send_all(queue, [Prepared.of_job(job) for job in waiting])
+    sent = [job for job in waiting if job.id not in failures]
+    if db is not None and sent:
+        # If this fails the messages are out anyway: at worst the sweeper sends one duplicate, which the
+        # worker's claim absorbs.
+        with contextlib.suppress(DatabaseUnavailable):
+            mark_sent(db, [job.id for job in sent])
+    if failures:
+        raise PublishBatchError(failures, [job.id for job in sent])
+    now = utcnow()
+    marked = {job.id: replace(job, sent_at=now, send_count=job.send_count + 1) for job in sent}
+    return [marked.get(job.id, job) for job in jobs]
+
+
+# -- writing ----------------------------------------------------------------------------------------------
+
+
+def _write(conn: Connection, prepared: list[Prepared]) -> list[Job]:
+    inserted = set(conn.execute(insert_ignoring_duplicates(conn), [p.row for p in prepared]).scalars())
+    skipped = [key_of(p) for p in prepared if p.message.job_id not in inserted]
+    existing = existing_jobs(conn, skipped) if skipped else {}
+    jobs = []
+    for p in prepared:
+        if p.message.job_id in inserted:
+            jobs.append(p.job())
+        else:
+            first = existing[key_of(p)]
+            check_same_payload(first, p)
+            jobs.append(first)
+    return jobs
+
+
+def _write_psycopg(conn: Any, prepared: list[Prepared]) -> list[Job]:
+    """The same INSERT, compiled by SQLAlchemy for PostgreSQL and run on the caller's psycopg connection
+    with `prepare=False` (a transaction-mode pooler may hand the next statement to another server)."""
+    from psycopg.types.json import Jsonb
+    from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+
+    compiled = insert_ignoring_duplicates("postgresql").compile(dialect=PGDialect_psycopg())  # type: ignore[no-untyped-call]
+    inserted = set()
+    with conn.cursor() as cur:
+        for p in prepared:
+            params = {**p.row, "payload": Jsonb(p.row["payload"])}
+            cur.execute(compiled.string, compiled.construct_params(params), prepare=False)
+            row = cur.fetchone()
+            if row is not None:
+                inserted.add(row[0])
+        jobs = []
+        for p in prepared:
+            if p.message.job_id in inserted:
+                jobs.append(p.job())
+                continue
+            cur.execute(
+                "SELECT * FROM background_jobs WHERE type = %s AND idempotency_key = %s",
+                (p.row["type"], p.row["idempotency_key"]),
+                prepare=False,
+            )
+            columns = [c.name for c in cur.description or []]
+            first = Job.from_row(_Row(dict(zip(columns, cur.fetchone() or (), strict=True))))
+            check_same_payload(first, p)
+            jobs.append(first)
+    return jobs
+
+
+class _Row:
+    """A psycopg row by column name, as Job.from_row reads SQLAlchemy's rows."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self._mapping = values
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._mapping[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+# -- the Session hook -------------------------------------------------------------------------------------
+
+
+def _is_session(conn: Any) -> bool:
+    """A SQLAlchemy ORM Session, without importing the ORM (the worker's cold start never needs it): if the
+    ORM is not imported, nothing can be a Session."""
+    orm = sys.modules.get("sqlalchemy.orm")
+    return orm is not None and isinstance(conn, orm.Session)
+
+
+def _send_after_commit(session: Any, jobs: list[Job], queue: Queue) -> None:
+    """Remember the jobs on the session; send them once its transaction commits, drop them on rollback."""
+    session.info.setdefault(_PENDING_KEY, []).append((jobs, queue))
+    if not event.contains(session, "after_commit", _after_commit):
+        event.listen(session, "after_commit", _after_commit)
+        event.listen(session, "after_rollback", _after_rollback)
+
+
+def _after_commit(session: Any) -> None:
+    pending: list[tuple[list[Job], Queue]] = session.info.pop(_PENDING_KEY, [])
+    if not pending:
+        return
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    db = DB(engine=engine, url=engine.url.render_as_string())
+    # Only rows that were committed: a savepoint rolled back after enqueue() took its rows with it.
+    ids = [job.id for jobs, _ in pending for job in jobs]
+    with db.autocommit() as conn:
+        committed = set(conn.execute(select(jobs_table.c.id).where(jobs_table.c.id.in_(ids))).scalars())
+    for jobs, queue in pending:
+        try:
+            send([job for job in jobs if job.id in committed], queue=queue, db=db)
+        except PublishBatchError as err:
+            # After a commit there is nobody to raise to: the rows are pending and the sweeper sends them.
+            log.warning("enqueued jobs not sent; the sweeper will send them", extra={"failures": str(err)})
+
+
+def _after_rollback(session: Any) -> None:
+    session.info.pop(_PENDING_KEY, None)

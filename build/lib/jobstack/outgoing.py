@@ -1,0 +1,226 @@
+"""What publishing and enqueueing share: the checks before a row is written, the row itself, the INSERT that
+honours idempotency keys, and sending messages to SQS within its batch and size rules.
+
+`db/publish.py` commits its own rows; `db/outbox.py` writes them in the caller's transaction. Both prepare
+and send through this module, so a job is validated, sized and sent the same way whichever way it came.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Insert, select, tuple_
+
+from .engine import redact
+from .exceptions import IdempotencyConflict, InvalidBatchItem, PayloadTooLarge
+from .job_types import get_job_type
+from .message import JobMessage, message_size
+from .models import Job, JobStatus, jobs_table
+
+#: SQS's maximum message size since August 2025; queues created with a smaller limit pass theirs.
+SQS_MAX_MESSAGE_BYTES = 1_048_576
+#: Bytes a message must leave free so the worker's dead-letter copy (the same body plus its reason
+#: attributes, see worker/dead_letters.py) still fits the queue's limit: a job that cannot be dead-lettered
+#: would loop until SQS's redrive drops its reason.
+DLQ_ATTRIBUTE_RESERVE = 2048
+SQS_MAX_DELAY_SECONDS = 900
+SQS_BATCH_ENTRIES = 10
+_t = jobs_table
+
+
+@dataclass(frozen=True)
+class Queue:
+    """Where messages go: a boto3 SQS client and the queue's URL (FIFO queues end in `.fifo`)."""
+
+    client: Any
+    url: str
+    max_message_bytes: int = SQS_MAX_MESSAGE_BYTES
+
+    @property
+    def fifo(self) -> bool:
+        return self.url.endswith(".fifo")
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """One job for `publish_many`."""
+
+    type: str
+    payload: dict[str, Any]
+    delay_seconds: int = 0
+    idempotency_key: str | None = None
+    max_attempts: int | None = None
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    message: JobMessage
+    body: str
+    delay_seconds: int = 0
+
+    @classmethod
+    def of(cls, message: JobMessage, delay_seconds: int = 0) -> Outgoing:
+        return cls(message, message.body(), delay_seconds)
+
+
+@dataclass(frozen=True)
+class Prepared(Outgoing):
+    row: dict[str, Any] = field(default_factory=dict)
+    existing: Job | None = None
+
+    @classmethod
+    def of_job(cls, job: Job, delay_seconds: int = 0) -> Prepared:
+        message = JobMessage(job.id, job.type, job.payload)
+        return cls(message, message.body(), delay_seconds, existing=job)
+
+    def job(self) -> Job:
+        if self.existing is not None:
+            return self.existing
+        return Job(**self.row | {"status": JobStatus.PENDING})
+
+
+def key_of(p: Prepared) -> tuple[str, str]:
+    return (p.row["type"], p.row["idempotency_key"])
+
+
+def unsent(job: Job) -> bool:
+    """A still-pending job whose message SQS never accepted (an earlier publish got PublishError)."""
+    return job.status is JobStatus.PENDING and job.sent_at is None
+
+
+def check_same_payload(first: Job, prepared: Prepared) -> None:
+    if first.payload != prepared.row["payload"]:
+        raise IdempotencyConflict(first.type, first.idempotency_key or "", first.id)
+
+
+def check_keys_within(prepared: Sequence[Prepared]) -> None:
+    seen: dict[tuple[str, str], tuple[int, Prepared]] = {}
+    for index, p in enumerate(prepared):
+        if p.row["idempotency_key"] is None:
+            continue
+        if key_of(p) in seen and seen[key_of(p)][1].row["payload"] != p.row["payload"]:
+            first = seen[key_of(p)][0]
+            raise InvalidBatchItem(
+                index,
+                f"idempotency key {p.row['idempotency_key']!r} is also on item {first} with another payload: "
+                "one key names one job",
+            )
+        seen.setdefault(key_of(p), (index, p))
+
+
+def send_all(queue: Queue, outgoing: Sequence[Outgoing]) -> dict[uuid.UUID, str]:
+    failures: dict[uuid.UUID, str] = {}
+    for batch in _sqs_batches(outgoing, queue.max_message_bytes):
+        failures.update(_send_batch(queue, batch))
+    return failures
+
+
+def prepare(request: JobRequest, queue: Queue, *, now: datetime) -> Prepared:
+    job_type = get_job_type(request.type)
+    payload = job_type.validate(request.payload)
+    if not 0 <= request.delay_seconds <= SQS_MAX_DELAY_SECONDS:
+        raise ValueError(f"delay_seconds must be between 0 and {SQS_MAX_DELAY_SECONDS}, got {request.delay_seconds}")
+    if queue.fifo and request.delay_seconds:
+        raise ValueError("delay_seconds is not supported per message on a FIFO queue: set the queue's delay instead")
+    key = request.idempotency_key
+    if key is not None and not 1 <= len(key) <= 255:
+        raise ValueError("idempotency_key must be 1-255 characters")
+    max_attempts = request.max_attempts if request.max_attempts is not None else job_type.max_attempts
+    if max_attempts < 1:
+        raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
+    message = JobMessage(job_id=uuid.uuid4(), type=job_type.name, payload=payload)
+    body = message.body()
+    size = message_size(body, message.attributes())
+    if size > queue.max_message_bytes - DLQ_ATTRIBUTE_RESERVE:
+        raise PayloadTooLarge(job_type.name, size, queue.max_message_bytes, DLQ_ATTRIBUTE_RESERVE)
+    row = {
+        "id": message.job_id,
+        "type": job_type.name,
+        "payload": payload,
+        "status": JobStatus.PENDING.value,
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "error": None,
+        "idempotency_key": key,
+        "created_at": now,
+        "updated_at": now,
+        "started_at": None,
+        "completed_at": None,
+        "sent_at": None,
+        "send_count": 0,
+    }
+    return Prepared(message=message, body=body, delay_seconds=request.delay_seconds, row=row)
+
+
+def insert_ignoring_duplicates(conn: Connection | str) -> Insert:
+    """INSERT that skips a row whose (type, idempotency_key) exists, returning the ids it did insert.
+    `conn`: the connection it will run on, or its dialect's name."""
+    keys = [_t.c.type, _t.c.idempotency_key]
+    if (conn if isinstance(conn, str) else conn.dialect.name) == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(_t).on_conflict_do_nothing(index_elements=keys).returning(_t.c.id)
+    # Imported only when used: the worker's cold start never needs the SQLite dialect.
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(_t).on_conflict_do_nothing(index_elements=keys).returning(_t.c.id)
+
+
+def existing_jobs(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Job]:
+    query = select(_t).where(tuple_(_t.c.type, _t.c.idempotency_key).in_(list(set(keys))))
+    return {(r.type, r.idempotency_key): Job.from_row(r) for r in conn.execute(query)}
+
+
+def send_args(queue: Queue, prepared: Outgoing) -> dict[str, Any]:
+    args: dict[str, Any] = {
+        "QueueUrl": queue.url,
+        "MessageBody": prepared.body,
+        "MessageAttributes": prepared.message.attributes(),
+    }
+    if queue.fifo:
+        # One group per job: no head-of-line blocking; the job id deduplicates re-sends by the sweeper.
+        args["MessageGroupId"] = str(prepared.message.job_id)
+        args["MessageDeduplicationId"] = str(prepared.message.job_id)
+    elif prepared.delay_seconds:
+        args["DelaySeconds"] = prepared.delay_seconds
+    return args
+
+
+def _sqs_batches(items: Sequence[Outgoing], max_bytes: int) -> Iterable[list[Outgoing]]:
+    """Groups of at most 10 messages whose sizes add up to at most the queue's maximum (SQS's batch rule)."""
+    batch: list[Outgoing] = []
+    batch_bytes = 0
+    for item in items:
+        size = message_size(item.body, item.message.attributes())
+        if batch and (len(batch) == SQS_BATCH_ENTRIES or batch_bytes + size > max_bytes):
+            yield batch
+            batch, batch_bytes = [], 0
+        batch.append(item)
+        batch_bytes += size
+    if batch:
+        yield batch
+
+
+def _send_batch(queue: Queue, batch: list[Outgoing]) -> dict[uuid.UUID, str]:
+    entries = []
+    for index, item in enumerate(batch):
+        args = send_args(queue, item)
+        del args["QueueUrl"]
+        entries.append({"Id": str(index), **args})
+    try:
+        response = queue.client.send_message_batch(QueueUrl=queue.url, Entries=entries)
+    except Exception as err:
+        cause = describe_error(err)
+        return {item.message.job_id: cause for item in batch}
+    return {
+        batch[int(f["Id"])].message.job_id: f"{f.get('Code', 'Error')}: {f.get('Message', 'no reason given')}"
+        for f in response.get("Failed", [])
+    }
+
+
+def describe_error(err: Exception) -> str:
+    return redact(f"{type(err).__name__}: {err}")[:500]

@@ -1,0 +1,143 @@
+"""Publishing jobs, database first: validate → INSERT and COMMIT → SendMessage.
+
+The order is the guarantee. A message is only sent for a committed row, so the worker can always find
+its job; if SQS fails after the commit the row stays `pending` and the sweeper sends it later (the
+outbox relay), so nothing is lost. Invalid input is rejected before anything is written.
+
+This module commits (that is its contract), so it takes a `DB`, never a caller's open transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from .engine import DB
+from .exceptions import DatabaseUnavailable, InvalidBatchItem, JobstackError, PublishBatchError, PublishError
+from .message import JobMessage
+from .models import Job
+from .outgoing import (
+    SQS_MAX_DELAY_SECONDS,
+    SQS_MAX_MESSAGE_BYTES,
+    JobRequest,
+    Outgoing,
+    Prepared,
+    Queue,
+    check_keys_within,
+    check_same_payload,
+    describe_error,
+    existing_jobs,
+    insert_ignoring_duplicates,
+    key_of,
+    prepare,
+    send_all,
+    send_args,
+    unsent,
+)
+from .repository import mark_sent, utcnow
+
+__all__ = ["SQS_MAX_DELAY_SECONDS", "SQS_MAX_MESSAGE_BYTES", "JobRequest", "Queue", "publish", "publish_many", "resend"]
+
+
+def publish(
+    db: DB,
+    type: str,
+    payload: dict[str, Any],
+    *,
+    queue: Queue,
+    delay_seconds: int = 0,
+    idempotency_key: str | None = None,
+    max_attempts: int | None = None,
+) -> Job:
+    """Save a job and send its message. Returns the job (the first one, if `idempotency_key` was seen).
+
+    Raises UnknownJobType / InvalidPayload / PayloadTooLarge / ValueError before writing anything,
+    IdempotencyConflict if `idempotency_key` was used with another payload, and PublishError (carrying
+    `job_id`) if the row was saved but SQS refused the message. Publishing again with the same key after a
+    PublishError sends the still-unsent job's message.
+    """
+    request = JobRequest(type, payload, delay_seconds, idempotency_key, max_attempts)
+    prepared = prepare(request, queue, now=utcnow())
+    with db.autocommit() as conn:  # the INSERT commits itself: one round trip
+        if not conn.execute(insert_ignoring_duplicates(conn), prepared.row).scalars().all():
+            assert idempotency_key is not None  # only a (type, key) duplicate is ignored
+            first = existing_jobs(conn, [(prepared.row["type"], idempotency_key)])[
+                (prepared.row["type"], idempotency_key)
+            ]
+            check_same_payload(first, prepared)
+            if not unsent(first):
+                return first
+            prepared = Prepared.of_job(first, delay_seconds)
+    try:
+        queue.client.send_message(**send_args(queue, prepared))
+    except Exception as err:
+        raise PublishError(prepared.message.job_id, describe_error(err)) from None
+    return _record_sent(db, [prepared.job()])[0]
+
+
+def publish_many(db: DB, items: Iterable[JobRequest], *, queue: Queue) -> list[Job]:
+    """Save many jobs in one transaction (multi-row INSERTs), then send them with SendMessageBatch.
+
+    All items are validated first: one invalid item rejects the call with InvalidBatchItem naming its
+    index, and nothing is written. If SQS refuses some messages, PublishBatchError lists each failed job
+    id with its reason (their rows stay pending for the sweeper) and the ids that were sent.
+    Returns the jobs in input order; an item whose idempotency key was already used returns that job.
+    """
+    requests = list(items)
+    now = utcnow()
+    prepared: list[Prepared] = []
+    for index, request in enumerate(requests):
+        try:
+            prepared.append(prepare(request, queue, now=now))
+        except (JobstackError, ValueError) as err:
+            raise InvalidBatchItem(index, str(err)) from None
+    if not prepared:
+        return []
+
+    check_keys_within(prepared)
+
+    existing: dict[tuple[str, str], Job] = {}
+    with db.begin() as conn:
+        # executemany of INSERT .. RETURNING: SQLAlchemy's "insertmanyvalues" sends multi-row INSERTs of
+        # 1000 rows from one small compiled statement (a .values(list) statement with 12,000 bind
+        # parameters costs more to compile than the database takes to run it).
+        inserted = set(conn.execute(insert_ignoring_duplicates(conn), [p.row for p in prepared]).scalars())
+        skipped = [key_of(p) for p in prepared if p.message.job_id not in inserted]
+        if skipped:
+            existing = existing_jobs(conn, skipped)
+            for p in prepared:  # raising here rolls back this call's rows: all or nothing
+                if p.message.job_id not in inserted:
+                    check_same_payload(existing[key_of(p)], p)
+    to_send = [p for p in prepared if p.message.job_id in inserted]
+    resent = {j.id: Prepared.of_job(j) for j in existing.values() if unsent(j) and j.id not in inserted}
+    to_send += resent.values()
+
+    failures = send_all(queue, to_send)
+    sent = {j.id: j for j in _record_sent(db, [p.job() for p in to_send if p.message.job_id not in failures])}
+    if failures:
+        raise PublishBatchError(failures, list(sent))
+    return [
+        sent.get(job.id, job)
+        for job in (p.job() if p.message.job_id in inserted else existing[key_of(p)] for p in prepared)
+    ]
+
+
+def resend(jobs: Sequence[Job], *, queue: Queue) -> dict[uuid.UUID, str]:
+    """Send the messages of existing jobs again, same job ids (the sweeper's outbox relay, operators'
+    retries). Returns the jobs SQS refused, with reasons; an empty dict means every message was sent.
+    Recording the sends (`mark_sent`) is the caller's: the sweeper marked them before sending."""
+    return send_all(queue, [Outgoing.of(JobMessage(job.id, job.type, job.payload)) for job in jobs])
+
+
+def _record_sent(db: DB, jobs: list[Job]) -> list[Job]:
+    """Mark the jobs sent (one UPDATE) and return them as marked. If the database fails now, the messages
+    are out anyway: the sweeper then sends each once more after its unsent window, a duplicate the worker
+    absorbs, so the caller is not failed for it."""
+    now = utcnow()
+    with contextlib.suppress(DatabaseUnavailable):
+        mark_sent(db, [j.id for j in jobs], now=now)
+        return [replace(j, sent_at=now, send_count=j.send_count + 1) for j in jobs]
+    return jobs
