@@ -50,6 +50,8 @@ def test_the_lambda_bundle_is_small_and_has_no_boto3(tmp_path: Path) -> None:
     names = {p.name for p in out.iterdir()}
     assert {"worker", "db", "sqlalchemy", "psycopg", "psycopg_binary", "pydantic"} <= names
     assert not {"boto3", "botocore", "greenlet"} & names
+    # The example web apps and their frameworks are the web app's, never the worker's.
+    assert not {"examples", "flask", "django", "jobstack", "cli", "stacks"} & names
     host = f"cpython-{sys.version_info.major}{sys.version_info.minor}"
     assert not list(out.rglob(f"*.{host}.pyc")), "no bytecode of the build host's Python: only the runtime's"
     assert not list(out.rglob("tests"))

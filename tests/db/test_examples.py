@@ -1,0 +1,104 @@
+"""The example web apps (examples/): a signup creates the user and enqueues its welcome e-mail in one
+transaction. A signup that fails (the e-mail is taken) sends nothing; one that commits sends exactly one
+message. Flask with SQLAlchemy's Session, Django on its own psycopg connection with on_commit."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from db import DB, Queue
+from tests.worker.esm import drain
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def users(pg_db: DB) -> Iterator[None]:
+    with pg_db.begin() as conn:
+        conn.execute(text("CREATE TABLE IF NOT EXISTS users (id serial PRIMARY KEY, email text UNIQUE NOT NULL)"))
+        conn.execute(text("TRUNCATE users"))
+    yield
+    with pg_db.begin() as conn:
+        conn.execute(text("DROP TABLE users"))
+
+
+def _state(pg_db: DB) -> tuple[list[str], list[str]]:
+    with pg_db.begin() as conn:
+        emails = [r[0] for r in conn.execute(text("SELECT email FROM users ORDER BY email"))]
+        jobs = [r[0] for r in conn.execute(text("SELECT payload->>'email' FROM background_jobs ORDER BY 1"))]
+    return emails, jobs
+
+
+def _sent(queue: Queue) -> list[dict[str, Any]]:
+    return [json.loads(m["Body"]) for m in drain(queue)]
+
+
+def test_flask_signup_commits_the_user_and_the_job_together(pg_url: str, pg_db: DB, queue: Queue, users: None) -> None:
+    from examples.flask_signup.app import create_app
+
+    app = create_app(make_url(pg_url).set(drivername="postgresql+psycopg").render_as_string(False), queue)
+    client = app.test_client()
+    try:
+        _flask_signups(client, pg_db, queue)
+    finally:
+        app.extensions["engine"].dispose()
+
+
+def _flask_signups(client: Any, pg_db: DB, queue: Queue) -> None:
+    created = client.post("/signup", json={"email": "jo@example.com"})
+    assert created.status_code == 201
+    [message] = _sent(queue)
+    assert message["type"] == "welcome-email" and message["payload"] == {"email": "jo@example.com"}
+    assert message["jobId"] == created.get_json()["job"]
+
+    taken = client.post("/signup", json={"email": "jo@example.com"})
+    assert taken.status_code == 409
+    assert _sent(queue) == [], "the failed signup rolled its job back: nothing sent"
+    assert _state(pg_db) == (["jo@example.com"], ["jo@example.com"])
+
+
+def test_django_signup_writes_on_djangos_connection_and_sends_on_commit(
+    pg_url: str, pg_db: DB, queue: Queue, users: None
+) -> None:
+    import django
+    from django.conf import settings
+
+    url = make_url(pg_url)
+    if not settings.configured:
+        settings.configure(
+            DATABASES={
+                "default": {
+                    "ENGINE": "django.db.backends.postgresql",
+                    "NAME": url.database, "USER": url.username or "postgres", "PASSWORD": url.password or "",
+                    "HOST": url.host, "PORT": str(url.port or 5432),
+                }
+            },
+            ROOT_URLCONF="examples.django_signup.urls", ALLOWED_HOSTS=["testserver"], INSTALLED_APPS=[],
+            USE_TZ=True, DEBUG=False,
+        )  # fmt: skip
+        django.setup()
+    from django.db import connection
+    from django.test import Client
+
+    from examples.django_signup import views
+
+    views.QUEUE = queue
+    client = Client()
+    try:
+        created = client.post("/signup", data={"email": "kim@example.com"}, content_type="application/json")
+        assert created.status_code == 201, created.content
+        [message] = _sent(queue)
+        assert message["payload"] == {"email": "kim@example.com"} and message["jobId"] == created.json()["job"]
+
+        taken = client.post("/signup", data={"email": "kim@example.com"}, content_type="application/json")
+        assert taken.status_code == 409
+        assert _sent(queue) == [], "the failed signup rolled its job back: nothing sent"
+        assert _state(pg_db) == (["kim@example.com"], ["kim@example.com"])
+    finally:
+        connection.close()
