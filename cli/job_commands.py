@@ -23,7 +23,7 @@ from db import (
     requeue_job,
     resend,
 )
-from db.repository import count_jobs, job_id_pages, utcnow
+from db.repository import cancel_jobs, count_jobs, job_id_pages, utcnow
 
 PRUNE_BATCH = 1000  # rows per DELETE statement
 
@@ -150,6 +150,7 @@ def cmd_prune(args: argparse.Namespace, target: Target) -> int:
     retention = {
         JobStatus.COMPLETED: timedelta(days=settings.completed_retention_days),
         JobStatus.FAILED: timedelta(days=settings.failed_retention_days),
+        JobStatus.CANCELLED: timedelta(days=settings.failed_retention_days),
     }
     now = utcnow()
     counts: dict[str, int] = {}
@@ -182,3 +183,36 @@ def cmd_prune(args: argparse.Namespace, target: Target) -> int:
         verb = "would delete" if args.dry_run else "deleted"
         print(", ".join(f"{verb} {n} {status} job(s)" for status, n in counts.items()) or "nothing to prune")
     return OK
+
+
+def cmd_cancel(args: argparse.Namespace, target: Target) -> int:
+    """Cancel by id, or every job of a status (and type): waiting ones never run, running ones are asked to
+    stop, completed ones are refused with one line each."""
+    if bool(args.ids) == bool(args.status):
+        raise CliError("give job ids, or --status pending|failed (with optional --type), not both", USAGE)
+    db = target.db
+    pages: Iterable[list[UUID]] = (
+        job_id_pages(db, status=args.status, type=args.type) if args.status else [list(args.ids)]
+    )
+    cancelled: list[UUID] = []
+    asked: list[UUID] = []
+    refused: dict[UUID, str] = {}
+    missing: list[UUID] = []
+    for page in pages:
+        report = cancel_jobs(db, page)
+        cancelled += report.cancelled
+        asked += report.asked_to_stop
+        refused |= report.refused
+        missing += report.missing
+    if args.json:
+        emit_json({"cancelled": cancelled, "asked_to_stop": asked, "refused": refused, "missing": missing})
+    else:
+        print(
+            f"cancelled {len(cancelled)} job(s); asked {len(asked)} running job(s) to stop "
+            "(they finish unless their handler checks ctx.cancel_requested())"
+        )
+        for job_id, status in refused.items():
+            print(f"refused {job_id}: it is {status}", file=sys.stderr)
+        for job_id in missing:
+            print(f"no job {job_id}", file=sys.stderr)
+    return OK if not refused and not missing else FAILED

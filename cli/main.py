@@ -24,6 +24,7 @@ _COMMANDS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "retry": ("cli.job_commands", "cmd_retry", {}),
     "migrate": ("cli.job_commands", "cmd_migrate", {}),
     "prune": ("cli.job_commands", "cmd_prune", {}),
+    "cancel": ("cli.job_commands", "cmd_cancel", {}),
     "stats": ("cli.queue_commands", "cmd_stats", {}),
     "dlq": ("cli.queue_commands", "cmd_dlq", {}),
     "logs": ("cli.queue_commands", "cmd_logs", {}),

@@ -156,6 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", type=since_type)
     p.add_argument("--force", action="store_true", help="also retry completed jobs")
 
+    p = command("cancel", "cancel jobs: waiting ones never run, running ones are asked to stop, completed refused")
+    p.add_argument("ids", nargs="*", type=uuid_type)
+    p.add_argument("--status", choices=["pending", "failed"], help="cancel every job with this status")
+    p.add_argument("--type")
+
     p = command("dlq", "inspect, redrive or purge the dead-letter queue")
     dlq_sub = p.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
     d = dlq_sub.add_parser("peek", parents=[connection], help="show messages; they stay in the DLQ, visible at once")
@@ -201,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="30d, 12h, 2w (default: the environment's completed_retention_days / failed_retention_days)",
     )
-    p.add_argument("--status", choices=["completed", "failed"], help="only this status (default: both)")
+    p.add_argument("--status", choices=["completed", "failed", "cancelled"], help="only this status (default: all three)")
     p.add_argument("--dry-run", action="store_true", help="count what would be deleted, delete nothing")
 
     p = command("local", "run the worker against a queue on this machine, as Lambda's event source would")

@@ -153,7 +153,8 @@ def _log_outcome(result: RecordResult, total_ms: float) -> None:
         fields["requeued"] = True
     if result.error:
         fields["error"] = redact(result.error)
-    level = logging.INFO if result.outcome in (Outcome.SUCCEEDED, Outcome.DUPLICATE) else logging.WARNING
+    quiet = (Outcome.SUCCEEDED, Outcome.DUPLICATE, Outcome.CANCELLED)
+    level = logging.INFO if result.outcome in quiet else logging.WARNING
     if result.outcome in (Outcome.UNAVAILABLE, Outcome.ERROR):
         level = logging.ERROR
     log.log(level, "job outcome", extra=fields)

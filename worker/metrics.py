@@ -31,6 +31,7 @@ METRIC_NAMES = {
     "failed": "JobsFailed",
     "retried": "JobsRetried",
     "dead_lettered": "JobsDeadLettered",
+    "cancelled": "JobsCancelled",  # acknowledged unrun, or stopped when asked: an operator's jobs cancel
     "unavailable": "JobsUnavailable",  # the database (or its secret) could not be reached
     "errored": "JobsErrored",  # the worker itself failed on the record
 }
@@ -60,6 +61,8 @@ class BatchMetrics:
             self.count(job_type, "succeeded")
         elif result.outcome is Outcome.DEAD_LETTERED:
             self.count(job_type, "dead_lettered")
+        elif result.outcome is Outcome.CANCELLED:
+            self.count(job_type, "cancelled")
         elif not result.outcome.acknowledged:
             self.count(job_type, "retried")
         if result.outcome is Outcome.UNAVAILABLE:

@@ -19,10 +19,11 @@ class Outcome(enum.StrEnum):
     DEFERRED = "deferred"  # too little time before the deadline to start; message back at once
     UNAVAILABLE = "unavailable"  # database unreachable; message back, nothing changed, invocation fails
     ERROR = "error"  # the worker itself failed (e.g. DLQ unreachable); message back
+    CANCELLED = "cancelled"  # cancelled by an operator (before it ran, or while running and then stopped); deleted
 
     @property
     def acknowledged(self) -> bool:
-        return self in (Outcome.SUCCEEDED, Outcome.DUPLICATE, Outcome.DEAD_LETTERED)
+        return self in (Outcome.SUCCEEDED, Outcome.DUPLICATE, Outcome.DEAD_LETTERED, Outcome.CANCELLED)
 
 
 #: Outcomes of deliveries that never ran the handler and left the job as it was: they must not cost the

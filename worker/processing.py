@@ -21,6 +21,8 @@ from db import (
     JobStatus,
     MalformedMessage,
     UnknownJobType,
+    cancel_requested,
+    cancel_running,
     fail_job,
     get_job_type,
     parse_body,
@@ -102,6 +104,8 @@ def _process(
         return RecordResult(Outcome.NOT_FOUND, message_id, message.job_id, message.type, visibility_seconds=later)
     if claim.outcome is ClaimOutcome.COMPLETED:
         return RecordResult(Outcome.DUPLICATE, message_id, message.job_id, message.type)
+    if claim.outcome is ClaimOutcome.CANCELLED:  # acknowledged without running: an operator cancelled it
+        return RecordResult(Outcome.CANCELLED, message_id, message.job_id, message.type)
     if claim.outcome is ClaimOutcome.BUSY:
         return RecordResult(Outcome.BUSY, message_id, message.job_id, message.type, visibility_seconds=later)
     if claim.outcome is ClaimOutcome.TYPE_MISMATCH:
@@ -145,8 +149,11 @@ def _process(
     except Exception as err:  # ConnectionBusy (the handler deadlocked its own connection) lands here too
         elapsed = (time.perf_counter() - started) * 1000
         error = f"{type(err).__name__}: {err}"
-        fail_job(runtime.db, job.id, error, attempt=job.attempts)
         base.error, base.handler_ms, base.handler_failed = error, elapsed, True
+        if cancel_requested(runtime.db, job.id) and cancel_running(runtime.db, job.id, attempt=job.attempts):
+            base.outcome = Outcome.CANCELLED  # asked to stop, and it stopped: not retried
+            return base
+        fail_job(runtime.db, job.id, error, attempt=job.attempts)
         if job.attempts >= job.max_attempts:
             return dead_letter(record, runtime, base, "failed")
         base.outcome = Outcome.RETRY

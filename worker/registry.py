@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from db import DB, ConfigError, get_job_type
+from db import DB, ConfigError, cancel_requested, get_job_type
 from worker.exceptions import HandlerAlreadyRegistered, HandlerNotFound
 
 
@@ -37,6 +37,12 @@ class JobContext:
     @property
     def is_last_attempt(self) -> bool:
         return self.attempt >= self.max_attempts
+
+    def cancel_requested(self) -> bool:
+        """Whether an operator ran `jobs cancel` on this job while it runs: poll it between steps of a long
+        job and stop (return, or raise) if so. A job that stops by raising is cancelled, not retried; one
+        that returns is completed. One small query per call: not in a tight loop."""
+        return cancel_requested(self.db, self.job_id)
 
 
 JobHandler = Callable[[JobContext], None]

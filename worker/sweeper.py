@@ -77,6 +77,7 @@ def prune(db: DB, config: WorkerConfig, *, now: datetime, dry_run: bool = False)
     retention: dict[JobStatus, timedelta | None] = {
         JobStatus.COMPLETED: config.prune_completed_after,
         JobStatus.FAILED: config.prune_failed_after,
+        JobStatus.CANCELLED: config.prune_failed_after,  # kept as long as failures: both are what went wrong
     }
     for status, keep in retention.items():
         if keep is None:

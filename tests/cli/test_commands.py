@@ -16,11 +16,14 @@ from sqlalchemy import text
 
 from cli.main import main
 from cli.target import Target
-from db import DB, JobStatus, Queue, get_job, publish
+from db import DB, JobStatus, Queue, get_job, publish, requeue_job
 from db.repository import utcnow
 from tests.cli.conftest import Jobs
 from tests.db.factories import insert_job
-from tests.worker.esm import drain
+from tests.worker.esm import FakeLambdaContext, acknowledge, drain, receive_event
+from tests.worker_support import Calls
+from worker.batch import process_batch
+from worker.runtime import Runtime
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -210,7 +213,7 @@ def test_bulk_retry_pages_sends_ten_per_call_and_goes_on_past_refusals(
 def test_migrate_an_embedded_database(tmp_path: Path, jobs: Jobs) -> None:
     result = jobs("migrate", "--database-url", f"sqlite:///{tmp_path / 'x.db'}", connect=False)
     assert result.code == 0
-    assert result.out.strip().endswith("at revision 0002")
+    assert result.out.strip().endswith("at revision 0003")
 
 
 def test_logs_filters_to_one_job(jobs: Jobs, aws: None) -> None:
@@ -333,3 +336,19 @@ def test_local_refuses_a_stale_window_inside_the_timeout(jobs: Jobs) -> None:
         "error: --stale-after (30) must exceed the function timeout (60 s), or a live invocation's job would be "
         "taken from it: raise it or lower --timeout"
     )
+
+
+def test_jobs_cancel_refuses_completed_and_cancels_by_status(
+    jobs: Jobs, pg_db: DB, queue: Queue, runtime: Runtime, calls: Calls
+) -> None:
+    done = publish(pg_db, "count-calls", {}, queue=queue)
+    event = receive_event(queue)
+    acknowledge(queue, event, process_batch(event, FakeLambdaContext(), runtime))
+    result = jobs("cancel", str(done.id))
+    assert result.code == 1 and result.err.strip() == f"refused {done.id}: it is completed"
+    waiting = [publish(pg_db, "count-calls", {"n": n}, queue=queue) for n in range(3)]
+    result = jobs("cancel", "--status", "pending", "--type", "count-calls")
+    assert result.code == 0 and result.out.startswith("cancelled 3 job(s)")
+    assert {get_job(pg_db, j.id).status for j in waiting} == {JobStatus.CANCELLED}  # type: ignore[union-attr]
+    assert requeue_job(pg_db, waiting[0].id) is None, "a cancelled job is retried only with --force"
+    assert requeue_job(pg_db, waiting[0].id, force=True) is not None

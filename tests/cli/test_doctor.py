@@ -141,7 +141,7 @@ def test_a_healthy_environment_passes_every_check(
     code, lines = doctor(capsys, "--ca-file", str(tls_server.ca.pem))
     assert code == 0, lines
     assert [line[0] for line in lines] == ["✓"] * 6
-    assert "database: answers (TLS verify-full), migrations at head (0002)" in "\n".join(lines)
+    assert "database: answers (TLS verify-full), migrations at head (0003)" in "\n".join(lines)
     assert all(tls_server.password not in line for line in lines)
 
 

@@ -20,12 +20,12 @@ def _tables(db: DB) -> set[str]:
 
 
 def test_upgrade_downgrade_upgrade(pg_db: DB) -> None:
-    assert current(pg_db) == "0002"
+    assert current(pg_db) == "0003"
     downgrade(pg_db, "base")
     assert current(pg_db) is None
     assert "background_jobs" not in _tables(pg_db)
     upgrade(pg_db)
-    assert current(pg_db) == "0002"
+    assert current(pg_db) == "0003"
     assert "background_jobs" in _tables(pg_db)
 
 
@@ -44,6 +44,22 @@ def test_0002_keeps_existing_rows_and_marks_them_never_sent(any_db: DB) -> None:
     with any_db.begin() as conn:
         row = conn.execute(text("SELECT status, sent_at, send_count FROM background_jobs")).one()
     assert tuple(row) == ("pending", None, 0)
+
+
+def test_0003_allows_cancelled_and_its_downgrade_keeps_the_rows(any_db: DB) -> None:
+    """Down again, a cancelled job becomes a failed one ("cancelled") rather than breaking the old CHECK."""
+    with any_db.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO background_jobs (id, type, payload, status, attempts, max_attempts, created_at, "
+                "updated_at) VALUES ('0b6f1f6e-8f4e-4d59-9a43-3c1c0f0e7a12', 'test-echo', '{}', 'cancelled', 0, 5, "
+                "'2026-11-01 00:00:00+00', '2026-11-01 00:00:00+00')"
+            )
+        )
+    downgrade(any_db, "0002")
+    with any_db.begin() as conn:
+        assert tuple(conn.execute(text("SELECT status, error FROM background_jobs")).one()) == ("failed", "cancelled")
+    upgrade(any_db)
 
 
 def test_models_and_migrations_agree(any_db: DB) -> None:
@@ -79,7 +95,7 @@ def test_indexes_serve_the_sweeper_and_listing(pg_db: DB) -> None:
 
 def test_migrate_cli_reports_the_revision(pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["upgrade", "--database-url", pg_url]) == 0
-    assert "at revision 0002" in capsys.readouterr().out
+    assert "at revision 0003" in capsys.readouterr().out
 
 
 def test_migrate_cli_without_a_url_is_bad_usage(
