@@ -206,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="30d, 12h, 2w (default: the environment's completed_retention_days / failed_retention_days)",
     )
-    p.add_argument("--status", choices=["completed", "failed", "cancelled"], help="only this status (default: all three)")
+    p.add_argument("--status", choices=["completed", "failed", "cancelled"], help="only this status (default: all)")
     p.add_argument("--dry-run", action="store_true", help="count what would be deleted, delete nothing")
 
     p = command("local", "run the worker against a queue on this machine, as Lambda's event source would")
