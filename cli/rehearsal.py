@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import signal
@@ -131,7 +132,9 @@ def running_port(env: str) -> int | None:
 
 
 def _database_name(env: str) -> str:
-    return f"jobstack_rehearsal_{env}"
+    """Per checkout as well as per environment: two clones rehearsing at once on one server never share it."""
+    checkout = hashlib.sha256(str(ROOT).encode()).hexdigest()[:8]
+    return f"jobstack_rehearsal_{env}_{checkout}"
 
 
 def create_database(env: str) -> str:

@@ -309,11 +309,11 @@ def test_prune_deletes_old_history_and_a_dry_run_only_counts(jobs: Jobs, pg_db: 
     retrying = insert_job(pg_db, status=JobStatus.FAILED, attempts=1, updated_at=old)
     dry = jobs("prune", "--older-than", "30d", "--dry-run", "--json")
     assert dry.code == 0, dry.err
-    assert json.loads(dry.out) == {"dry_run": True, "completed": 3, "failed": 1}
+    assert json.loads(dry.out) == {"dry_run": True, "completed": 3, "failed": 1, "cancelled": 0}
     assert all(get_job(pg_db, j.id) is not None for j in done)
     result = jobs("prune", "--older-than", "30d")
     assert result.code == 0, result.err
-    assert result.out.strip() == "deleted 3 completed job(s), deleted 1 failed job(s)"
+    assert result.out.strip() == "deleted 3 completed job(s), deleted 1 failed job(s), deleted 0 cancelled job(s)"
     assert get_job(pg_db, dead.id) is None
     assert get_job(pg_db, retrying.id) is not None  # attempts left: live work, never pruned
 

@@ -181,7 +181,7 @@ def test_an_empty_secret_and_a_database_behind_on_migrations(
     try:
         code, lines = doctor(capsys, "--ca-file", str(tls_server.ca.pem), "--database-url", tls_server.url())
         assert (
-            "✗ database: answers (TLS verify-full) at migration 0001, not 0002 — run: jobs migrate --env dev" in lines
+            "✗ database: answers (TLS verify-full) at migration 0001, not 0003 — run: jobs migrate --env dev" in lines
         )
     finally:
         upgrade(db)

@@ -225,7 +225,7 @@ def test_prune_deletes_only_old_history_in_bounded_batches(any_db: DB) -> None:
     assert prune_jobs(any_db, JobStatus.FAILED, cutoff) == 1
     assert get_job(any_db, exhausted.id) is None
     assert [get_job(any_db, j.id) is not None for j in (new_done, retrying, pending)] == [True, True, True]
-    with pytest.raises(ValueError, match="only completed and failed jobs can be pruned"):
+    with pytest.raises(ValueError, match="only completed, failed, cancelled jobs can be pruned, not pending"):
         prune_jobs(any_db, JobStatus.PENDING, cutoff)
 
 

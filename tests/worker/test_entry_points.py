@@ -90,6 +90,7 @@ def test_metrics_are_embedded_metric_format_by_job_type() -> None:
         "JobsFailed",
         "JobsRetried",
         "JobsDeadLettered",
+        "JobsCancelled",
         "JobsUnavailable",
         "JobsErrored",
         "JobDuration",

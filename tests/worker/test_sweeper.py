@@ -83,7 +83,7 @@ def test_the_sweeper_prunes_history_past_its_retention(pg_db: DB, runtime: Runti
     dead = insert_job(pg_db, status=JobStatus.FAILED, attempts=5, max_attempts=5, updated_at=old)
     recent = insert_job(pg_db, status=JobStatus.COMPLETED, attempts=1)
     report = sweeper.sweep(runtime)
-    assert report.pruned == {"completed": 1, "failed": 1}
+    assert report.pruned == {"completed": 1, "failed": 1, "cancelled": 0}
     assert get_job(pg_db, done.id) is None and get_job(pg_db, dead.id) is None
     assert get_job(pg_db, recent.id) == recent
 
@@ -102,6 +102,7 @@ def test_sweeper_entry_point_reports_counts(
         "send_failures": 0,
         "pruned_completed": 0,
         "pruned_failed": 0,
+        "pruned_cancelled": 0,
     }
     assert sweeper._runtime is not None
     sweeper._runtime.close()

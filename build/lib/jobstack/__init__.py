@@ -29,10 +29,14 @@ from .models import Job, JobStatus
 from .outbox import enqueue, enqueue_many, send
 from .publish import JobRequest, Queue, publish, publish_many, resend
 from .repository import (
+    CancelReport,
     Claim,
     ClaimOutcome,
     ResendWindows,
     abandoned_jobs,
+    cancel_jobs,
+    cancel_requested,
+    cancel_running,
     claim_job,
     complete_job,
     fail_job,
@@ -48,6 +52,7 @@ from .repository import (
 __all__ = [
     "DB",
     "BackgroundJob",
+    "CancelReport",
     "Claim",
     "ClaimOutcome",
     "ConfigError",
@@ -72,6 +77,9 @@ __all__ = [
     "SchemaNotMigrated",
     "UnknownJobType",
     "abandoned_jobs",
+    "cancel_jobs",
+    "cancel_requested",
+    "cancel_running",
     "claim_job",
     "complete_job",
     "create_db",

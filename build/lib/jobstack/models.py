@@ -38,6 +38,7 @@ class JobStatus(enum.StrEnum):
     PROCESSING = "processing"
     COMPLETED = "completed"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # never runs (again); a running job is asked to stop instead (cancel_requested_at)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -107,6 +108,8 @@ jobs_table = Table(
     Column("sent_at", UTCDateTime),
     #: Messages sent for this job: 1 after a normal publish; more means the sweeper or an operator re-sent.
     Column("send_count", Integer, nullable=False, default=0, server_default="0"),
+    # When `jobs cancel` asked a running job to stop (migration 0003); the handler polls it.
+    Column("cancel_requested_at", UTCDateTime),
     CheckConstraint(f"status IN ({STATUS_VALUES})", name="status"),
     CheckConstraint("attempts >= 0", name="attempts_not_negative"),
     CheckConstraint("max_attempts >= 1", name="max_attempts_positive"),
@@ -139,6 +142,7 @@ class Job:
     completed_at: datetime | None
     sent_at: datetime | None = None
     send_count: int = 0
+    cancel_requested_at: datetime | None = None
 
     @property
     def attempts_left(self) -> int:

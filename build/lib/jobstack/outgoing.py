@@ -152,6 +152,7 @@ def prepare(request: JobRequest, queue: Queue, *, now: datetime) -> Prepared:
         "completed_at": None,
         "sent_at": None,
         "send_count": 0,
+        "cancel_requested_at": None,
     }
     return Prepared(message=message, body=body, delay_seconds=request.delay_seconds, row=row)
 

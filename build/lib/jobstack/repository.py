@@ -38,6 +38,7 @@ class ClaimOutcome(enum.StrEnum):
     EXHAUSTED = "exhausted"  # failed (or died) on its last attempt: dead-letter it, do not run it again
     TYPE_MISMATCH = "type_mismatch"  # the message names another type than the row: the message is wrong
     NOT_FOUND = "not_found"  # no row (yet): the publisher's commit may not be visible; retry later
+    CANCELLED = "cancelled"  # an operator cancelled it: acknowledge, do not run
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,8 @@ def _why_not_claimed(current: Any, *, job_type: str | None, stale_after: timedel
         return Claim(ClaimOutcome.TYPE_MISMATCH, job)
     if job.status is JobStatus.COMPLETED:
         return Claim(ClaimOutcome.COMPLETED, job)
+    if job.status is JobStatus.CANCELLED:
+        return Claim(ClaimOutcome.CANCELLED, job)
     abandoned = job.status is JobStatus.PROCESSING and job.started_at is not None and job.started_at < now - stale_after
     if job.attempts >= job.max_attempts and (job.status is JobStatus.FAILED or abandoned):
         return Claim(ClaimOutcome.EXHAUSTED, job)
@@ -269,7 +272,7 @@ def fail_job(
     now = now or utcnow()
     stmt = (
         update(_t)
-        .where(_t.c.id == job_id, _t.c.status != JobStatus.COMPLETED.value)
+        .where(_t.c.id == job_id, _t.c.status.not_in([JobStatus.COMPLETED.value, JobStatus.CANCELLED.value]))
         .values(status=JobStatus.FAILED.value, error=truncate_error(error), updated_at=now)
     )
     if attempt is not None:
@@ -382,11 +385,12 @@ def abandoned_jobs(
 def requeue_job(db: DB | Connection, job_id: UUID, *, force: bool = False, now: datetime | None = None) -> Job | None:
     """Make a job runnable again with a fresh set of attempts (an operator's retry or DLQ redrive).
 
-    Refuses a completed job unless `force`, and never touches a job that is processing right now.
+    Refuses a completed or cancelled job unless `force`, and never touches a job that is processing right now.
     Returns the updated row, or None if nothing changed.
     """
     now = now or utcnow()
-    allowed = [JobStatus.PENDING.value, JobStatus.FAILED.value] + ([JobStatus.COMPLETED.value] if force else [])
+    forced = [JobStatus.COMPLETED.value, JobStatus.CANCELLED.value] if force else []
+    allowed = [JobStatus.PENDING.value, JobStatus.FAILED.value, *forced]
     stmt = (
         update(_t)
         .where(_t.c.id == job_id, _t.c.status.in_(allowed))
@@ -397,6 +401,7 @@ def requeue_job(db: DB | Connection, job_id: UUID, *, force: bool = False, now: 
             completed_at=None,
             updated_at=now,
             sent_at=None,  # the caller sends next and marks it; if it cannot, the sweeper relays the job
+            cancel_requested_at=None,
         )
         .returning(*_t.c)
     )
@@ -406,7 +411,7 @@ def requeue_job(db: DB | Connection, job_id: UUID, *, force: bool = False, now: 
 
 
 #: Statuses whose rows are history, never work: what pruning may delete.
-PRUNABLE = (JobStatus.COMPLETED, JobStatus.FAILED)
+PRUNABLE = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
 def prune_jobs(
@@ -417,14 +422,14 @@ def prune_jobs(
     limit: int = 1000,
     dry_run: bool = False,
 ) -> int:
-    """Delete up to `limit` `completed` (or exhausted `failed`) rows last changed before `older_than`.
+    """Delete up to `limit` `completed`, `cancelled` (or exhausted `failed`) rows last changed before `older_than`.
 
     Bounded, so a first prune of a large table never holds one long transaction or lock; callers loop
     until it returns less than `limit`. A `failed` row with attempts left is live work (its retry is
     queued) and is never pruned. Served by the (status, updated_at) index. With `dry_run`, counts instead.
     """
     if status not in PRUNABLE:
-        raise ValueError(f"only {' and '.join(s.value for s in PRUNABLE)} jobs can be pruned, not {status.value}")
+        raise ValueError(f"only {', '.join(s.value for s in PRUNABLE)} jobs can be pruned, not {status.value}")
     which = [_t.c.status == status.value, _t.c.updated_at < older_than]
     if status is JobStatus.FAILED:
         which.append(_t.c.attempts >= _t.c.max_attempts)
@@ -433,6 +438,68 @@ def prune_jobs(
             return int(conn.execute(select(func.count()).where(*which)).scalar_one())
         chosen = select(_t.c.id).where(*which).order_by(_t.c.updated_at).limit(limit).scalar_subquery()
         return conn.execute(delete(_t).where(_t.c.id.in_(chosen))).rowcount
+
+
+@dataclass(frozen=True)
+class CancelReport:
+    cancelled: list[UUID]  # pending or waiting for a retry: they will not run
+    asked_to_stop: list[UUID]  # running now: their handler is asked to stop (ctx.cancel_requested())
+    refused: dict[UUID, str]  # completed (or already cancelled): id -> its status
+    missing: list[UUID]
+
+
+def cancel_jobs(db: DB | Connection, job_ids: Sequence[UUID], *, now: datetime | None = None) -> CancelReport:
+    """Cancel jobs: a pending or failed one never runs again (its message is acknowledged unrun); a running
+    one is asked to stop (`cancel_requested_at`) and otherwise allowed to finish; a completed one is refused.
+    Three conditional statements, so a job that changes state meanwhile is counted as what it became."""
+    now = now or utcnow()
+    ids = list(dict.fromkeys(job_ids))
+    waiting = [JobStatus.PENDING.value, JobStatus.FAILED.value]
+    with statements(db) as conn:
+        cancelled = list(
+            conn.execute(
+                update(_t)
+                .where(_t.c.id.in_(ids), _t.c.status.in_(waiting))
+                .values(status=JobStatus.CANCELLED.value, error="cancelled", updated_at=now)
+                .returning(_t.c.id)
+            ).scalars()
+        )
+        asked = list(
+            conn.execute(
+                update(_t)
+                .where(_t.c.id.in_(ids), _t.c.status == JobStatus.PROCESSING.value)
+                .values(cancel_requested_at=now)
+                .returning(_t.c.id)
+            ).scalars()
+        )
+        done = set(cancelled) | set(asked)
+        rest = [i for i in ids if i not in done]
+        found = dict(conn.execute(select(_t.c.id, _t.c.status).where(_t.c.id.in_(rest))).tuples().all()) if rest else {}
+    return CancelReport(
+        cancelled=cancelled,
+        asked_to_stop=asked,
+        refused={i: str(found[i]) for i in rest if i in found},
+        missing=[i for i in rest if i not in found],
+    )
+
+
+def cancel_requested(db: DB | Connection, job_id: UUID) -> bool:
+    """Whether an operator asked this (running) job to stop: one indexed read, for handlers to poll."""
+    with statements(db) as conn:
+        value = conn.execute(select(_t.c.cancel_requested_at).where(_t.c.id == job_id)).scalar()
+    return value is not None
+
+
+def cancel_running(db: DB | Connection, job_id: UUID, *, attempt: int, now: datetime | None = None) -> bool:
+    """A job asked to stop that failed (or stopped) on `attempt`: cancelled, not retried."""
+    now = now or utcnow()
+    stmt = (
+        update(_t)
+        .where(_t.c.id == job_id, _t.c.status == JobStatus.PROCESSING.value, _t.c.attempts == attempt)
+        .values(status=JobStatus.CANCELLED.value, error="cancelled while running", updated_at=now)
+    )
+    with statements(db) as conn:
+        return conn.execute(stmt).rowcount == 1
 
 
 def oldest_pending(db: DB | Connection) -> datetime | None:
