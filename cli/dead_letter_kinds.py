@@ -9,4 +9,4 @@ NEVER_SUCCEED = frozenset({"malformed", "unknown_type", "not_found", "type_misma
 #: A message SQS itself moved (maxReceiveCount reached) carries no kind of ours.
 SQS_REDRIVE = "sqs_redrive"
 #: The job statuses `--status` accepts (db.JobStatus's values; tests/cli keep the two equal).
-JOB_STATUSES = ("pending", "processing", "completed", "failed", "cancelled")
+JOB_STATUSES = ("pending", "processing", "completed", "failed", "cancelled", "scheduled")

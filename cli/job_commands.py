@@ -30,11 +30,21 @@ PRUNE_BATCH = 1000  # rows per DELETE statement
 
 def cmd_publish(args: argparse.Namespace, target: Target) -> int:
     payload = _read_payload(args)
-    job = publish(target.db, args.type, payload, queue=target.queue, delay_seconds=args.delay, idempotency_key=args.key)
+    job = publish(
+        target.db,
+        args.type,
+        payload,
+        queue=target.queue,
+        delay_seconds=args.delay,
+        idempotency_key=args.key,
+        run_at=args.at,
+        delay=args.in_,
+    )
     if args.json:
         emit_json(job)
     else:
-        print(f"published {job.type} job {job.id} ({job.status.value})")
+        when = f", runs at {job.run_at:%Y-%m-%d %H:%M:%S %Z}" if job.run_at else ""
+        print(f"published {job.type} job {job.id} ({job.status.value}{when})")
     return OK
 
 
@@ -189,7 +199,7 @@ def cmd_cancel(args: argparse.Namespace, target: Target) -> int:
     """Cancel by id, or every job of a status (and type): waiting ones never run, running ones are asked to
     stop, completed ones are refused with one line each."""
     if bool(args.ids) == bool(args.status):
-        raise CliError("give job ids, or --status pending|failed (with optional --type), not both", USAGE)
+        raise CliError("give job ids, or --status pending|failed|scheduled (with optional --type), not both", USAGE)
     db = target.db
     pages: Iterable[list[UUID]] = (
         job_id_pages(db, status=args.status, type=args.type) if args.status else [list(args.ids)]

@@ -36,6 +36,15 @@ def since_type(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def at_type(value: str) -> datetime:
+    """An ISO 8601 time, `Z` accepted; UTC if it names no zone."""
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO 8601 time like 2026-12-01T09:00Z") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
 def duration_type(value: str) -> timedelta:
     """`30d`, `12h`, `90m`, `2w`: an age."""
     match = _DURATION.match(value.strip())
@@ -131,7 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     source = p.add_mutually_exclusive_group()
     source.add_argument("--payload", default="{}", help="the payload as JSON (default {})")
     source.add_argument("--payload-file", type=Path, help="read the payload JSON from a file ('-' for stdin)")
-    p.add_argument("--delay", type=int, default=0, help="seconds before the message becomes visible (0-900)")
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--delay", type=int, default=0, help="seconds before the message becomes visible (0-900)")
+    when.add_argument("--at", type=at_type, help="run at this time: 2026-12-01T09:00Z (ISO 8601; UTC if no zone)")
+    when.add_argument("--in", dest="in_", type=duration_type, metavar="DURATION", help="run after 90m, 3h, 2d")
     p.add_argument("--key", help="idempotency key: publishing the same type and key again returns the first job")
 
     p = command("show", "one job, all fields")
@@ -158,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("cancel", "cancel jobs: waiting ones never run, running ones are asked to stop, completed refused")
     p.add_argument("ids", nargs="*", type=uuid_type)
-    p.add_argument("--status", choices=["pending", "failed"], help="cancel every job with this status")
+    p.add_argument("--status", choices=["pending", "failed", "scheduled"], help="cancel every job with this status")
     p.add_argument("--type")
 
     p = command("dlq", "inspect, redrive or purge the dead-letter queue")

@@ -349,8 +349,12 @@ def _validate(where: str, s: Settings) -> None:
         for bucket in buckets:
             if not _BUCKET.match(bucket):
                 fail(key, f"has {bucket!r}, which is not an S3 bucket name")
-    if not 1 <= s.sweep_interval_minutes <= 60:
-        fail("sweep_interval_minutes", f"must be between 1 and 60, got {s.sweep_interval_minutes}")
+    if not 1 <= s.sweep_interval_minutes <= 14:
+        fail(
+            "sweep_interval_minutes",
+            f"must be between 1 and 14, got {s.sweep_interval_minutes} (each sweep releases scheduled jobs due "
+            "within SQS's 15-minute delay: a longer interval would release some late)",
+        )
     if s.queue_encryption not in QUEUE_ENCRYPTION:
         fail("queue_encryption", f"must be 'sqs' (SQS-managed keys) or 'kms' (a KMS key), got {s.queue_encryption!r}")
     if s.queue_kms_key_arn is not None:

@@ -21,7 +21,21 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from db import DB, JobStatus, Queue, abandoned_jobs, fail_job, prune_jobs, resend, take_for_resend, unmark_sent
+from db import (
+    DB,
+    JobStatus,
+    Queue,
+    abandoned_jobs,
+    fail_job,
+    prune_jobs,
+    resend,
+    take_due,
+    take_for_resend,
+    unmark_sent,
+    unrelease,
+)
+from db.message import JobMessage
+from db.outgoing import SQS_MAX_DELAY_SECONDS, Outgoing, delay_until, send_all
 from db.repository import utcnow
 from worker.config import WorkerConfig, log_level_number
 from worker.observability import LOGGER_NAME, configure_logging
@@ -37,6 +51,7 @@ PRUNE_BATCHES_PER_RUN = 10
 class SweepReport:
     resent: dict[str, list[UUID]] = field(default_factory=dict)  # by the status the job had
     abandoned: list[UUID] = field(default_factory=list)
+    released: list[UUID] = field(default_factory=list)  # scheduled jobs now due within SQS's delay
     send_failures: dict[UUID, str] = field(default_factory=dict)
     pruned: dict[str, int] = field(default_factory=dict)
 
@@ -44,6 +59,7 @@ class SweepReport:
         return {
             **{f"resent_{status}": len(ids) for status, ids in sorted(self.resent.items())},
             "abandoned": len(self.abandoned),
+            "released": len(self.released),
             "send_failures": len(self.send_failures),
             **{f"pruned_{status}": n for status, n in sorted(self.pruned.items())},
         }
@@ -58,6 +74,8 @@ def sweep(runtime: Runtime, *, now: datetime | None = None) -> SweepReport:
         if fail_job(db, job.id, ABANDONED, attempt=job.attempts, now=now):
             report.abandoned.append(job.id)
 
+    release(runtime, report, now=now)
+
     due = take_for_resend(db, config.resend_windows(), limit=config.sweep_batch_limit, now=now)
     if due:
         failures = resend(due, queue=Queue(runtime.sqs, config.queue_url))
@@ -69,6 +87,24 @@ def sweep(runtime: Runtime, *, now: datetime | None = None) -> SweepReport:
 
     report.pruned = prune(db, config, now=now)
     return report
+
+
+def release(runtime: Runtime, report: SweepReport, *, now: datetime) -> None:
+    """Scheduled jobs due within SQS's 15-minute delay go out now, each with the rest of its wait as its
+    DelaySeconds: a job runs at its run_at to the second, not at the next sweep. Every sweep (5 minutes by
+    default, at most 14: the settings check it) looks 15 minutes ahead, so each job is released before it is
+    due; after downtime, overdue jobs go out at once. A refused send puts the job back for the next sweep.
+    """
+    config = runtime.config
+    horizon = now + timedelta(seconds=SQS_MAX_DELAY_SECONDS)
+    due = take_due(runtime.db, horizon=horizon, limit=config.sweep_batch_limit, now=now)
+    if not due:
+        return
+    outgoing = [Outgoing.of(JobMessage(j.id, j.type, j.payload), delay_until(j.run_at, now)) for j in due]
+    failures = send_all(Queue(runtime.sqs, config.queue_url), outgoing)
+    unrelease(runtime.db, list(failures))
+    report.send_failures.update(failures)
+    report.released += [j.id for j in due if j.id not in failures]
 
 
 def prune(db: DB, config: WorkerConfig, *, now: datetime, dry_run: bool = False) -> dict[str, int]:

@@ -213,7 +213,7 @@ def test_bulk_retry_pages_sends_ten_per_call_and_goes_on_past_refusals(
 def test_migrate_an_embedded_database(tmp_path: Path, jobs: Jobs) -> None:
     result = jobs("migrate", "--database-url", f"sqlite:///{tmp_path / 'x.db'}", connect=False)
     assert result.code == 0
-    assert result.out.strip().endswith("at revision 0003")
+    assert result.out.strip().endswith("at revision 0004")
 
 
 def test_logs_filters_to_one_job(jobs: Jobs, aws: None) -> None:
@@ -352,3 +352,16 @@ def test_jobs_cancel_refuses_completed_and_cancels_by_status(
     assert {get_job(pg_db, j.id).status for j in waiting} == {JobStatus.CANCELLED}  # type: ignore[union-attr]
     assert requeue_job(pg_db, waiting[0].id) is None, "a cancelled job is retried only with --force"
     assert requeue_job(pg_db, waiting[0].id, force=True) is not None
+
+
+def test_the_command_line_schedules_lists_shows_and_cancels(jobs: Jobs, pg_db: DB) -> None:
+    result = jobs("publish", "test-echo", "--in", "3h")
+    assert result.code == 0 and "(scheduled, runs at " in result.out
+    listed = jobs("list", "--status", "scheduled", "--json")
+    [row] = json.loads(listed.out)
+    assert row["status"] == "scheduled" and row["run_at"] is not None
+    assert "run_at" in jobs("show", row["id"]).out
+    at = jobs("publish", "test-echo", "--at", "2099-12-01T09:00Z")
+    assert at.code == 2 and "at most 366 days ahead" in at.err
+    cancelled = jobs("cancel", "--status", "scheduled")
+    assert cancelled.code == 0 and cancelled.out.startswith("cancelled 1 job(s)")

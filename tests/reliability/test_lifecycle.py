@@ -241,6 +241,51 @@ def test_the_sweeper_never_multiplies_a_backlog(
     sweeper._runtime.close()
 
 
+def test_a_due_job_is_sent_exactly_once_under_concurrent_releasers(
+    pg_db: DB, queue: Queue, lambda_env: dict[str, str], sqs: StrictSqs, record: Any
+) -> None:
+    """A due job is sent exactly once under concurrent releasers: three sweepers releasing the same 200
+    scheduled jobs at once send one message per job, each with the rest of its wait as its delay."""
+    import threading
+    from datetime import timedelta
+
+    from db import JobRequest, publish_many
+    from worker.runtime import Runtime
+
+    run_at = utcnow() + timedelta(hours=2)
+    jobs = publish_many(pg_db, [JobRequest("test-echo", {"n": n}, run_at=run_at) for n in range(200)], queue=queue)
+    lock = threading.Lock()  # moto's SQS is not thread-safe; the database side, under test, runs concurrently
+
+    class SerialSqs:
+        def __getattr__(self, name: str) -> Any:
+            def call(**kwargs: Any) -> Any:
+                with lock:
+                    return getattr(sqs, name)(**kwargs)
+
+            return call
+
+    sweepers = [Runtime.from_environ() for _ in range(3)]
+    for one in sweepers:
+        one.__dict__["sqs"] = SerialSqs()
+    start = threading.Barrier(3)
+    released: list[list[uuid.UUID]] = [[] for _ in sweepers]
+
+    def sweep_once(slot: int) -> None:
+        start.wait()
+        released[slot] = sweeper.sweep(sweepers[slot], now=run_at).released
+
+    threads = [threading.Thread(target=sweep_once, args=(i,)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    sent = [json.loads(m["Body"])["jobId"] for m in drain(queue)]
+    assert sorted(sent) == sorted(str(j.id) for j in jobs), "one message per job, none twice"
+    record("messages for 200 due jobs, 3 concurrent sweeps", f"{len(sent)} ({[len(r) for r in released]} per sweep)")
+    for one in sweepers:
+        one.close()
+
+
 # 4 ─ an unreachable database fails the invocation
 
 
