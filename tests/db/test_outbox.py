@@ -178,3 +178,23 @@ def test_a_process_killed_between_commit_and_send_loses_nothing(
     acknowledge(queue, event, process_batch(event, FakeLambdaContext(), runtime))
     row = get_job(pg_db, job_id)
     assert row is not None and row.status is JobStatus.COMPLETED
+
+
+def test_enqueued_jobs_run_later_like_published_ones(engine: Engine, pg_db: DB, queue: Queue) -> None:
+    """Within 15 minutes the message waits in SQS (DelaySeconds); beyond, the row is scheduled and nothing is
+    sent until the sweeper releases it."""
+    delays: list[int] = []
+
+    class Recording:
+        def send_message_batch(self, **kwargs: Any) -> Any:
+            delays.extend(entry.get("DelaySeconds", 0) for entry in kwargs["Entries"])
+            return queue.client.send_message_batch(**kwargs)
+
+    soon, later = utcnow() + timedelta(minutes=10), utcnow() + timedelta(days=3)
+    with engine.begin() as conn:
+        jobs = enqueue_many(
+            conn, [JobRequest("test-echo", {"n": 1}, run_at=soon), JobRequest("test-echo", {}, run_at=later)]
+        )
+    send(jobs, queue=Queue(Recording(), queue.url), db=pg_db)
+    assert len(delays) == 1 and 590 <= delays[0] <= 600
+    assert get_job(pg_db, jobs[1].id).status is JobStatus.SCHEDULED  # type: ignore[union-attr]
