@@ -62,7 +62,26 @@ class Doctor:
         checks.append(self.queues())
         checks.append(self.concurrency())
         checks.append(self.alarm_topic())
+        if self.settings.schedules:
+            checks.append(self.schedule_types())
         return checks
+
+    def schedule_types(self) -> Check:
+        """Schedules name job types that only the worker's registry knows: checked here against the types
+        this checkout's worker registers (the same code the asset ships), before the first fire fails."""
+        import worker.jobs  # noqa: F401 - registers the worker's job types, as the deployed worker does
+        from db import job_type_names
+
+        known = set(job_type_names())
+        unknown = sorted({s.type for s in self.settings.schedules} - known)
+        if unknown:
+            return Check(
+                "schedules",
+                False,
+                f"job type(s) {', '.join(unknown)} are not registered by this worker",
+                "register them in db/job_types.py (or fix the schedule's type) and deploy",
+            )
+        return Check("schedules", True, f"{len(self.settings.schedules)} schedule(s), every job type registered")
 
     # -- each check ------------------------------------------------------------------------------------
 

@@ -48,6 +48,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         from cli.queue_commands import cmd_cost
 
         return cmd_cost(args)
+    if args.command == "schedules":
+        from cli.queue_commands import cmd_schedules
+
+        return cmd_schedules(args)
     if args.command == "completion":
         from cli.completion import print_completion
 

@@ -239,6 +239,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("completion", help='print a shell completion script: eval "$(jobs completion bash)"')
     p.add_argument("shell", choices=["bash", "zsh"])
 
+    help_text = "the environment's periodic jobs (cdk.json schedules) with their next fire times (offline)"
+    p = sub.add_parser("schedules", help=help_text, description=help_text)
+    p.add_argument("--env", help="whose schedules; default dev ($JOBS_ENV)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
     help_text = "estimate a month's Lambda and SQS cost from the stack's settings, batch size 1 beside it"
     p = sub.add_parser("cost", help=help_text, description=help_text)  # offline: no connection options
     p.add_argument("--jobs-per-month", type=positive, required=True)

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import time
+from datetime import datetime
 from typing import Any
 
 from cli import dlq as dead_letters
@@ -274,3 +275,37 @@ def cmd_doctor(args: argparse.Namespace, target: Target) -> int:
     else:
         print(text)
     return code
+
+
+def cmd_schedules(args: argparse.Namespace, now: datetime | None = None) -> int:
+    """The environment's schedules from cdk.json, each with its next three fire times in its time zone."""
+    settings = stack_settings(args.env or "dev")
+    after = now or utcnow()
+    rows = []
+    for schedule in settings.schedules:
+        fires = schedule.next_fires(after)
+        rows.append(
+            {
+                "name": schedule.name,
+                "expression": schedule.expression,
+                "timezone": schedule.timezone,
+                "type": schedule.type,
+                "payload": schedule.payload_dict,
+                "next": [f.isoformat() for f in fires],
+            }
+        )
+    if args.json:
+        emit_json(rows)
+        return OK
+    if not rows:
+        env = settings.env_name
+        print(f"JobsStack-{env} has no schedules (cdk.json: jobstack.environments.{env}.schedules)")
+        return OK
+    table(
+        [
+            (r["name"], r["expression"], r["timezone"], r["type"], ", ".join(r["next"]) or "every period from deploy")
+            for r in rows
+        ],
+        ["name", "schedule", "time zone", "type", "next fire times"],
+    )
+    return OK

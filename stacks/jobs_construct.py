@@ -27,6 +27,7 @@ from constructs import Construct
 from stacks import nag
 from stacks.function_network import FunctionNetwork, function_network
 from stacks.monitoring import Monitoring
+from stacks.scheduled_jobs import ScheduledJobs
 from stacks.settings import DLQ_RETENTION_DAYS, Settings
 from stacks.worker_code import RUNTIME, RUNTIME_REASON, lambda_architecture, worker_code
 
@@ -147,6 +148,25 @@ class Jobs(Construct):
             retry_attempts=0,  # invoked asynchronously by its schedule: the next run is the retry
         )
 
+        # Periodic jobs (cdk.json `schedules`): one small publishing function, only when there are some, so an
+        # environment without schedules has none of it.
+        publishers = [self.sweeper]
+        self.scheduled: lambda_.Function | None = None
+        if settings.schedules:
+            self.scheduled, _ = self._function(
+                "Scheduled",
+                handler="worker.scheduled.handler",
+                description="Publishes the jobs of the environment's schedules, once per fire time",
+                code=code,
+                timeout=30,
+                memory=256,
+                environment=common_env,
+                reserved_concurrency=None,
+                removal=removal,
+            )
+            publishers.append(self.scheduled)
+            ScheduledJobs(self, "Schedules", schedules=settings.schedules, target=self.scheduled)
+
         # Least privilege: exact actions on exact ARNs.
         self.worker.add_to_role_policy(
             iam.PolicyStatement(
@@ -166,10 +186,11 @@ class Jobs(Construct):
                 actions=["sqs:SendMessage"], resources=[self.dead_letter_queue.queue_arn, self.queue.queue_arn]
             )
         )
-        self.sweeper.add_to_role_policy(
-            iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.queue.queue_arn])
-        )
-        for function in (self.worker, self.sweeper):
+        for publisher in publishers:
+            publisher.add_to_role_policy(
+                iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.queue.queue_arn])
+            )
+        for function in (self.worker, *publishers):
             function.add_to_role_policy(
                 iam.PolicyStatement(
                     actions=["secretsmanager:GetSecretValue"], resources=[self.database_secret.secret_arn]

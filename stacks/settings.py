@@ -16,6 +16,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from stacks.schedules import Schedule, ScheduleError, parse_schedules
+
 ENVIRONMENTS = ("dev", "staging", "prod")
 LOG_RETENTION_DAYS = (
     1,
@@ -110,6 +112,9 @@ class Settings:
     snapstart: bool = False
     s3_read_buckets: tuple[str, ...] = ()
     s3_write_buckets: tuple[str, ...] = ()
+    #: Periodic jobs (stacks/schedules.py): NAME -> {cron | rate, timezone, type, payload}; each an EventBridge
+    #: Scheduler schedule publishing the job once per fire time.
+    schedules: tuple[Schedule, ...] = ()
     sweep_interval_minutes: int = 5
     #: Days a completed job, and a failed one with no attempts left, is kept before the sweeper prunes it
     #: (0: kept forever).
@@ -232,6 +237,11 @@ _LIST_KEYS = {"alarm_emails", "s3_read_buckets", "s3_write_buckets", "vpc_subnet
 
 
 def _coerce(where: str, key: str, value: Any) -> Any:
+    if key == "schedules":
+        try:
+            return parse_schedules(where, value)
+        except ScheduleError as err:
+            raise SettingsError(str(err)) from None
     if key in _LIST_KEYS:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise SettingsError(f"{where}: {key} must be a list of strings")

@@ -286,6 +286,30 @@ def test_a_due_job_is_sent_exactly_once_under_concurrent_releasers(
         one.close()
 
 
+def test_a_duplicate_schedule_fire_makes_one_job(
+    pg_db: DB, queue: Queue, lambda_env: dict[str, str], sqs: StrictSqs, record: Any
+) -> None:
+    """A duplicate schedule fire makes one job: EventBridge Scheduler's event for the same fire time,
+    delivered twice (a retry, a duplicate), publishes one job and one message; the next fire time, another."""
+    from worker import scheduled
+
+    scheduled._runtime = None
+    fire = {"schedule": "nightly-report", "type": "test-echo", "payload": {"report": "daily"}}
+    first = scheduled.handler({**fire, "scheduledTime": "2026-11-29T02:00:00Z"}, None)
+    assert scheduled._runtime is not None
+    scheduled._runtime.__dict__["sqs"] = sqs
+    again = scheduled.handler({**fire, "scheduledTime": "2026-11-29T02:00:00Z"}, None)
+    following = scheduled.handler({**fire, "scheduledTime": "2026-11-30T02:00:00Z"}, None)
+    assert first["job_id"] == again["job_id"] != following["job_id"]
+    sent = sorted(json.loads(m["Body"])["jobId"] for m in drain(queue))
+    assert sent == sorted([first["job_id"], following["job_id"]]), "one message per fire time"
+    with pytest.raises(scheduled.ScheduleEventError, match="no scheduledTime"):
+        scheduled.handler({"schedule": "nightly-report", "type": "test-echo"}, None)
+    record("jobs for 3 fires of 2 fire times", 2)
+    scheduled._runtime.close()
+    scheduled._runtime = None
+
+
 # 4 ─ an unreachable database fails the invocation
 
 

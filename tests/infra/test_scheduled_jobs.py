@@ -1,0 +1,113 @@
+"""Periodic jobs from cdk.json's `schedules`: validated at synth with one-line errors, each an EventBridge
+Scheduler schedule (time zone, no flexible window) invoking the publishing entry point through a role that
+may invoke that function only; an environment without schedules has none of it; cdk-nag and cfn-lint pass."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stacks.schedules import parse_schedules
+from stacks.settings import SettingsError, load_settings
+from tests.infra.conftest import cdk_context
+from tests.infra.variants import assert_checks_pass, of_type, stack_template, synth_app
+
+pytestmark = pytest.mark.infra
+NIGHTLY = {"cron": "0 3 * * ? *", "timezone": "Europe/Paris", "type": "test-echo", "payload": {"report": "daily"}}
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"cron": "0 3 * * *", "type": "t"}, "cron needs 6 fields"),
+        ({"cron": "0 3 * * * *", "type": "t"}, "'?' in exactly one of day-of-month and day-of-week"),
+        ({"cron": "0 25 * * ? *", "type": "t"}, "cron hours '25' is outside 0-23"),
+        ({"rate": "5 minute", "type": "t"}, "rate must be like '1 hour' or '15 minutes'"),
+        ({"cron": "0 3 * * ? *", "rate": "1 hour", "type": "t"}, "needs exactly one of cron and rate"),
+        ({"cron": "0 3 * * ? *", "timezone": "Paris", "type": "t"}, "'Paris' is not an IANA time zone"),
+        ({"cron": "0 3 * * ? *"}, "needs the job type to publish"),
+    ],
+)
+def test_a_bad_schedule_is_one_line_naming_it(spec: dict[str, Any], message: str) -> None:
+    with pytest.raises(SettingsError, match=message) as caught:
+        load_settings(cdk_context(dev={"schedules": {"nightly": spec}}), "dev")
+    assert "schedule 'nightly'" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_next_fire_times_follow_the_time_zone() -> None:
+    [nightly] = parse_schedules("dev", {"nightly": NIGHTLY})
+    fires = nightly.next_fires(datetime(2026, 11, 28, 1, 0, tzinfo=UTC), count=2)
+    assert [f.isoformat() for f in fires] == ["2026-11-28T03:00:00+01:00", "2026-11-29T03:00:00+01:00"]
+    [weekdays] = parse_schedules("dev", {"w": {"cron": "30 9 ? * MON-FRI *", "type": "t"}})
+    assert weekdays.next_fires(datetime(2026, 11, 28, 12, 0, tzinfo=UTC), count=1)[0].day == 30  # Saturday → Monday
+
+
+def test_each_schedule_is_a_scheduler_schedule_with_a_least_privilege_role(tmp_path: Path) -> None:
+    context = cdk_context(
+        dev={"schedules": {"nightly-report": NIGHTLY, "hourly": {"rate": "1 hour", "type": "test-echo"}}}
+    )
+    assembly = synth_app(tmp_path / "out", context)
+    assert_checks_pass(assembly, ("dev",), tmp_path)
+    dev = stack_template(assembly, "dev")
+    schedules = {
+        s["Properties"]["Description"]: s["Properties"] for s in of_type(dev, "AWS::Scheduler::Schedule").values()
+    }
+    nightly = schedules["jobstack schedule nightly-report: publishes a test-echo job"]
+    assert nightly["ScheduleExpression"] == "cron(0 3 * * ? *)"
+    assert nightly["ScheduleExpressionTimezone"] == "Europe/Paris"
+    assert nightly["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    sent = json.loads(nightly["Target"]["Input"])
+    assert sent == {"schedule": "nightly-report", "type": "test-echo", "payload": {"report": "daily"},
+                    "scheduledTime": "<aws.scheduler.scheduled-time>"}  # fmt: skip
+    functions = of_type(dev, "AWS::Lambda::Function")
+    [(scheduled_id, _)] = [
+        (k, f) for k, f in functions.items() if f["Properties"]["Handler"] == "worker.scheduled.handler"
+    ]
+    assert nightly["Target"]["Arn"] == {"Fn::GetAtt": [scheduled_id, "Arn"]}
+    roles = of_type(dev, "AWS::IAM::Role")
+    role_id = nightly["Target"]["RoleArn"]["Fn::GetAtt"][0]
+    trust = roles[role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"} and "aws:SourceAccount" in json.dumps(trust)
+    policies = [p for p in of_type(dev, "AWS::IAM::Policy").values() if p["Properties"]["Roles"] == [{"Ref": role_id}]]
+    [statement] = [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    assert statement["Action"] == "lambda:InvokeFunction"
+    assert json.dumps(statement["Resource"]).count(scheduled_id) >= 1 and "*" not in json.dumps(statement["Resource"])
+
+
+def test_an_environment_without_schedules_has_none_of_it(tmp_path: Path) -> None:
+    dev = stack_template(synth_app(tmp_path / "out", cdk_context()), "dev")
+    assert of_type(dev, "AWS::Scheduler::Schedule") == {}
+    assert all(
+        f["Properties"]["Handler"] != "worker.scheduled.handler" for f in of_type(dev, "AWS::Lambda::Function").values()
+    )
+
+
+def test_jobs_schedules_lists_each_with_its_next_fire_times(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    from cli import queue_commands
+
+    context = cdk_context(dev={"schedules": {"nightly-report": NIGHTLY}})
+    monkeypatch.setattr(queue_commands, "stack_settings", lambda env: load_settings(context, env))
+    args = argparse.Namespace(env="dev", json=True)
+    assert queue_commands.cmd_schedules(args, now=datetime(2026, 11, 28, 1, 0, tzinfo=UTC)) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["name"] == "nightly-report" and row["next"][0] == "2026-11-28T03:00:00+01:00"
+
+
+def test_doctor_names_schedule_types_the_worker_does_not_register() -> None:
+    from cli.doctor import Doctor
+    from cli.target import Target
+
+    spec = {"known": {"rate": "1 hour", "type": "test-echo"}, "typo": {"rate": "1 hour", "type": "tset-echo"}}
+    settings = load_settings(cdk_context(dev={"schedules": spec}), "dev")
+    check = Doctor(Target(), settings).schedule_types()
+    assert not check.ok and check.detail == "job type(s) tset-echo are not registered by this worker"
+    fine = load_settings(cdk_context(dev={"schedules": {"known": spec["known"]}}), "dev")
+    assert Doctor(Target(), fine).schedule_types().ok
