@@ -99,6 +99,7 @@ def test_sweeper_entry_point_reports_counts(
     assert result == {
         "resent_pending": 1,
         "abandoned": 0,
+        "released": 0,
         "send_failures": 0,
         "pruned_completed": 0,
         "pruned_failed": 0,

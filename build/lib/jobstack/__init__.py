@@ -45,8 +45,10 @@ from .repository import (
     mark_sent,
     prune_jobs,
     requeue_job,
+    take_due,
     take_for_resend,
     unmark_sent,
+    unrelease,
 )
 
 __all__ = [
@@ -101,8 +103,10 @@ __all__ = [
     "requeue_job",
     "resend",
     "send",
+    "take_due",
     "take_for_resend",
     "unmark_sent",
+    "unrelease",
     "validate_payload",
 ]
 

@@ -39,6 +39,7 @@ class JobStatus(enum.StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"  # never runs (again); a running job is asked to stop instead (cancel_requested_at)
+    SCHEDULED = "scheduled"  # runs at run_at, beyond SQS's 15-minute delay: no message until the sweeper releases it
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -110,6 +111,7 @@ jobs_table = Table(
     Column("send_count", Integer, nullable=False, default=0, server_default="0"),
     # When `jobs cancel` asked a running job to stop (migration 0003); the handler polls it.
     Column("cancel_requested_at", UTCDateTime),
+    Column("run_at", UTCDateTime),  # a scheduled job's time (migration 0004); None: as soon as possible
     CheckConstraint(f"status IN ({STATUS_VALUES})", name="status"),
     CheckConstraint("attempts >= 0", name="attempts_not_negative"),
     CheckConstraint("max_attempts >= 1", name="max_attempts_positive"),
@@ -121,6 +123,7 @@ jobs_table = Table(
     Index(None, "created_at"),
     # The sweeper's windows and pruning: "status and last changed before T".
     Index(None, "status", "updated_at"),
+    Index(None, "status", "run_at"),  # the sweeper's release: scheduled jobs due within its window
 )
 
 
@@ -143,6 +146,7 @@ class Job:
     sent_at: datetime | None = None
     send_count: int = 0
     cancel_requested_at: datetime | None = None
+    run_at: datetime | None = None
 
     @property
     def attempts_left(self) -> int:

@@ -34,6 +34,7 @@ from .outgoing import (
     Queue,
     check_keys_within,
     check_same_payload,
+    delay_until,
     existing_jobs,
     insert_ignoring_duplicates,
     key_of,
@@ -103,7 +104,8 @@ def send(jobs: Sequence[Job], *, queue: Queue, db: DB | None = None) -> list[Job
     waiting = [job for job in jobs if unsent(job)]
     if not waiting:
         return list(jobs)
-    failures = send_all(queue, [Prepared.of_job(job) for job in waiting])
+    now = utcnow()  # a job enqueued to run within 15 minutes waits the rest of its time in SQS
+    failures = send_all(queue, [Prepared.of_job(job, delay_until(job.run_at, now)) for job in waiting])
     sent = [job for job in waiting if job.id not in failures]
     if db is not None and sent:
         # If this fails the messages are out anyway: at worst the sweeper sends one duplicate, which the
@@ -112,7 +114,6 @@ def send(jobs: Sequence[Job], *, queue: Queue, db: DB | None = None) -> list[Job
             mark_sent(db, [job.id for job in sent])
     if failures:
         raise PublishBatchError(failures, [job.id for job in sent])
-    now = utcnow()
     marked = {job.id: replace(job, sent_at=now, send_count=job.send_count + 1) for job in sent}
     return [marked.get(job.id, job) for job in jobs]
 

@@ -7,10 +7,11 @@ and send through this module, so a job is validated, sized and sent the same way
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Insert, select, tuple_
@@ -29,6 +30,8 @@ SQS_MAX_MESSAGE_BYTES = 1_048_576
 DLQ_ATTRIBUTE_RESERVE = 2048
 SQS_MAX_DELAY_SECONDS = 900
 SQS_BATCH_ENTRIES = 10
+#: How far ahead a job may be scheduled.
+MAX_SCHEDULE_AHEAD = timedelta(days=366)
 _t = jobs_table
 
 
@@ -54,6 +57,9 @@ class JobRequest:
     delay_seconds: int = 0
     idempotency_key: str | None = None
     max_attempts: int | None = None
+    #: When to run it (timezone-aware), up to MAX_SCHEDULE_AHEAD ahead: within SQS's 15-minute delay the
+    #: message is sent now with DelaySeconds; later, the row is `scheduled` and the sweeper releases it.
+    run_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,7 @@ class Prepared(Outgoing):
     def job(self) -> Job:
         if self.existing is not None:
             return self.existing
-        return Job(**self.row | {"status": JobStatus.PENDING})
+        return Job(**self.row | {"status": JobStatus(self.row["status"])})
 
 
 def key_of(p: Prepared) -> tuple[str, str]:
@@ -132,6 +138,7 @@ def prepare(request: JobRequest, queue: Queue, *, now: datetime) -> Prepared:
     max_attempts = request.max_attempts if request.max_attempts is not None else job_type.max_attempts
     if max_attempts < 1:
         raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
+    delay, status, run_at = _when(request, queue, now=now)
     message = JobMessage(job_id=uuid.uuid4(), type=job_type.name, payload=payload)
     body = message.body()
     size = message_size(body, message.attributes())
@@ -141,7 +148,7 @@ def prepare(request: JobRequest, queue: Queue, *, now: datetime) -> Prepared:
         "id": message.job_id,
         "type": job_type.name,
         "payload": payload,
-        "status": JobStatus.PENDING.value,
+        "status": status.value,
         "attempts": 0,
         "max_attempts": max_attempts,
         "error": None,
@@ -153,8 +160,38 @@ def prepare(request: JobRequest, queue: Queue, *, now: datetime) -> Prepared:
         "sent_at": None,
         "send_count": 0,
         "cancel_requested_at": None,
+        "run_at": run_at,
     }
-    return Prepared(message=message, body=body, delay_seconds=request.delay_seconds, row=row)
+    return Prepared(message=message, body=body, delay_seconds=delay, row=row)
+
+
+def _when(request: JobRequest, queue: Queue, *, now: datetime) -> tuple[int, JobStatus, datetime | None]:
+    """(DelaySeconds for the message, the row's status, its run_at) for `request`."""
+    if request.run_at is None:
+        return request.delay_seconds, JobStatus.PENDING, None
+    if request.delay_seconds:
+        raise ValueError("give delay_seconds or run_at, not both")
+    if request.run_at.tzinfo is None:
+        raise ValueError(
+            "run_at must be timezone-aware, e.g. datetime(2026, 12, 1, 9, tzinfo=ZoneInfo('Europe/Paris'))"
+        )
+    wait = (request.run_at - now).total_seconds()
+    if wait > MAX_SCHEDULE_AHEAD.total_seconds():
+        raise ValueError(
+            f"run_at may be at most {MAX_SCHEDULE_AHEAD.days} days ahead, got {request.run_at.isoformat()}"
+        )
+    if queue.fifo and wait > 0:
+        raise ValueError("run_at in the future is not supported on a FIFO queue (it has no per-message delay)")
+    if wait <= SQS_MAX_DELAY_SECONDS:  # SQS waits for us, to the second
+        return max(0, math.ceil(wait)), JobStatus.PENDING, request.run_at
+    return 0, JobStatus.SCHEDULED, request.run_at
+
+
+def delay_until(run_at: datetime | None, now: datetime) -> int:
+    """DelaySeconds that makes a message released now visible at `run_at` (0 if due)."""
+    if run_at is None:
+        return 0
+    return min(max(0, math.ceil((run_at - now).total_seconds())), SQS_MAX_DELAY_SECONDS)
 
 
 def insert_ignoring_duplicates(conn: Connection | str) -> Insert:

@@ -13,12 +13,13 @@ import contextlib
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from .engine import DB
 from .exceptions import DatabaseUnavailable, InvalidBatchItem, JobstackError, PublishBatchError, PublishError
 from .message import JobMessage
-from .models import Job
+from .models import Job, JobStatus
 from .outgoing import (
     SQS_MAX_DELAY_SECONDS,
     SQS_MAX_MESSAGE_BYTES,
@@ -28,6 +29,7 @@ from .outgoing import (
     Queue,
     check_keys_within,
     check_same_payload,
+    delay_until,
     describe_error,
     existing_jobs,
     insert_ignoring_duplicates,
@@ -51,16 +53,27 @@ def publish(
     delay_seconds: int = 0,
     idempotency_key: str | None = None,
     max_attempts: int | None = None,
+    run_at: datetime | None = None,
+    delay: timedelta | None = None,
 ) -> Job:
     """Save a job and send its message. Returns the job (the first one, if `idempotency_key` was seen).
+
+    `run_at` (timezone-aware) or `delay` runs it later, up to a year ahead: within SQS's 15 minutes the
+    message is sent now with DelaySeconds (exact); beyond, the job is `scheduled` and the sweeper releases it
+    (see README, "Jobs in time"). `delay_seconds` is SQS's own (0-900) and excludes the other two.
 
     Raises UnknownJobType / InvalidPayload / PayloadTooLarge / ValueError before writing anything,
     IdempotencyConflict if `idempotency_key` was used with another payload, and PublishError (carrying
     `job_id`) if the row was saved but SQS refused the message. Publishing again with the same key after a
     PublishError sends the still-unsent job's message.
     """
-    request = JobRequest(type, payload, delay_seconds, idempotency_key, max_attempts)
-    prepared = prepare(request, queue, now=utcnow())
+    now = utcnow()
+    if delay is not None:
+        if run_at is not None:
+            raise ValueError("give run_at or delay, not both")
+        run_at = now + delay
+    request = JobRequest(type, payload, delay_seconds, idempotency_key, max_attempts, run_at)
+    prepared = prepare(request, queue, now=now)
     with db.autocommit() as conn:  # the INSERT commits itself: one round trip
         if not conn.execute(insert_ignoring_duplicates(conn), prepared.row).scalars().all():
             assert idempotency_key is not None  # only a (type, key) duplicate is ignored
@@ -70,7 +83,9 @@ def publish(
             check_same_payload(first, prepared)
             if not unsent(first):
                 return first
-            prepared = Prepared.of_job(first, delay_seconds)
+            prepared = Prepared.of_job(first, delay_until(first.run_at, now) if first.run_at else delay_seconds)
+    if prepared.row and prepared.row["status"] == JobStatus.SCHEDULED.value:
+        return prepared.job()  # no message yet: the sweeper releases it when it is due
     try:
         queue.client.send_message(**send_args(queue, prepared))
     except Exception as err:
@@ -111,8 +126,12 @@ def publish_many(db: DB, items: Iterable[JobRequest], *, queue: Queue) -> list[J
             for p in prepared:  # raising here rolls back this call's rows: all or nothing
                 if p.message.job_id not in inserted:
                     check_same_payload(existing[key_of(p)], p)
-    to_send = [p for p in prepared if p.message.job_id in inserted]
-    resent = {j.id: Prepared.of_job(j) for j in existing.values() if unsent(j) and j.id not in inserted}
+    to_send = [p for p in prepared if p.message.job_id in inserted and p.row["status"] != JobStatus.SCHEDULED.value]
+    resent = {
+        j.id: Prepared.of_job(j, delay_until(j.run_at, now))
+        for j in existing.values()
+        if unsent(j) and j.id not in inserted
+    }
     to_send += resent.values()
 
     failures = send_all(queue, to_send)

@@ -346,6 +346,39 @@ def take_for_resend(
     return sorted(jobs, key=lambda j: j.updated_at)
 
 
+def take_due(db: DB | Connection, *, horizon: datetime, limit: int = 500, now: datetime | None = None) -> list[Job]:
+    """Release the scheduled jobs due by `horizon` (earliest first, at most `limit`): each becomes `pending`
+    and marked sent in one conditional UPDATE that skips rows another releaser holds, so concurrent
+    sweepers never take a job twice; overdue ones (after downtime) are taken like the rest. The caller
+    sends each message with the rest of its wait as DelaySeconds, and calls `unrelease` for what SQS refused.
+    """
+    now = now or utcnow()
+    due = and_(_t.c.status == JobStatus.SCHEDULED.value, _t.c.run_at <= horizon)
+    chosen = select(_t.c.id).where(due).order_by(_t.c.run_at).limit(limit).with_for_update(skip_locked=True)
+    stmt = (
+        update(_t)
+        .where(_t.c.id.in_(chosen.scalar_subquery()), due)
+        .values(status=JobStatus.PENDING.value, sent_at=now, send_count=_t.c.send_count + 1, updated_at=now)
+        .returning(*_t.c)
+    )
+    with statements(db) as conn:
+        jobs = [Job.from_row(r) for r in conn.execute(stmt)]
+    return sorted(jobs, key=lambda j: j.run_at or now)
+
+
+def unrelease(db: DB | Connection, job_ids: Sequence[UUID]) -> int:
+    """Undo `take_due` for jobs whose message SQS refused: scheduled again, the next sweep retries them."""
+    if not job_ids:
+        return 0
+    stmt = (
+        update(_t)
+        .where(_t.c.id.in_(job_ids), _t.c.status == JobStatus.PENDING.value, _t.c.attempts == 0)
+        .values(status=JobStatus.SCHEDULED.value, sent_at=None, send_count=_t.c.send_count - 1)
+    )
+    with statements(db) as conn:
+        return conn.execute(stmt).rowcount
+
+
 def mark_sent(db: DB | Connection, job_ids: Sequence[UUID], *, now: datetime | None = None) -> int:
     """Record that SQS accepted a message for each job (one UPDATE for all of them)."""
     if not job_ids:
@@ -454,7 +487,7 @@ def cancel_jobs(db: DB | Connection, job_ids: Sequence[UUID], *, now: datetime |
     Three conditional statements, so a job that changes state meanwhile is counted as what it became."""
     now = now or utcnow()
     ids = list(dict.fromkeys(job_ids))
-    waiting = [JobStatus.PENDING.value, JobStatus.FAILED.value]
+    waiting = [JobStatus.PENDING.value, JobStatus.FAILED.value, JobStatus.SCHEDULED.value]
     with statements(db) as conn:
         cancelled = list(
             conn.execute(
