@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import urllib.error
-import urllib.request
 from typing import Any
 from urllib.parse import quote
 
@@ -48,6 +46,9 @@ def secret_string(arn: str, *, fresh: bool = False, client: Any | None = None) -
 
 
 def from_extension(arn: str, *, port: int, token: str) -> str:
+    import urllib.error  # lazy: ~8 ms of http.client and email that a worker reading DATABASE_URL never needs
+    import urllib.request
+
     request = urllib.request.Request(
         f"http://localhost:{port}/secretsmanager/get?secretId={quote(arn, safe='')}", headers={TOKEN_HEADER: token}
     )
@@ -66,7 +67,7 @@ def from_extension(arn: str, *, port: int, token: str) -> str:
     return str(document.get("SecretString") or "")
 
 
-def _first_line(err: urllib.error.HTTPError) -> str:
+def _first_line(err: Any) -> str:
     """The extension's error text (an AWS error code and message: never the secret's value), short."""
     try:
         text = err.read().decode("utf-8", "replace").strip()
