@@ -8,6 +8,8 @@
   use up the job's attempts and SQS would dead-letter it with no reason. The other half of the count is
   headroom for throttles we never see. The copy carries the running total of deliveries; a job that
   never runs after JOB_MAX_DELIVERIES of them is dead-lettered by the worker, with the reason.
+- FIFO queues: once a record of a message group is not acknowledged, every later record of that group in
+  the batch is returned unrun, so order holds within the group; other groups go on.
 - When the database is unreachable (or its secret unreadable) the invocation FAILS once every record is
   settled: Lambda counts a function error (the WorkerErrors alarm), and the event source mapping backs off
   instead of cycling messages toward the DLQ. Finished records are deleted first, because a failed
@@ -55,16 +57,22 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
     runtime.expire_old_secret()
     database_down = _database_problem(runtime) if records else None
     settlements = Settlements(runtime)
+    held_groups: set[str] = set()  # FIFO: groups whose earlier record of this batch was not acknowledged
     for record in records:
         started = time.perf_counter()
+        group = message_group(record)
         if database_down is not None:
             result = RecordResult(Outcome.UNAVAILABLE, message_id(record), error=database_down)
+        elif group is not None and group in held_groups:
+            result = held_for_order(record, group)
         else:
             result = process_record(record, context, runtime, settlements)
             if result.cause == "auth" and runtime.refresh_secret("the database refused the credentials"):
                 result = process_record(record, context, runtime, settlements)  # once, with the new password
             if result.outcome is Outcome.UNAVAILABLE:
                 database_down = result.error
+        if group is not None and not result.acknowledged:
+            held_groups.add(group)
         result.duration_ms = (time.perf_counter() - started) * 1000
         results.append((record, result))
     database_down = _settle(settlements, database_down)
@@ -86,6 +94,23 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
         delete(runtime, [r for r, res in results if res.acknowledged])
         raise BatchFailed(f"{database_down}; {len(results)} record(s) settled, the unfinished ones return to the queue")
     return {"batchItemFailures": [{"itemIdentifier": res.message_id} for _, res in results if not res.acknowledged]}
+
+
+def message_group(record: dict[str, Any]) -> str | None:
+    """A FIFO record's MessageGroupId (None on a standard queue)."""
+    group = (record.get("attributes") or {}).get("MessageGroupId")
+    return str(group) if group else None
+
+
+def held_for_order(record: dict[str, Any], group: str) -> RecordResult:
+    """A FIFO record behind one of its group that was not acknowledged in this batch: returned unrun, so the
+    group keeps its order (its head comes back first); other groups go on (Powertools' per-group FIFO)."""
+    return RecordResult(
+        Outcome.DEFERRED,
+        message_id(record),
+        visibility_seconds=0,  # visible at once: an invisible follower would keep the whole group locked
+        error=f"held back: an earlier message of FIFO group {group!r} in this batch was not acknowledged",
+    )
 
 
 def _settle(settlements: Settlements, database_down: str | None) -> str | None:

@@ -100,7 +100,9 @@ def release(runtime: Runtime, report: SweepReport, *, now: datetime) -> None:
     due = take_due(runtime.db, horizon=horizon, limit=config.sweep_batch_limit, now=now)
     if not due:
         return
-    outgoing = [Outgoing.of(JobMessage(j.id, j.type, j.payload), delay_until(j.run_at, now)) for j in due]
+    outgoing = [
+        Outgoing.of(JobMessage(j.id, j.type, j.payload), delay_until(j.run_at, now), j.ordering_key) for j in due
+    ]
     failures = send_all(Queue(runtime.sqs, config.queue_url), outgoing)
     unrelease(runtime.db, list(failures))
     report.send_failures.update(failures)
