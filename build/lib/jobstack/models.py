@@ -112,6 +112,7 @@ jobs_table = Table(
     # When `jobs cancel` asked a running job to stop (migration 0003); the handler polls it.
     Column("cancel_requested_at", UTCDateTime),
     Column("run_at", UTCDateTime),  # a scheduled job's time (migration 0004); None: as soon as possible
+    Column("ordering_key", String(128)),  # FIFO: the message group its messages go to (migration 0005)
     CheckConstraint(f"status IN ({STATUS_VALUES})", name="status"),
     CheckConstraint("attempts >= 0", name="attempts_not_negative"),
     CheckConstraint("max_attempts >= 1", name="max_attempts_positive"),
@@ -147,6 +148,7 @@ class Job:
     send_count: int = 0
     cancel_requested_at: datetime | None = None
     run_at: datetime | None = None
+    ordering_key: str | None = None
 
     @property
     def attempts_left(self) -> int:

@@ -60,6 +60,9 @@ class JobRequest:
     #: When to run it (timezone-aware), up to MAX_SCHEDULE_AHEAD ahead: within SQS's 15-minute delay the
     #: message is sent now with DelaySeconds; later, the row is `scheduled` and the sweeper releases it.
     run_at: datetime | None = None
+    #: FIFO queues: jobs with the same key run in publishing order (SQS's MessageGroupId); without one, each
+    #: job is its own group (no order, no head-of-line blocking). Refused on a standard queue.
+    ordering_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,10 +70,11 @@ class Outgoing:
     message: JobMessage
     body: str
     delay_seconds: int = 0
+    group: str | None = None  # FIFO MessageGroupId (None: the job's own id)
 
     @classmethod
-    def of(cls, message: JobMessage, delay_seconds: int = 0) -> Outgoing:
-        return cls(message, message.body(), delay_seconds)
+    def of(cls, message: JobMessage, delay_seconds: int = 0, group: str | None = None) -> Outgoing:
+        return cls(message, message.body(), delay_seconds, group)
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,7 @@ class Prepared(Outgoing):
     @classmethod
     def of_job(cls, job: Job, delay_seconds: int = 0) -> Prepared:
         message = JobMessage(job.id, job.type, job.payload)
-        return cls(message, message.body(), delay_seconds, existing=job)
+        return cls(message, message.body(), delay_seconds, job.ordering_key, existing=job)
 
     def job(self) -> Job:
         if self.existing is not None:
@@ -161,8 +165,14 @@ def prepare(request: JobRequest, queue: Queue, *, now: datetime) -> Prepared:
         "send_count": 0,
         "cancel_requested_at": None,
         "run_at": run_at,
+        "ordering_key": request.ordering_key,
     }
-    return Prepared(message=message, body=body, delay_seconds=delay, row=row)
+    if request.ordering_key is not None:
+        if not queue.fifo and queue.url:
+            raise ValueError("ordering_key needs a FIFO queue (its URL ends in .fifo): standard queues keep no order")
+        if not 1 <= len(request.ordering_key) <= 128:
+            raise ValueError("ordering_key must be 1-128 characters (SQS's MessageGroupId)")
+    return Prepared(message=message, body=body, delay_seconds=delay, group=request.ordering_key, row=row)
 
 
 def _when(request: JobRequest, queue: Queue, *, now: datetime) -> tuple[int, JobStatus, datetime | None]:
@@ -220,8 +230,9 @@ def send_args(queue: Queue, prepared: Outgoing) -> dict[str, Any]:
         "MessageAttributes": prepared.message.attributes(),
     }
     if queue.fifo:
-        # One group per job: no head-of-line blocking; the job id deduplicates re-sends by the sweeper.
-        args["MessageGroupId"] = str(prepared.message.job_id)
+        # The ordering key's group, else one group per job (no head-of-line blocking); the job id
+        # deduplicates re-sends by the sweeper.
+        args["MessageGroupId"] = prepared.group or str(prepared.message.job_id)
         args["MessageDeduplicationId"] = str(prepared.message.job_id)
     elif prepared.delay_seconds:
         args["DelaySeconds"] = prepared.delay_seconds

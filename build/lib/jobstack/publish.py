@@ -55,6 +55,7 @@ def publish(
     max_attempts: int | None = None,
     run_at: datetime | None = None,
     delay: timedelta | None = None,
+    ordering_key: str | None = None,
 ) -> Job:
     """Save a job and send its message. Returns the job (the first one, if `idempotency_key` was seen).
 
@@ -72,7 +73,7 @@ def publish(
         if run_at is not None:
             raise ValueError("give run_at or delay, not both")
         run_at = now + delay
-    request = JobRequest(type, payload, delay_seconds, idempotency_key, max_attempts, run_at)
+    request = JobRequest(type, payload, delay_seconds, idempotency_key, max_attempts, run_at, ordering_key)
     prepared = prepare(request, queue, now=now)
     with db.autocommit() as conn:  # the INSERT commits itself: one round trip
         if not conn.execute(insert_ignoring_duplicates(conn), prepared.row).scalars().all():
@@ -148,7 +149,7 @@ def resend(jobs: Sequence[Job], *, queue: Queue) -> dict[uuid.UUID, str]:
     """Send the messages of existing jobs again, same job ids (the sweeper's outbox relay, operators'
     retries). Returns the jobs SQS refused, with reasons; an empty dict means every message was sent.
     Recording the sends (`mark_sent`) is the caller's: the sweeper marked them before sending."""
-    return send_all(queue, [Outgoing.of(JobMessage(job.id, job.type, job.payload)) for job in jobs])
+    return send_all(queue, [Outgoing.of(JobMessage(j.id, j.type, j.payload), 0, j.ordering_key) for j in jobs])
 
 
 def _record_sent(db: DB, jobs: list[Job]) -> list[Job]:
