@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
+
+from cli.local_ports import free_port, wait_until_listening
 
 INSTALL_HINT = "install Debian's pgbouncer package (make pgbouncer)"
 
@@ -30,18 +30,12 @@ def find_pgbouncer() -> str:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def pgbouncer(database_url: str, *, pool_size: int) -> Iterator[str]:
     """Yield a URL that reaches `database_url`'s database through a transaction-mode PgBouncer whose pool
     holds at most `pool_size` server connections (more clients wait for one, as on a managed pooler)."""
     target = make_url(database_url)
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory(prefix="jobstack-pgbouncer-") as tmp:
         folder = Path(tmp)
         folder.chmod(0o755)
@@ -78,15 +72,10 @@ pidfile = {folder / "pgbouncer.pid"}
 
 
 def _wait_for(port: int, process: subprocess.Popen[bytes], folder: Path) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log = (folder / "pgbouncer.log").read_text() if (folder / "pgbouncer.log").exists() else ""
-            stderr = process.stderr.read().decode() if process.stderr else ""
-            raise SystemExit(f"bench: pgbouncer exited with {process.returncode}: {(stderr or log).strip()[-500:]}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
+    if wait_until_listening(port, seconds=10, alive=lambda: process.poll() is None):
+        return
+    if process.poll() is not None:
+        log = (folder / "pgbouncer.log").read_text() if (folder / "pgbouncer.log").exists() else ""
+        stderr = process.stderr.read().decode() if process.stderr else ""
+        raise SystemExit(f"bench: pgbouncer exited with {process.returncode}: {(stderr or log).strip()[-500:]}")
     raise SystemExit(f"bench: pgbouncer did not listen on 127.0.0.1:{port} within 10 s")

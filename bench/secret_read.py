@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from moto.server import ThreadedMotoServer
 
 from bench.cold_start import HOST_ARCH
 from bench.report import write_section
+from cli.local_ports import free_port
 from stacks.bundling import BundleSpec, build_bundle, find_interpreter
 from stacks.worker_code import PYTHON_VERSION
 from tests.fake_secrets_extension import fake_extension
@@ -45,12 +45,6 @@ assert database_url_from_secret({arn!r}) == {url!r}
 read = time.perf_counter()
 print(imported - t, read - imported, int(any(m.split(".")[0] in ("boto3", "botocore") for m in sys.modules)))
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def boto3_for(python: str, folder: Path) -> Path:
@@ -83,7 +77,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
     python = find_interpreter(PYTHON_VERSION)
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
     server.start()

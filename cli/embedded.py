@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from dataclasses import dataclass
 from typing import Any
 
+from cli.local_ports import free_port
 from stacks.settings import DLQ_RETENTION_DAYS, Settings
 
 LOCAL_REGION = "us-east-1"
@@ -31,9 +31,7 @@ def start_sqs() -> EmbeddedSqs:
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     # moto accepts any credentials; set dummy ones so boto3 never looks for real ones.

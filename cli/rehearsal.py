@@ -28,7 +28,6 @@ import hashlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,6 +35,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+from cli.local_ports import free_port, wait_until_listening
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT, REGION = "123456789012", "us-east-1"  # moto's account
@@ -53,12 +54,6 @@ class RehearsalError(Exception):
 
 def state_dir(env: str) -> Path:
     return ROOT / ".build" / f"rehearsal-{env}"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def aws_environ(port: int, env: str) -> dict[str, str]:
@@ -82,7 +77,7 @@ def aws_environ(port: int, env: str) -> dict[str, str]:
 def start_server(env: str) -> int:
     folder = state_dir(env)
     folder.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     log = (folder / "moto.log").open("w")
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
@@ -90,14 +85,7 @@ def start_server(env: str) -> int:
         stderr=subprocess.STDOUT,
         start_new_session=True,  # it outlives `make deploy-local`, until `make destroy-local`
     )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
+    if not wait_until_listening(port, seconds=20, alive=lambda: process.poll() is None):
         process.kill()
         raise RehearsalError(f"moto's server did not start on port {port}: see {folder / 'moto.log'}")
     (folder / "server.json").write_text(json.dumps({"pid": process.pid, "port": port}))

@@ -12,7 +12,6 @@ import datetime
 import ipaddress
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -26,6 +25,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from psycopg import sql
+
+from cli.local_ports import free_port
 
 SUPERUSER, PASSWORD = "postgres", "first-Password-1"
 
@@ -115,12 +116,6 @@ def _bin(name: str) -> str:
     return on_path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def own_postgres() -> Iterator[OwnServer]:
     root = Path(tempfile.mkdtemp(prefix="jobstack-pg-", dir="/tmp"))
@@ -141,7 +136,7 @@ def own_postgres() -> Iterator[OwnServer]:
              "--auth", "scram-sha-256", "--no-sync"],
             check=True, capture_output=True,
         )  # fmt: skip
-        port = _free_port()
+        port = free_port()
         with (data / "postgresql.conf").open("a") as conf:
             conf.write(
                 f"port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{data}'\n"
