@@ -524,11 +524,17 @@ def cancel_requested(db: DB | Connection, job_id: UUID) -> bool:
 
 
 def cancel_running(db: DB | Connection, job_id: UUID, *, attempt: int, now: datetime | None = None) -> bool:
-    """A job asked to stop that failed (or stopped) on `attempt`: cancelled, not retried."""
+    """If an operator asked this running job to stop, it failed (or stopped) on `attempt` because of that:
+    cancelled, not retried. One conditional statement; False (nothing changed) if nobody asked."""
     now = now or utcnow()
     stmt = (
         update(_t)
-        .where(_t.c.id == job_id, _t.c.status == JobStatus.PROCESSING.value, _t.c.attempts == attempt)
+        .where(
+            _t.c.id == job_id,
+            _t.c.status == JobStatus.PROCESSING.value,
+            _t.c.attempts == attempt,
+            _t.c.cancel_requested_at.is_not(None),
+        )
         .values(status=JobStatus.CANCELLED.value, error="cancelled while running", updated_at=now)
     )
     with statements(db) as conn:

@@ -21,7 +21,6 @@ from db import (
     JobStatus,
     MalformedMessage,
     UnknownJobType,
-    cancel_requested,
     cancel_running,
     fail_job,
     get_job_type,
@@ -150,7 +149,7 @@ def _process(
         elapsed = (time.perf_counter() - started) * 1000
         error = f"{type(err).__name__}: {err}"
         base.error, base.handler_ms, base.handler_failed = error, elapsed, True
-        if cancel_requested(runtime.db, job.id) and cancel_running(runtime.db, job.id, attempt=job.attempts):
+        if cancel_running(runtime.db, job.id, attempt=job.attempts):
             base.outcome = Outcome.CANCELLED  # asked to stop, and it stopped: not retried
             return base
         fail_job(runtime.db, job.id, error, attempt=job.attempts)
