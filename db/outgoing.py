@@ -193,7 +193,7 @@ def _when(request: JobRequest, queue: Queue, *, now: datetime) -> tuple[int, Job
     if queue.fifo and wait > 0:
         raise ValueError("run_at in the future is not supported on a FIFO queue (it has no per-message delay)")
     if wait <= SQS_MAX_DELAY_SECONDS:  # SQS waits for us, to the second
-        return max(0, math.ceil(wait)), JobStatus.PENDING, request.run_at
+        return delay_until(request.run_at, now), JobStatus.PENDING, request.run_at
     return 0, JobStatus.SCHEDULED, request.run_at
 
 

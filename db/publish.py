@@ -145,11 +145,16 @@ def publish_many(db: DB, items: Iterable[JobRequest], *, queue: Queue) -> list[J
     ]
 
 
-def resend(jobs: Sequence[Job], *, queue: Queue) -> dict[uuid.UUID, str]:
-    """Send the messages of existing jobs again, same job ids (the sweeper's outbox relay, operators'
-    retries). Returns the jobs SQS refused, with reasons; an empty dict means every message was sent.
+def resend(jobs: Sequence[Job], *, queue: Queue, now: datetime | None = None) -> dict[uuid.UUID, str]:
+    """Send the messages of existing jobs again, same job ids (the sweeper's outbox relay and releases,
+    operators' retries), each in its ordering key's group and delayed until its run_at if that is still
+    ahead. Returns the jobs SQS refused, with reasons; an empty dict means every message was sent.
     Recording the sends (`mark_sent`) is the caller's: the sweeper marked them before sending."""
-    return send_all(queue, [Outgoing.of(JobMessage(j.id, j.type, j.payload), 0, j.ordering_key) for j in jobs])
+    now = now or utcnow()
+    return send_all(
+        queue,
+        [Outgoing.of(JobMessage(j.id, j.type, j.payload), delay_until(j.run_at, now), j.ordering_key) for j in jobs],
+    )
 
 
 def _record_sent(db: DB, jobs: list[Job]) -> list[Job]:

@@ -34,8 +34,7 @@ from db import (
     unmark_sent,
     unrelease,
 )
-from db.message import JobMessage
-from db.outgoing import SQS_MAX_DELAY_SECONDS, Outgoing, delay_until, send_all
+from db.outgoing import SQS_MAX_DELAY_SECONDS
 from db.repository import utcnow
 from worker.config import WorkerConfig, log_level_number
 from worker.observability import LOGGER_NAME, configure_logging
@@ -100,10 +99,7 @@ def release(runtime: Runtime, report: SweepReport, *, now: datetime) -> None:
     due = take_due(runtime.db, horizon=horizon, limit=config.sweep_batch_limit, now=now)
     if not due:
         return
-    outgoing = [
-        Outgoing.of(JobMessage(j.id, j.type, j.payload), delay_until(j.run_at, now), j.ordering_key) for j in due
-    ]
-    failures = send_all(Queue(runtime.sqs, config.queue_url), outgoing)
+    failures = resend(due, queue=Queue(runtime.sqs, config.queue_url), now=now)
     unrelease(runtime.db, list(failures))
     report.send_failures.update(failures)
     report.released += [j.id for j in due if j.id not in failures]
