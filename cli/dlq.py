@@ -9,8 +9,9 @@ from typing import Any
 from uuid import UUID
 
 from cli.dead_letter_kinds import NEVER_SUCCEED, SQS_REDRIVE
-from db import DB, get_job, mark_sent, requeue_job
+from db import DB, mark_sent, requeue_job
 from db.message import job_id_hint
+from db.repository import existing_job_ids
 
 _OURS = "jobstack."  # attributes the worker adds when it dead-letters; not carried back to the main queue
 
@@ -75,16 +76,19 @@ def release(sqs: Any, dlq_url: str, letters: list[DeadLetter]) -> None:
         sqs.change_message_visibility_batch(QueueUrl=dlq_url, Entries=entries)
 
 
-def kind_of(letter: DeadLetter, db: DB | None) -> str:
-    """The worker's reason kind; `not_found` also for a message naming a job that has no row."""
-    kind = letter.attribute(f"{_OURS}error-kind") or SQS_REDRIVE
-    if db is not None and kind not in NEVER_SUCCEED:
-        job_id = letter.job_id
-        if job_id is None:
-            return "malformed"
-        if get_job(db, job_id) is None:
-            return "not_found"
-    return kind
+def kinds_of(letters: list[DeadLetter], db: DB | None) -> list[str]:
+    """Each letter's reason kind (the worker's attribute, or SQS's own redrive); with a database also
+    `not_found` for a message naming a job without a row (one query for the whole list)."""
+    kinds = [letter.attribute(f"{_OURS}error-kind") or SQS_REDRIVE for letter in letters]
+    if db is None:
+        return kinds
+    ids = [letter.job_id for letter, kind in zip(letters, kinds, strict=True) if kind not in NEVER_SUCCEED]
+    found = existing_job_ids(db, [i for i in ids if i is not None])
+    for index, (letter, kind) in enumerate(zip(letters, kinds, strict=True)):
+        if kind not in NEVER_SUCCEED:
+            job_id = letter.job_id
+            kinds[index] = "malformed" if job_id is None else kind if job_id in found else "not_found"
+    return kinds
 
 
 @dataclass
@@ -138,8 +142,7 @@ def redrive(
             seen.update(m.message_id for m in fresh)
             handled += len(fresh)
             to_move = []
-            for letter in fresh:
-                kind = kind_of(letter, db)
+            for letter, kind in zip(fresh, kinds_of(fresh, db), strict=True):
                 if kind in NEVER_SUCCEED and kind not in include:
                     report.skipped[kind] = report.skipped.get(kind, 0) + 1
                     held.append(letter)

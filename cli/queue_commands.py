@@ -98,7 +98,7 @@ def cmd_dlq(args: argparse.Namespace, target: Target) -> int:
         letters = dead_letters.receive(sqs, target.dlq_url, args.limit, hold_seconds=30)
         dead_letters.release(sqs, target.dlq_url, letters)
         db = _optional_db(target, quiet=True)
-        kinds = [dead_letters.kind_of(m, db) for m in letters]
+        kinds = dead_letters.kinds_of(letters, db)
         if args.json:
             emit_json(
                 [

@@ -104,6 +104,14 @@ _MARK_ONE_SENT = update(_t).where(_t.c.id == _job_id).values(sent_at=_now, send_
 _COMPLETE_ATTEMPT = _COMPLETE.where(_t.c.attempts == bindparam("attempt", type_=_t.c.attempts.type))
 
 
+def existing_job_ids(db: DB | Connection, job_ids: Sequence[UUID]) -> set[UUID]:
+    """Which of `job_ids` have a row: one query for a batch, instead of a read per id."""
+    if not job_ids:
+        return set()
+    with statements(db) as conn:
+        return set(conn.execute(select(_t.c.id).where(_t.c.id.in_(list(set(job_ids))))).scalars())
+
+
 def get_job(db: DB | Connection, job_id: UUID) -> Job | None:
     with statements(db) as conn:
         row = conn.execute(select(_t).where(_t.c.id == job_id)).first()
