@@ -1,5 +1,10 @@
 """`jobs dlq`: peek leaves messages in place, redrive sends before it deletes (a crash duplicates, never
-loses), purge asks first."""
+loses), purge asks first.
+
+Redrive counts the DLQ first with ApproximateNumberOfMessages, which AWS documents as approximate
+(https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_GetQueueAttributes.html): the
+count only bounds the run; stopping at a message already seen is what ends it when the count is off.
+"""
 
 from __future__ import annotations
 

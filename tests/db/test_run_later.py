@@ -1,7 +1,12 @@
 """Run later: within SQS's 15 minutes a job's message carries the wait as DelaySeconds; beyond, the row is
 `scheduled` and the sweeper releases it, 15 minutes ahead, with the rest of the wait as DelaySeconds, so
 it runs at its time to the second. Releasing is safe to run twice and concurrently, retries refused
-sends, and catches up after downtime. Real PostgreSQL, moto, the real sweeper."""
+sends, and catches up after downtime. Real PostgreSQL, moto, the real sweeper.
+
+AWS's rules the expected answers follow (StrictSqs holds moto to them): DelaySeconds is 0-900 per message
+(https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html), and a FIFO
+queue takes no per-message delay ("you can't set DelaySeconds per message" on FIFO queues, same page).
+"""
 
 from __future__ import annotations
 

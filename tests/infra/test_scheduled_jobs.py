@@ -1,6 +1,15 @@
 """Periodic jobs from cdk.json's `schedules`: validated at synth with one-line errors, each an EventBridge
 Scheduler schedule (time zone, no flexible window) invoking the publishing entry point through a role that
-may invoke that function only; an environment without schedules has none of it; cdk-nag and cfn-lint pass."""
+may invoke that function only; an environment without schedules has none of it; cdk-nag and cfn-lint pass.
+
+AWS's rules the template is held to (moto creates no Scheduler resources): the target input's
+`<aws.scheduler.scheduled-time>` context attribute
+(https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-schedule-context-attributes.html), an IANA
+ScheduleExpressionTimezone and a six-field cron with one `?`
+(https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html), and the trust policy's
+aws:SourceAccount against the confused deputy
+(https://docs.aws.amazon.com/scheduler/latest/UserGuide/cross-service-confused-deputy-prevention.html).
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,14 @@
 """Ordered jobs on FIFO queues: `ordering_key` is the message group; when a record of a group fails in a
 batch, the group's later records are returned unrun so order holds, while other groups go on (as
-Powertools' FIFO processor does per group). Real PostgreSQL, moto FIFO queues, the real batch."""
+Powertools' FIFO processor does per group). Real PostgreSQL, moto FIFO queues, the real batch.
+
+AWS's rules: a message group delivers nothing more while one of its messages is in flight ("no more
+messages for the same message group ID are returned unless you delete the message or it becomes visible",
+https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/FIFO-queues-understanding-logic.html),
+which is why held-back records are made visible at once; with ReportBatchItemFailures on a FIFO source,
+the function must return a failed record and the records after it
+(https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html), here per group.
+"""
 
 from __future__ import annotations
 
