@@ -17,6 +17,7 @@ Nothing here prepares statements on the server, so transaction-mode poolers (PgB
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import sys
 from collections.abc import Iterable, Sequence
@@ -136,13 +137,21 @@ def _write(conn: Connection, prepared: list[Prepared]) -> list[Job]:
     return jobs
 
 
+@functools.cache
+def _psycopg_insert() -> Any:
+    """The INSERT compiled for psycopg once per process: a web request enqueueing a job should not pay for
+    SQLAlchemy's compiler each time."""
+    from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+
+    return insert_ignoring_duplicates("postgresql").compile(dialect=PGDialect_psycopg())  # type: ignore[no-untyped-call]
+
+
 def _write_psycopg(conn: Any, prepared: list[Prepared]) -> list[Job]:
     """The same INSERT, compiled by SQLAlchemy for PostgreSQL and run on the caller's psycopg connection
     with `prepare=False` (a transaction-mode pooler may hand the next statement to another server)."""
     from psycopg.types.json import Jsonb
-    from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 
-    compiled = insert_ignoring_duplicates("postgresql").compile(dialect=PGDialect_psycopg())  # type: ignore[no-untyped-call]
+    compiled = _psycopg_insert()
     inserted = set()
     with conn.cursor() as cur:
         for p in prepared:
