@@ -22,6 +22,7 @@ from .exceptions import (
     PublishError,
     SchemaNotMigrated,
     UnknownJobType,
+    UnroutableJob,
 )
 from .job_types import JobType, get_job_type, job_type_names, register_job_type, validate_payload
 from .message import JobMessage, MalformedMessage, parse_body
@@ -50,6 +51,7 @@ from .repository import (
     unmark_sent,
     unrelease,
 )
+from .routes import Router, Routes
 
 __all__ = [
     "DB",
@@ -76,8 +78,11 @@ __all__ = [
     "PublishError",
     "Queue",
     "ResendWindows",
+    "Router",
+    "Routes",
     "SchemaNotMigrated",
     "UnknownJobType",
+    "UnroutableJob",
     "abandoned_jobs",
     "cancel_jobs",
     "cancel_requested",

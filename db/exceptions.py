@@ -35,6 +35,18 @@ class JobAlreadyRegistered(JobstackError):
         )
 
 
+class UnroutableJob(JobstackError):
+    """A Router has no queue for the pool a job type runs in: the routes are older than the stack."""
+
+    def __init__(self, job_type: str, pool: str, stack: str, pools: list[str]) -> None:
+        self.job_type, self.pool = job_type, pool
+        where = f"{stack}'s routes" if stack else "the routes"
+        super().__init__(
+            f"job type {job_type!r} runs in pool {pool!r}, which {where} give no queue (pools: "
+            f"{', '.join(pools)}): refresh JOBSTACK_ROUTES from `jobs routes --env ENV` after deploying"
+        )
+
+
 class InvalidPayload(JobstackError):
     def __init__(self, job_type: str, detail: str) -> None:
         self.job_type = job_type

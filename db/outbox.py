@@ -30,6 +30,7 @@ from .engine import DB
 from .exceptions import DatabaseUnavailable, InvalidBatchItem, JobstackError, PublishBatchError
 from .models import Job, jobs_table
 from .outgoing import (
+    Destination,
     JobRequest,
     Prepared,
     Queue,
@@ -57,16 +58,18 @@ def enqueue(
     type: str,
     payload: dict[str, Any],
     *,
-    queue: Queue | None = None,
+    queue: Destination | None = None,
     delay_seconds: int = 0,
     idempotency_key: str | None = None,
     max_attempts: int | None = None,
+    ordering_key: str | None = None,
 ) -> Job:
     """Write one job in the caller's open transaction. See `enqueue_many`."""
-    return enqueue_many(conn, [JobRequest(type, payload, delay_seconds, idempotency_key, max_attempts)], queue=queue)[0]
+    request = JobRequest(type, payload, delay_seconds, idempotency_key, max_attempts, ordering_key=ordering_key)
+    return enqueue_many(conn, [request], queue=queue)[0]
 
 
-def enqueue_many(conn: Any, items: Iterable[JobRequest], *, queue: Queue | None = None) -> list[Job]:
+def enqueue_many(conn: Any, items: Iterable[JobRequest], *, queue: Destination | None = None) -> list[Job]:
     """Write jobs in the caller's open transaction (`conn`: a SQLAlchemy Session or Connection, or a psycopg
     connection) and return them, pending and unsent. Commits nothing.
 
@@ -80,7 +83,7 @@ def enqueue_many(conn: Any, items: Iterable[JobRequest], *, queue: Queue | None 
     prepared: list[Prepared] = []
     for index, request in enumerate(requests):
         try:
-            prepared.append(prepare(request, queue or _ANY_QUEUE, now=now))
+            prepared.append(prepare(request, (queue or _ANY_QUEUE).queue_for(request.type), now=now))
         except (JobstackError, ValueError) as err:
             if len(requests) == 1:
                 raise
@@ -98,7 +101,7 @@ def enqueue_many(conn: Any, items: Iterable[JobRequest], *, queue: Queue | None 
     return _write_psycopg(conn, prepared)
 
 
-def send(jobs: Sequence[Job], *, queue: Queue, db: DB | None = None) -> list[Job]:
+def send(jobs: Sequence[Job], *, queue: Destination, db: DB | None = None) -> list[Job]:
     """Send the messages of enqueued jobs, after their transaction committed. With `db`, records the send
     (so the sweeper does not send them again). Raises PublishBatchError listing what SQS refused: those rows
     stay pending and the sweeper sends them later."""
@@ -200,7 +203,7 @@ def _is_session(conn: Any) -> bool:
     return orm is not None and isinstance(conn, orm.Session)
 
 
-def _send_after_commit(session: Any, jobs: list[Job], queue: Queue) -> None:
+def _send_after_commit(session: Any, jobs: list[Job], queue: Destination) -> None:
     """Remember the jobs on the session; send them once its transaction commits, drop them on rollback."""
     session.info.setdefault(_PENDING_KEY, []).append((jobs, queue))
     if not event.contains(session, "after_commit", _after_commit):
@@ -209,7 +212,7 @@ def _send_after_commit(session: Any, jobs: list[Job], queue: Queue) -> None:
 
 
 def _after_commit(session: Any) -> None:
-    pending: list[tuple[list[Job], Queue]] = session.info.pop(_PENDING_KEY, [])
+    pending: list[tuple[list[Job], Destination]] = session.info.pop(_PENDING_KEY, [])
     if not pending:
         return
     bind = session.get_bind()

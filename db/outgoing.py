@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, Insert, select, tuple_
 
@@ -47,6 +47,16 @@ class Queue:
     def fifo(self) -> bool:
         return self.url.endswith(".fifo")
 
+    def queue_for(self, job_type: str) -> Queue:
+        """Every job type goes to this one queue (a `Router` picks one per type)."""
+        return self
+
+
+class Destination(Protocol):
+    """Where `publish` and friends send: a `Queue`, or a `db.routes.Router` over a stack's worker pools."""
+
+    def queue_for(self, job_type: str) -> Queue: ...
+
 
 @dataclass(frozen=True)
 class JobRequest:
@@ -60,8 +70,8 @@ class JobRequest:
     #: When to run it (timezone-aware), up to MAX_SCHEDULE_AHEAD ahead: within SQS's 15-minute delay the
     #: message is sent now with DelaySeconds; later, the row is `scheduled` and the sweeper releases it.
     run_at: datetime | None = None
-    #: FIFO queues: jobs with the same key run in publishing order (SQS's MessageGroupId); without one, each
-    #: job is its own group (no order, no head-of-line blocking). Refused on a standard queue.
+    #: FIFO queues: jobs with the same key run one at a time in publishing order (SQS's MessageGroupId);
+    #: required there, refused on a standard queue.
     ordering_key: str | None = None
 
 
@@ -71,10 +81,19 @@ class Outgoing:
     body: str
     delay_seconds: int = 0
     group: str | None = None  # FIFO MessageGroupId (None: the job's own id)
+    #: FIFO MessageDeduplicationId (None: the job id). A re-send needs its own: SQS accepts, and silently
+    #: drops, a message whose id it saw in the last 5 minutes.
+    deduplication_id: str | None = None
 
     @classmethod
     def of(cls, message: JobMessage, delay_seconds: int = 0, group: str | None = None) -> Outgoing:
         return cls(message, message.body(), delay_seconds, group)
+
+    @classmethod
+    def again(cls, job: Job, delay_seconds: int = 0) -> Outgoing:
+        """An existing job's message sent once more (sweeper, retry), with a deduplication id of its own."""
+        message = JobMessage(job.id, job.type, job.payload)
+        return cls(message, message.body(), delay_seconds, job.ordering_key, f"{job.id}.{uuid.uuid4().hex[:12]}")
 
 
 @dataclass(frozen=True)
@@ -122,10 +141,16 @@ def check_keys_within(prepared: Sequence[Prepared]) -> None:
         seen.setdefault(key_of(p), (index, p))
 
 
-def send_all(queue: Queue, outgoing: Sequence[Outgoing]) -> dict[uuid.UUID, str]:
+def send_all(destination: Destination, outgoing: Sequence[Outgoing]) -> dict[uuid.UUID, str]:
+    """Send each message to its type's queue, in batches; returns what SQS refused, with reasons."""
+    by_queue: dict[str, tuple[Queue, list[Outgoing]]] = {}
+    for item in outgoing:
+        queue = destination.queue_for(item.message.type)
+        by_queue.setdefault(queue.url, (queue, []))[1].append(item)
     failures: dict[uuid.UUID, str] = {}
-    for batch in _sqs_batches(outgoing, queue.max_message_bytes):
-        failures.update(_send_batch(queue, batch))
+    for queue, items in by_queue.values():
+        for batch in _sqs_batches(items, queue.max_message_bytes):
+            failures.update(_send_batch(queue, batch))
     return failures
 
 
@@ -172,6 +197,11 @@ def prepare(request: JobRequest, queue: Queue, *, now: datetime) -> Prepared:
             raise ValueError("ordering_key needs a FIFO queue (its URL ends in .fifo): standard queues keep no order")
         if not 1 <= len(request.ordering_key) <= 128:
             raise ValueError("ordering_key must be 1-128 characters (SQS's MessageGroupId)")
+    elif queue.fifo:
+        raise ValueError(
+            f"job type {job_type.name!r} runs on a FIFO queue, which needs ordering_key: the key whose jobs must "
+            "run in order, one at a time (e.g. ordering_key=f'customer-{id}')"
+        )
     return Prepared(message=message, body=body, delay_seconds=delay, group=request.ordering_key, row=row)
 
 
@@ -230,10 +260,10 @@ def send_args(queue: Queue, prepared: Outgoing) -> dict[str, Any]:
         "MessageAttributes": prepared.message.attributes(),
     }
     if queue.fifo:
-        # The ordering key's group, else one group per job (no head-of-line blocking); the job id
-        # deduplicates re-sends by the sweeper.
+        # The ordering key's group (a job from before its pool was FIFO: its own group); the job id
+        # deduplicates a publish retried after a lost reply, a re-send carries an id of its own.
         args["MessageGroupId"] = prepared.group or str(prepared.message.job_id)
-        args["MessageDeduplicationId"] = str(prepared.message.job_id)
+        args["MessageDeduplicationId"] = prepared.deduplication_id or str(prepared.message.job_id)
     elif prepared.delay_seconds:
         args["DelaySeconds"] = prepared.delay_seconds
     return args

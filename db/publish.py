@@ -18,11 +18,11 @@ from typing import Any
 
 from .engine import DB
 from .exceptions import DatabaseUnavailable, InvalidBatchItem, JobstackError, PublishBatchError, PublishError
-from .message import JobMessage
 from .models import Job, JobStatus
 from .outgoing import (
     SQS_MAX_DELAY_SECONDS,
     SQS_MAX_MESSAGE_BYTES,
+    Destination,
     JobRequest,
     Outgoing,
     Prepared,
@@ -49,7 +49,7 @@ def publish(
     type: str,
     payload: dict[str, Any],
     *,
-    queue: Queue,
+    queue: Destination,
     delay_seconds: int = 0,
     idempotency_key: str | None = None,
     max_attempts: int | None = None,
@@ -74,7 +74,8 @@ def publish(
             raise ValueError("give run_at or delay, not both")
         run_at = now + delay
     request = JobRequest(type, payload, delay_seconds, idempotency_key, max_attempts, run_at, ordering_key)
-    prepared = prepare(request, queue, now=now)
+    destination = queue.queue_for(type)  # a Router picks the type's pool queue; UnroutableJob before writing
+    prepared = prepare(request, destination, now=now)
     with db.autocommit() as conn:  # the INSERT commits itself: one round trip
         if not conn.execute(insert_ignoring_duplicates(conn), prepared.row).scalars().all():
             assert idempotency_key is not None  # only a (type, key) duplicate is ignored
@@ -88,13 +89,13 @@ def publish(
     if prepared.row and prepared.row["status"] == JobStatus.SCHEDULED.value:
         return prepared.job()  # no message yet: the sweeper releases it when it is due
     try:
-        queue.client.send_message(**send_args(queue, prepared))
+        destination.client.send_message(**send_args(destination, prepared))
     except Exception as err:
         raise PublishError(prepared.message.job_id, describe_error(err)) from None
     return _record_sent(db, [prepared.job()])[0]
 
 
-def publish_many(db: DB, items: Iterable[JobRequest], *, queue: Queue) -> list[Job]:
+def publish_many(db: DB, items: Iterable[JobRequest], *, queue: Destination) -> list[Job]:
     """Save many jobs in one transaction (multi-row INSERTs), then send them with SendMessageBatch.
 
     All items are validated first: one invalid item rejects the call with InvalidBatchItem naming its
@@ -107,7 +108,7 @@ def publish_many(db: DB, items: Iterable[JobRequest], *, queue: Queue) -> list[J
     prepared: list[Prepared] = []
     for index, request in enumerate(requests):
         try:
-            prepared.append(prepare(request, queue, now=now))
+            prepared.append(prepare(request, queue.queue_for(request.type), now=now))
         except (JobstackError, ValueError) as err:
             raise InvalidBatchItem(index, str(err)) from None
     if not prepared:
@@ -145,16 +146,14 @@ def publish_many(db: DB, items: Iterable[JobRequest], *, queue: Queue) -> list[J
     ]
 
 
-def resend(jobs: Sequence[Job], *, queue: Queue, now: datetime | None = None) -> dict[uuid.UUID, str]:
+def resend(jobs: Sequence[Job], *, queue: Destination, now: datetime | None = None) -> dict[uuid.UUID, str]:
     """Send the messages of existing jobs again, same job ids (the sweeper's outbox relay and releases,
-    operators' retries), each in its ordering key's group and delayed until its run_at if that is still
-    ahead. Returns the jobs SQS refused, with reasons; an empty dict means every message was sent.
-    Recording the sends (`mark_sent`) is the caller's: the sweeper marked them before sending."""
+    operators' retries), each to its type's queue, in its ordering key's group (with a FIFO deduplication id
+    of its own) and delayed until its run_at if that is still ahead. Returns the jobs SQS refused, with
+    reasons; an empty dict means every message was sent. Recording the sends (`mark_sent`) is the
+    caller's: the sweeper marked them before sending."""
     now = now or utcnow()
-    return send_all(
-        queue,
-        [Outgoing.of(JobMessage(j.id, j.type, j.payload), delay_until(j.run_at, now), j.ordering_key) for j in jobs],
-    )
+    return send_all(queue, [Outgoing.again(j, delay_until(j.run_at, now)) for j in jobs])
 
 
 def _record_sent(db: DB, jobs: list[Job]) -> list[Job]:

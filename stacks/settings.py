@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from stacks.pools import DEFAULT_POOL, Pool, PoolError, parse_pools, pool_of
 from stacks.schedules import Schedule, ScheduleError, parse_schedules
 
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -130,6 +131,28 @@ class Settings:
     vpc_id: str | None = None
     vpc_subnet_ids: tuple[str, ...] = ()
     vpc_security_group_ids: tuple[str, ...] = ()  # none: the stack creates one, outbound only
+    #: Worker pools (stacks/pools.py), the default one first; each has this environment's settings with its
+    #: own values laid over them. Read through `all_pools`, which is never empty.
+    pools: tuple[Pool, ...] = ()
+
+    @property
+    def all_pools(self) -> tuple[Pool, ...]:
+        return self.pools or (Pool(DEFAULT_POOL, (), self),)
+
+    @property
+    def default_pool(self) -> Pool:
+        return self.all_pools[0]
+
+    def pool(self, name: str) -> Pool:
+        """The pool called `name`, or SettingsError listing the pools there are."""
+        for pool in self.all_pools:
+            if pool.name == name:
+                return pool
+        names = ", ".join(p.name for p in self.all_pools)
+        raise SettingsError(f"{self.stack_name} has no pool {name!r} (its pools: {names})")
+
+    def pool_for_type(self, job_type: str) -> Pool:
+        return pool_of(self.all_pools, job_type)
 
     @property
     def reserved_concurrency(self) -> int | None:
@@ -219,9 +242,20 @@ def load_settings(context: Mapping[str, Any], env_name: str) -> Settings:
             )
         if key not in known:
             raise SettingsError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(known))})")
-    values = {key: _coerce(where, key, value) for key, value in merged.items()}
+    values = {key: coerce(where, key, value) for key, value in merged.items() if key != "pools"}
     settings = Settings(env_name=env_name, **values)
-    _validate(where, settings)
+    validate(where, settings)
+    try:
+        settings = replace(settings, pools=parse_pools(where, merged.get("pools"), settings))
+    except PoolError as err:
+        raise SettingsError(str(err)) from None
+    for schedule in settings.schedules:
+        pool = settings.pool_for_type(schedule.type)
+        if pool.fifo:
+            raise SettingsError(
+                f"{where}: schedules.{schedule.name} publishes {schedule.type!r}, which runs in FIFO pool "
+                f"{pool.name!r}: a FIFO job needs an ordering key, and a schedule has none"
+            )
     return settings
 
 
@@ -236,7 +270,7 @@ _BOOL_KEYS = {f.name for f in fields(Settings) if f.type in ("bool", "bool | Non
 _LIST_KEYS = {"alarm_emails", "s3_read_buckets", "s3_write_buckets", "vpc_subnet_ids", "vpc_security_group_ids"}
 
 
-def _coerce(where: str, key: str, value: Any) -> Any:
+def coerce(where: str, key: str, value: Any) -> Any:
     if key == "schedules":
         try:
             return parse_schedules(where, value)
@@ -261,7 +295,7 @@ def _coerce(where: str, key: str, value: Any) -> Any:
     return value
 
 
-def _validate(where: str, s: Settings) -> None:
+def validate(where: str, s: Settings) -> None:
     def fail(key: str, rule: str) -> None:
         raise SettingsError(f"{where}: {key} {rule}")
 

@@ -242,10 +242,27 @@ def test_publish_many_of_nothing_is_nothing(any_db: DB, queue: Queue) -> None:
 
 
 def test_fifo_queue_gets_group_and_deduplication_ids(any_db: DB, sqs) -> None:
+    """SendMessage on a FIFO queue requires MessageGroupId and, with content-based deduplication off, a
+    MessageDeduplicationId (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html).
+    The ordering key is the group; the job id deduplicates a first send."""
     url = sqs.create_queue(QueueName="jobs.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
     fifo = Queue(sqs, url)
-    job = publish(any_db, "test-echo", {}, queue=fifo)
-    publish_many(any_db, [JobRequest("test-echo", {})], queue=fifo)
-    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
-    assert len(got) == 2
-    assert str(job.id) in {m["Attributes"]["MessageGroupId"] for m in got}
+    job = publish(any_db, "test-echo", {}, queue=fifo, ordering_key="customer-1")
+    publish_many(any_db, [JobRequest("test-echo", {}, ordering_key="customer-2")], queue=fifo)
+    got = sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], MessageSystemAttributeNames=["All"]
+    )["Messages"]
+    assert {m["Attributes"]["MessageGroupId"] for m in got} == {"customer-1", "customer-2"}
+    assert str(job.id) in {m["Attributes"]["MessageDeduplicationId"] for m in got}
+
+
+def test_a_fifo_job_without_an_ordering_key_is_refused_before_anything_is_written(any_db: DB, sqs) -> None:
+    url = sqs.create_queue(QueueName="jobs.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    with pytest.raises(ValueError, match="runs on a FIFO queue, which needs ordering_key"):
+        publish(any_db, "test-echo", {}, queue=Queue(sqs, url))
+    with pytest.raises(InvalidBatchItem, match="item 1: .*needs ordering_key"):
+        publish_many(
+            any_db, [JobRequest("test-echo", {}, ordering_key="a"), JobRequest("test-echo", {})], queue=Queue(sqs, url)
+        )
+    assert _count(any_db) == 0
+    assert "Messages" not in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)

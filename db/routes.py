@@ -1,0 +1,107 @@
+"""Which queue each job type goes to, when a stack has several worker pools (stacks/pools.py).
+
+The stack writes the map as its `Routes` output (`jobs routes --env prod` prints it as a line to export),
+and a web app configures publishing with one line:
+
+    queue = Router.from_env()          # reads JOBSTACK_ROUTES; boto3's default SQS client
+    publish(db, "video.transcode", {...}, queue=queue)
+
+`publish`, `publish_many`, `enqueue` + `send` and `resend` take a `Router` wherever they take a `Queue`:
+each job goes to its type's pool. A type no pool lists goes to the `default` pool; a map without one, or a
+type whose pool has no queue in the map (an old JOBSTACK_ROUTES after a pool was added), is UnroutableJob
+before anything is written.
+
+The map is JSON: {"stack": "JobsStack-prod", "queues": {POOL: URL, ...}, "types": {TYPE: POOL, ...}}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .exceptions import ConfigError, UnroutableJob
+from .outgoing import SQS_MAX_MESSAGE_BYTES, Queue
+
+ROUTES_VARIABLE = "JOBSTACK_ROUTES"
+DEFAULT_POOL = "default"
+
+
+@dataclass(frozen=True)
+class Routes:
+    queues: Mapping[str, str]  # pool -> queue URL
+    types: Mapping[str, str] = field(default_factory=dict)  # job type -> pool (unlisted: the default pool)
+    stack: str = ""
+
+    @classmethod
+    def from_json(cls, text: str, *, source: str = ROUTES_VARIABLE) -> Routes:
+        """Parse and check the map, or raise ConfigError naming `source` and what is wrong with it."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{source} is not JSON ({err.msg}): copy it from `jobs routes --env ENV`") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source} must be a JSON object with queues and types: copy it from `jobs routes`")
+        queues, types, stack = data.get("queues"), data.get("types", {}), data.get("stack", "")
+        if (
+            not isinstance(queues, dict)
+            or not queues
+            or not all(
+                isinstance(k, str) and isinstance(v, str) and v.startswith(("https://", "http://"))
+                for k, v in queues.items()
+            )
+        ):
+            raise ConfigError(f"{source}: queues must map each pool's name to its queue URL")
+        if not isinstance(types, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in types.items()):
+            raise ConfigError(f"{source}: types must map job type names to pool names")
+        missing = sorted({pool for pool in types.values() if pool not in queues})
+        if missing:
+            raise ConfigError(f"{source}: types name pool {missing[0]!r}, which has no queue in it")
+        return cls(queues=dict(queues), types=dict(types), stack=str(stack))
+
+    def to_json(self) -> str:
+        return json.dumps({"stack": self.stack, "queues": dict(self.queues), "types": dict(self.types)})
+
+    def pool_for(self, job_type: str) -> str:
+        pool = self.types.get(job_type, DEFAULT_POOL)
+        if pool not in self.queues:
+            raise UnroutableJob(job_type, pool, self.stack, sorted(self.queues))
+        return pool
+
+    def url_for(self, job_type: str) -> str:
+        return self.queues[self.pool_for(job_type)]
+
+
+@dataclass(frozen=True)
+class Router:
+    """A publishing destination over several queues: each job type to its pool's queue."""
+
+    client: Any
+    routes: Routes
+    max_message_bytes: int = SQS_MAX_MESSAGE_BYTES
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, client: Any = None) -> Router:
+        """The router of `$JOBSTACK_ROUTES`; `client` defaults to boto3's SQS client for the environment."""
+        environ = os.environ if environ is None else environ
+        text = environ.get(ROUTES_VARIABLE, "").strip()
+        if not text:
+            raise ConfigError(
+                f"{ROUTES_VARIABLE} is not set: export the line `jobs routes --env ENV` prints (the stack's "
+                "Routes output)"
+            )
+        routes = Routes.from_json(text)
+        if client is None:
+            import boto3
+
+            client = boto3.client("sqs")
+        return cls(client=client, routes=routes)
+
+    def queue_for(self, job_type: str) -> Queue:
+        return Queue(self.client, self.routes.url_for(job_type), self.max_message_bytes)
+
+    def queues(self) -> dict[str, Queue]:
+        """Every pool's queue, by pool name."""
+        return {pool: Queue(self.client, url, self.max_message_bytes) for pool, url in self.routes.queues.items()}
