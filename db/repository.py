@@ -18,7 +18,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, Integer, and_, bindparam, column, delete, func, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Integer,
+    and_,
+    bindparam,
+    column,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
 
 from .engine import DB, statements
 from .models import Job, JobStatus, jobs_table
@@ -311,10 +325,30 @@ class ResendWindows:
     stale_after: timedelta
 
 
+@dataclass(frozen=True)
+class JobTypes:
+    """The job types of one worker pool, for the sweeper's per-pool windows: the types listed in `only`, or
+    (the default pool) every type except those in `excluding`."""
+
+    only: frozenset[str] | None = None
+    excluding: frozenset[str] = frozenset()
+
+    def clause(self) -> ColumnElement[bool]:
+        if self.only is not None:
+            return _t.c.type.in_(sorted(self.only))
+        return _t.c.type.not_in(sorted(self.excluding)) if self.excluding else true()
+
+
 def take_for_resend(
-    db: DB | Connection, windows: ResendWindows, *, limit: int = 500, now: datetime | None = None
+    db: DB | Connection,
+    windows: ResendWindows,
+    *,
+    limit: int = 500,
+    now: datetime | None = None,
+    job_types: JobTypes | None = None,
 ) -> list[Job]:
-    """Mark and return the jobs whose message must be sent again, oldest first, at most `limit`.
+    """Mark and return the jobs whose message must be sent again, oldest first, at most `limit` (of
+    `job_types` only, if given: each pool's windows follow from its own queue and timeout).
 
     Marking (`sent_at` = now, `send_count` + 1) and choosing are one conditional UPDATE, so two sweepers
     running at once never both take a job, and a job taken is not taken again until its window passes
@@ -341,6 +375,8 @@ def take_for_resend(
             or_(_t.c.sent_at.is_(None), _t.c.sent_at < _t.c.updated_at, expired),
         ),
     )
+    if job_types is not None:
+        due = and_(job_types.clause(), due)
     # Rows another transaction is changing (a worker's claim or completion) are skipped, never waited for
     # while holding others: the next sweep sees them.
     chosen = (
@@ -409,13 +445,23 @@ def unmark_sent(db: DB | Connection, job_ids: Sequence[UUID]) -> int:
 
 
 def abandoned_jobs(
-    db: DB | Connection, stale_after: timedelta, *, limit: int = 500, now: datetime | None = None
+    db: DB | Connection,
+    stale_after: timedelta,
+    *,
+    limit: int = 500,
+    now: datetime | None = None,
+    job_types: JobTypes | None = None,
 ) -> list[Job]:
     """`processing` rows whose invocation died on their last attempt (nothing will ever claim them again)."""
     cutoff = (now or utcnow()) - stale_after
     query = (
         select(_t)
-        .where(_t.c.status == JobStatus.PROCESSING.value, _t.c.started_at < cutoff, _t.c.attempts >= _t.c.max_attempts)
+        .where(
+            _t.c.status == JobStatus.PROCESSING.value,
+            _t.c.started_at < cutoff,
+            _t.c.attempts >= _t.c.max_attempts,
+            (job_types or JobTypes()).clause(),
+        )
         .order_by(_t.c.started_at)
         .limit(limit)
     )

@@ -7,15 +7,19 @@ of its database secret and reads the URL from Secrets Manager (see worker/secret
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from db.engine import normalise_url
 from db.exceptions import ConfigError
-from db.repository import ResendWindows
+from db.outgoing import Destination, Queue
+from db.repository import JobTypes, ResendWindows
+from db.routes import DEFAULT_POOL, ROUTES_VARIABLE, Router, Routes
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
@@ -58,6 +62,10 @@ class WorkerConfig:
     prune_batch_limit: int = 1000
     #: The `Service` dimension of the worker's metrics: the stack name in a deployment.
     service: str = "jobstack"
+    #: A stack with several worker pools (the sweeper's and the scheduled publisher's view): each job type's
+    #: queue, and each pool's (stale, lost, expired) windows in seconds. None: one pool, QUEUE_URL.
+    routes: Routes | None = None
+    pool_windows: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
     @property
     def requeue_at_receive_count(self) -> int:
@@ -72,6 +80,31 @@ class WorkerConfig:
             expired_after=self.sweep_expired_after,
             stale_after=self.stale_after,
         )
+
+    def destination(self, sqs: Any) -> Destination:
+        """Where the sweeper and the scheduled publisher send: each type's pool queue, or the one queue."""
+        return Router(sqs, self.routes) if self.routes else Queue(sqs, self.queue_url)
+
+    def pool_sweeps(self) -> list[tuple[str, ResendWindows, JobTypes | None]]:
+        """Per pool: its windows and its job types (the default pool: every type no other pool lists)."""
+        if self.routes is None:
+            return [(DEFAULT_POOL, self.resend_windows(), None)]
+        listed = self.routes.types
+        sweeps: list[tuple[str, ResendWindows, JobTypes | None]] = []
+        for pool, (stale, lost, expired) in self.pool_windows.items():
+            types = (
+                JobTypes(excluding=frozenset(t for t, p in listed.items() if p != DEFAULT_POOL))
+                if pool == DEFAULT_POOL
+                else JobTypes(only=frozenset(t for t, p in listed.items() if p == pool))
+            )
+            windows = ResendWindows(
+                unsent_after=self.sweep_pending_after,
+                lost_after=timedelta(seconds=lost),
+                expired_after=timedelta(seconds=expired),
+                stale_after=timedelta(seconds=stale),
+            )
+            sweeps.append((pool, windows, types))
+        return sweeps
 
 
 def load_config(environ: Mapping[str, str]) -> WorkerConfig:
@@ -151,7 +184,25 @@ def load_config(environ: Mapping[str, str]) -> WorkerConfig:
         prune_completed_after=_days(environ, "PRUNE_COMPLETED_AFTER_DAYS", 30),
         prune_failed_after=_days(environ, "PRUNE_FAILED_AFTER_DAYS", 90),
         service=environ.get("JOBSTACK_SERVICE", "jobstack").strip() or "jobstack",
+        **_pools(environ),
     )
+
+
+def _pools(environ: Mapping[str, str]) -> dict[str, Any]:
+    """JOBSTACK_ROUTES and JOBSTACK_SWEEP_WINDOWS, which the stack sets together when it has several pools."""
+    text = environ.get(ROUTES_VARIABLE, "").strip()
+    if not text:
+        return {}
+    routes = Routes.from_json(text)
+    try:
+        raw = json.loads(environ.get("JOBSTACK_SWEEP_WINDOWS", "") or "{}")
+        windows = {str(pool): (int(w[0]), int(w[1]), int(w[2])) for pool, w in raw.items()}
+    except (ValueError, TypeError, IndexError, AttributeError):
+        raise ConfigError("JOBSTACK_SWEEP_WINDOWS must map each pool to [stale, lost, expired] seconds") from None
+    missing = sorted(set(routes.queues) - set(windows))
+    if missing:
+        raise ConfigError(f"JOBSTACK_SWEEP_WINDOWS has no windows for pool {missing[0]!r} of {ROUTES_VARIABLE}")
+    return {"routes": routes, "pool_windows": {pool: windows[pool] for pool in routes.queues}}
 
 
 def _queue_url(environ: Mapping[str, str], name: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from db import Queue, publish
+from db import publish
 from worker.config import log_level_number
 from worker.observability import LOGGER_NAME, configure_logging
 from worker.runtime import Runtime
@@ -42,7 +42,7 @@ def publish_fire(runtime: Runtime, event: dict[str, Any]) -> dict[str, str]:
         runtime.db,
         event["type"],
         payload,
-        queue=Queue(runtime.sqs, runtime.config.queue_url),
+        queue=runtime.config.destination(runtime.sqs),  # the type's pool queue
         idempotency_key=key[:255],
     )
     log.info(

@@ -24,7 +24,6 @@ from uuid import UUID
 from db import (
     DB,
     JobStatus,
-    Queue,
     abandoned_jobs,
     fail_job,
     prune_jobs,
@@ -69,15 +68,21 @@ def sweep(runtime: Runtime, *, now: datetime | None = None) -> SweepReport:
     now = now or utcnow()
     report = SweepReport()
 
-    for job in abandoned_jobs(db, config.stale_after, limit=config.sweep_batch_limit, now=now):
-        if fail_job(db, job.id, ABANDONED, attempt=job.attempts, now=now):
-            report.abandoned.append(job.id)
+    destination = config.destination(runtime.sqs)
+    sweeps = config.pool_sweeps()  # each pool's windows follow from its own timeout and queue
+    for _, windows, job_types in sweeps:
+        stale = abandoned_jobs(db, windows.stale_after, limit=config.sweep_batch_limit, now=now, job_types=job_types)
+        for job in stale:
+            if fail_job(db, job.id, ABANDONED, attempt=job.attempts, now=now):
+                report.abandoned.append(job.id)
 
     release(runtime, report, now=now)
 
-    due = take_for_resend(db, config.resend_windows(), limit=config.sweep_batch_limit, now=now)
-    if due:
-        failures = resend(due, queue=Queue(runtime.sqs, config.queue_url))
+    for _, windows, job_types in sweeps:
+        due = take_for_resend(db, windows, limit=config.sweep_batch_limit, now=now, job_types=job_types)
+        if not due:
+            continue
+        failures = resend(due, queue=destination)
         unmark_sent(db, list(failures))
         report.send_failures.update(failures)
         for job in due:
@@ -99,7 +104,7 @@ def release(runtime: Runtime, report: SweepReport, *, now: datetime) -> None:
     due = take_due(runtime.db, horizon=horizon, limit=config.sweep_batch_limit, now=now)
     if not due:
         return
-    failures = resend(due, queue=Queue(runtime.sqs, config.queue_url), now=now)
+    failures = resend(due, queue=config.destination(runtime.sqs), now=now)
     unrelease(runtime.db, list(failures))
     report.send_failures.update(failures)
     report.released += [j.id for j in due if j.id not in failures]

@@ -260,7 +260,7 @@ def test_a_fifo_job_without_an_ordering_key_is_refused_before_anything_is_writte
     url = sqs.create_queue(QueueName="jobs.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
     with pytest.raises(ValueError, match="runs on a FIFO queue, which needs ordering_key"):
         publish(any_db, "test-echo", {}, queue=Queue(sqs, url))
-    with pytest.raises(InvalidBatchItem, match="item 1: .*needs ordering_key"):
+    with pytest.raises(InvalidBatchItem, match=r"item 1: .*needs ordering_key"):
         publish_many(
             any_db, [JobRequest("test-echo", {}, ordering_key="a"), JobRequest("test-echo", {})], queue=Queue(sqs, url)
         )

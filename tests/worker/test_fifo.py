@@ -93,8 +93,12 @@ def test_the_ordering_key_is_the_group_of_every_send_and_needs_a_fifo_queue(
     job = publish(pg_db, "test-echo", {}, queue=fifo_queue, ordering_key="customer-c")
     row = get_job(pg_db, job.id)
     assert row is not None and row.ordering_key == "customer-c"
-    assert resend([row], queue=fifo_queue) == {}  # the sweeper's or a retry's re-send
+    assert resend([row], queue=fifo_queue) == {}  # the sweeper's or a retry's re-send, within 5 minutes
     got = fifo_queue.client.receive_message(QueueUrl=fifo_queue.url, MaxNumberOfMessages=10, AttributeNames=["All"])
     assert {m["Attributes"]["MessageGroupId"] for m in got["Messages"]} == {"customer-c"}
+    # SQS accepts, and never delivers, a message whose deduplication id it saw in the last 5 minutes
+    # (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/using-messagededuplicationid-property.html):
+    # a re-send reusing the job id would be lost without an error. Each re-send carries its own.
+    assert len(got["Messages"]) == 2
     with pytest.raises(ValueError, match="ordering_key needs a FIFO queue"):
         publish(pg_db, "test-echo", {}, queue=queue, ordering_key="customer-c")
