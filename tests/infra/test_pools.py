@@ -44,7 +44,8 @@ POOLS = {
         ({"video": {"timeout_seconds": 900}}, "pool 'video' has no types"),
         ({"video": {"types": ["t"], "account": "1"}}, "pool 'video': unknown key 'account'"),
         ({"Video": {"types": ["t"]}}, "pool name 'Video' must be 1-24 lowercase letters"),
-        ({"video": {"types": ["t"], "timeout_seconds": 1000}}, "pool 'video': timeout_seconds must be between 1 and 900"),
+        ({"video": {"types": ["t"], "timeout_seconds": 1000}},
+         "pool 'video': timeout_seconds must be between 1 and 900"),
         ({"l": {"types": ["t"], "fifo": True, "batch_size": 20, "max_batching_window_seconds": 1}},
          "pool 'l': batch_size 20 is over 10, Lambda's maximum on FIFO queues"),
         ({"l": {"types": ["t"], "fifo": True, "max_batching_window_seconds": 5}},
@@ -66,7 +67,7 @@ def test_bad_pools_are_one_line_naming_the_pool(pools: dict[str, Any], message: 
 
 def test_a_schedule_of_a_fifo_pools_type_is_refused() -> None:
     schedules = {"nightly": {"cron": "0 3 * * ? *", "type": "ledger.post"}}
-    with pytest.raises(SettingsError, match="schedules.nightly publishes 'ledger.post', which runs in FIFO pool"):
+    with pytest.raises(SettingsError, match=r"schedules\.nightly publishes 'ledger\.post', which runs in FIFO pool"):
         load_settings(cdk_context(dev={"pools": POOLS, "schedules": schedules}), "dev")
 
 
