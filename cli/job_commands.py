@@ -34,11 +34,12 @@ def cmd_publish(args: argparse.Namespace, target: Target) -> int:
         target.db,
         args.type,
         payload,
-        queue=target.queue,
+        queue=target.destination,
         delay_seconds=args.delay,
         idempotency_key=args.key,
         run_at=args.at,
         delay=args.in_,
+        ordering_key=args.ordering_key,
     )
     if args.json:
         emit_json(job)
@@ -93,7 +94,7 @@ def cmd_retry(args: argparse.Namespace, target: Target) -> int:
     not retry and messages SQS refuses (the sweeper sends those: the rows are pending), then sums up."""
     if bool(args.ids) == bool(args.status):
         raise CliError("give job ids, or --status failed|pending (with optional --type/--since), not both", USAGE)
-    db, queue = target.db, target.queue
+    db, queue = target.db, target.destination
     if args.status:
         total = count_jobs(db, status=args.status, type=args.type, since=args.since)
         pages: Iterable[list[UUID]] = job_id_pages(db, status=args.status, type=args.type, since=args.since)

@@ -18,6 +18,8 @@ from cli.output import table
 from cli.target import Target, stack_settings
 from db import JobRequest, Queue, create_db, list_jobs, publish_many
 from db.migrate import upgrade
+from stacks.pools import DEFAULT_POOL
+from stacks.settings import SettingsError
 
 
 def max_receive_count(sqs: Any, queue_url: str, default: int) -> int:
@@ -32,7 +34,12 @@ def max_receive_count(sqs: Any, queue_url: str, default: int) -> int:
 def run_local(args: argparse.Namespace, target: Target) -> int:
     import worker.handler
 
-    settings = stack_settings(target.env or "dev")
+    environment = stack_settings(target.env or "dev")
+    try:  # --pool: that pool's function settings (timeout, batch size, ...) and queues
+        pool = environment.pool(target.pool or DEFAULT_POOL)
+    except SettingsError as err:
+        raise CliError(str(err), USAGE) from None
+    settings = pool.settings
     embedded = None
     # Queues and database from wherever the other commands take them (flags, variables, --env's deployed
     # stack, through --endpoint-url); only what none of them names is embedded.
@@ -42,7 +49,7 @@ def run_local(args: argparse.Namespace, target: Target) -> int:
         embedded = start_sqs()
         target.endpoint_url = embedded.endpoint_url
         sqs = target.client("sqs")
-        queue_url, dlq_url = create_queues(sqs, settings)
+        queue_url, dlq_url = create_queues(sqs, environment, pool.name)
     names_a_database = target.database_url_flag or target.environ.get("DATABASE_URL") or target.env
     database_url = target.database_url if names_a_database else f"sqlite:///{args.sqlite.resolve()}"
     timeout = args.timeout if args.timeout is not None else float(settings.timeout_seconds)
@@ -76,7 +83,12 @@ def run_local(args: argparse.Namespace, target: Target) -> int:
         os.environ.setdefault("AWS_DEFAULT_REGION", target.region_name)  # the worker's clients, as the CLI's
         if args.demo:
             requests = [
-                JobRequest("test-echo", {"fail": "demo failure"} if n % 5 == 4 else {"n": n}, max_attempts=2)
+                JobRequest(
+                    "test-echo",
+                    {"fail": "demo failure"} if n % 5 == 4 else {"n": n},
+                    max_attempts=2,
+                    ordering_key=f"demo-{n % 3}" if pool.fifo else None,  # a FIFO pool: three ordered streams
+                )
                 for n in range(args.demo)
             ]
             publish_many(db, requests, queue=Queue(sqs, queue_url))
@@ -99,7 +111,8 @@ def run_local(args: argparse.Namespace, target: Target) -> int:
             on_tick=live.tick,
         )
         print(
-            f"running the worker on {queue_url} with {args.concurrency} concurrent invocations"
+            f"running the worker{'' if pool.is_default else f' of pool {pool.name}'} on {queue_url} with "
+            f"{args.concurrency} concurrent invocations"
             + (" until the queue is empty" if runner.settings.until_empty else " (Ctrl-C to stop)"),
             file=sys.stderr,
         )

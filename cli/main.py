@@ -26,6 +26,7 @@ _COMMANDS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "prune": ("cli.job_commands", "cmd_prune", {}),
     "cancel": ("cli.job_commands", "cmd_cancel", {}),
     "stats": ("cli.queue_commands", "cmd_stats", {}),
+    "routes": ("cli.queue_commands", "cmd_routes", {}),
     "dlq": ("cli.queue_commands", "cmd_dlq", {}),
     "logs": ("cli.queue_commands", "cmd_logs", {}),
     "pause": ("cli.queue_commands", "cmd_pause", {"enabled": False}),
@@ -65,6 +66,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         dlq_url_flag=args.dlq_url,
         endpoint_url=args.endpoint_url,
         region=args.region,
+        pool=args.pool,
     )
     try:
         return int(_command(args.command)(args, target))

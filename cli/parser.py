@@ -83,7 +83,7 @@ def positive(value: str) -> int:
 # -- the parser -------------------------------------------------------------------------------------------
 
 GLOBAL = "global_"
-CONNECTION_OPTIONS = ("env", "database_url", "queue_url", "dlq_url", "endpoint_url", "region", "json")
+CONNECTION_OPTIONS = ("env", "pool", "database_url", "queue_url", "dlq_url", "endpoint_url", "region", "json")
 GLOBAL_NOTE = (
     "\n\nconnection options go before or after the command (`jobs --env dev list`, `jobs list --env dev`);"
     "\n$JOBS_ENV stands for --env."
@@ -98,6 +98,9 @@ def _connection_options(group: argparse._ArgumentGroup, *, prefix: str) -> None:
 
     group.add_argument(
         "--env", help="read URLs and the database secret from deployed JobsStack-ENV ($JOBS_ENV)", **dest("env")
+    )
+    group.add_argument(
+        "--pool", help="a worker pool's queue, DLQ, worker and mapping (default: the default pool)", **dest("pool")
     )
     group.add_argument("--database-url", help="overrides $DATABASE_URL and --env", **dest("database_url"))
     group.add_argument("--queue-url", help="overrides $QUEUE_URL and --env", **dest("queue_url"))
@@ -145,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     when.add_argument("--at", type=at_type, help="run at this time: 2026-12-01T09:00Z (ISO 8601; UTC if no zone)")
     when.add_argument("--in", dest="in_", type=duration_type, metavar="DURATION", help="run after 90m, 3h, 2d")
     p.add_argument("--key", help="idempotency key: publishing the same type and key again returns the first job")
+    p.add_argument("--ordering-key", help="FIFO pools: jobs with one key run one at a time, in publishing order")
+
+    command("routes", "the line a web app exports to publish to every pool: export JOBSTACK_ROUTES='...'")
 
     p = command("show", "one job, all fields")
     p.add_argument("id", type=uuid_type)

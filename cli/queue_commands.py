@@ -47,25 +47,28 @@ def _stats_once(args: argparse.Namespace, target: Target) -> int:
     # The queues when they are known: a database alone is enough for the jobs' side.
     queue = _queue_counts(target, target.queue_url) if target.has_queue else None
     dlq = _queue_counts(target, target.dlq_url) if target.has_dlq else None
-    worker_state = None
-    if target.env:
-        try:
-            mapping_id = target.stack_output("EventSourceMappingId", "--mapping-id")
-            worker_state = target.client("lambda").get_event_source_mapping(UUID=mapping_id)["State"]
-        except CliError:
-            worker_state = None
+    worker_state = _worker_state(target)
+    # A stack with several pools and no --pool: a row per pool (the default pool's numbers stay above too).
+    pools = [_pool_row(target, pool) for pool in target.pools] if len(target.pools) > 1 and not target.pool else []
     data = {
         "jobs": [{"status": s, "type": t, "count": n} for (s, t), n in sorted(counts.items())],
         "queue": {"visible": queue[0], "in_flight": queue[1], "delayed": queue[2]} if queue else None,
         "oldest_pending_job_seconds": oldest_age,
         "dlq_depth": dlq[0] + dlq[1] if dlq else None,
         "worker": worker_state,
+        **({"pools": pools} if pools else {}),
     }
     if args.json:
         emit_json(data)
         return OK
     table([(s, t, n) for (s, t), n in sorted(counts.items())], ["status", "type", "jobs"])
     print()
+    if pools:
+        table(
+            [(p["pool"], p["visible"], p["in_flight"], p["delayed"], p["dlq_depth"], p["worker"]) for p in pools],
+            ["pool", "queue visible", "in flight", "delayed", "DLQ depth", "worker"],
+        )
+        print()
     fields(
         [
             *(
@@ -78,6 +81,40 @@ def _stats_once(args: argparse.Namespace, target: Target) -> int:
             ("worker", worker_state or "unknown (pass --env to read the event source mapping)"),
         ]
     )
+    return OK
+
+
+def _worker_state(target: Target, pool: str | None = None) -> str | None:
+    """The pool's event source mapping's state (Enabled, Disabled, ...), if a deployed stack names it."""
+    mapping_id = target.output("EventSourceMappingId", pool) if target.env else None
+    if not mapping_id:
+        return None
+    state: str = target.client("lambda").get_event_source_mapping(UUID=mapping_id)["State"]
+    return state
+
+
+def _pool_row(target: Target, pool: str) -> dict[str, Any]:
+    queue_url, dlq_url = target.output("QueueUrl", pool), target.output("DeadLetterQueueUrl", pool)
+    visible, in_flight, delayed = _queue_counts(target, queue_url) if queue_url else (None, None, None)
+    dlq = _queue_counts(target, dlq_url) if dlq_url else None
+    return {
+        "pool": pool,
+        "visible": visible,
+        "in_flight": in_flight,
+        "delayed": delayed,
+        "dlq_depth": dlq[0] + dlq[1] if dlq else None,
+        "worker": _worker_state(target, pool),
+    }
+
+
+def cmd_routes(args: argparse.Namespace, target: Target) -> int:
+    """What a web app exports to publish to every pool: the stack's Routes output, as one shell line."""
+    if not target.env:
+        raise CliError("routes come from a deployed stack: pass --env ENV", USAGE)
+    if target.routes is None:
+        raise CliError(f"{target.stack_name} has no Routes output: deploy this version of the stack first", FAILED)
+    text = target.routes.to_json()
+    print(text if args.json else f"export JOBSTACK_ROUTES='{text}'")
     return OK
 
 

@@ -5,6 +5,10 @@ Precedence: explicit flags (`--database-url`, `--queue-url`, `--dlq-url`), then 
 whose database URL is read from the stack's secret. With `--env`, an exported variable is refused rather
 than silently paired with the stack's other parts: only a flag pairs them. `--endpoint-url` points every
 AWS client at an emulator (moto, LocalStack).
+
+`--pool NAME` picks a worker pool's queue, DLQ, event source mapping and log group (the stack's
+`Pool<Name>...` outputs; the default pool's are the unprefixed ones). Publishing and retrying with `--env`
+and no queue named route each job to its type's pool through the stack's `Routes` output.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from cli.errors import USAGE, CliError
-from db import DB, Queue, create_db
+from db import DB, Queue, Router, Routes, create_db
+from db.outgoing import Destination
+from stacks.pools import DEFAULT_POOL, camel
 from stacks.settings import Settings, SettingsError, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +37,7 @@ class Target:
     dlq_url_flag: str | None = None
     endpoint_url: str | None = None
     region: str | None = None
+    pool: str | None = None
     environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
 
     # -- AWS clients -------------------------------------------------------------------------------
@@ -71,7 +78,29 @@ class Target:
         if flag:
             return flag
         self._refuse_mixed(variable)
-        return self.environ.get(variable) or (self.outputs.get(output) if self.env else None)
+        return self.environ.get(variable) or (self.output(output) if self.env else None)
+
+    @cached_property
+    def routes(self) -> Routes | None:
+        """The deployed stack's routes (None without --env, or for a stack from before pools)."""
+        text = self.outputs.get("Routes") if self.env else None
+        return Routes.from_json(text, source=f"the {self.stack_name} Routes output") if text else None
+
+    @property
+    def stack_name(self) -> str:
+        return f"JobsStack-{self.env}"
+
+    @property
+    def pools(self) -> list[str]:
+        """The deployed stack's pools, the default first."""
+        return list(self.routes.queues) if self.routes else [DEFAULT_POOL]
+
+    def output(self, key: str, pool: str | None = None) -> str | None:
+        """A stack output of `pool` (default: --pool's): the default pool's key itself, another's prefixed."""
+        pool = pool or self.pool or DEFAULT_POOL
+        if pool != DEFAULT_POOL and pool not in self.pools:
+            raise CliError(f"{self.stack_name} has no pool {pool!r} (its pools: {', '.join(self.pools)})", USAGE)
+        return self.outputs.get(key if pool == DEFAULT_POOL else f"Pool{camel(pool)}{key}")
 
     def _refuse_mixed(self, variable: str) -> None:
         """With an environment chosen, a URL exported in the shell is most likely another place's (a local
@@ -130,8 +159,16 @@ class Target:
     def queue(self) -> Queue:
         return Queue(self.sqs, self.queue_url)
 
+    @property
+    def destination(self) -> Destination:
+        """Where publish and retry send: each job's pool queue by the stack's routes, unless a queue (or a
+        pool) was named."""
+        if self.routes and not self.pool and not self.queue_url_flag and not self.environ.get("QUEUE_URL"):
+            return Router(self.sqs, self.routes)
+        return self.queue
+
     def stack_output(self, key: str, flag_name: str) -> str:
-        value = self.outputs.get(key)
+        value = self.output(key)
         if not value:
             raise CliError(f"needs the deployed stack's {key}: pass --env ENV (or {flag_name})", USAGE)
         return value
