@@ -138,40 +138,57 @@ class Doctor:
         return Check("database", True, f"answers ({tls}), migrations at head ({revision})")
 
     def queues(self) -> Check:
-        url, dlq_url = self.outputs.get("QueueUrl"), self.outputs.get("DeadLetterQueueUrl")
-        if not url or not dlq_url:
-            return Check("queues", False, "unknown (no stack outputs)")
-        sqs = self.target.sqs
-        try:
-            attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-            dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        except Exception as err:
-            return Check("queues", False, f"cannot be read ({_aws_reason(err)})")
-        s = self.settings
-        redrive = json.loads(attrs.get("RedrivePolicy") or "{}")
-        wrong = [
-            f"{what} is {got}, settings say {want}"
-            for what, got, want in (
-                ("maxReceiveCount", int(redrive.get("maxReceiveCount", 0)), s.max_receive_count),
-                ("VisibilityTimeout", int(attrs.get("VisibilityTimeout", 0)), s.visibility_timeout_seconds),
-                ("MessageRetentionPeriod", int(attrs.get("MessageRetentionPeriod", 0)), s.retention_days * 86_400),
-            )
-            if got != want
-        ]
-        if redrive.get("deadLetterTargetArn") != dlq_arn:
-            wrong.append("the queue does not redrive to the stack's DLQ")
+        """Every pool's queue, DLQ and redrive against that pool's settings."""
+        wrong: list[str] = []
+        for pool in self.settings.all_pools:
+            prefix = pool.construct_prefix
+            url, dlq_url = self.outputs.get(f"{prefix}QueueUrl"), self.outputs.get(f"{prefix}DeadLetterQueueUrl")
+            named = "" if pool.is_default else f"pool {pool.name}: "
+            if not url or not dlq_url:
+                if pool.is_default:
+                    return Check("queues", False, "unknown (no stack outputs)")
+                wrong.append(f"{named}not deployed")
+                continue
+            sqs = self.target.sqs
+            try:
+                attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+                dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+                    "QueueArn"
+                ]
+            except Exception as err:
+                return Check("queues", False, f"{named}cannot be read ({_aws_reason(err)})")
+            s = pool.settings
+            redrive = json.loads(attrs.get("RedrivePolicy") or "{}")
+            wrong += [
+                f"{named}{what} is {got}, settings say {want}"
+                for what, got, want in (
+                    ("maxReceiveCount", int(redrive.get("maxReceiveCount", 0)), s.max_receive_count),
+                    ("VisibilityTimeout", int(attrs.get("VisibilityTimeout", 0)), s.visibility_timeout_seconds),
+                    ("MessageRetentionPeriod", int(attrs.get("MessageRetentionPeriod", 0)), s.retention_days * 86_400),
+                )
+                if got != want
+            ]
+            if redrive.get("deadLetterTargetArn") != dlq_arn:
+                wrong.append(f"{named}the queue does not redrive to the stack's DLQ")
         if wrong:
             return Check("queues", False, "; ".join(wrong), "deploy the current settings: cdk deploy")
-        return Check("queues", True, f"queue, DLQ and redrive (maxReceiveCount {s.max_receive_count}) match")
+        pools = len(self.settings.all_pools)
+        what = "queue, DLQ and redrive" if pools == 1 else f"{pools} pools' queues, DLQs and redrives"
+        return Check(
+            "queues", True, f"{what} (maxReceiveCount {self.settings.default_pool.settings.max_receive_count}) match"
+        )
 
     def concurrency(self) -> Check:
-        wanted = (self.settings.reserved_concurrency or 0) + 1  # the worker's reservation and the sweeper's 1
+        # Every pool worker's reservation and the sweeper's 1.
+        wanted = sum(p.settings.reserved_concurrency or 0 for p in self.settings.all_pools) + 1
         client = self.target.client("lambda")
         try:
             limits = client.get_account_settings()["AccountLimit"]
-            ours = sum(
-                self._reserved(client, self.outputs.get(k)) for k in ("WorkerFunctionName", "SweeperFunctionName")
-            )
+            names = [
+                "SweeperFunctionName",
+                *(f"{p.construct_prefix}WorkerFunctionName" for p in self.settings.all_pools),
+            ]
+            ours = sum(self._reserved(client, self.outputs.get(k)) for k in names)
         except Exception as err:
             return Check("Lambda concurrency", False, f"cannot be read ({_aws_reason(err)})")
         quota, unreserved = int(limits["ConcurrentExecutions"]), int(limits["UnreservedConcurrentExecutions"])
