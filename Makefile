@@ -80,7 +80,7 @@ snapshot: synth
 # deploy, migrate, doctor, publish and work a few jobs on the deployed queues. The server keeps running for
 # `jobs --env $(ENV) --endpoint-url ...` until `make destroy-local`.
 deploy-local: deps
-	$(VENV)/bin/python -m cli.rehearsal up --env $(ENV)
+	$(VENV)/bin/python -m cli.rehearsal up --env $(ENV) $(if $(SETTINGS),--settings '$(SETTINGS)')
 
 destroy-local: deps
 	$(VENV)/bin/python -m cli.rehearsal down --env $(ENV)

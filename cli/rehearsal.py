@@ -32,11 +32,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from cli.local_ports import free_port, wait_until_listening
+from stacks.overrides import OVERRIDES_VARIABLE
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT, REGION = "123456789012", "us-east-1"  # moto's account
@@ -172,7 +174,8 @@ def _jobs(args: list[str], environ: dict[str, str], env: str, port: int, *, chec
     return code
 
 
-def up(env: str) -> None:
+def up(env: str, settings: dict[str, Any] | None = None) -> None:
+    """`settings`: more of the environment's settings for this deploy (e.g. `pools`), as -c overrides."""
     import boto3
 
     if running_port(env) is not None:
@@ -187,7 +190,8 @@ def up(env: str) -> None:
     secret_arn = secrets.create_secret(Name=f"jobstack-rehearsal-{env}", SecretString=secret_value)["ARN"]
     # The secret exists before the stack (moto's CloudFormation would not create it); termination
     # protection off, so `make destroy-local` can delete even prod's rehearsal.
-    overrides = {env: {"database_secret_arn": secret_arn, "termination_protection": False}}
+    overrides = {env: {**(settings or {}), "database_secret_arn": secret_arn, "termination_protection": False}}
+    environ[OVERRIDES_VARIABLE] = json.dumps(overrides)  # `jobs` reads the settings this deploy used
     _run(["cdk", "bootstrap", f"aws://{ACCOUNT}/{REGION}"], environ, "cdk bootstrap")
     _run(
         ["cdk", "deploy", f"JobsStack-{env}", "--method=direct", "--require-approval", "never",
@@ -203,15 +207,23 @@ def up(env: str) -> None:
     # moto runs the deployed event source mapping: it receives the messages and fails to invoke the function
     # (moto's Lambda needs Docker), so SQS's redrive would dead-letter them. Pause it, as an operator would
     # for maintenance, and play the event source with `jobs local` on the same queues.
-    _jobs(["pause"], environ, env, port)
-    for n in range(DEMO_JOBS):
+    pools = list(json.loads(outputs(env)["Routes"])["queues"])
+    for pool in pools:
+        _jobs(["pause", "--pool", pool], environ, env, port)
+    for n in range(DEMO_JOBS):  # routed to test-echo's pool by the stack's Routes output
         _jobs(["publish", "test-echo", "--payload", json.dumps({"n": n})], environ, env, port)
-    _jobs(["local", "--until-empty", "--concurrency", "2"], environ, env, port)
+    for pool in pools:  # each pool's worker on its own queue
+        _jobs(["local", "--pool", pool, "--until-empty", "--concurrency", "2"], environ, env, port)
     print(
         f"\nJobsStack-{env} is deployed on moto at http://localhost:{port} and keeps running:\n"
         f"  .venv/bin/jobs --env {env} --endpoint-url http://localhost:{port} stats\n"
         f"  make destroy-local ENV={env}   # cdk destroy, then stop the server and drop the database"
     )
+
+
+def outputs(env: str) -> dict[str, str]:
+    found: dict[str, str] = json.loads((state_dir(env) / "outputs.json").read_text())[f"JobsStack-{env}"]
+    return found
 
 
 def down(env: str) -> None:
@@ -227,9 +239,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cli.rehearsal", description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=["up", "down"])
     parser.add_argument("--env", default="dev")
+    parser.add_argument(
+        "--settings", type=json.loads, help="more settings for this deploy, as JSON: '{\"pools\": {...}}'"
+    )
     args = parser.parse_args(argv)
     try:
-        (up if args.action == "up" else down)(args.env)
+        if args.action == "up":
+            up(args.env, args.settings)
+        else:
+            down(args.env)
     except RehearsalError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -23,6 +23,7 @@ from typing import Any
 from cli.errors import USAGE, CliError
 from db import DB, Queue, Router, Routes, create_db
 from db.outgoing import Destination
+from stacks.overrides import OVERRIDES, OVERRIDES_VARIABLE, with_overrides
 from stacks.pools import DEFAULT_POOL, camel
 from stacks.settings import Settings, SettingsError, load_settings
 
@@ -194,8 +195,13 @@ def _aws_reason(err: Exception) -> str:
 
 
 def stack_settings(env_name: str) -> Settings:
-    """The settings `cdk deploy` would use for JobsStack-ENV, read from this checkout's cdk.json."""
+    """The settings `cdk deploy` would use for JobsStack-ENV, read from this checkout's cdk.json, with
+    $JOBSTACK_OVERRIDES laid over them as `-c jobstack-overrides` lays them for a deploy."""
     try:
-        return load_settings(json.loads((ROOT / "cdk.json").read_text())["context"], env_name)
+        context = json.loads((ROOT / "cdk.json").read_text())["context"]
+        overrides = os.environ.get(OVERRIDES_VARIABLE)
+        if overrides:
+            context = {**context, "jobstack": with_overrides(context.get("jobstack"), overrides)}
+        return load_settings(context, env_name)
     except SettingsError as err:
-        raise CliError(str(err), USAGE) from None
+        raise CliError(str(err).replace(f"-c {OVERRIDES}", f"${OVERRIDES_VARIABLE}"), USAGE) from None

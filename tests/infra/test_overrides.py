@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from stacks.app_factory import with_overrides
+from stacks.overrides import with_overrides
 from stacks.settings import SettingsError, load_settings
 
 pytestmark = pytest.mark.unit

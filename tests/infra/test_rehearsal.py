@@ -17,18 +17,31 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_deploy_local_deploys_with_the_real_cli_works_jobs_and_destroy_local_removes_it() -> None:
+#: Two more pools for the rehearsal: test-echo (the demo's jobs) runs in `video`; `ledger` is FIFO.
+POOLS = {"video": {"types": ["test-echo"], "timeout_seconds": 120}, "ledger": {"types": ["ledger.post"], "fifo": True}}
+
+
+@pytest.mark.parametrize("settings", [None, {"pools": POOLS}], ids=["one pool", "three pools, one FIFO"])
+def test_deploy_local_deploys_with_the_real_cli_works_jobs_and_destroy_local_removes_it(
+    settings: dict[str, object] | None,
+) -> None:
     assert (ROOT / "node_modules" / ".bin" / "cdk").exists(), "make deps installs the pinned CDK CLI"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    extra = ["--settings", json.dumps(settings)] if settings else []
     up = subprocess.run(
-        [sys.executable, "-m", "cli.rehearsal", "up", "--env", "dev"], cwd=ROOT, env=env, capture_output=True, text=True
-    )
+        [sys.executable, "-m", "cli.rehearsal", "up", "--env", "dev", *extra],
+        cwd=ROOT, env=env, capture_output=True, text=True,
+    )  # fmt: skip
     try:
         assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
         outputs = json.loads((rehearsal.state_dir("dev") / "outputs.json").read_text())["JobsStack-dev"]
         assert {"QueueUrl", "DeadLetterQueueUrl", "DatabaseSecretArn", "EventSourceMappingId"} <= set(outputs)
         assert "✅  JobsStack-dev" in up.stdout + up.stderr
         assert f"completed {rehearsal.DEMO_JOBS}, failed 0, in flight 0, waiting 0, dead-lettered 0" in up.stderr
+        if settings:
+            assert outputs["PoolLedgerQueueUrl"].endswith("JobsStack-dev-ledger-jobs.fifo")
+            assert json.loads(outputs["Routes"])["types"] == {"test-echo": "video", "ledger.post": "ledger"}
+            assert "running the worker of pool video on" in up.stderr
         assert rehearsal.running_port("dev") is not None, "the server stays up for `jobs --endpoint-url`"
     finally:
         down = subprocess.run(
