@@ -11,6 +11,7 @@ the main queue may redrive into.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from aws_cdk import Aws, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
@@ -26,8 +27,9 @@ from stacks import nag
 from stacks.function_network import FunctionNetwork, function_network
 from stacks.functions import FunctionSpec, build_function
 from stacks.monitoring import Monitoring
+from stacks.pools import PoolSpec
 from stacks.scheduled_jobs import ScheduledJobs
-from stacks.settings import Settings
+from stacks.settings import Settings, with_pools
 from stacks.worker_code import worker_code
 from stacks.worker_pool import WorkerPool
 
@@ -40,18 +42,28 @@ KEY_USE_ACTIONS = ["kms:Decrypt", "kms:GenerateDataKey"]
 class Jobs(Construct):
     """The whole job system for one environment. Reusable in your own stack:
 
-        jobs = Jobs(self, "Jobs", settings=load_settings(context, "dev"))
+        jobs = Jobs(self, "Jobs", settings=load_settings(context, "dev"),
+                    pools={"video": {"types": ["video.transcode"], "timeout_seconds": 900}})
         jobs.grant_publish(web_app_role)
 
-    `settings.pools` (stacks/pools.py) gives one queue, DLQ and worker per pool; `pools` holds them by name,
-    and `queue`, `dead_letter_queue`, `worker` (and friends) are the default pool's. `code` replaces the
-    worker asset (tests pass a small inline one).
+    Keyword-only: `settings` (stacks/settings.py), `pools` (replaces the settings' own, checked by the same
+    rules: SettingsError in one line), `code` (replaces the worker asset; tests pass a small inline one).
+    `pools` on the construct holds each pool's resources by name (stacks/worker_pool.py); `queue`,
+    `dead_letter_queue`, `worker` (and friends) are the default pool's.
     """
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, settings: Settings, code: lambda_.Code | None = None
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: Settings,
+        pools: Mapping[str, PoolSpec] | None = None,
+        code: lambda_.Code | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        if pools is not None:
+            settings = with_pools(settings, pools)
         self.settings = settings
         removal = RemovalPolicy.RETAIN if settings.removal_policy == "retain" else RemovalPolicy.DESTROY
         code = code or worker_code(settings.architecture)

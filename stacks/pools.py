@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 if TYPE_CHECKING:
     from stacks.settings import Settings
@@ -44,6 +44,23 @@ _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _MAX_NAME = 24
 _TYPE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")  # db/job_types.py's rule for a job type's name
 SQS_MAX_QUEUE_NAME = 80
+
+
+class PoolSpec(TypedDict, total=False):
+    """One pool as cdk.json writes it, or as `Jobs(..., pools={"video": {...}})` takes it in your own stack."""
+
+    types: list[str]
+    fifo: bool
+    fifo_throughput_limit: str
+    deduplication_scope: str
+    memory_mb: int
+    timeout_seconds: int
+    batch_size: int
+    max_batching_window_seconds: int
+    max_concurrency: int | None
+    max_receive_count: int
+    alarm_oldest_message_seconds: int
+    alarm_dlq_depth: int
 
 
 class PoolError(ValueError):

@@ -245,8 +245,14 @@ def load_settings(context: Mapping[str, Any], env_name: str) -> Settings:
     values = {key: coerce(where, key, value) for key, value in merged.items() if key != "pools"}
     settings = Settings(env_name=env_name, **values)
     validate(where, settings)
+    return with_pools(settings, merged.get("pools"), where=where)
+
+
+def with_pools(settings: Settings, pools: Mapping[str, Any] | None, *, where: str | None = None) -> Settings:
+    """`settings` with these pools (cdk.json's `pools` shape), checked as load_settings checks them."""
+    where = where or f"invalid settings for environment {settings.env_name!r}"
     try:
-        settings = replace(settings, pools=parse_pools(where, merged.get("pools"), settings))
+        settings = replace(settings, pools=parse_pools(where, pools, replace(settings, pools=())))
     except PoolError as err:
         raise SettingsError(str(err)) from None
     for schedule in settings.schedules:

@@ -23,6 +23,7 @@ import boto3
 import pytest
 
 from db import Router, Routes, publish
+from stacks.jobs_construct import Jobs
 from stacks.jobs_stack import JobsStack
 from stacks.settings import SettingsError, load_settings
 from tests.infra.conftest import cdk_context
@@ -234,3 +235,20 @@ def test_the_pooled_template_deploys_in_moto_and_its_routes_output_routes_a_publ
     got = sqs.receive_message(QueueUrl=outputs["PoolVideoQueueUrl"], MaxNumberOfMessages=10)["Messages"]
     assert [json.loads(m["Body"])["jobId"] for m in got] == [str(job.id)]
     assert "Messages" not in sqs.receive_message(QueueUrl=outputs["QueueUrl"], MaxNumberOfMessages=10)
+
+
+def test_the_construct_takes_pools_in_a_users_own_stack_checked_by_the_same_rules(tmp_path: Path) -> None:
+    """Keyword-only, typed (`PoolSpec`): a user's stack adds a FIFO pool without cdk.json."""
+    settings = load_settings(cdk_context(), "dev")
+    app = cdk.App(outdir=str(tmp_path))
+    stack = cdk.Stack(app, "TheirStack")
+    jobs = Jobs(stack, "Jobs", settings=settings, pools={"orders": {"types": ["order.placed"], "fifo": True}})
+    assert sorted(jobs.pools) == ["default", "orders"]
+    assert jobs.pools["orders"].pool.fifo and jobs.queue is jobs.pools["default"].queue
+    template = app.synth().get_stack_by_name("TheirStack").template
+    names = sorted(q["Properties"]["QueueName"] for q in of_type(template, "AWS::SQS::Queue").values())
+    assert "JobsStack-dev-orders-jobs.fifo" in names and len(names) == 4
+    with pytest.raises(SettingsError, match="pool 'bad' has no types"):
+        Jobs(cdk.Stack(app, "Other"), "Jobs", settings=settings, pools={"bad": {}})
+    with pytest.raises(TypeError):
+        Jobs(stack, "Positional", settings, None)  # type: ignore[call-arg]
