@@ -16,6 +16,7 @@ This module imports no `aws_cdk`: the CLI and the local runner read pools cheapl
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -178,7 +179,35 @@ def parse_pools(where: str, value: Any, settings: Settings) -> tuple[Pool, ...]:
             raise PoolError(f"{here}: its outputs would clash with pool {prefixes[camel(name)]!r}'s: rename one")
         prefixes[camel(name)] = name
         pools.append(pool)
+    _check_environment_size(where, pools)
     return tuple(pools)
+
+
+#: Lambda's limit on a function's environment variables, names and values together (4 KB), and what the
+#: sweeper's other variables take at most (resolved ARNs and URLs included).
+LAMBDA_ENVIRONMENT_BYTES = 4096
+_OTHER_VARIABLES_BYTES = 1300
+_QUEUE_URL_PREFIX = "https://sqs.ap-southeast-2.amazonaws.com/123456789012/"  # a long region's, for the estimate
+
+
+def _check_environment_size(where: str, pools: list[Pool]) -> None:
+    """The sweeper and the schedules' publisher carry the whole route map (JOBSTACK_ROUTES) and each pool's
+    windows in their environment: refused at synth if it could not fit Lambda's 4 KB, not at deploy."""
+    if len(pools) < 2:
+        return
+    routes = {
+        "stack": pools[0].settings.stack_name,
+        "queues": {p.name: _QUEUE_URL_PREFIX + p.queue_name for p in pools},
+        "types": {t: p.name for p in pools for t in p.types},
+    }
+    windows = {p.name: [99999, 99999, 9999999] for p in pools}
+    size = len("JOBSTACK_ROUTES") + len(json.dumps(routes)) + len("JOBSTACK_SWEEP_WINDOWS") + len(json.dumps(windows))
+    if size + _OTHER_VARIABLES_BYTES > LAMBDA_ENVIRONMENT_BYTES:
+        raise PoolError(
+            f"{where}: pools list {len(routes['types'])} job types: the sweeper's route map would take about "
+            f"{size} bytes of Lambda's {LAMBDA_ENVIRONMENT_BYTES} for environment variables; list fewer (the "
+            "default pool runs every type no pool lists)"
+        )
 
 
 def _choice(here: str, spec: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> str:

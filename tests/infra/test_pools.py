@@ -57,6 +57,8 @@ POOLS = {
         ({"l": {"types": ["t bad"]}}, "'t bad' is not a job type name"),
         ({"l": {"types": ["t"], "fifo": "yes"}}, "pool 'l': fifo must be true or false"),
         ({"a-1b": {"types": ["t"]}, "a1b": {"types": ["u"]}}, "pool 'a1b': its outputs would clash"),
+        ({"many": {"types": [f"a-rather-long-job-type-name-{n}" for n in range(100)]}},
+         "pools list 100 job types: the sweeper's route map would take about"),
     ],
 )  # fmt: skip
 def test_bad_pools_are_one_line_naming_the_pool(pools: dict[str, Any], message: str) -> None:
