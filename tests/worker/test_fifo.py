@@ -20,7 +20,7 @@ import pytest
 
 from db import DB, JobStatus, Queue, get_job, publish, resend
 from tests.worker.esm import FakeLambdaContext, acknowledge, receive_event
-from tests.worker_support import Calls, make_config
+from tests.worker_support import Calls, fifo_pair, make_config
 from worker.batch import process_batch
 from worker.registry import JobContext
 from worker.runtime import Runtime
@@ -30,17 +30,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def fifo(sqs: Any) -> tuple[Queue, Queue]:
-    dlq_url = sqs.create_queue(QueueName="jobs-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    url = sqs.create_queue(
-        QueueName="jobs.fifo",
-        Attributes={
-            "FifoQueue": "true",
-            "VisibilityTimeout": "60",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 10}),
-        },
-    )["QueueUrl"]
-    return Queue(sqs, url), Queue(sqs, dlq_url)
+    return fifo_pair(sqs, "jobs")
 
 
 def _groups_and_payloads(event: dict[str, Any]) -> list[tuple[str, int]]:

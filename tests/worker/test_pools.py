@@ -34,7 +34,7 @@ from db.job_types import unregister_job_type
 from db.repository import utcnow
 from tests.db.factories import insert_job
 from tests.worker.esm import FakeLambdaContext, acknowledge, drain, receive_event
-from tests.worker_support import make_config
+from tests.worker_support import fifo_pair, make_config
 from worker import handler as entry
 from worker import registry, sweeper
 from worker.registry import JobContext
@@ -51,17 +51,7 @@ class Entry(BaseModel):
 @pytest.fixture
 def ledger(sqs: Any) -> tuple[Queue, Queue]:
     """The `ledger` pool's FIFO queue and FIFO DLQ, as stacks/worker_pool.py creates them."""
-    dlq_url = sqs.create_queue(QueueName="ledger-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    url = sqs.create_queue(
-        QueueName="ledger.fifo",
-        Attributes={
-            "FifoQueue": "true",
-            "VisibilityTimeout": "60",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 10}),
-        },
-    )["QueueUrl"]
-    return Queue(sqs, url), Queue(sqs, dlq_url)
+    return fifo_pair(sqs, "ledger")
 
 
 Run = tuple[str, str | None, int, bool]  # (type, group, n, succeeded)
