@@ -1,0 +1,122 @@
+"""IAM per pool, proven by execution (as tests/infra/test_iam_execution.py does for one pool): the pooled
+template's policies are put on roles in moto with IAM enforced (`INITIAL_NO_AUTH_ACTION_COUNT`), and the
+real code runs under them. A pool's worker may receive from its own queue and not from another pool's; the
+publisher's managed policy and the sweeper may send to every pool's queue, through a `Router`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import settings as moto_settings
+from moto.core.authorization import ActionAuthenticatorMixin
+
+from db import DB, Router, Routes, publish
+from db.repository import utcnow
+from tests.db.factories import insert_job
+from tests.infra.conftest import cdk_context
+from tests.infra.test_iam_execution import ACCOUNT, REGION, as_aws_authorizes, policies_of, resolve
+from tests.infra.variants import of_type, stack_template, synth_app
+from tests.worker_support import make_config
+from worker import sweeper
+from worker.runtime import Runtime
+
+pytestmark = [pytest.mark.integration, pytest.mark.infra]
+POOLS = {"video": {"types": ["test-echo"], "timeout_seconds": 300}, "ledger": {"types": ["ledger.post"], "fifo": True}}
+
+
+@pytest.fixture
+def pooled_account(tmp_path: Path, aws: None, pg_db: DB) -> Iterator[dict[str, Any]]:
+    template = stack_template(synth_app(tmp_path / "out", cdk_context(dev={"pools": POOLS})), "dev")
+    sqs = boto3.client("sqs", region_name=REGION)
+    arns: dict[str, str] = {}
+    urls: dict[str, str] = {}
+    for logical, resource in of_type(template, "AWS::SQS::Queue").items():
+        name = resource["Properties"]["QueueName"]
+        attributes = {"FifoQueue": "true"} if name.endswith(".fifo") else {}
+        urls[name] = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        arns[logical] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
+    secret_arn = boto3.client("secretsmanager", region_name=REGION).create_secret(Name="db", SecretString="x")["ARN"]
+    for logical, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::SecretsManager::Secret":
+            arns[logical] = secret_arn
+        elif resource["Type"] == "AWS::Logs::LogGroup":
+            arns[logical] = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{logical}:*"
+    documents = {
+        "default-worker": policies_of(template, "JobsWorkerRole"),
+        "video-worker": policies_of(template, "JobsPoolVideoWorkerRole"),
+        "sweeper": policies_of(template, "JobsSweeperRole"),
+        "publisher": [r["Properties"]["PolicyDocument"] for r in of_type(template, "AWS::IAM::ManagedPolicy").values()],
+    }
+    assert all(documents.values()), documents
+    iam = boto3.client("iam", region_name=REGION)
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}
+    ]}  # fmt: skip
+    clients = {}
+    for role, docs in documents.items():
+        iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))
+        for index, doc in enumerate(docs):
+            policy = json.dumps(as_aws_authorizes(resolve(doc, arns)))
+            iam.put_role_policy(RoleName=role, PolicyName=f"{role}-{index}", PolicyDocument=policy)
+        creds = boto3.client("sts", region_name=REGION).assume_role(
+            RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{role}", RoleSessionName=role
+        )["Credentials"]
+        clients[role] = boto3.client(
+            "sqs", region_name=REGION, aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"],
+        )  # fmt: skip
+    routes = Routes(
+        queues={
+            "default": urls["JobsStack-dev-jobs"],
+            "video": urls["JobsStack-dev-video-jobs"],
+            "ledger": urls["JobsStack-dev-ledger-jobs.fifo"],
+        },
+        types={"test-echo": "video", "ledger.post": "ledger"},
+    )
+    saved_count, saved_requests = moto_settings.INITIAL_NO_AUTH_ACTION_COUNT, ActionAuthenticatorMixin.request_count
+    moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = 0  # from here on, every request is authorized
+    ActionAuthenticatorMixin.request_count = 0
+    try:
+        yield {"urls": urls, "clients": clients, "routes": routes}
+    finally:
+        moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = saved_count
+        ActionAuthenticatorMixin.request_count = saved_requests
+
+
+def test_each_pools_worker_reaches_only_its_queue_and_publishers_reach_every_pool(
+    pooled_account: dict[str, Any], pg_url: str, pg_db: DB
+) -> None:
+    clients, urls, routes = pooled_account["clients"], pooled_account["urls"], pooled_account["routes"]
+    web = Router(clients["publisher"], routes)
+    job = publish(pg_db, "test-echo", {}, queue=web)  # to the video pool
+    publish(pg_db, "test-echo", {}, queue=Router(clients["publisher"], Routes(queues=dict(routes.queues))))  # default
+
+    video = clients["video-worker"].receive_message(QueueUrl=urls["JobsStack-dev-video-jobs"])["Messages"]
+    assert [json.loads(m["Body"])["jobId"] for m in video] == [str(job.id)]
+    with pytest.raises(Exception, match="AccessDenied"):
+        clients["video-worker"].receive_message(QueueUrl=urls["JobsStack-dev-jobs"])  # another pool's queue
+    with pytest.raises(Exception, match="AccessDenied"):
+        clients["default-worker"].receive_message(QueueUrl=urls["JobsStack-dev-video-jobs"])
+    with pytest.raises(Exception, match="AccessDenied"):
+        clients["video-worker"].send_message(QueueUrl=urls["JobsStack-dev-jobs-dlq"], MessageBody="{}")
+    assert clients["default-worker"].receive_message(QueueUrl=urls["JobsStack-dev-jobs"])["Messages"]
+
+    # The sweeper re-sends a lost job of each pool to that pool's queue (the FIFO one included).
+    config = make_config(
+        pg_url,
+        Router(clients["sweeper"], routes).queue_for("anything"),
+        Router(clients["sweeper"], routes).queue_for("anything"),
+        routes=routes,
+        pool_windows={"default": (120, 600, 10**6), "video": (360, 1200, 10**6), "ledger": (120, 600, 10**6)},
+    )
+    long_ago = utcnow().replace(year=2020)
+    lost = [insert_job(pg_db, type=t, created_at=long_ago) for t in ("test-echo", "ledger.post")]
+    report = sweeper.sweep(Runtime(config, db=pg_db, sqs=clients["sweeper"]))
+    assert report.send_failures == {}
+    assert sorted(report.resent["pending"]) == sorted(j.id for j in lost)
