@@ -45,6 +45,10 @@ _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _MAX_NAME = 24
 _TYPE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")  # db/job_types.py's rule for a job type's name
 SQS_MAX_QUEUE_NAME = 80
+#: Each pool adds a queue and DLQ with their policies, a worker with its role, policy and log group, an
+#: event source mapping and 6 alarms; the rest of the stack takes under 50 of CloudFormation's 500.
+RESOURCES_PER_POOL = 15
+MAX_POOLS = 30
 
 
 class PoolSpec(TypedDict, total=False):
@@ -124,6 +128,11 @@ def parse_pools(where: str, value: Any, settings: Settings) -> tuple[Pool, ...]:
     if not isinstance(value, Mapping):
         raise PoolError(f"{where}: pools must be an object of NAME: {{types: [...], ...}}")
     specs = {DEFAULT_POOL: {}, **value}
+    if len(specs) > MAX_POOLS:
+        raise PoolError(
+            f"{where}: pools has {len(specs)} pools with the default: at most {MAX_POOLS} (each adds "
+            f"{RESOURCES_PER_POOL} resources, and a CloudFormation stack holds at most 500)"
+        )
     pools: list[Pool] = []
     owner: dict[str, str] = {}
     prefixes: dict[str, str] = {}

@@ -57,6 +57,7 @@ POOLS = {
         ({"l": {"types": ["t bad"]}}, "'t bad' is not a job type name"),
         ({"l": {"types": ["t"], "fifo": "yes"}}, "pool 'l': fifo must be true or false"),
         ({"a-1b": {"types": ["t"]}, "a1b": {"types": ["u"]}}, "pool 'a1b': its outputs would clash"),
+        ({f"p{n}": {"types": [f"t{n}"]} for n in range(30)}, "pools has 31 pools with the default: at most 30"),
         ({"many": {"types": [f"a-rather-long-job-type-name-{n}" for n in range(100)]}},
          "pools list 100 job types: the sweeper's route map would take about"),
     ],
