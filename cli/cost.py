@@ -70,10 +70,12 @@ class Estimate:
         return self.lambda_requests_usd + self.lambda_duration_usd + self.sqs_usd
 
 
-def designs(settings: Settings) -> list[Design]:
-    """The stack as configured, the stack at batch size 1, and the seeds' runbook as it deploys itself."""
+def designs(settings: Settings, pool: str | None = None) -> list[Design]:
+    """The stack as configured (a pool's settings, if given), the stack at batch size 1, and the seeds'
+    runbook as it deploys itself."""
+    name = f"JobsStack-{settings.env_name}" + (f" pool {pool}" if pool else "")
     ours = Design(
-        f"JobsStack-{settings.env_name} (batch {settings.batch_size})",
+        f"{name} (batch {settings.batch_size})",
         settings.batch_size,
         settings.memory_mb,
         settings.architecture,
@@ -82,7 +84,7 @@ def designs(settings: Settings) -> list[Design]:
     return [
         ours,
         Design(
-            f"JobsStack-{settings.env_name} at batch 1",
+            f"{name} at batch 1",
             1,
             ours.memory_mb,
             ours.architecture,

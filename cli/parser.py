@@ -255,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs-per-month", type=positive, required=True)
     p.add_argument("--avg-ms", type=milliseconds, required=True, help="a job's average handler time")
     p.add_argument("--env", help="whose settings (batch size, memory, architecture); default dev ($JOBS_ENV)")
+    p.add_argument("--pool", help="a worker pool's settings (default: the default pool's)")
     p.add_argument("--db-rtt-ms", type=milliseconds, default=1.0, help="database round trip (default 1 ms)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     return parser

@@ -15,6 +15,8 @@ from cli.errors import FAILED, OK, USAGE, CliError
 from cli.output import Progress, emit_json, fields, table
 from cli.target import Target, stack_settings
 from db.repository import count_by_status_and_type, oldest_pending, utcnow
+from stacks.pools import DEFAULT_POOL
+from stacks.settings import SettingsError
 
 
 def cmd_stats(args: argparse.Namespace, target: Target) -> int:
@@ -274,7 +276,12 @@ def cmd_cost(args: argparse.Namespace) -> int:
     from cli import cost
 
     workload = {"jobs_per_month": args.jobs_per_month, "avg_ms": args.avg_ms, "db_rtt_ms": args.db_rtt_ms}
-    estimates = [cost.estimate(design, **workload) for design in cost.designs(stack_settings(args.env or "dev"))]
+    try:  # --pool: that pool's batch size and memory
+        pool = stack_settings(args.env or "dev").pool(args.pool or DEFAULT_POOL)
+    except SettingsError as err:
+        raise CliError(str(err), USAGE) from None
+    named = None if pool.is_default else pool.name
+    estimates = [cost.estimate(design, **workload) for design in cost.designs(pool.settings, named)]
     if args.json:
         emit_json([{"name": e.design.name, **fields_of(e), "total_usd": e.total_usd} for e in estimates])
         return OK

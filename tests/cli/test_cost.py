@@ -100,3 +100,18 @@ def test_an_unknown_environment_is_one_line(capsys: pytest.CaptureFixture[str]) 
         "error: invalid settings for environment 'qa': not in cdk.json context jobstack.environments "
         "(dev, staging, prod)"
     ]
+
+
+def test_a_pools_settings_price_its_jobs(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--pool`: that pool's batch size and memory (pools from $JOBSTACK_OVERRIDES, as a deploy's -c)."""
+    pools = {"video": {"types": ["v"], "memory_mb": 3008, "batch_size": 1, "timeout_seconds": 900}}
+    monkeypatch.setenv("JOBSTACK_OVERRIDES", json.dumps({"dev": {"pools": pools}}))
+    args = ["cost", "--jobs-per-month", "1000", "--avg-ms", "60000", "--json"]
+    assert main([*args, "--pool", "video"]) == 0
+    video = json.loads(capsys.readouterr().out)[0]
+    assert main(args) == 0
+    default = json.loads(capsys.readouterr().out)[0]
+    assert video["name"] == "JobsStack-dev pool video (batch 1)" and video["invocations"] == 1000
+    assert video["lambda_duration_usd"] == pytest.approx(default["lambda_duration_usd"] * 3008 / 512, rel=0.01)
+    assert main([*args, "--pool", "nope"]) == 2
+    assert "JobsStack-dev has no pool 'nope' (its pools: default, video)" in capsys.readouterr().err
