@@ -26,7 +26,7 @@ from .exceptions import ConfigError, UnroutableJob
 from .outgoing import SQS_MAX_MESSAGE_BYTES, Queue
 
 ROUTES_VARIABLE = "JOBSTACK_ROUTES"
-DEFAULT_POOL = "default"
+DEFAULT_POOL = "default"  # stacks/pools.py's too: the stack imports nothing from db/, so it names it itself
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,3 @@ class Router:
 
     def queue_for(self, job_type: str) -> Queue:
         return Queue(self.client, self.routes.url_for(job_type), self.max_message_bytes)
-
-    def queues(self) -> dict[str, Queue]:
-        """Every pool's queue, by pool name."""
-        return {pool: Queue(self.client, url, self.max_message_bytes) for pool, url in self.routes.queues.items()}

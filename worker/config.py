@@ -85,12 +85,12 @@ class WorkerConfig:
         """Where the sweeper and the scheduled publisher send: each type's pool queue, or the one queue."""
         return Router(sqs, self.routes) if self.routes else Queue(sqs, self.queue_url)
 
-    def pool_sweeps(self) -> list[tuple[str, ResendWindows, JobTypes | None]]:
+    def pool_sweeps(self) -> list[tuple[ResendWindows, JobTypes | None]]:
         """Per pool: its windows and its job types (the default pool: every type no other pool lists)."""
         if self.routes is None:
-            return [(DEFAULT_POOL, self.resend_windows(), None)]
+            return [(self.resend_windows(), None)]
         listed = self.routes.types
-        sweeps: list[tuple[str, ResendWindows, JobTypes | None]] = []
+        sweeps: list[tuple[ResendWindows, JobTypes | None]] = []
         for pool, (stale, lost, expired) in self.pool_windows.items():
             types = (
                 JobTypes(excluding=frozenset(t for t, p in listed.items() if p != DEFAULT_POOL))
@@ -103,7 +103,7 @@ class WorkerConfig:
                 expired_after=timedelta(seconds=expired),
                 stale_after=timedelta(seconds=stale),
             )
-            sweeps.append((pool, windows, types))
+            sweeps.append((windows, types))
         return sweeps
 
 

@@ -70,7 +70,7 @@ def sweep(runtime: Runtime, *, now: datetime | None = None) -> SweepReport:
 
     destination = config.destination(runtime.sqs)
     sweeps = config.pool_sweeps()  # each pool's windows follow from its own timeout and queue
-    for _, windows, job_types in sweeps:
+    for windows, job_types in sweeps:
         stale = abandoned_jobs(db, windows.stale_after, limit=config.sweep_batch_limit, now=now, job_types=job_types)
         for job in stale:
             if fail_job(db, job.id, ABANDONED, attempt=job.attempts, now=now):
@@ -78,7 +78,7 @@ def sweep(runtime: Runtime, *, now: datetime | None = None) -> SweepReport:
 
     release(runtime, report, now=now)
 
-    for _, windows, job_types in sweeps:
+    for windows, job_types in sweeps:
         due = take_for_resend(db, windows, limit=config.sweep_batch_limit, now=now, job_types=job_types)
         if not due:
             continue
