@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 from cli.target import ROOT, Target, _aws_reason
 from db import DB, JobstackError, create_db
+from stacks.pools import output_key
 from stacks.settings import Settings
 
 #: Lambda keeps at least this much of an account's concurrency unreserved; a reservation that would go
@@ -141,8 +142,8 @@ class Doctor:
         """Every pool's queue, DLQ and redrive against that pool's settings."""
         wrong: list[str] = []
         for pool in self.settings.all_pools:
-            prefix = pool.construct_prefix
-            url, dlq_url = self.outputs.get(f"{prefix}QueueUrl"), self.outputs.get(f"{prefix}DeadLetterQueueUrl")
+            url = self.outputs.get(output_key(pool.name, "QueueUrl"))
+            dlq_url = self.outputs.get(output_key(pool.name, "DeadLetterQueueUrl"))
             named = "" if pool.is_default else f"pool {pool.name}: "
             if not url or not dlq_url:
                 if pool.is_default:
@@ -186,7 +187,7 @@ class Doctor:
             limits = client.get_account_settings()["AccountLimit"]
             names = [
                 "SweeperFunctionName",
-                *(f"{p.construct_prefix}WorkerFunctionName" for p in self.settings.all_pools),
+                *(output_key(p.name, "WorkerFunctionName") for p in self.settings.all_pools),
             ]
             ours = sum(self._reserved(client, self.outputs.get(k)) for k in names)
         except Exception as err:

@@ -24,7 +24,7 @@ from cli.errors import USAGE, CliError
 from db import DB, Queue, Router, Routes, create_db
 from db.outgoing import Destination
 from stacks.overrides import OVERRIDES, OVERRIDES_VARIABLE, with_overrides
-from stacks.pools import DEFAULT_POOL, camel
+from stacks.pools import DEFAULT_POOL, output_key
 from stacks.settings import Settings, SettingsError, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,7 +101,7 @@ class Target:
         pool = pool or self.pool or DEFAULT_POOL
         if pool != DEFAULT_POOL and pool not in self.pools:
             raise CliError(f"{self.stack_name} has no pool {pool!r} (its pools: {', '.join(self.pools)})", USAGE)
-        return self.outputs.get(key if pool == DEFAULT_POOL else f"Pool{camel(pool)}{key}")
+        return self.outputs.get(output_key(pool, key))
 
     def _refuse_mixed(self, variable: str) -> None:
         """With an environment chosen, a URL exported in the shell is most likely another place's (a local

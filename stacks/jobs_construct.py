@@ -10,7 +10,6 @@ the main queue may redrive into.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 from aws_cdk import Aws, CfnOutput, Duration, RemovalPolicy, Stack
@@ -27,7 +26,7 @@ from stacks import nag
 from stacks.function_network import FunctionNetwork, function_network
 from stacks.functions import FunctionSpec, build_function
 from stacks.monitoring import Monitoring
-from stacks.pools import PoolSpec
+from stacks.pools import PoolSpec, output_key, route_document, sweep_windows
 from stacks.scheduled_jobs import ScheduledJobs
 from stacks.settings import Settings, with_pools
 from stacks.worker_code import worker_code
@@ -87,23 +86,12 @@ class Jobs(Construct):
         self.queue, self.dead_letter_queue = default.queue, default.dead_letter_queue
         self.worker, self.worker_log_group = default.worker, default.log_group
         self.routes = Stack.of(self).to_json_string(
-            {
-                "stack": settings.stack_name,
-                "queues": {name: p.queue.queue_url for name, p in self.pools.items()},
-                "types": {t: name for name, p in self.pools.items() for t in p.pool.types},
-            }
+            route_document(settings.all_pools, lambda p: self.pools[p.name].queue.queue_url)
         )
         publisher_env = dict(default.environment)
         if len(self.pools) > 1:  # one pool: the sweeper's QUEUE_URL is the whole map, as before pools
             publisher_env["JOBSTACK_ROUTES"] = self.routes
-            publisher_env["JOBSTACK_SWEEP_WINDOWS"] = json.dumps(
-                {
-                    p.name: [p.settings.stale_after_seconds, p.settings.sweep_lost_after_seconds,
-                             p.settings.sweep_expired_after_seconds]
-                    for p in settings.all_pools
-                },
-                separators=(",", ":"),
-            )  # fmt: skip
+            publisher_env["JOBSTACK_SWEEP_WINDOWS"] = sweep_windows(settings.all_pools)
         self.sweeper, self.sweeper_log_group = self._function(
             FunctionSpec(
                 name="Sweeper",
@@ -290,14 +278,13 @@ class Jobs(Construct):
             "WorkerLogGroupName": self.worker_log_group.log_group_name,
             "SweeperLogGroupName": self.sweeper_log_group.log_group_name,
         }
-        for worker_pool in self.pools.values():  # the default pool's are the unprefixed ones above
-            prefix = worker_pool.pool.construct_prefix
-            if prefix:
-                outputs[f"{prefix}QueueUrl"] = worker_pool.queue.queue_url
-                outputs[f"{prefix}DeadLetterQueueUrl"] = worker_pool.dead_letter_queue.queue_url
-                outputs[f"{prefix}WorkerFunctionName"] = worker_pool.worker.function_name
-                outputs[f"{prefix}EventSourceMappingId"] = worker_pool.event_source.event_source_mapping_id
-                outputs[f"{prefix}WorkerLogGroupName"] = worker_pool.log_group.log_group_name
+        for name, worker_pool in self.pools.items():  # the default pool's are the unprefixed ones above
+            if not worker_pool.pool.is_default:
+                outputs[output_key(name, "QueueUrl")] = worker_pool.queue.queue_url
+                outputs[output_key(name, "DeadLetterQueueUrl")] = worker_pool.dead_letter_queue.queue_url
+                outputs[output_key(name, "WorkerFunctionName")] = worker_pool.worker.function_name
+                outputs[output_key(name, "EventSourceMappingId")] = worker_pool.event_source.event_source_mapping_id
+                outputs[output_key(name, "WorkerLogGroupName")] = worker_pool.log_group.log_group_name
         # What a web app's publisher needs, as one value: `jobs routes --env ENV` prints it to export.
         outputs["Routes"] = self.routes
         if self.queue_key:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -91,7 +91,7 @@ class Pool:
     def construct_prefix(self) -> str:
         """Logical-id prefix of the pool's resources: none for the default pool (its ids are the ones the
         single-queue stack had), `Pool<Name>` for the others. Also the prefix of its stack outputs."""
-        return "" if self.is_default else "Pool" + camel(self.name)
+        return output_key(self.name, "")
 
     @property
     def queue_name(self) -> str:
@@ -115,6 +115,31 @@ class Pool:
 
 def camel(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("-"))
+
+
+def output_key(pool: str, key: str) -> str:
+    """The stack output `key` of `pool`: the default pool's is the key itself, another's `Pool<Name><key>`."""
+    return key if pool == DEFAULT_POOL else f"Pool{camel(pool)}{key}"
+
+
+def route_document(pools: Sequence[Pool], queue_url: Callable[[Pool], str]) -> dict[str, Any]:
+    """The route map a publisher reads (db/routes.py's `Routes`): the stack, each pool's queue, each listed
+    type's pool. `queue_url` gives a pool's URL: a token in the template, an estimate for the size check."""
+    return {
+        "stack": pools[0].settings.stack_name,
+        "queues": {p.name: queue_url(p) for p in pools},
+        "types": {t: p.name for p in pools for t in p.types},
+    }
+
+
+def sweep_windows(pools: Sequence[Pool]) -> str:
+    """JOBSTACK_SWEEP_WINDOWS: each pool's [stale, lost, expired] seconds, as worker/config.py reads it."""
+    windows = {
+        p.name: [p.settings.stale_after_seconds, p.settings.sweep_lost_after_seconds,
+                 p.settings.sweep_expired_after_seconds]
+        for p in pools
+    }  # fmt: skip
+    return json.dumps(windows, separators=(",", ":"))
 
 
 def parse_pools(where: str, value: Any, settings: Settings) -> tuple[Pool, ...]:
