@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from cli.local_ports import free_port
-from stacks.pools import DEFAULT_POOL
-from stacks.settings import DLQ_RETENTION_DAYS, Settings
+from stacks.pools import Pool
+from stacks.settings import DLQ_RETENTION_DAYS
 
 LOCAL_REGION = "us-east-1"
 
@@ -42,19 +42,18 @@ def start_sqs() -> EmbeddedSqs:
     return EmbeddedSqs(server=server, endpoint_url=f"http://127.0.0.1:{port}")
 
 
-def create_queues(sqs: Any, settings: Settings, pool: str = DEFAULT_POOL) -> tuple[str, str]:
+def create_queues(sqs: Any, pool: Pool) -> tuple[str, str]:
     """A pool's queue pair as the stack defines it: names, retention, derived visibility, long polling,
     redrive, FIFO with the job id deduplicating."""
-    chosen = settings.pool(pool)
-    fifo = {"FifoQueue": "true", "ContentBasedDeduplication": "false"} if chosen.fifo else {}
-    settings = chosen.settings
+    fifo = {"FifoQueue": "true", "ContentBasedDeduplication": "false"} if pool.fifo else {}
+    settings = pool.settings
     dlq_url: str = sqs.create_queue(
-        QueueName=chosen.dlq_name,
+        QueueName=pool.dlq_name,
         Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_DAYS * 86400), **fifo},
     )["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     queue_url: str = sqs.create_queue(
-        QueueName=chosen.queue_name,
+        QueueName=pool.queue_name,
         Attributes={
             **fifo,
             "MessageRetentionPeriod": str(settings.retention_days * 86400),

@@ -15,11 +15,9 @@ from cli.errors import USAGE, CliError
 from cli.local_runner import LocalEventSource, RunnerSettings
 from cli.local_summary import LiveSummary
 from cli.output import table
-from cli.target import Target, stack_settings
+from cli.target import Target, stack_pool
 from db import JobRequest, Queue, create_db, list_jobs, publish_many
 from db.migrate import upgrade
-from stacks.pools import DEFAULT_POOL
-from stacks.settings import SettingsError
 
 
 def max_receive_count(sqs: Any, queue_url: str, default: int) -> int:
@@ -34,11 +32,7 @@ def max_receive_count(sqs: Any, queue_url: str, default: int) -> int:
 def run_local(args: argparse.Namespace, target: Target) -> int:
     import worker.handler
 
-    environment = stack_settings(target.env or "dev")
-    try:  # --pool: that pool's function settings (timeout, batch size, ...) and queues
-        pool = environment.pool(target.pool or DEFAULT_POOL)
-    except SettingsError as err:
-        raise CliError(str(err), USAGE) from None
+    pool = stack_pool(target.env or "dev", target.pool)  # its function settings (timeout, batch size, ...)
     settings = pool.settings
     embedded = None
     # Queues and database from wherever the other commands take them (flags, variables, --env's deployed
@@ -49,7 +43,7 @@ def run_local(args: argparse.Namespace, target: Target) -> int:
         embedded = start_sqs()
         target.endpoint_url = embedded.endpoint_url
         sqs = target.client("sqs")
-        queue_url, dlq_url = create_queues(sqs, environment, pool.name)
+        queue_url, dlq_url = create_queues(sqs, pool)
     names_a_database = target.database_url_flag or target.environ.get("DATABASE_URL") or target.env
     database_url = target.database_url if names_a_database else f"sqlite:///{args.sqlite.resolve()}"
     timeout = args.timeout if args.timeout is not None else float(settings.timeout_seconds)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -13,10 +15,9 @@ from cli import dlq as dead_letters
 from cli.dead_letter_kinds import SQS_REDRIVE
 from cli.errors import FAILED, OK, USAGE, CliError
 from cli.output import Progress, emit_json, fields, table
-from cli.target import Target, stack_settings
+from cli.target import Target, stack_pool, stack_settings
 from db.repository import count_by_status_and_type, oldest_pending, utcnow
 from stacks.pools import DEFAULT_POOL
-from stacks.settings import SettingsError
 
 
 def cmd_stats(args: argparse.Namespace, target: Target) -> int:
@@ -46,12 +47,19 @@ def _stats_once(args: argparse.Namespace, target: Target) -> int:
     counts = count_by_status_and_type(target.db)
     oldest = oldest_pending(target.db)
     oldest_age = (utcnow() - oldest).total_seconds() if oldest else None
+    # Each queue and mapping is read once per refresh: the default pool's appear above and in the pools' rows.
+    counts_of: Callable[[str], tuple[int, int, int]] = functools.cache(lambda url: _queue_counts(target, url))
+    state_of: Callable[[str], str | None] = functools.cache(lambda pool: _worker_state(target, pool))
     # The queues when they are known: a database alone is enough for the jobs' side.
-    queue = _queue_counts(target, target.queue_url) if target.has_queue else None
-    dlq = _queue_counts(target, target.dlq_url) if target.has_dlq else None
-    worker_state = _worker_state(target)
+    queue = counts_of(target.queue_url) if target.has_queue else None
+    dlq = counts_of(target.dlq_url) if target.has_dlq else None
+    worker_state = state_of(target.pool or DEFAULT_POOL)
     # A stack with several pools and no --pool: a row per pool (the default pool's numbers stay above too).
-    pools = [_pool_row(target, pool) for pool in target.pools] if len(target.pools) > 1 and not target.pool else []
+    pools = (
+        [_pool_row(target, pool, counts_of, state_of) for pool in target.pools]
+        if len(target.pools) > 1 and not target.pool
+        else []
+    )
     data = {
         "jobs": [{"status": s, "type": t, "count": n} for (s, t), n in sorted(counts.items())],
         "queue": {"visible": queue[0], "in_flight": queue[1], "delayed": queue[2]} if queue else None,
@@ -86,7 +94,7 @@ def _stats_once(args: argparse.Namespace, target: Target) -> int:
     return OK
 
 
-def _worker_state(target: Target, pool: str | None = None) -> str | None:
+def _worker_state(target: Target, pool: str) -> str | None:
     """The pool's event source mapping's state (Enabled, Disabled, ...), if a deployed stack names it."""
     mapping_id = target.output("EventSourceMappingId", pool) if target.env else None
     if not mapping_id:
@@ -95,17 +103,22 @@ def _worker_state(target: Target, pool: str | None = None) -> str | None:
     return state
 
 
-def _pool_row(target: Target, pool: str) -> dict[str, Any]:
+def _pool_row(
+    target: Target,
+    pool: str,
+    counts_of: Callable[[str], tuple[int, int, int]],
+    state_of: Callable[[str], str | None],
+) -> dict[str, Any]:
     queue_url, dlq_url = target.output("QueueUrl", pool), target.output("DeadLetterQueueUrl", pool)
-    visible, in_flight, delayed = _queue_counts(target, queue_url) if queue_url else (None, None, None)
-    dlq = _queue_counts(target, dlq_url) if dlq_url else None
+    visible, in_flight, delayed = counts_of(queue_url) if queue_url else (None, None, None)
+    dlq = counts_of(dlq_url) if dlq_url else None
     return {
         "pool": pool,
         "visible": visible,
         "in_flight": in_flight,
         "delayed": delayed,
         "dlq_depth": dlq[0] + dlq[1] if dlq else None,
-        "worker": _worker_state(target, pool),
+        "worker": state_of(pool),
     }
 
 
@@ -276,10 +289,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
     from cli import cost
 
     workload = {"jobs_per_month": args.jobs_per_month, "avg_ms": args.avg_ms, "db_rtt_ms": args.db_rtt_ms}
-    try:  # --pool: that pool's batch size and memory
-        pool = stack_settings(args.env or "dev").pool(args.pool or DEFAULT_POOL)
-    except SettingsError as err:
-        raise CliError(str(err), USAGE) from None
+    pool = stack_pool(args.env or "dev", args.pool)  # its batch size and memory
     named = None if pool.is_default else pool.name
     estimates = [cost.estimate(design, **workload) for design in cost.designs(pool.settings, named)]
     if args.json:

@@ -24,7 +24,7 @@ from cli.errors import USAGE, CliError
 from db import DB, Queue, Router, Routes, create_db
 from db.outgoing import Destination
 from stacks.overrides import OVERRIDES, OVERRIDES_VARIABLE, with_overrides
-from stacks.pools import DEFAULT_POOL, output_key
+from stacks.pools import DEFAULT_POOL, Pool, output_key
 from stacks.settings import Settings, SettingsError, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -192,6 +192,14 @@ def _aws_reason(err: Exception) -> str:
         status = reason.split(":", 1)[0]
         return f"{status}: an HTML error page (an emulator without this API?)"
     return " ".join(reason.split())[:300]
+
+
+def stack_pool(env_name: str, pool: str | None) -> Pool:
+    """A pool of JobsStack-ENV's settings (the default pool if None), or one usage line naming the pools."""
+    try:
+        return stack_settings(env_name).pool(pool or DEFAULT_POOL)
+    except SettingsError as err:
+        raise CliError(str(err), USAGE) from None
 
 
 def stack_settings(env_name: str) -> Settings:

@@ -35,7 +35,7 @@ def test_jobs_local_works_the_deployed_queues_and_database(
 ) -> None:
     endpoint = emulator.endpoint_url.replace("127.0.0.1", "localhost")
     client = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
-    queue_url, dlq_url = create_queues(client, stack_settings("dev"))
+    queue_url, dlq_url = create_queues(client, stack_settings("dev").default_pool)
     secrets = boto3.client("secretsmanager", endpoint_url=endpoint, region_name="us-east-1")
     secret_arn = secrets.create_secret(Name="jobs-db", SecretString=pg_url)["ARN"]
     outputs = {"QueueUrl": queue_url, "DeadLetterQueueUrl": dlq_url, "DatabaseSecretArn": secret_arn}
