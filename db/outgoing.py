@@ -86,10 +86,6 @@ class Outgoing:
     deduplication_id: str | None = None
 
     @classmethod
-    def of(cls, message: JobMessage, delay_seconds: int = 0, group: str | None = None) -> Outgoing:
-        return cls(message, message.body(), delay_seconds, group)
-
-    @classmethod
     def again(cls, job: Job, delay_seconds: int = 0) -> Outgoing:
         """An existing job's message sent once more (sweeper, retry), with a deduplication id of its own."""
         message = JobMessage(job.id, job.type, job.payload)

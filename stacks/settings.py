@@ -201,11 +201,12 @@ class Settings:
 
     @property
     def queue_name(self) -> str:
-        return f"{self.stack_name}-jobs"
+        """The default pool's queue (stacks/pools.py names every pool's)."""
+        return self.default_pool.queue_name
 
     @property
     def dlq_name(self) -> str:
-        return f"{self.stack_name}-jobs-dlq"
+        return self.default_pool.dlq_name
 
 
 def load_settings(context: Mapping[str, Any], env_name: str) -> Settings:
