@@ -109,6 +109,7 @@ bench: deps pgbouncer
 	$(VENV)/bin/python -m bench.ceiling
 	$(VENV)/bin/python -m bench.synth
 	$(VENV)/bin/python -m bench.cost
+	$(VENV)/bin/python -m bench.pools
 
 clean:
 	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache
