@@ -74,7 +74,7 @@ def build_function(
         logging_format=lambda_.LoggingFormat.JSON,
         # Lambda's runtime sets the root logger to this level: DEBUG everywhere would let every library's
         # DEBUG lines out (botocore logs whole responses). The environment's log_level, nothing lower.
-        application_log_level_v2=getattr(lambda_.ApplicationLogLevel, _LAMBDA_LEVEL[settings.log_level]),
+        application_log_level_v2=getattr(lambda_.ApplicationLogLevel, LAMBDA_LOG_LEVELS[settings.log_level]),
         system_log_level_v2=lambda_.SystemLogLevel.WARN,
         params_and_secrets=_secrets_extension() if settings.secrets_extension else None,
         snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if spec.snapstart else None,
@@ -84,7 +84,9 @@ def build_function(
     return function, log_group
 
 
-_LAMBDA_LEVEL = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARN", "ERROR": "ERROR"}
+#: Settings' log_level (Python's names) as Lambda's ApplicationLogLevel names them; worker/metrics.py keeps
+#: the same map, and tests/worker/test_metrics_levels.py holds the two together.
+LAMBDA_LOG_LEVELS = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARN", "ERROR": "ERROR"}
 _RETENTION = {
     1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
     60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS", 150: "FIVE_MONTHS", 180: "SIX_MONTHS",

@@ -52,7 +52,7 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
     Raises BatchFailed (after settling every record) when the database could not be reached.
     """
     records = event.get("Records") or []
-    metrics = BatchMetrics(runtime.config.service)
+    metrics = BatchMetrics(runtime.config.service, log_level=runtime.config.log_level)
     results: list[tuple[dict[str, Any], RecordResult]] = []
     runtime.expire_old_secret()
     database_down = _database_problem(runtime) if records else None

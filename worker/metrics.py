@@ -5,6 +5,13 @@ limits are ours to keep, or it drops the document (https://docs.aws.amazon.com/A
 at most 100 values per metric per document (a batch of up to 10,000 records splits its durations over
 several documents), at most 30 dimensions, ASCII dimension values. Only registered job types become
 dimension values: a flood of garbage messages must not mint a metric (and a bill) per invented type.
+
+Every document also carries a `level` and an RFC 3339 `timestamp`, because Lambda's application log-level
+filtering (JSON log format) reads exactly those two keys of a JSON stdout line and treats a line without
+them as INFO (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html): at a
+function level of WARN or ERROR an unlevelled EMF line is dropped before CloudWatch sees it, and the
+alarms on JobsUnavailable and JobsErrored go blind. The level is the function's own threshold (INFO below
+it), the lowest level that filter keeps: metrics are never hidden by the level, and never louder than it.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from db.job_types import is_registered
@@ -25,6 +33,10 @@ NAMESPACE = "Jobstack"
 DIMENSIONS = [["Service", "JobType"], ["Service"]]
 MAX_VALUES_PER_METRIC = 100
 MAX_DIMENSIONS = 30
+#: The worker's LOG_LEVEL (Python's names) as Lambda's application log levels name them; the stack sets the
+#: function's ApplicationLogLevel from this same map (stacks/functions.py imports nothing of the worker, so
+#: tests/worker/test_metrics_levels.py feeds the stack's map to this one).
+LAMBDA_LOG_LEVELS = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARN", "ERROR": "ERROR"}
 UNREGISTERED = "unregistered"
 METRIC_NAMES = {
     "succeeded": "JobsSucceeded",
@@ -42,6 +54,8 @@ class BatchMetrics:
     """Counts and durations by job type for one invocation, flushed as EMF at the end of the batch."""
 
     service: str
+    #: The function's log level (worker/config.py's LOG_LEVEL): the level each document is printed at.
+    log_level: str = "INFO"
     counts: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
     durations: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
@@ -86,12 +100,20 @@ class BatchMetrics:
                 if chunk:
                     metrics.append({"Name": "JobDuration", "Unit": "Milliseconds"})
                     doc["JobDuration"] = chunk
+                doc["level"] = self.emf_level
+                doc["timestamp"] = _rfc3339(stamp)
                 doc["_aws"] = {
                     "Timestamp": stamp,
                     "CloudWatchMetrics": [{"Namespace": NAMESPACE, "Dimensions": DIMENSIONS, "Metrics": metrics}],
                 }
                 docs.append(doc)
         return docs
+
+    @property
+    def emf_level(self) -> str:
+        """The level Lambda's filter must keep: the function's threshold, or INFO when that is DEBUG."""
+        lambda_level = LAMBDA_LOG_LEVELS.get(self.log_level, "INFO")
+        return "INFO" if lambda_level == "DEBUG" else lambda_level
 
     def flush(self, out: TextIO | None = None) -> None:
         """Print the documents where CloudWatch reads them: in Lambda (or with JOBSTACK_EMF=1)."""
@@ -101,3 +123,7 @@ class BatchMetrics:
         for doc in self.documents():
             stream.write(json.dumps(doc, separators=(",", ":")) + "\n")
         stream.flush()
+
+
+def _rfc3339(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

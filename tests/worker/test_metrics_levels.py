@@ -1,0 +1,75 @@
+"""The worker's metrics reach CloudWatch at every log level the settings accept.
+
+Lambda's application log-level filter (JSON log format) drops a stdout line below the function's
+ApplicationLogLevel, and a line without a `level` and an RFC 3339 `timestamp` counts as INFO
+(https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html). EMF documents are
+such lines: at WARN or ERROR an unlevelled one never reaches CloudWatch, so JobsUnavailable and JobsErrored,
+and the alarms on them, go silent. Each test runs a real batch (PostgreSQL, moto) at one level, with the
+ApplicationLogLevel the stack sets for it, and judges stdout by that documented rule (tests/lambda_logs.py).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from db import DB, Queue, publish
+from stacks.functions import LAMBDA_LOG_LEVELS as STACK_LEVELS
+from stacks.settings import load_settings
+from tests.infra.conftest import cdk_context
+from tests.lambda_logs import kept, level_of
+from tests.worker.esm import FakeLambdaContext, receive_event
+from tests.worker_support import Calls
+from worker.batch import process_batch
+from worker.config import LOG_LEVELS
+from worker.metrics import LAMBDA_LOG_LEVELS as WORKER_LEVELS
+from worker.runtime import Runtime
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize("log_level", LOG_LEVELS)
+def test_the_emf_line_survives_lambdas_log_level_filter(
+    log_level: str,
+    pg_db: DB,
+    queue: Queue,
+    runtime: Runtime,
+    calls: Calls,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    load_settings(cdk_context(dev={"log_level": log_level}), "dev")  # a level the settings accept
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "worker")  # EMF is printed in Lambda
+    leveled = Runtime(replace(runtime.config, log_level=log_level), db=runtime.db, sqs=runtime.sqs)
+    publish(pg_db, "count-calls", {"n": 1}, queue=queue)
+    capsys.readouterr()
+
+    process_batch(receive_event(queue), FakeLambdaContext(), leveled)
+
+    printed = capsys.readouterr().out.splitlines()
+    reaching_cloudwatch = kept(printed, threshold=STACK_LEVELS[log_level])
+    emf = [json.loads(line) for line in reaching_cloudwatch if '"_aws"' in line]
+    assert [doc["JobsSucceeded"] for doc in emf] == [1], printed
+    assert set(emf[0]) >= {"JobsUnavailable", "JobsErrored"}  # the two the alarms watch ride on the same line
+
+
+@pytest.mark.unit
+def test_the_worker_and_the_stack_name_lambdas_levels_alike() -> None:
+    assert WORKER_LEVELS == STACK_LEVELS
+    assert set(WORKER_LEVELS) == set(LOG_LEVELS)
+
+
+@pytest.mark.unit
+def test_the_filter_follows_the_documented_rule() -> None:
+    """The judge itself: AWS's example line is DEBUG; no level, a bad level or no timestamp is INFO."""
+    example = '{"level": "debug", "msg": "my debug log", "timestamp": "2024-11-02T16:51:31.587199Z"}'
+    assert level_of(example) == "DEBUG"
+    assert level_of('{"msg": "x", "timestamp": "2024-11-02T16:51:31Z"}') == "INFO"
+    assert level_of('{"level": "loud", "timestamp": "2024-11-02T16:51:31Z"}') == "INFO"
+    assert level_of('{"level": "ERROR"}') == "INFO"
+    assert level_of("plain text") == "INFO"
+    assert kept([example, '{"level": "WARN", "timestamp": "2024-11-02T16:51:31+00:00"}'], "WARN") == [
+        '{"level": "WARN", "timestamp": "2024-11-02T16:51:31+00:00"}'
+    ]
