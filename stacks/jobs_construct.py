@@ -25,6 +25,7 @@ from constructs import Construct
 from stacks import nag
 from stacks.function_network import FunctionNetwork, function_network
 from stacks.functions import FunctionSpec, build_function
+from stacks.limits import check_limits
 from stacks.monitoring import Monitoring
 from stacks.pools import PoolSpec, output_key, route_document, sweep_windows
 from stacks.scheduled_jobs import ScheduledJobs
@@ -188,6 +189,7 @@ class Jobs(Construct):
             self.monitoring.dashboard,
         )
         self._outputs()
+        check_limits(self)
 
     # -- helpers -------------------------------------------------------------------------------------
 

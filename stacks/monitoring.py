@@ -21,6 +21,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.settings import Settings
@@ -39,10 +40,8 @@ class Monitoring:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
         self.alarms: list[cw.Alarm] = []
         for pool in pools:
-            alarms = self._pool_alarms(pool)
-            if pool.pool.is_default:  # where it stood before pools: the topic policy's list stays as it was
-                alarms.insert(4, self._alarm(scope, *self._sweeper_alarm()))
-            self.alarms += alarms
+            self.alarms += self._pool_alarms(pool)
+        self.alarms.append(self._alarm(scope, *self._sweeper_alarm()))
         self.topic.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="CloudWatchAlarmsOfThisStack",
@@ -127,10 +126,47 @@ class Monitoring:
                 1,
             ),
         ]
+        specs.insert(1, self._dead_letter_arrivals(dead_letter_queue))
         if not pool.is_default:
-            named = f"Pool {pool.name} ({', '.join(pool.types)}): "
+            named = f"Pool {pool.name} ({pool.types_summary()}): "
             specs = [(i, named + d, m, t, c, n) for i, d, m, t, c, n in specs]
         return [self._alarm(worker_pool.scope, *spec) for spec in specs]
+
+    @staticmethod
+    def _dead_letter_arrivals(
+        dead_letter_queue: sqs.IQueue,
+    ) -> tuple[str, str, cw.IMetric, float, cw.ComparisonOperator, int]:
+        """New dead letters, whatever is already in the DLQ. An alarm's actions run only when its state
+        changes (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html#alarms-and-actions),
+        and the depth alarm stays in ALARM while `jobs dlq redrive` leaves messages it must not move (14 days
+        at most): later dead letters, even of a new kind, would notify nobody. This one watches arrivals per
+        minute and returns to OK after a quiet minute, so each new burst notifies again.
+
+        Two sources, because SQS counts them apart: NumberOfMessagesSent counts the worker's own SendMessage
+        to the DLQ, and not the messages SQS's redrive moves there after maxReceiveCount receives
+        (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html);
+        those show as a rise of ApproximateNumberOfMessagesVisible. The larger of the two per minute."""
+        one_minute = Duration.minutes(1)
+        arrivals = cw.MathExpression(
+            expression="MAX([sent, IF(DIFF(visible) > 0, DIFF(visible), 0)])",
+            using_metrics={
+                "sent": dead_letter_queue.metric_number_of_messages_sent(period=one_minute, statistic="Sum"),
+                "visible": dead_letter_queue.metric_approximate_number_of_messages_visible(
+                    period=one_minute, statistic="Maximum"
+                ),
+            },
+            label="New dead letters",
+            period=one_minute,
+        )
+        return (
+            "DeadLetterArrivals",
+            "New jobs reached the DLQ in the last minute (notifies for every new burst, even while older dead "
+            "letters wait): `jobs dlq peek` shows their reasons",
+            arrivals,
+            1,
+            cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            1,
+        )
 
     def _sweeper_alarm(self) -> tuple[str, str, cw.IMetric, float, cw.ComparisonOperator, int]:
         return (

@@ -46,8 +46,8 @@ _MAX_NAME = 24
 _TYPE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")  # db/job_types.py's rule for a job type's name
 SQS_MAX_QUEUE_NAME = 80
 #: Each pool adds a queue and DLQ with their policies, a worker with its role, policy and log group, an
-#: event source mapping and 6 alarms; the rest of the stack takes under 50 of CloudFormation's 500.
-RESOURCES_PER_POOL = 15
+#: event source mapping and 7 alarms; the rest of the stack takes under 50 of CloudFormation's 500.
+RESOURCES_PER_POOL = 16
 MAX_POOLS = 30
 
 
@@ -92,6 +92,24 @@ class Pool:
         """Logical-id prefix of the pool's resources: none for the default pool (its ids are the ones the
         single-queue stack had), `Pool<Name>` for the others. Also the prefix of its stack outputs."""
         return output_key(self.name, "")
+
+    def types_summary(self, budget: int = 300) -> str:
+        """The pool's types for a description, within `budget` characters: as many as fit, then how many
+        more. CloudWatch caps an alarm description at 1,024 characters and Lambda a function's at 256; a
+        pool may list any number of types of up to 128 characters."""
+        if not self.types:
+            return "every job type"
+        count = f"{len(self.types)} type{'s' if len(self.types) != 1 else ''}"
+        shown: list[str] = []
+        for index, job_type in enumerate(self.types):
+            rest = len(self.types) - index - 1
+            tail = f" and {rest} more" if rest else ""
+            candidate = ", ".join([*shown, job_type])
+            if len(f"{count}: {candidate}{tail}") > budget:
+                hidden = len(self.types) - len(shown)
+                return f"{count}: {', '.join(shown)} and {hidden} more" if shown else count
+            shown.append(job_type)
+        return f"{count}: {', '.join(shown)}"
 
     @property
     def queue_name(self) -> str:

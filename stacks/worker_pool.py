@@ -101,7 +101,6 @@ class WorkerPool:
             "DATABASE_SSLMODE": s.database_sslmode,
             **({"DATABASE_SSLROOTCERT": s.database_sslrootcert} if s.database_sslrootcert else {}),
         }
-        types = ", ".join(pool.types) if pool.types else "every job type"
         self.worker, self.log_group = build_function(
             scope,
             FunctionSpec(
@@ -109,7 +108,7 @@ class WorkerPool:
                 handler="worker.handler.handler",
                 description="Runs background jobs from the queue"
                 if pool.is_default and not pool.types
-                else f"Runs the {pool.name} pool's jobs ({types})"[:200],
+                else f"Runs the {pool.name} pool's jobs ({pool.types_summary(budget=160)})",
                 timeout=s.timeout_seconds,
                 memory=s.memory_mb,
                 environment=self.environment,

@@ -146,7 +146,7 @@ def test_each_pool_has_its_queues_worker_and_mapping_and_the_default_keeps_its_i
     assert len(mappings) == 3
 
     alarms = of_type(template, "AWS::CloudWatch::Alarm")
-    assert len(alarms) == 3 * 6 + 1
+    assert len(alarms) == 3 * 7 + 1
     video_age = [a for a in alarms.values() if a["Properties"]["AlarmDescription"].startswith("Pool video")
                  and a["Properties"]["MetricName"] == "ApproximateAgeOfOldestMessage"]  # fmt: skip
     assert [a["Properties"]["Threshold"] for a in video_age] == [3600]
