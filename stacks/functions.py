@@ -12,7 +12,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks import nag
+from stacks import extension_regions, nag
 from stacks.function_network import FunctionNetwork
 from stacks.settings import Settings
 from stacks.worker_code import RUNTIME, RUNTIME_REASON, lambda_architecture
@@ -101,11 +101,12 @@ def _retention(days: int) -> logs.RetentionDays:
 
 
 def _secrets_extension() -> lambda_.ParamsAndSecretsLayerVersion:
-    """AWS's Parameters and Secrets Lambda Extension, the newest version aws-cdk-lib maps per region. It
+    """AWS's Parameters and Secrets Lambda Extension, the newest version aws-cdk-lib maps per region (the
+    Jobs construct has checked the region: stacks/extension_regions.py). It
     calls Secrets Manager with the function's own role (the same GetSecretValue statement). Its cache lives
     at most 300 s (its maximum); refused credentials bypass it (worker/secret_sources.py)."""
     return lambda_.ParamsAndSecretsLayerVersion.from_version(
-        lambda_.ParamsAndSecretsVersions.V1_0_103,
+        extension_regions.VERSION,
         cache_size=10,
         secrets_manager_ttl=Duration.seconds(300),
         log_level=lambda_.ParamsAndSecretsLogLevel.WARN,

@@ -22,7 +22,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from stacks import nag
+from stacks import extension_regions, nag
 from stacks.function_network import FunctionNetwork, function_network
 from stacks.functions import FunctionSpec, build_function
 from stacks.limits import check_limits
@@ -65,6 +65,7 @@ class Jobs(Construct):
         if pools is not None:
             settings = with_pools(settings, pools)
         self.settings = settings
+        extension_regions.check_region(Stack.of(self), settings)
         removal = RemovalPolicy.RETAIN if settings.removal_policy == "retain" else RemovalPolicy.DESTROY
         code = code or worker_code(settings.architecture)
         self.network: FunctionNetwork | None = function_network(self, settings)
