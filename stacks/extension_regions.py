@@ -10,9 +10,8 @@ at all: one line says to turn the extension off. An environment-agnostic stack c
 
 from __future__ import annotations
 
-from aws_cdk import Aws, CfnRule, CfnRuleAssertion, Fn, Stack, Token
+from aws_cdk import Aws, CfnRule, CfnRuleAssertion, Fn, Stack, Token, region_info
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import region_info
 
 from stacks.settings import Settings, SettingsError
 
