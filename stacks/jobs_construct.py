@@ -20,6 +20,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks import extension_regions, nag
@@ -28,8 +29,8 @@ from stacks.functions import FunctionSpec, build_function
 from stacks.limits import check_limits
 from stacks.monitoring import Monitoring
 from stacks.pools import PoolSpec, output_key, route_document, sweep_windows
-from stacks.scheduled_jobs import ScheduledJobs
-from stacks.settings import Settings, with_pools
+from stacks.scheduled_jobs import SCHEDULE_FAILURES_VARIABLE, ScheduledJobs
+from stacks.settings import DLQ_RETENTION_DAYS, Settings, with_pools
 from stacks.worker_code import worker_code
 from stacks.worker_pool import WorkerPool
 
@@ -94,6 +95,7 @@ class Jobs(Construct):
         if len(self.pools) > 1:  # one pool: the sweeper's QUEUE_URL is the whole map, as before pools
             publisher_env["JOBSTACK_ROUTES"] = self.routes
             publisher_env["JOBSTACK_SWEEP_WINDOWS"] = sweep_windows(settings.all_pools)
+        self.scheduled, self.schedule_failures = self._scheduled(settings, code, removal, publisher_env)
         self.sweeper, self.sweeper_log_group = self._function(
             FunctionSpec(
                 name="Sweeper",
@@ -109,30 +111,18 @@ class Jobs(Construct):
             removal,
         )
 
-        # Periodic jobs (cdk.json `schedules`): one small publishing function, only when there are some, so an
-        # environment without schedules has none of it.
-        self.scheduled: lambda_.Function | None = None
-        if settings.schedules:
-            self.scheduled, _ = self._function(
-                FunctionSpec(
-                    name="Scheduled",
-                    handler="worker.scheduled.handler",
-                    description="Publishes the jobs of the environment's schedules, once per fire time",
-                    timeout=30,
-                    memory=256,
-                    environment=publisher_env,
-                    reserved_concurrency=None,
-                ),
-                code,
-                removal,
-            )
-            ScheduledJobs(self, "Schedules", schedules=settings.schedules, target=self.scheduled)
-
         # Least privilege: exact actions on exact ARNs.
         for worker_pool in self.pools.values():
             worker_pool.grant_queues()
         all_queues = [p.queue.queue_arn for p in self.pools.values()]
         self.sweeper.add_to_role_policy(iam.PolicyStatement(actions=["sqs:SendMessage"], resources=all_queues))
+        if self.schedule_failures:  # the sweeper replays the fires that failed
+            self.sweeper.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"],
+                    resources=[self.schedule_failures.queue_arn],
+                )
+            )
         if self.scheduled:  # only the queues of the pools its schedules' types run in
             scheduled_pools = dict.fromkeys(settings.pool_for_type(s.type).name for s in settings.schedules)
             self.scheduled.add_to_role_policy(
@@ -183,7 +173,14 @@ class Jobs(Construct):
             ],
         )
 
-        self.monitoring = Monitoring(self, settings=settings, pools=list(self.pools.values()), sweeper=self.sweeper)
+        self.monitoring = Monitoring(
+            self,
+            settings=settings,
+            pools=list(self.pools.values()),
+            sweeper=self.sweeper,
+            scheduled=self.scheduled,
+            schedule_failures=self.schedule_failures,
+        )
         self.alarm_topic, self.alarms, self.dashboard = (
             self.monitoring.topic,
             self.monitoring.alarms,
@@ -193,6 +190,60 @@ class Jobs(Construct):
         check_limits(self)
 
     # -- helpers -------------------------------------------------------------------------------------
+
+    def _scheduled(
+        self, settings: Settings, code: lambda_.Code, removal: RemovalPolicy, publisher_env: dict[str, str]
+    ) -> tuple[lambda_.Function | None, sqs.Queue | None]:
+        """Periodic jobs (cdk.json `schedules`): a small publishing function and its failure queue, only when
+        there are some, so an environment without schedules has none of it.
+
+        Scheduler invokes the function asynchronously: a fire whose publish fails (database down, unknown
+        type) lands, after Lambda's bounded retries, in the ScheduleFailures queue, as does an invocation
+        Scheduler could not make (stacks/scheduled_jobs.py). The sweeper replays that queue, so the URL goes
+        into `publisher_env`, which the two functions share; alarms watch it (stacks/monitoring.py)."""
+        if not settings.schedules:
+            return None, None
+        failures = sqs.Queue(
+            self,
+            "ScheduleFailures",
+            retention_period=Duration.days(DLQ_RETENTION_DAYS),
+            enforce_ssl=True,
+            removal_policy=removal,
+            **(
+                {"encryption": sqs.QueueEncryption.KMS, "encryption_master_key": self.queue_key}
+                if self.queue_key
+                else {"encryption": sqs.QueueEncryption.SQS_MANAGED}
+            ),
+        )
+        nag.acknowledge(
+            failures,
+            "AwsSolutions-SQS3",
+            "This queue is itself where failed scheduled invocations go (Lambda's on-failure destination and "
+            "Scheduler's dead-letter queue); the sweeper replays it and an alarm watches its arrivals.",
+        )
+        publisher_env[SCHEDULE_FAILURES_VARIABLE] = failures.queue_url
+        scheduled, self.scheduled_log_group = self._function(
+            FunctionSpec(
+                name="Scheduled",
+                handler="worker.scheduled.handler",
+                description="Publishes the jobs of the environment's schedules, once per fire time",
+                timeout=30,
+                memory=256,
+                environment=publisher_env,
+                reserved_concurrency=None,
+            ),
+            code,
+            removal,
+        )
+        ScheduledJobs(
+            self,
+            "Schedules",
+            schedules=settings.schedules,
+            target=scheduled,
+            failures=failures,
+            key_use=self._key_use(),
+        )
+        return scheduled, failures
 
     def _queue_key(self, settings: Settings, removal: RemovalPolicy) -> kms.IKey | None:
         if settings.queue_encryption != "kms":
@@ -290,6 +341,9 @@ class Jobs(Construct):
                 outputs[output_key(name, "WorkerLogGroupName")] = worker_pool.log_group.log_group_name
         # What a web app's publisher needs, as one value: `jobs routes --env ENV` prints it to export.
         outputs["Routes"] = self.routes
+        if self.schedule_failures:
+            outputs["ScheduleFailuresQueueUrl"] = self.schedule_failures.queue_url
+            outputs["ScheduledLogGroupName"] = self.scheduled_log_group.log_group_name
         if self.queue_key:
             outputs["QueueKeyArn"] = self.queue_key.key_arn
         if self.network and self.network.created_security_group:

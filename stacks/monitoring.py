@@ -32,7 +32,14 @@ METRICS_NAMESPACE = "Jobstack"
 
 class Monitoring:
     def __init__(
-        self, scope: Construct, *, settings: Settings, pools: list[WorkerPool], sweeper: lambda_.Function
+        self,
+        scope: Construct,
+        *,
+        settings: Settings,
+        pools: list[WorkerPool],
+        sweeper: lambda_.Function,
+        scheduled: lambda_.Function | None = None,
+        schedule_failures: sqs.IQueue | None = None,
     ) -> None:
         self.scope, self.settings, self.sweeper = scope, settings, sweeper
         self.topic = sns.Topic(scope, "AlarmTopic", display_name=f"{settings.stack_name} alarms", enforce_ssl=True)
@@ -42,6 +49,8 @@ class Monitoring:
         for pool in pools:
             self.alarms += self._pool_alarms(pool)
         self.alarms.append(self._alarm(scope, *self._sweeper_alarm()))
+        if scheduled is not None and schedule_failures is not None:
+            self.alarms += [self._alarm(scope, *spec) for spec in self._schedule_alarms(scheduled, schedule_failures)]
         self.topic.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="CloudWatchAlarmsOfThisStack",
@@ -167,6 +176,38 @@ class Monitoring:
             cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             1,
         )
+
+    @classmethod
+    def _schedule_alarms(
+        cls, scheduled: lambda_.Function, failures: sqs.IQueue
+    ) -> list[tuple[str, str, cw.IMetric, float, cw.ComparisonOperator, int]]:
+        """A fire that could not publish its job: the function's errors (each retry counts), and arrivals in
+        the failure queue once Lambda's retries are spent. The sweeper replays the queue; until the cause is
+        fixed, the job of that fire does not exist."""
+        at_least = cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+        _, _, arrivals, *_ = cls._dead_letter_arrivals(failures)
+        return [
+            (
+                "ScheduledErrors",
+                "A schedule's fire could not publish its job (database unreachable, or a job type this worker does "
+                "not register): Lambda retries twice, then the fire waits in the ScheduleFailures queue; read "
+                "`jobs logs --log-group <ScheduledLogGroupName output> --since 1h`",
+                scheduled.metric_errors(period=Duration.minutes(5), statistic="Sum"),
+                1,
+                at_least,
+                1,
+            ),
+            (
+                "ScheduleFailureArrivals",
+                "Scheduled fires gave up and wait in the ScheduleFailures queue: the sweeper publishes them again "
+                "every run once the cause is fixed (`jobs doctor` checks the schedules' types; `jobs logs` has the "
+                "error)",
+                arrivals,
+                1,
+                at_least,
+                1,
+            ),
+        ]
 
     def _sweeper_alarm(self) -> tuple[str, str, cw.IMetric, float, cw.ComparisonOperator, int]:
         return (

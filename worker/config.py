@@ -22,6 +22,8 @@ from db.repository import JobTypes, ResendWindows
 from db.routes import DEFAULT_POOL, ROUTES_VARIABLE, Router, Routes
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+#: Set by the stack (stacks/scheduled_jobs.py, same name) on the sweeper and the scheduled publisher.
+SCHEDULE_FAILURES_VARIABLE = "SCHEDULE_FAILURES_URL"
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 
@@ -66,6 +68,9 @@ class WorkerConfig:
     #: queue, and each pool's (stale, lost, expired) windows in seconds. None: one pool, QUEUE_URL.
     routes: Routes | None = None
     pool_windows: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    #: The queue where scheduled fires that could not publish wait (stacks/scheduled_jobs.py): the sweeper
+    #: replays it. None: the environment has no schedules.
+    schedule_failures_url: str | None = None
 
     @property
     def requeue_at_receive_count(self) -> int:
@@ -184,6 +189,9 @@ def load_config(environ: Mapping[str, str]) -> WorkerConfig:
         prune_completed_after=_days(environ, "PRUNE_COMPLETED_AFTER_DAYS", 30),
         prune_failed_after=_days(environ, "PRUNE_FAILED_AFTER_DAYS", 90),
         service=environ.get("JOBSTACK_SERVICE", "jobstack").strip() or "jobstack",
+        schedule_failures_url=_queue_url(environ, SCHEDULE_FAILURES_VARIABLE)
+        if environ.get(SCHEDULE_FAILURES_VARIABLE, "").strip()
+        else None,
         **_pools(environ),
     )
 

@@ -7,6 +7,8 @@
   not come back (SQS's redrive took it, say, after throttled receives).
 - `processing` jobs whose invocation died on their last attempt are marked failed ("abandoned").
 - `completed` and exhausted `failed` rows past their retention are deleted, in bounded batches.
+- Scheduled fires that could not publish their job (the ScheduleFailures queue) are published again
+  (worker/scheduled.py).
 
 Safe to run twice, or concurrently: choosing and marking a job to re-send is one conditional UPDATE, every
 other change is conditional too, and a duplicate message is harmless to the worker. It imports no job
@@ -39,6 +41,7 @@ from worker.config import WorkerConfig, log_level_number
 from worker.observability import LOGGER_NAME, configure_logging
 from worker.outcomes import ABANDONED
 from worker.runtime import Runtime
+from worker.scheduled import replay_failed_fires
 
 log = logging.getLogger(LOGGER_NAME)
 #: Pruning statements per status per run: a first run on a large table catches up over several runs.
@@ -52,6 +55,8 @@ class SweepReport:
     released: list[UUID] = field(default_factory=list)  # scheduled jobs now due within SQS's delay
     send_failures: dict[UUID, str] = field(default_factory=dict)
     pruned: dict[str, int] = field(default_factory=dict)
+    fires_replayed: int = 0
+    fires_still_failing: int = 0
 
     def summary(self) -> dict[str, int]:
         return {
@@ -60,6 +65,8 @@ class SweepReport:
             "released": len(self.released),
             "send_failures": len(self.send_failures),
             **{f"pruned_{status}": n for status, n in sorted(self.pruned.items())},
+            "fires_replayed": self.fires_replayed,
+            "fires_still_failing": self.fires_still_failing,
         }
 
 
@@ -90,6 +97,9 @@ def sweep(runtime: Runtime, *, now: datetime | None = None) -> SweepReport:
                 report.resent.setdefault(job.status.value, []).append(job.id)
 
     report.pruned = prune(db, config, now=now)
+    if config.schedule_failures_url:
+        replayed = replay_failed_fires(runtime, config.schedule_failures_url)
+        report.fires_replayed, report.fires_still_failing = len(replayed.published), len(replayed.failed)
     return report
 
 
@@ -141,6 +151,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
         configure_logging(log_level_number(_runtime.config))
     report = sweep(_runtime)
     summary = report.summary()
-    level = logging.ERROR if report.send_failures else logging.INFO
+    level = logging.ERROR if report.send_failures or report.fires_still_failing else logging.INFO
     log.log(level, "sweep finished", extra=summary)
     return summary

@@ -1,4 +1,5 @@
-"""Every SQS call the worker makes for a batch: dead-letter copies, fresh copies, visibility, deletes.
+"""Every SQS call the worker makes: for a batch, dead-letter copies, fresh copies, visibility, deletes; for
+the sweeper, reading and deleting the scheduled fires that failed.
 
 Kept apart from the state machine (worker/processing.py) so the rules SQS enforces, and moto does not
 (attribute characters and sizes, 10 attributes per message, no per-message delay on FIFO queues), live in
@@ -154,6 +155,31 @@ def delete(runtime: Runtime, records: list[dict[str, Any]]) -> None:
                 "could not delete finished messages; they will come back as duplicates",
                 extra={"code": type(err).__name__},
             )
+
+
+def receive_failed_fires(sqs: Any, url: str, *, visibility_seconds: int) -> list[dict[str, Any]]:
+    """Up to 10 messages of the ScheduleFailures queue, hidden for `visibility_seconds` while they are replayed
+    (one that is not deleted comes back at the next sweep). No long poll: the sweeper only drains."""
+    response = sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=visibility_seconds, WaitTimeSeconds=0
+    )
+    messages: list[dict[str, Any]] = response.get("Messages", [])
+    return messages
+
+
+def delete_failed_fire(sqs: Any, url: str, receipt_handle: str) -> None:
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=receipt_handle)
+
+
+def release_failed_fires(sqs: Any, url: str, receipt_handles: list[str]) -> None:
+    """Make fires that still fail visible again, for the next sweep. A failure here only delays them until
+    their visibility timeout ends, so it is logged, not raised."""
+    entries = [{"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0} for i, h in enumerate(receipt_handles)]
+    for chunk in _tens(entries):
+        try:
+            sqs.change_message_visibility_batch(QueueUrl=url, Entries=chunk)
+        except Exception as err:
+            log.warning("failed fires stay hidden until their visibility timeout", extra={"code": type(err).__name__})
 
 
 def _fit(body: str, originals: dict[str, dict[str, Any]], ours: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

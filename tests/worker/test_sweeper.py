@@ -104,6 +104,8 @@ def test_sweeper_entry_point_reports_counts(
         "pruned_completed": 0,
         "pruned_failed": 0,
         "pruned_cancelled": 0,
+        "fires_replayed": 0,  # no schedules: no failure queue to read
+        "fires_still_failing": 0,
     }
     assert sweeper._runtime is not None
     sweeper._runtime.close()
