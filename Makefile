@@ -12,7 +12,7 @@ ENV ?= dev
 STACK := JobsStack-$(ENV)
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: deps local synth test check lint typecheck unit integration infra e2e migrate diff snapshot reliability bench pgbouncer deploy-local destroy-local clean
+.PHONY: deps local synth deploy test check lint typecheck unit integration infra e2e migrate diff snapshot reliability bench pgbouncer deploy-local destroy-local clean
 
 deps: $(VENV)/.installed node_modules/.installed
 
@@ -75,6 +75,12 @@ diff: synth
 snapshot: synth
 	$(PYTEST) tests/infra/test_snapshot.py --snapshot-update -q
 	$(VENV)/bin/python -m tests.infra.diff_base record
+
+# A real deploy to your AWS account, after the one check that CloudFormation would otherwise fail half-way:
+# the account's Lambda concurrency against the environment's reservations (`jobs doctor --before-deploy`).
+deploy: deps
+	$(VENV)/bin/jobs doctor --env $(ENV) --before-deploy
+	cdk deploy $(STACK)
 
 # The real `cdk deploy JobsStack-$(ENV)` rehearsed against a moto server of its own (cli/rehearsal.py): bootstrap,
 # deploy, migrate, doctor, publish and work a few jobs on the deployed queues. The server keeps running for

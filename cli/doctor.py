@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from cli.target import ROOT, Target, _aws_reason
 from db import DB, JobstackError, create_db
 from stacks.pools import output_key
-from stacks.settings import Settings
+from stacks.settings import RESERVED_HEADROOM, Settings
 
 #: Lambda keeps at least this much of an account's concurrency unreserved; a reservation that would go
 #: below it is refused (https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html).
@@ -63,6 +63,20 @@ class Doctor:
         checks.append(self.queues())
         checks.append(self.concurrency())
         checks.append(self.alarm_topic())
+        if self.settings.schedules:
+            checks.append(self.schedule_types())
+        return checks
+
+    def before_deploy(self) -> list[Check]:
+        """What can be checked before `cdk deploy` creates anything: the account's Lambda concurrency against
+        this environment's reservations (a shortfall otherwise fails the deploy half-way, in CloudFormation),
+        and the schedules' job types. A stack already deployed has its current reservations counted back."""
+        try:
+            stack = self.target.client("cloudformation").describe_stacks(StackName=self.settings.stack_name)
+            self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Stacks"][0].get("Outputs", [])}
+        except Exception:  # not deployed yet (or not readable): nothing of ours is reserved
+            self.outputs = {}
+        checks = [self.concurrency()]
         if self.settings.schedules:
             checks.append(self.schedule_types())
         return checks
@@ -180,8 +194,10 @@ class Doctor:
         )
 
     def concurrency(self) -> Check:
-        # Every pool worker's reservation and the sweeper's 1.
-        wanted = sum(p.settings.reserved_concurrency or 0 for p in self.settings.all_pools) + 1
+        """Lambda keeps 100 of the account's concurrency unreserved and refuses a reservation that would go
+        below it (https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html); a new account's
+        quota is often 10, where no reservation fits at all."""
+        wanted = sum(p.settings.reserved_concurrency or 0 for p in self.settings.all_pools) + 1  # + the sweeper
         client = self.target.client("lambda")
         try:
             limits = client.get_account_settings()["AccountLimit"]
@@ -195,11 +211,19 @@ class Doctor:
         quota, unreserved = int(limits["ConcurrentExecutions"]), int(limits["UnreservedConcurrentExecutions"])
         left = unreserved + ours - wanted  # what stays unreserved once this stack's reservations are in place
         if left < MIN_UNRESERVED:
+            needed = quota + MIN_UNRESERVED - left
+            workers_fit = unreserved + ours - MIN_UNRESERVED - 1  # what the workers could reserve beside the sweeper
+            lower = (
+                f", or lower max_concurrency so the workers reserve at most {workers_fit} together (each reserves "
+                "max_concurrency + 2)"
+                if workers_fit >= 2 + RESERVED_HEADROOM
+                else " (no reservation fits below that: the sweeper alone reserves 1)"
+            )
             return Check(
                 "Lambda concurrency", False,
                 f"the account's quota is {quota}; reserving {wanted} would leave {left} unreserved (Lambda keeps "
                 f"{MIN_UNRESERVED})",
-                "ask for a higher quota (Service Quotas: Lambda concurrent executions) or lower max_concurrency",
+                f"ask Service Quotas to raise Lambda's Concurrent executions (L-B99A9384) to at least {needed}{lower}",
             )  # fmt: skip
         return Check("Lambda concurrency", True, f"quota {quota}; reserving {wanted} leaves {left} unreserved")
 

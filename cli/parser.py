@@ -216,6 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
         "check a deployed environment: outputs, secret, database (TLS, migrations), queues, Lambda quota, alarms",
     )
     p.add_argument("--ca-file", help="verify the database against this CA file (default: the settings' or the OS's)")
+    p.add_argument(
+        "--before-deploy",
+        action="store_true",
+        help="only what a deploy needs first: the account's Lambda concurrency for these reservations, schedule types",
+    )
 
     p = command("prune", "delete completed and exhausted failed jobs older than their retention, in batches")
     p.add_argument(

@@ -322,7 +322,8 @@ def cmd_doctor(args: argparse.Namespace, target: Target) -> int:
 
     if not args.env:
         raise CliError("doctor checks a deployed environment: pass --env ENV", USAGE)
-    checks = Doctor(target, stack_settings(args.env), ca_file=args.ca_file).run()
+    doctor = Doctor(target, stack_settings(args.env), ca_file=args.ca_file)
+    checks = doctor.before_deploy() if args.before_deploy else doctor.run()
     text, code = report(checks)
     if args.json:
         emit_json([{"check": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix} for c in checks])

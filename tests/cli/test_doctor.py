@@ -191,3 +191,40 @@ def test_an_empty_secret_and_a_database_behind_on_migrations(
 def test_doctor_needs_an_environment(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["doctor"]) == 2
     assert capsys.readouterr().err.strip() == "error: doctor checks a deployed environment: pass --env ENV"
+
+
+@pytest.mark.parametrize(
+    ("quota", "fix"),
+    [
+        (10, "to at least 108 (no reservation fits below that: the sweeper alone reserves 1)"),
+        (105, "to at least 108, or lower max_concurrency so the workers reserve at most 4 together"),
+    ],
+)
+def test_before_deploy_refuses_reservations_the_account_cannot_grant_in_one_line(
+    account: AccountLimits, capsys: pytest.CaptureFixture[str], quota: int, fix: str
+) -> None:
+    """Nothing deployed yet (moto has no stack): a new account at the default quota of 10 keeps all 10
+    unreserved, and Lambda refuses any reservation that leaves fewer than 100
+    (https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html): CloudFormation would fail the
+    deploy half-way. dev reserves max_concurrency + 2 for its worker and 1 for the sweeper."""
+    account.quota, account.unreserved = quota, quota
+    code, lines = doctor(capsys, "--before-deploy")
+    assert code == 1
+    assert lines == [
+        f"✗ Lambda concurrency: the account's quota is {quota}; reserving {RESERVED + 1} would leave "
+        f"{quota - RESERVED - 1} unreserved (Lambda keeps 100) — ask Service Quotas to raise Lambda's Concurrent "
+        f"executions (L-B99A9384) {fix}" + (" (each reserves max_concurrency + 2)" if "lower" in fix else "")
+    ]
+
+
+def test_before_deploy_counts_an_existing_deployments_reservations_back(
+    tls_server: OwnServer, account: AccountLimits, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A redeploy replaces the stack's own reservations; only the rest of the account must leave room."""
+    deploy(secret=tls_server.url())  # the worker already reserves RESERVED
+    account.quota, account.unreserved = 100 + RESERVED + 1, 100 + 1  # tight, but ours are already counted
+    code, lines = doctor(capsys, "--before-deploy")
+    assert (code, lines) == (
+        0,
+        [f"✓ Lambda concurrency: quota {100 + RESERVED + 1}; reserving {RESERVED + 1} leaves 100 unreserved"],
+    )
