@@ -148,7 +148,7 @@ def test_each_pool_has_its_queues_worker_and_mapping_and_the_default_keeps_its_i
     alarms = of_type(template, "AWS::CloudWatch::Alarm")
     assert len(alarms) == 3 * 7 + 1
     video_age = [a for a in alarms.values() if a["Properties"]["AlarmDescription"].startswith("Pool video")
-                 and a["Properties"]["MetricName"] == "ApproximateAgeOfOldestMessage"]  # fmt: skip
+                 and a["Properties"].get("MetricName") == "ApproximateAgeOfOldestMessage"]  # fmt: skip
     assert [a["Properties"]["Threshold"] for a in video_age] == [3600]
     [topic_policy] = of_type(template, "AWS::SNS::TopicPolicy").values()
     [allowed] = [s for s in topic_policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
