@@ -12,13 +12,14 @@ ENV ?= dev
 STACK := JobsStack-$(ENV)
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: deps local synth deploy test check lint typecheck unit integration infra e2e migrate diff snapshot reliability bench pgbouncer deploy-local destroy-local clean
+.PHONY: deps wheel local synth deploy test check lint typecheck unit integration infra e2e migrate diff snapshot reliability bench pgbouncer deploy-local destroy-local clean
 
 deps: $(VENV)/.installed node_modules/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt worker/requirements.txt pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@$(VENV)/bin/pip uninstall --quiet --disable-pip-version-check -y jobstack 2>/dev/null || true  # the old distribution name
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .  # `import jobstack` too
 	@printf '#!/bin/sh\n# jobs: this repository'"'"'s CLI (cli/), with its virtualenv.\nPYTHONPATH="%s$${PYTHONPATH:+:$$PYTHONPATH}" exec "%s/bin/python" -m cli "$$@"\n' "$(CURDIR)" "$(CURDIR)/$(VENV)" > $(VENV)/bin/jobs
 	@chmod +x $(VENV)/bin/jobs
@@ -27,6 +28,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt worker/requirements.tx
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+
+# The wheel a web app installs (`pip install "dist/jobstack_sqs-0.1.0-py3-none-any.whl[web]"`): this checkout's
+# db/, job types included, under the import name `jobstack`. Never `pip install jobstack`: that name on PyPI is
+# another project.
+wheel: deps
+	rm -rf dist && $(VENV)/bin/pip wheel --quiet --disable-pip-version-check --no-deps -w dist .
 
 # The README's "see it work": a fresh embedded SQLite database, 20 test-echo jobs (1 in 5 failing), the
 # worker run locally until the queue drains, then the jobs and the DLQ.

@@ -4,7 +4,7 @@ Django 4.2+ runs on psycopg 3, so the job row is written on Django's own connect
 `transaction.atomic()`), and `transaction.on_commit` sends the message once Django has committed; a failed
 signup rolls both back and nothing is sent.
 
-    pip install "jobstack[web]" django
+    pip install "/path/to/your/jobstack-checkout[web]" django
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 transaction. The message is sent only after the commit (jobstack's Session hook); if the signup fails
 (the e-mail is taken), the transaction rolls back and nothing is sent.
 
-    pip install "jobstack[web]" flask
+    pip install "/path/to/your/jobstack-checkout[web]" flask
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--quiet", "-w", str(out)],
         check=True, capture_output=True, text=True,
     )  # fmt: skip
-    (built,) = out.glob("jobstack-*.whl")
+    (built,) = out.glob("jobstack_sqs-*.whl")
     return built
 
 
@@ -66,7 +66,7 @@ def test_the_wheel_holds_jobstack_only_and_declares_its_dependencies_by_role(whe
     assert any("sqlalchemy" in r and "extra" not in r for r in requires)
     assert any("psycopg[binary]" in r and 'extra == "postgres"' in r for r in requires)
     assert any("boto3" in r and 'extra == "sqs"' in r for r in requires)
-    assert any("jobstack[postgres,sqs]" in r and 'extra == "web"' in r for r in requires)
+    assert any("jobstack-sqs[postgres,sqs]" in r and 'extra == "web"' in r for r in requires)
 
 
 @pytest.fixture
