@@ -27,6 +27,8 @@ import contextlib
 import hashlib
 import json
 import os
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -160,14 +162,15 @@ def drop_database(env: str) -> None:
 
 
 def _run(command: list[str], environ: dict[str, str], what: str) -> None:
-    print(f"$ {' '.join(command)}", flush=True)
+    print(f"$ {shlex.join(command)}", flush=True)
     if subprocess.run(command, cwd=ROOT, env=environ, check=False).returncode != 0:  # noqa: S603 - cdk, ours
         raise RehearsalError(f"{what} failed (its output is above)")
 
 
 def _jobs(args: list[str], environ: dict[str, str], env: str, port: int, *, check: bool = True) -> int:
     command = [sys.executable, "-m", "cli", "--env", env, "--endpoint-url", f"http://localhost:{port}", *args]
-    print(f"$ jobs --env {env} --endpoint-url http://localhost:{port} {' '.join(args)}", flush=True)
+    print(f"$ {shlex.join(['.venv/bin/jobs', '--env', env, '--endpoint-url', f'http://localhost:{port}', *args])}",
+          flush=True)  # fmt: skip
     code = subprocess.run(command, cwd=ROOT, env=environ, check=False).returncode  # noqa: S603 - ours
     if check and code != 0:
         raise RehearsalError(f"jobs {args[0]} failed (its output is above)")
@@ -178,6 +181,7 @@ def up(env: str, settings: dict[str, Any] | None = None) -> None:
     """`settings`: more of the environment's settings for this deploy (e.g. `pools`), as -c overrides."""
     import boto3
 
+    check_environment(env)  # before a server, a database or a bootstrap exists
     if running_port(env) is not None:
         down(env)
     port = start_server(env)
@@ -214,11 +218,37 @@ def up(env: str, settings: dict[str, Any] | None = None) -> None:
         _jobs(["publish", "test-echo", "--payload", json.dumps({"n": n})], environ, env, port)
     for pool in pools:  # each pool's worker on its own queue
         _jobs(["local", "--pool", pool, "--until-empty", "--concurrency", "2"], environ, env, port)
+    shell_file = shlex.quote(str(write_shell_environment(env, overrides).relative_to(ROOT)))
     print(
-        f"\nJobsStack-{env} is deployed on moto at http://localhost:{port} and keeps running:\n"
+        f"\nJobsStack-{env} is deployed on moto at http://localhost:{port} and keeps running. In a shell:\n"
+        f"  source {shell_file}   # moto's dummy credentials, and the settings this deploy used\n"
         f"  .venv/bin/jobs --env {env} --endpoint-url http://localhost:{port} stats\n"
         f"  make destroy-local ENV={env}   # cdk destroy, then stop the server and drop the database"
     )
+
+
+def check_environment(env: str) -> None:
+    """The environment must be one of cdk.json's: said in one line before anything starts."""
+    from stacks.settings import SettingsError, load_settings
+
+    try:
+        load_settings(json.loads((ROOT / "cdk.json").read_text())["context"], env)
+    except SettingsError as err:
+        raise RehearsalError(str(err)) from None
+
+
+def write_shell_environment(env: str, overrides: dict[str, Any]) -> Path:
+    """What a plain shell needs for `jobs --endpoint-url` against this rehearsal: moto accepts any
+    credentials but boto3 still wants some, and `jobs` reads the settings this deploy used."""
+    path = state_dir(env) / "env.sh"
+    variables = {
+        "AWS_ACCESS_KEY_ID": "rehearsal",
+        "AWS_SECRET_ACCESS_KEY": "rehearsal",
+        "AWS_DEFAULT_REGION": REGION,
+        OVERRIDES_VARIABLE: json.dumps(overrides),
+    }
+    path.write_text("".join(f"export {name}={shlex.quote(value)}\n" for name, value in variables.items()))
+    return path
 
 
 def outputs(env: str) -> dict[str, str]:
@@ -232,6 +262,7 @@ def down(env: str) -> None:
         _run(["cdk", "destroy", f"JobsStack-{env}", "--force"], aws_environ(port, env), "cdk destroy")
     stop_server(env)
     drop_database(env)
+    shutil.rmtree(state_dir(env), ignore_errors=True)
     print(f"JobsStack-{env}'s rehearsal is gone")
 
 

@@ -43,6 +43,13 @@ def test_deploy_local_deploys_with_the_real_cli_works_jobs_and_destroy_local_rem
             assert json.loads(outputs["Routes"])["types"] == {"test-echo": "video", "ledger.post": "ledger"}
             assert "running the worker of pool video on" in up.stderr
         assert rehearsal.running_port("dev") is not None, "the server stays up for `jobs --endpoint-url`"
+        printed = _printed_commands(up.stdout)
+        shell = subprocess.run(  # as a new user pastes them: a plain shell, no AWS credentials of their own
+            ["bash", "-c", "set -e\n" + "\n".join(printed)],
+            cwd=ROOT, env=NEW_USER, capture_output=True, text=True,
+        )  # fmt: skip
+        assert shell.returncode == 0, shell.stdout[-2000:] + shell.stderr[-2000:]
+        assert f"completed  test-echo  {rehearsal.DEMO_JOBS}" in shell.stdout, "stats of the deployed stack's jobs"
     finally:
         down = subprocess.run(
             [sys.executable, "-m", "cli.rehearsal", "down", "--env", "dev"],
@@ -51,3 +58,29 @@ def test_deploy_local_deploys_with_the_real_cli_works_jobs_and_destroy_local_rem
     assert down.returncode == 0, down.stdout[-3000:] + down.stderr[-3000:]
     assert "JobsStack-dev: destroyed" in down.stdout + down.stderr
     assert rehearsal.running_port("dev") is None
+    assert not rehearsal.state_dir("dev").exists(), "destroy-local leaves nothing behind"
+
+
+#: A new user's shell: a PATH and a home, nothing of ours or of AWS's.
+NEW_USER = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root")}
+
+
+def _printed_commands(stdout: str) -> list[str]:
+    """The lines `up` tells the user to run, without `make destroy-local` (the test runs `down` itself)."""
+    block = stdout.split("keeps running. In a shell:\n", 1)[1].splitlines()
+    commands = [line.strip() for line in block if line.startswith("  ")]
+    assert commands[0].startswith("source ") and "jobs --env dev" in commands[1], commands
+    return [c for c in commands if not c.startswith("make ")]
+
+
+def test_deploy_local_of_an_environment_not_in_cdk_json_fails_in_one_line_before_starting_anything() -> None:
+    up = subprocess.run(
+        [sys.executable, "-m", "cli.rehearsal", "up", "--env", "qa"],
+        cwd=ROOT, env=NEW_USER | {"PATH": os.environ["PATH"]}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert up.returncode == 1
+    assert up.stderr.strip().splitlines() == [
+        "error: invalid settings for environment 'qa': not in cdk.json context jobstack.environments (dev, staging, "
+        "prod)"
+    ]
+    assert rehearsal.running_port("qa") is None and not rehearsal.state_dir("qa").exists()
