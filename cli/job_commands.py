@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -28,7 +28,17 @@ from db.repository import cancel_jobs, count_jobs, job_id_pages, utcnow
 PRUNE_BATCH = 1000  # rows per DELETE statement
 
 
+#: How far in the past an --at may be before it is taken for a typo (a clock's skew, a slow paste).
+PAST_AT_TOLERANCE = timedelta(minutes=1)
+
+
 def cmd_publish(args: argparse.Namespace, target: Target) -> int:
+    if args.at is not None and not args.allow_past and args.at < datetime.now(UTC) - PAST_AT_TOLERANCE:
+        raise CliError(
+            f"--at {args.at:%Y-%m-%d %H:%M %Z} is in the past (a typo?): give a future time, or add --allow-past "
+            "to run the job now",
+            USAGE,
+        )
     payload = _read_payload(args)
     job = publish(
         target.db,

@@ -11,10 +11,11 @@ import math
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from uuid import UUID
 
 from cli.dead_letter_kinds import JOB_STATUSES, NEVER_SUCCEED
+from cli.errors import USAGE
 
 _DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -123,11 +124,19 @@ def merge_global(args: argparse.Namespace, environ: dict[str, str]) -> argparse.
     return args
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse prints the whole usage before a mistake; the `jobs` command prints one line that names the
+    mistake and where the help is (subcommands inherit the class)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE, f"error: {self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    connection = argparse.ArgumentParser(add_help=False)
+    connection = OneLineParser(add_help=False)
     _connection_options(connection.add_argument_group("connection"), prefix="")
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="jobs", description=DESCRIPTION + GLOBAL_NOTE, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     # The same options before the command (`jobs --env dev list`): their own names, merged by `merge_global`,
@@ -147,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     when.add_argument("--delay", type=int, default=0, help="seconds before the message becomes visible (0-900)")
     when.add_argument("--at", type=at_type, help="run at this time: 2026-12-01T09:00Z (ISO 8601; UTC if no zone)")
     when.add_argument("--in", dest="in_", type=duration_type, metavar="DURATION", help="run after 90m, 3h, 2d")
+    p.add_argument(
+        "--allow-past", action="store_true", help="accept an --at more than a minute ago (the job then runs now)"
+    )
     p.add_argument("--key", help="idempotency key: publishing the same type and key again returns the first job")
     p.add_argument("--ordering-key", help="FIFO pools: jobs with one key run one at a time, in publishing order")
 

@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from cli.main import main
 from cli.target import Target
-from db import DB, JobStatus, Queue, get_job, publish, requeue_job
+from db import DB, JobStatus, Queue, get_job, list_jobs, publish, requeue_job
 from db.repository import utcnow
 from tests.cli.conftest import Jobs
 from tests.db.factories import insert_job
@@ -323,10 +323,41 @@ def test_prune_with_a_bad_age_is_bad_usage_in_one_line(capsys: pytest.CaptureFix
         main(["prune", "--older-than", "a while"])
     assert exited.value.code == 2
     err = capsys.readouterr().err
-    assert (
-        err.strip().splitlines()[-1].endswith("argument --older-than: 'a while' is not a duration like 30d, 12h or 90m")
+    assert err.strip().splitlines() == [  # the line alone, no usage block before it
+        "error: jobs prune: argument --older-than: 'a while' is not a duration like 30d, 12h or 90m "
+        "(see `jobs prune --help`)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["show", "not-a-uuid"], "error: jobs show: argument id: 'not-a-uuid' is not a job id (a UUID)"),
+        (["publish", "test-echo", "--at", "tomorrow"], "error: jobs publish: argument --at: 'tomorrow' is not an ISO"),
+        (["publish", "test-echo", "--in", "3x"], "error: jobs publish: argument --in: '3x' is not a duration"),
+        (["cost", "--jobs-per-month", "-5"], "error: jobs cost: argument --jobs-per-month: -5 must be at least 1"),
+        (["lsit"], "error: jobs: argument COMMAND: invalid choice: 'lsit'"),
+    ],
+)
+def test_every_usage_error_is_one_line(argv: list[str], line: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    [printed] = capsys.readouterr().err.strip().splitlines()
+    assert printed.startswith(line) and printed.endswith("--help`)"), printed
+
+
+def test_a_past_at_is_refused_unless_meant(jobs: Jobs, pg_db: DB) -> None:
+    """A time more than a minute ago is almost always a typo (a year, a month): refused in one line."""
+    result = jobs("publish", "test-echo", "--at", "2020-01-01T00:00Z")
+    assert result.code == 2 and result.out == ""
+    assert result.err.strip() == (
+        "error: --at 2020-01-01 00:00 UTC is in the past (a typo?): give a future time, or add --allow-past to run "
+        "the job now"
     )
-    assert "Traceback" not in err
+    assert list_jobs(pg_db) == [], "nothing written"
+    meant = jobs("publish", "test-echo", "--at", "2020-01-01T00:00Z", "--allow-past")
+    assert meant.code == 0 and "published test-echo job" in meant.out
 
 
 def test_local_refuses_a_stale_window_inside_the_timeout(jobs: Jobs) -> None:
