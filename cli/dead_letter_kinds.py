@@ -10,3 +10,6 @@ NEVER_SUCCEED = frozenset({"malformed", "unknown_type", "not_found", "type_misma
 SQS_REDRIVE = "sqs_redrive"
 #: The job statuses `--status` accepts (db.JobStatus's values; tests/cli keep the two equal).
 JOB_STATUSES = ("pending", "processing", "completed", "failed", "cancelled", "scheduled")
+#: A dead letter whose job has moved on since (retried, so it has a newer message; completed; cancelled;
+#: running): redriving it would give the job a second message. A redrive deletes it and counts it.
+SUPERSEDED = "superseded"

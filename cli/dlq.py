@@ -5,15 +5,19 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from cli.dead_letter_kinds import NEVER_SUCCEED, SQS_REDRIVE
-from db import DB, mark_sent, requeue_job
+from cli.dead_letter_kinds import NEVER_SUCCEED, SQS_REDRIVE, SUPERSEDED
+from db import DB, JobStatus, mark_sent, requeue_job
 from db.message import job_id_hint
-from db.repository import existing_job_ids
+from db.repository import JobState, job_states
 
 _OURS = "jobstack."  # attributes the worker adds when it dead-letters; not carried back to the main queue
+#: A job's recorded send is taken as newer than a dead letter only past this margin: the publisher records
+#: `sent_at` just after SQS stamps the message, so an SQS-redriven original is a little older than its row.
+_SENT_MARGIN = timedelta(seconds=60)
 
 
 @dataclass
@@ -38,6 +42,14 @@ class DeadLetter:
         except ValueError:
             return None
         return doc.get("type") if isinstance(doc, dict) else None
+
+    @property
+    def sent_at(self) -> datetime | None:
+        """When SQS accepted this message (its SentTimestamp, milliseconds since the epoch)."""
+        try:
+            return datetime.fromtimestamp(int(self.attributes["SentTimestamp"]) / 1000, tz=UTC)
+        except (KeyError, ValueError, TypeError):
+            return None
 
     def attribute(self, name: str) -> str | None:
         attr = self.message_attributes.get(name)
@@ -78,17 +90,40 @@ def release(sqs: Any, dlq_url: str, letters: list[DeadLetter]) -> None:
 
 def kinds_of(letters: list[DeadLetter], db: DB | None) -> list[str]:
     """Each letter's reason kind (the worker's attribute, or SQS's own redrive); with a database also
-    `not_found` for a message naming a job without a row (one query for the whole list)."""
+    `not_found` for a message naming a job without a row, and `superseded` for one whose job has moved on
+    (one query for the whole list)."""
     kinds = [letter.attribute(f"{_OURS}error-kind") or SQS_REDRIVE for letter in letters]
     if db is None:
         return kinds
     ids = [letter.job_id for letter, kind in zip(letters, kinds, strict=True) if kind not in NEVER_SUCCEED]
-    found = existing_job_ids(db, [i for i in ids if i is not None])
+    states = job_states(db, [i for i in ids if i is not None])
     for index, (letter, kind) in enumerate(zip(letters, kinds, strict=True)):
         if kind not in NEVER_SUCCEED:
             job_id = letter.job_id
-            kinds[index] = "malformed" if job_id is None else kind if job_id in found else "not_found"
+            if job_id is None:
+                kinds[index] = "malformed"
+            elif job_id not in states:
+                kinds[index] = "not_found"
+            elif _superseded(letter, kind, states[job_id]):
+                kinds[index] = SUPERSEDED
     return kinds
+
+
+#: Kinds the worker gives a job's dead letter once the job has failed for good.
+_FAILED_FOR_GOOD = frozenset({"failed", "exhausted"})
+
+
+def _superseded(letter: DeadLetter, kind: str, job: JobState) -> bool:
+    """This letter is no longer its job's message: the job finished, is running, or has moved on since it
+    was written. A letter the worker wrote when the job failed for good is stale once the job is anything
+    else (`jobs retry` gave it fresh attempts and a message); any other is stale once the job was sent
+    again after it (`jobs retry`, the sweeper)."""
+    if job.status in (JobStatus.COMPLETED, JobStatus.CANCELLED, JobStatus.PROCESSING):
+        return True
+    if kind in _FAILED_FOR_GOOD:
+        return not job.failed_for_good
+    letter_sent = letter.sent_at
+    return job.sent_at is not None and letter_sent is not None and job.sent_at > letter_sent + _SENT_MARGIN
 
 
 @dataclass
@@ -96,6 +131,7 @@ class RedriveReport:
     moved: dict[str, int] = field(default_factory=dict)  # kind -> messages sent back to the main queue
     skipped: dict[str, int] = field(default_factory=dict)  # kind -> left in the DLQ (can never succeed)
     requeued_jobs: list[UUID] = field(default_factory=list)
+    superseded: int = 0  # deleted: their jobs had moved on (retried, finished, running)
     failed: dict[str, str] = field(default_factory=dict)  # message id -> SQS's reason
     present: int = 0  # messages in the DLQ when the redrive started: it handles at most these
 
@@ -141,13 +177,17 @@ def redrive(
                 break
             seen.update(m.message_id for m in fresh)
             handled += len(fresh)
-            to_move = []
+            to_move, stale = [], []
             for letter, kind in zip(fresh, kinds_of(fresh, db), strict=True):
-                if kind in NEVER_SUCCEED and kind not in include:
+                if kind == SUPERSEDED:
+                    stale.append(letter)
+                elif kind in NEVER_SUCCEED and kind not in include:
                     report.skipped[kind] = report.skipped.get(kind, 0) + 1
                     held.append(letter)
                 else:
                     to_move.append((letter, kind))
+            if stale:
+                report.superseded += _delete(sqs, dlq_url, stale)
             if to_move:
                 _move(sqs, db, dlq_url, queue_url, to_move, report)
                 moved_jobs.update(m.job_id for m, _ in to_move if m.job_id is not None)
@@ -162,6 +202,12 @@ def redrive(
 _HOLD_SECONDS = 300  # long enough for a redrive of the DLQ's whole budget; released at the end anyway
 
 
+def _delete(sqs: Any, dlq_url: str, letters: list[DeadLetter]) -> int:
+    entries = [{"Id": str(i), "ReceiptHandle": m.receipt_handle} for i, m in enumerate(letters)]
+    response = sqs.delete_message_batch(QueueUrl=dlq_url, Entries=entries)
+    return len(response.get("Successful", []))
+
+
 def _depth(sqs: Any, queue_url: str) -> int:
     attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])
     return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
@@ -174,7 +220,7 @@ def _move(
     if db is not None:
         for letter in letters:
             job_id = letter.job_id
-            if job_id is not None and requeue_job(db, job_id) is not None:
+            if job_id is not None and requeue_job(db, job_id, message_lost=True) is not None:
                 report.requeued_jobs.append(job_id)
     fifo = queue_url.endswith(".fifo")
     entries = []

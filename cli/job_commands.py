@@ -14,6 +14,7 @@ from cli.errors import FAILED, OK, USAGE, CliError
 from cli.output import Progress, emit_json, fields, table
 from cli.target import Target, stack_settings
 from db import (
+    Job,
     JobStatus,
     get_job,
     list_jobs,
@@ -57,6 +58,20 @@ def cmd_publish(args: argparse.Namespace, target: Target) -> int:
         when = f", runs at {job.run_at:%Y-%m-%d %H:%M:%S %Z}" if job.run_at else ""
         print(f"published {job.type} job {job.id} ({job.status.value}{when})")
     return OK
+
+
+def _why_not_retried(job: Job) -> str:
+    """One clause: what the job is, and whether --force would retry it anyway."""
+    if job.status is JobStatus.PENDING:
+        return "it is pending, its message already queued: --force sends a second one"
+    if job.status is JobStatus.FAILED:
+        return (
+            f"it failed with attempts left ({job.attempts} of {job.max_attempts}) and its retry is queued: "
+            "--force gives fresh attempts now"
+        )
+    if job.status in (JobStatus.COMPLETED, JobStatus.CANCELLED):
+        return f"it is {job.status.value} (use --force to run it again)"
+    return f"it is {job.status.value}"
 
 
 def _read_payload(args: argparse.Namespace) -> Any:
@@ -112,7 +127,7 @@ def cmd_retry(args: argparse.Namespace, target: Target) -> int:
         total, pages = len(args.ids), [list(args.ids)]
     progress = Progress(total, "retrying")
     retried: list[UUID] = []
-    refused: list[tuple[UUID, str | None]] = []
+    refused: list[tuple[UUID, str, str]] = []  # id, status, why
     missing: list[UUID] = []
     unsent: dict[UUID, str] = {}
     for page in pages:
@@ -125,7 +140,7 @@ def cmd_retry(args: argparse.Namespace, target: Target) -> int:
                 elif (current := get_job(db, job_id)) is None:
                     missing.append(job_id)
                 else:
-                    refused.append((job_id, current.status.value))
+                    refused.append((job_id, current.status.value, _why_not_retried(current)))
             failures = resend(requeued, queue=queue)
             unsent.update(failures)
             mark_sent(db, [j.id for j in requeued if j.id not in failures])
@@ -136,7 +151,7 @@ def cmd_retry(args: argparse.Namespace, target: Target) -> int:
         emit_json(
             {
                 "retried": retried,
-                "refused": [{"id": i, "status": s} for i, s in refused],
+                "refused": [{"id": i, "status": s, "why": w} for i, s, w in refused],
                 "missing": missing,
                 "unsent": [{"id": i, "reason": r} for i, r in unsent.items()],
             }
@@ -146,9 +161,8 @@ def cmd_retry(args: argparse.Namespace, target: Target) -> int:
             f"retried {len(retried)} job(s); refused {len(refused)}; not found {len(missing)}; "
             f"message refused by SQS {len(unsent)} (pending: the sweeper sends them)"
         )
-        for job_id, status in refused:
-            hint = " (use --force)" if status == "completed" else ""
-            print(f"refused {job_id}: it is {status}{hint}", file=sys.stderr)
+        for job_id, _, why in refused:
+            print(f"refused {job_id}: {why}", file=sys.stderr)
         for job_id in missing:
             print(f"no job {job_id}", file=sys.stderr)
         for job_id, reason in unsent.items():

@@ -181,10 +181,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("retry", "re-publish jobs from the database with fresh attempts (job ids kept)")
     p.add_argument("ids", nargs="*", type=uuid_type)
-    p.add_argument("--status", choices=["failed", "pending"], help="retry every job with this status")
+    p.add_argument(
+        "--status",
+        choices=["failed", "pending"],
+        help="retry every job with this status (failed: those with no attempts left, unless --force)",
+    )
     p.add_argument("--type")
     p.add_argument("--since", type=since_type)
-    p.add_argument("--force", action="store_true", help="also retry completed jobs")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="also pending jobs and failed ones with attempts left (a second message), completed and cancelled ones",
+    )
 
     p = command("cancel", "cancel jobs: waiting ones never run, running ones are asked to stop, completed refused")
     p.add_argument("ids", nargs="*", type=uuid_type)

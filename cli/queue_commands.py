@@ -193,6 +193,7 @@ def cmd_dlq(args: argparse.Namespace, target: Target) -> int:
                     "moved": report.moved,
                     "skipped": report.skipped,
                     "requeued_jobs": report.requeued_jobs,
+                    "superseded": report.superseded,
                     "failed": report.failed,
                 }
             )
@@ -201,6 +202,11 @@ def cmd_dlq(args: argparse.Namespace, target: Target) -> int:
                 f"{report.present} message(s) in the DLQ at the start; moved {report.moved_total} to the main queue"
                 f"{_by_kind(report.moved)}; {len(report.requeued_jobs)} job(s) given fresh attempts"
             )
+            if report.superseded:
+                print(
+                    f"deleted {report.superseded} dead letter(s) whose jobs had moved on since (retried, finished or "
+                    "running): moving them would have given those jobs a second message"
+                )
             if report.skipped:
                 print(
                     f"left {sum(report.skipped.values())} in the DLQ that no redrive can fix{_by_kind(report.skipped)}"
@@ -226,7 +232,8 @@ _KIND_LABELS = {"not_found": "no row (published without publish()?)", SQS_REDRIV
 
 
 def _by_kind(counts: dict[str, int]) -> str:
-    return " (" + ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items())) + ")" if counts else ""
+    """` (by kind: failed 2, sqs_redrive 1)`: kinds are the dead letters' reasons, not failures to move."""
+    return " (by kind: " + ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items())) + ")" if counts else ""
 
 
 def _optional_db(target: Target, *, quiet: bool = False) -> Any:

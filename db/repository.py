@@ -469,21 +469,40 @@ def abandoned_jobs(
         return [Job.from_row(r) for r in conn.execute(query)]
 
 
-def requeue_job(db: DB | Connection, job_id: UUID, *, force: bool = False, now: datetime | None = None) -> Job | None:
-    """Make a job runnable again with a fresh set of attempts (an operator's retry or DLQ redrive).
+def requeue_job(
+    db: DB | Connection,
+    job_id: UUID,
+    *,
+    force: bool = False,
+    message_lost: bool = False,
+    now: datetime | None = None,
+) -> Job | None:
+    """Make a job runnable again, now, with a fresh set of attempts (an operator's retry or DLQ redrive).
 
-    Refuses a completed or cancelled job unless `force`, and never touches a job that is processing right now.
-    Returns the updated row, or None if nothing changed.
+    A job that still has a live message is refused, or the caller's new message would be a second one (two
+    copies run its attempts twice as fast, past the backoff, and leave two dead letters). So, by default,
+    only a `failed` job with no attempts left; with `message_lost` (a DLQ redrive, which holds the job's only
+    message) also a `pending` or `failed` one; with `force` also `pending`, `failed`, `completed` and
+    `cancelled`. Never a job that is processing right now. Its `run_at` (a cancelled scheduled job's) and its
+    last error are cleared. Returns the updated row, or None if nothing changed.
     """
     now = now or utcnow()
-    forced = [JobStatus.COMPLETED.value, JobStatus.CANCELLED.value] if force else []
-    allowed = [JobStatus.PENDING.value, JobStatus.FAILED.value, *forced]
+    allowed: ColumnElement[bool]
+    if force:
+        allowed = _t.c.status.in_([s.value for s in (JobStatus.PENDING, JobStatus.FAILED, JobStatus.COMPLETED,
+                                                      JobStatus.CANCELLED)])  # fmt: skip
+    elif message_lost:
+        allowed = _t.c.status.in_([JobStatus.PENDING.value, JobStatus.FAILED.value])
+    else:
+        allowed = and_(_t.c.status == JobStatus.FAILED.value, _t.c.attempts >= _t.c.max_attempts)
     stmt = (
         update(_t)
-        .where(_t.c.id == job_id, _t.c.status.in_(allowed))
+        .where(_t.c.id == job_id, allowed)
         .values(
             status=JobStatus.PENDING.value,
             attempts=0,
+            error=None,
+            run_at=None,
             started_at=None,
             completed_at=None,
             updated_at=now,
@@ -495,6 +514,30 @@ def requeue_job(db: DB | Connection, job_id: UUID, *, force: bool = False, now: 
     with statements(db) as conn:
         row = conn.execute(stmt).first()
     return Job.from_row(row) if row else None
+
+
+@dataclass(frozen=True)
+class JobState:
+    """What a DLQ redrive needs of a job to tell whether a dead letter is still its message."""
+
+    status: JobStatus
+    attempts: int
+    max_attempts: int
+    sent_at: datetime | None
+
+    @property
+    def failed_for_good(self) -> bool:
+        return self.status is JobStatus.FAILED and self.attempts >= self.max_attempts
+
+
+def job_states(db: DB | Connection, job_ids: Sequence[UUID]) -> dict[UUID, JobState]:
+    """Each existing job's state, one query for a batch (a DLQ redrive's view of its letters)."""
+    if not job_ids:
+        return {}
+    columns = (_t.c.id, _t.c.status, _t.c.attempts, _t.c.max_attempts, _t.c.sent_at)
+    with statements(db) as conn:
+        rows = conn.execute(select(*columns).where(_t.c.id.in_(list(set(job_ids)))))
+        return {r.id: JobState(JobStatus(r.status), r.attempts, r.max_attempts, r.sent_at) for r in rows}
 
 
 #: Statuses whose rows are history, never work: what pruning may delete.

@@ -135,7 +135,7 @@ def test_retry_republishes_with_the_same_id_and_refuses_completed(jobs: Jobs, pg
     done = insert_job(pg_db, status=JobStatus.COMPLETED, attempts=1)
     result = jobs("retry", str(failed.id), str(done.id))
     assert result.code == 1
-    assert f"refused {done.id}: it is completed (use --force)" in result.err
+    assert f"refused {done.id}: it is completed (use --force to run it again)" in result.err
     row = get_job(pg_db, failed.id)
     assert row is not None and row.status is JobStatus.PENDING and row.attempts == 0
     assert [json.loads(m["Body"])["jobId"] for m in drain(queue)] == [str(failed.id)]
@@ -144,12 +144,43 @@ def test_retry_republishes_with_the_same_id_and_refuses_completed(jobs: Jobs, pg
 
 
 def test_bulk_retry_by_status_and_type(jobs: Jobs, pg_db: DB, queue: Queue) -> None:
-    targets = [insert_job(pg_db, status=JobStatus.FAILED) for _ in range(3)]
-    insert_job(pg_db, status=JobStatus.FAILED, type="other-type")
+    targets = [insert_job(pg_db, status=JobStatus.FAILED, attempts=5, max_attempts=5) for _ in range(3)]
+    insert_job(pg_db, status=JobStatus.FAILED, attempts=5, max_attempts=5, type="other-type")
+    waiting = insert_job(pg_db, status=JobStatus.FAILED, attempts=1, max_attempts=5)  # its retry is queued
     result = jobs("retry", "--status", "failed", "--type", "test-echo", "--json")
-    assert result.code == 0
-    assert sorted(json.loads(result.out)["retried"]) == sorted(str(j.id) for j in targets)
+    assert result.code == 1
+    report = json.loads(result.out)
+    assert sorted(report["retried"]) == sorted(str(j.id) for j in targets)
+    assert [r["id"] for r in report["refused"]] == [str(waiting.id)]
     assert len(drain(queue)) == 3
+
+
+def test_retry_refuses_a_job_whose_message_is_live_unless_forced(jobs: Jobs, pg_db: DB, queue: Queue) -> None:
+    """Reported: retrying a pending job sent a second message; the two copies spent all 5 attempts in 3 s,
+    past the backoff, and left two dead letters. A pending job, or a failed one with attempts left, has a
+    live message: refused, saying what --force would do."""
+    job = publish(pg_db, "test-echo", {"n": 1}, queue=queue)
+    drain(queue)
+    result = jobs("retry", str(job.id))
+    assert result.code == 1
+    assert f"refused {job.id}: it is pending, its message already queued: --force sends a second one" in result.err
+    assert drain(queue) == []
+    assert jobs("retry", str(job.id), "--force").code == 0
+    assert len(drain(queue)) == 1
+
+
+def test_forcing_a_cancelled_scheduled_job_runs_it_now_without_its_old_error(
+    jobs: Jobs, pg_db: DB, queue: Queue
+) -> None:
+    job = insert_job(pg_db, status=JobStatus.CANCELLED, run_at=utcnow() + timedelta(days=2), error="cancelled")
+    result = jobs("retry", str(job.id))
+    assert f"refused {job.id}: it is cancelled (use --force to run it again)" in result.err
+    assert jobs("retry", str(job.id), "--force").code == 0
+    row = get_job(pg_db, job.id)
+    assert row is not None and row.status is JobStatus.PENDING
+    assert row.run_at is None and row.error is None
+    [message] = drain(queue)
+    assert "DelaySeconds" not in message and json.loads(message["Body"])["jobId"] == str(job.id)
 
 
 def test_stats_finds_the_oldest_pending_job_among_150k_with_only_a_database(jobs: Jobs, pg_db: DB, pg_url: str) -> None:

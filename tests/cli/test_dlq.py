@@ -45,13 +45,33 @@ def test_peek_shows_dead_letters_and_leaves_them_visible(
     assert len(drain(dlq)) == 1, "still there, and visible at once"
 
 
+def test_a_dead_letter_of_a_job_retried_since_is_deleted_by_redrive_not_sent_again(
+    jobs: Jobs, pg_db: DB, queue: Queue, dlq: Queue, runtime: Runtime
+) -> None:
+    """Reported: `jobs retry ID` left the job's dead letter in the DLQ, a later redrive moved it too, and one
+    job got two messages ("moved 2 ... 2 jobs given fresh attempts"). The letter is superseded: deleted,
+    counted, and the job keeps the one message its retry sent."""
+    job = dead_letter_one(pg_db, queue, runtime)
+    assert jobs("retry", str(job.id)).code == 0
+    [retried] = drain(queue)
+    assert [k["kind"] for k in json.loads(jobs("dlq", "peek", "--json").out)] == ["superseded"]
+    result = jobs("dlq", "redrive")
+    assert result.code == 0
+    assert "moved 0 to the main queue; 0 job(s) given fresh attempts" in result.out
+    assert "deleted 1 dead letter(s) whose jobs had moved on since (retried, finished or running)" in result.out
+    assert drain(queue) == [] and drain(dlq) == []
+    row = get_job(pg_db, job.id)
+    assert row is not None and row.status is JobStatus.PENDING and row.send_count == 2  # publish, then retry
+    assert json.loads(retried["Body"])["jobId"] == str(job.id)
+
+
 def test_redrive_gives_fresh_attempts_and_keeps_the_job_id(
     jobs: Jobs, pg_db: DB, queue: Queue, dlq: Queue, runtime: Runtime
 ) -> None:
     job = dead_letter_one(pg_db, queue, runtime)
     result = jobs("dlq", "redrive")
     assert result.code == 0
-    assert "at the start; moved 1 to the main queue (failed 1); 1 job(s) given fresh attempts" in result.out
+    assert "at the start; moved 1 to the main queue (by kind: failed 1); 1 job(s) given fresh attempts" in result.out
     row = get_job(pg_db, job.id)
     assert row is not None and row.status is JobStatus.PENDING and row.attempts == 0
     [message] = drain(queue)
@@ -146,8 +166,8 @@ def test_kinds_that_can_never_succeed_stay_unless_included(
     assert "no row (published without publish()?)" in peek.out
     result = jobs("dlq", "redrive")
     assert result.code == 0
-    assert "moved 1 to the main queue (failed 1)" in result.out
-    assert "left 1 in the DLQ that no redrive can fix (not_found 1)" in result.out
+    assert "moved 1 to the main queue (by kind: failed 1)" in result.out
+    assert "left 1 in the DLQ that no redrive can fix (by kind: not_found 1)" in result.out
     assert [json.loads(m["Body"])["jobId"] for m in drain(queue)] == [str(job.id)]
     assert [m["Body"] for m in drain(dlq)] == [orphan]
     dlq.client.send_message(QueueUrl=dlq.url, MessageBody=orphan)

@@ -24,6 +24,8 @@ def insert_job(
     updated_at: datetime | None = None,
     sent_at: datetime | None = None,
     idempotency_key: str | None = None,
+    run_at: datetime | None = None,
+    error: str | None = None,
 ) -> Job:
     now = utcnow()
     job_id = uuid.uuid4()
@@ -42,6 +44,8 @@ def insert_job(
                 sent_at=sent_at,
                 send_count=int(sent_at is not None),
                 idempotency_key=idempotency_key,
+                run_at=run_at,
+                error=error,
             )
         )
     job = get_job(db, job_id)

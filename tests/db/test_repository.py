@@ -358,7 +358,7 @@ def test_job_id_pages_hand_out_each_id_once_while_the_caller_changes_the_rows(pg
     for page in job_id_pages(pg_db, status="failed", type="test-echo", page=3):
         assert len(page) <= 3
         for job_id in page:
-            requeue_job(pg_db, job_id)  # what a retry does to the rows behind the cursor
+            requeue_job(pg_db, job_id, force=True)  # what a retry does to the rows behind the cursor
         seen.extend(page)
     assert sorted(seen) == sorted(failed)
     assert count_jobs(pg_db, status="failed") == 1 and count_jobs(pg_db, status="pending", type="test-echo") == 7
