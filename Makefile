@@ -37,9 +37,10 @@ wheel: deps
 
 # The README's "see it work": a fresh embedded SQLite database, 20 test-echo jobs (1 in 5 failing), the
 # worker run locally until the queue drains, then the jobs and the DLQ.
+# `make local TYPE=resize-image PAYLOAD='{"width": 200}'` runs one job of your own type the same way instead.
 local: deps
-	@mkdir -p .build && rm -f .build/local.sqlite3
-	$(VENV)/bin/jobs local --demo 20 --sqlite .build/local.sqlite3
+	@mkdir -p .build && rm -f .build/local.sqlite3*
+	$(VENV)/bin/jobs local $(if $(TYPE),--publish '$(TYPE)' '$(or $(PAYLOAD),{})',--demo 20) --sqlite .build/local.sqlite3
 
 synth: deps
 	cdk synth --quiet

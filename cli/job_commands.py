@@ -41,6 +41,8 @@ def cmd_publish(args: argparse.Namespace, target: Target) -> int:
             USAGE,
         )
     payload = _read_payload(args)
+    import worker.jobs  # noqa: F401 - the worker's job modules, so a type one of them registers is known here too
+
     job = publish(
         target.db,
         args.type,

@@ -16,7 +16,7 @@ from cli.local_runner import LocalEventSource, RunnerSettings
 from cli.local_summary import LiveSummary
 from cli.output import table
 from cli.target import Target, stack_pool
-from db import JobRequest, Queue, create_db, list_jobs, publish_many
+from db import JobRequest, JobstackError, Queue, create_db, get_job_type, list_jobs, publish_many
 from db.migrate import upgrade
 
 
@@ -29,9 +29,31 @@ def max_receive_count(sqs: Any, queue_url: str, default: int) -> int:
         return default
 
 
+def own_jobs(pairs: list[list[str]] | None) -> list[JobRequest]:
+    """`--publish TYPE PAYLOAD` pairs as validated requests, before anything starts: an unknown type or a
+    payload its schema refuses is one line (the worker's job modules are imported, so their types count)."""
+    import worker.jobs  # noqa: F401 - registers the handlers' modules, and any type they register
+    from worker.registry import get_handler
+
+    requests = []
+    for job_type, text in pairs or []:
+        try:
+            payload = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise CliError(f"--publish {job_type}: the payload is not valid JSON: {err.msg}", USAGE) from None
+        try:
+            get_job_type(job_type).validate(payload)
+            get_handler(job_type)  # a type with no handler would only be dead-lettered
+        except JobstackError as err:
+            raise CliError(f"--publish {job_type}: {err}", USAGE) from None
+        requests.append(JobRequest(job_type, payload))
+    return requests
+
+
 def run_local(args: argparse.Namespace, target: Target) -> int:
     import worker.handler
 
+    mine = own_jobs(args.publish)
     pool = stack_pool(target.env or "dev", target.pool)  # its function settings (timeout, batch size, ...)
     settings = pool.settings
     embedded = None
@@ -87,6 +109,16 @@ def run_local(args: argparse.Namespace, target: Target) -> int:
             ]
             publish_many(db, requests, queue=Queue(sqs, queue_url))
             print(f"published {args.demo} test-echo jobs ({args.demo // 5} set to fail)", file=sys.stderr)
+        if mine:
+            published = publish_many(db, mine, queue=Queue(sqs, queue_url))
+            for job in published:
+                print(f"published {job.type} job {job.id}", file=sys.stderr)
+        if embedded is not None or not names_a_database:
+            print(
+                f"embedded: database {database_url}, queue {queue_url}, dead-letter queue {dlq_url}"
+                + (" (SQS stops with this command)" if embedded is not None else ""),
+                file=sys.stderr,
+            )
         live = LiveSummary(db, sqs, dlq_url)
         runner = LocalEventSource(
             sqs,
@@ -99,7 +131,7 @@ def run_local(args: argparse.Namespace, target: Target) -> int:
                 else float(settings.max_batching_window_seconds),
                 concurrency=args.concurrency,
                 function_timeout_seconds=timeout,
-                until_empty=args.until_empty or bool(args.demo),
+                until_empty=args.until_empty or bool(args.demo) or bool(mine),
             ),
             on_thread_exit=worker.handler.reset_runtime,
             on_tick=live.tick,
@@ -124,7 +156,7 @@ def run_local(args: argparse.Namespace, target: Target) -> int:
             print(json.dumps(summary))
         else:
             print(", ".join(f"{k} {v}" for k, v in summary.items()))
-            if args.demo or args.until_empty:
+            if args.demo or args.until_empty or mine:
                 jobs = list_jobs(db, limit=max(args.demo, 50))
                 print("\njobs:")
                 table(

@@ -11,6 +11,7 @@ entirely, as Lambda would have killed it.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +21,8 @@ from typing import Any
 from cli.sqs_event import queue_arn, to_record
 
 log = logging.getLogger("jobstack.local")
+#: With --until-empty, how often an idle runner says what it still waits for.
+WAITING_NOTE_SECONDS = 15.0
 Handler = Callable[[dict[str, Any], Any], dict[str, list[dict[str, str]]]]
 
 
@@ -80,6 +83,7 @@ class LocalEventSource:
         self.stop = threading.Event()
         self._idle = [False] * settings.concurrency
         self._idle_lock = threading.Lock()
+        self._last_waiting_note = time.monotonic()  # the first note after WAITING_NOTE_SECONDS of waiting
 
     def run(self) -> RunStats:
         """Run until `stop` is set (Ctrl-C) or, with until_empty, the queue holds nothing at all."""
@@ -193,4 +197,18 @@ class LocalEventSource:
                 "ApproximateNumberOfMessagesDelayed",
             ],
         )["Attributes"]
-        return sum(int(v) for v in attrs.values()) == 0
+        waiting = {name: int(value) for name, value in attrs.items()}
+        if sum(waiting.values()) == 0:
+            return True
+        now = time.monotonic()
+        if now - self._last_waiting_note >= WAITING_NOTE_SECONDS:  # a delayed retry can take minutes: say so
+            self._last_waiting_note = now
+            print(
+                f"waiting for the queue to empty: {waiting.get('ApproximateNumberOfMessagesDelayed', 0)} delayed "
+                "(retries waiting out their backoff, jobs due later), "
+                f"{waiting.get('ApproximateNumberOfMessagesNotVisible', 0)} in flight, "
+                f"{waiting.get('ApproximateNumberOfMessages', 0)} visible",
+                file=sys.stderr,
+                flush=True,
+            )
+        return False

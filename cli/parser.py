@@ -265,6 +265,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--until-empty", action="store_true", help="exit once the queue is drained")
     p.add_argument("--demo", type=int, default=0, metavar="N", help="first publish N test-echo jobs, 1 in 5 failing")
+    p.add_argument(
+        "--publish",
+        nargs=2,
+        action="append",
+        metavar=("TYPE", "PAYLOAD"),
+        help="first publish a job of your own type with this JSON payload (repeatable); runs until the queue is empty",
+    )
     p.add_argument("--sqlite", type=Path, default=Path(".jobs-local.sqlite3"), help="embedded database file")
 
     p = sub.add_parser("completion", help='print a shell completion script: eval "$(jobs completion bash)"')

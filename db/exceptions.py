@@ -21,7 +21,8 @@ class UnknownJobType(JobstackError):
     def __init__(self, job_type: str, known: list[str]) -> None:
         self.job_type = job_type
         super().__init__(
-            f"unknown job type {job_type!r}: register it with db.register_job_type() "
+            f"unknown job type {job_type!r}: declare it with register_job_type() in db/job_types.py of your "
+            "jobstack checkout, which the web app's package (imported as jobstack) and the worker both carry "
             f"(known types: {', '.join(sorted(known)) or 'none'})"
         )
 

@@ -1,0 +1,46 @@
+"""`jobs local --publish TYPE PAYLOAD`: try a job type of your own on this machine in one command, with the
+embedded SQS and SQLite, and nothing else to start. A type the worker cannot run, or a payload its schema
+refuses, is one line before anything starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cli.main import main
+from tests.worker_support import Calls
+
+pytestmark = pytest.mark.e2e
+
+
+def test_one_command_publishes_your_type_and_runs_it_to_completion(
+    calls: Calls, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("DATABASE_URL", "QUEUE_URL", "DLQ_URL", "JOBS_ENV"):
+        monkeypatch.delenv(name, raising=False)
+    database = tmp_path / "mine.sqlite3"
+    code = main(["local", "--sqlite", str(database), "--publish", "count-calls", '{"n": 3}'])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert [run["payload"] for run in calls.runs] == [{"n": 3}]
+    assert "count-calls  completed" in out
+    assert f"embedded: database sqlite:///{database}" in err and "dead-letter queue http://" in err
+
+
+@pytest.mark.parametrize(
+    ("publish", "line"),
+    [
+        (["nope", "{}"], "error: --publish nope: unknown job type 'nope': declare it with register_job_type()"),
+        (["count-calls", '{"n": "three"}'], "error: --publish count-calls: invalid payload"),
+        (["count-calls", "{n: 3}"], "error: --publish count-calls: the payload is not valid JSON"),
+    ],
+)
+def test_a_job_it_could_not_run_is_one_line_before_anything_starts(
+    calls: Calls, publish: list[str], line: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = tmp_path / "mine.sqlite3"
+    assert main(["local", "--sqlite", str(database), "--publish", *publish]) == 2
+    [printed] = capsys.readouterr().err.strip().splitlines()
+    assert printed.startswith(line), printed
+    assert not database.exists(), "nothing was started or written"
