@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from typing import Any
 
@@ -48,6 +49,20 @@ def own_jobs(pairs: list[list[str]] | None) -> list[JobRequest]:
             raise CliError(f"--publish {job_type}: {err}", USAGE) from None
         requests.append(JobRequest(job_type, payload))
     return requests
+
+
+def share_line(target: Target, database_url: str, queue_url: str, dlq_url: str) -> str:
+    """The `export` line a second shell (a web app, `jobs publish`) needs for this run's database and queues;
+    an emulator takes any credentials, but boto3 wants some (dummy ones, printed; never the caller's)."""
+    variables = {"DATABASE_URL": database_url, "QUEUE_URL": queue_url, "DLQ_URL": dlq_url}
+    if target.endpoint_url:
+        variables |= {
+            "AWS_ENDPOINT_URL": target.endpoint_url,
+            "AWS_ACCESS_KEY_ID": "local",  # never the caller's own keys: this line is printed
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": target.region_name,
+        }
+    return "export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in variables.items())
 
 
 def run_local(args: argparse.Namespace, target: Target) -> int:
@@ -119,6 +134,8 @@ def run_local(args: argparse.Namespace, target: Target) -> int:
                 + (" (SQS stops with this command)" if embedded is not None else ""),
                 file=sys.stderr,
             )
+            print(f"another shell reaches them with:\n  {share_line(target, database_url, queue_url, dlq_url)}",
+                  file=sys.stderr)  # fmt: skip
         live = LiveSummary(db, sqs, dlq_url)
         runner = LocalEventSource(
             sqs,

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .exceptions import InvalidPayload, JobAlreadyRegistered, UnknownJobType
 
@@ -61,6 +61,13 @@ class TestEcho(AnyObject):
     """The smoke-test job: any object. `{"fail": "reason"}` makes its handler raise (exercise retries)."""
 
     __test__ = False  # a pytest collection hint: this is not a test class
+
+
+class WelcomeEmail(BaseModel):
+    """The example apps' job (examples/): a welcome e-mail for a new user. Its handler (worker/jobs/welcome.py)
+    only logs; replace it with your mailer, or delete both if you do not need them."""
+
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)
 
 
 _registry: dict[str, JobType] = {}
@@ -129,3 +136,4 @@ def _describe(err: ValidationError) -> str:
 
 
 register_job_type("test-echo", TestEcho)
+register_job_type("welcome-email", WelcomeEmail)

@@ -1,16 +1,6 @@
-"""The job both example apps enqueue: a welcome e-mail for a new user (registered with the installed
-`jobstack` package, as a web app does; the worker registers the same type and its handler on its side)."""
+"""The job both example apps enqueue: `welcome-email`, declared in db/job_types.py (the package the web app
+installs as `jobstack` carries it, and the worker, whose handler is worker/jobs/welcome.py)."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
-
-from jobstack import register_job_type  # type: ignore[import-not-found]
-
-
-class WelcomeEmail(BaseModel):
-    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$", max_length=254)
-
-
 JOB_TYPE = "welcome-email"
-register_job_type(JOB_TYPE, WelcomeEmail)

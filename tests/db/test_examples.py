@@ -62,6 +62,12 @@ def _flask_signups(client: Any, pg_db: DB, queue: Queue) -> None:
     assert _sent(queue) == [], "the failed signup rolled its job back: nothing sent"
     assert _state(pg_db) == (["jo@example.com"], ["jo@example.com"])
 
+    refused = client.post("/signup", json={"email": "not-an-email"})
+    assert refused.status_code == 400, "a payload the schema refuses is the caller's mistake, not a 500"
+    [line] = refused.get_json()["error"].splitlines()
+    assert line.startswith("invalid payload for job type 'welcome-email': email: ")
+    assert _sent(queue) == [] and _state(pg_db) == (["jo@example.com"], ["jo@example.com"]), "nothing written"
+
 
 def test_django_signup_writes_on_djangos_connection_and_sends_on_commit(
     pg_url: str, pg_db: DB, queue: Queue, users: None
@@ -100,5 +106,10 @@ def test_django_signup_writes_on_djangos_connection_and_sends_on_commit(
         assert taken.status_code == 409
         assert _sent(queue) == [], "the failed signup rolled its job back: nothing sent"
         assert _state(pg_db) == (["kim@example.com"], ["kim@example.com"])
+
+        refused = client.post("/signup", data={"email": "nope"}, content_type="application/json")
+        assert refused.status_code == 400
+        assert refused.json()["error"].startswith("invalid payload for job type 'welcome-email': email: ")
+        assert _sent(queue) == [] and _state(pg_db) == (["kim@example.com"], ["kim@example.com"]), "nothing written"
     finally:
         connection.close()

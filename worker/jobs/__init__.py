@@ -1,5 +1,5 @@
 """Job handlers. Each module registers its handlers with `@job`; import it here so the worker loads it."""
 
-from worker.jobs import echo
+from worker.jobs import echo, welcome
 
-__all__ = ["echo"]
+__all__ = ["echo", "welcome"]
