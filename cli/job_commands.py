@@ -194,9 +194,12 @@ def cmd_prune(args: argparse.Namespace, target: Target) -> int:
     for status, keep in retention.items():
         if args.status and status.value != args.status:
             continue
-        age = args.older_than if args.older_than is not None else keep
-        if not age:
-            continue  # retention 0: kept forever
+        if args.older_than is not None:
+            age = args.older_than  # an operator's own age: 0d means every such job, now
+        elif not keep:
+            continue  # retention 0 in the settings: kept forever
+        else:
+            age = keep
         total = 0
         # The count first (one query, served by the status index), so the bar knows its end.
         progress = (
@@ -244,10 +247,11 @@ def cmd_cancel(args: argparse.Namespace, target: Target) -> int:
     if args.json:
         emit_json({"cancelled": cancelled, "asked_to_stop": asked, "refused": refused, "missing": missing})
     else:
-        print(
-            f"cancelled {len(cancelled)} job(s); asked {len(asked)} running job(s) to stop "
-            "(they finish unless their handler checks ctx.cancel_requested())"
-        )
+        if cancelled or asked or not (refused or missing):  # a lone refusal is said by its own line, below
+            print(
+                f"cancelled {len(cancelled)} job(s); asked {len(asked)} running job(s) to stop "
+                "(they finish unless their handler checks ctx.cancel_requested())"
+            )
         for job_id, status in refused.items():
             print(f"refused {job_id}: it is {status}", file=sys.stderr)
         for job_id in missing:

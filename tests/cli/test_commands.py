@@ -349,6 +349,21 @@ def test_prune_deletes_old_history_and_a_dry_run_only_counts(jobs: Jobs, pg_db: 
     assert get_job(pg_db, retrying.id) is not None  # attempts left: live work, never pruned
 
 
+def test_prune_older_than_0d_means_every_such_job_now(jobs: Jobs, pg_db: DB) -> None:
+    """Reported: `--older-than 0d` said "nothing to prune"; 0 days is an operator's explicit age, not the
+    settings' "keep forever"."""
+    done = insert_job(pg_db, status=JobStatus.COMPLETED, attempts=1, updated_at=utcnow() - timedelta(seconds=5))
+    result = jobs("prune", "--older-than", "0d", "--status", "completed")
+    assert result.code == 0 and result.out.strip() == "deleted 1 completed job(s)"
+    assert get_job(pg_db, done.id) is None
+
+
+def test_show_prints_the_jobs_id_type_and_payload(jobs: Jobs, pg_db: DB, queue: Queue) -> None:
+    job = publish(pg_db, "test-echo", {"hello": "world"}, queue=queue)
+    shown = dict(line.split(None, 1) for line in jobs("show", str(job.id)).out.strip().splitlines())
+    assert (shown["id"], shown["type"], shown["payload"]) == (str(job.id), "test-echo", '{"hello":"world"}')
+
+
 def test_prune_with_a_bad_age_is_bad_usage_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:  # argparse's own exit, as for every option of the wrong type
         main(["prune", "--older-than", "a while"])
@@ -408,6 +423,7 @@ def test_jobs_cancel_refuses_completed_and_cancels_by_status(
     acknowledge(queue, event, process_batch(event, FakeLambdaContext(), runtime))
     result = jobs("cancel", str(done.id))
     assert result.code == 1 and result.err.strip() == f"refused {done.id}: it is completed"
+    assert result.out == "", "no 'cancelled 0 job(s)' before the refusal"
     waiting = [publish(pg_db, "count-calls", {"n": n}, queue=queue) for n in range(3)]
     result = jobs("cancel", "--status", "pending", "--type", "count-calls")
     assert result.code == 0 and result.out.startswith("cancelled 3 job(s)")
