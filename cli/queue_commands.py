@@ -254,6 +254,7 @@ def cmd_logs(args: argparse.Namespace, target: Target) -> int:
     start = int(args.since.timestamp() * 1000)
     pattern = f'"{args.job}"' if args.job else ""
     seen: set[str] = set()
+    said_none = False
     try:
         while True:
             kwargs: dict[str, Any] = {"logGroupName": group, "startTime": start, "interleaved": True}
@@ -266,12 +267,27 @@ def cmd_logs(args: argparse.Namespace, target: Target) -> int:
                     seen.add(event["eventId"])
                     start = max(start, event["timestamp"])
                     print(json.dumps(event) if args.json else event["message"].rstrip())
+            if not seen and not said_none and not args.json:  # silence would read as a broken command
+                said_none = True
+                print(_no_lines_why(group, args, target), file=sys.stderr)
             if not args.follow:
                 return OK
             sys.stdout.flush()
             time.sleep(2)
     except KeyboardInterrupt:
         return OK
+
+
+def _no_lines_why(group: str, args: argparse.Namespace, target: Target) -> str:
+    since = args.since.strftime("%Y-%m-%d %H:%M:%S UTC")
+    matching = f" matching job {args.job}" if args.job else ""
+    why = (
+        "an emulator's log group holds only what is written to it, and no Lambda runs there: `jobs local` "
+        "prints the worker's lines in its own terminal"
+        if target.endpoint_url
+        else "the function has not run since then, or logs at a level that hides these lines (log_level)"
+    )
+    return f"no log lines in {group} since {since}{matching} ({why}); --since 1d looks further back"
 
 
 def cmd_pause(args: argparse.Namespace, target: Target, *, enabled: bool) -> int:

@@ -265,6 +265,14 @@ def test_logs_filters_to_one_job(jobs: Jobs, aws: None) -> None:
     assert result.code == 0
     assert str(wanted) in result.out
     assert str(other) not in result.out
+    assert result.err == ""
+
+    none = jobs(
+        "logs", "--job", str(uuid.uuid4()), "--log-group", "/aws/lambda/worker", "--since", "10m", connect=False
+    )
+    assert none.code == 0 and none.out == ""
+    [why] = none.err.strip().splitlines()  # reported: nothing at all was printed, with no word why
+    assert why.startswith("no log lines in /aws/lambda/worker since ") and "--since 1d looks further back" in why
 
 
 def test_pause_and_resume_toggle_the_event_source_mapping(jobs: Jobs, queue: Queue, aws: None) -> None:
