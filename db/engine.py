@@ -247,18 +247,25 @@ _MISSING_COLUMN = re.compile(
 )
 
 
+#: Both places a migration runs from: this repository's tools, and a web app with the package's `migrate` extra.
+MIGRATE_HOW = (
+    "run `jobs migrate` (or `make migrate`) from the jobstack checkout, or `python -m jobstack.migrate upgrade` "
+    "where the package is installed with its [migrate] extra"
+)
+
+
 def _raise_schema_not_migrated(err: exc.DBAPIError) -> None:
     text = str(err.orig or err)
     if _MISSING_TABLE.search(text):
         raise SchemaNotMigrated(
-            "the database has no background_jobs table: run `jobs migrate` (or `make migrate`) against it"
+            f"the database has no background_jobs table: {MIGRATE_HOW}"
         ) from None
     column = _MISSING_COLUMN.search(text)
     if column and "background_jobs" in str(err.statement or ""):
         name = next(group for group in column.groups() if group)
         raise SchemaNotMigrated(
             f"the database's background_jobs table has no {name} column (its migrations are behind this "
-            "code): run `jobs migrate` (or `make migrate`) against it"
+            f"code): {MIGRATE_HOW}"
         ) from None
 
 

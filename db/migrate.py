@@ -1,4 +1,5 @@
-"""Schema migrations (Alembic), runnable from code, `make migrate` and `python -m db.migrate`.
+"""Schema migrations (Alembic), runnable from code, `make migrate`, `python -m db.migrate` here and
+`python -m jobstack.migrate` where the package is installed (with its `migrate` extra: Alembic).
 
 Alembic is configured in code rather than an alembic.ini so the same function serves the CLI, the tests
 and the local runner, and the script location travels with the package wherever it is installed.
@@ -67,13 +68,23 @@ def current(db: DB) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m db.migrate", description=__doc__)
+    package = __name__.rsplit(".", 1)[0]  # `db` in this repository, `jobstack` where the package is installed
+    parser = argparse.ArgumentParser(prog=f"python -m {package}.migrate", description=__doc__)
     parser.add_argument("action", choices=["upgrade", "downgrade", "current"])
     parser.add_argument("revision", nargs="?", default=None, help="target revision (default: head / -1)")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"), help="default: $DATABASE_URL")
     args = parser.parse_args(argv)
     if not args.database_url:
         print("error: no database: set DATABASE_URL or pass --database-url", file=sys.stderr)
+        return 2
+    try:
+        import alembic  # noqa: F401 - the `migrate` extra's one dependency
+    except ModuleNotFoundError:
+        print(
+            f'error: migrations need Alembic: pip install "/path/to/your/jobstack-checkout[migrate]" (the package '
+            f"with its migrate extra), then python -m {package}.migrate upgrade",
+            file=sys.stderr,
+        )
         return 2
     try:
         db = create_db(args.database_url)
