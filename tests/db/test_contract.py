@@ -5,9 +5,11 @@ the worker completes."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
+import textwrap
 import uuid
 from pathlib import Path
 from typing import Any
@@ -69,6 +71,26 @@ def _psql(url: str, sql: str, **variables: str) -> None:
     for name, value in variables.items():
         args += ["-v", f"{name}={value}"]
     subprocess.run(args, input=sql, text=True, check=True, capture_output=True)
+
+
+@pytest.mark.integration
+def test_the_documented_psql_command_runs_as_written(pg_url: str, pg_db: DB, tmp_path: Path) -> None:
+    """Reported: the doc's `:'job_id'` variables fail with `psql -c`. The doc now shows the invocation, and
+    this runs that shell block verbatim, in a plain shell, with insert.sql holding the documented INSERT."""
+    found = re.search(r"<!-- contract:psql-insert -->\s*```sh\n(.*?)```", DOC.read_text(), re.DOTALL)
+    assert found, "no contract:psql-insert block"
+    (tmp_path / "insert.sql").write_text(documented_sql("insert"))
+    job_id = uuid.uuid4()
+    dsn = make_url(pg_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    shell = textwrap.dedent(found.group(1))
+    run = subprocess.run(
+        ["bash", "-c", shell],
+        cwd=tmp_path, env={"PATH": os.environ["PATH"], "DATABASE_URL": dsn, "JOB_ID": str(job_id)},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    row = get_job(pg_db, job_id)
+    assert row is not None and row.type == "test-echo" and row.payload == {"n": 1} and row.idempotency_key is None
 
 
 @pytest.mark.integration
