@@ -49,6 +49,8 @@ def at_type(value: str) -> datetime:
 def duration_type(value: str) -> timedelta:
     """`30d`, `12h`, `90m`, `2w`: an age."""
     match = _DURATION.match(value.strip())
+    if not match and value.strip().startswith("-"):
+        raise argparse.ArgumentTypeError(f"{value!r}: a duration is never negative (30d, 12h or 90m)")
     if not match:
         raise argparse.ArgumentTypeError(f"{value!r} is not a duration like 30d, 12h or 90m")
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
@@ -129,6 +131,8 @@ class OneLineParser(argparse.ArgumentParser):
     mistake and where the help is (subcommands inherit the class)."""
 
     def error(self, message: str) -> NoReturn:
+        if message.endswith("expected one argument"):  # `--in -3h`: argparse reads -3h as an option
+            message += " (a value that starts with '-' is written --option=VALUE)"
         self.exit(USAGE, f"error: {self.prog}: {message} (see `{self.prog} --help`)\n")
 
 

@@ -391,6 +391,8 @@ def test_prune_with_a_bad_age_is_bad_usage_in_one_line(capsys: pytest.CaptureFix
         (["publish", "test-echo", "--in", "3x"], "error: jobs publish: argument --in: '3x' is not a duration"),
         (["cost", "--jobs-per-month", "-5"], "error: jobs cost: argument --jobs-per-month: -5 must be at least 1"),
         (["lsit"], "error: jobs: argument COMMAND: invalid choice: 'lsit'"),
+        (["publish", "t", "--in", "-3h"], "error: jobs publish: argument --in: expected one argument (a value that"),
+        (["publish", "t", "--in=-3h"], "error: jobs publish: argument --in: '-3h': a duration is never negative"),
     ],
 )
 def test_every_usage_error_is_one_line(argv: list[str], line: str, capsys: pytest.CaptureFixture[str]) -> None:
