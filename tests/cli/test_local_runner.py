@@ -47,3 +47,18 @@ def test_a_failed_receive_does_not_stop_a_slot(sqs: Any, caplog: pytest.LogCaptu
     assert sorted(seen, key=int) == [str(n) for n in range(12)]
     assert stats.deleted == 12
     assert sum("polling the queue failed" in r.message for r in caplog.records) == 3
+
+
+def test_until_empty_says_what_it_still_waits_for(
+    sqs: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reported: `--until-empty` waited minutes for a delayed retry and printed nothing meanwhile."""
+    import cli.local_runner
+
+    url = sqs.create_queue(QueueName="waiting")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=900)
+    monkeypatch.setattr(cli.local_runner, "WAITING_NOTE_SECONDS", 0.0)
+    source = LocalEventSource(sqs, url, lambda _e, _c: {}, RunnerSettings(concurrency=1, until_empty=True))
+    assert source._drained() is False
+    [note] = capsys.readouterr().err.strip().splitlines()
+    assert note.startswith("waiting for the queue to empty: 1 delayed (retries waiting out their backoff")
