@@ -257,9 +257,7 @@ MIGRATE_HOW = (
 def _raise_schema_not_migrated(err: exc.DBAPIError) -> None:
     text = str(err.orig or err)
     if _MISSING_TABLE.search(text):
-        raise SchemaNotMigrated(
-            f"the database has no background_jobs table: {MIGRATE_HOW}"
-        ) from None
+        raise SchemaNotMigrated(f"the database has no background_jobs table: {MIGRATE_HOW}") from None
     column = _MISSING_COLUMN.search(text)
     if column and "background_jobs" in str(err.statement or ""):
         name = next(group for group in column.groups() if group)
