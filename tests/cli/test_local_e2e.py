@@ -107,8 +107,9 @@ def test_ctrl_c_stops_the_embedded_runner_cleanly(tmp_path) -> None:
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
     )
     assert process.stderr is not None
-    line = process.stderr.readline()
-    assert line.startswith("running the worker on http://127.0.0.1:"), line
+    first = [process.stderr.readline() for _ in range(4)]  # what it embeds, the export line, then it runs
+    assert first[0].startswith("embedded: database sqlite:///") and first[2].startswith("  export "), first
+    assert first[3].startswith("running the worker on http://127.0.0.1:"), first
     time.sleep(1.5)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=30)
