@@ -212,6 +212,8 @@ def parse_pools(where: str, value: Any, settings: Settings) -> tuple[Pool, ...]:
             raise PoolError(f"{here}: fifo must be true or false, got {fifo!r}")
         overrides = {key: coerce(here, key, spec[key]) for key in POOL_SETTINGS if key in spec}
         pool_settings = replace(settings, **overrides)
+        if fifo and pool_settings.batch_size > FIFO_MAX_BATCH:  # before the standard-queue rules, which would
+            _fifo_batch_error(here, pool_settings.batch_size)  # ask for a batching window FIFO cannot have
         try:
             validate(here, pool_settings)
         except SettingsError as err:
@@ -269,6 +271,10 @@ def _choice(here: str, spec: Mapping[str, Any], key: str, allowed: tuple[str, ..
     return str(value)
 
 
+def _fifo_batch_error(here: str, batch_size: int) -> None:
+    raise PoolError(f"{here}: batch_size {batch_size} is over {FIFO_MAX_BATCH}, Lambda's maximum on FIFO queues")
+
+
 def _check_fifo(here: str, spec: Mapping[str, Any], pool: Pool) -> None:
     s = pool.settings
     if not pool.fifo:
@@ -277,7 +283,7 @@ def _check_fifo(here: str, spec: Mapping[str, Any], pool: Pool) -> None:
                 raise PoolError(f"{here}: {key} needs fifo: true (standard queues have no such setting)")
         return
     if s.batch_size > FIFO_MAX_BATCH:
-        raise PoolError(f"{here}: batch_size {s.batch_size} is over {FIFO_MAX_BATCH}, Lambda's maximum on FIFO queues")
+        _fifo_batch_error(here, s.batch_size)
     if s.max_batching_window_seconds:
         raise PoolError(f"{here}: max_batching_window_seconds must be 0: Lambda supports no batching window on FIFO")
     if pool.fifo_throughput_limit == "perMessageGroupId" and pool.deduplication_scope != "messageGroup":

@@ -25,6 +25,7 @@ from typing import Any
 
 from db import ConfigError, DatabaseUnavailable, mark_sent
 from db.engine import redact
+from db.message import JobMessage, MalformedMessage, parse_body
 from worker.backoff import retry_delay
 from worker.exceptions import BatchFailed
 from worker.metrics import BatchMetrics
@@ -105,9 +106,15 @@ def message_group(record: dict[str, Any]) -> str | None:
 def held_for_order(record: dict[str, Any], group: str) -> RecordResult:
     """A FIFO record behind one of its group that was not acknowledged in this batch: returned unrun, so the
     group keeps its order (its head comes back first); other groups go on (Powertools' per-group FIFO)."""
+    try:  # its log line names the job like every other outcome's (a held body is parsed, not run)
+        message: JobMessage | None = parse_body(str(record.get("body", "")))
+    except MalformedMessage:
+        message = None
     return RecordResult(
         Outcome.DEFERRED,
         message_id(record),
+        job_id=message.job_id if message else None,
+        job_type=message.type if message else None,
         visibility_seconds=0,  # visible at once: an invisible follower would keep the whole group locked
         error=f"held back: an earlier message of FIFO group {group!r} in this batch was not acknowledged",
     )

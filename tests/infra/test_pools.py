@@ -49,6 +49,10 @@ POOLS = {
          "pool 'video': timeout_seconds must be between 1 and 900"),
         ({"l": {"types": ["t"], "fifo": True, "batch_size": 20, "max_batching_window_seconds": 1}},
          "pool 'l': batch_size 20 is over 10, Lambda's maximum on FIFO queues"),
+        # Reported: without a window, the standard-queue rule answered first ("needs max_batching_window_seconds"),
+        # and the user who added one was then refused by the FIFO rule. The FIFO rule speaks first.
+        ({"l": {"types": ["t"], "fifo": True, "batch_size": 20}},
+         "pool 'l': batch_size 20 is over 10, Lambda's maximum on FIFO queues"),
         ({"l": {"types": ["t"], "fifo": True, "max_batching_window_seconds": 5}},
          "pool 'l': max_batching_window_seconds must be 0"),
         ({"l": {"types": ["t"], "fifo": True, "deduplication_scope": "queue"}},

@@ -38,7 +38,7 @@ def _groups_and_payloads(event: dict[str, Any]) -> list[tuple[str, int]]:
 
 
 def test_a_failure_holds_back_the_rest_of_its_group_and_only_its_group(
-    pg_url: str, pg_db: DB, fifo: tuple[Queue, Queue], calls: Calls
+    pg_url: str, pg_db: DB, fifo: tuple[Queue, Queue], calls: Calls, caplog: pytest.LogCaptureFixture
 ) -> None:
     queue, dlq = fifo
     runtime = Runtime(make_config(pg_url, queue, dlq, backoff_base_seconds=1, backoff_max_seconds=1), db=pg_db,
@@ -59,6 +59,8 @@ def test_a_failure_holds_back_the_rest_of_its_group_and_only_its_group(
     returned = {r["itemIdentifier"] for r in response["batchItemFailures"]}
     by_job = {json.loads(r["body"])["jobId"]: r["messageId"] for r in event["Records"]}
     assert returned == {by_job[str(a[1].id)], by_job[str(a[2].id)]}, "the failure and what follows it in its group"
+    [held] = [r for r in caplog.records if r.getMessage() == "job outcome" and "held back" in str(r.__dict__)]
+    assert (held.__dict__["job_id"], held.__dict__["type"]) == (str(a[2].id), "count-calls"), "its log names the job"
     ran = [run["payload"]["n"] for run in calls.runs if run["job_id"] in {j.id for j in a}]
     assert ran == [1, 2], "customer-a's third job did not run before its second succeeded"
     assert all(get_job(pg_db, j.id).status is JobStatus.COMPLETED for j in b)  # type: ignore[union-attr]
