@@ -33,9 +33,21 @@ os.environ["PATH"] = f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{os.environ.g
 _NEEDS_POSTGRES = {"pg_url", "pg_db", "any_db", "runtime"}
 
 
+#: Every test runs in exactly the tiers its marker names (`make unit`, `make integration`, ...); a test with
+#: none would run only in `make test` and in no tier.
+TIERS = ("unit", "integration", "infra", "e2e")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Name every test that needs the PostgreSQL server (marker `postgres`), so `make unit` and `make infra`
-    can run without one; a `unit` test that asks for it is a mistake in the test, refused here."""
+    """Refuse a test without a tier marker. Name every test that needs the PostgreSQL server (marker
+    `postgres`), so `make unit` and `make infra` can run without one; a `unit` test that asks for it is a
+    mistake in the test, refused here."""
+    untiered = [item.nodeid for item in items if not any(item.get_closest_marker(t) for t in TIERS)]
+    if untiered:
+        raise pytest.UsageError(
+            f"{len(untiered)} test(s) carry no tier marker ({', '.join(TIERS)}), the first {untiered[0]}: "
+            "add pytestmark = pytest.mark.<tier> to its module"
+        )
     for item in items:
         if _NEEDS_POSTGRES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.postgres)

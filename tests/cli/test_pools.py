@@ -20,6 +20,8 @@ from db import DB, JobStatus, Queue, list_jobs
 from tests.cli.conftest import Result
 from tests.worker.esm import drain
 
+pytestmark = pytest.mark.integration
+
 REGION = "us-east-1"
 
 

@@ -1,0 +1,30 @@
+"""Every test carries a tier marker: the collection hook (tests/conftest.py) refuses a module without one,
+in one line, so no test runs only in `make test` and in none of the tier targets."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.unit
+TESTS = Path(__file__).resolve().parent
+
+
+def test_a_test_without_a_tier_is_refused_at_collection() -> None:
+    probe = TESTS / f"test_probe_{uuid.uuid4().hex[:8]}.py"
+    probe.write_text("def test_forgot_its_tier() -> None:\n    assert 1 + 1 == 2\n")
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", str(probe)],
+            cwd=TESTS.parent, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+    finally:
+        probe.unlink()
+    assert run.returncode != 0
+    assert f"1 test(s) carry no tier marker (unit, integration, infra, e2e), the first tests/{probe.name}" in (
+        run.stdout + run.stderr
+    )
