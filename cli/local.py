@@ -19,6 +19,7 @@ from cli.output import table
 from cli.target import Target, stack_pool
 from db import JobRequest, JobstackError, Queue, create_db, get_job_type, list_jobs, publish_many
 from db.migrate import upgrade
+from worker.contract import Env
 
 
 def max_receive_count(sqs: Any, queue_url: str, default: int) -> int:
@@ -96,17 +97,17 @@ def run_local(args: argparse.Namespace, target: Target) -> int:
             upgrade(db)  # the embedded database migrates itself; a real one is migrated with `jobs migrate`
         os.environ.update(
             {
-                "DATABASE_URL": database_url,
-                "QUEUE_URL": queue_url,
-                "DLQ_URL": dlq_url,
-                "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
+                Env.DATABASE_URL: database_url,
+                Env.QUEUE_URL: queue_url,
+                Env.DLQ_URL: dlq_url,
+                Env.LOG_LEVEL: os.environ.get(Env.LOG_LEVEL, "WARNING"),
                 # Local retries come back in seconds, not minutes, so a run drains promptly.
-                "JOB_BACKOFF_BASE_SECONDS": os.environ.get("JOB_BACKOFF_BASE_SECONDS", "1"),
-                "JOB_BACKOFF_MAX_SECONDS": os.environ.get("JOB_BACKOFF_MAX_SECONDS", "4"),
-                "JOB_STALE_AFTER_SECONDS": str(args.stale_after or int(timeout) + 60),
-                "JOB_MIN_TIME_LEFT_SECONDS": str(max(1, min(10, int(timeout / 4)))),
-                "JOB_FUNCTION_TIMEOUT_SECONDS": str(max(int(timeout), 1)),
-                "JOB_MAX_RECEIVE_COUNT": str(max_receive_count(sqs, queue_url, settings.max_receive_count)),
+                Env.BACKOFF_BASE_SECONDS: os.environ.get(Env.BACKOFF_BASE_SECONDS, "1"),
+                Env.BACKOFF_MAX_SECONDS: os.environ.get(Env.BACKOFF_MAX_SECONDS, "4"),
+                Env.STALE_AFTER_SECONDS: str(args.stale_after or int(timeout) + 60),
+                Env.MIN_TIME_LEFT_SECONDS: str(max(1, min(10, int(timeout / 4)))),
+                Env.FUNCTION_TIMEOUT_SECONDS: str(max(int(timeout), 1)),
+                Env.MAX_RECEIVE_COUNT: str(max_receive_count(sqs, queue_url, settings.max_receive_count)),
             }
         )
         if target.endpoint_url:

@@ -16,6 +16,7 @@ from stacks import extension_regions, nag
 from stacks.function_network import FunctionNetwork
 from stacks.settings import Settings
 from stacks.worker_code import RUNTIME, RUNTIME_REASON, lambda_architecture
+from worker.contract import LAMBDA_LOG_LEVELS  # the contract with the worker, written once
 
 
 @dataclass(frozen=True)
@@ -84,9 +85,6 @@ def build_function(
     return function, log_group
 
 
-#: Settings' log_level (Python's names) as Lambda's ApplicationLogLevel names them; worker/metrics.py keeps
-#: the same map, and tests/worker/test_metrics_levels.py holds the two together.
-LAMBDA_LOG_LEVELS = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARN", "ERROR": "ERROR"}
 _RETENTION = {
     1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
     60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS", 150: "FIVE_MONTHS", 180: "SIX_MONTHS",

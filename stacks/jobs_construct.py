@@ -33,6 +33,7 @@ from stacks.scheduled_jobs import SCHEDULE_FAILURES_VARIABLE, ScheduledJobs
 from stacks.settings import DLQ_RETENTION_DAYS, Settings, with_pools
 from stacks.worker_code import worker_code
 from stacks.worker_pool import WorkerPool
+from worker.contract import Env
 
 SWEEPER_TIMEOUT_SECONDS = 120
 #: What sending to or receiving from a queue under a KMS key takes: SQS asks KMS for a data key to send
@@ -93,8 +94,8 @@ class Jobs(Construct):
         )
         publisher_env = dict(default.environment)
         if len(self.pools) > 1:  # one pool: the sweeper's QUEUE_URL is the whole map, as before pools
-            publisher_env["JOBSTACK_ROUTES"] = self.routes
-            publisher_env["JOBSTACK_SWEEP_WINDOWS"] = sweep_windows(settings.all_pools)
+            publisher_env[Env.ROUTES] = self.routes
+            publisher_env[Env.SWEEP_WINDOWS] = sweep_windows(settings.all_pools)
         self.scheduled, self.schedule_failures = self._scheduled(settings, code, removal, publisher_env)
         self.sweeper, self.sweeper_log_group = self._function(
             FunctionSpec(

@@ -26,8 +26,13 @@ from constructs import Construct
 
 from stacks.settings import Settings
 from stacks.worker_pool import WorkerPool
-
-METRICS_NAMESPACE = "Jobstack"
+from worker.contract import (  # the worker's metrics, named once (worker/contract.py)
+    DURATION_METRIC,
+    JOB_TYPE_DIMENSION,
+    METRIC_NAMES,
+    METRICS_NAMESPACE,
+    SERVICE_DIMENSION,
+)
 
 
 class Monitoring:
@@ -120,7 +125,7 @@ class Monitoring:
                 "DatabaseUnavailable",
                 "Jobs could not reach the database, or its secret is missing or empty: check the database, the "
                 "pooler and the secret; the jobs wait in the queue (`jobs stats`) and nothing is lost",
-                self._worker_metric(pool.service, "JobsUnavailable"),
+                self._worker_metric(pool.service, METRIC_NAMES["unavailable"]),
                 1,
                 at_least,
                 1,
@@ -129,7 +134,7 @@ class Monitoring:
                 "WorkerRecordErrors",
                 "The worker itself failed on jobs (the DLQ unreachable, or a bug): the messages went back to the "
                 "queue; read `jobs logs --since 1h` for the error",
-                self._worker_metric(pool.service, "JobsErrored"),
+                self._worker_metric(pool.service, METRIC_NAMES["errored"]),
                 1,
                 at_least,
                 1,
@@ -249,7 +254,7 @@ class Monitoring:
         return cw.Metric(
             namespace=METRICS_NAMESPACE,
             metric_name=name,
-            dimensions_map={"Service": service},
+            dimensions_map={SERVICE_DIMENSION: service},
             statistic="Sum",
             period=Duration.minutes(5),
         )
@@ -267,8 +272,8 @@ class Monitoring:
 
         def job_metric(name: str, statistic: str = "Sum") -> cw.MathExpression:
             expression = (
-                f'SEARCH(\'{{{METRICS_NAMESPACE},Service,JobType}} MetricName="{name}" '
-                f"Service=\"{pool.service}\"', '{statistic}', 300)"
+                f'SEARCH(\'{{{METRICS_NAMESPACE},{SERVICE_DIMENSION},{JOB_TYPE_DIMENSION}}} MetricName="{name}" '
+                f"{SERVICE_DIMENSION}=\"{pool.service}\"', '{statistic}', 300)"
             )
             return cw.MathExpression(expression=expression, label=name, period=Duration.minutes(5))
 
@@ -317,17 +322,17 @@ class Monitoring:
         self.dashboard.add_widgets(
             cw.GraphWidget(
                 title=f"{prefix}Jobs succeeded / failed by type",
-                left=[job_metric("JobsSucceeded")],
-                right=[job_metric("JobsFailed")],
+                left=[job_metric(METRIC_NAMES["succeeded"])],
+                right=[job_metric(METRIC_NAMES["failed"])],
                 width=8,
             ),
             cw.GraphWidget(
                 title=f"{prefix}Jobs retried / dead-lettered by type",
-                left=[job_metric("JobsRetried")],
-                right=[job_metric("JobsDeadLettered")],
+                left=[job_metric(METRIC_NAMES["retried"])],
+                right=[job_metric(METRIC_NAMES["dead_lettered"])],
                 width=8,
             ),
             cw.GraphWidget(
-                title=f"{prefix}Job duration p99 by type (ms)", left=[job_metric("JobDuration", "p99")], width=8
+                title=f"{prefix}Job duration p99 by type (ms)", left=[job_metric(DURATION_METRIC, "p99")], width=8
             ),
         )

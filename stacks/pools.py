@@ -22,6 +22,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from worker.contract import Env
+
 if TYPE_CHECKING:
     from stacks.settings import Settings
 
@@ -255,7 +257,7 @@ def _check_environment_size(where: str, pools: list[Pool]) -> None:
         "types": {t: p.name for p in pools for t in p.types},
     }
     windows = {p.name: [99999, 99999, 9999999] for p in pools}
-    size = len("JOBSTACK_ROUTES") + len(json.dumps(routes)) + len("JOBSTACK_SWEEP_WINDOWS") + len(json.dumps(windows))
+    size = len(Env.ROUTES) + len(json.dumps(routes)) + len(Env.SWEEP_WINDOWS) + len(json.dumps(windows))
     if size + _OTHER_VARIABLES_BYTES > LAMBDA_ENVIRONMENT_BYTES:
         raise PoolError(
             f"{where}: pools list {len(routes['types'])} job types: the sweeper's route map would take about "

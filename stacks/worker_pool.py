@@ -22,6 +22,7 @@ from stacks.function_network import FunctionNetwork
 from stacks.functions import FunctionSpec, build_function
 from stacks.pools import Pool
 from stacks.settings import DLQ_RETENTION_DAYS
+from worker.contract import Env
 
 _THROUGHPUT = {"perQueue": "PER_QUEUE", "perMessageGroupId": "PER_MESSAGE_GROUP_ID"}
 _DEDUPLICATION = {"queue": "QUEUE", "messageGroup": "MESSAGE_GROUP"}
@@ -85,21 +86,21 @@ class WorkerPool:
             dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=s.max_receive_count, queue=self.dead_letter_queue),
             removal_policy=removal,
         )
-        self.environment = {
-            "QUEUE_URL": self.queue.queue_url,
-            "DLQ_URL": self.dead_letter_queue.queue_url,
-            "DATABASE_SECRET_ARN": secret_arn,
-            "LOG_LEVEL": s.log_level,
-            "JOB_STALE_AFTER_SECONDS": str(s.stale_after_seconds),
-            "JOB_FUNCTION_TIMEOUT_SECONDS": str(s.timeout_seconds),
-            "JOB_MAX_RECEIVE_COUNT": str(s.max_receive_count),
-            "SWEEP_LOST_AFTER_SECONDS": str(s.sweep_lost_after_seconds),
-            "SWEEP_EXPIRED_AFTER_SECONDS": str(s.sweep_expired_after_seconds),
-            "PRUNE_COMPLETED_AFTER_DAYS": str(s.completed_retention_days),
-            "PRUNE_FAILED_AFTER_DAYS": str(s.failed_retention_days),
-            "JOBSTACK_SERVICE": pool.service,
-            "DATABASE_SSLMODE": s.database_sslmode,
-            **({"DATABASE_SSLROOTCERT": s.database_sslrootcert} if s.database_sslrootcert else {}),
+        self.environment = {  # what worker/config.py reads, by worker/contract.py's names
+            Env.QUEUE_URL: self.queue.queue_url,
+            Env.DLQ_URL: self.dead_letter_queue.queue_url,
+            Env.DATABASE_SECRET_ARN: secret_arn,
+            Env.LOG_LEVEL: s.log_level,
+            Env.STALE_AFTER_SECONDS: str(s.stale_after_seconds),
+            Env.FUNCTION_TIMEOUT_SECONDS: str(s.timeout_seconds),
+            Env.MAX_RECEIVE_COUNT: str(s.max_receive_count),
+            Env.SWEEP_LOST_AFTER_SECONDS: str(s.sweep_lost_after_seconds),
+            Env.SWEEP_EXPIRED_AFTER_SECONDS: str(s.sweep_expired_after_seconds),
+            Env.PRUNE_COMPLETED_AFTER_DAYS: str(s.completed_retention_days),
+            Env.PRUNE_FAILED_AFTER_DAYS: str(s.failed_retention_days),
+            Env.SERVICE: pool.service,
+            Env.DATABASE_SSLMODE: s.database_sslmode,
+            **({Env.DATABASE_SSLROOTCERT: s.database_sslrootcert} if s.database_sslrootcert else {}),
         }
         self.worker, self.log_group = build_function(
             scope,

@@ -20,10 +20,11 @@ from db.exceptions import ConfigError
 from db.outgoing import Destination, Queue
 from db.repository import JobTypes, ResendWindows
 from db.routes import DEFAULT_POOL, ROUTES_VARIABLE, Router, Routes
+from worker.contract import Env
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-#: Set by the stack (stacks/scheduled_jobs.py, same name) on the sweeper and the scheduled publisher.
-SCHEDULE_FAILURES_VARIABLE = "SCHEDULE_FAILURES_URL"
+#: Set by the stack on the sweeper and the scheduled publisher (worker/contract.py).
+SCHEDULE_FAILURES_VARIABLE = Env.SCHEDULE_FAILURES_URL
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 
@@ -114,8 +115,8 @@ class WorkerConfig:
 
 def load_config(environ: Mapping[str, str]) -> WorkerConfig:
     """Build the config from environment variables, or raise ConfigError naming the variable to fix."""
-    url = environ.get("DATABASE_URL", "").strip() or None
-    arn = environ.get("DATABASE_SECRET_ARN", "").strip() or None
+    url = environ.get(Env.DATABASE_URL, "").strip() or None
+    arn = environ.get(Env.DATABASE_SECRET_ARN, "").strip() or None
     if url and arn:
         raise ConfigError("both DATABASE_URL and DATABASE_SECRET_ARN are set: set only one")
     if not url and not arn:
@@ -127,32 +128,32 @@ def load_config(environ: Mapping[str, str]) -> WorkerConfig:
             f"DATABASE_SECRET_ARN must be a Secrets Manager ARN (arn:aws:secretsmanager:...), got {arn!r}"
         )
 
-    sslmode = environ.get("DATABASE_SSLMODE", "").strip() or None
+    sslmode = environ.get(Env.DATABASE_SSLMODE, "").strip() or None
     if sslmode is not None and sslmode not in SSL_MODES:
         raise ConfigError(f"DATABASE_SSLMODE must be one of {', '.join(SSL_MODES)}, got {sslmode!r}")
-    rootcert = environ.get("DATABASE_SSLROOTCERT", "").strip() or None
+    rootcert = environ.get(Env.DATABASE_SSLROOTCERT, "").strip() or None
     if sslmode in ("verify-ca", "verify-full") and rootcert is not None and not os.path.isfile(rootcert):
         raise ConfigError(
             f"DATABASE_SSLROOTCERT {rootcert} does not exist: point it at the CA bundle your database's "
             "certificate is signed by (settings: database_ca_file)"
         )
 
-    level = environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
+    level = environ.get(Env.LOG_LEVEL, "INFO").strip().upper() or "INFO"
     if level not in LOG_LEVELS:
         raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
 
-    stale = _seconds(environ, "JOB_STALE_AFTER_SECONDS", 960)
-    min_left = _seconds(environ, "JOB_MIN_TIME_LEFT_SECONDS", 10)
-    base = _seconds(environ, "JOB_BACKOFF_BASE_SECONDS", 10)
-    cap = _seconds(environ, "JOB_BACKOFF_MAX_SECONDS", 900)
+    stale = _seconds(environ, Env.STALE_AFTER_SECONDS, 960)
+    min_left = _seconds(environ, Env.MIN_TIME_LEFT_SECONDS, 10)
+    base = _seconds(environ, Env.BACKOFF_BASE_SECONDS, 10)
+    cap = _seconds(environ, Env.BACKOFF_MAX_SECONDS, 900)
     if cap < base:
         raise ConfigError(f"JOB_BACKOFF_MAX_SECONDS ({cap}) must be at least JOB_BACKOFF_BASE_SECONDS ({base})")
     if cap > 43_200:
         raise ConfigError(f"JOB_BACKOFF_MAX_SECONDS must be at most 43200 (SQS's 12-hour visibility limit), got {cap}")
-    max_receive = _seconds(environ, "JOB_MAX_RECEIVE_COUNT", 5)
+    max_receive = _seconds(environ, Env.MAX_RECEIVE_COUNT, 5)
     if not 1 <= max_receive <= 1000:
         raise ConfigError(f"JOB_MAX_RECEIVE_COUNT must be SQS's maxReceiveCount (1-1000), got {max_receive}")
-    timeout = _seconds(environ, "JOB_FUNCTION_TIMEOUT_SECONDS", 0) or None
+    timeout = _seconds(environ, Env.FUNCTION_TIMEOUT_SECONDS, 0) or None
     if timeout is not None:
         if min_left >= timeout:
             raise ConfigError(
@@ -167,28 +168,28 @@ def load_config(environ: Mapping[str, str]) -> WorkerConfig:
     return WorkerConfig(
         database_url=url,
         database_secret_arn=arn,
-        queue_url=_queue_url(environ, "QUEUE_URL"),
-        dlq_url=_queue_url(environ, "DLQ_URL"),
+        queue_url=_queue_url(environ, Env.QUEUE_URL),
+        dlq_url=_queue_url(environ, Env.DLQ_URL),
         log_level=level,
         database_sslmode=sslmode,
         database_sslrootcert=rootcert,
-        secret_max_age=timedelta(seconds=max(_seconds(environ, "JOB_SECRET_MAX_AGE_SECONDS", 3600), 60)),
+        secret_max_age=timedelta(seconds=max(_seconds(environ, Env.SECRET_MAX_AGE_SECONDS, 3600), 60)),
         stale_after=timedelta(seconds=stale),
         min_time_left=timedelta(seconds=min_left),
         backoff_base_seconds=base,
         backoff_max_seconds=cap,
         max_receive_count=max_receive,
-        max_deliveries=max(_seconds(environ, "JOB_MAX_DELIVERIES", 100), 1),
+        max_deliveries=max(_seconds(environ, Env.MAX_DELIVERIES, 100), 1),
         function_timeout=timedelta(seconds=timeout) if timeout else None,
-        sweep_pending_after=timedelta(seconds=_seconds(environ, "SWEEP_PENDING_AFTER_SECONDS", 300)),
-        sweep_lost_after=timedelta(seconds=_seconds(environ, "SWEEP_LOST_AFTER_SECONDS", 6 * 60 + 900 + 60)),
+        sweep_pending_after=timedelta(seconds=_seconds(environ, Env.SWEEP_PENDING_AFTER_SECONDS, 300)),
+        sweep_lost_after=timedelta(seconds=_seconds(environ, Env.SWEEP_LOST_AFTER_SECONDS, 6 * 60 + 900 + 60)),
         sweep_expired_after=timedelta(
-            seconds=_seconds(environ, "SWEEP_EXPIRED_AFTER_SECONDS", 4 * 86400 + 6 * 60 + 900)
+            seconds=_seconds(environ, Env.SWEEP_EXPIRED_AFTER_SECONDS, 4 * 86400 + 6 * 60 + 900)
         ),
-        sweep_batch_limit=_seconds(environ, "SWEEP_BATCH_LIMIT", 500),
-        prune_completed_after=_days(environ, "PRUNE_COMPLETED_AFTER_DAYS", 30),
-        prune_failed_after=_days(environ, "PRUNE_FAILED_AFTER_DAYS", 90),
-        service=environ.get("JOBSTACK_SERVICE", "jobstack").strip() or "jobstack",
+        sweep_batch_limit=_seconds(environ, Env.SWEEP_BATCH_LIMIT, 500),
+        prune_completed_after=_days(environ, Env.PRUNE_COMPLETED_AFTER_DAYS, 30),
+        prune_failed_after=_days(environ, Env.PRUNE_FAILED_AFTER_DAYS, 90),
+        service=environ.get(Env.SERVICE, "jobstack").strip() or "jobstack",
         schedule_failures_url=_queue_url(environ, SCHEDULE_FAILURES_VARIABLE)
         if environ.get(SCHEDULE_FAILURES_VARIABLE, "").strip()
         else None,
@@ -203,7 +204,7 @@ def _pools(environ: Mapping[str, str]) -> dict[str, Any]:
         return {}
     routes = Routes.from_json(text)
     try:
-        raw = json.loads(environ.get("JOBSTACK_SWEEP_WINDOWS", "") or "{}")
+        raw = json.loads(environ.get(Env.SWEEP_WINDOWS, "") or "{}")
         windows = {str(pool): (int(w[0]), int(w[1]), int(w[2])) for pool, w in raw.items()}
     except (ValueError, TypeError, IndexError, AttributeError):
         raise ConfigError("JOBSTACK_SWEEP_WINDOWS must map each pool to [stale, lost, expired] seconds") from None

@@ -26,27 +26,22 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from db.job_types import is_registered
+from worker.contract import (
+    DIMENSIONS,
+    DURATION_METRIC,
+    JOB_TYPE_DIMENSION,
+    LAMBDA_LOG_LEVELS,
+    METRIC_NAMES,
+    METRICS_NAMESPACE,
+    SERVICE_DIMENSION,
+    Env,
+)
 from worker.outcomes import Outcome, RecordResult
 
-NAMESPACE = "Jobstack"
-#: Every metric by job type, and by service alone: alarms cannot SEARCH, so they watch the second set.
-DIMENSIONS = [["Service", "JobType"], ["Service"]]
+NAMESPACE = METRICS_NAMESPACE
 MAX_VALUES_PER_METRIC = 100
 MAX_DIMENSIONS = 30
-#: The worker's LOG_LEVEL (Python's names) as Lambda's application log levels name them; the stack sets the
-#: function's ApplicationLogLevel from this same map (stacks/functions.py imports nothing of the worker, so
-#: tests/worker/test_metrics_levels.py feeds the stack's map to this one).
-LAMBDA_LOG_LEVELS = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARN", "ERROR": "ERROR"}
 UNREGISTERED = "unregistered"
-METRIC_NAMES = {
-    "succeeded": "JobsSucceeded",
-    "failed": "JobsFailed",
-    "retried": "JobsRetried",
-    "dead_lettered": "JobsDeadLettered",
-    "cancelled": "JobsCancelled",  # acknowledged unrun, or stopped when asked: an operator's jobs cancel
-    "unavailable": "JobsUnavailable",  # the database (or its secret) could not be reached
-    "errored": "JobsErrored",  # the worker itself failed on the record
-}
 
 
 @dataclass
@@ -93,13 +88,13 @@ class BatchMetrics:
             chunks = [values[i : i + MAX_VALUES_PER_METRIC] for i in range(0, len(values), MAX_VALUES_PER_METRIC)]
             for index, chunk in enumerate(chunks or [[]]):
                 metrics: list[dict[str, str]] = []
-                doc: dict[str, Any] = {"Service": self.service, "JobType": job_type}
+                doc: dict[str, Any] = {SERVICE_DIMENSION: self.service, JOB_TYPE_DIMENSION: job_type}
                 if index == 0:  # the counts once per batch; each further document carries durations only
                     metrics += [{"Name": name, "Unit": "Count"} for name in METRIC_NAMES.values()]
                     doc |= {name: self.counts[job_type][key] for key, name in METRIC_NAMES.items()}
                 if chunk:
-                    metrics.append({"Name": "JobDuration", "Unit": "Milliseconds"})
-                    doc["JobDuration"] = chunk
+                    metrics.append({"Name": DURATION_METRIC, "Unit": "Milliseconds"})
+                    doc[DURATION_METRIC] = chunk
                 doc["level"] = self.emf_level
                 doc["timestamp"] = _rfc3339(stamp)
                 doc["_aws"] = {
@@ -117,7 +112,7 @@ class BatchMetrics:
 
     def flush(self, out: TextIO | None = None) -> None:
         """Print the documents where CloudWatch reads them: in Lambda (or with JOBSTACK_EMF=1)."""
-        if out is None and not (os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or os.environ.get("JOBSTACK_EMF") == "1"):
+        if out is None and not (os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or os.environ.get(Env.EMF) == "1"):
             return
         stream = out or sys.stdout
         for doc in self.documents():

@@ -5,7 +5,8 @@ ApplicationLogLevel, and a line without a `level` and an RFC 3339 `timestamp` co
 (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html). EMF documents are
 such lines: at WARN or ERROR an unlevelled one never reaches CloudWatch, so JobsUnavailable and JobsErrored,
 and the alarms on them, go silent. Each test runs a real batch (PostgreSQL, moto) at one level, with the
-ApplicationLogLevel the stack sets for it, and judges stdout by that documented rule (tests/lambda_logs.py).
+ApplicationLogLevel the stack sets for it (worker/contract.py), and judges stdout by that documented rule
+(tests/lambda_logs.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from dataclasses import replace
 import pytest
 
 from db import DB, Queue, publish
-from stacks.functions import LAMBDA_LOG_LEVELS as STACK_LEVELS
 from stacks.settings import load_settings
 from tests.infra.conftest import cdk_context
 from tests.lambda_logs import kept, level_of
@@ -24,7 +24,7 @@ from tests.worker.esm import FakeLambdaContext, receive_event
 from tests.worker_support import Calls
 from worker.batch import process_batch
 from worker.config import LOG_LEVELS
-from worker.metrics import LAMBDA_LOG_LEVELS as WORKER_LEVELS
+from worker.contract import LAMBDA_LOG_LEVELS
 from worker.runtime import Runtime
 
 pytestmark = pytest.mark.integration
@@ -49,16 +49,17 @@ def test_the_emf_line_survives_lambdas_log_level_filter(
     process_batch(receive_event(queue), FakeLambdaContext(), leveled)
 
     printed = capsys.readouterr().out.splitlines()
-    reaching_cloudwatch = kept(printed, threshold=STACK_LEVELS[log_level])
+    reaching_cloudwatch = kept(printed, threshold=LAMBDA_LOG_LEVELS[log_level])
     emf = [json.loads(line) for line in reaching_cloudwatch if '"_aws"' in line]
     assert [doc["JobsSucceeded"] for doc in emf] == [1], printed
     assert set(emf[0]) >= {"JobsUnavailable", "JobsErrored"}  # the two the alarms watch ride on the same line
 
 
 @pytest.mark.unit
-def test_the_worker_and_the_stack_name_lambdas_levels_alike() -> None:
-    assert WORKER_LEVELS == STACK_LEVELS
-    assert set(WORKER_LEVELS) == set(LOG_LEVELS)
+def test_every_level_the_worker_accepts_has_a_lambda_level() -> None:
+    """The stack sets ApplicationLogLevel from this map (stacks/functions.py), the worker prints its metrics
+    at it: a level the worker accepts but the map lacks would fail synth or print metrics at INFO."""
+    assert set(LAMBDA_LOG_LEVELS) == set(LOG_LEVELS)
 
 
 @pytest.mark.unit

@@ -1,0 +1,72 @@
+"""The worker's contract with the stack that deploys it, written once: the environment variables the worker
+reads, the metrics it emits and the log levels Lambda names. The stack (stacks/) writes what this names
+and its alarms watch what this names; the worker (worker/config.py, worker/metrics.py) reads and emits it.
+
+This module imports nothing, so stacks/ may import it without loading the worker (the one module of
+worker/ it imports), and `jobs local` too. tests/infra/test_contract.py feeds every synthesized function's
+environment to the worker's loader, and every alarm on the worker's metrics is checked against what a real
+batch prints.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+
+class Env:
+    """Environment variable names. The stack sets the first group on every function; the others are for
+    local runs and tuning (worker/config.py gives each a default)."""
+
+    QUEUE_URL: Final = "QUEUE_URL"
+    DLQ_URL: Final = "DLQ_URL"
+    DATABASE_SECRET_ARN: Final = "DATABASE_SECRET_ARN"  # noqa: S105 - a variable's name, not a secret
+    LOG_LEVEL: Final = "LOG_LEVEL"
+    STALE_AFTER_SECONDS: Final = "JOB_STALE_AFTER_SECONDS"
+    FUNCTION_TIMEOUT_SECONDS: Final = "JOB_FUNCTION_TIMEOUT_SECONDS"
+    MAX_RECEIVE_COUNT: Final = "JOB_MAX_RECEIVE_COUNT"
+    SWEEP_LOST_AFTER_SECONDS: Final = "SWEEP_LOST_AFTER_SECONDS"
+    SWEEP_EXPIRED_AFTER_SECONDS: Final = "SWEEP_EXPIRED_AFTER_SECONDS"
+    PRUNE_COMPLETED_AFTER_DAYS: Final = "PRUNE_COMPLETED_AFTER_DAYS"
+    PRUNE_FAILED_AFTER_DAYS: Final = "PRUNE_FAILED_AFTER_DAYS"
+    SERVICE: Final = "JOBSTACK_SERVICE"
+    DATABASE_SSLMODE: Final = "DATABASE_SSLMODE"
+    DATABASE_SSLROOTCERT: Final = "DATABASE_SSLROOTCERT"
+    #: Only with several pools (the sweeper and the schedules' publisher): db/routes.py reads the first too.
+    ROUTES: Final = "JOBSTACK_ROUTES"
+    SWEEP_WINDOWS: Final = "JOBSTACK_SWEEP_WINDOWS"
+    #: Only with schedules: the queue of fires that could not publish (the sweeper replays it).
+    SCHEDULE_FAILURES_URL: Final = "SCHEDULE_FAILURES_URL"
+
+    # Local runs and tuning.
+    DATABASE_URL: Final = "DATABASE_URL"
+    SECRET_MAX_AGE_SECONDS: Final = "JOB_SECRET_MAX_AGE_SECONDS"  # noqa: S105 - a variable's name
+    MIN_TIME_LEFT_SECONDS: Final = "JOB_MIN_TIME_LEFT_SECONDS"
+    BACKOFF_BASE_SECONDS: Final = "JOB_BACKOFF_BASE_SECONDS"
+    BACKOFF_MAX_SECONDS: Final = "JOB_BACKOFF_MAX_SECONDS"
+    MAX_DELIVERIES: Final = "JOB_MAX_DELIVERIES"
+    SWEEP_PENDING_AFTER_SECONDS: Final = "SWEEP_PENDING_AFTER_SECONDS"
+    SWEEP_BATCH_LIMIT: Final = "SWEEP_BATCH_LIMIT"
+    EMF: Final = "JOBSTACK_EMF"  # "1": print EMF outside Lambda too
+
+
+#: CloudWatch namespace and dimensions of the worker's EMF metrics. Every metric is emitted by job type and
+#: by service alone: alarms cannot SEARCH, so they watch the second set.
+METRICS_NAMESPACE: Final = "Jobstack"
+SERVICE_DIMENSION: Final = "Service"
+JOB_TYPE_DIMENSION: Final = "JobType"
+DIMENSIONS: Final = [[SERVICE_DIMENSION, JOB_TYPE_DIMENSION], [SERVICE_DIMENSION]]
+#: Each outcome's count, by the outcome's name in worker/metrics.py.
+METRIC_NAMES: Final = {
+    "succeeded": "JobsSucceeded",
+    "failed": "JobsFailed",
+    "retried": "JobsRetried",
+    "dead_lettered": "JobsDeadLettered",
+    "cancelled": "JobsCancelled",  # acknowledged unrun, or stopped when asked: an operator's jobs cancel
+    "unavailable": "JobsUnavailable",  # the database (or its secret) could not be reached
+    "errored": "JobsErrored",  # the worker itself failed on the record
+}
+DURATION_METRIC: Final = "JobDuration"
+
+#: Settings' log_level (Python's names) as Lambda's ApplicationLogLevel names them: the stack sets the
+#: function's level from it, and the worker prints its metrics at it (worker/metrics.py).
+LAMBDA_LOG_LEVELS: Final = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARN", "ERROR": "ERROR"}
