@@ -1,0 +1,139 @@
+"""The stack and the worker hold one contract (worker/contract.py), and these tests feed one side's output
+to the other, so a rename on either side fails here, not in production:
+
+- every synthesized function's environment (the base environments, and pools with a FIFO pool and
+  schedules) is accepted by the worker's own loader, `worker.config.load_config`, and points the worker at
+  its own pool's queues;
+- every alarm on the worker's namespace watches a metric name and dimension set that a real batch prints
+  (its EMF lines, read back), for the `Service` the function's environment gives the worker.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from db import DB, Queue, publish
+from tests.infra.conftest import cdk_context
+from tests.infra.variants import of_type, stack_template, synth_app
+from tests.worker.esm import FakeLambdaContext, receive_event
+from tests.worker_support import Calls
+from worker.batch import process_batch
+from worker.config import load_config
+from worker.contract import METRICS_NAMESPACE, Env
+from worker.runtime import Runtime
+
+ACCOUNT, REGION = "123456789012", "us-east-1"
+POOLS = {"video": {"types": ["video.transcode"]}, "ledger": {"types": ["ledger.post"], "fifo": True}}
+SCHEDULES = {"nightly": {"cron": "0 3 * * ? *", "type": "test-echo"}}
+
+
+def resolve(value: Any, template: dict[str, Any]) -> Any:
+    """CloudFormation's values as AWS would fill them in: a queue's Ref is its URL, GetAtt Arn its ARN."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return [resolve(v, template) for v in value]
+    if "Ref" in value:
+        name = value["Ref"]
+        kind = template["Resources"].get(name, {}).get("Type", "")
+        if kind == "AWS::SQS::Queue":
+            return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"
+        return {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws"}.get(name, name)
+    if "Fn::GetAtt" in value:
+        name, attribute = value["Fn::GetAtt"]
+        return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}" if attribute == "Arn" else f"{name}-{attribute}"
+    if "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(str(resolve(p, template)) for p in parts)
+    raise AssertionError(f"unresolved {value}")
+
+
+def _environments(template: dict[str, Any], ca_file: Path) -> dict[str, dict[str, str]]:
+    functions = of_type(template, "AWS::Lambda::Function")
+    found = {}
+    for function_id, function in functions.items():
+        variables = function["Properties"].get("Environment", {}).get("Variables", {})
+        env = {name: str(resolve(value, template)) for name, value in variables.items()}
+        if Env.DATABASE_SECRET_ARN in env:  # a secret ARN ends in six characters: the stack's secret's Ref
+            env[Env.DATABASE_SECRET_ARN] = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:db-AbCdEf"
+        if Env.DATABASE_SSLROOTCERT in env:  # Lambda's CA bundle path; this machine has its own elsewhere
+            env[Env.DATABASE_SSLROOTCERT] = str(ca_file)
+        found[function_id] = env
+    return found
+
+
+@pytest.fixture(scope="module")
+def pooled_template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    context = cdk_context(dev={"pools": POOLS, "schedules": SCHEDULES})
+    return stack_template(synth_app(tmp_path_factory.mktemp("contract"), context), "dev")
+
+
+@pytest.mark.infra
+def test_every_functions_environment_is_one_the_worker_loads(
+    templates: dict[str, dict[str, Any]], pooled_template: dict[str, Any], tmp_path: Path
+) -> None:
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_text("-----BEGIN CERTIFICATE-----\n")
+    loaded = 0
+    for template in [*templates.values(), pooled_template]:
+        for function_id, env in _environments(template, ca_file).items():
+            config = load_config(env)  # raises ConfigError naming the variable it could not take
+            loaded += 1
+            queue_ref = template["Resources"][function_id]["Properties"]["Environment"]["Variables"][Env.QUEUE_URL]
+            assert config.queue_url == resolve(queue_ref, template)
+            if function_id.startswith("JobsPoolLedgerWorker"):
+                assert queue_ref["Ref"].startswith("JobsPoolLedgerQueue"), "a pool's worker reads its own queue"
+                assert config.service == "JobsStack-dev-ledger"
+    assert loaded == 3 * 2 + 5, "dev/staging/prod: worker and sweeper; pooled: 3 workers, sweeper, scheduled"
+    sweeper = next(e for k, e in _environments(pooled_template, ca_file).items() if k.startswith("JobsSweeper"))
+    config = load_config(sweeper)
+    assert config.routes is not None and set(config.routes.queues) == {"default", "video", "ledger"}
+    assert config.routes.types == {"video.transcode": "video", "ledger.post": "ledger"}
+    assert set(config.pool_windows) == set(config.routes.queues) and config.schedule_failures_url
+
+
+@pytest.mark.integration
+def test_every_alarm_on_the_workers_metrics_watches_what_a_batch_prints(
+    templates: dict[str, dict[str, Any]],
+    pooled_template: dict[str, Any],
+    pg_db: DB,
+    queue: Queue,
+    runtime: Runtime,
+    calls: Calls,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(Env.EMF, "1")
+    checked = 0
+    for template in [*templates.values(), pooled_template]:
+        services = {
+            f["Properties"]["Environment"]["Variables"][Env.SERVICE]
+            for f in of_type(template, "AWS::Lambda::Function").values()
+            if Env.SERVICE in f["Properties"].get("Environment", {}).get("Variables", {})
+        }
+        printed: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+        for service in services:  # one real batch per pool's service: one success, one retry
+            worker = Runtime(replace(runtime.config, service=service), db=runtime.db, sqs=runtime.sqs)
+            publish(pg_db, "count-calls", {"n": 1}, queue=queue)
+            capsys.readouterr()
+            process_batch(receive_event(queue), FakeLambdaContext(), worker)
+            for line in capsys.readouterr().out.splitlines():
+                doc = json.loads(line) if line.startswith("{") else {}
+                for directive in doc.get("_aws", {}).get("CloudWatchMetrics", []):
+                    assert directive["Namespace"] == METRICS_NAMESPACE
+                    for dimensions in directive["Dimensions"]:
+                        for metric in directive["Metrics"]:
+                            printed.add((metric["Name"], tuple((d, str(doc[d])) for d in dimensions)))
+        for alarm_id, alarm in of_type(template, "AWS::CloudWatch::Alarm").items():
+            properties = alarm["Properties"]
+            if properties.get("Namespace") != METRICS_NAMESPACE:
+                continue
+            watched = (properties["MetricName"], tuple((d["Name"], d["Value"]) for d in properties["Dimensions"]))
+            assert watched in printed, f"{alarm_id} watches {watched}, which no batch prints"
+            checked += 1
+    assert checked == 3 * 2 + 3 * 2, "JobsUnavailable and JobsErrored: per environment, and per pooled pool"
