@@ -7,20 +7,27 @@ The database URL read from Secrets Manager is not kept forever: a container can 
 rotated password (RDS-managed secrets rotate every 7 days) would fail every call until it died. The secret
 is read again when it is older than `secret_max_age`, and at once (at most every 30 s, logged) when the
 database refuses the credentials; a changed URL replaces the database handle.
+
+`current()` and `reset()` are the container's one runtime, made and forgotten here only: the three entry
+points (worker, sweeper, scheduled) and the SnapStart restore hook use them, and no module keeps a copy.
+It is kept per thread: Lambda runs one invocation at a time on one thread, so this is exactly "one per
+container" there, while the local runner's concurrent invocation threads each get their own, as that many
+Lambda containers would.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
 
 from db import DB, create_db
-from worker.config import WorkerConfig, load_config
-from worker.observability import LOGGER_NAME
+from worker.config import WorkerConfig, load_config, log_level_number
+from worker.observability import LOGGER_NAME, configure_logging
 from worker.secrets import database_url_from_secret
 
 POOL_TIMEOUT_SECONDS = 3
@@ -95,3 +102,26 @@ class Runtime:
     def close(self) -> None:
         if "db" in self.__dict__:
             self.db.dispose()
+
+
+_container = threading.local()
+
+
+def current() -> Runtime:
+    """This container's runtime, built (and the logging configured) on first use: a configuration error
+    surfaces here, as one line, on the first invocation."""
+    runtime: Runtime | None = getattr(_container, "runtime", None)
+    if runtime is None:
+        runtime = Runtime.from_environ()
+        configure_logging(log_level_number(runtime.config))
+        _container.runtime = runtime
+    return runtime
+
+
+def reset() -> None:
+    """Forget this container's runtime, closing its connections: after a SnapStart restore (its connections
+    and secret belong to the snapshot), when a local invocation slot ends, and between tests."""
+    runtime: Runtime | None = getattr(_container, "runtime", None)
+    if runtime is not None:
+        runtime.close()
+    _container.runtime = None

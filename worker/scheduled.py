@@ -20,13 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from db import JobstackError, publish
-from worker.config import log_level_number
-from worker.observability import LOGGER_NAME, configure_logging
-from worker.runtime import Runtime
+from worker.observability import LOGGER_NAME
+from worker.runtime import Runtime, current
 from worker.transport import delete_failed_fire, receive_failed_fires, release_failed_fires
 
 log = logging.getLogger(LOGGER_NAME)
-_runtime: Runtime | None = None
 
 
 class ScheduleEventError(JobstackError, ValueError):
@@ -34,11 +32,7 @@ class ScheduleEventError(JobstackError, ValueError):
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, str]:
-    global _runtime
-    if _runtime is None:
-        _runtime = Runtime.from_environ()
-        configure_logging(log_level_number(_runtime.config))
-    return publish_fire(_runtime, event)
+    return publish_fire(current(), event)
 
 
 def publish_fire(runtime: Runtime, event: dict[str, Any]) -> dict[str, str]:

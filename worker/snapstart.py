@@ -21,6 +21,7 @@ import logging
 import random
 from typing import Any
 
+from worker import runtime
 from worker.observability import LOGGER_NAME
 
 #: Imported before the snapshot: the first connection's dialect and driver machinery.
@@ -46,8 +47,6 @@ def before_snapshot() -> None:
 
 
 def after_restore() -> None:
-    from worker.handler import reset_runtime  # not at import: worker.handler imports this module
-
-    reset_runtime()
+    runtime.reset()
     random.seed()  # from os.urandom, which differs per container
     log.info("restored from a SnapStart snapshot: runtime and random state re-made")

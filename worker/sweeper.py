@@ -37,10 +37,10 @@ from db import (
 )
 from db.outgoing import SQS_MAX_DELAY_SECONDS
 from db.repository import utcnow
-from worker.config import WorkerConfig, log_level_number
-from worker.observability import LOGGER_NAME, configure_logging
+from worker.config import WorkerConfig
+from worker.observability import LOGGER_NAME
 from worker.outcomes import ABANDONED
-from worker.runtime import Runtime
+from worker.runtime import Runtime, current
 from worker.scheduled import replay_failed_fires
 
 log = logging.getLogger(LOGGER_NAME)
@@ -141,15 +141,8 @@ def prune(db: DB, config: WorkerConfig, *, now: datetime, dry_run: bool = False)
     return pruned
 
 
-_runtime: Runtime | None = None
-
-
 def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
-    global _runtime
-    if _runtime is None:
-        _runtime = Runtime.from_environ()
-        configure_logging(log_level_number(_runtime.config))
-    report = sweep(_runtime)
+    report = sweep(current())
     summary = report.summary()
     level = logging.ERROR if report.send_failures or report.fires_still_failing else logging.INFO
     log.log(level, "sweep finished", extra=summary)

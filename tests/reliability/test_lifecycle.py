@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 import worker.handler
+import worker.runtime
 from db import (
     DB,
     ConfigError,
@@ -178,7 +179,7 @@ def test_a_failed_job_whose_message_sqs_redrove_is_resent_by_the_sweeper(
         pass
     assert in_queue(queue) == 0 and len(drain(dlq)) == 1
     monkeypatch.setenv("SWEEP_LOST_AFTER_SECONDS", "0")  # the window has passed
-    monkeypatch.setattr(sweeper, "_runtime", None)
+    worker.runtime.reset()
     summary = sweeper.handler({}, None)
     assert summary["resent_failed"] == 1
     assert sweeper.handler({}, None).get("resent_failed", 0) == 0  # once per failure, not once per run
@@ -187,8 +188,7 @@ def test_a_failed_job_whose_message_sqs_redrove_is_resent_by_the_sweeper(
     assert row is not None and row.status is JobStatus.COMPLETED and row.attempts == 2
     assert row.send_count == 2
     record("sweeper re-sent", summary["resent_failed"])
-    assert sweeper._runtime is not None
-    sweeper._runtime.close()
+    worker.runtime.reset()
 
 
 # 2 ─ a wrong message never changes the right row
@@ -231,14 +231,13 @@ def test_the_sweeper_never_multiplies_a_backlog(
     dead = insert_job(pg_db, status=JobStatus.PROCESSING, attempts=1, started_at=died_at, sent_at=died_at)
     for name in ("SWEEP_PENDING_AFTER_SECONDS", "SWEEP_LOST_AFTER_SECONDS"):
         monkeypatch.setenv(name, "0")
-    monkeypatch.setattr(sweeper, "_runtime", None)
+    worker.runtime.reset()
     runs = [sweeper.handler({}, None) for _ in range(5)]
     messages = drain(queue)
     assert bodies(messages) == sorted([*(str(j.id) for j in queued), str(lost.value.job_id), str(dead.id)])
     assert sum(r.get("resent_pending", 0) + r.get("resent_processing", 0) for r in runs) == 2
     record("messages after 5 sweeps", f"{len(messages)} for 5 jobs")
-    assert sweeper._runtime is not None
-    sweeper._runtime.close()
+    worker.runtime.reset()
 
 
 def test_a_due_job_is_sent_exactly_once_under_concurrent_releasers(
@@ -293,11 +292,10 @@ def test_a_duplicate_schedule_fire_makes_one_job(
     delivered twice (a retry, a duplicate), publishes one job and one message; the next fire time, another."""
     from worker import scheduled
 
-    scheduled._runtime = None
+    worker.runtime.reset()
     fire = {"schedule": "nightly-report", "type": "test-echo", "payload": {"report": "daily"}}
     first = scheduled.handler({**fire, "scheduledTime": "2026-11-29T02:00:00Z"}, None)
-    assert scheduled._runtime is not None
-    scheduled._runtime.__dict__["sqs"] = sqs
+    worker.runtime.current().__dict__["sqs"] = sqs  # the strict client, for the sends that follow
     again = scheduled.handler({**fire, "scheduledTime": "2026-11-29T02:00:00Z"}, None)
     following = scheduled.handler({**fire, "scheduledTime": "2026-11-30T02:00:00Z"}, None)
     assert first["job_id"] == again["job_id"] != following["job_id"]
@@ -306,8 +304,7 @@ def test_a_duplicate_schedule_fire_makes_one_job(
     with pytest.raises(scheduled.ScheduleEventError, match="no scheduledTime"):
         scheduled.handler({"schedule": "nightly-report", "type": "test-echo"}, None)
     record("jobs for 3 fires of 2 fire times", 2)
-    scheduled._runtime.close()
-    scheduled._runtime = None
+    worker.runtime.reset()
 
 
 # 4 ─ an unreachable database fails the invocation

@@ -39,9 +39,9 @@ def test_before_the_snapshot_the_dialect_is_imported_and_nothing_is_connected() 
     """A fresh interpreter stands for INIT: after the hook the PostgreSQL dialect is loaded (restored
     containers skip that import), yet no runtime, connection or secret exists to be frozen."""
     probe = (
-        "import sys, worker.handler as h, worker.snapstart as s; "
+        "import sys, worker.handler, worker.runtime as r, worker.snapstart as s; "
         "before = 'sqlalchemy.dialects.postgresql.psycopg' in sys.modules; s.before_snapshot(); "
-        "print(before, 'sqlalchemy.dialects.postgresql.psycopg' in sys.modules, getattr(h._container, 'runtime', None))"
+        "print(before, 'sqlalchemy.dialects.postgresql.psycopg' in sys.modules, getattr(r._container, 'runtime', None))"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True, cwd=ROOT)

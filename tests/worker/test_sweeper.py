@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+import worker.runtime
 from db import DB, JobStatus, Queue, get_job
 from db.repository import utcnow
 from tests.db.factories import insert_job
@@ -93,7 +94,7 @@ def test_sweeper_entry_point_reports_counts(
 ) -> None:
     for name, value in {"DATABASE_URL": pg_url, "QUEUE_URL": queue.url, "DLQ_URL": dlq.url}.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(sweeper, "_runtime", None)
+    worker.runtime.reset()
     insert_job(pg_db, created_at=utcnow() - timedelta(hours=1))
     result: dict[str, Any] = sweeper.handler({}, None)
     assert result == {
@@ -107,5 +108,5 @@ def test_sweeper_entry_point_reports_counts(
         "fires_replayed": 0,  # no schedules: no failure queue to read
         "fires_still_failing": 0,
     }
-    assert sweeper._runtime is not None
-    sweeper._runtime.close()
+    assert worker.runtime.current().config.queue_url == queue.url, "the sweeper built the container's runtime"
+    worker.runtime.reset()
