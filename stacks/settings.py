@@ -1,23 +1,53 @@
-"""Per-environment settings for JobsStack, read from `cdk.json` context and validated before any resource
-is built.
+"""Per-environment settings for JobsStack, read from `cdk.json` context and checked before any resource
+is built: loading, and every rule, the environment's and its pools'.
 
-This module imports no `aws_cdk`, so the local runner and the `jobs` CLI read the very same settings
-cheaply. Values the queue derives (visibility timeout, the worker's stale window) are computed here, once,
-from the settings they depend on; they are never set by hand.
+The types (`Settings`, `Pool`, `SettingsError`) and the values they derive (visibility timeout, stale
+window, names) are stacks/settings_model.py's, re-exported here; the model imports nothing back. This
+module imports no `aws_cdk`, so the local runner and the `jobs` CLI read the very same settings cheaply.
 
-Every rule raises SettingsError with one line naming the environment, the key and the rule.
+Every rule raises SettingsError with one line naming the environment (and pool), the key and the rule.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from stacks.pools import DEFAULT_POOL, Pool, PoolError, parse_pools, pool_of
-from stacks.schedules import Schedule, ScheduleError, parse_schedules
+from stacks.pools import (
+    DEDUPLICATION_SCOPES,
+    FIFO_MAX_BATCH,
+    FIFO_THROUGHPUT_LIMITS,
+    MAX_POOLS,
+    POOL_ONLY_KEYS,
+    POOL_SETTINGS,
+    RESOURCES_PER_POOL,
+    SQS_MAX_QUEUE_NAME,
+    route_document,
+    sweep_windows,
+)
+from stacks.schedules import ScheduleError, parse_schedules
+from stacks.settings_model import (
+    DEFAULT_POOL,
+    DLQ_RETENTION_DAYS,
+    LAMBDA_CA_BUNDLE,
+    LAMBDA_TASK_ROOT,
+    RESERVED_HEADROOM,
+    WORKER_BACKOFF_MAX_SECONDS,
+    Pool,
+    Settings,
+    SettingsError,
+    camel,
+)
+from worker.contract import Env
+
+__all__ = [  # the model's names too, so `from stacks.settings import Settings` keeps working
+    "DLQ_RETENTION_DAYS", "LAMBDA_CA_BUNDLE", "LAMBDA_TASK_ROOT", "RESERVED_HEADROOM", "WORKER_BACKOFF_MAX_SECONDS",
+    "Settings", "SettingsError", "load_all", "load_settings", "with_pools",
+]  # fmt: skip
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 LOG_RETENTION_DAYS = (
@@ -44,15 +74,8 @@ LOG_RETENTION_DAYS = (
     3288,
     3653,
 )
-DLQ_RETENTION_DAYS = 14  # SQS's maximum: a dead letter waits as long as SQS allows
-WORKER_BACKOFF_MAX_SECONDS = 900  # the worker's default JOB_BACKOFF_MAX_SECONDS (and SQS's longest delay)
 MIN_RECEIVE_COUNT = 5
-RESERVED_HEADROOM = 2
 SSL_MODES = ("verify-full", "verify-ca", "require", "disable")
-#: The public CA bundle of Lambda's Amazon Linux 2023 runtimes. psycopg's bundled OpenSSL looks in its own
-#: build directory by default, so the file is named explicitly.
-LAMBDA_CA_BUNDLE = "/etc/pki/tls/certs/ca-bundle.crt"
-LAMBDA_TASK_ROOT = "/var/task"
 REPOSITORY = Path(__file__).resolve().parent.parent
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # A complete secret ARN ends in the 6 random characters Secrets Manager appends to the name; a partial one
@@ -65,148 +88,9 @@ _KMS_KEY_ARN = re.compile(  # a key id is a UUID, or mrk- and 32 hex digits for 
 QUEUE_ENCRYPTION = ("sqs", "kms")
 _EC2_ID_PREFIX = {"vpc_id": "vpc", "vpc_subnet_ids": "subnet", "vpc_security_group_ids": "sg"}
 MAX_SUBNETS, MAX_SECURITY_GROUPS = 16, 5  # Lambda's limits per function
-
-
-class SettingsError(ValueError):
-    """An invalid setting; its message is the whole explanation."""
-
-
-@dataclass(frozen=True)
-class Settings:
-    env_name: str
-    account: str | None = None  # with region: an environment-bound stack; without: environment-agnostic
-    region: str | None = None
-    memory_mb: int = 512
-    timeout_seconds: int = 60
-    architecture: str = "arm64"
-    batch_size: int = 10
-    max_batching_window_seconds: int = 0
-    max_concurrency: int | None = None
-    #: Receives before SQS's redrive moves a message to the DLQ. The worker replaces a returned message by a
-    #: fresh copy at half of it (the other half is headroom for throttled receives), so a job's attempts do
-    #: not depend on it; at least 5, as AWS recommends for SQS event sources.
-    max_receive_count: int = 5
-    retention_days: int = 4
-    alarm_emails: tuple[str, ...] = ()
-    alarm_oldest_message_seconds: int = 900
-    alarm_dlq_depth: int = 0  # alarm when the DLQ holds more than this many messages
-    log_retention_days: int = 30
-    log_level: str = "INFO"
-    removal_policy: str = "destroy"
-    #: CloudFormation refuses to delete the stack until it is turned off (default: on in prod only).
-    termination_protection: bool | None = None
-    database_secret_arn: str | None = None  # None: the stack creates an empty secret to fill in
-    #: The customer-managed KMS key a user-supplied secret is encrypted with (the worker needs kms:Decrypt).
-    database_secret_kms_key_arn: str | None = None
-    #: libpq's sslmode for the workers' database connections. verify-full checks the certificate and the
-    #: host name; "require" encrypts without checking (the documented opt-out); "disable" only for a
-    #: database inside the VPC.
-    database_sslmode: str = "verify-full"
-    #: A PEM bundle in this repository (under worker/ or db/, so it ships in the asset) with the CA your
-    #: database's certificate is signed by, e.g. RDS's global bundle; unset: the Lambda OS's public CAs.
-    database_ca_file: str | None = None
-    #: Read the database secret through AWS's Parameters and Secrets Lambda Extension (a layer): a cold
-    #: worker then never imports boto3 on the happy path (docs/benchmarks.md, "secret"). Off: the SDK.
-    secrets_extension: bool = True
-    #: Lambda SnapStart for the worker (published versions, the queue's event source on the `live`
-    #: alias; connections and the secret are re-made after a restore). Its effect is not measured here.
-    snapstart: bool = False
-    s3_read_buckets: tuple[str, ...] = ()
-    s3_write_buckets: tuple[str, ...] = ()
-    #: Periodic jobs (stacks/schedules.py): NAME -> {cron | rate, timezone, type, payload}; each an EventBridge
-    #: Scheduler schedule publishing the job once per fire time.
-    schedules: tuple[Schedule, ...] = ()
-    sweep_interval_minutes: int = 5
-    #: Days a completed job, and a failed one with no attempts left, is kept before the sweeper prunes it
-    #: (0: kept forever).
-    completed_retention_days: int = 30
-    failed_retention_days: int = 90
-    #: "sqs": SQS-managed keys (SSE-SQS, no cost). "kms": a customer-managed KMS key, created by the stack
-    #: (rotated yearly) or yours in queue_kms_key_arn, for key policies, CloudTrail records of every use,
-    #: and revocation.
-    queue_encryption: str = "sqs"
-    queue_kms_key_arn: str | None = None
-    #: Optional VPC: the functions run in these subnets (private ones, with a route to SQS and Secrets
-    #: Manager through a NAT gateway or VPC endpoints) to reach a database that is not public.
-    vpc_id: str | None = None
-    vpc_subnet_ids: tuple[str, ...] = ()
-    vpc_security_group_ids: tuple[str, ...] = ()  # none: the stack creates one, outbound only
-    #: Worker pools (stacks/pools.py), the default one first; each has this environment's settings with its
-    #: own values laid over them. Read through `all_pools`, which is never empty.
-    pools: tuple[Pool, ...] = ()
-
-    @property
-    def all_pools(self) -> tuple[Pool, ...]:
-        return self.pools or (Pool(DEFAULT_POOL, (), self),)
-
-    @property
-    def default_pool(self) -> Pool:
-        return self.all_pools[0]
-
-    def pool(self, name: str) -> Pool:
-        """The pool called `name`, or SettingsError listing the pools there are."""
-        for pool in self.all_pools:
-            if pool.name == name:
-                return pool
-        names = ", ".join(p.name for p in self.all_pools)
-        raise SettingsError(f"{self.stack_name} has no pool {name!r} (its pools: {names})")
-
-    def pool_for_type(self, job_type: str) -> Pool:
-        return pool_of(self.all_pools, job_type)
-
-    @property
-    def reserved_concurrency(self) -> int | None:
-        """max_concurrency plus a little headroom (a manual test invoke, the event source's scaling lag),
-        never more: every reserved unit is taken from the account's pool, which must keep 100 unreserved,
-        and a reservation the account cannot grant fails the deploy. No max_concurrency, no reservation."""
-        return self.max_concurrency + RESERVED_HEADROOM if self.max_concurrency is not None else None
-
-    @property
-    def protected(self) -> bool:
-        return self.termination_protection if self.termination_protection is not None else self.env_name == "prod"
-
-    @property
-    def stack_name(self) -> str:
-        return f"JobsStack-{self.env_name}"
-
-    @property
-    def visibility_timeout_seconds(self) -> int:
-        """AWS's rule for SQS-triggered functions: at least 6 x the function timeout plus the batching
-        window, so a message is never visible again while an invocation may still be working on it."""
-        return 6 * self.timeout_seconds + self.max_batching_window_seconds
-
-    @property
-    def stale_after_seconds(self) -> int:
-        """A `processing` row older than this belongs to a dead invocation: the timeout plus a margin."""
-        return self.timeout_seconds + 60
-
-    @property
-    def sweep_lost_after_seconds(self) -> int:
-        """A returned job's message is visible again within the visibility timeout plus the worker's longest
-        backoff (900 s): after this, a job still waiting for it has lost it."""
-        return self.visibility_timeout_seconds + WORKER_BACKOFF_MAX_SECONDS + 60
-
-    @property
-    def sweep_expired_after_seconds(self) -> int:
-        """A message sent before this has left the queue for sure: retention, plus the visibility timeout and
-        SQS's longest delay. Only then is a still-pending job whose message was sent sent again."""
-        return self.retention_days * 86_400 + self.visibility_timeout_seconds + WORKER_BACKOFF_MAX_SECONDS
-
-    @property
-    def database_sslrootcert(self) -> str | None:
-        """Where the worker finds the CA file on Lambda (None when sslmode checks no certificate)."""
-        if self.database_sslmode not in ("verify-full", "verify-ca"):
-            return None
-        return f"{LAMBDA_TASK_ROOT}/{self.database_ca_file}" if self.database_ca_file else LAMBDA_CA_BUNDLE
-
-    @property
-    def queue_name(self) -> str:
-        """The default pool's queue (stacks/pools.py names every pool's)."""
-        return self.default_pool.queue_name
-
-    @property
-    def dlq_name(self) -> str:
-        return self.default_pool.dlq_name
+_POOL_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+_MAX_POOL_NAME = 24
+_TYPE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")  # db/job_types.py's rule for a job type's name
 
 
 def load_settings(context: Mapping[str, Any], env_name: str) -> Settings:
@@ -252,10 +136,7 @@ def load_settings(context: Mapping[str, Any], env_name: str) -> Settings:
 def with_pools(settings: Settings, pools: Mapping[str, Any] | None, *, where: str | None = None) -> Settings:
     """`settings` with these pools (cdk.json's `pools` shape), checked as load_settings checks them."""
     where = where or f"invalid settings for environment {settings.env_name!r}"
-    try:
-        settings = replace(settings, pools=parse_pools(where, pools, replace(settings, pools=())))
-    except PoolError as err:
-        raise SettingsError(str(err)) from None
+    settings = replace(settings, pools=parse_pools(where, pools, replace(settings, pools=())))
     for schedule in settings.schedules:
         pool = settings.pool_for_type(schedule.type)
         if pool.fifo:
@@ -440,3 +321,137 @@ def _validate_vpc(fail: Callable[[str, str], None], s: Settings) -> None:
         for one in (value,) if isinstance(value, str) else value:
             if not re.fullmatch(rf"{prefix}-([0-9a-f]{{8}}|[0-9a-f]{{17}})", one):  # EC2's two id lengths
                 fail(key, f"{verb} {one!r}, which is not an id like {prefix}-0123456789abcdef0")
+
+
+# -- pools ---------------------------------------------------------------------------------------------
+
+
+def parse_pools(where: str, value: Any, settings: Settings) -> tuple[Pool, ...]:
+    """cdk.json's `pools` object ({NAME: {types, fifo, ...settings}}) as pools, the default one first.
+    Each pool's settings are validated with the environment's own rules (`validate`), so a pool's
+    timeout or batch size is refused exactly as the environment's would be."""
+    if value is None:
+        value = {}
+    if not isinstance(value, Mapping):
+        raise SettingsError(f"{where}: pools must be an object of NAME: {{types: [...], ...}}")
+    specs = {DEFAULT_POOL: {}, **value}
+    if len(specs) > MAX_POOLS:
+        raise SettingsError(
+            f"{where}: pools has {len(specs)} pools with the default: at most {MAX_POOLS} (each adds "
+            f"{RESOURCES_PER_POOL} resources, and a CloudFormation stack holds at most 500)"
+        )
+    pools: list[Pool] = []
+    owner: dict[str, str] = {}
+    prefixes: dict[str, str] = {}
+    for name, spec in specs.items():
+        here = f"{where}: pool {name!r}"
+        if not isinstance(name, str) or len(name) > _MAX_POOL_NAME or not _POOL_NAME.match(name):
+            raise SettingsError(
+                f"{where}: pool name {name!r} must be 1-{_MAX_POOL_NAME} lowercase letters, digits and single hyphens, "
+                "starting with a letter (it names the pool's queues, function and outputs)"
+            )
+        if not isinstance(spec, Mapping):
+            raise SettingsError(f"{here} must be an object of settings")
+        unknown = sorted(set(spec) - set(POOL_SETTINGS) - set(POOL_ONLY_KEYS))
+        if unknown:
+            raise SettingsError(
+                f"{here}: unknown key {unknown[0]!r} (a pool sets {', '.join(POOL_ONLY_KEYS + POOL_SETTINGS)}; "
+                "the rest are the environment's)"
+            )
+        types = spec.get("types", [])
+        if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
+            raise SettingsError(f"{here}: types must be a list of job type names")
+        if not types and name != DEFAULT_POOL:
+            raise SettingsError(
+                f"{here} has no types: list the job types it runs (only the default pool runs the rest)"
+            )
+        for job_type in types:
+            if not _TYPE_NAME.match(job_type):
+                raise SettingsError(f"{here}: {job_type!r} is not a job type name (letters, digits, '-', '_', '.')")
+            if job_type in owner:
+                raise SettingsError(
+                    f"{here}: job type {job_type!r} is also in pool {owner[job_type]!r}: a type runs in one pool"
+                )
+            owner[job_type] = name
+        fifo = spec.get("fifo", False)
+        if not isinstance(fifo, bool):
+            raise SettingsError(f"{here}: fifo must be true or false, got {fifo!r}")
+        overrides = {key: coerce(here, key, spec[key]) for key in POOL_SETTINGS if key in spec}
+        pool_settings = replace(settings, **overrides)
+        if fifo and pool_settings.batch_size > FIFO_MAX_BATCH:  # before the standard-queue rules, which would
+            _fifo_batch_error(here, pool_settings.batch_size)  # ask for a batching window FIFO cannot have
+        try:
+            validate(here, pool_settings)
+        except SettingsError as err:
+            raise SettingsError(str(err)) from None
+        pool = Pool(
+            name=name,
+            types=tuple(types),
+            settings=pool_settings,
+            fifo=fifo,
+            fifo_throughput_limit=_choice(here, spec, "fifo_throughput_limit", FIFO_THROUGHPUT_LIMITS),
+            deduplication_scope=_choice(here, spec, "deduplication_scope", DEDUPLICATION_SCOPES),
+        )
+        _check_fifo(here, spec, pool)
+        if len(pool.dlq_name) > SQS_MAX_QUEUE_NAME:
+            raise SettingsError(f"{here}: its DLQ name {pool.dlq_name} is over SQS's {SQS_MAX_QUEUE_NAME} characters")
+        if camel(name) in prefixes:
+            raise SettingsError(f"{here}: its outputs would clash with pool {prefixes[camel(name)]!r}'s: rename one")
+        prefixes[camel(name)] = name
+        pools.append(pool)
+    _check_environment_size(where, pools)
+    return tuple(pools)
+
+
+#: Lambda's limit on a function's environment variables, names and values together (4 KB), and what the
+#: sweeper's other variables take at most (resolved ARNs and URLs included).
+LAMBDA_ENVIRONMENT_BYTES = 4096
+_OTHER_VARIABLES_BYTES = 1300
+_QUEUE_URL_PREFIX = "https://sqs.ap-southeast-2.amazonaws.com/123456789012/"  # a long region's, for the estimate
+
+
+def _check_environment_size(where: str, pools: list[Pool]) -> None:
+    """The sweeper and the schedules' publisher carry the whole route map (JOBSTACK_ROUTES) and each pool's
+    windows in their environment: refused at synth if it could not fit Lambda's 4 KB, not at deploy. Both
+    values are built by the functions the construct uses (stacks/pools.py), queue URLs estimated long."""
+    if len(pools) < 2:
+        return
+    routes = route_document(pools, lambda p: _QUEUE_URL_PREFIX + p.queue_name)
+    size = len(Env.ROUTES) + len(json.dumps(routes)) + len(Env.SWEEP_WINDOWS) + len(sweep_windows(pools))
+    if size + _OTHER_VARIABLES_BYTES > LAMBDA_ENVIRONMENT_BYTES:
+        raise SettingsError(
+            f"{where}: pools list {len(routes['types'])} job types: the sweeper's route map would take about "
+            f"{size} bytes of Lambda's {LAMBDA_ENVIRONMENT_BYTES} for environment variables; list fewer (the "
+            "default pool runs every type no pool lists)"
+        )
+
+
+def _choice(here: str, spec: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> str:
+    value = spec.get(key, allowed[0])
+    if value not in allowed:
+        raise SettingsError(f"{here}: {key} must be {' or '.join(allowed)}, got {value!r}")
+    return str(value)
+
+
+def _fifo_batch_error(here: str, batch_size: int) -> None:
+    raise SettingsError(f"{here}: batch_size {batch_size} is over {FIFO_MAX_BATCH}, Lambda's maximum on FIFO queues")
+
+
+def _check_fifo(here: str, spec: Mapping[str, Any], pool: Pool) -> None:
+    s = pool.settings
+    if not pool.fifo:
+        for key in ("fifo_throughput_limit", "deduplication_scope"):
+            if key in spec:
+                raise SettingsError(f"{here}: {key} needs fifo: true (standard queues have no such setting)")
+        return
+    if s.batch_size > FIFO_MAX_BATCH:
+        _fifo_batch_error(here, s.batch_size)
+    if s.max_batching_window_seconds:
+        raise SettingsError(
+            f"{here}: max_batching_window_seconds must be 0: Lambda supports no batching window on FIFO"
+        )
+    if pool.fifo_throughput_limit == "perMessageGroupId" and pool.deduplication_scope != "messageGroup":
+        raise SettingsError(
+            f"{here}: fifo_throughput_limit perMessageGroupId needs deduplication_scope messageGroup (SQS's rule "
+            "for high throughput); set fifo_throughput_limit perQueue for queue-wide deduplication"
+        )
