@@ -119,7 +119,12 @@ def build_bundle(spec: BundleSpec, output_dir: Path, *, cache: Path = CACHE) -> 
             _strip(staging)
             _compile(spec.python_version, staging)
             _normalise_mtimes(staging)
-            os.replace(staging, cached)
+            try:
+                os.replace(staging, cached)
+            except OSError:
+                if not cached.is_dir():  # not another process's identical bundle: a real failure
+                    raise
+                shutil.rmtree(staging, ignore_errors=True)  # another process built the same digest first
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
