@@ -71,9 +71,13 @@ infra: deps
 e2e: deps
 	$(PYTEST) -m e2e
 
-# The whole suite: lint, types, then every tier in one pytest run (one database for the session).
+# The whole suite: lint, types, then every tier in one pytest run, spread over the machine's cores by
+# pytest-xdist. Each worker process has its own scratch database (tests/conftest.py's session fixture), and
+# --dist loadfile keeps a file's tests in one process (the deploy rehearsal's two runs share .build/rehearsal-dev).
+# PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= auto
 test: check
-	$(PYTEST)
+	$(PYTEST) $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
 
 # Offline `cdk diff` of the current synth against the committed snapshot of $(ENV): what a reviewer needs,
 # without AWS credentials. With credentials, plain `cdk diff JobsStack-$(ENV)` compares with the deployed stack.

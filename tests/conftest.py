@@ -1,7 +1,8 @@
 """Shared fixtures: a real PostgreSQL database for the session, SQLite files, moto SQS.
 
-The session creates one uniquely named PostgreSQL database, migrates it, and drops it at the end. Each
-test that asks for `pg_db` starts with an empty `background_jobs` table. No server is a failure with one
+The session creates one uniquely named PostgreSQL database, migrates it, and drops it at the end; under
+pytest-xdist (`make test`) each worker process is a session of its own, with its own database. Each test
+that asks for `pg_db` starts with an empty `background_jobs` table. No server is a failure with one
 line naming TEST_DATABASE_URL, never a skip.
 """
 
