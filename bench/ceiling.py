@@ -34,9 +34,9 @@ from sqlalchemy.engine import make_url
 
 from bench.pgbouncer import pgbouncer
 from bench.report import write_section
+from cli.scratch_database import scratch_database
 from db import Claim, ClaimOutcome, create_db
 from db.repository import claim_job, complete_and_claim, complete_job
-from tests.scratch import scratch_database
 
 JOB_TYPE = "bench-noop"
 STALE_AFTER = timedelta(minutes=15)

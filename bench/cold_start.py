@@ -34,10 +34,10 @@ from bench import reference
 from bench.latency_proxy import LatencyProxy
 from bench.report import write_section
 from bench.statements import count_statements, per
+from cli.scratch_database import scratch_database
 from db import JobRequest, Queue, create_db, publish_many, register_job_type
 from stacks.bundling import BundleSpec, build_bundle, find_interpreter
 from stacks.worker_code import PYTHON_VERSION
-from tests.scratch import scratch_database
 from worker.batch import process_batch
 from worker.config import WorkerConfig
 from worker.registry import JobContext, job

@@ -12,9 +12,19 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import aws_cdk as cdk
+
 from bench.report import write_section
-from tests.infra.conftest import cdk_context
-from tests.infra.variants import stack_template, synth_app
+from stacks.app_factory import build_app
+from stacks.overrides import OVERRIDES
+
+ROOT = Path(__file__).resolve().parent.parent
+#: What the CDK CLI adds to an app's context, so these templates are the ones `cdk synth` writes.
+CLI_CONTEXT = {
+    "aws:cdk:enable-path-metadata": True,
+    "aws:cdk:enable-asset-metadata": True,
+    "aws:cdk:version-reporting": True,
+}
 
 CONFIGURATIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("default only", {}),
@@ -30,8 +40,7 @@ def main() -> None:
     templates = []
     with tempfile.TemporaryDirectory() as out:
         for index, (_, pools) in enumerate(CONFIGURATIONS):
-            context = cdk_context(dev={"pools": pools}) if pools else cdk_context()
-            templates.append(stack_template(synth_app(Path(out) / str(index), context), "dev"))
+            templates.append(_dev_template(Path(out) / str(index), pools))
     rows = [
         f"| {name} | {len(t['Resources'])} | {len(json.dumps(t)):,} |"
         for (name, _), t in zip(CONFIGURATIONS, templates, strict=True)
@@ -51,6 +60,16 @@ CloudFormation allows 500 resources per stack, hence the settings' limit of 30 p
 """
     print(body)
     write_section("pools", ".venv/bin/python -m bench.pools", body)
+
+
+def _dev_template(outdir: Path, pools: dict[str, Any]) -> dict[str, Any]:
+    """JobsStack-dev as `cdk synth -c jobstack-overrides='{"dev": {"pools": ...}}'` writes it."""
+    context: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"] | CLI_CONTEXT
+    if pools:
+        context[OVERRIDES] = {"dev": {"pools": pools}}
+    assembly = build_app(cdk.App(outdir=str(outdir), context=context)).synth()
+    template: dict[str, Any] = assembly.get_stack_by_name("JobsStack-dev").template
+    return template
 
 
 if __name__ == "__main__":

@@ -27,8 +27,8 @@ from moto import mock_aws
 
 from bench.report import write_section
 from bench.statements import count_statements, per
+from cli.scratch_database import scratch_database
 from db import DB, JobRequest, Queue, claim_job, complete_job, create_db, mark_sent, publish, publish_many
-from tests.scratch import scratch_database
 
 
 class SinkSqs:

@@ -4,7 +4,7 @@ Each sample is a fresh Python (the runtime's version) with the shipped asset on 
 container: import `worker.secrets`, then read the database URL once. The SDK side also has boto3 on the
 path (the Lambda runtime provides it; here it is installed for that Python, with bytecode, so it is timed
 at its best). Secrets Manager is moto's server on loopback for both: the SDK calls it, and so does the
-extension stand-in (tests/fake_secrets_extension.py, a cold cache for every sample, its client made once
+extension stand-in (cli/fake_secrets_extension.py, a cold cache for every sample, its client made once
 as the extension's own is). What this cannot price: the real extension's own start, which Lambda runs
 during INIT beside the function's; and the network to Secrets Manager, which both sides pay once.
 
@@ -27,10 +27,10 @@ from moto.server import ThreadedMotoServer
 
 from bench.cold_start import HOST_ARCH
 from bench.report import write_section
+from cli.fake_secrets_extension import fake_extension
 from cli.local_ports import free_port
 from stacks.bundling import BundleSpec, build_bundle, find_interpreter
 from stacks.worker_code import PYTHON_VERSION
-from tests.fake_secrets_extension import fake_extension
 
 ROOT = Path(__file__).resolve().parent.parent
 URL = "postgresql://app:bench-password@db.example:6543/jobs"

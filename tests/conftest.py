@@ -17,9 +17,9 @@ import pytest
 from moto import mock_aws
 from sqlalchemy import text
 
+from cli.scratch_database import scratch_database
 from db import DB, DatabaseUnavailable, Queue, create_db
 from db.migrate import upgrade
-from tests.scratch import scratch_database
 from tests.strict_sqs import StrictSqs
 
 pytest_plugins = ["tests.worker_support"]

@@ -15,12 +15,12 @@ from botocore.exceptions import ClientError
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from cli.scratch_database import admin_url
 from cli.target import Target
 from db import DB, create_db
 from db.migrate import upgrade
 from tests.cli.conftest import Jobs
 from tests.db.factories import insert_job
-from tests.scratch import admin_url
 
 pytestmark = pytest.mark.integration
 REGION = "us-east-1"

@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from cli.local_ports import free_port, wait_until_listening
+from cli.scratch_database import admin_url, scratch_database
 from db import normalise_url
-from tests.scratch import admin_url, scratch_database
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]

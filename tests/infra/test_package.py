@@ -91,7 +91,7 @@ def test_a_fresh_virtualenv_publishes_and_enqueues_from_outside_the_repository(
     assert install.returncode == 0, install.stderr[-2000:]
     sqs = boto3.client("sqs", endpoint_url=sqs_server, region_name="us-east-1")
     queue_url = sqs.create_queue(QueueName="web-app-jobs")["QueueUrl"]
-    from tests.scratch import admin_url, scratch_database
+    from cli.scratch_database import admin_url, scratch_database
 
     with scratch_database(admin_url(), prefix="jobstack_package") as url:
         plain = url.replace("postgresql+psycopg://", "postgresql://", 1)

@@ -1,5 +1,5 @@
 """Reading the database secret through the Parameters and Secrets Lambda Extension (a local fake of its
-documented endpoint, tests/fake_secrets_extension.py) or, when it is absent or a read must be fresh,
+documented endpoint, cli/fake_secrets_extension.py) or, when it is absent or a read must be fresh,
 through Secrets Manager (moto)."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 import boto3
 import pytest
 
+from cli.fake_secrets_extension import FakeExtension, fake_extension
 from db import ConfigError
-from tests.fake_secrets_extension import FakeExtension, fake_extension
 from worker.secret_sources import PORT_VARIABLE
 from worker.secrets import database_url_from_secret
 

@@ -1,5 +1,7 @@
-"""Throwaway PostgreSQL databases for tests and benchmarks: created, migrated, and always dropped (not in
-the Lambda asset, which ships db/ whole)."""
+"""Throwaway PostgreSQL databases for tests and benchmarks: created, migrated, and always dropped.
+
+A repository tool (cli/ is in no package and no asset), so tests/ and bench/ share it without bench/
+importing a test module."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""A local stand-in for the AWS Parameters and Secrets Lambda Extension's HTTP endpoint.
+"""A local stand-in for the AWS Parameters and Secrets Lambda Extension's HTTP endpoint, for the tests and
+bench/secret_read.py (a repository tool: cli/ ships in no asset).
 
 As documented (https://docs.aws.amazon.com/secretsmanager/latest/userguide/retrieving-secrets_lambda.html):
 `GET /secretsmanager/get?secretId=ID` on localhost, refused unless the `X-Aws-Parameters-Secrets-Token`
