@@ -20,9 +20,9 @@ from sqlalchemy import text
 from cli.scratch_database import scratch_database
 from db import DB, DatabaseUnavailable, Queue, create_db
 from db.migrate import upgrade
-from tests.strict_sqs import StrictSqs
+from tests.support.strict_sqs import StrictSqs
 
-pytest_plugins = ["tests.worker_support"]
+pytest_plugins = ["tests.support.worker_support"]
 REGION = "us-east-1"
 ROOT = Path(__file__).resolve().parent.parent
 

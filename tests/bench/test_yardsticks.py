@@ -14,7 +14,7 @@ from bench import ceiling, reference
 from bench.latency_proxy import LatencyProxy
 from bench.statements import count_statements
 from db import DB, JobStatus, create_db, get_job
-from tests.db.factories import insert_job
+from tests.support.factories import insert_job
 
 pytestmark = pytest.mark.integration
 

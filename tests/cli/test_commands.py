@@ -19,9 +19,9 @@ from cli.target import Target
 from db import DB, JobStatus, Queue, get_job, list_jobs, publish, requeue_job
 from db.repository import utcnow
 from tests.cli.conftest import Jobs
-from tests.db.factories import insert_job
-from tests.worker.esm import FakeLambdaContext, acknowledge, drain, receive_event
-from tests.worker_support import Calls
+from tests.support.esm import FakeLambdaContext, acknowledge, drain, receive_event
+from tests.support.factories import insert_job
+from tests.support.worker_support import Calls
 from worker.batch import process_batch
 from worker.runtime import Runtime
 

@@ -23,7 +23,7 @@ from db import create_db
 from db.migrate import downgrade, upgrade
 from stacks.settings import load_settings
 from tests.infra.conftest import cdk_context
-from tests.own_postgres import OwnServer, make_authority, migrated_own_postgres
+from tests.support.own_postgres import OwnServer, make_authority, migrated_own_postgres
 
 pytestmark = pytest.mark.integration
 REGION = "us-east-1"

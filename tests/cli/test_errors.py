@@ -20,7 +20,7 @@ from cli.target import Target
 from db import DB, create_db
 from db.migrate import upgrade
 from tests.cli.conftest import Jobs
-from tests.db.factories import insert_job
+from tests.support.factories import insert_job
 
 pytestmark = pytest.mark.integration
 REGION = "us-east-1"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cli.main import main
-from tests.worker_support import Calls
+from tests.support.worker_support import Calls
 
 pytestmark = pytest.mark.e2e
 

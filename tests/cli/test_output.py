@@ -18,7 +18,7 @@ from cli.main import main
 from cli.output import fit_widths, table
 from db import DB, JobStatus
 from tests.cli.conftest import Jobs
-from tests.db.factories import insert_job
+from tests.support.factories import insert_job
 
 ROOT = Path(__file__).resolve().parents[2]
 

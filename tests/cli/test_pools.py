@@ -18,7 +18,7 @@ import cli.target
 from cli.main import main
 from db import DB, JobStatus, Queue, list_jobs
 from tests.cli.conftest import Result
-from tests.worker.esm import drain
+from tests.support.esm import drain
 
 pytestmark = pytest.mark.integration
 

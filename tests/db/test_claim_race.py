@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from db import ClaimOutcome, JobStatus, claim_job, create_db, get_job
-from tests.db.factories import insert_job
+from tests.support.factories import insert_job
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 
 from db import DB, JobStatus, Queue, get_job, parse_body
 from db.message import JobMessage, MalformedMessage
-from tests.worker.esm import FakeLambdaContext, acknowledge, receive_event
+from tests.support.esm import FakeLambdaContext, acknowledge, receive_event
 from worker.batch import process_batch
 from worker.runtime import Runtime
 

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from db import DB, Queue
-from tests.worker.esm import drain
+from tests.support.esm import drain
 
 pytestmark = pytest.mark.integration
 

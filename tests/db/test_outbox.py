@@ -32,7 +32,7 @@ from db import (
 )
 from db.publish import JobRequest
 from db.repository import utcnow
-from tests.worker.esm import FakeLambdaContext, acknowledge, drain, receive_event
+from tests.support.esm import FakeLambdaContext, acknowledge, drain, receive_event
 from worker.batch import process_batch
 from worker.runtime import Runtime
 from worker.sweeper import sweep

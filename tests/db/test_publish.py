@@ -29,8 +29,8 @@ from db import (
 )
 from db.job_types import unregister_job_type
 from db.models import jobs_table
-from tests.sqs_faults import FlakySqs
-from tests.worker.esm import drain
+from tests.support.esm import drain
+from tests.support.sqs_faults import FlakySqs
 
 pytestmark = pytest.mark.integration
 

@@ -29,7 +29,7 @@ from db.repository import (
     unmark_sent,
     utcnow,
 )
-from tests.db.factories import insert_job
+from tests.support.factories import insert_job
 
 pytestmark = pytest.mark.integration
 STALE = timedelta(minutes=5)

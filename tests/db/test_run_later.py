@@ -19,7 +19,7 @@ import pytest
 
 from db import DB, JobRequest, JobStatus, Queue, get_job, publish, publish_many, take_due
 from db.repository import utcnow
-from tests.worker.esm import drain
+from tests.support.esm import drain
 from worker.runtime import Runtime
 from worker.sweeper import sweep
 

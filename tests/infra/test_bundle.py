@@ -12,7 +12,7 @@ import pytest
 
 from db import DB, JobStatus, Queue, get_job, publish
 from stacks.bundling import BundleSpec, BundlingError, build_bundle, bundle_size, find_interpreter
-from tests.worker.esm import receive_event
+from tests.support.esm import receive_event
 
 pytestmark = pytest.mark.infra
 HOST_ARCH = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"

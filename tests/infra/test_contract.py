@@ -20,8 +20,8 @@ import pytest
 from db import DB, Queue, publish
 from tests.infra.conftest import cdk_context
 from tests.infra.variants import of_type, stack_template, synth_app
-from tests.worker.esm import FakeLambdaContext, receive_event
-from tests.worker_support import Calls
+from tests.support.esm import FakeLambdaContext, receive_event
+from tests.support.worker_support import Calls
 from worker.batch import process_batch
 from worker.config import load_config
 from worker.contract import METRICS_NAMESPACE, Env

@@ -28,10 +28,10 @@ from moto.core.authorization import ActionAuthenticatorMixin
 from db import DB, JobStatus, Queue, get_job, publish
 from db.repository import utcnow
 from stacks.settings import load_settings
-from tests.db.factories import insert_job
 from tests.infra.conftest import cdk_context
-from tests.worker.esm import FakeLambdaContext, drain
-from tests.worker_support import Calls, make_config
+from tests.support.esm import FakeLambdaContext, drain
+from tests.support.factories import insert_job
+from tests.support.worker_support import Calls, make_config
 from worker import sweeper
 from worker.batch import process_batch
 from worker.runtime import Runtime

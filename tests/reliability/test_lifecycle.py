@@ -43,12 +43,12 @@ from db.job_types import unregister_job_type
 from db.message import JobMessage
 from db.outgoing import DLQ_ATTRIBUTE_RESERVE
 from db.repository import utcnow
-from tests.db.factories import insert_job
-from tests.pg_proxy import PostgresProxy
-from tests.sqs_faults import FlakySqs
-from tests.strict_sqs import StrictSqs
-from tests.worker.esm import FakeLambdaContext, drain, receive_event
-from tests.worker_support import Calls
+from tests.support.esm import FakeLambdaContext, drain, receive_event
+from tests.support.factories import insert_job
+from tests.support.pg_proxy import PostgresProxy
+from tests.support.sqs_faults import FlakySqs
+from tests.support.strict_sqs import StrictSqs
+from tests.support.worker_support import Calls
 from worker import registry, sweeper
 from worker.exceptions import BatchFailed
 from worker.metrics import MAX_DIMENSIONS, MAX_VALUES_PER_METRIC

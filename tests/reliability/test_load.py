@@ -17,8 +17,8 @@ from sqlalchemy.engine import make_url
 
 from db import DB, JobRequest, JobStatus, Queue, create_db, publish_many, resend
 from db.models import jobs_table
-from tests.worker.esm import drain
-from tests.worker_support import Calls
+from tests.support.esm import drain
+from tests.support.worker_support import Calls
 
 TOTAL = int(os.environ.get("JOBSTACK_LOAD_JOBS", "10000"))  # smaller for a quick look
 CONCURRENCY = 8

@@ -27,11 +27,11 @@ from db import (
     publish_many,
 )
 from db.repository import utcnow
-from tests.db.factories import insert_job
-from tests.pg_proxy import PostgresProxy
-from tests.sqs_faults import FlakySqs
-from tests.worker.esm import drain
-from tests.worker_support import Calls, make_config
+from tests.support.esm import drain
+from tests.support.factories import insert_job
+from tests.support.pg_proxy import PostgresProxy
+from tests.support.sqs_faults import FlakySqs
+from tests.support.worker_support import Calls, make_config
 from worker import sweeper
 from worker.runtime import Runtime
 

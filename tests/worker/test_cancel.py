@@ -10,8 +10,8 @@ import pytest
 
 from db import DB, JobStatus, Queue, cancel_jobs, get_job, publish
 from db.repository import CancelReport
-from tests.worker.esm import FakeLambdaContext, acknowledge, drain, receive_event
-from tests.worker_support import Calls
+from tests.support.esm import FakeLambdaContext, acknowledge, drain, receive_event
+from tests.support.worker_support import Calls
 from worker.batch import process_batch
 from worker.registry import JobContext
 from worker.runtime import Runtime

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from db import DB, JobStatus, Queue, create_db, get_job, publish
-from tests.worker.esm import FakeLambdaContext, receive_event
-from tests.worker_support import Calls, make_config
+from tests.support.esm import FakeLambdaContext, receive_event
+from tests.support.worker_support import Calls, make_config
 from worker.batch import process_batch
 from worker.runtime import Runtime
 

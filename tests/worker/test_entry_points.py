@@ -13,7 +13,7 @@ import pytest
 
 from db import DB, ConfigError, JobStatus, Queue, get_job, publish
 from db.models import jobs_table
-from tests.worker.esm import FakeLambdaContext, receive_event
+from tests.support.esm import FakeLambdaContext, receive_event
 from worker import handler as entry
 from worker.backoff import retry_delay
 from worker.metrics import BatchMetrics

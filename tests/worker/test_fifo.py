@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from db import DB, JobStatus, Queue, get_job, publish, resend
-from tests.worker.esm import FakeLambdaContext, acknowledge, receive_event
-from tests.worker_support import Calls, fifo_pair, make_config
+from tests.support.esm import FakeLambdaContext, acknowledge, receive_event
+from tests.support.worker_support import Calls, fifo_pair, make_config
 from worker.batch import process_batch
 from worker.registry import JobContext
 from worker.runtime import Runtime

@@ -17,9 +17,9 @@ from sqlalchemy import func, select
 
 from db import DB, InvalidPayload, MalformedMessage, Queue, get_job_type, parse_body
 from db.models import jobs_table
-from tests.db.factories import insert_job
-from tests.worker.esm import FakeLambdaContext, acknowledge, drain, receive_event
-from tests.worker_support import Calls, make_config
+from tests.support.esm import FakeLambdaContext, acknowledge, drain, receive_event
+from tests.support.factories import insert_job
+from tests.support.worker_support import Calls, make_config
 from worker.outcomes import Outcome
 from worker.processing import process_record
 from worker.runtime import Runtime

@@ -6,7 +6,7 @@ ApplicationLogLevel, and a line without a `level` and an RFC 3339 `timestamp` co
 such lines: at WARN or ERROR an unlevelled one never reaches CloudWatch, so JobsUnavailable and JobsErrored,
 and the alarms on them, go silent. Each test runs a real batch (PostgreSQL, moto) at one level, with the
 ApplicationLogLevel the stack sets for it (worker/contract.py), and judges stdout by that documented rule
-(tests/lambda_logs.py).
+(tests/support/lambda_logs.py).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import pytest
 from db import DB, Queue, publish
 from stacks.settings import load_settings
 from tests.infra.conftest import cdk_context
-from tests.lambda_logs import kept, level_of
-from tests.worker.esm import FakeLambdaContext, receive_event
-from tests.worker_support import Calls
+from tests.support.esm import FakeLambdaContext, receive_event
+from tests.support.lambda_logs import kept, level_of
+from tests.support.worker_support import Calls
 from worker.batch import process_batch
 from worker.config import LOG_LEVELS
 from worker.contract import LAMBDA_LOG_LEVELS

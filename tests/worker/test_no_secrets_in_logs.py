@@ -22,8 +22,8 @@ from sqlalchemy.engine import make_url
 
 import worker.handler
 from db import DB, Queue, publish
-from tests.worker.esm import FakeLambdaContext, drain, receive_event
-from tests.worker_support import Calls
+from tests.support.esm import FakeLambdaContext, drain, receive_event
+from tests.support.worker_support import Calls
 
 pytestmark = pytest.mark.integration
 PASSWORD = "Tr0ub4dor-3-horse"  # PostgreSQL here trusts local connections, so any password connects

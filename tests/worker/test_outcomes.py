@@ -13,9 +13,9 @@ from sqlalchemy import text
 from bench.statements import count_statements
 from db import DB, JobRequest, JobStatus, Queue, get_job, publish, publish_many
 from db.repository import utcnow
-from tests.db.factories import insert_job
-from tests.worker.esm import FakeLambdaContext, acknowledge, drain, receive_event
-from tests.worker_support import Calls, make_config
+from tests.support.esm import FakeLambdaContext, acknowledge, drain, receive_event
+from tests.support.factories import insert_job
+from tests.support.worker_support import Calls, make_config
 from worker.batch import process_batch
 from worker.exceptions import BatchFailed
 from worker.runtime import Runtime

@@ -32,9 +32,9 @@ from db import (
 )
 from db.job_types import unregister_job_type
 from db.repository import utcnow
-from tests.db.factories import insert_job
-from tests.worker.esm import FakeLambdaContext, acknowledge, drain, receive_event
-from tests.worker_support import fifo_pair, make_config
+from tests.support.esm import FakeLambdaContext, acknowledge, drain, receive_event
+from tests.support.factories import insert_job
+from tests.support.worker_support import fifo_pair, make_config
 from worker import handler as entry
 from worker import registry, sweeper
 from worker.registry import JobContext

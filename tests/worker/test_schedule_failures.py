@@ -22,9 +22,9 @@ import pytest
 from db import DB, Queue, get_job, job_type_names
 from db.exceptions import JobstackError
 from stacks.scheduled_jobs import ASYNC_RETRY_ATTEMPTS
-from tests.strict_sqs import StrictSqs
-from tests.worker.esm import drain
-from tests.worker_support import Calls
+from tests.support.esm import drain
+from tests.support.strict_sqs import StrictSqs
+from tests.support.worker_support import Calls
 from worker import scheduled, sweeper
 from worker.runtime import Runtime
 

@@ -17,7 +17,7 @@ import pytest
 
 import worker.handler
 from db import DB, Queue, publish
-from tests.worker.esm import FakeLambdaContext, receive_event
+from tests.support.esm import FakeLambdaContext, receive_event
 from worker import snapstart
 
 pytestmark = pytest.mark.integration

@@ -12,9 +12,9 @@ import pytest
 import worker.runtime
 from db import DB, JobStatus, Queue, get_job
 from db.repository import utcnow
-from tests.db.factories import insert_job
-from tests.sqs_faults import FlakySqs
-from tests.worker.esm import drain
+from tests.support.esm import drain
+from tests.support.factories import insert_job
+from tests.support.sqs_faults import FlakySqs
 from worker import sweeper
 from worker.runtime import Runtime
 

@@ -20,8 +20,8 @@ import pytest
 import worker.handler
 from cli.fake_secrets_extension import FakeExtension, fake_extension
 from db import DatabaseUnavailable, Queue, create_db, get_job, publish
-from tests.own_postgres import OwnServer, make_authority, migrated_own_postgres
-from tests.worker.esm import FakeLambdaContext, receive_event
+from tests.support.esm import FakeLambdaContext, receive_event
+from tests.support.own_postgres import OwnServer, make_authority, migrated_own_postgres
 from worker.secret_sources import PORT_VARIABLE
 
 pytestmark = pytest.mark.integration
