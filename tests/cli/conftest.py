@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import pytest
 
 from cli.main import main
 from db import Queue
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-Jobs = Callable[..., Result]
+from tests.support.cli_runner import Jobs, Result
 
 
 @pytest.fixture

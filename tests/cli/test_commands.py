@@ -18,7 +18,7 @@ from cli.main import main
 from cli.target import Target
 from db import DB, JobStatus, Queue, get_job, list_jobs, publish, requeue_job
 from db.repository import utcnow
-from tests.cli.conftest import Jobs
+from tests.support.cli_runner import Jobs
 from tests.support.esm import FakeLambdaContext, acknowledge, drain, receive_event
 from tests.support.factories import insert_job
 from tests.support.worker_support import Calls

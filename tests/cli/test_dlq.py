@@ -16,7 +16,7 @@ import pytest
 
 from cli import dlq as dead_letters
 from db import DB, JobStatus, Queue, get_job, publish
-from tests.cli.conftest import Jobs
+from tests.support.cli_runner import Jobs
 from tests.support.esm import FakeLambdaContext, acknowledge, drain, receive_event
 from worker.batch import process_batch
 from worker.runtime import Runtime

@@ -22,8 +22,8 @@ from cli.target import Target
 from db import create_db
 from db.migrate import downgrade, upgrade
 from stacks.settings import load_settings
-from tests.infra.conftest import cdk_context
 from tests.support.own_postgres import OwnServer, make_authority, migrated_own_postgres
+from tests.support.synth import cdk_context
 
 pytestmark = pytest.mark.integration
 REGION = "us-east-1"

@@ -19,7 +19,7 @@ from cli.scratch_database import admin_url
 from cli.target import Target
 from db import DB, create_db
 from db.migrate import upgrade
-from tests.cli.conftest import Jobs
+from tests.support.cli_runner import Jobs
 from tests.support.factories import insert_job
 
 pytestmark = pytest.mark.integration

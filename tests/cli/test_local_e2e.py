@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from cli import dlq as dead_letters
 from db import DB, JobRequest, JobStatus, Queue, list_jobs, publish_many, register_job_type
 from db.job_types import unregister_job_type
-from tests.cli.conftest import Jobs
+from tests.support.cli_runner import Jobs
 from tests.support.esm import drain
 from worker import registry
 from worker.registry import JobContext

@@ -17,7 +17,7 @@ from cli.dead_letter_kinds import JOB_STATUSES
 from cli.main import main
 from cli.output import fit_widths, table
 from db import DB, JobStatus
-from tests.cli.conftest import Jobs
+from tests.support.cli_runner import Jobs
 from tests.support.factories import insert_job
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,7 +17,7 @@ import pytest
 import cli.target
 from cli.main import main
 from db import DB, JobStatus, Queue, list_jobs
-from tests.cli.conftest import Result
+from tests.support.cli_runner import Result
 from tests.support.esm import drain
 
 pytestmark = pytest.mark.integration

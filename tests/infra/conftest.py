@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
@@ -11,26 +9,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from stacks.app_factory import build_app
-
-ROOT = Path(__file__).resolve().parents[2]
-ENVIRONMENTS = ("dev", "staging", "prod")
-
-
-#: What the CDK CLI adds to an app's context, so test synths match `cdk synth` byte for byte.
-CLI_CONTEXT = {
-    "aws:cdk:enable-path-metadata": True,
-    "aws:cdk:enable-asset-metadata": True,
-    "aws:cdk:version-reporting": True,
-}
-
-
-def cdk_context(**environments: dict[str, Any]) -> dict[str, Any]:
-    """cdk.json's context, parsed afresh (callers may change it), with each named environment's settings
-    overlaid, e.g. `cdk_context(dev={"queue_encryption": "kms"})`."""
-    context: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
-    for env, overrides in environments.items():
-        context["jobstack"]["environments"][env].update(overrides)
-    return context | CLI_CONTEXT
+from tests.support.synth import ENVIRONMENTS, cdk_context
 
 
 @pytest.fixture(scope="session")

@@ -23,8 +23,7 @@ from aws_cdk import aws_cloudwatch as cw
 
 from stacks.limits import check_limits
 from stacks.settings import SettingsError
-from tests.infra.conftest import cdk_context
-from tests.infra.variants import assert_checks_pass, of_type, stack_template, synth_app
+from tests.support.synth import assert_checks_pass, cdk_context, of_type, stack_template, synth_app
 
 pytestmark = pytest.mark.infra
 #: The review's case: 22 types of 45 characters in one pool.

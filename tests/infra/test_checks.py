@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +11,9 @@ import pytest
 
 import stacks.nag
 from stacks.app_factory import build_app
-from tests.infra.conftest import ENVIRONMENTS, cdk_context
+from tests.support.synth import ENVIRONMENTS, cdk_context, cfn_lint
 
 pytestmark = pytest.mark.infra
-
-#: cfn-lint warnings we accept, each with its reason.
-IGNORED_CFN_LINT = {
-    "W3005": "CDK adds DependsOn from each function to its role's policy so the policy exists before the first "
-    "invocation; the GetAtt on the role alone would not order the separate AWS::IAM::Policy.",
-}
 
 
 def test_cdk_nag_passes_with_only_reasoned_acknowledgements(cloud_assembly: cdk.cx_api.CloudAssembly) -> None:
@@ -44,16 +36,3 @@ def test_an_unacknowledged_finding_fails_synth(monkeypatch: pytest.MonkeyPatch, 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_cfn_lint_finds_no_errors(templates: dict[str, dict[str, Any]], env: str, tmp_path: Path) -> None:
     assert cfn_lint(templates[env], tmp_path / f"JobsStack-{env}.template.json") == []
-
-
-def cfn_lint(template: dict[str, Any], path: Path) -> list[Any]:
-    """cfn-lint's findings on `template` (written to `path`), minus the warnings ignored above."""
-    path.write_text(json.dumps(template))
-    result = subprocess.run(
-        [sys.executable, "-m", "cfnlint", "--format", "json", "--ignore-checks", *IGNORED_CFN_LINT, "--", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    findings: list[Any] = json.loads(result.stdout or "[]")
-    return findings

@@ -18,9 +18,8 @@ from typing import Any
 import pytest
 
 from db import DB, Queue, publish
-from tests.infra.conftest import cdk_context
-from tests.infra.variants import of_type, stack_template, synth_app
 from tests.support.esm import FakeLambdaContext, receive_event
+from tests.support.synth import cdk_context, of_type, stack_template, synth_app
 from tests.support.worker_support import Calls
 from worker.batch import process_batch
 from worker.config import load_config

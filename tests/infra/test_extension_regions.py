@@ -24,8 +24,7 @@ import pytest
 
 from stacks.extension_regions import RULE_ID, supported_regions
 from stacks.settings import SettingsError
-from tests.infra.conftest import ROOT, cdk_context
-from tests.infra.variants import assert_checks_pass, of_type, stack_template, synth_app
+from tests.support.synth import ROOT, assert_checks_pass, cdk_context, of_type, stack_template, synth_app
 
 pytestmark = pytest.mark.infra
 ACCOUNT = "123456789012"

@@ -18,10 +18,9 @@ from moto.core.authorization import ActionAuthenticatorMixin
 
 from db import DB, Router, Routes, publish
 from db.repository import utcnow
-from tests.infra.conftest import cdk_context
-from tests.infra.test_iam_execution import ACCOUNT, REGION, as_aws_authorizes, policies_of, resolve
-from tests.infra.variants import of_type, stack_template, synth_app
 from tests.support.factories import insert_job
+from tests.support.iam import ACCOUNT, REGION, as_aws_authorizes, policies_of, resolve
+from tests.support.synth import cdk_context, of_type, stack_template, synth_app
 from tests.support.worker_support import make_config
 from worker import sweeper
 from worker.runtime import Runtime

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra.conftest import cdk_context
-from tests.infra.variants import assert_checks_pass, of_type, stack_template, synth_app
+from tests.support.synth import assert_checks_pass, cdk_context, of_type, stack_template, synth_app
 
 pytestmark = pytest.mark.infra
 

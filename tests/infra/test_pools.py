@@ -26,9 +26,8 @@ from db import Router, Routes, publish
 from stacks.jobs_construct import Jobs
 from stacks.jobs_stack import JobsStack
 from stacks.settings import SettingsError, load_settings
-from tests.infra.conftest import cdk_context
-from tests.infra.test_deploy_rehearsal import REGION, _create_stack
-from tests.infra.variants import assert_checks_pass, of_type, stack_template, synth_app
+from tests.support.moto_stacks import REGION, create_stack
+from tests.support.synth import assert_checks_pass, cdk_context, of_type, stack_template, synth_app
 
 pytestmark = [pytest.mark.infra, pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")]
 POOLS = {
@@ -217,7 +216,7 @@ def test_the_pooled_template_deploys_in_moto_and_its_routes_output_routes_a_publ
     app = cdk.App(outdir=str(tmp_path), context=context)
     JobsStack(app, "JobsStack-dev", settings=load_settings(context, "dev"))
     assembly = app.synth()
-    outputs, _ = _create_stack(assembly.get_stack_by_name("JobsStack-dev").template, Path(assembly.directory))
+    outputs, _ = create_stack(assembly.get_stack_by_name("JobsStack-dev").template, Path(assembly.directory))
 
     sqs = boto3.client("sqs", region_name=REGION)
     ledger = sqs.get_queue_attributes(QueueUrl=outputs["PoolLedgerQueueUrl"], AttributeNames=["All"])["Attributes"]

@@ -14,8 +14,7 @@ from aws_cdk.assertions import Template
 
 from stacks.jobs_construct import Jobs
 from stacks.settings import load_settings
-from tests.infra.conftest import cdk_context
-from tests.infra.variants import assert_checks_pass, of_type, stack_template, synth_app
+from tests.support.synth import assert_checks_pass, cdk_context, of_type, stack_template, synth_app
 
 pytestmark = pytest.mark.infra
 

@@ -23,8 +23,7 @@ import pytest
 from stacks.scheduled_jobs import SCHEDULE_FAILURES_VARIABLE
 from stacks.schedules import parse_schedules
 from stacks.settings import SettingsError, load_settings
-from tests.infra.conftest import cdk_context
-from tests.infra.variants import assert_checks_pass, of_type, stack_template, synth_app
+from tests.support.synth import assert_checks_pass, cdk_context, of_type, stack_template, synth_app
 
 pytestmark = pytest.mark.infra
 NIGHTLY = {"cron": "0 3 * * ? *", "timezone": "Europe/Paris", "type": "test-echo", "payload": {"report": "daily"}}

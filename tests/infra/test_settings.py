@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from stacks.settings import SettingsError, load_all, load_settings
-from tests.infra.conftest import ROOT, cdk_context
+from tests.support.synth import ROOT, cdk_context
 
 pytestmark = pytest.mark.unit
 KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9"

@@ -12,8 +12,8 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from tests.infra.conftest import ENVIRONMENTS
 from tests.infra.normalise import normalise
+from tests.support.synth import ENVIRONMENTS
 
 pytestmark = pytest.mark.infra
 

@@ -13,7 +13,7 @@ from aws_cdk.assertions import Match, Template
 
 from stacks.jobs_construct import Jobs
 from stacks.settings import load_settings
-from tests.infra.conftest import cdk_context
+from tests.support.synth import cdk_context
 from worker.secret_sources import PORT_VARIABLE
 
 pytestmark = pytest.mark.infra

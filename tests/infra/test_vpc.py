@@ -12,8 +12,7 @@ import pytest
 
 import stacks.nag
 from stacks.app_factory import build_app
-from tests.infra.conftest import cdk_context
-from tests.infra.variants import assert_checks_pass, of_type, stack_template, synth_app
+from tests.support.synth import assert_checks_pass, cdk_context, of_type, stack_template, synth_app
 
 pytestmark = pytest.mark.infra
 

@@ -18,9 +18,9 @@ import pytest
 
 from db import DB, Queue, publish
 from stacks.settings import load_settings
-from tests.infra.conftest import cdk_context
 from tests.support.esm import FakeLambdaContext, receive_event
 from tests.support.lambda_logs import kept, level_of
+from tests.support.synth import cdk_context
 from tests.support.worker_support import Calls
 from worker.batch import process_batch
 from worker.config import LOG_LEVELS

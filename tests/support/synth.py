@@ -1,0 +1,77 @@
+"""Synthesizing the app in tests: cdk.json's context with some environments' settings changed (the committed
+cdk.json stays the snapshot tests' subject), and every variant checked by the same rules (cdk-nag, cfn-lint).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+
+from stacks.app_factory import build_app
+
+ROOT = Path(__file__).resolve().parents[2]
+ENVIRONMENTS = ("dev", "staging", "prod")
+
+
+#: What the CDK CLI adds to an app's context, so test synths match `cdk synth` byte for byte.
+CLI_CONTEXT = {
+    "aws:cdk:enable-path-metadata": True,
+    "aws:cdk:enable-asset-metadata": True,
+    "aws:cdk:version-reporting": True,
+}
+
+
+def cdk_context(**environments: dict[str, Any]) -> dict[str, Any]:
+    """cdk.json's context, parsed afresh (callers may change it), with each named environment's settings
+    overlaid, e.g. `cdk_context(dev={"queue_encryption": "kms"})`."""
+    context: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
+    for env, overrides in environments.items():
+        context["jobstack"]["environments"][env].update(overrides)
+    return context | CLI_CONTEXT
+
+
+#: cfn-lint warnings we accept, each with its reason.
+IGNORED_CFN_LINT = {
+    "W3005": "CDK adds DependsOn from each function to its role's policy so the policy exists before the first "
+    "invocation; the GetAtt on the role alone would not order the separate AWS::IAM::Policy.",
+}
+
+
+def synth_app(outdir: Path, context: dict[str, Any]) -> cdk.cx_api.CloudAssembly:
+    """The whole app, cdk-nag included, as `cdk synth` builds it from this context."""
+    return build_app(cdk.App(outdir=str(outdir), context=context)).synth()
+
+
+def stack_template(assembly: cdk.cx_api.CloudAssembly, env: str) -> dict[str, Any]:
+    found: dict[str, Any] = assembly.get_stack_by_name(f"JobsStack-{env}").template
+    return found
+
+
+def of_type(template: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {k: r for k, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def assert_checks_pass(assembly: cdk.cx_api.CloudAssembly, envs: tuple[str, ...], tmp_path: Path) -> None:
+    """cdk-nag found nothing unacknowledged in the whole app, and cfn-lint nothing in these stacks."""
+    report = json.loads((Path(assembly.directory) / "validation-report.json").read_text())
+    assert [v for r in report["pluginReports"] for v in r.get("violations", [])] == []
+    for env in envs:
+        assert cfn_lint(stack_template(assembly, env), tmp_path / f"{env}.json") == []
+
+
+def cfn_lint(template: dict[str, Any], path: Path) -> list[Any]:
+    """cfn-lint's findings on `template` (written to `path`), minus the warnings ignored above."""
+    path.write_text(json.dumps(template))
+    result = subprocess.run(
+        [sys.executable, "-m", "cfnlint", "--format", "json", "--ignore-checks", *IGNORED_CFN_LINT, "--", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    findings: list[Any] = json.loads(result.stdout or "[]")
+    return findings
