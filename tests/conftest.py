@@ -20,6 +20,7 @@ from sqlalchemy import text
 from cli.scratch_database import scratch_database
 from db import DB, DatabaseUnavailable, Queue, create_db
 from db.migrate import upgrade
+from tests.support.queues import queue_pair
 from tests.support.strict_sqs import StrictSqs
 
 pytest_plugins = ["tests.support.worker_support"]
@@ -111,20 +112,16 @@ def sqs(aws: None) -> StrictSqs:
 
 
 @pytest.fixture
-def dlq(sqs) -> Queue:
-    return Queue(client=sqs, url=sqs.create_queue(QueueName="jobs-dlq")["QueueUrl"])
+def queues(sqs: StrictSqs) -> tuple[Queue, Queue]:
+    """A main queue with a DLQ and redrive, as the stack creates them."""
+    return queue_pair(sqs, "jobs", VisibilityTimeout="30")
 
 
 @pytest.fixture
-def queue(sqs, dlq: Queue) -> Queue:
-    """A main queue with a DLQ and redrive, as the stack creates them."""
-    dlq_url = dlq.url
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    url = sqs.create_queue(
-        QueueName="jobs",
-        Attributes={
-            "VisibilityTimeout": "30",
-            "RedrivePolicy": f'{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"5"}}',
-        },
-    )["QueueUrl"]
-    return Queue(client=sqs, url=url)
+def dlq(queues: tuple[Queue, Queue]) -> Queue:
+    return queues[1]
+
+
+@pytest.fixture
+def queue(queues: tuple[Queue, Queue]) -> Queue:
+    return queues[0]

@@ -23,6 +23,7 @@ from db import create_db
 from db.migrate import downgrade, upgrade
 from stacks.settings import load_settings
 from tests.support.own_postgres import OwnServer, make_authority, migrated_own_postgres
+from tests.support.queues import queue_pair
 from tests.support.synth import cdk_context
 
 pytestmark = pytest.mark.integration
@@ -69,16 +70,11 @@ def _function(name: str, role_arn: str) -> str:
 def deploy(*, secret: str, max_receive_count: int = DEV.max_receive_count, subscribe: bool = True) -> None:
     """What `cdk deploy JobsStack-dev` leaves that the doctor reads."""
     sqs = boto3.client("sqs", region_name=REGION)
-    dlq_url = sqs.create_queue(QueueName=DEV.dlq_name)["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    queue_url = sqs.create_queue(
-        QueueName=DEV.queue_name,
-        Attributes={
-            "VisibilityTimeout": str(DEV.visibility_timeout_seconds),
-            "MessageRetentionPeriod": str(DEV.retention_days * 86_400),
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count}),
-        },
-    )["QueueUrl"]
+    main, dead = queue_pair(
+        sqs, DEV.queue_name, dlq_name=DEV.dlq_name, max_receive_count=max_receive_count,
+        VisibilityTimeout=str(DEV.visibility_timeout_seconds), MessageRetentionPeriod=str(DEV.retention_days * 86_400),
+    )  # fmt: skip
+    queue_url, dlq_url = main.url, dead.url
     secret_arn = boto3.client("secretsmanager", region_name=REGION).create_secret(Name="db", SecretString=secret)["ARN"]
     role = boto3.client("iam", region_name=REGION).create_role(
         RoleName="fn", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []})

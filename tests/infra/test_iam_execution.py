@@ -31,6 +31,7 @@ from stacks.settings import load_settings
 from tests.support.esm import FakeLambdaContext, drain
 from tests.support.factories import insert_job
 from tests.support.iam import ACCOUNT, REGION, as_aws_authorizes, policies_of, resolve
+from tests.support.queues import queue_pair
 from tests.support.synth import cdk_context
 from tests.support.worker_support import Calls, make_config
 from worker import sweeper
@@ -46,12 +47,9 @@ def account(templates: dict[str, dict[str, Any]], aws: None, pg_db: DB) -> Itera
     """The dev stack's queues, secret and roles in moto; credentials for each role; IAM enforced."""
     template = templates["dev"]
     sqs = boto3.client("sqs", region_name=REGION)
-    dlq_url = sqs.create_queue(QueueName=DEV.dlq_name)["QueueUrl"]
+    main, dead = queue_pair(sqs, DEV.queue_name, dlq_name=DEV.dlq_name)
+    queue_url, dlq_url = main.url, dead.url
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    queue_url = sqs.create_queue(
-        QueueName=DEV.queue_name,
-        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})},
-    )["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     secret_arn = boto3.client("secretsmanager", region_name=REGION).create_secret(Name="db", SecretString="x")["ARN"]
     arns: dict[str, str] = {}

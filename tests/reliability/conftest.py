@@ -19,6 +19,7 @@ import pytest
 
 from cli.main import main
 from db import Queue
+from tests.support.queues import queue_pair
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "reliability.md"
 HERE = Path(__file__).resolve().parent
@@ -91,16 +92,7 @@ def record(request: pytest.FixtureRequest) -> Callable[[str, Any], None]:
 @pytest.fixture
 def fast_queues(sqs: Any) -> tuple[Queue, Queue]:
     """Queue + DLQ with a 2 s visibility timeout, so returned messages come back within the test."""
-    dlq_url = sqs.create_queue(QueueName="rel-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    url = sqs.create_queue(
-        QueueName="rel",
-        Attributes={
-            "VisibilityTimeout": "2",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "10"}),
-        },
-    )["QueueUrl"]
-    return Queue(sqs, url), Queue(sqs, dlq_url)
+    return queue_pair(sqs, "rel", max_receive_count=10, VisibilityTimeout="2")
 
 
 @pytest.fixture

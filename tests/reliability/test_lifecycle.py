@@ -43,6 +43,7 @@ from db.job_types import unregister_job_type
 from db.message import JobMessage
 from db.outgoing import DLQ_ATTRIBUTE_RESERVE
 from db.repository import utcnow
+from tests.support import esm
 from tests.support.esm import FakeLambdaContext, drain, receive_event
 from tests.support.factories import insert_job
 from tests.support.pg_proxy import PostgresProxy
@@ -95,15 +96,8 @@ def invoke(lambda_env: dict[str, str], sqs: StrictSqs) -> Iterator[Invoke]:
 
 
 def deliver(invoke: Invoke, queue: Queue, context: Any = None) -> dict[str, Any]:
-    """One event source mapping poll: receive, invoke, delete what the response acknowledged."""
-    event = receive_event(queue)
-    assert event["Records"], "expected a message to deliver"
-    response = invoke(event, context)
-    failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
-    for record in event["Records"]:
-        if record["messageId"] not in failed:
-            queue.client.delete_message(QueueUrl=queue.url, ReceiptHandle=record["receiptHandle"])
-    return response
+    """One event source mapping poll (tests/support/esm.py): the response."""
+    return esm.deliver(queue, invoke, context)[1]
 
 
 def drive(invoke: Invoke, queue: Queue, polls: int = 30) -> int:

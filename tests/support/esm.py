@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,18 @@ def acknowledge(queue: Queue, event: dict[str, Any], response: dict[str, Any]) -
     for record in event["Records"]:
         if record["messageId"] not in failed:
             queue.client.delete_message(QueueUrl=queue.url, ReceiptHandle=record["receiptHandle"])
+
+
+def deliver(
+    queue: Queue, invoke: Callable[[dict[str, Any], Any], dict[str, Any]], context: Any = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One event source mapping poll, the one way the tests deliver: receive a batch, invoke the function
+    with it, delete what the response acknowledged. Returns (event, response)."""
+    event = receive_event(queue)
+    assert event["Records"], "expected a message to deliver"
+    response = invoke(event, context or FakeLambdaContext())
+    acknowledge(queue, event, response)
+    return event, response
 
 
 def drain(queue: Queue) -> list[dict[str, Any]]:

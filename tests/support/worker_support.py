@@ -3,7 +3,6 @@ by the worker, CLI and infra tests through `pytest_plugins` in tests/conftest.py
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -14,6 +13,7 @@ from pydantic import BaseModel
 
 from db import DB, Queue, register_job_type
 from db.job_types import unregister_job_type
+from tests.support.queues import queue_pair
 from worker import registry
 from worker.config import WorkerConfig
 from worker.registry import JobContext
@@ -21,18 +21,8 @@ from worker.runtime import Runtime
 
 
 def fifo_pair(sqs: Any, name: str) -> tuple[Queue, Queue]:
-    """A FIFO queue with its FIFO DLQ and redrive (a FIFO queue's DLQ must be FIFO too), as a FIFO pool has."""
-    dlq_url = sqs.create_queue(QueueName=f"{name}-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    url = sqs.create_queue(
-        QueueName=f"{name}.fifo",
-        Attributes={
-            "FifoQueue": "true",
-            "VisibilityTimeout": "60",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 10}),
-        },
-    )["QueueUrl"]
-    return Queue(sqs, url), Queue(sqs, dlq_url)
+    """A FIFO queue with its FIFO DLQ and redrive, as a FIFO pool has."""
+    return queue_pair(sqs, name, fifo=True, max_receive_count=10, VisibilityTimeout="60")
 
 
 def make_config(pg_url: str, queue: Queue, dlq: Queue, **overrides: Any) -> WorkerConfig:

@@ -10,7 +10,8 @@ import pytest
 
 from db import DB, JobStatus, Queue, cancel_jobs, get_job, publish
 from db.repository import CancelReport
-from tests.support.esm import FakeLambdaContext, acknowledge, drain, receive_event
+from tests.support import esm
+from tests.support.esm import drain
 from tests.support.worker_support import Calls
 from worker.batch import process_batch
 from worker.registry import JobContext
@@ -20,10 +21,7 @@ pytestmark = pytest.mark.integration
 
 
 def _deliver(queue: Queue, runtime: Runtime) -> dict[str, list[dict[str, str]]]:
-    event = receive_event(queue)
-    response = process_batch(event, FakeLambdaContext(), runtime)
-    acknowledge(queue, event, response)
-    return response
+    return esm.deliver(queue, lambda event, ctx: process_batch(event, ctx, runtime))[1]
 
 
 def test_a_cancelled_job_is_acknowledged_without_running(

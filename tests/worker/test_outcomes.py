@@ -13,6 +13,7 @@ from sqlalchemy import text
 from bench.statements import count_statements
 from db import DB, JobRequest, JobStatus, Queue, get_job, publish, publish_many
 from db.repository import utcnow
+from tests.support import esm
 from tests.support.esm import FakeLambdaContext, acknowledge, drain, receive_event
 from tests.support.factories import insert_job
 from tests.support.worker_support import Calls, make_config
@@ -24,11 +25,7 @@ pytestmark = pytest.mark.integration
 
 
 def deliver(queue: Queue, runtime: Runtime, context: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    event = receive_event(queue)
-    assert event["Records"], "expected a message to deliver"
-    response = process_batch(event, context or FakeLambdaContext(), runtime)
-    acknowledge(queue, event, response)
-    return event, response
+    return esm.deliver(queue, lambda event, ctx: process_batch(event, ctx, runtime), context)
 
 
 def failed_ids(response: dict[str, Any]) -> set[str]:
