@@ -13,11 +13,10 @@ import pytest
 from pydantic import BaseModel
 
 from cli import dlq as dead_letters
-from db import DB, JobRequest, JobStatus, Queue, list_jobs, publish_many, register_job_type
-from db.job_types import unregister_job_type
+from db import DB, JobRequest, JobStatus, Queue, list_jobs, publish_many
 from tests.support.cli_runner import Jobs
 from tests.support.esm import drain
-from worker import registry
+from tests.support.worker_support import job_type_for_test
 from worker.registry import JobContext
 
 pytestmark = pytest.mark.e2e
@@ -44,11 +43,8 @@ class Recorder:
 @pytest.fixture
 def recorder() -> Iterator[Recorder]:
     recording = Recorder()
-    register_job_type("e2e-flaky", Flaky, max_attempts=2)
-    registry.job("e2e-flaky")(recording)
-    yield recording
-    registry.unregister("e2e-flaky")
-    unregister_job_type("e2e-flaky")
+    with job_type_for_test("e2e-flaky", Flaky, recording, max_attempts=2):
+        yield recording
 
 
 def test_200_jobs_through_the_local_runner_then_redrive_after_the_fix(

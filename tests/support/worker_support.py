@@ -4,6 +4,7 @@ by the worker, CLI and infra tests through `pytest_plugins` in tests/conftest.py
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -59,11 +60,20 @@ class CountCalls(BaseModel):
     n: int = 0
 
 
+@contextmanager
+def job_type_for_test(name: str, schema: type[BaseModel], handler: Any, *, max_attempts: int) -> Iterator[None]:
+    """A job type and its handler, registered on both sides (db and worker) for one test, then removed."""
+    register_job_type(name, schema, max_attempts=max_attempts)
+    registry.job(name)(handler)
+    try:
+        yield
+    finally:
+        registry.unregister(name)
+        unregister_job_type(name)
+
+
 @pytest.fixture
 def calls() -> Iterator[Calls]:
     recorder = Calls()
-    register_job_type("count-calls", CountCalls, max_attempts=3)
-    registry.job("count-calls")(recorder)
-    yield recorder
-    registry.unregister("count-calls")
-    unregister_job_type("count-calls")
+    with job_type_for_test("count-calls", CountCalls, recorder, max_attempts=3):
+        yield recorder
