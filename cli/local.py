@@ -10,6 +10,8 @@ import shlex
 import sys
 from typing import Any
 
+from sqlalchemy.engine import make_url
+
 from cli import dlq as dead_letters
 from cli.embedded import create_queues, start_sqs
 from cli.errors import USAGE, CliError
@@ -18,6 +20,7 @@ from cli.local_summary import LiveSummary
 from cli.output import table
 from cli.target import Target, stack_pool
 from db import JobRequest, JobstackError, Queue, create_db, get_job_type, list_jobs, publish_many
+from db.engine import redact
 from db.migrate import upgrade
 from worker.contract import Env
 
@@ -54,8 +57,11 @@ def own_jobs(pairs: list[list[str]] | None) -> list[JobRequest]:
 
 def share_line(target: Target, database_url: str, queue_url: str, dlq_url: str) -> str:
     """The `export` line a second shell (a web app, `jobs publish`) needs for this run's database and queues;
-    an emulator takes any credentials, but boto3 wants some (dummy ones, printed; never the caller's)."""
-    variables = {"DATABASE_URL": database_url, "QUEUE_URL": queue_url, "DLQ_URL": dlq_url}
+    an emulator takes any credentials, but boto3 wants some (dummy ones, printed; never the caller's). A
+    database URL with a password is left out (the line is printed): the other shell sets its own."""
+    variables = {"QUEUE_URL": queue_url, "DLQ_URL": dlq_url}
+    if make_url(database_url).password is None:
+        variables = {"DATABASE_URL": database_url, **variables}
     if target.endpoint_url:
         variables |= {
             "AWS_ENDPOINT_URL": target.endpoint_url,
@@ -63,7 +69,8 @@ def share_line(target: Target, database_url: str, queue_url: str, dlq_url: str) 
             "AWS_SECRET_ACCESS_KEY": "local",
             "AWS_DEFAULT_REGION": target.region_name,
         }
-    return "export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in variables.items())
+    line = "export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in variables.items())
+    return line if "DATABASE_URL" in variables else f"{line}   # and your DATABASE_URL (it has a password)"
 
 
 def run_local(args: argparse.Namespace, target: Target) -> int:
@@ -131,7 +138,7 @@ def run_local(args: argparse.Namespace, target: Target) -> int:
                 print(f"published {job.type} job {job.id}", file=sys.stderr)
         if embedded is not None or not names_a_database:
             print(
-                f"embedded: database {database_url}, queue {queue_url}, dead-letter queue {dlq_url}"
+                f"embedded: database {redact(database_url)}, queue {queue_url}, dead-letter queue {dlq_url}"
                 + (" (SQS stops with this command)" if embedded is not None else ""),
                 file=sys.stderr,
             )
