@@ -29,7 +29,7 @@ from stacks.functions import FunctionSpec, build_function
 from stacks.limits import check_limits
 from stacks.monitoring import Monitoring
 from stacks.pools import PoolSpec, output_key, route_document, sweep_windows
-from stacks.scheduled_jobs import SCHEDULE_FAILURES_VARIABLE, ScheduledJobs
+from stacks.scheduled_jobs import ScheduledJobs
 from stacks.settings import DLQ_RETENTION_DAYS, Settings, with_pools
 from stacks.worker_code import worker_code
 from stacks.worker_pool import WorkerPool
@@ -222,7 +222,7 @@ class Jobs(Construct):
             "This queue is itself where failed scheduled invocations go (Lambda's on-failure destination and "
             "Scheduler's dead-letter queue); the sweeper replays it and an alarm watches its arrivals.",
         )
-        publisher_env[SCHEDULE_FAILURES_VARIABLE] = failures.queue_url
+        publisher_env[Env.SCHEDULE_FAILURES_URL] = failures.queue_url
         scheduled, self.scheduled_log_group = self._function(
             FunctionSpec(
                 name="Scheduled",

@@ -30,7 +30,6 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.schedules import Schedule
-from worker.contract import Env
 
 #: Scheduler's retries of an invoke call it could not make (its default is 185 over a day): a few, within
 #: the hour; then the call goes to the ScheduleFailures queue.
@@ -40,8 +39,6 @@ MAX_EVENT_AGE_SECONDS = 3600
 #: an event may get waiting for them, before it goes to the on-failure destination.
 ASYNC_RETRY_ATTEMPTS = 2
 ASYNC_MAX_EVENT_AGE_SECONDS = 3600
-#: The environment variable naming the ScheduleFailures queue, for the sweeper (worker/contract.py).
-SCHEDULE_FAILURES_VARIABLE = Env.SCHEDULE_FAILURES_URL
 
 
 class ScheduledJobs(Construct):

@@ -23,8 +23,6 @@ from db.routes import DEFAULT_POOL, ROUTES_VARIABLE, Router, Routes
 from worker.contract import Env
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-#: Set by the stack on the sweeper and the scheduled publisher (worker/contract.py).
-SCHEDULE_FAILURES_VARIABLE = Env.SCHEDULE_FAILURES_URL
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 
@@ -190,8 +188,8 @@ def load_config(environ: Mapping[str, str]) -> WorkerConfig:
         prune_completed_after=_days(environ, Env.PRUNE_COMPLETED_AFTER_DAYS, 30),
         prune_failed_after=_days(environ, Env.PRUNE_FAILED_AFTER_DAYS, 90),
         service=environ.get(Env.SERVICE, "jobstack").strip() or "jobstack",
-        schedule_failures_url=_queue_url(environ, SCHEDULE_FAILURES_VARIABLE)
-        if environ.get(SCHEDULE_FAILURES_VARIABLE, "").strip()
+        schedule_failures_url=_queue_url(environ, Env.SCHEDULE_FAILURES_URL)
+        if environ.get(Env.SCHEDULE_FAILURES_URL, "").strip()
         else None,
         **_pools(environ),
     )

@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from stacks.scheduled_jobs import SCHEDULE_FAILURES_VARIABLE
 from stacks.schedules import parse_schedules
 from stacks.settings import SettingsError, load_settings
 from tests.support.synth import assert_checks_pass, cdk_context, of_type, stack_template, synth_app
+from worker.contract import Env
 
 pytestmark = pytest.mark.infra
 NIGHTLY = {"cron": "0 3 * * ? *", "timezone": "Europe/Paris", "type": "test-echo", "payload": {"report": "daily"}}
@@ -171,7 +171,7 @@ def test_a_fire_that_fails_is_retried_then_kept_alarmed_and_replayed(tmp_path: P
         json.dumps([{"Ref": r}]) for r in (role_of[scheduled_id], scheduler_role)
     }
     env = functions[sweeper_id]["Properties"]["Environment"]["Variables"]
-    assert env[SCHEDULE_FAILURES_VARIABLE] == {"Ref": failures_id}
+    assert env[Env.SCHEDULE_FAILURES_URL] == {"Ref": failures_id}
 
     alarms = of_type(dev, "AWS::CloudWatch::Alarm")
     errors = next(a["Properties"] for k, a in alarms.items() if k.startswith("JobsScheduledErrors"))
@@ -201,5 +201,5 @@ def test_the_sweepers_environment_names_the_failure_queue_the_worker_reads(tmp_p
     resolved["DATABASE_SECRET_ARN"] = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf"
     del resolved["DATABASE_SSLROOTCERT"]  # Lambda's CA bundle path; not on this machine
     config = load_config(resolved)
-    assert config.schedule_failures_url == resolved[SCHEDULE_FAILURES_VARIABLE]
-    assert config.schedule_failures_url.endswith(f"/{SCHEDULE_FAILURES_VARIABLE}")
+    assert config.schedule_failures_url == resolved[Env.SCHEDULE_FAILURES_URL]
+    assert config.schedule_failures_url.endswith(f"/{Env.SCHEDULE_FAILURES_URL}")
