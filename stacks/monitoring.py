@@ -147,36 +147,38 @@ class Monitoring:
         return [self._alarm(worker_pool.scope, *spec) for spec in specs]
 
     @staticmethod
+    def _arrivals(queue: sqs.IQueue) -> cw.MathExpression:
+        """Messages that reached `queue` per minute, whatever it already holds. Two sources, because SQS
+        counts them apart: NumberOfMessagesSent counts SendMessage calls (the worker's own dead letters,
+        Lambda's and Scheduler's failure records), and not the messages SQS's redrive moves to a DLQ after
+        maxReceiveCount receives
+        (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html);
+        those show as a rise of ApproximateNumberOfMessagesVisible. The larger of the two per minute."""
+        one_minute = Duration.minutes(1)
+        return cw.MathExpression(
+            expression="MAX([sent, IF(DIFF(visible) > 0, DIFF(visible), 0)])",
+            using_metrics={
+                "sent": queue.metric_number_of_messages_sent(period=one_minute, statistic="Sum"),
+                "visible": queue.metric_approximate_number_of_messages_visible(period=one_minute, statistic="Maximum"),
+            },
+            label="New dead letters",
+            period=one_minute,
+        )
+
+    @classmethod
     def _dead_letter_arrivals(
-        dead_letter_queue: sqs.IQueue,
+        cls, dead_letter_queue: sqs.IQueue
     ) -> tuple[str, str, cw.IMetric, float, cw.ComparisonOperator, int]:
         """New dead letters, whatever is already in the DLQ. An alarm's actions run only when its state
         changes (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html#alarms-and-actions),
         and the depth alarm stays in ALARM while `jobs dlq redrive` leaves messages it must not move (14 days
         at most): later dead letters, even of a new kind, would notify nobody. This one watches arrivals per
-        minute and returns to OK after a quiet minute, so each new burst notifies again.
-
-        Two sources, because SQS counts them apart: NumberOfMessagesSent counts the worker's own SendMessage
-        to the DLQ, and not the messages SQS's redrive moves there after maxReceiveCount receives
-        (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html);
-        those show as a rise of ApproximateNumberOfMessagesVisible. The larger of the two per minute."""
-        one_minute = Duration.minutes(1)
-        arrivals = cw.MathExpression(
-            expression="MAX([sent, IF(DIFF(visible) > 0, DIFF(visible), 0)])",
-            using_metrics={
-                "sent": dead_letter_queue.metric_number_of_messages_sent(period=one_minute, statistic="Sum"),
-                "visible": dead_letter_queue.metric_approximate_number_of_messages_visible(
-                    period=one_minute, statistic="Maximum"
-                ),
-            },
-            label="New dead letters",
-            period=one_minute,
-        )
+        minute and returns to OK after a quiet minute, so each new burst notifies again."""
         return (
             "DeadLetterArrivals",
             "New jobs reached the DLQ in the last minute (notifies for every new burst, even while older dead "
             "letters wait): `jobs dlq peek` shows their reasons",
-            arrivals,
+            cls._arrivals(dead_letter_queue),
             1,
             cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             1,
@@ -190,7 +192,6 @@ class Monitoring:
         the failure queue once Lambda's retries are spent. The sweeper replays the queue; until the cause is
         fixed, the job of that fire does not exist."""
         at_least = cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
-        _, _, arrivals, *_ = cls._dead_letter_arrivals(failures)
         return [
             (
                 "ScheduledErrors",
@@ -207,7 +208,7 @@ class Monitoring:
                 "Scheduled fires gave up and wait in the ScheduleFailures queue: the sweeper publishes them again "
                 "every run once the cause is fixed (`jobs doctor` checks the schedules' types; `jobs logs` has the "
                 "error)",
-                arrivals,
+                cls._arrivals(failures),
                 1,
                 at_least,
                 1,
