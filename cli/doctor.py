@@ -93,11 +93,7 @@ class Doctor:
         """What can be checked before `cdk deploy` creates anything: the account's Lambda concurrency against
         this environment's reservations (a shortfall otherwise fails the deploy half-way, in CloudFormation),
         and the schedules' job types. A stack already deployed has its current reservations counted back."""
-        try:
-            stack = self.target.client("cloudformation").describe_stacks(StackName=self.settings.stack_name)
-            self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Stacks"][0].get("Outputs", [])}
-        except Exception:  # not deployed yet (or not readable): nothing of ours is reserved
-            self.outputs = {}
+        self.stack_outputs()  # its outputs name our functions if deployed; not deployed: nothing of ours reserved
         checks = [self.concurrency()]
         if self.settings.schedules:
             checks.append(self.schedule_types())
