@@ -28,6 +28,7 @@ from typing import Any
 from db import DB, create_db
 from worker.config import WorkerConfig, load_config, log_level_number
 from worker.observability import LOGGER_NAME, configure_logging
+from worker.registry import check_fits
 from worker.secrets import database_url_from_secret
 
 POOL_TIMEOUT_SECONDS = 3
@@ -108,11 +109,14 @@ _container = threading.local()
 
 
 def current() -> Runtime:
-    """This container's runtime, built (and the logging configured) on first use: a configuration error
-    surfaces here, as one line, on the first invocation."""
+    """This container's runtime, built on first use (the logging configured, the registered handlers checked
+    against the function's timeout): a configuration error surfaces here, as one line, on the first
+    invocation."""
     runtime: Runtime | None = getattr(_container, "runtime", None)
     if runtime is None:
         runtime = Runtime.from_environ()
+        if runtime.config.function_timeout is not None:
+            check_fits(runtime.config.function_timeout)  # every handler registered so far must fit the timeout
         configure_logging(log_level_number(runtime.config))
         _container.runtime = runtime
     return runtime
