@@ -10,6 +10,8 @@ at all: one line says to turn the extension off. An environment-agnostic stack c
 
 from __future__ import annotations
 
+from functools import cache
+
 from aws_cdk import Aws, CfnRule, CfnRuleAssertion, Fn, Stack, Token, region_info
 from aws_cdk import aws_lambda as lambda_
 
@@ -21,12 +23,16 @@ _FACT_VERSION = "1.0.103"
 RULE_ID = "SecretsExtensionRegion"
 
 
-def supported_regions(architecture: str) -> list[str]:
-    """The regions where aws-cdk-lib has the extension's layer for this architecture (arm64 or x86_64)."""
-    return sorted(
-        r.name
-        for r in region_info.RegionInfo.regions
-        if r.params_and_secrets_lambda_layer_arn(_FACT_VERSION, architecture)
+@cache
+def supported_regions(architecture: str) -> tuple[str, ...]:
+    """The regions where aws-cdk-lib has the extension's layer for this architecture (arm64 or x86_64):
+    read once per synth (each of ~46 regions is a call into the jsii runtime), not once per stack."""
+    return tuple(
+        sorted(
+            r.name
+            for r in region_info.RegionInfo.regions
+            if r.params_and_secrets_lambda_layer_arn(_FACT_VERSION, architecture)
+        )
     )
 
 
@@ -57,7 +63,7 @@ def check_region(stack: Stack, settings: Settings) -> None:
             RULE_ID,
             assertions=[
                 CfnRuleAssertion(
-                    assert_=Fn.condition_contains(regions, Aws.REGION),
+                    assert_=Fn.condition_contains(list(regions), Aws.REGION),
                     assert_description=(
                         f"This region has no {settings.architecture} layer of the Parameters and Secrets extension: "
                         f"{fix(settings)}, or deploy to one of: {', '.join(regions)}"
