@@ -1,11 +1,16 @@
 """The dead-letter kinds the CLI treats apart, without importing the database layer (the parser needs
-them, and `jobs --help` must not pay for SQLAlchemy)."""
+them, and `jobs --help` must not pay for SQLAlchemy). The kinds themselves are the worker's contract
+(worker/contract.py: DeadLetterKind), which imports nothing but the standard library."""
 
 from __future__ import annotations
 
+from worker.contract import DeadLetterKind
+
 #: Dead-letter kinds (the worker's `jobstack.error-kind`) that no redrive can make succeed: the message
 #: itself is wrong, or its job has no row. Redrive leaves them in the DLQ unless asked (`--include KIND`).
-NEVER_SUCCEED = frozenset({"malformed", "unknown_type", "not_found", "type_mismatch"})
+NEVER_SUCCEED = frozenset(
+    {DeadLetterKind.MALFORMED, DeadLetterKind.UNKNOWN_TYPE, DeadLetterKind.NOT_FOUND, DeadLetterKind.TYPE_MISMATCH}
+)
 #: A message SQS itself moved (maxReceiveCount reached) carries no kind of ours.
 SQS_REDRIVE = "sqs_redrive"
 #: The job statuses `--status` accepts (db.JobStatus's values; tests/cli keep the two equal).

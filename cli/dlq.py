@@ -12,9 +12,10 @@ from uuid import UUID
 from cli.dead_letter_kinds import NEVER_SUCCEED, SQS_REDRIVE, SUPERSEDED
 from db import DB, JobStatus, mark_sent, requeue_job
 from db.message import job_id_hint
+from db.outgoing import fifo_arguments
 from db.repository import JobState, job_states
+from worker.contract import DEAD_LETTER_KIND, DEAD_LETTER_PREFIX, DEAD_LETTER_REASON, DeadLetterKind
 
-_OURS = "jobstack."  # attributes the worker adds when it dead-letters; not carried back to the main queue
 #: A job's recorded send is taken as newer than a dead letter only past this margin: the publisher records
 #: `sent_at` just after SQS stamps the message, so an SQS-redriven original is a little older than its row.
 _SENT_MARGIN = timedelta(seconds=60)
@@ -50,6 +51,16 @@ class DeadLetter:
             return datetime.fromtimestamp(int(self.attributes["SentTimestamp"]) / 1000, tz=UTC)
         except (KeyError, ValueError, TypeError):
             return None
+
+    @property
+    def reason(self) -> str | None:
+        """Why the worker dead-lettered it (None: SQS's own redrive moved it)."""
+        return self.attribute(DEAD_LETTER_REASON)
+
+    @property
+    def kind(self) -> str | None:
+        """The worker's DeadLetterKind for it (None: SQS's own redrive moved it)."""
+        return self.attribute(DEAD_LETTER_KIND)
 
     def attribute(self, name: str) -> str | None:
         attr = self.message_attributes.get(name)
@@ -92,7 +103,7 @@ def kinds_of(letters: list[DeadLetter], db: DB | None) -> list[str]:
     """Each letter's reason kind (the worker's attribute, or SQS's own redrive); with a database also
     `not_found` for a message naming a job without a row, and `superseded` for one whose job has moved on
     (one query for the whole list)."""
-    kinds = [letter.attribute(f"{_OURS}error-kind") or SQS_REDRIVE for letter in letters]
+    kinds = [letter.kind or SQS_REDRIVE for letter in letters]
     if db is None:
         return kinds
     ids = [letter.job_id for letter, kind in zip(letters, kinds, strict=True) if kind not in NEVER_SUCCEED]
@@ -101,16 +112,16 @@ def kinds_of(letters: list[DeadLetter], db: DB | None) -> list[str]:
         if kind not in NEVER_SUCCEED:
             job_id = letter.job_id
             if job_id is None:
-                kinds[index] = "malformed"
+                kinds[index] = DeadLetterKind.MALFORMED
             elif job_id not in states:
-                kinds[index] = "not_found"
+                kinds[index] = DeadLetterKind.NOT_FOUND
             elif _superseded(letter, kind, states[job_id]):
                 kinds[index] = SUPERSEDED
     return kinds
 
 
 #: Kinds the worker gives a job's dead letter once the job has failed for good.
-_FAILED_FOR_GOOD = frozenset({"failed", "exhausted"})
+_FAILED_FOR_GOOD = frozenset({DeadLetterKind.FAILED, DeadLetterKind.EXHAUSTED})
 
 
 def _superseded(letter: DeadLetter, kind: str, job: JobState) -> bool:
@@ -228,11 +239,13 @@ def _move(
         entry: dict[str, Any] = {
             "Id": str(i),
             "MessageBody": letter.body,
-            "MessageAttributes": {k: v for k, v in letter.message_attributes.items() if not k.startswith(_OURS)},
+            "MessageAttributes": {
+                k: v for k, v in letter.message_attributes.items() if not k.startswith(DEAD_LETTER_PREFIX)
+            },  # ours stay behind
         }
         if fifo:
-            entry["MessageGroupId"] = letter.attributes.get("MessageGroupId") or str(letter.job_id or letter.message_id)
-            entry["MessageDeduplicationId"] = f"redrive-{letter.message_id}"
+            group = letter.attributes.get("MessageGroupId") or str(letter.job_id or letter.message_id)
+            entry.update(fifo_arguments(group, f"redrive-{letter.message_id}"))
         entries.append(entry)
     response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
     sent = sorted(int(s["Id"]) for s in response.get("Successful", []))

@@ -22,6 +22,7 @@ from cli.target import Target, stack_pool
 from db import JobRequest, JobstackError, Queue, create_db, get_job_type, list_jobs, publish_many
 from db.engine import redact
 from db.migrate import upgrade
+from stacks.contract import WorkerQueues, worker_environment
 from worker.contract import Env
 
 
@@ -102,21 +103,23 @@ def run_local(args: argparse.Namespace, target: Target) -> int:
     try:
         if database_url.startswith("sqlite"):
             upgrade(db)  # the embedded database migrates itself; a real one is migrated with `jobs migrate`
-        os.environ.update(
-            {
-                Env.DATABASE_URL: database_url,
-                Env.QUEUE_URL: queue_url,
-                Env.DLQ_URL: dlq_url,
-                Env.LOG_LEVEL: os.environ.get(Env.LOG_LEVEL, "WARNING"),
-                # Local retries come back in seconds, not minutes, so a run drains promptly.
-                Env.BACKOFF_BASE_SECONDS: os.environ.get(Env.BACKOFF_BASE_SECONDS, "1"),
-                Env.BACKOFF_MAX_SECONDS: os.environ.get(Env.BACKOFF_MAX_SECONDS, "4"),
-                Env.STALE_AFTER_SECONDS: str(args.stale_after or int(timeout) + 60),
-                Env.MIN_TIME_LEFT_SECONDS: str(max(1, min(10, int(timeout / 4)))),
-                Env.FUNCTION_TIMEOUT_SECONDS: str(max(int(timeout), 1)),
-                Env.MAX_RECEIVE_COUNT: str(max_receive_count(sqs, queue_url, settings.max_receive_count)),
-            }
+        # The deployed worker's environment (stacks/contract.py), for this database and these queues...
+        environment = worker_environment(
+            pool,
+            WorkerQueues(queue_url, dlq_url),
+            database_url=database_url,
+            timeout_seconds=max(int(timeout), 1),
+            stale_after_seconds=args.stale_after,
+            max_receive_count=max_receive_count(sqs, queue_url, settings.max_receive_count),
         )
+        # ... tuned for one machine: quieter, and retries come back in seconds, not minutes, so a run drains.
+        environment |= {
+            Env.LOG_LEVEL: os.environ.get(Env.LOG_LEVEL, "WARNING"),
+            Env.BACKOFF_BASE_SECONDS: os.environ.get(Env.BACKOFF_BASE_SECONDS, "1"),
+            Env.BACKOFF_MAX_SECONDS: os.environ.get(Env.BACKOFF_MAX_SECONDS, "4"),
+            Env.MIN_TIME_LEFT_SECONDS: str(max(1, min(10, int(timeout / 4)))),
+        }
+        os.environ.update(environment)
         if target.endpoint_url:
             os.environ["AWS_ENDPOINT_URL"] = target.endpoint_url
         os.environ.setdefault("AWS_DEFAULT_REGION", target.region_name)  # the worker's clients, as the CLI's
@@ -192,7 +195,7 @@ def run_local(args: argparse.Namespace, target: Target) -> int:
                 dead_letters.release(sqs, dlq_url, letters)
                 print("\ndead-letter queue:")
                 table(
-                    [(m.job_id, m.attribute("jobstack.error-kind"), m.attribute("jobstack.error")) for m in letters],
+                    [(m.job_id, m.kind, m.reason) for m in letters],
                     ["job id", "kind", "error"],
                 )
         return 0

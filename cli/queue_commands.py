@@ -18,6 +18,7 @@ from cli.output import Progress, emit_json, fields, table
 from cli.target import Target, stack_pool, stack_settings
 from db.repository import count_by_status_and_type, oldest_pending, utcnow
 from stacks.pools import DEFAULT_POOL
+from worker.contract import DeadLetterKind
 
 
 def cmd_stats(args: argparse.Namespace, target: Target) -> int:
@@ -159,7 +160,7 @@ def cmd_dlq(args: argparse.Namespace, target: Target) -> int:
                         "job_id": m.job_id,
                         "type": m.job_type,
                         "body": m.body,
-                        "error": m.attribute("jobstack.error"),
+                        "error": m.reason,
                         "kind": kind,
                     }
                     for m, kind in zip(letters, kinds, strict=True)
@@ -167,7 +168,7 @@ def cmd_dlq(args: argparse.Namespace, target: Target) -> int:
             )
         else:
             rows = [
-                (m.job_id, m.job_type, _KIND_LABELS.get(kind, kind), m.attribute("jobstack.error"))
+                (m.job_id, m.job_type, _KIND_LABELS.get(kind, kind), m.reason)
                 for m, kind in zip(letters, kinds, strict=True)
             ]
             table(rows, ["job id", "type", "kind", "error"])
@@ -228,7 +229,7 @@ def cmd_dlq(args: argparse.Namespace, target: Target) -> int:
     return OK
 
 
-_KIND_LABELS = {"not_found": "no row (published without publish()?)", SQS_REDRIVE: "SQS redrive"}
+_KIND_LABELS = {DeadLetterKind.NOT_FOUND: "no row (published without publish()?)", SQS_REDRIVE: "SQS redrive"}
 
 
 def _by_kind(counts: dict[str, int]) -> str:

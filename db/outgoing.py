@@ -25,7 +25,7 @@ from .models import Job, JobStatus, jobs_table
 #: SQS's maximum message size since August 2025; queues created with a smaller limit pass theirs.
 SQS_MAX_MESSAGE_BYTES = 1_048_576
 #: Bytes a message must leave free so the worker's dead-letter copy (the same body plus its reason
-#: attributes, see worker/dead_letters.py) still fits the queue's limit: a job that cannot be dead-lettered
+#: attributes, see worker/transport.py: dead_letter) still fits the queue's limit: a job that cannot be dead-lettered
 #: would loop until SQS's redrive drops its reason.
 DLQ_ATTRIBUTE_RESERVE = 2048
 SQS_MAX_DELAY_SECONDS = 900
@@ -258,11 +258,18 @@ def send_args(queue: Queue, prepared: Outgoing) -> dict[str, Any]:
     if queue.fifo:
         # The ordering key's group (a job from before its pool was FIFO: its own group); the job id
         # deduplicates a publish retried after a lost reply, a re-send carries an id of its own.
-        args["MessageGroupId"] = prepared.group or str(prepared.message.job_id)
-        args["MessageDeduplicationId"] = prepared.deduplication_id or str(prepared.message.job_id)
+        job_id = str(prepared.message.job_id)
+        args.update(fifo_arguments(prepared.group or job_id, prepared.deduplication_id or job_id))
     elif prepared.delay_seconds:
         args["DelaySeconds"] = prepared.delay_seconds
     return args
+
+
+def fifo_arguments(group: str, deduplication_id: str) -> dict[str, str]:
+    """SendMessage's arguments for a FIFO queue, for every sender (publish, the worker's copies, redrive).
+    SQS silently drops a message whose deduplication id it saw in the last 5 minutes, so every copy of a
+    message that must arrive again carries an id of its own."""
+    return {"MessageGroupId": group, "MessageDeduplicationId": deduplication_id}
 
 
 def _sqs_batches(items: Sequence[Outgoing], max_bytes: int) -> Iterable[list[Outgoing]]:

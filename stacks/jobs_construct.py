@@ -24,6 +24,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks import extension_regions, nag
+from stacks.contract import publisher_environment
 from stacks.function_network import FunctionNetwork, function_network
 from stacks.functions import FunctionSpec, build_function
 from stacks.limits import check_limits
@@ -33,7 +34,6 @@ from stacks.scheduled_jobs import ScheduledJobs
 from stacks.settings import DLQ_RETENTION_DAYS, Settings, with_pools
 from stacks.worker_code import worker_code
 from stacks.worker_pool import WorkerPool
-from worker.contract import Env
 
 SWEEPER_TIMEOUT_SECONDS = 120
 #: What sending to or receiving from a queue under a KMS key takes: SQS asks KMS for a data key to send
@@ -92,11 +92,13 @@ class Jobs(Construct):
         self.routes = Stack.of(self).to_json_string(
             route_document(settings.all_pools, lambda p: self.pools[p.name].queue.queue_url)
         )
-        publisher_env = dict(default.environment)
-        if len(self.pools) > 1:  # one pool: the sweeper's QUEUE_URL is the whole map, as before pools
-            publisher_env[Env.ROUTES] = self.routes
-            publisher_env[Env.SWEEP_WINDOWS] = sweep_windows(settings.all_pools)
-        self.scheduled, self.schedule_failures = self._scheduled(settings, code, removal, publisher_env)
+        several = len(self.pools) > 1  # one pool: the sweeper's QUEUE_URL is the whole map, as before pools
+        publisher_env = publisher_environment(
+            default.environment,
+            routes=self.routes if several else None,
+            sweep_windows=sweep_windows(settings.all_pools) if several else None,
+        )
+        self.scheduled, self.schedule_failures, publisher_env = self._scheduled(settings, code, removal, publisher_env)
         self.sweeper, self.sweeper_log_group = self._function(
             FunctionSpec(
                 name="Sweeper",
@@ -194,16 +196,16 @@ class Jobs(Construct):
 
     def _scheduled(
         self, settings: Settings, code: lambda_.Code, removal: RemovalPolicy, publisher_env: dict[str, str]
-    ) -> tuple[lambda_.Function | None, sqs.Queue | None]:
+    ) -> tuple[lambda_.Function | None, sqs.Queue | None, dict[str, str]]:
         """Periodic jobs (cdk.json `schedules`): a small publishing function and its failure queue, only when
         there are some, so an environment without schedules has none of it.
 
         Scheduler invokes the function asynchronously: a fire whose publish fails (database down, unknown
         type) lands, after Lambda's bounded retries, in the ScheduleFailures queue, as does an invocation
         Scheduler could not make (stacks/scheduled_jobs.py). The sweeper replays that queue, so the URL goes
-        into `publisher_env`, which the two functions share; alarms watch it (stacks/monitoring.py)."""
+        into the publishers' environment, returned for the sweeper; alarms watch it (stacks/monitoring.py)."""
         if not settings.schedules:
-            return None, None
+            return None, None, publisher_env
         failures = sqs.Queue(
             self,
             "ScheduleFailures",
@@ -222,7 +224,7 @@ class Jobs(Construct):
             "This queue is itself where failed scheduled invocations go (Lambda's on-failure destination and "
             "Scheduler's dead-letter queue); the sweeper replays it and an alarm watches its arrivals.",
         )
-        publisher_env[Env.SCHEDULE_FAILURES_URL] = failures.queue_url
+        publisher_env = publisher_environment(publisher_env, schedule_failures_url=failures.queue_url)
         scheduled, self.scheduled_log_group = self._function(
             FunctionSpec(
                 name="Scheduled",
@@ -244,7 +246,7 @@ class Jobs(Construct):
             failures=failures,
             key_use=self._key_use(),
         )
-        return scheduled, failures
+        return scheduled, failures, publisher_env
 
     def _queue_key(self, settings: Settings, removal: RemovalPolicy) -> kms.IKey | None:
         if settings.queue_encryption != "kms":

@@ -22,6 +22,12 @@ LAMBDA_CA_BUNDLE = "/etc/pki/tls/certs/ca-bundle.crt"
 LAMBDA_TASK_ROOT = "/var/task"
 
 
+def stale_after_for(timeout_seconds: int) -> int:
+    """A `processing` row older than this belongs to a dead invocation: the function's timeout plus a margin
+    (the stack's functions and `jobs local`, whose timeout may be shorter)."""
+    return timeout_seconds + 60
+
+
 class SettingsError(ValueError):
     """An invalid setting (an environment's or a pool's); its message is the whole explanation, in one line."""
 
@@ -132,8 +138,7 @@ class Settings:
 
     @property
     def stale_after_seconds(self) -> int:
-        """A `processing` row older than this belongs to a dead invocation: the timeout plus a margin."""
-        return self.timeout_seconds + 60
+        return stale_after_for(self.timeout_seconds)
 
     @property
     def sweep_lost_after_seconds(self) -> int:

@@ -18,11 +18,11 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from stacks.contract import WorkerQueues, worker_environment
 from stacks.function_network import FunctionNetwork
 from stacks.functions import FunctionSpec, build_function
 from stacks.pools import Pool
 from stacks.settings import DLQ_RETENTION_DAYS
-from worker.contract import Env
 
 _THROUGHPUT = {"perQueue": "PER_QUEUE", "perMessageGroupId": "PER_MESSAGE_GROUP_ID"}
 _DEDUPLICATION = {"queue": "QUEUE", "messageGroup": "MESSAGE_GROUP"}
@@ -86,22 +86,11 @@ class WorkerPool:
             dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=s.max_receive_count, queue=self.dead_letter_queue),
             removal_policy=removal,
         )
-        self.environment = {  # what worker/config.py reads, by worker/contract.py's names
-            Env.QUEUE_URL: self.queue.queue_url,
-            Env.DLQ_URL: self.dead_letter_queue.queue_url,
-            Env.DATABASE_SECRET_ARN: secret_arn,
-            Env.LOG_LEVEL: s.log_level,
-            Env.STALE_AFTER_SECONDS: str(s.stale_after_seconds),
-            Env.FUNCTION_TIMEOUT_SECONDS: str(s.timeout_seconds),
-            Env.MAX_RECEIVE_COUNT: str(s.max_receive_count),
-            Env.SWEEP_LOST_AFTER_SECONDS: str(s.sweep_lost_after_seconds),
-            Env.SWEEP_EXPIRED_AFTER_SECONDS: str(s.sweep_expired_after_seconds),
-            Env.PRUNE_COMPLETED_AFTER_DAYS: str(s.completed_retention_days),
-            Env.PRUNE_FAILED_AFTER_DAYS: str(s.failed_retention_days),
-            Env.SERVICE: pool.service,
-            Env.DATABASE_SSLMODE: s.database_sslmode,
-            **({Env.DATABASE_SSLROOTCERT: s.database_sslrootcert} if s.database_sslrootcert else {}),
-        }
+        self.environment = worker_environment(
+            pool,
+            WorkerQueues(self.queue.queue_url, self.dead_letter_queue.queue_url),
+            database_secret_arn=secret_arn,
+        )
         self.worker, self.log_group = build_function(
             scope,
             FunctionSpec(

@@ -1,4 +1,8 @@
-"""One SQS event: every record through worker/processing.py, then what the batch owes SQS and Lambda.
+"""One SQS event: the batch ACTS on what worker/processing.py DECIDES, record by record, in order.
+
+Each record is read once (worker/record.py), decided (worker/processing.py), and its decision carried out
+at once through worker/transport.py (a dead letter, a fresh copy), so a FIFO group's hold sees what really
+happened. Once the last success is completed, the batch owes SQS and Lambda the rest:
 
 - Records returned to the queue are delayed by their backoff (ChangeMessageVisibility).
 - A returned record whose receive count has reached half of maxReceiveCount is replaced by a fresh copy
@@ -21,28 +25,20 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 from db import ConfigError, DatabaseUnavailable, mark_sent
 from db.engine import redact
-from db.message import JobMessage, MalformedMessage, parse_body
-from worker.backoff import retry_delay
+from worker.completion import DeferredCompletion
 from worker.exceptions import BatchFailed
 from worker.metrics import BatchMetrics
 from worker.observability import LOGGER_NAME
-from worker.outcomes import NOT_RUN, Outcome, RecordResult
-from worker.processing import process_record
+from worker.outcomes import Decision, Outcome
+from worker.processing import before_the_receive_limit, decide, held_for_order
+from worker.record import SqsRecord
 from worker.runtime import Runtime
-from worker.settlements import Settlements
-from worker.transport import (
-    change_visibility,
-    dead_letter,
-    delete,
-    deliveries,
-    message_id,
-    receive_count,
-    send_fresh_copy,
-)
+from worker.transport import change_visibility, dead_letter, delete, send_fresh_copy
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -52,81 +48,84 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
 
     Raises BatchFailed (after settling every record) when the database could not be reached.
     """
-    records = event.get("Records") or []
+    records = [SqsRecord.of(raw) for raw in event.get("Records") or []]
     metrics = BatchMetrics(runtime.config.service, log_level=runtime.config.log_level)
-    results: list[tuple[dict[str, Any], RecordResult]] = []
+    results: list[tuple[SqsRecord, Decision]] = []
+    durations: list[float] = []  # each record's whole time in the worker, for its log line
     runtime.expire_old_secret()
     database_down = _database_problem(runtime) if records else None
-    settlements = Settlements(runtime)
+    completion = DeferredCompletion(runtime)
     held_groups: set[str] = set()  # FIFO: groups whose earlier record of this batch was not acknowledged
     for record in records:
         started = time.perf_counter()
-        group = message_group(record)
         if database_down is not None:
-            result = RecordResult(Outcome.UNAVAILABLE, message_id(record), error=database_down)
-        elif group is not None and group in held_groups:
-            result = held_for_order(record, group)
+            decision = Decision(Outcome.UNAVAILABLE, record.message_id, error=database_down)
+        elif record.group is not None and record.group in held_groups:
+            decision = held_for_order(record)
         else:
-            result = process_record(record, context, runtime, settlements)
-            if result.cause == "auth" and runtime.refresh_secret("the database refused the credentials"):
-                result = process_record(record, context, runtime, settlements)  # once, with the new password
-            if result.outcome is Outcome.UNAVAILABLE:
-                database_down = result.error
-        if group is not None and not result.acknowledged:
-            held_groups.add(group)
-        result.duration_ms = (time.perf_counter() - started) * 1000
-        results.append((record, result))
-    database_down = _settle(settlements, database_down)
+            decision = _carry_out(runtime, record, decide(record, context, runtime, completion))
+            if decision.cause == "auth" and runtime.refresh_secret("the database refused the credentials"):
+                # once, with the new password
+                decision = _carry_out(runtime, record, decide(record, context, runtime, completion))
+            if decision.outcome is Outcome.UNAVAILABLE:
+                database_down = decision.error
+        if record.group is not None and not decision.acknowledged:
+            held_groups.add(record.group)
+        results.append((record, decision))
+        durations.append((time.perf_counter() - started) * 1000)
+    database_down = _complete_the_last(completion, database_down)
     # Every outcome is final only now (the last success completes here): then requeue, log and count.
-    for index, (record, result) in enumerate(results):
-        results[index] = (record, _before_the_receive_limit(record, result, runtime))
-        _log_outcome(results[index][1], result.duration_ms)
-        metrics.record(results[index][1])
+    for index, (record, decision) in enumerate(results):
+        final = completion.final(decision)
+        final = _carry_out(runtime, record, before_the_receive_limit(record, final, runtime.config))
+        results[index] = (record, final)
+        _log_outcome(final, durations[index])
+        metrics.record(final)
     change_visibility(
         runtime,
-        [
-            (r, res.visibility_seconds)
-            for r, res in results
-            if not res.acknowledged and res.visibility_seconds is not None
-        ],
+        [(r, d.visibility_seconds) for r, d in results if not d.acknowledged and d.visibility_seconds is not None],
     )
     metrics.flush()
     if database_down is not None:
-        delete(runtime, [r for r, res in results if res.acknowledged])
+        delete(runtime, [r for r, d in results if d.acknowledged])
         raise BatchFailed(f"{database_down}; {len(results)} record(s) settled, the unfinished ones return to the queue")
-    return {"batchItemFailures": [{"itemIdentifier": res.message_id} for _, res in results if not res.acknowledged]}
+    return {"batchItemFailures": [{"itemIdentifier": d.message_id} for _, d in results if not d.acknowledged]}
 
 
-def message_group(record: dict[str, Any]) -> str | None:
-    """A FIFO record's MessageGroupId (None on a standard queue)."""
-    group = (record.get("attributes") or {}).get("MessageGroupId")
-    return str(group) if group else None
+def process_record(record: dict[str, Any], context: Any, runtime: Runtime) -> Decision:
+    """One record outside a batch (tests, tools): decided, carried out and completed before this returns."""
+    view = SqsRecord.of(record)
+    completion = DeferredCompletion(runtime)
+    decision = _carry_out(runtime, view, decide(view, context, runtime, completion))
+    with contextlib.suppress(Exception):  # an unconfirmed completion returns the record: final() says why
+        completion.flush()
+    return completion.final(decision)
 
 
-def held_for_order(record: dict[str, Any], group: str) -> RecordResult:
-    """A FIFO record behind one of its group that was not acknowledged in this batch: returned unrun, so the
-    group keeps its order (its head comes back first); other groups go on (Powertools' per-group FIFO)."""
-    try:  # its log line names the job like every other outcome's (a held body is parsed, not run)
-        message: JobMessage | None = parse_body(str(record.get("body", "")))
-    except MalformedMessage:
-        message = None
-    return RecordResult(
-        Outcome.DEFERRED,
-        message_id(record),
-        job_id=message.job_id if message else None,
-        job_type=message.type if message else None,
-        visibility_seconds=0,  # visible at once: an invisible follower would keep the whole group locked
-        error=f"held back: an earlier message of FIFO group {group!r} in this batch was not acknowledged",
-    )
+def _carry_out(runtime: Runtime, record: SqsRecord, decision: Decision) -> Decision:
+    """What SQS must do for `decision` (a dead letter, a fresh copy), done; the decision as it turned out."""
+    if decision.dead_letter is not None and not decision.requeued:
+        sent = dead_letter(runtime, record, decision.dead_letter, decision.error, decision.job_id)
+        if sent.refused is not None:
+            error = f"could not send to the DLQ ({sent.refused}); the message stays queued: {sent.reason}"
+            return replace(decision, outcome=Outcome.ERROR, error=error, dead_letter=None)
+        return replace(decision, error=sent.reason, dead_letter=None)
+    if decision.requeue_after is not None and not decision.requeued:
+        if not send_fresh_copy(runtime, record, decision.requeue_after):
+            return replace(decision, requeue_after=None)
+        if decision.outcome is not Outcome.UNAVAILABLE and decision.job_id is not None:
+            _remember_sent(runtime, decision)
+        return replace(decision, requeue_after=None, requeued=True)
+    return decision
 
 
-def _settle(settlements: Settlements, database_down: str | None) -> str | None:
+def _complete_the_last(completion: DeferredCompletion, database_down: str | None) -> str | None:
     """Complete the success still held; with the database gone, return its record to the queue instead."""
     if database_down is not None:
-        settlements.abandon(database_down)
+        completion.abandon(database_down)
         return database_down
     try:
-        settlements.flush()
+        completion.flush()
     except DatabaseUnavailable as err:
         return str(err)
     except Exception:  # the held record was returned to the queue with the reason; the batch goes on
@@ -143,50 +142,29 @@ def _database_problem(runtime: Runtime) -> str | None:
     return None
 
 
-def _before_the_receive_limit(record: dict[str, Any], result: RecordResult, runtime: Runtime) -> RecordResult:
-    """Requeue (or, past the delivery budget, dead-letter) a returned record before SQS's redrive takes it."""
-    config = runtime.config
-    if result.acknowledged or receive_count(record) < config.requeue_at_receive_count:
-        return result
-    total = deliveries(record)
-    if result.outcome in NOT_RUN and total >= config.max_deliveries:
-        result.error = f"gave up after {total} deliveries that could not run the job ({result.outcome}): {result.error}"
-        return dead_letter(record, runtime, result, "undeliverable")
-    if result.outcome is Outcome.NOT_FOUND and total >= config.max_receive_count:
-        result.error = f"no job row after {total} deliveries: was the message sent without publish()?"
-        return dead_letter(record, runtime, result, "not_found")
-    delay = result.visibility_seconds
-    if delay is None:  # database down or a worker error: wait as a retry would, not a hot loop
-        delay = retry_delay(total, base=config.backoff_base_seconds, cap=config.backoff_max_seconds)
-    result.requeued = send_fresh_copy(record, runtime, delay)
-    if result.requeued and result.outcome is not Outcome.UNAVAILABLE and result.job_id is not None:
-        _remember_sent(runtime, result)
-    return result
-
-
-def _remember_sent(runtime: Runtime, result: RecordResult) -> None:
+def _remember_sent(runtime: Runtime, decision: Decision) -> None:
     """Tell the sweeper the job has a message in the queue again (so it does not send another)."""
-    assert result.job_id is not None
+    assert decision.job_id is not None
     # If this fails the copy is out anyway: at worst the sweeper sends one duplicate, which the claim absorbs.
     with contextlib.suppress(DatabaseUnavailable):
-        mark_sent(runtime.db, [result.job_id])
+        mark_sent(runtime.db, [decision.job_id])
 
 
-def _log_outcome(result: RecordResult, total_ms: float) -> None:
+def _log_outcome(decision: Decision, duration_ms: float) -> None:
     fields: dict[str, Any] = {
-        "job_id": str(result.job_id) if result.job_id else None,
-        "type": result.job_type,
-        "attempt": result.attempt,
-        "message_id": result.message_id,
-        "outcome": result.outcome.value,
-        "duration_ms": round(total_ms, 3),
+        "job_id": str(decision.job_id) if decision.job_id else None,
+        "type": decision.job_type,
+        "attempt": decision.attempt,
+        "message_id": decision.message_id,
+        "outcome": decision.outcome.value,
+        "duration_ms": round(duration_ms, 3),
     }
-    if result.requeued:
+    if decision.requeued:
         fields["requeued"] = True
-    if result.error:
-        fields["error"] = redact(result.error)
+    if decision.error:
+        fields["error"] = redact(decision.error)
     quiet = (Outcome.SUCCEEDED, Outcome.DUPLICATE, Outcome.CANCELLED)
-    level = logging.INFO if result.outcome in quiet else logging.WARNING
-    if result.outcome in (Outcome.UNAVAILABLE, Outcome.ERROR):
+    level = logging.INFO if decision.outcome in quiet else logging.WARNING
+    if decision.outcome in (Outcome.UNAVAILABLE, Outcome.ERROR):
         level = logging.ERROR
     log.log(level, "job outcome", extra=fields)

@@ -1,15 +1,18 @@
 """The worker's contract with the stack that deploys it, written once: the environment variables the worker
-reads, the metrics it emits and the log levels Lambda names. The stack (stacks/) writes what this names
-and its alarms watch what this names; the worker (worker/config.py, worker/metrics.py) reads and emits it.
+reads, the metrics it emits and the log levels Lambda names; and with the operators' CLI: the attributes and
+kinds of the dead letters it writes. The stack (stacks/) writes what this names and its alarms watch what
+this names; the worker (worker/config.py, worker/metrics.py, worker/transport.py) reads and emits it, and
+`jobs dlq` (cli/dlq.py) reads its dead letters by these names.
 
-This module imports nothing, so stacks/ may import it without loading the worker (the one module of
-worker/ it imports), and `jobs local` too. tests/infra/test_contract.py feeds every synthesized function's
-environment to the worker's loader, and every alarm on the worker's metrics is checked against what a real
-batch prints.
+This module imports nothing but the standard library, so stacks/ may import it without loading the worker
+(the one module of worker/ it imports), and the CLI too (`jobs --help` loads no SQLAlchemy).
+tests/infra/test_contract.py feeds every synthesized function's environment to the worker's loader, and
+every alarm on the worker's metrics is checked against what a real batch prints.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Final
 
 
@@ -70,3 +73,28 @@ DURATION_METRIC: Final = "JobDuration"
 #: Settings' log_level (Python's names) as Lambda's ApplicationLogLevel names them: the stack sets the
 #: function's level from it, and the worker prints its metrics at it (worker/metrics.py).
 LAMBDA_LOG_LEVELS: Final = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARN", "ERROR": "ERROR"}
+
+#: The attributes the worker adds to a message it copies to the DLQ, read back by `jobs dlq` (cli/dlq.py).
+#: Every one starts with DEAD_LETTER_PREFIX, so a redrive can strip them all.
+DEAD_LETTER_PREFIX: Final = "jobstack."
+DEAD_LETTER_REASON: Final = "jobstack.error"
+DEAD_LETTER_KIND: Final = "jobstack.error-kind"
+DEAD_LETTER_SOURCE_MESSAGE: Final = "jobstack.source-message-id"
+DEAD_LETTER_RECEIVE_COUNT: Final = "jobstack.receive-count"
+DEAD_LETTER_FAILED_AT: Final = "jobstack.failed-at"
+#: On a fresh copy of a message near SQS's receive limit: the deliveries of the job's earlier copies.
+DELIVERIES_ATTRIBUTE: Final = "jobstack.deliveries"
+
+
+class DeadLetterKind(StrEnum):
+    """Why the worker dead-lettered a message: its `jobstack.error-kind` attribute, which `jobs dlq` groups
+    by and which decides what a redrive may send back."""
+
+    MALFORMED = "malformed"  # the body is not a job message
+    UNKNOWN_TYPE = "unknown_type"  # no handler for its type in this deployment
+    TYPE_MISMATCH = "type_mismatch"  # the message names another type than its row
+    NOT_FOUND = "not_found"  # no row after every delivery: sent without publish()?
+    INVALID_PAYLOAD = "invalid_payload"  # the row's payload fails its type's schema
+    FAILED = "failed"  # the handler raised on the job's last attempt
+    EXHAUSTED = "exhausted"  # no attempts left when it was received (a worker died on the last one)
+    UNDELIVERABLE = "undeliverable"  # every delivery for too long could not run it (busy, deferred, ...)

@@ -36,7 +36,7 @@ from worker.contract import (
     SERVICE_DIMENSION,
     Env,
 )
-from worker.outcomes import Outcome, RecordResult
+from worker.outcomes import Decision, Outcome
 
 NAMESPACE = METRICS_NAMESPACE
 MAX_VALUES_PER_METRIC = 100
@@ -60,7 +60,7 @@ class BatchMetrics:
     def duration(self, job_type: str, ms: float) -> None:
         self.durations[job_type].append(round(ms, 3))
 
-    def record(self, result: RecordResult) -> None:
+    def record(self, result: Decision) -> None:
         job_type = result.job_type if result.job_type and is_registered(result.job_type) else UNREGISTERED
         if result.handler_ms is not None:
             self.duration(job_type, result.handler_ms)

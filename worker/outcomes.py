@@ -1,10 +1,13 @@
-"""What one SQS record ended as: the outcome names the operator sees in logs, metrics and the README."""
+"""What one SQS record ends as: the outcome names the operator sees in logs, metrics and the README, and the
+decision that carries them."""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
 from uuid import UUID
+
+from worker.contract import DeadLetterKind
 
 ABANDONED = "abandoned: worker did not finish"
 
@@ -31,8 +34,12 @@ class Outcome(enum.StrEnum):
 NOT_RUN = frozenset({Outcome.BUSY, Outcome.NOT_FOUND, Outcome.DEFERRED, Outcome.UNAVAILABLE, Outcome.ERROR})
 
 
-@dataclass
-class RecordResult:
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What becomes of one record. worker/processing.py decides it and never calls SQS; worker/batch.py
+    carries it out (the dead letter, the fresh copy, the visibility) and, when SQS refuses, replaces it
+    with what actually happened (`dataclasses.replace`): a decision is never changed in place."""
+
     outcome: Outcome
     message_id: str
     job_id: UUID | None = None
@@ -42,12 +49,15 @@ class RecordResult:
     visibility_seconds: int | None = None  # set the message's visibility to this (None: leave it)
     handler_ms: float | None = None
     handler_failed: bool = False
-    #: The message was replaced by a fresh copy (new receive count) before SQS's redrive could take it: the
-    #: original is acknowledged, the job carries on in the copy.
+    #: Copy the message to the DLQ with this kind and `error` as its reason (the outcome is DEAD_LETTERED).
+    dead_letter: DeadLetterKind | None = None
+    #: Replace the message by a fresh copy (new receive count), visible after this many seconds, before
+    #: SQS's redrive can take it; the original is then acknowledged and the job carries on in the copy.
+    requeue_after: int | None = None
+    #: The fresh copy was sent (the batch sets it once SQS accepted it).
     requeued: bool = False
     #: For UNAVAILABLE: DatabaseUnavailable.kind ("auth", "tls", "unreachable").
     cause: str | None = None
-    duration_ms: float = 0.0  # the record's whole time in the worker, for its log line
 
     @property
     def acknowledged(self) -> bool:

@@ -1,16 +1,20 @@
-"""What happens to one SQS record: parse → check time → claim → run → settle.
+"""What becomes of one SQS record: the worker's state machine. It DECIDES; worker/batch.py ACTS.
 
-Every path ends in exactly one outcome (worker/outcomes.py): acknowledged, acknowledged after the worker
-copied the message to the DLQ with its reason, or returned to the queue. The batch around it, and what is
-done with returned records near SQS's receive limit, is worker/batch.py; every SQS call is
-worker/transport.py. A message that contradicts its row (another type, a garbled body) is dead-lettered
-without touching the row: the row's own message may still be on its way and must find it unchanged.
+parse → check the time left → claim → run the handler → a `Decision` (worker/outcomes.py): acknowledged,
+dead-lettered with a kind and a reason, or returned to the queue with a visibility. It reads and writes the
+job's row (db/, PostgreSQL) but never calls SQS: the batch sends the dead letters and fresh copies it
+decides, in record order, so a FIFO group's hold sees what really happened.
+
+A message that contradicts its row (another type, a garbled body) is dead-lettered without touching the
+row: the row's own message may still be on its way and must find it unchanged.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import worker.jobs  # noqa: F401 - registers the built-in handlers wherever records are processed
@@ -18,6 +22,7 @@ from db import (
     ClaimOutcome,
     DatabaseUnavailable,
     InvalidPayload,
+    Job,
     JobStatus,
     MalformedMessage,
     UnknownJobType,
@@ -27,54 +32,48 @@ from db import (
     parse_body,
 )
 from db.engine import redact
-from db.message import job_id_hint
+from db.message import JobMessage, job_id_hint
 from worker.backoff import retry_delay
+from worker.completion import DeferredCompletion
+from worker.config import WorkerConfig
+from worker.contract import DeadLetterKind
 from worker.exceptions import HandlerNotFound
 from worker.observability import LOGGER_NAME, job_logger
-from worker.outcomes import ABANDONED, Outcome, RecordResult
+from worker.outcomes import ABANDONED, NOT_RUN, Decision, Outcome
+from worker.record import SqsRecord
 from worker.registry import JobContext, get_handler
 from worker.runtime import Runtime
-from worker.settlements import Settlements
-from worker.transport import dead_letter, message_id, receive_count
 
 log = logging.getLogger(LOGGER_NAME)
 _NO_DEADLINE_MS = 15 * 60 * 1000
 
 
-def process_record(
-    record: dict[str, Any], context: Any, runtime: Runtime, settlements: Settlements | None = None
-) -> RecordResult:
-    """One record. With `settlements` (the batch's), a success's completion is held for the next claim;
-    without, it is settled before this returns."""
-    mid = message_id(record)
-    own = settlements is None
-    settlements = settlements or Settlements(runtime)
+def decide(record: SqsRecord, context: Any, runtime: Runtime, completion: DeferredCompletion) -> Decision:
+    """One record's decision. A success's completion is deferred to the next claim (`completion`)."""
     try:
-        result = _process(record, mid, context, runtime, settlements)
-        if own:
-            settlements.flush()
-        return result
+        return _decide(record, context, runtime, completion)
     except DatabaseUnavailable as err:
-        return RecordResult(Outcome.UNAVAILABLE, mid, error=str(err), cause=err.kind)
+        return Decision(Outcome.UNAVAILABLE, record.message_id, error=str(err), cause=err.kind)
     except Exception as err:  # a bug of ours must not fail the other records of the batch
-        log.exception("worker error", extra={"message_id": mid})
-        return RecordResult(Outcome.ERROR, mid, error=redact(f"{type(err).__name__}: {err}"))
+        log.exception("worker error", extra={"message_id": record.message_id})
+        return Decision(Outcome.ERROR, record.message_id, error=redact(f"{type(err).__name__}: {err}"))
 
 
-def _process(
-    record: dict[str, Any], message_id: str, context: Any, runtime: Runtime, settlements: Settlements
-) -> RecordResult:
+def _dead_letter(base: Decision, kind: DeadLetterKind, reason: str, **fields: Any) -> Decision:
+    return replace(base, outcome=Outcome.DEAD_LETTERED, dead_letter=kind, error=reason, **fields)
+
+
+def _decide(record: SqsRecord, context: Any, runtime: Runtime, completion: DeferredCompletion) -> Decision:
     config = runtime.config
-    body = record.get("body") or ""
+    mid = record.message_id
     try:
-        message = parse_body(body)
+        message = parse_body(record.body)
     except MalformedMessage as err:
         # Even if it names a job, a garbled body says nothing reliable about it: the row stays as it is.
-        reason = f"malformed message: {err}"
-        result = RecordResult(Outcome.DEAD_LETTERED, message_id, job_id_hint(body), error=reason)
-        return dead_letter(record, runtime, result, "malformed")
+        base = Decision(Outcome.DEAD_LETTERED, mid, job_id_hint(record.body))
+        return _dead_letter(base, DeadLetterKind.MALFORMED, f"malformed message: {err}")
 
-    base = RecordResult(Outcome.DEAD_LETTERED, message_id, message.job_id, message.type)
+    base = Decision(Outcome.DEAD_LETTERED, mid, message.job_id, message.type)
     try:
         job_type = get_job_type(message.type)
         handler = get_handler(message.type)
@@ -82,53 +81,64 @@ def _process(
         # The row of this type (if any) cannot run in this deployment: fail it with the reason. A row of
         # another type is somebody else's and is left alone (job_type=).
         fail_job(runtime.db, message.job_id, str(err), job_type=message.type)
-        base.error = str(err)
-        return dead_letter(record, runtime, base, "unknown_type")
+        return _dead_letter(base, DeadLetterKind.UNKNOWN_TYPE, str(err))
 
     needed = max(config.min_time_left, handler.min_time_left or config.min_time_left)
     remaining_ms = _remaining_ms(context)
     if remaining_ms < needed.total_seconds() * 1000:
-        return RecordResult(
-            Outcome.DEFERRED,
-            message_id,
-            message.job_id,
-            message.type,
+        return replace(
+            base,
+            outcome=Outcome.DEFERRED,
             visibility_seconds=0,
             error=f"{remaining_ms} ms left, {int(needed.total_seconds() * 1000)} ms needed to start",
         )
 
-    claim = settlements.claim(message.job_id, stale_after=config.stale_after, job_type=message.type)
-    later = retry_delay(receive_count(record), base=config.backoff_base_seconds, cap=config.backoff_max_seconds)
+    claim = completion.claim(message.job_id, stale_after=config.stale_after, job_type=message.type)
+    later = retry_delay(record.receive_count, base=config.backoff_base_seconds, cap=config.backoff_max_seconds)
     if claim.outcome is ClaimOutcome.NOT_FOUND:
-        return RecordResult(Outcome.NOT_FOUND, message_id, message.job_id, message.type, visibility_seconds=later)
+        return replace(base, outcome=Outcome.NOT_FOUND, visibility_seconds=later)
     if claim.outcome is ClaimOutcome.COMPLETED:
-        return RecordResult(Outcome.DUPLICATE, message_id, message.job_id, message.type)
+        return replace(base, outcome=Outcome.DUPLICATE)
     if claim.outcome is ClaimOutcome.CANCELLED:  # acknowledged without running: an operator cancelled it
-        return RecordResult(Outcome.CANCELLED, message_id, message.job_id, message.type)
+        return replace(base, outcome=Outcome.CANCELLED)
     if claim.outcome is ClaimOutcome.BUSY:
-        return RecordResult(Outcome.BUSY, message_id, message.job_id, message.type, visibility_seconds=later)
+        return replace(base, outcome=Outcome.BUSY, visibility_seconds=later)
     if claim.outcome is ClaimOutcome.TYPE_MISMATCH:
         assert claim.job is not None
-        base.error = f"message type {message.type!r} does not match job type {claim.job.type!r}; the job is untouched"
-        return dead_letter(record, runtime, base, "type_mismatch")
+        reason = f"message type {message.type!r} does not match job type {claim.job.type!r}; the job is untouched"
+        return _dead_letter(base, DeadLetterKind.TYPE_MISMATCH, reason)
     if claim.outcome is ClaimOutcome.EXHAUSTED:
         assert claim.job is not None
-        base.attempt = claim.job.attempts
-        if claim.job.status is JobStatus.PROCESSING:
+        running = claim.job.status is JobStatus.PROCESSING
+        if running:
             fail_job(runtime.db, message.job_id, ABANDONED, attempt=claim.job.attempts)
-        base.error = ABANDONED if claim.job.status is JobStatus.PROCESSING else (claim.job.error or "no attempts left")
-        return dead_letter(record, runtime, base, "exhausted")
+        reason = ABANDONED if running else (claim.job.error or "no attempts left")
+        return _dead_letter(base, DeadLetterKind.EXHAUSTED, reason, attempt=claim.job.attempts)
 
     job = claim.job
     assert job is not None
-    base.attempt = job.attempts
+    base = replace(base, attempt=job.attempts)
     try:
         payload = job_type.validate(job.payload)  # the row is the source of truth, not the message's copy
     except InvalidPayload as err:
         fail_job(runtime.db, job.id, str(err), attempt=job.attempts)
-        base.error = str(err)
-        return dead_letter(record, runtime, base, "invalid_payload")
+        return _dead_letter(base, DeadLetterKind.INVALID_PAYLOAD, str(err))
+    return _run(record, context, runtime, completion, job, handler.run, payload, base)
 
+
+def _run(
+    record: SqsRecord,
+    context: Any,
+    runtime: Runtime,
+    completion: DeferredCompletion,
+    job: Job,
+    run: Callable[[JobContext], object],
+    payload: dict[str, Any],
+    base: Decision,
+) -> Decision:
+    """Run the claimed job's handler: succeeded (its completion deferred to the next claim), retried, or
+    failed for good."""
+    config = runtime.config
     ctx = JobContext(
         job_id=job.id,
         type=job.type,
@@ -137,32 +147,62 @@ def _process(
         log=job_logger(str(job.id), job.type, job.attempts),
         attempt=job.attempts,
         max_attempts=job.max_attempts,
-        message_id=message_id,
+        message_id=record.message_id,
         _remaining_ms=lambda: _remaining_ms(context),
     )
     started = time.perf_counter()
     try:
-        handler.run(ctx)
+        run(ctx)
     except DatabaseUnavailable:
         raise  # the row stays processing; the stale window hands it to a later invocation
     except Exception as err:  # ConnectionBusy (the handler deadlocked its own connection) lands here too
-        elapsed = (time.perf_counter() - started) * 1000
         error = f"{type(err).__name__}: {err}"
-        base.error, base.handler_ms, base.handler_failed = error, elapsed, True
+        failed = replace(base, error=error, handler_ms=(time.perf_counter() - started) * 1000, handler_failed=True)
         if cancel_running(runtime.db, job.id, attempt=job.attempts):
-            base.outcome = Outcome.CANCELLED  # asked to stop, and it stopped: not retried
-            return base
+            return replace(failed, outcome=Outcome.CANCELLED)  # asked to stop, and it stopped: not retried
         fail_job(runtime.db, job.id, error, attempt=job.attempts)
         if job.attempts >= job.max_attempts:
-            return dead_letter(record, runtime, base, "failed")
-        base.outcome = Outcome.RETRY
-        base.visibility_seconds = retry_delay(
-            job.attempts, base=config.backoff_base_seconds, cap=config.backoff_max_seconds
-        )
-        return base
-    base.outcome, base.handler_ms = Outcome.SUCCEEDED, (time.perf_counter() - started) * 1000
-    settlements.hold(job, base)  # completed with the next claim, or flushed alone
-    return base
+            return _dead_letter(failed, DeadLetterKind.FAILED, error)
+        backoff = retry_delay(job.attempts, base=config.backoff_base_seconds, cap=config.backoff_max_seconds)
+        return replace(failed, outcome=Outcome.RETRY, visibility_seconds=backoff)
+    succeeded = replace(base, outcome=Outcome.SUCCEEDED, handler_ms=(time.perf_counter() - started) * 1000)
+    completion.complete_with_next_claim(job, succeeded)  # the UPDATE rides on the next record's claim
+    return succeeded
+
+
+def held_for_order(record: SqsRecord) -> Decision:
+    """A FIFO record behind one of its group that was not acknowledged in this batch: returned unrun, so the
+    group keeps its order (its head comes back first); other groups go on (Powertools' per-group FIFO)."""
+    try:  # its log line names the job like every other outcome's (a held body is parsed, not run)
+        message: JobMessage | None = parse_body(record.body)
+    except MalformedMessage:
+        message = None
+    return Decision(
+        Outcome.DEFERRED,
+        record.message_id,
+        job_id=message.job_id if message else None,
+        job_type=message.type if message else None,
+        visibility_seconds=0,  # visible at once: an invisible follower would keep the whole group locked
+        error=f"held back: an earlier message of FIFO group {record.group!r} in this batch was not acknowledged",
+    )
+
+
+def before_the_receive_limit(record: SqsRecord, decision: Decision, config: WorkerConfig) -> Decision:
+    """A returned record near SQS's receive limit: requeue it as a fresh copy, or, past the delivery budget,
+    dead-letter it with the reason, before SQS's redrive takes it without one (see worker/batch.py)."""
+    if decision.acknowledged or record.receive_count < config.requeue_at_receive_count:
+        return decision
+    total = record.deliveries
+    if decision.outcome in NOT_RUN and total >= config.max_deliveries:
+        reason = f"gave up after {total} deliveries that could not run the job ({decision.outcome}): {decision.error}"
+        return _dead_letter(decision, DeadLetterKind.UNDELIVERABLE, reason)
+    if decision.outcome is Outcome.NOT_FOUND and total >= config.max_receive_count:
+        reason = f"no job row after {total} deliveries: was the message sent without publish()?"
+        return _dead_letter(decision, DeadLetterKind.NOT_FOUND, reason)
+    delay = decision.visibility_seconds
+    if delay is None:  # database down or a worker error: wait as a retry would, not a hot loop
+        delay = retry_delay(total, base=config.backoff_base_seconds, cap=config.backoff_max_seconds)
+    return replace(decision, requeue_after=delay)
 
 
 def _remaining_ms(context: Any) -> int:

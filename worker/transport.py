@@ -1,28 +1,39 @@
-"""Every SQS call the worker makes: for a batch, dead-letter copies, fresh copies, visibility, deletes; for
-the sweeper, reading and deleting the scheduled fires that failed.
+"""Every SQS call the worker makes, and nothing else: for a batch, the dead letters and fresh copies
+worker/processing.py decided, visibility changes and deletes; for the sweeper, reading and deleting the
+scheduled fires that failed.
 
-Kept apart from the state machine (worker/processing.py) so the rules SQS enforces, and moto does not
-(attribute characters and sizes, 10 attributes per message, no per-message delay on FIFO queues), live in
-one place. The event uses lowerCamel keys; SendMessage wants UpperCamel: converted here.
+The rules SQS enforces, and moto does not (attribute characters and sizes, 10 attributes per message, no
+per-message delay on FIFO queues), live here. The event uses lowerCamel keys; SendMessage wants
+UpperCamel: converted here. A call SQS refuses is reported to the caller (or logged where a failure only
+delays a message), never raised into the batch.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from db.message import message_size
+from db.outgoing import fifo_arguments
 from db.publish import SQS_MAX_DELAY_SECONDS, SQS_MAX_MESSAGE_BYTES
+from worker.contract import (
+    DEAD_LETTER_FAILED_AT,
+    DEAD_LETTER_KIND,
+    DEAD_LETTER_REASON,
+    DEAD_LETTER_RECEIVE_COUNT,
+    DEAD_LETTER_SOURCE_MESSAGE,
+    DELIVERIES_ATTRIBUTE,
+    DeadLetterKind,
+)
 from worker.observability import LOGGER_NAME
-from worker.outcomes import Outcome, RecordResult
+from worker.record import SqsRecord
 from worker.runtime import Runtime
 from worker.sqs_text import sqs_safe
 
 log = logging.getLogger(LOGGER_NAME)
-OURS = "jobstack."
-DELIVERIES_ATTRIBUTE = "jobstack.deliveries"
 _MAX_ATTRIBUTES = 10  # SQS's limit per message
 _OUR_DLQ_ATTRIBUTES = 5
 #: The reason travels in at most this many bytes: with the other four attributes it stays inside the
@@ -30,71 +41,55 @@ _OUR_DLQ_ATTRIBUTES = 5
 MAX_REASON_BYTES = 1024
 
 
-def message_id(record: dict[str, Any]) -> str:
-    return str(record.get("messageId") or "unknown")
+@dataclass(frozen=True)
+class DeadLetterSent:
+    """What a dead letter carried as its reason (SQS-safe, cut), and why SQS refused it (None: it is in)."""
+
+    reason: str
+    refused: str | None = None
 
 
-def receive_count(record: dict[str, Any]) -> int:
-    try:
-        return max(int(record.get("attributes", {}).get("ApproximateReceiveCount", 1)), 1)
-    except (TypeError, ValueError):
-        return 1
-
-
-def deliveries(record: dict[str, Any]) -> int:
-    """Receives of this job's message across the fresh copies that replaced it, this one included."""
-    attr = (record.get("messageAttributes") or {}).get(DELIVERIES_ATTRIBUTE) or {}
-    try:
-        earlier = int(attr.get("stringValue", attr.get("StringValue", 0)))
-    except (TypeError, ValueError):
-        earlier = 0
-    return max(earlier, 0) + receive_count(record)
-
-
-def dead_letter(record: dict[str, Any], runtime: Runtime, result: RecordResult, kind: str) -> RecordResult:
+def dead_letter(
+    runtime: Runtime, record: SqsRecord, kind: DeadLetterKind, error: str | None, job_id: object = None
+) -> DeadLetterSent:
     """Copy the message, body untouched, to the DLQ with the reason as attributes; then it may be deleted.
 
     The reason is made SQS-safe and cut to MAX_REASON_BYTES, and the record's own attributes are dropped
     (last first) if the copy would otherwise exceed the queue's size limit: a dead letter that SQS refuses
     would leave the message cycling until redrive took it without any reason.
     """
-    reason = sqs_safe(result.error or kind, MAX_REASON_BYTES)
+    reason = sqs_safe(error or kind, MAX_REASON_BYTES)
     ours = {
-        "jobstack.error": {"DataType": "String", "StringValue": reason},
-        "jobstack.error-kind": {"DataType": "String", "StringValue": kind},
-        "jobstack.source-message-id": {"DataType": "String", "StringValue": sqs_safe(result.message_id, 256)},
-        "jobstack.receive-count": {"DataType": "Number", "StringValue": str(deliveries(record))},
-        "jobstack.failed-at": {"DataType": "String", "StringValue": datetime.now(UTC).isoformat()},
+        DEAD_LETTER_REASON: {"DataType": "String", "StringValue": reason},
+        DEAD_LETTER_KIND: {"DataType": "String", "StringValue": str(kind)},
+        DEAD_LETTER_SOURCE_MESSAGE: {"DataType": "String", "StringValue": sqs_safe(record.message_id, 256)},
+        DEAD_LETTER_RECEIVE_COUNT: {"DataType": "Number", "StringValue": str(record.deliveries)},
+        DEAD_LETTER_FAILED_AT: {"DataType": "String", "StringValue": datetime.now(UTC).isoformat()},
     }
-    body = record.get("body") or "(empty body)"
+    body = record.body or "(empty body)"
     attributes = _fit(body, original_attributes(record, _MAX_ATTRIBUTES - _OUR_DLQ_ATTRIBUTES), ours)
-    args: dict[str, Any] = {"QueueUrl": runtime.config.dlq_url, "MessageBody": body, "MessageAttributes": attributes}
-    if runtime.config.dlq_url.endswith(".fifo"):
-        group = record.get("attributes", {}).get("MessageGroupId") or str(result.job_id or result.message_id)
-        args.update(MessageGroupId=group, MessageDeduplicationId=result.message_id)
+    url = runtime.config.dlq_url
+    args: dict[str, Any] = {"QueueUrl": url, "MessageBody": body, "MessageAttributes": attributes}
+    if url.endswith(".fifo"):
+        args.update(fifo_arguments(record.group or str(job_id or record.message_id), record.message_id))
     try:
         runtime.sqs.send_message(**args)
     except Exception as err:
-        result.outcome = Outcome.ERROR
-        result.error = f"could not send to the DLQ ({type(err).__name__}); the message stays queued: {reason}"
-        return result
-    result.outcome = Outcome.DEAD_LETTERED
-    result.error = reason
-    return result
+        return DeadLetterSent(reason, type(err).__name__)
+    return DeadLetterSent(reason)
 
 
-def send_fresh_copy(record: dict[str, Any], runtime: Runtime, delay_seconds: int) -> bool:
+def send_fresh_copy(runtime: Runtime, record: SqsRecord, delay_seconds: int) -> bool:
     """Send the record's message again as a new message (receive count 0) carrying the running total of
     deliveries; True if SQS accepted it, after which the original may be acknowledged."""
     attributes = {
         k: v for k, v in original_attributes(record, _MAX_ATTRIBUTES - 1).items() if k != DELIVERIES_ATTRIBUTE
     }
-    attributes[DELIVERIES_ATTRIBUTE] = {"DataType": "Number", "StringValue": str(deliveries(record))}
+    attributes[DELIVERIES_ATTRIBUTE] = {"DataType": "Number", "StringValue": str(record.deliveries)}
     url = runtime.config.queue_url
-    args: dict[str, Any] = {"QueueUrl": url, "MessageBody": record.get("body") or "", "MessageAttributes": attributes}
+    args: dict[str, Any] = {"QueueUrl": url, "MessageBody": record.body, "MessageAttributes": attributes}
     if url.endswith(".fifo"):  # FIFO queues take no per-message delay; a new deduplication id per copy
-        group = record.get("attributes", {}).get("MessageGroupId") or message_id(record)
-        args.update(MessageGroupId=group, MessageDeduplicationId=f"copy-{message_id(record)}")
+        args.update(fifo_arguments(record.group or record.message_id, f"copy-{record.message_id}"))
     elif delay_seconds > 0:
         args["DelaySeconds"] = min(delay_seconds, SQS_MAX_DELAY_SECONDS)
     try:
@@ -102,16 +97,16 @@ def send_fresh_copy(record: dict[str, Any], runtime: Runtime, delay_seconds: int
     except Exception as err:
         log.warning(
             "could not replace a message near its receive limit; SQS's redrive may take it",
-            extra={"message_id": message_id(record), "code": type(err).__name__},
+            extra={"message_id": record.message_id, "code": type(err).__name__},
         )
         return False
     return True
 
 
-def original_attributes(record: dict[str, Any], limit: int) -> dict[str, dict[str, Any]]:
+def original_attributes(record: SqsRecord, limit: int) -> dict[str, dict[str, Any]]:
     """The record's message attributes in SendMessage's shape, at most `limit`."""
     out: dict[str, dict[str, Any]] = {}
-    for name, attr in (record.get("messageAttributes") or {}).items():
+    for name, attr in record.message_attributes.items():
         if len(out) == limit:
             break
         data_type = attr.get("dataType") or attr.get("DataType") or "String"
@@ -123,13 +118,13 @@ def original_attributes(record: dict[str, Any], limit: int) -> dict[str, dict[st
     return out
 
 
-def change_visibility(runtime: Runtime, changes: list[tuple[dict[str, Any], int]]) -> None:
+def change_visibility(runtime: Runtime, changes: list[tuple[SqsRecord, int]]) -> None:
     """Delay the returned messages (ChangeMessageVisibilityBatch, 10 per call). On failure they simply
     return after the queue's own visibility timeout, so errors are logged, not raised."""
     entries = [
-        {"Id": str(i), "ReceiptHandle": record["receiptHandle"], "VisibilityTimeout": seconds}
+        {"Id": str(i), "ReceiptHandle": record.receipt_handle, "VisibilityTimeout": seconds}
         for i, (record, seconds) in enumerate(changes)
-        if record.get("receiptHandle")
+        if record.receipt_handle
     ]
     for chunk in _tens(entries):
         try:
@@ -141,12 +136,10 @@ def change_visibility(runtime: Runtime, changes: list[tuple[dict[str, Any], int]
             log.warning("could not delay a returned message", extra={"code": f.get("Code"), "entry": f.get("Id")})
 
 
-def delete(runtime: Runtime, records: list[dict[str, Any]]) -> None:
+def delete(runtime: Runtime, records: list[SqsRecord]) -> None:
     """Delete acknowledged records ourselves: needed when the invocation is about to fail, since Lambda then
     returns the whole batch, finished records included. A failed delete only means a duplicate delivery."""
-    entries = [
-        {"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(records) if r.get("receiptHandle")
-    ]
+    entries = [{"Id": str(i), "ReceiptHandle": r.receipt_handle} for i, r in enumerate(records) if r.receipt_handle]
     for chunk in _tens(entries):
         try:
             runtime.sqs.delete_message_batch(QueueUrl=runtime.config.queue_url, Entries=chunk)

@@ -20,8 +20,8 @@ from db.models import jobs_table
 from tests.support.esm import FakeLambdaContext, acknowledge, drain, receive_event
 from tests.support.factories import insert_job
 from tests.support.worker_support import Calls, make_config
+from worker.batch import process_record
 from worker.outcomes import Outcome
-from worker.processing import process_record
 from worker.runtime import Runtime
 
 pytestmark = pytest.mark.integration

@@ -301,7 +301,7 @@ def test_a_held_success_whose_completion_is_not_confirmed_is_returned_not_acknow
     def interrupted(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("interrupted")
 
-    monkeypatch.setattr(f"worker.settlements.{where}", interrupted)
+    monkeypatch.setattr(f"worker.completion.{where}", interrupted)
     response = process_batch(event, FakeLambdaContext(), runtime)
     by_job = {json.loads(r["body"])["jobId"]: r["messageId"] for r in event["Records"]}
     # complete_and_claim carries the first job's completion; complete_job the last one's, at the batch's end
