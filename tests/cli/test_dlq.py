@@ -18,7 +18,9 @@ from cli import dlq as dead_letters
 from db import DB, JobStatus, Queue, get_job, publish
 from tests.support.cli_runner import Jobs
 from tests.support.esm import FakeLambdaContext, acknowledge, drain, receive_event
+from tests.support.worker_support import Calls
 from worker.batch import process_batch
+from worker.contract import DeadLetterKind
 from worker.runtime import Runtime
 
 pytestmark = pytest.mark.integration
@@ -183,3 +185,15 @@ def test_purge_needs_confirmation(jobs: Jobs, dlq: Queue) -> None:
     assert refused.err.strip() == "error: refusing to purge without confirmation: pass --yes"
     assert len(drain(dlq)) == 1
     assert jobs("dlq", "purge", "--yes").code == 0
+
+
+def test_jobs_dlq_reads_the_kind_and_reason_the_worker_writes(
+    pg_db: DB, queue: Queue, dlq: Queue, runtime: Runtime, calls: Calls
+) -> None:
+    """The dead-letter attributes are a contract between the worker (writer) and `jobs dlq` (reader),
+    written once in worker/contract.py: a real dead letter from a real batch is read back by the CLI."""
+    publish(pg_db, "test-echo", {"fail": "card declined"}, queue=queue, max_attempts=1)
+    process_batch(receive_event(queue), FakeLambdaContext(), runtime)
+    [letter] = dead_letters.receive(queue.client, dlq.url, 10, hold_seconds=30)
+    assert (letter.kind, letter.reason) == (DeadLetterKind.FAILED, "EchoFailure: card declined")
+    assert dead_letters.kinds_of([letter], pg_db) == [DeadLetterKind.FAILED]
