@@ -2,7 +2,7 @@
 
 Lambda scales to hundreds of containers; the shared database does not, so this is the number users size
 their database by. P worker processes (P = 2, 4, 8, 16) run the worker's own claim/complete statements
-(db.repository, through create_db as the worker connects) against one PostgreSQL behind a PgBouncer of
+(db.lifecycle, through create_db as the worker connects) against one PostgreSQL behind a PgBouncer of
 the benchmark's own, as fast as they can, for a fixed time:
 
 - "two statements" is the cost before issue 14 (and of a batch of 1): claim, then complete, per job.
@@ -35,8 +35,7 @@ from sqlalchemy.engine import make_url
 from bench.pgbouncer import pgbouncer
 from bench.report import write_section
 from cli.scratch_database import scratch_database
-from db import Claim, ClaimOutcome, create_db
-from db.repository import claim_job, complete_and_claim, complete_job
+from db import Claim, ClaimOutcome, claim_job, complete_and_claim, complete_job, create_db
 
 JOB_TYPE = "bench-noop"
 STALE_AFTER = timedelta(minutes=15)

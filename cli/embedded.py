@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +27,43 @@ class EmbeddedSqs:
         self.server.stop()
 
 
+def keep_one_receiver_per_message() -> None:
+    """Make moto's SQS keep SQS's rule that a received message stays hidden from other receivers for its
+    visibility timeout.
+
+    moto checks a message's visibility and marks it received without a lock, so two receivers polling at
+    once (`jobs local`'s concurrent slots, the reliability tests' runners) can both take one message: a
+    duplicate that SQS would not produce within the visibility timeout. Each scan-and-mark runs under one
+    lock here; the long poll waits outside it, so a poll never blocks another queue's receivers.
+    Idempotent: it wraps moto's method once per process.
+    """
+    from moto.sqs.models import SQSBackend
+
+    if getattr(SQSBackend.receive_message, "jobstack_one_receiver", False):
+        return
+    scan = SQSBackend.receive_message
+    lock = threading.Lock()
+
+    def receive_message(
+        self: Any,
+        queue_name: str,
+        count: int,
+        wait_seconds_timeout: int,
+        visibility_timeout: int,
+        message_attribute_names: list[str] | None = None,
+    ) -> Any:
+        deadline = time.monotonic() + wait_seconds_timeout
+        while True:
+            with lock:
+                received = scan(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
+            if received or time.monotonic() >= deadline:
+                return received
+            self.get_queue(queue_name).wait_for_messages(1)
+
+    receive_message.jobstack_one_receiver = True  # type: ignore[attr-defined]
+    SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
+
+
 def start_sqs() -> EmbeddedSqs:
     import logging
 
@@ -32,6 +71,7 @@ def start_sqs() -> EmbeddedSqs:
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
 
+    keep_one_receiver_per_message()
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

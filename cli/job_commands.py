@@ -16,15 +16,18 @@ from cli.target import Target, stack_settings
 from db import (
     Job,
     JobStatus,
+    cancel_jobs,
+    count_jobs,
     get_job,
+    job_id_pages,
     list_jobs,
     mark_sent,
     prune_jobs,
     publish,
     requeue_job,
     resend,
+    utcnow,
 )
-from db.repository import cancel_jobs, count_jobs, job_id_pages, utcnow
 
 PRUNE_BATCH = 1000  # rows per DELETE statement
 

@@ -19,8 +19,7 @@ from cli.local_runner import LocalEventSource, RunnerSettings
 from cli.local_summary import LiveSummary
 from cli.output import table
 from cli.target import Target, stack_pool
-from db import JobRequest, JobstackError, Queue, create_db, get_job_type, list_jobs, publish_many
-from db.engine import redact
+from db import JobRequest, JobstackError, Queue, create_db, get_job_type, list_jobs, publish_many, redact
 from db.migrate import upgrade
 from stacks.contract import WorkerQueues, worker_environment
 from worker.contract import Env

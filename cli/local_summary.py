@@ -11,8 +11,7 @@ import time
 from typing import Any, TextIO
 
 from cli.local_runner import RunStats
-from db import DB
-from db.repository import count_by_status_and_type
+from db import DB, count_by_status_and_type
 
 
 def render(counts: dict[str, int], dlq_depth: int, stats: RunStats, completed_per_second: float) -> str:

@@ -103,8 +103,8 @@ def _one_line(err: Exception) -> int | None:
         PayloadTooLarge,
         PublishError,
         UnknownJobType,
+        redact,
     )
-    from db.engine import redact
 
     if isinstance(err, UnknownJobType | InvalidPayload | PayloadTooLarge | ConfigError | ValueError):
         print(f"error: {redact(str(err))}", file=sys.stderr)

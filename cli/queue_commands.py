@@ -16,7 +16,7 @@ from cli.dead_letter_kinds import SQS_REDRIVE
 from cli.errors import FAILED, OK, USAGE, CliError
 from cli.output import Progress, emit_json, fields, table
 from cli.target import Target, stack_pool, stack_settings
-from db.repository import count_by_status_and_type, oldest_pending, utcnow
+from db import count_by_status_and_type, oldest_pending, utcnow
 from stacks.pools import DEFAULT_POOL
 from worker.contract import DeadLetterKind
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from cli.errors import USAGE, CliError
 from db import DB, Queue, Router, Routes, create_db
-from db.outgoing import Destination
+from db.destinations import Destination
 from stacks.overrides import OVERRIDES, OVERRIDES_VARIABLE, with_overrides
 from stacks.pools import DEFAULT_POOL, Pool, output_key
 from stacks.settings import Settings, SettingsError, load_settings

@@ -7,7 +7,22 @@ The worker and any web app import this package; it imports neither of them.
     job = publish(db, "test-echo", {"hello": "world"}, queue=Queue(boto3.client("sqs"), QUEUE_URL))
 """
 
-from .engine import DB, create_db, normalise_url, redact
+from .admin import (
+    CancelReport,
+    JobState,
+    cancel_jobs,
+    count_by_status_and_type,
+    count_jobs,
+    existing_job_ids,
+    get_job,
+    job_id_pages,
+    job_states,
+    list_jobs,
+    oldest_pending,
+    requeue_job,
+)
+from .clock import utcnow
+from .engine import DB, create_db, normalise_url
 from .exceptions import (
     ConfigError,
     ConnectionBusy,
@@ -25,28 +40,27 @@ from .exceptions import (
     UnroutableJob,
 )
 from .job_types import JobType, get_job_type, job_type_names, register_job_type, validate_payload
-from .message import JobMessage, MalformedMessage, parse_body
-from .models import Job, JobStatus
-from .outbox import enqueue, enqueue_many, send
-from .publish import JobRequest, Queue, publish, publish_many, resend
-from .repository import (
-    CancelReport,
+from .lifecycle import (
     Claim,
     ClaimOutcome,
-    JobTypes,
-    ResendWindows,
-    abandoned_jobs,
-    cancel_jobs,
     cancel_requested,
     cancel_running,
     claim_job,
+    complete_and_claim,
     complete_job,
     fail_job,
-    get_job,
-    list_jobs,
+)
+from .message import JobMessage, MalformedMessage, job_id_hint, parse_body
+from .models import Job, JobStatus
+from .outbox import enqueue, enqueue_many, send
+from .publish import JobRequest, Queue, publish, publish_many, resend
+from .redaction import redact
+from .relay import (
+    JobTypes,
+    ResendWindows,
+    abandoned_jobs,
     mark_sent,
     prune_jobs,
-    requeue_job,
     take_due,
     take_for_resend,
     unmark_sent,
@@ -70,6 +84,7 @@ __all__ = [
     "JobAlreadyRegistered",
     "JobMessage",
     "JobRequest",
+    "JobState",
     "JobStatus",
     "JobType",
     "JobTypes",
@@ -90,17 +105,25 @@ __all__ = [
     "cancel_requested",
     "cancel_running",
     "claim_job",
+    "complete_and_claim",
     "complete_job",
+    "count_by_status_and_type",
+    "count_jobs",
     "create_db",
     "enqueue",
     "enqueue_many",
+    "existing_job_ids",
     "fail_job",
     "get_job",
     "get_job_type",
+    "job_id_hint",
+    "job_id_pages",
+    "job_states",
     "job_type_names",
     "list_jobs",
     "mark_sent",
     "normalise_url",
+    "oldest_pending",
     "parse_body",
     "prune_jobs",
     "publish",
@@ -114,6 +137,7 @@ __all__ = [
     "take_for_resend",
     "unmark_sent",
     "unrelease",
+    "utcnow",
     "validate_payload",
 ]
 

@@ -1,16 +1,17 @@
-"""The database handle (`DB`) that every repository function takes first, and the factory that builds it.
+"""The database handle (`DB`) that every database function takes first, and the factory that builds it.
 
 Why a handle and not a bare `Engine`: the worker and the publisher need a pool shaped for Lambda, settings
 that make a transaction-mode pooler (PgBouncer, Supabase port 6543) work, and a URL that can never leak its
 password through a repr or an error. `DB` carries all three and nothing else.
 
-Repository functions accept a `DB` (each call is its own short transaction, committed before it returns)
-or a SQLAlchemy `Connection` (the caller owns the transaction and commits it).
+Database functions (db/lifecycle.py, db/relay.py, db/admin.py) accept a `DB` (each call is its own short
+transaction, committed before it returns) or a SQLAlchemy `Connection` (the caller owns the transaction
+and commits it). Passwords are kept out of text by db/redaction.py, and outages are told from statement
+errors by db/outages.py.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,22 +23,16 @@ from sqlalchemy import Connection, Engine, create_engine, event, exc, make_url
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, StaticPool
 
-from .exceptions import ConfigError, ConnectionBusy, DatabaseUnavailable, SchemaNotMigrated
+from .exceptions import ConfigError
+from .outages import translate_errors
+from .redaction import redact
 
 #: A pooler (or a NAT gateway) silently drops connections that sit idle; Lambda freezes containers between
 #: invocations for minutes. A connection idle for longer than this is pinged once before use, so a hot
 #: loop of jobs pays no round trip while the first job after a freeze never meets a dead socket.
 PING_AFTER_IDLE_SECONDS = 10.0
 
-_PASSWORD_IN_URL = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*):(?P<pw>[^@\s]*)@")
-_PASSWORD_IN_DSN = re.compile(r"(?P<head>password\s*=\s*)(?P<pw>'[^']*'|\S+)", re.IGNORECASE)
 _PG_ONLY_QUERY_KEYS = ("pgbouncer",)  # Prisma-style flags that libpq rejects; the engine handles pooling.
-
-
-def redact(text: str) -> str:
-    """Replace every password in URLs and libpq DSNs inside `text` with `***`."""
-    text = _PASSWORD_IN_URL.sub(r"\g<head>:***@", text)
-    return _PASSWORD_IN_DSN.sub(r"\g<head>***", text)
 
 
 def normalise_url(url: str) -> URL:
@@ -204,103 +199,6 @@ def _ping_when_idle(engine: Engine) -> None:
         except Exception as err:
             # The pool discards this connection and retries the checkout with a fresh one.
             raise exc.DisconnectionError(redact(str(err))) from None
-
-
-_AUTH_FAILED = re.compile(r"password authentication failed|SASL authentication failed|authentication failed", re.I)
-_TLS_FAILED = re.compile(
-    r"certificate verify failed|does not match host name|root certificate file|certificate (has )?expired"
-    r"|SSL error|server does not support SSL",
-    re.I,
-)
-
-
-@contextmanager
-def translate_errors(tls_hint: str = "") -> Iterator[None]:
-    """Turn "cannot reach the database" into one redacted DatabaseUnavailable line (SchemaNotMigrated for a
-    database without jobstack's migrations); let other errors pass.
-
-    Refused credentials and failed TLS checks say so (`kind`), since their fixes differ from an outage's:
-    the worker re-reads a rotated secret; a TLS failure names the CA file it checked against."""
-    try:
-        yield
-    except (exc.ProgrammingError, exc.OperationalError) as err:
-        _raise_schema_not_migrated(err)
-        if isinstance(err, exc.ProgrammingError):
-            raise
-        _raise_outage(err, tls_hint)
-    except exc.InterfaceError as err:
-        _raise_outage(err, tls_hint)
-    except exc.TimeoutError:
-        raise ConnectionBusy(
-            "no free database connection: all of this process's connections are in use (a handler that uses "
-            "ctx.db inside its own open transaction waits for itself: pass that transaction's connection "
-            "to the db functions instead)"
-        ) from None
-
-
-# An unmigrated database (no table) or one migrations behind (a column missing), on PostgreSQL or SQLite.
-# Only jobstack's own table: a handler's missing table stays the handler's error.
-_MISSING_TABLE = re.compile(r'relation "background_jobs" does not exist|no such table: background_jobs')
-_MISSING_COLUMN = re.compile(
-    r'column "?(?:background_jobs\.)?(\w+)"? (?:of relation "background_jobs" )?does not exist'
-    r"|table background_jobs has no column named (\w+)|no such column: (?:background_jobs\.)?(\w+)"
-)
-
-
-#: Both places a migration runs from: this repository's tools, and a web app with the package's `migrate` extra.
-MIGRATE_HOW = (
-    "run `jobs migrate` (or `make migrate`) from the jobstack checkout, or `python -m jobstack.migrate upgrade` "
-    "where the package is installed with its [migrate] extra"
-)
-
-
-def _raise_schema_not_migrated(err: exc.DBAPIError) -> None:
-    text = str(err.orig or err)
-    if _MISSING_TABLE.search(text):
-        raise SchemaNotMigrated(f"the database has no background_jobs table: {MIGRATE_HOW}") from None
-    column = _MISSING_COLUMN.search(text)
-    if column and "background_jobs" in str(err.statement or ""):
-        name = next(group for group in column.groups() if group)
-        raise SchemaNotMigrated(
-            f"the database's background_jobs table has no {name} column (its migrations are behind this "
-            f"code): {MIGRATE_HOW}"
-        ) from None
-
-
-def _raise_outage(err: exc.DBAPIError, tls_hint: str) -> None:
-    """DatabaseUnavailable for "cannot reach the database"; `err` itself for what a statement caused."""
-    if not err.connection_invalidated and _is_query_error(err):
-        raise err
-    full = str(err.orig) if err.orig is not None else type(err).__name__
-    lines = [line.strip() for line in full.strip().splitlines() if line.strip()]
-    reason = lines[0] if lines else type(err).__name__
-    if _AUTH_FAILED.search(full):
-        raise DatabaseUnavailable(
-            f"database refused the credentials: {redact(reason)} (a wrong or rotated password)", kind="auth"
-        ) from None
-    if _TLS_FAILED.search(full):
-        detail = next((line for line in lines if _TLS_FAILED.search(line)), reason)
-        raise DatabaseUnavailable(
-            f"database TLS check failed: {redact(detail)}: {tls_hint or 'check sslmode and sslrootcert'}",
-            kind="tls",
-        ) from None
-    raise DatabaseUnavailable(f"database unavailable: {redact(reason)}") from None
-
-
-def _is_query_error(err: exc.DBAPIError) -> bool:
-    """Operational errors that a statement caused (lock timeout, serialization) are not outages."""
-    sqlstate = getattr(err.orig, "sqlstate", None)
-    return bool(sqlstate) and not str(sqlstate).startswith("08") and str(sqlstate) not in ("57P01", "57P02", "57P03")
-
-
-@contextmanager
-def transaction(db: DB | Connection) -> Iterator[Connection]:
-    """Run in the caller's transaction when given a Connection, else in a new one committed on exit."""
-    if isinstance(db, Connection):
-        yield db
-    else:
-        with db.begin() as conn:
-            yield conn
 
 
 @contextmanager

@@ -26,25 +26,15 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, event, select
 
+from .clock import utcnow
+from .destinations import Destination, Queue
 from .engine import DB
 from .exceptions import DatabaseUnavailable, InvalidBatchItem, JobstackError, PublishBatchError
 from .models import Job, jobs_table
-from .outgoing import (
-    Destination,
-    JobRequest,
-    Prepared,
-    Queue,
-    check_keys_within,
-    check_same_payload,
-    delay_until,
-    existing_jobs,
-    insert_ignoring_duplicates,
-    key_of,
-    prepare,
-    send_all,
-    unsent,
-)
-from .repository import mark_sent, utcnow
+from .preparation import JobRequest, Prepared, check_keys_within, check_same_payload, delay_until, prepare, unsent
+from .relay import mark_sent
+from .rows import insert_ignoring_duplicates, write_rows
+from .sending import send_all
 
 log = logging.getLogger("jobstack.outbox")
 _t = jobs_table
@@ -92,12 +82,12 @@ def enqueue_many(conn: Any, items: Iterable[JobRequest], *, queue: Destination |
         return []
     check_keys_within(prepared)
     if _is_session(conn):
-        jobs = _write(conn.connection(), prepared)
+        jobs = write_rows(conn.connection(), prepared).jobs
         if queue is not None:
             _send_after_commit(conn, jobs, queue)
         return jobs
     if isinstance(conn, Connection):
-        return _write(conn, prepared)
+        return write_rows(conn, prepared).jobs
     return _write_psycopg(conn, prepared)
 
 
@@ -109,7 +99,7 @@ def send(jobs: Sequence[Job], *, queue: Destination, db: DB | None = None) -> li
     if not waiting:
         return list(jobs)
     now = utcnow()  # a job enqueued to run within 15 minutes waits the rest of its time in SQS
-    failures = send_all(queue, [Prepared.of_job(job, delay_until(job.run_at, now)) for job in waiting])
+    failures = send_all(queue, [Prepared.first_send_of(job, delay_until(job.run_at, now)) for job in waiting])
     sent = [job for job in waiting if job.id not in failures]
     if db is not None and sent:
         # If this fails the messages are out anyway: at worst the sweeper sends one duplicate, which the
@@ -123,21 +113,6 @@ def send(jobs: Sequence[Job], *, queue: Destination, db: DB | None = None) -> li
 
 
 # -- writing ----------------------------------------------------------------------------------------------
-
-
-def _write(conn: Connection, prepared: list[Prepared]) -> list[Job]:
-    inserted = set(conn.execute(insert_ignoring_duplicates(conn), [p.row for p in prepared]).scalars())
-    skipped = [key_of(p) for p in prepared if p.message.job_id not in inserted]
-    existing = existing_jobs(conn, skipped) if skipped else {}
-    jobs = []
-    for p in prepared:
-        if p.message.job_id in inserted:
-            jobs.append(p.job())
-        else:
-            first = existing[key_of(p)]
-            check_same_payload(first, p)
-            jobs.append(first)
-    return jobs
 
 
 @functools.cache

@@ -1,308 +1,65 @@
-"""What publishing and enqueueing share: the checks before a row is written, the row itself, the INSERT that
-honours idempotency keys, and sending messages to SQS within its batch and size rules.
+"""Deprecated: split into what each part holds. Import from `db`, or from:
 
-`db/publish.py` commits its own rows; `db/outbox.py` writes them in the caller's transaction. Both prepare
-and send through this module, so a job is validated, sized and sent the same way whichever way it came.
+- db/sqs_limits.py: SQS's size, delay and batch limits;
+- db/destinations.py: `Queue` and the `Destination` protocol (`db.routes.Router` is the other destination);
+- db/preparation.py: `JobRequest`, the checks before a row is written, the row and its message;
+- db/rows.py: the INSERT that honours idempotency keys (`write_rows`);
+- db/sending.py: sending messages within SQS's batch rules (`send_all`, `send_args`, `fifo_arguments`).
+
+Kept so existing imports keep working; it warns once when imported. `Outgoing.again` is now
+`Outgoing.resend_of`, and `Prepared.of_job` is `Prepared.first_send_of`.
 """
 
 from __future__ import annotations
 
-import math
-import uuid
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, Protocol
+import warnings
 
-from sqlalchemy import Connection, Insert, select, tuple_
+from .destinations import Destination, Queue
+from .preparation import (
+    MAX_SCHEDULE_AHEAD,
+    JobRequest,
+    Outgoing,
+    Prepared,
+    check_keys_within,
+    check_same_payload,
+    delay_until,
+    key_of,
+    prepare,
+    unsent,
+)
+from .rows import existing_jobs, insert_ignoring_duplicates, write_rows
+from .sending import describe_error, fifo_arguments, send_all, send_args
+from .sqs_limits import DLQ_ATTRIBUTE_RESERVE, SQS_BATCH_ENTRIES, SQS_MAX_DELAY_SECONDS, SQS_MAX_MESSAGE_BYTES
 
-from .engine import redact
-from .exceptions import IdempotencyConflict, InvalidBatchItem, PayloadTooLarge
-from .job_types import get_job_type
-from .message import JobMessage, message_size
-from .models import Job, JobStatus, jobs_table
+__all__ = [
+    "DLQ_ATTRIBUTE_RESERVE",
+    "MAX_SCHEDULE_AHEAD",
+    "SQS_BATCH_ENTRIES",
+    "SQS_MAX_DELAY_SECONDS",
+    "SQS_MAX_MESSAGE_BYTES",
+    "Destination",
+    "JobRequest",
+    "Outgoing",
+    "Prepared",
+    "Queue",
+    "check_keys_within",
+    "check_same_payload",
+    "delay_until",
+    "describe_error",
+    "existing_jobs",
+    "fifo_arguments",
+    "insert_ignoring_duplicates",
+    "key_of",
+    "prepare",
+    "send_all",
+    "send_args",
+    "unsent",
+    "write_rows",
+]
 
-#: SQS's maximum message size since August 2025; queues created with a smaller limit pass theirs.
-SQS_MAX_MESSAGE_BYTES = 1_048_576
-#: Bytes a message must leave free so the worker's dead-letter copy (the same body plus its reason
-#: attributes, see worker/transport.py: dead_letter) still fits the queue's limit: a job that cannot be dead-lettered
-#: would loop until SQS's redrive drops its reason.
-DLQ_ATTRIBUTE_RESERVE = 2048
-SQS_MAX_DELAY_SECONDS = 900
-SQS_BATCH_ENTRIES = 10
-#: How far ahead a job may be scheduled.
-MAX_SCHEDULE_AHEAD = timedelta(days=366)
-_t = jobs_table
-
-
-@dataclass(frozen=True)
-class Queue:
-    """Where messages go: a boto3 SQS client and the queue's URL (FIFO queues end in `.fifo`)."""
-
-    client: Any
-    url: str
-    max_message_bytes: int = SQS_MAX_MESSAGE_BYTES
-
-    @property
-    def fifo(self) -> bool:
-        return self.url.endswith(".fifo")
-
-    def queue_for(self, job_type: str) -> Queue:
-        """Every job type goes to this one queue (a `Router` picks one per type)."""
-        return self
-
-
-class Destination(Protocol):
-    """Where `publish` and friends send: a `Queue`, or a `db.routes.Router` over a stack's worker pools."""
-
-    def queue_for(self, job_type: str) -> Queue: ...
-
-
-@dataclass(frozen=True)
-class JobRequest:
-    """One job for `publish_many`."""
-
-    type: str
-    payload: dict[str, Any]
-    delay_seconds: int = 0
-    idempotency_key: str | None = None
-    max_attempts: int | None = None
-    #: When to run it (timezone-aware), up to MAX_SCHEDULE_AHEAD ahead: within SQS's 15-minute delay the
-    #: message is sent now with DelaySeconds; later, the row is `scheduled` and the sweeper releases it.
-    run_at: datetime | None = None
-    #: FIFO queues: jobs with the same key run one at a time in publishing order (SQS's MessageGroupId);
-    #: required there, refused on a standard queue.
-    ordering_key: str | None = None
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    message: JobMessage
-    body: str
-    delay_seconds: int = 0
-    group: str | None = None  # FIFO MessageGroupId (None: the job's own id)
-    #: FIFO MessageDeduplicationId (None: the job id). A re-send needs its own: SQS accepts, and silently
-    #: drops, a message whose id it saw in the last 5 minutes.
-    deduplication_id: str | None = None
-
-    @classmethod
-    def again(cls, job: Job, delay_seconds: int = 0) -> Outgoing:
-        """An existing job's message sent once more (sweeper, retry), with a deduplication id of its own."""
-        message = JobMessage(job.id, job.type, job.payload)
-        return cls(message, message.body(), delay_seconds, job.ordering_key, f"{job.id}.{uuid.uuid4().hex[:12]}")
-
-
-@dataclass(frozen=True)
-class Prepared(Outgoing):
-    row: dict[str, Any] = field(default_factory=dict)
-    existing: Job | None = None
-
-    @classmethod
-    def of_job(cls, job: Job, delay_seconds: int = 0) -> Prepared:
-        message = JobMessage(job.id, job.type, job.payload)
-        return cls(message, message.body(), delay_seconds, job.ordering_key, existing=job)
-
-    def job(self) -> Job:
-        if self.existing is not None:
-            return self.existing
-        return Job(**self.row | {"status": JobStatus(self.row["status"])})
-
-
-def key_of(p: Prepared) -> tuple[str, str]:
-    return (p.row["type"], p.row["idempotency_key"])
-
-
-def unsent(job: Job) -> bool:
-    """A still-pending job whose message SQS never accepted (an earlier publish got PublishError)."""
-    return job.status is JobStatus.PENDING and job.sent_at is None
-
-
-def check_same_payload(first: Job, prepared: Prepared) -> None:
-    if first.payload != prepared.row["payload"]:
-        raise IdempotencyConflict(first.type, first.idempotency_key or "", first.id)
-
-
-def check_keys_within(prepared: Sequence[Prepared]) -> None:
-    seen: dict[tuple[str, str], tuple[int, Prepared]] = {}
-    for index, p in enumerate(prepared):
-        if p.row["idempotency_key"] is None:
-            continue
-        if key_of(p) in seen and seen[key_of(p)][1].row["payload"] != p.row["payload"]:
-            first = seen[key_of(p)][0]
-            raise InvalidBatchItem(
-                index,
-                f"idempotency key {p.row['idempotency_key']!r} is also on item {first} with another payload: "
-                "one key names one job",
-            )
-        seen.setdefault(key_of(p), (index, p))
-
-
-def send_all(destination: Destination, outgoing: Sequence[Outgoing]) -> dict[uuid.UUID, str]:
-    """Send each message to its type's queue, in batches; returns what SQS refused, with reasons."""
-    by_queue: dict[str, tuple[Queue, list[Outgoing]]] = {}
-    for item in outgoing:
-        queue = destination.queue_for(item.message.type)
-        by_queue.setdefault(queue.url, (queue, []))[1].append(item)
-    failures: dict[uuid.UUID, str] = {}
-    for queue, items in by_queue.values():
-        for batch in _sqs_batches(items, queue.max_message_bytes):
-            failures.update(_send_batch(queue, batch))
-    return failures
-
-
-def prepare(request: JobRequest, queue: Queue, *, now: datetime) -> Prepared:
-    job_type = get_job_type(request.type)
-    payload = job_type.validate(request.payload)
-    if not 0 <= request.delay_seconds <= SQS_MAX_DELAY_SECONDS:
-        raise ValueError(f"delay_seconds must be between 0 and {SQS_MAX_DELAY_SECONDS}, got {request.delay_seconds}")
-    if queue.fifo and request.delay_seconds:
-        raise ValueError("delay_seconds is not supported per message on a FIFO queue: set the queue's delay instead")
-    key = request.idempotency_key
-    if key is not None and not 1 <= len(key) <= 255:
-        raise ValueError("idempotency_key must be 1-255 characters")
-    max_attempts = request.max_attempts if request.max_attempts is not None else job_type.max_attempts
-    if max_attempts < 1:
-        raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
-    delay, status, run_at = _when(request, queue, now=now)
-    message = JobMessage(job_id=uuid.uuid4(), type=job_type.name, payload=payload)
-    body = message.body()
-    size = message_size(body, message.attributes())
-    if size > queue.max_message_bytes - DLQ_ATTRIBUTE_RESERVE:
-        raise PayloadTooLarge(job_type.name, size, queue.max_message_bytes, DLQ_ATTRIBUTE_RESERVE)
-    row = {
-        "id": message.job_id,
-        "type": job_type.name,
-        "payload": payload,
-        "status": status.value,
-        "attempts": 0,
-        "max_attempts": max_attempts,
-        "error": None,
-        "idempotency_key": key,
-        "created_at": now,
-        "updated_at": now,
-        "started_at": None,
-        "completed_at": None,
-        "sent_at": None,
-        "send_count": 0,
-        "cancel_requested_at": None,
-        "run_at": run_at,
-        "ordering_key": request.ordering_key,
-    }
-    if request.ordering_key is not None:
-        if not queue.fifo and queue.url:
-            raise ValueError("ordering_key needs a FIFO queue (its URL ends in .fifo): standard queues keep no order")
-        if not 1 <= len(request.ordering_key) <= 128:
-            raise ValueError("ordering_key must be 1-128 characters (SQS's MessageGroupId)")
-    elif queue.fifo:
-        raise ValueError(
-            f"job type {job_type.name!r} runs on a FIFO queue, which needs ordering_key: the key whose jobs must "
-            "run in order, one at a time (e.g. ordering_key=f'customer-{id}')"
-        )
-    return Prepared(message=message, body=body, delay_seconds=delay, group=request.ordering_key, row=row)
-
-
-def _when(request: JobRequest, queue: Queue, *, now: datetime) -> tuple[int, JobStatus, datetime | None]:
-    """(DelaySeconds for the message, the row's status, its run_at) for `request`."""
-    if request.run_at is None:
-        return request.delay_seconds, JobStatus.PENDING, None
-    if request.delay_seconds:
-        raise ValueError("give delay_seconds or run_at, not both")
-    if request.run_at.tzinfo is None:
-        raise ValueError(
-            "run_at must be timezone-aware, e.g. datetime(2026, 12, 1, 9, tzinfo=ZoneInfo('Europe/Paris'))"
-        )
-    wait = (request.run_at - now).total_seconds()
-    if wait > MAX_SCHEDULE_AHEAD.total_seconds():
-        raise ValueError(
-            f"run_at may be at most {MAX_SCHEDULE_AHEAD.days} days ahead, got {request.run_at.isoformat()}"
-        )
-    if queue.fifo and wait > 0:
-        raise ValueError("run_at in the future is not supported on a FIFO queue (it has no per-message delay)")
-    if wait <= SQS_MAX_DELAY_SECONDS:  # SQS waits for us, to the second
-        return delay_until(request.run_at, now), JobStatus.PENDING, request.run_at
-    return 0, JobStatus.SCHEDULED, request.run_at
-
-
-def delay_until(run_at: datetime | None, now: datetime) -> int:
-    """DelaySeconds that makes a message released now visible at `run_at` (0 if due)."""
-    if run_at is None:
-        return 0
-    return min(max(0, math.ceil((run_at - now).total_seconds())), SQS_MAX_DELAY_SECONDS)
-
-
-def insert_ignoring_duplicates(conn: Connection | str) -> Insert:
-    """INSERT that skips a row whose (type, idempotency_key) exists, returning the ids it did insert.
-    `conn`: the connection it will run on, or its dialect's name."""
-    keys = [_t.c.type, _t.c.idempotency_key]
-    if (conn if isinstance(conn, str) else conn.dialect.name) == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(_t).on_conflict_do_nothing(index_elements=keys).returning(_t.c.id)
-    # Imported only when used: the worker's cold start never needs the SQLite dialect.
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(_t).on_conflict_do_nothing(index_elements=keys).returning(_t.c.id)
-
-
-def existing_jobs(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Job]:
-    query = select(_t).where(tuple_(_t.c.type, _t.c.idempotency_key).in_(list(set(keys))))
-    return {(r.type, r.idempotency_key): Job.from_row(r) for r in conn.execute(query)}
-
-
-def send_args(queue: Queue, prepared: Outgoing) -> dict[str, Any]:
-    args: dict[str, Any] = {
-        "QueueUrl": queue.url,
-        "MessageBody": prepared.body,
-        "MessageAttributes": prepared.message.attributes(),
-    }
-    if queue.fifo:
-        # The ordering key's group (a job from before its pool was FIFO: its own group); the job id
-        # deduplicates a publish retried after a lost reply, a re-send carries an id of its own.
-        job_id = str(prepared.message.job_id)
-        args.update(fifo_arguments(prepared.group or job_id, prepared.deduplication_id or job_id))
-    elif prepared.delay_seconds:
-        args["DelaySeconds"] = prepared.delay_seconds
-    return args
-
-
-def fifo_arguments(group: str, deduplication_id: str) -> dict[str, str]:
-    """SendMessage's arguments for a FIFO queue, for every sender (publish, the worker's copies, redrive).
-    SQS silently drops a message whose deduplication id it saw in the last 5 minutes, so every copy of a
-    message that must arrive again carries an id of its own."""
-    return {"MessageGroupId": group, "MessageDeduplicationId": deduplication_id}
-
-
-def _sqs_batches(items: Sequence[Outgoing], max_bytes: int) -> Iterable[list[Outgoing]]:
-    """Groups of at most 10 messages whose sizes add up to at most the queue's maximum (SQS's batch rule)."""
-    batch: list[Outgoing] = []
-    batch_bytes = 0
-    for item in items:
-        size = message_size(item.body, item.message.attributes())
-        if batch and (len(batch) == SQS_BATCH_ENTRIES or batch_bytes + size > max_bytes):
-            yield batch
-            batch, batch_bytes = [], 0
-        batch.append(item)
-        batch_bytes += size
-    if batch:
-        yield batch
-
-
-def _send_batch(queue: Queue, batch: list[Outgoing]) -> dict[uuid.UUID, str]:
-    entries = []
-    for index, item in enumerate(batch):
-        args = send_args(queue, item)
-        del args["QueueUrl"]
-        entries.append({"Id": str(index), **args})
-    try:
-        response = queue.client.send_message_batch(QueueUrl=queue.url, Entries=entries)
-    except Exception as err:
-        cause = describe_error(err)
-        return {item.message.job_id: cause for item in batch}
-    return {
-        batch[int(f["Id"])].message.job_id: f"{f.get('Code', 'Error')}: {f.get('Message', 'no reason given')}"
-        for f in response.get("Failed", [])
-    }
-
-
-def describe_error(err: Exception) -> str:
-    return redact(f"{type(err).__name__}: {err}")[:500]
+warnings.warn(
+    "db.outgoing is deprecated: import from db (or db.destinations, db.preparation, db.rows, db.sending, "
+    "db.sqs_limits)",
+    DeprecationWarning,
+    stacklevel=2,
+)

@@ -16,30 +16,25 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from .clock import utcnow
+from .destinations import Destination, Queue
 from .engine import DB
 from .exceptions import DatabaseUnavailable, InvalidBatchItem, JobstackError, PublishBatchError, PublishError
 from .models import Job, JobStatus
-from .outgoing import (
-    SQS_MAX_DELAY_SECONDS,
-    SQS_MAX_MESSAGE_BYTES,
-    Destination,
+from .preparation import (
     JobRequest,
     Outgoing,
     Prepared,
-    Queue,
     check_keys_within,
     check_same_payload,
     delay_until,
-    describe_error,
-    existing_jobs,
-    insert_ignoring_duplicates,
-    key_of,
     prepare,
-    send_all,
-    send_args,
     unsent,
 )
-from .repository import mark_sent, utcnow
+from .relay import mark_sent
+from .rows import existing_jobs, insert_ignoring_duplicates, write_rows
+from .sending import describe_error, send_all, send_args
+from .sqs_limits import SQS_MAX_DELAY_SECONDS, SQS_MAX_MESSAGE_BYTES
 
 __all__ = ["SQS_MAX_DELAY_SECONDS", "SQS_MAX_MESSAGE_BYTES", "JobRequest", "Queue", "publish", "publish_many", "resend"]
 
@@ -85,7 +80,7 @@ def publish(
             check_same_payload(first, prepared)
             if not unsent(first):
                 return first
-            prepared = Prepared.of_job(first, delay_until(first.run_at, now) if first.run_at else delay_seconds)
+            prepared = Prepared.first_send_of(first, delay_until(first.run_at, now) if first.run_at else delay_seconds)
     if prepared.row and prepared.row["status"] == JobStatus.SCHEDULED.value:
         return prepared.job()  # no message yet: the sweeper releases it when it is due
     try:
@@ -116,34 +111,28 @@ def publish_many(db: DB, items: Iterable[JobRequest], *, queue: Destination) -> 
 
     check_keys_within(prepared)
 
-    existing: dict[tuple[str, str], Job] = {}
-    with db.begin() as conn:
-        # executemany of INSERT .. RETURNING: SQLAlchemy's "insertmanyvalues" sends multi-row INSERTs of
-        # 1000 rows from one small compiled statement (a .values(list) statement with 12,000 bind
-        # parameters costs more to compile than the database takes to run it).
-        inserted = set(conn.execute(insert_ignoring_duplicates(conn), [p.row for p in prepared]).scalars())
-        skipped = [key_of(p) for p in prepared if p.message.job_id not in inserted]
-        if skipped:
-            existing = existing_jobs(conn, skipped)
-            for p in prepared:  # raising here rolls back this call's rows: all or nothing
-                if p.message.job_id not in inserted:
-                    check_same_payload(existing[key_of(p)], p)
-    to_send = [p for p in prepared if p.message.job_id in inserted and p.row["status"] != JobStatus.SCHEDULED.value]
-    resent = {
-        j.id: Prepared.of_job(j, delay_until(j.run_at, now))
-        for j in existing.values()
-        if unsent(j) and j.id not in inserted
+    with db.begin() as conn:  # all or nothing: a conflicting idempotency key rolls back every row
+        written = write_rows(conn, prepared)
+    inserted = written.inserted
+    to_send: list[Outgoing] = [
+        p for p in prepared if p.message.job_id in inserted and p.row["status"] != JobStatus.SCHEDULED.value
+    ]
+    unsent_before = {  # an earlier publish of the same key whose message SQS never accepted: sent now
+        j.id: Prepared.first_send_of(j, delay_until(j.run_at, now))
+        for j in written.jobs
+        if j.id not in inserted and unsent(j)
     }
-    to_send += resent.values()
+    to_send += unsent_before.values()
 
     failures = send_all(queue, to_send)
-    sent = {j.id: j for j in _record_sent(db, [p.job() for p in to_send if p.message.job_id not in failures])}
+    by_id = {job.id: job for job in written.jobs}
+    sent = {
+        j.id: j
+        for j in _record_sent(db, [by_id[o.message.job_id] for o in to_send if o.message.job_id not in failures])
+    }
     if failures:
         raise PublishBatchError(failures, list(sent))
-    return [
-        sent.get(job.id, job)
-        for job in (p.job() if p.message.job_id in inserted else existing[key_of(p)] for p in prepared)
-    ]
+    return [sent.get(job.id, job) for job in written.jobs]
 
 
 def resend(jobs: Sequence[Job], *, queue: Destination, now: datetime | None = None) -> dict[uuid.UUID, str]:
@@ -153,7 +142,7 @@ def resend(jobs: Sequence[Job], *, queue: Destination, now: datetime | None = No
     reasons; an empty dict means every message was sent. Recording the sends (`mark_sent`) is the
     caller's: the sweeper marked them before sending."""
     now = now or utcnow()
-    return send_all(queue, [Outgoing.again(j, delay_until(j.run_at, now)) for j in jobs])
+    return send_all(queue, [Outgoing.resend_of(j, delay_until(j.run_at, now)) for j in jobs])
 
 
 def _record_sent(db: DB, jobs: list[Job]) -> list[Job]:

@@ -22,8 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .destinations import Queue
 from .exceptions import ConfigError, UnroutableJob
-from .outgoing import SQS_MAX_MESSAGE_BYTES, Queue
+from .sqs_limits import SQS_MAX_MESSAGE_BYTES
 
 ROUTES_VARIABLE = "JOBSTACK_ROUTES"
 DEFAULT_POOL = "default"  # stacks/pools.py's too: the stack imports nothing from db/, so it names it itself

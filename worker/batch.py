@@ -28,8 +28,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from db import ConfigError, DatabaseUnavailable, mark_sent
-from db.engine import redact
+from db import ConfigError, DatabaseUnavailable, mark_sent, redact
 from worker.completion import DeferredCompletion
 from worker.exceptions import BatchFailed
 from worker.metrics import BatchMetrics

@@ -20,9 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from uuid import UUID
 
-from db import Claim, DatabaseUnavailable, Job, claim_job, complete_job
-from db.engine import redact
-from db.repository import complete_and_claim
+from db import Claim, DatabaseUnavailable, Job, claim_job, complete_and_claim, complete_job, redact
 from worker.observability import LOGGER_NAME
 from worker.outcomes import Decision, Outcome
 from worker.runtime import Runtime

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from db import JobTypes, ResendWindows
+from db.destinations import Destination, Queue
 from db.engine import normalise_url
 from db.exceptions import ConfigError
-from db.outgoing import Destination, Queue
-from db.repository import JobTypes, ResendWindows
 from db.routes import DEFAULT_POOL, ROUTES_VARIABLE, Router, Routes
 from worker.contract import Env
 
@@ -52,7 +52,7 @@ class WorkerConfig:
     max_deliveries: int = 100
     #: The function's timeout (the stack passes it): settings that could never run are refused against it.
     function_timeout: timedelta | None = None
-    #: Sweeper windows (see db.repository.ResendWindows); the stack derives the last two from the queue.
+    #: Sweeper windows (see db.relay.ResendWindows); the stack derives the last two from the queue.
     sweep_pending_after: timedelta = timedelta(seconds=300)
     sweep_lost_after: timedelta = timedelta(seconds=6 * 60 + 900 + 60)
     sweep_expired_after: timedelta = timedelta(days=4, seconds=6 * 60 + 900)

@@ -30,8 +30,8 @@ from db import (
     fail_job,
     get_job_type,
     parse_body,
+    redact,
 )
-from db.engine import redact
 from db.message import JobMessage, job_id_hint
 from worker.backoff import retry_delay
 from worker.completion import DeferredCompletion

@@ -14,7 +14,7 @@ import logging
 import threading
 from typing import Any
 
-from db.engine import redact
+from db import redact
 
 MASK = "***"
 _secrets: set[str] = set()

@@ -25,7 +25,7 @@ from worker import runtime
 from worker.observability import LOGGER_NAME
 
 #: Imported before the snapshot: the first connection's dialect and driver machinery.
-WARM_MODULES = ("psycopg", "sqlalchemy.dialects.postgresql.psycopg", "db.repository", "worker.batch")
+WARM_MODULES = ("psycopg", "sqlalchemy.dialects.postgresql.psycopg", "db.lifecycle", "worker.batch")
 log = logging.getLogger(LOGGER_NAME)
 
 

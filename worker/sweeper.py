@@ -1,7 +1,7 @@
 """The sweeper: a scheduled Lambda entry (`worker.sweeper.handler`) that repairs what delivery missed.
 
 - Jobs whose message is gone are sent again, each rule waiting a window derived from the queue's settings
-  (db.repository.ResendWindows), and each send recorded in `sent_at`, so a backlogged queue is never
+  (db.relay.ResendWindows), and each send recorded in `sent_at`, so a backlogged queue is never
   multiplied: a `pending` job whose send was never confirmed (the outbox relay), or whose message must
   have expired; a job that failed with attempts left, or whose invocation died, and whose message has
   not come back (SQS's redrive took it, say, after throttled receives).
@@ -34,9 +34,9 @@ from db import (
     take_for_resend,
     unmark_sent,
     unrelease,
+    utcnow,
 )
-from db.outgoing import SQS_MAX_DELAY_SECONDS
-from db.repository import utcnow
+from db.sqs_limits import SQS_MAX_DELAY_SECONDS
 from worker.config import WorkerConfig
 from worker.observability import LOGGER_NAME
 from worker.outcomes import ABANDONED

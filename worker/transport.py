@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from db.message import message_size
-from db.outgoing import fifo_arguments
-from db.publish import SQS_MAX_DELAY_SECONDS, SQS_MAX_MESSAGE_BYTES
+from db.sending import fifo_arguments
+from db.sqs_limits import SQS_MAX_DELAY_SECONDS, SQS_MAX_MESSAGE_BYTES
 from worker.contract import (
     DEAD_LETTER_FAILED_AT,
     DEAD_LETTER_KIND,

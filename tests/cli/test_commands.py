@@ -16,8 +16,7 @@ from sqlalchemy import text
 
 from cli.main import main
 from cli.target import Target
-from db import DB, JobStatus, Queue, get_job, list_jobs, publish, requeue_job
-from db.repository import utcnow
+from db import DB, JobStatus, Queue, get_job, list_jobs, publish, requeue_job, utcnow
 from tests.support.cli_runner import Jobs
 from tests.support.esm import FakeLambdaContext, acknowledge, drain, receive_event
 from tests.support.factories import insert_job

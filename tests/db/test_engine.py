@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from db import ConfigError, DatabaseUnavailable, create_db, normalise_url, redact
-from db.repository import get_job
+from db import ConfigError, DatabaseUnavailable, create_db, get_job, normalise_url, redact
 
 pytestmark = pytest.mark.unit
 

@@ -29,9 +29,9 @@ from db import (
     enqueue_many,
     get_job,
     send,
+    utcnow,
 )
 from db.publish import JobRequest
-from db.repository import utcnow
 from tests.support.esm import FakeLambdaContext, acknowledge, drain, receive_event
 from worker.batch import process_batch
 from worker.runtime import Runtime

@@ -13,14 +13,21 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from db import DB, ClaimOutcome, Job, JobStatus, claim_job, complete_job, fail_job, get_job, list_jobs
-from db.repository import (
-    MAX_ERROR_CHARS,
+from db import (
+    DB,
+    ClaimOutcome,
+    Job,
+    JobStatus,
     ResendWindows,
     abandoned_jobs,
+    claim_job,
     complete_and_claim,
+    complete_job,
     count_jobs,
+    fail_job,
+    get_job,
     job_id_pages,
+    list_jobs,
     mark_sent,
     oldest_pending,
     prune_jobs,
@@ -29,6 +36,7 @@ from db.repository import (
     unmark_sent,
     utcnow,
 )
+from db.lifecycle import MAX_ERROR_CHARS
 from tests.support.factories import insert_job
 
 pytestmark = pytest.mark.integration

@@ -17,8 +17,7 @@ from uuid import UUID
 
 import pytest
 
-from db import DB, JobRequest, JobStatus, Queue, get_job, publish, publish_many, take_due
-from db.repository import utcnow
+from db import DB, JobRequest, JobStatus, Queue, get_job, publish, publish_many, take_due, utcnow
 from tests.support.esm import drain
 from worker.runtime import Runtime
 from worker.sweeper import sweep

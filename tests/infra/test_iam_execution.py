@@ -25,8 +25,7 @@ import pytest
 from moto import settings as moto_settings
 from moto.core.authorization import ActionAuthenticatorMixin
 
-from db import DB, JobStatus, Queue, get_job, publish
-from db.repository import utcnow
+from db import DB, JobStatus, Queue, get_job, publish, utcnow
 from stacks.settings import load_settings
 from tests.support.esm import FakeLambdaContext, drain
 from tests.support.factories import insert_job

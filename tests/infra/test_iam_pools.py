@@ -16,8 +16,7 @@ import pytest
 from moto import settings as moto_settings
 from moto.core.authorization import ActionAuthenticatorMixin
 
-from db import DB, Router, Routes, publish
-from db.repository import utcnow
+from db import DB, Router, Routes, publish, utcnow
 from tests.support.factories import insert_job
 from tests.support.iam import ACCOUNT, REGION, as_aws_authorizes, policies_of, resolve
 from tests.support.synth import cdk_context, of_type, stack_template, synth_app

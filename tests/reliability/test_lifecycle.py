@@ -38,11 +38,11 @@ from db import (
     publish,
     publish_many,
     register_job_type,
+    utcnow,
 )
 from db.job_types import unregister_job_type
 from db.message import JobMessage
-from db.outgoing import DLQ_ATTRIBUTE_RESERVE
-from db.repository import utcnow
+from db.sqs_limits import DLQ_ATTRIBUTE_RESERVE
 from tests.support import esm
 from tests.support.esm import FakeLambdaContext, drain, receive_event
 from tests.support.factories import insert_job

@@ -25,8 +25,8 @@ from db import (
     list_jobs,
     publish,
     publish_many,
+    utcnow,
 )
-from db.repository import utcnow
 from tests.support.esm import drain
 from tests.support.factories import insert_job
 from tests.support.pg_proxy import PostgresProxy

@@ -6,9 +6,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from db import DB, Job, JobStatus, get_job
+from db import DB, Job, JobStatus, get_job, utcnow
 from db.models import jobs_table
-from db.repository import utcnow
 
 
 def insert_job(

@@ -8,8 +8,7 @@ import json
 
 import pytest
 
-from db import DB, JobStatus, Queue, cancel_jobs, get_job, publish
-from db.repository import CancelReport
+from db import DB, CancelReport, JobStatus, Queue, cancel_jobs, get_job, publish
 from tests.support import esm
 from tests.support.esm import drain
 from tests.support.worker_support import Calls

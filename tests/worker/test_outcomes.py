@@ -11,8 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from bench.statements import count_statements
-from db import DB, JobRequest, JobStatus, Queue, get_job, publish, publish_many
-from db.repository import utcnow
+from db import DB, JobRequest, JobStatus, Queue, get_job, publish, publish_many, utcnow
 from tests.support import esm
 from tests.support.esm import FakeLambdaContext, acknowledge, drain, receive_event
 from tests.support.factories import insert_job

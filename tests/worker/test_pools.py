@@ -29,9 +29,9 @@ from db import (
     publish,
     publish_many,
     register_job_type,
+    utcnow,
 )
 from db.job_types import unregister_job_type
-from db.repository import utcnow
 from tests.support.esm import FakeLambdaContext, acknowledge, drain, receive_event
 from tests.support.factories import insert_job
 from tests.support.worker_support import fifo_pair, make_config

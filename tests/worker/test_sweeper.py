@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 import worker.runtime
-from db import DB, JobStatus, Queue, get_job
-from db.repository import utcnow
+from db import DB, JobStatus, Queue, get_job, utcnow
 from tests.support.esm import drain
 from tests.support.factories import insert_job
 from tests.support.sqs_faults import FlakySqs

@@ -1,0 +1,225 @@
+"""The operators' queries: find, list, count, retry and cancel jobs (`jobs` CLI, the DLQ redrive).
+
+Reads are bounded (keyset pages, counts by index) so they stay cheap on a large table; every change is one
+conditional statement, so a job that moves meanwhile is reported as what it became.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID
+
+from sqlalchemy import ColumnElement, Connection, and_, func, select, update
+
+from .clock import utcnow
+from .engine import DB, statements
+from .models import Job, JobStatus, jobs_table
+
+_t = jobs_table
+
+
+def existing_job_ids(db: DB | Connection, job_ids: Sequence[UUID]) -> set[UUID]:
+    """Which of `job_ids` have a row: one query for a batch, instead of a read per id."""
+    if not job_ids:
+        return set()
+    with statements(db) as conn:
+        return set(conn.execute(select(_t.c.id).where(_t.c.id.in_(list(set(job_ids))))).scalars())
+
+
+def get_job(db: DB | Connection, job_id: UUID) -> Job | None:
+    with statements(db) as conn:
+        row = conn.execute(select(_t).where(_t.c.id == job_id)).first()
+    return Job.from_row(row) if row else None
+
+
+def list_jobs(
+    db: DB | Connection,
+    *,
+    status: JobStatus | str | None = None,
+    type: str | None = None,
+    since: datetime | None = None,
+    limit: int = 100,
+) -> list[Job]:
+    """Newest first."""
+    query = select(_t).order_by(_t.c.created_at.desc(), _t.c.id).limit(limit)
+    if status is not None:
+        query = query.where(_t.c.status == JobStatus(status).value)
+    if type is not None:
+        query = query.where(_t.c.type == type)
+    if since is not None:
+        query = query.where(_t.c.created_at >= since)
+    with statements(db) as conn:
+        return [Job.from_row(r) for r in conn.execute(query)]
+
+
+def requeue_job(
+    db: DB | Connection,
+    job_id: UUID,
+    *,
+    force: bool = False,
+    message_lost: bool = False,
+    now: datetime | None = None,
+) -> Job | None:
+    """Make a job runnable again, now, with a fresh set of attempts (an operator's retry or DLQ redrive).
+
+    A job that still has a live message is refused, or the caller's new message would be a second one (two
+    copies run its attempts twice as fast, past the backoff, and leave two dead letters). So, by default,
+    only a `failed` job with no attempts left; with `message_lost` (a DLQ redrive, which holds the job's only
+    message) also a `pending` or `failed` one; with `force` also `pending`, `failed`, `completed` and
+    `cancelled`. Never a job that is processing right now. Its `run_at` (a cancelled scheduled job's) and its
+    last error are cleared. Returns the updated row, or None if nothing changed.
+    """
+    now = now or utcnow()
+    allowed: ColumnElement[bool]
+    if force:
+        allowed = _t.c.status.in_([s.value for s in (JobStatus.PENDING, JobStatus.FAILED, JobStatus.COMPLETED,
+                                                      JobStatus.CANCELLED)])  # fmt: skip
+    elif message_lost:
+        allowed = _t.c.status.in_([JobStatus.PENDING.value, JobStatus.FAILED.value])
+    else:
+        allowed = and_(_t.c.status == JobStatus.FAILED.value, _t.c.attempts >= _t.c.max_attempts)
+    stmt = (
+        update(_t)
+        .where(_t.c.id == job_id, allowed)
+        .values(
+            status=JobStatus.PENDING.value,
+            attempts=0,
+            error=None,
+            run_at=None,
+            started_at=None,
+            completed_at=None,
+            updated_at=now,
+            sent_at=None,  # the caller sends next and marks it; if it cannot, the sweeper relays the job
+            cancel_requested_at=None,
+        )
+        .returning(*_t.c)
+    )
+    with statements(db) as conn:
+        row = conn.execute(stmt).first()
+    return Job.from_row(row) if row else None
+
+
+@dataclass(frozen=True)
+class JobState:
+    """What a DLQ redrive needs of a job to tell whether a dead letter is still its message."""
+
+    status: JobStatus
+    attempts: int
+    max_attempts: int
+    sent_at: datetime | None
+
+    @property
+    def failed_for_good(self) -> bool:
+        return self.status is JobStatus.FAILED and self.attempts >= self.max_attempts
+
+
+def job_states(db: DB | Connection, job_ids: Sequence[UUID]) -> dict[UUID, JobState]:
+    """Each existing job's state, one query for a batch (a DLQ redrive's view of its letters)."""
+    if not job_ids:
+        return {}
+    columns = (_t.c.id, _t.c.status, _t.c.attempts, _t.c.max_attempts, _t.c.sent_at)
+    with statements(db) as conn:
+        rows = conn.execute(select(*columns).where(_t.c.id.in_(list(set(job_ids)))))
+        return {r.id: JobState(JobStatus(r.status), r.attempts, r.max_attempts, r.sent_at) for r in rows}
+
+
+@dataclass(frozen=True)
+class CancelReport:
+    cancelled: list[UUID]  # pending or waiting for a retry: they will not run
+    asked_to_stop: list[UUID]  # running now: their handler is asked to stop (ctx.cancel_requested())
+    refused: dict[UUID, str]  # completed (or already cancelled): id -> its status
+    missing: list[UUID]
+
+
+def cancel_jobs(db: DB | Connection, job_ids: Sequence[UUID], *, now: datetime | None = None) -> CancelReport:
+    """Cancel jobs: a pending or failed one never runs again (its message is acknowledged unrun); a running
+    one is asked to stop (`cancel_requested_at`) and otherwise allowed to finish; a completed one is refused.
+    Three conditional statements, so a job that changes state meanwhile is counted as what it became."""
+    now = now or utcnow()
+    ids = list(dict.fromkeys(job_ids))
+    waiting = [JobStatus.PENDING.value, JobStatus.FAILED.value, JobStatus.SCHEDULED.value]
+    with statements(db) as conn:
+        cancelled = list(
+            conn.execute(
+                update(_t)
+                .where(_t.c.id.in_(ids), _t.c.status.in_(waiting))
+                .values(status=JobStatus.CANCELLED.value, error="cancelled", updated_at=now)
+                .returning(_t.c.id)
+            ).scalars()
+        )
+        asked = list(
+            conn.execute(
+                update(_t)
+                .where(_t.c.id.in_(ids), _t.c.status == JobStatus.PROCESSING.value)
+                .values(cancel_requested_at=now)
+                .returning(_t.c.id)
+            ).scalars()
+        )
+        done = set(cancelled) | set(asked)
+        rest = [i for i in ids if i not in done]
+        found = dict(conn.execute(select(_t.c.id, _t.c.status).where(_t.c.id.in_(rest))).tuples().all()) if rest else {}
+    return CancelReport(
+        cancelled=cancelled,
+        asked_to_stop=asked,
+        refused={i: str(found[i]) for i in rest if i in found},
+        missing=[i for i in rest if i not in found],
+    )
+
+
+def oldest_pending(db: DB | Connection) -> datetime | None:
+    """When the oldest pending job was created: one `min()` however many are waiting."""
+    with statements(db) as conn:
+        value = conn.execute(select(func.min(_t.c.created_at)).where(_t.c.status == JobStatus.PENDING.value)).scalar()
+    if isinstance(value, str):  # SQLite returns the aggregate as text, without the column's type
+        value = datetime.fromisoformat(value)
+    if value is not None and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+def job_id_pages(
+    db: DB | Connection,
+    *,
+    status: JobStatus | str,
+    type: str | None = None,
+    since: datetime | None = None,
+    page: int = 500,
+) -> Iterator[list[UUID]]:
+    """The ids of the jobs with `status` (and `type`, created since `since`), a page at a time in id order:
+    each page is read after the caller handled the previous one, so changing those rows (a retry makes
+    them pending) moves nothing under the cursor, and no run holds every id in memory."""
+    after: UUID | None = None
+    while True:
+        query = select(_t.c.id).where(_t.c.status == JobStatus(status).value).order_by(_t.c.id).limit(page)
+        if type is not None:
+            query = query.where(_t.c.type == type)
+        if since is not None:
+            query = query.where(_t.c.created_at >= since)
+        if after is not None:
+            query = query.where(_t.c.id > after)
+        with statements(db) as conn:
+            ids = list(conn.execute(query).scalars())
+        if not ids:
+            return
+        yield ids
+        after = ids[-1]
+
+
+def count_jobs(
+    db: DB | Connection, *, status: JobStatus | str, type: str | None = None, since: datetime | None = None
+) -> int:
+    query = select(func.count()).where(_t.c.status == JobStatus(status).value)
+    if type is not None:
+        query = query.where(_t.c.type == type)
+    if since is not None:
+        query = query.where(_t.c.created_at >= since)
+    with statements(db) as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def count_by_status_and_type(db: DB | Connection) -> dict[tuple[str, str], int]:
+    query = select(_t.c.status, _t.c.type, func.count()).group_by(_t.c.status, _t.c.type)
+    with statements(db) as conn:
+        return {(s, ty): n for s, ty, n in conn.execute(query)}

@@ -1,0 +1,32 @@
+"""Where a job's message goes: one `Queue`, or a `db.routes.Router` that picks a pool's queue per job type.
+Both are `Destination`s, which is all `publish` and friends need."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .sqs_limits import SQS_MAX_MESSAGE_BYTES
+
+
+@dataclass(frozen=True)
+class Queue:
+    """Where messages go: a boto3 SQS client and the queue's URL (FIFO queues end in `.fifo`)."""
+
+    client: Any
+    url: str
+    max_message_bytes: int = SQS_MAX_MESSAGE_BYTES
+
+    @property
+    def fifo(self) -> bool:
+        return self.url.endswith(".fifo")
+
+    def queue_for(self, job_type: str) -> Queue:
+        """Every job type goes to this one queue (a `Router` picks one per type)."""
+        return self
+
+
+class Destination(Protocol):
+    """Where `publish` and friends send: a `Queue`, or a `db.routes.Router` over a stack's worker pools."""
+
+    def queue_for(self, job_type: str) -> Queue: ...

@@ -1,0 +1,269 @@
+"""The worker's side of a job's lifecycle: claim → processing → completed | failed | cancelled.
+
+Every state change is ONE conditional statement, so the database arbitrates races (two workers, a
+duplicate SQS delivery, a zombie invocation) instead of a read-then-write in Python. Functions take a `DB`
+(their own short transaction) or a `Connection` (the caller's transaction) first.
+
+The claim rule (which rows a delivery may take) is written once, as `_CLAIMABLE`: the plain claim, the
+claim that rides with the previous job's completion, and the reason a claim missed all use it.
+
+Times come from the caller's clock (`now`, default: this machine's UTC time) rather than the server's, so
+the same SQL runs on PostgreSQL and SQLite and tests can travel in time. Lambda hosts are NTP-synced; the
+stale windows these times feed are minutes long.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, true, update, values
+from sqlalchemy import column as sql_column
+
+from .clock import utcnow
+from .engine import DB, statements
+from .models import Job, JobStatus, jobs_table
+
+MAX_ERROR_CHARS = 4000
+_t = jobs_table
+
+
+class ClaimOutcome(enum.StrEnum):
+    CLAIMED = "claimed"  # this caller now owns the job: run it
+    COMPLETED = "completed"  # a duplicate delivery of finished work: acknowledge, do not run
+    BUSY = "busy"  # another live invocation holds it: retry later
+    EXHAUSTED = "exhausted"  # failed (or died) on its last attempt: dead-letter it, do not run it again
+    TYPE_MISMATCH = "type_mismatch"  # the message names another type than the row: the message is wrong
+    NOT_FOUND = "not_found"  # no row (yet): the publisher's commit may not be visible; retry later
+    CANCELLED = "cancelled"  # an operator cancelled it: acknowledge, do not run
+
+
+@dataclass(frozen=True)
+class Claim:
+    outcome: ClaimOutcome
+    job: Job | None = None  # the row: as claimed, or as found when not claimed (None if NOT_FOUND)
+
+
+# The statements every job runs, built once with bind parameters: building and cache-keying a fresh
+# statement per call was the largest share of a job's CPU when profiled (bench.cold_start measures jobs/s).
+_job_id = bindparam("job_id", type_=_t.c.id.type)
+_now = bindparam("now", type_=_t.c.updated_at.type)
+_stale_before = bindparam("stale_before", type_=_t.c.started_at.type)
+_job_type = bindparam("job_type", type_=_t.c.type.type)
+
+# THE CLAIM RULE. A pending job may be claimed; so may a failed one, or one whose invocation died (processing
+# since before the stale window), while it has attempts left. A retryable job without attempts left is
+# exhausted: never claimed again until an operator gives it new attempts (`requeue_job`).
+_RETRYABLE = or_(
+    _t.c.status == JobStatus.FAILED.value,
+    and_(_t.c.status == JobStatus.PROCESSING.value, _t.c.started_at < _stale_before),
+)
+_CLAIMABLE = or_(_t.c.status == JobStatus.PENDING.value, and_(_RETRYABLE, _t.c.attempts < _t.c.max_attempts))
+_EXHAUSTED = and_(_RETRYABLE, _t.c.attempts >= _t.c.max_attempts)
+_TAKE = {
+    "status": JobStatus.PROCESSING.value,
+    "attempts": _t.c.attempts + 1,
+    "started_at": _now,
+    "completed_at": None,
+    "updated_at": _now,
+}
+
+_CLAIM = update(_t).where(_t.c.id == _job_id, _CLAIMABLE).values(**_TAKE).returning(*_t.c)
+_CLAIM_OF_TYPE = _CLAIM.where(_t.c.type == _job_type)
+# A missed claim reads the row once, with the rule's verdict computed by the database, to say why.
+_MISSED = select(_t, _EXHAUSTED.label("exhausted")).where(_t.c.id == _job_id)
+_COMPLETE = (
+    update(_t)
+    .where(_t.c.id == _job_id, _t.c.status == JobStatus.PROCESSING.value)
+    .values(status=JobStatus.COMPLETED.value, completed_at=_now, updated_at=_now, error=None)
+)
+_COMPLETE_ATTEMPT = _COMPLETE.where(_t.c.attempts == bindparam("attempt", type_=_t.c.attempts.type))
+
+# Completing one job and claiming the next in one statement (PostgreSQL): a data-modifying CTE, which a
+# transaction-mode pooler passes through unchanged (unlike a server-side prepared statement). Both UPDATEs
+# run, to completion, whatever the outer SELECT reads; the outer SELECT always returns one row, so the
+# caller learns whether the completion took even when the claim found nothing. The statement locks two
+# rows, so the claim never waits for its row (SKIP LOCKED): holding the completed row while waiting for
+# one that a publisher's or another worker's statement holds could close a cycle (a deadlock, seen under
+# load). A row another transaction is changing right now is reported BUSY and retried after a backoff.
+_done = (
+    update(_t)
+    .where(
+        _t.c.id == bindparam("done_id", type_=_t.c.id.type),
+        _t.c.status == JobStatus.PROCESSING.value,
+        _t.c.attempts == bindparam("done_attempt", type_=_t.c.attempts.type),
+    )
+    .values(status=JobStatus.COMPLETED.value, completed_at=_now, updated_at=_now, error=None)
+    .returning(_t.c.id)
+    .cte("done")
+)
+_unlocked = _t.alias("unlocked")
+_claimed = (
+    update(_t)
+    .where(
+        _t.c.id
+        == select(_unlocked.c.id).where(_unlocked.c.id == _job_id).with_for_update(skip_locked=True).scalar_subquery(),
+        _t.c.type == _job_type,
+        _CLAIMABLE,
+    )
+    .values(**_TAKE)
+    .returning(*_t.c)
+    .cte("claimed")
+)
+_one = values(sql_column("x"), name="one").data([(1,)])
+_COMPLETE_AND_CLAIM = select(
+    *_claimed.c, select(func.count()).select_from(_done).scalar_subquery().label("done_count")
+).select_from(_one.outerjoin(_claimed, true()))
+
+
+def claim_job(
+    db: DB | Connection,
+    job_id: UUID,
+    *,
+    stale_after: timedelta,
+    job_type: str | None = None,
+    now: datetime | None = None,
+) -> Claim:
+    """Take the job for this invocation if the claim rule allows it (`_CLAIMABLE`).
+
+    A `processing` row whose `started_at` is older than `stale_after` belongs to an invocation that died
+    (timeout, crash); it is reclaimed and the attempt counts. A failed or abandoned job with no attempts
+    left is not claimed (EXHAUSTED): `requeue_job` gives it new attempts when an operator retries it. The
+    miss path reads the row once to tell the caller why; the common path is the single UPDATE.
+    With `job_type`, a row of another type is never claimed (TYPE_MISMATCH).
+    """
+    now = now or utcnow()
+    stale_before = now - stale_after
+    stmt, params = _CLAIM, {"job_id": job_id, "now": now, "stale_before": stale_before}
+    if job_type is not None:
+        stmt, params = _CLAIM_OF_TYPE, params | {"job_type": job_type}
+    with statements(db) as conn:
+        row = conn.execute(stmt, params).first()
+        if row is not None:
+            return Claim(ClaimOutcome.CLAIMED, Job.from_row(row))
+        return _why_not_claimed(conn, job_id, job_type=job_type, stale_before=stale_before)
+
+
+def _why_not_claimed(conn: Connection, job_id: UUID, *, job_type: str | None, stale_before: datetime) -> Claim:
+    """The claim missed: read the row once, with the claim rule's verdict, to tell the caller why."""
+    current = conn.execute(_MISSED, {"job_id": job_id, "stale_before": stale_before}).first()
+    if current is None:
+        return Claim(ClaimOutcome.NOT_FOUND)
+    job = Job.from_row(current)
+    if job_type is not None and job.type != job_type:
+        return Claim(ClaimOutcome.TYPE_MISMATCH, job)
+    if job.status is JobStatus.COMPLETED:
+        return Claim(ClaimOutcome.COMPLETED, job)
+    if job.status is JobStatus.CANCELLED:
+        return Claim(ClaimOutcome.CANCELLED, job)
+    if current.exhausted:
+        return Claim(ClaimOutcome.EXHAUSTED, job)
+    return Claim(ClaimOutcome.BUSY, job)
+
+
+def complete_and_claim(
+    db: DB,
+    done: tuple[UUID, int],
+    job_id: UUID,
+    *,
+    stale_after: timedelta,
+    job_type: str,
+    now: datetime | None = None,
+) -> tuple[bool, Claim]:
+    """`complete_job(done)` and `claim_job(job_id)` in one round trip and one commit (PostgreSQL only).
+
+    `done` is (job id, attempt): the same fence as `complete_job`'s. Returns whether the completion took and
+    the claim, exactly as `claim_job` would return it. `done` and `job_id` must differ (one statement may
+    not change a row twice).
+    """
+    assert done[0] != job_id, "complete and claim the same job in two statements"
+    now = now or utcnow()
+    stale_before = now - stale_after
+    params: dict[str, Any] = {
+        "now": now, "stale_before": stale_before, "done_id": done[0], "done_attempt": done[1],
+        "job_id": job_id, "job_type": job_type,
+    }  # fmt: skip
+    with statements(db) as conn:
+        row = conn.execute(_COMPLETE_AND_CLAIM, params).one()
+        completed = row.done_count == 1
+        if row.id is not None:
+            return completed, Claim(ClaimOutcome.CLAIMED, Job.from_row(row))
+        return completed, _why_not_claimed(conn, job_id, job_type=job_type, stale_before=stale_before)
+
+
+def complete_job(db: DB | Connection, job_id: UUID, *, attempt: int | None = None, now: datetime | None = None) -> bool:
+    """Mark a processing job completed. With `attempt`, only if no later claim took it over (a fence
+    against a zombie invocation settling work another invocation now owns). True if the row changed."""
+    params = {"job_id": job_id, "now": now or utcnow()}
+    stmt = _COMPLETE if attempt is None else _COMPLETE_ATTEMPT
+    if attempt is not None:
+        params["attempt"] = attempt
+    with statements(db) as conn:
+        return conn.execute(stmt, params).rowcount == 1
+
+
+def fail_job(
+    db: DB | Connection,
+    job_id: UUID,
+    error: str,
+    *,
+    attempt: int | None = None,
+    job_type: str | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """Mark a job failed with `error` (truncated to MAX_ERROR_CHARS). Never touches a completed job.
+    With `attempt`, only the invocation holding that claim may fail it; with `job_type`, only a row of that
+    type (so a garbage message cannot fail somebody else's job). True if the row changed."""
+    now = now or utcnow()
+    stmt = (
+        update(_t)
+        .where(_t.c.id == job_id, _t.c.status.not_in([JobStatus.COMPLETED.value, JobStatus.CANCELLED.value]))
+        .values(status=JobStatus.FAILED.value, error=truncate_error(error), updated_at=now)
+    )
+    if attempt is not None:
+        stmt = stmt.where(_t.c.attempts == attempt, _t.c.status == JobStatus.PROCESSING.value)
+    if job_type is not None:
+        stmt = stmt.where(_t.c.type == job_type)
+    with statements(db) as conn:
+        return conn.execute(stmt).rowcount == 1
+
+
+def cancel_requested(db: DB | Connection, job_id: UUID) -> bool:
+    """Whether an operator asked this (running) job to stop: one indexed read, for handlers to poll."""
+    with statements(db) as conn:
+        value = conn.execute(select(_t.c.cancel_requested_at).where(_t.c.id == job_id)).scalar()
+    return value is not None
+
+
+def cancel_running(db: DB | Connection, job_id: UUID, *, attempt: int, now: datetime | None = None) -> bool:
+    """If an operator asked this running job to stop, it failed (or stopped) on `attempt` because of that:
+    cancelled, not retried. One conditional statement; False (nothing changed) if nobody asked."""
+    now = now or utcnow()
+    stmt = (
+        update(_t)
+        .where(
+            _t.c.id == job_id,
+            _t.c.status == JobStatus.PROCESSING.value,
+            _t.c.attempts == attempt,
+            _t.c.cancel_requested_at.is_not(None),
+        )
+        .values(status=JobStatus.CANCELLED.value, error="cancelled while running", updated_at=now)
+    )
+    with statements(db) as conn:
+        return conn.execute(stmt).rowcount == 1
+
+
+def truncate_error(error: str) -> str:
+    """The error as the row can store it: PostgreSQL text refuses NUL and UTF-8 refuses lone surrogates, and
+    an exception message may hold either (handlers raise with whatever data they had), which would turn
+    recording a failure into a failure."""
+    error = error.replace("\x00", "\\x00")
+    # A lone surrogate (from a decoded byte string, say) cannot be encoded to UTF-8 at all: escape it.
+    error = error.encode("utf-8", errors="backslashreplace").decode("utf-8")
+    if len(error) <= MAX_ERROR_CHARS:
+        return error
+    suffix = " …[truncated]"
+    return error[: MAX_ERROR_CHARS - len(suffix)] + suffix

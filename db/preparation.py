@@ -1,0 +1,186 @@
+"""Preparing a job to publish: the checks before a row is written, the row itself, and its message.
+
+`db/publish.py` commits its own rows; `db/outbox.py` writes them in the caller's transaction. Both prepare
+here, write through db/rows.py and send through db/sending.py, so a job is validated, sized and sent the
+same way whichever way it came.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from .destinations import Queue
+from .exceptions import IdempotencyConflict, InvalidBatchItem, PayloadTooLarge
+from .job_types import get_job_type
+from .message import JobMessage, message_size
+from .models import Job, JobStatus
+from .sqs_limits import DLQ_ATTRIBUTE_RESERVE, SQS_MAX_DELAY_SECONDS
+
+#: How far ahead a job may be scheduled.
+MAX_SCHEDULE_AHEAD = timedelta(days=366)
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """One job for `publish_many`."""
+
+    type: str
+    payload: dict[str, Any]
+    delay_seconds: int = 0
+    idempotency_key: str | None = None
+    max_attempts: int | None = None
+    #: When to run it (timezone-aware), up to MAX_SCHEDULE_AHEAD ahead: within SQS's 15-minute delay the
+    #: message is sent now with DelaySeconds; later, the row is `scheduled` and the sweeper releases it.
+    run_at: datetime | None = None
+    #: FIFO queues: jobs with the same key run one at a time in publishing order (SQS's MessageGroupId);
+    #: required there, refused on a standard queue.
+    ordering_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    message: JobMessage
+    body: str
+    delay_seconds: int = 0
+    group: str | None = None  # FIFO MessageGroupId (None: the job's own id)
+    #: FIFO MessageDeduplicationId (None: the job id). A re-send needs its own: SQS accepts, and silently
+    #: drops, a message whose id it saw in the last 5 minutes.
+    deduplication_id: str | None = None
+
+    @classmethod
+    def resend_of(cls, job: Job, delay_seconds: int = 0) -> Outgoing:
+        """An existing job's message sent once more (sweeper, retry), with a deduplication id of its own."""
+        message = JobMessage(job.id, job.type, job.payload)
+        return cls(message, message.body(), delay_seconds, job.ordering_key, f"{job.id}.{uuid.uuid4().hex[:12]}")
+
+
+@dataclass(frozen=True)
+class Prepared(Outgoing):
+    row: dict[str, Any] = field(default_factory=dict)
+    existing: Job | None = None
+
+    @classmethod
+    def first_send_of(cls, job: Job, delay_seconds: int = 0) -> Prepared:
+        """The first send of a job written earlier whose message SQS never accepted (an enqueued job, or a
+        publish that got PublishError): deduplicated by the job id, like the publish it completes."""
+        message = JobMessage(job.id, job.type, job.payload)
+        return cls(message, message.body(), delay_seconds, job.ordering_key, existing=job)
+
+    def job(self) -> Job:
+        if self.existing is not None:
+            return self.existing
+        return Job(**self.row | {"status": JobStatus(self.row["status"])})
+
+
+def key_of(p: Prepared) -> tuple[str, str]:
+    return (p.row["type"], p.row["idempotency_key"])
+
+
+def unsent(job: Job) -> bool:
+    """A still-pending job whose message SQS never accepted (an earlier publish got PublishError)."""
+    return job.status is JobStatus.PENDING and job.sent_at is None
+
+
+def check_same_payload(first: Job, prepared: Prepared) -> None:
+    if first.payload != prepared.row["payload"]:
+        raise IdempotencyConflict(first.type, first.idempotency_key or "", first.id)
+
+
+def check_keys_within(prepared: Sequence[Prepared]) -> None:
+    seen: dict[tuple[str, str], tuple[int, Prepared]] = {}
+    for index, p in enumerate(prepared):
+        if p.row["idempotency_key"] is None:
+            continue
+        if key_of(p) in seen and seen[key_of(p)][1].row["payload"] != p.row["payload"]:
+            first = seen[key_of(p)][0]
+            raise InvalidBatchItem(
+                index,
+                f"idempotency key {p.row['idempotency_key']!r} is also on item {first} with another payload: "
+                "one key names one job",
+            )
+        seen.setdefault(key_of(p), (index, p))
+
+
+def prepare(request: JobRequest, queue: Queue, *, now: datetime) -> Prepared:
+    job_type = get_job_type(request.type)
+    payload = job_type.validate(request.payload)
+    if not 0 <= request.delay_seconds <= SQS_MAX_DELAY_SECONDS:
+        raise ValueError(f"delay_seconds must be between 0 and {SQS_MAX_DELAY_SECONDS}, got {request.delay_seconds}")
+    if queue.fifo and request.delay_seconds:
+        raise ValueError("delay_seconds is not supported per message on a FIFO queue: set the queue's delay instead")
+    key = request.idempotency_key
+    if key is not None and not 1 <= len(key) <= 255:
+        raise ValueError("idempotency_key must be 1-255 characters")
+    max_attempts = request.max_attempts if request.max_attempts is not None else job_type.max_attempts
+    if max_attempts < 1:
+        raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
+    delay, status, run_at = _when(request, queue, now=now)
+    message = JobMessage(job_id=uuid.uuid4(), type=job_type.name, payload=payload)
+    body = message.body()
+    size = message_size(body, message.attributes())
+    if size > queue.max_message_bytes - DLQ_ATTRIBUTE_RESERVE:
+        raise PayloadTooLarge(job_type.name, size, queue.max_message_bytes, DLQ_ATTRIBUTE_RESERVE)
+    row = {
+        "id": message.job_id,
+        "type": job_type.name,
+        "payload": payload,
+        "status": status.value,
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "error": None,
+        "idempotency_key": key,
+        "created_at": now,
+        "updated_at": now,
+        "started_at": None,
+        "completed_at": None,
+        "sent_at": None,
+        "send_count": 0,
+        "cancel_requested_at": None,
+        "run_at": run_at,
+        "ordering_key": request.ordering_key,
+    }
+    if request.ordering_key is not None:
+        if not queue.fifo and queue.url:
+            raise ValueError("ordering_key needs a FIFO queue (its URL ends in .fifo): standard queues keep no order")
+        if not 1 <= len(request.ordering_key) <= 128:
+            raise ValueError("ordering_key must be 1-128 characters (SQS's MessageGroupId)")
+    elif queue.fifo:
+        raise ValueError(
+            f"job type {job_type.name!r} runs on a FIFO queue, which needs ordering_key: the key whose jobs must "
+            "run in order, one at a time (e.g. ordering_key=f'customer-{id}')"
+        )
+    return Prepared(message=message, body=body, delay_seconds=delay, group=request.ordering_key, row=row)
+
+
+def _when(request: JobRequest, queue: Queue, *, now: datetime) -> tuple[int, JobStatus, datetime | None]:
+    """(DelaySeconds for the message, the row's status, its run_at) for `request`."""
+    if request.run_at is None:
+        return request.delay_seconds, JobStatus.PENDING, None
+    if request.delay_seconds:
+        raise ValueError("give delay_seconds or run_at, not both")
+    if request.run_at.tzinfo is None:
+        raise ValueError(
+            "run_at must be timezone-aware, e.g. datetime(2026, 12, 1, 9, tzinfo=ZoneInfo('Europe/Paris'))"
+        )
+    wait = (request.run_at - now).total_seconds()
+    if wait > MAX_SCHEDULE_AHEAD.total_seconds():
+        raise ValueError(
+            f"run_at may be at most {MAX_SCHEDULE_AHEAD.days} days ahead, got {request.run_at.isoformat()}"
+        )
+    if queue.fifo and wait > 0:
+        raise ValueError("run_at in the future is not supported on a FIFO queue (it has no per-message delay)")
+    if wait <= SQS_MAX_DELAY_SECONDS:  # SQS waits for us, to the second
+        return delay_until(request.run_at, now), JobStatus.PENDING, request.run_at
+    return 0, JobStatus.SCHEDULED, request.run_at
+
+
+def delay_until(run_at: datetime | None, now: datetime) -> int:
+    """DelaySeconds that makes a message released now visible at `run_at` (0 if due)."""
+    if run_at is None:
+        return 0
+    return min(max(0, math.ceil((run_at - now).total_seconds())), SQS_MAX_DELAY_SECONDS)

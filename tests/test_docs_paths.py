@@ -1,0 +1,44 @@
+"""The architecture page and the README's layout name files; a rename or a split must carry them along, or
+the next reader follows a path that no longer exists."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.unit
+ROOT = Path(__file__).resolve().parent.parent
+_PATH = re.compile(r"`?((?:db|worker|stacks|cli|tests|bench|docs|examples)/[\w/.-]+\.(?:py|md))")
+
+
+def _named(text: str) -> set[str]:
+    return {m.group(1) for m in _PATH.finditer(text)}
+
+
+def test_every_file_the_architecture_page_names_exists() -> None:
+    named = _named((ROOT / "docs" / "architecture.md").read_text())
+    assert len(named) >= 15
+    assert sorted(p for p in named if not (ROOT / p).is_file()) == []
+
+
+def test_the_record_trip_is_at_most_six_worker_files() -> None:
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    trip = re.search(r"The record's trip in the worker is \w+ files: (.+?), each", page, re.S)
+    assert trip is not None
+    files = re.findall(r"`(\w+\.py)`", trip.group(1))
+    assert 1 <= len(files) <= 6 and all((ROOT / "worker" / f).is_file() for f in files)
+
+
+def test_every_module_the_readme_layout_names_exists() -> None:
+    readme = (ROOT / "README.md").read_text()
+    layout = readme[readme.index("## Layout") :]
+    layout = layout[: layout.index("\n## ")]
+    for row in layout.splitlines():
+        folder = re.match(r"\| `(db|worker|stacks|cli)/` \|", row)
+        if folder is None:
+            continue
+        names = set(re.findall(r"`(\w+\.py)`", row))
+        missing = [n for n in names if not (ROOT / folder.group(1) / n).is_file()]
+        assert names and missing == [], (folder.group(1), missing)
