@@ -101,6 +101,9 @@ def test_ctrl_c_stops_the_embedded_runner_cleanly(tmp_path) -> None:
         stdout=subprocess.PIPE,
         text=True,
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        # A shell starts background jobs with SIGINT ignored, and a child inherits that: then Ctrl-C is
+        # ignored too and this test would wait forever. Ctrl-C's default, as an interactive terminal has it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert process.stderr is not None
     first = [process.stderr.readline() for _ in range(4)]  # what it embeds, the export line, then it runs
@@ -108,7 +111,10 @@ def test_ctrl_c_stops_the_embedded_runner_cleanly(tmp_path) -> None:
     assert first[3].startswith("running the worker on http://127.0.0.1:"), first
     time.sleep(1.5)
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=30)
+    try:
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()  # never leave a runner behind, whatever failed
     assert process.returncode == 0, err
     assert "Traceback" not in err
     assert out.strip().startswith("invocations 0")
