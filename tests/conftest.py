@@ -51,6 +51,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             f"{len(untiered)} test(s) carry no tier marker ({', '.join(TIERS)}), the first {untiered[0]}: "
             "add pytestmark = pytest.mark.<tier> to its module"
         )
+    mixed = [item.nodeid for item in items if len({m.name for m in item.iter_markers() if m.name in TIERS}) > 1]
+    if mixed:
+        raise pytest.UsageError(
+            f"{len(mixed)} test(s) carry more than one tier marker, the first {mixed[0]}: one tier per test, and "
+            "one per file (put the other tier's tests in a file of their own)"
+        )
+    files: dict[str, set[str]] = {}
+    for item in items:
+        files.setdefault(str(item.path), set()).update(m.name for m in item.iter_markers() if m.name in TIERS)
+    mixing = sorted(path for path, tiers in files.items() if len(tiers) > 1)
+    if mixing:
+        raise pytest.UsageError(f"{mixing[0]} mixes tiers ({', '.join(sorted(files[mixing[0]]))}): split it by tier")
     for item in items:
         if _NEEDS_POSTGRES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.postgres)

@@ -28,3 +28,40 @@ def test_a_test_without_a_tier_is_refused_at_collection() -> None:
     assert f"1 test(s) carry no tier marker (unit, integration, infra, e2e), the first tests/{probe.name}" in (
         run.stdout + run.stderr
     )
+
+
+@pytest.mark.parametrize(
+    ("source", "says"),
+    [
+        (
+            "import pytest\npytestmark = [pytest.mark.unit, pytest.mark.integration]\n"
+            "def test_both() -> None:\n    assert 1 + 1 == 2\n",
+            "carry more than one tier marker",
+        ),
+        (
+            "import pytest\npytestmark = pytest.mark.unit\n"
+            "def test_fast() -> None:\n    assert 1 + 1 == 2\n"
+            "@pytest.mark.integration\ndef test_slow() -> None:\n    assert 2 + 2 == 4\n",
+            "carry more than one tier marker",
+        ),
+        (
+            "import pytest\n@pytest.mark.unit\ndef test_fast() -> None:\n    assert 1 + 1 == 2\n"
+            "@pytest.mark.e2e\ndef test_slow() -> None:\n    assert 2 + 2 == 4\n",
+            "mixes tiers (e2e, unit): split it by tier",
+        ),
+    ],
+)
+def test_a_test_or_file_with_two_tiers_is_refused_at_collection(source: str, says: str) -> None:
+    """`make unit` and the other tier targets select by marker: a file that mixes tiers hides what each tier
+    needs (a database, a synth) behind one name, and a test in two tiers runs twice."""
+    probe = TESTS / f"test_probe_{uuid.uuid4().hex[:8]}.py"
+    probe.write_text(source)
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", str(probe)],
+            cwd=TESTS.parent, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+    finally:
+        probe.unlink()
+    assert run.returncode != 0
+    assert says in run.stdout + run.stderr

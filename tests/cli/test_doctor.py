@@ -21,14 +21,13 @@ from cli.main import main
 from cli.target import Target
 from db import create_db
 from db.migrate import downgrade, upgrade
-from stacks.settings import load_settings
 from tests.support.own_postgres import OwnServer, make_authority, migrated_own_postgres
 from tests.support.queues import queue_pair
-from tests.support.synth import cdk_context
+from tests.support.synth import settings_of
 
 pytestmark = pytest.mark.integration
 REGION = "us-east-1"
-DEV = load_settings(cdk_context(), "dev")
+DEV = settings_of("dev")
 assert DEV.reserved_concurrency is not None
 RESERVED: int = DEV.reserved_concurrency
 
@@ -224,25 +223,3 @@ def test_before_deploy_counts_an_existing_deployments_reservations_back(
         0,
         [f"✓ Lambda concurrency: quota {100 + RESERVED + 1}; reserving {RESERVED + 1} leaves 100 unreserved"],
     )
-
-
-@pytest.mark.unit
-def test_against_an_emulator_what_only_aws_answers_is_marked_and_does_not_fail_the_run() -> None:
-    """Reported: `jobs doctor` by hand against the rehearsal exited 1 on the Lambda-quota and subscription
-    lines, without the "(expected on an emulator)" the rehearsal added. A real failure still fails."""
-    from cli.doctor import Check, Doctor, report
-
-    checks = [
-        Check("queues", True, "match"),
-        Check("Lambda concurrency", False, "cannot be read (NotImplemented)"),
-        Check("alarms", False, "the topic has no confirmed subscription"),
-    ]
-    on_moto = Doctor(Target(endpoint_url="http://localhost:5000"), DEV)._on_emulator(checks)
-    text, code = report(on_moto)
-    assert code == 0
-    assert text.splitlines()[1] == (
-        "○ Lambda concurrency: cannot be read (NotImplemented) (expected on an emulator: moto implements no Lambda "
-        "account settings)"
-    )
-    assert report(Doctor(Target(), DEV)._on_emulator(checks))[1] == 1, "on AWS they are failures"
-    assert report([*on_moto, Check("database", False, "refused")])[1] == 1

@@ -4,8 +4,6 @@ refreshing `stats --watch`, and `jobs local`'s summary of what happened to the j
 from __future__ import annotations
 
 import io
-import json
-import os
 import shutil
 import subprocess
 import sys
@@ -16,14 +14,13 @@ import pytest
 from cli.dead_letter_kinds import JOB_STATUSES
 from cli.main import main
 from cli.output import fit_widths, table
-from db import DB, JobStatus
-from tests.support.cli_runner import Jobs
-from tests.support.factories import insert_job
+from db import JobStatus
+
+pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.unit
 def test_help_and_completion_load_neither_sqlalchemy_nor_boto3() -> None:
     """`jobs --help` took 0.36 s because it imported SQLAlchemy up front; commands now load on use."""
     probe = (
@@ -39,7 +36,6 @@ def test_help_and_completion_load_neither_sqlalchemy_nor_boto3() -> None:
     assert out.stdout.strip() == "[]"
 
 
-@pytest.mark.unit
 @pytest.mark.skipif(shutil.which("bash") is None, reason="bash is what the script is for")
 @pytest.mark.parametrize(
     ("words", "expected"),
@@ -62,7 +58,6 @@ def test_bash_completion_completes_commands_actions_and_options(
     assert out.stdout.split() == [expected]
 
 
-@pytest.mark.unit
 def test_tables_cut_their_widest_columns_to_fit_the_line() -> None:
     assert fit_widths([36, 9, 200], 60) == [25, 9, 26]  # the long ones give way; the status stays whole
     stream = io.StringIO()
@@ -76,32 +71,5 @@ def test_tables_cut_their_widest_columns_to_fit_the_line() -> None:
     assert "…" not in wide.getvalue()
 
 
-@pytest.mark.unit
 def test_the_parsers_statuses_are_the_databases() -> None:
     assert tuple(s.value for s in JobStatus) == JOB_STATUSES
-
-
-@pytest.mark.integration
-def test_stats_watch_refreshes_count_times(jobs: Jobs, pg_db: DB) -> None:
-    insert_job(pg_db)
-    result = jobs("stats", "--watch", "0.01", "--count", "3", "--json")
-    assert result.code == 0
-    documents = [json.loads(part) for part in result.out.replace("}\n{", "}\n\x00{").split("\x00")]
-    assert len(documents) == 3
-    assert all({"status": "pending", "type": "test-echo", "count": 1} in d["jobs"] for d in documents)
-
-
-@pytest.mark.e2e
-def test_jobs_local_sums_up_what_happened_to_the_jobs(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for name in ("DATABASE_URL", "QUEUE_URL", "DLQ_URL", "JOBS_ENV"):
-        monkeypatch.delenv(name, raising=False)
-    saved = dict(os.environ)
-    try:
-        assert main(["local", "--demo", "5", "--sqlite", str(tmp_path / "local.sqlite3")]) == 0
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    err = capsys.readouterr().err
-    assert "completed 4, failed 1, in flight 0, waiting 0, dead-lettered 1 |" in err

@@ -18,15 +18,15 @@ import jsonschema
 import pytest
 from sqlalchemy.engine import make_url
 
-from db import DB, JobStatus, Queue, get_job, parse_body
-from db.message import JobMessage, MalformedMessage
+from db import DB, JobStatus, Queue, get_job
 from tests.support.esm import FakeLambdaContext, acknowledge, receive_event
+from tests.support.message_contract import ROOT, SCHEMA
 from worker.batch import process_batch
 from worker.runtime import Runtime
 
-ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.integration
+
 DOC = ROOT / "docs" / "publishing-from-other-languages.md"
-SCHEMA = json.loads((ROOT / "docs" / "contract" / "job-message.schema.json").read_text())
 
 
 def documented_sql(marker: str) -> str:
@@ -34,33 +34,6 @@ def documented_sql(marker: str) -> str:
     found = re.search(rf"<!-- contract:{marker} -->\s*```sql\n(.*?)```", DOC.read_text(), re.DOTALL)
     assert found, f"no contract:{marker} block in {DOC.name}"
     return "\n".join(line.strip() for line in found.group(1).splitlines())
-
-
-SAMPLES: list[tuple[str, bool]] = [
-    (JobMessage(uuid.uuid4(), "test-echo", {"n": 1, "name": "Zoë"}).body(), True),
-    ('{"jobId":"8c0b8c0e-2d7a-4f5e-9d0c-1f2e3d4c5b6a","type":"test-echo"}', True),  # payload defaults to {}
-    ('{"jobId":"test-123","type":"test-echo","payload":{}}', False),  # the seeds' runbook example
-    ('{"type":"test-echo","payload":{}}', False),
-    ('{"jobId":"8c0b8c0e-2d7a-4f5e-9d0c-1f2e3d4c5b6a","type":"","payload":{}}', False),
-    ('{"jobId":"8c0b8c0e-2d7a-4f5e-9d0c-1f2e3d4c5b6a","type":"test-echo","payload":[1]}', False),
-    ('["not", "an", "object"]', False),
-]
-
-
-@pytest.mark.unit
-@pytest.mark.parametrize(("body", "valid"), SAMPLES)
-def test_the_schema_and_the_workers_parser_agree(body: str, valid: bool) -> None:
-    try:
-        jsonschema.validate(json.loads(body), SCHEMA)
-        schema_ok = True
-    except jsonschema.ValidationError:
-        schema_ok = False
-    try:
-        parse_body(body)
-        parser_ok = True
-    except MalformedMessage:
-        parser_ok = False
-    assert schema_ok == parser_ok == valid
 
 
 def _psql(url: str, sql: str, **variables: str) -> None:
@@ -73,7 +46,6 @@ def _psql(url: str, sql: str, **variables: str) -> None:
     subprocess.run(args, input=sql, text=True, check=True, capture_output=True)
 
 
-@pytest.mark.integration
 def test_the_documented_psql_command_runs_as_written(pg_url: str, pg_db: DB, tmp_path: Path) -> None:
     """Reported: the doc's `:'job_id'` variables fail with `psql -c`. The doc now shows the invocation, and
     this runs that shell block verbatim, in a plain shell, with insert.sql holding the documented INSERT."""
@@ -93,7 +65,6 @@ def test_the_documented_psql_command_runs_as_written(pg_url: str, pg_db: DB, tmp
     assert row is not None and row.type == "test-echo" and row.payload == {"n": 1} and row.idempotency_key is None
 
 
-@pytest.mark.integration
 def test_psql_and_a_plain_send_message_publish_a_job_the_worker_completes(
     pg_url: str, pg_db: DB, queue: Queue, runtime: Runtime
 ) -> None:

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import re
 import shlex
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
 import pytest
 
+from tests.support.distribution import DISTRIBUTION
+
+pytestmark = pytest.mark.unit
+
 ROOT = Path(__file__).resolve().parents[2]
-DISTRIBUTION = "jobstack-sqs"
 _INSTALL = re.compile(r"pip3? install\s+([^`\n]*)")
 
 
@@ -42,34 +43,19 @@ def ours_by_bare_name(arguments: str) -> list[str]:
     return wrong
 
 
-@pytest.mark.unit
 def test_every_install_line_names_a_path_a_wheel_or_our_own_name() -> None:
     lines = install_lines()
     assert len(lines) >= 4, lines  # the README's two and each example's
     assert [(f, a) for f, a in lines if ours_by_bare_name(a)] == []
 
 
-@pytest.mark.unit
 def test_the_check_catches_a_bare_name() -> None:
     assert ours_by_bare_name('"jobstack[web]" flask') == ["jobstack[web]"]
     assert ours_by_bare_name("jobstack==0.1.0") == ["jobstack==0.1.0"]
     assert ours_by_bare_name('"./jobstack[web]" "dist/jobstack_sqs-0.1.0-py3-none-any.whl[web]" jobstack-sqs') == []
 
 
-@pytest.mark.unit
 def test_the_distribution_and_its_extras_use_our_name() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["name"] == DISTRIBUTION
     assert project["optional-dependencies"]["web"] == [f"{DISTRIBUTION}[postgres,sqs]"]
-
-
-@pytest.mark.e2e
-def test_our_distribution_name_resolves_on_no_index(tmp_path: Path) -> None:
-    """If anyone ever publishes `jobstack-sqs`, this fails: the instructions must then change name again."""
-    result = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir", "-d", str(tmp_path), DISTRIBUTION],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode != 0 and "No matching distribution found for jobstack-sqs" in result.stderr, result.stdout

@@ -9,7 +9,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from stacks.app_factory import build_app
-from tests.support.synth import ENVIRONMENTS, cdk_context
+from tests.support.synth import ENVIRONMENTS, cdk_context, stack_template, synth_app
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +28,15 @@ def templates(cloud_assembly: cdk.cx_api.CloudAssembly) -> dict[str, dict[str, A
 def env_template(request: pytest.FixtureRequest, templates: dict[str, dict[str, Any]]) -> tuple[str, Template]:
     env: str = request.param
     return env, Template.from_json(templates[env])
+
+
+#: Pools (one FIFO) and a schedule: every kind of function the stack can deploy.
+POOLS = {"video": {"types": ["video.transcode"]}, "ledger": {"types": ["ledger.post"], "fifo": True}}
+SCHEDULES = {"nightly": {"cron": "0 3 * * ? *", "type": "test-echo"}}
+
+
+@pytest.fixture(scope="session")
+def pooled_template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """JobsStack-dev with POOLS and SCHEDULES: its sweeper, schedules' function and three worker pools."""
+    context = cdk_context(dev={"pools": POOLS, "schedules": SCHEDULES})
+    return stack_template(synth_app(tmp_path_factory.mktemp("contract"), context), "dev")

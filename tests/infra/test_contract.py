@@ -10,25 +10,18 @@ to the other, so a rename on either side fails here, not in production:
 
 from __future__ import annotations
 
-import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from db import DB, Queue, publish
-from tests.support.esm import FakeLambdaContext, receive_event
-from tests.support.synth import cdk_context, of_type, stack_template, synth_app
-from tests.support.worker_support import Calls
-from worker.batch import process_batch
+from tests.support.synth import of_type
 from worker.config import load_config
-from worker.contract import METRICS_NAMESPACE, Env
-from worker.runtime import Runtime
+from worker.contract import Env
+
+pytestmark = pytest.mark.infra
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
-POOLS = {"video": {"types": ["video.transcode"]}, "ledger": {"types": ["ledger.post"], "fifo": True}}
-SCHEDULES = {"nightly": {"cron": "0 3 * * ? *", "type": "test-echo"}}
 
 
 def resolve(value: Any, template: dict[str, Any]) -> Any:
@@ -66,13 +59,6 @@ def _environments(template: dict[str, Any], ca_file: Path) -> dict[str, dict[str
     return found
 
 
-@pytest.fixture(scope="module")
-def pooled_template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    context = cdk_context(dev={"pools": POOLS, "schedules": SCHEDULES})
-    return stack_template(synth_app(tmp_path_factory.mktemp("contract"), context), "dev")
-
-
-@pytest.mark.infra
 def test_every_functions_environment_is_one_the_worker_loads(
     templates: dict[str, dict[str, Any]], pooled_template: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -94,45 +80,3 @@ def test_every_functions_environment_is_one_the_worker_loads(
     assert config.routes is not None and set(config.routes.queues) == {"default", "video", "ledger"}
     assert config.routes.types == {"video.transcode": "video", "ledger.post": "ledger"}
     assert set(config.pool_windows) == set(config.routes.queues) and config.schedule_failures_url
-
-
-@pytest.mark.integration
-def test_every_alarm_on_the_workers_metrics_watches_what_a_batch_prints(
-    templates: dict[str, dict[str, Any]],
-    pooled_template: dict[str, Any],
-    pg_db: DB,
-    queue: Queue,
-    runtime: Runtime,
-    calls: Calls,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv(Env.EMF, "1")
-    checked = 0
-    for template in [*templates.values(), pooled_template]:
-        services = {
-            f["Properties"]["Environment"]["Variables"][Env.SERVICE]
-            for f in of_type(template, "AWS::Lambda::Function").values()
-            if Env.SERVICE in f["Properties"].get("Environment", {}).get("Variables", {})
-        }
-        printed: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
-        for service in services:  # one real batch per pool's service: one success, one retry
-            worker = Runtime(replace(runtime.config, service=service), db=runtime.db, sqs=runtime.sqs)
-            publish(pg_db, "count-calls", {"n": 1}, queue=queue)
-            capsys.readouterr()
-            process_batch(receive_event(queue), FakeLambdaContext(), worker)
-            for line in capsys.readouterr().out.splitlines():
-                doc = json.loads(line) if line.startswith("{") else {}
-                for directive in doc.get("_aws", {}).get("CloudWatchMetrics", []):
-                    assert directive["Namespace"] == METRICS_NAMESPACE
-                    for dimensions in directive["Dimensions"]:
-                        for metric in directive["Metrics"]:
-                            printed.add((metric["Name"], tuple((d, str(doc[d])) for d in dimensions)))
-        for alarm_id, alarm in of_type(template, "AWS::CloudWatch::Alarm").items():
-            properties = alarm["Properties"]
-            if properties.get("Namespace") != METRICS_NAMESPACE:
-                continue
-            watched = (properties["MetricName"], tuple((d["Name"], d["Value"]) for d in properties["Dimensions"]))
-            assert watched in printed, f"{alarm_id} watches {watched}, which no batch prints"
-            checked += 1
-    assert checked == 3 * 2 + 3 * 2, "JobsUnavailable and JobsErrored: per environment, and per pooled pool"

@@ -37,7 +37,7 @@ from worker import sweeper
 from worker.batch import process_batch
 from worker.runtime import Runtime
 
-pytestmark = [pytest.mark.integration, pytest.mark.infra]
+pytestmark = pytest.mark.infra
 DEV = load_settings(cdk_context(), "dev")
 
 

@@ -4,6 +4,7 @@ cdk.json stays the snapshot tests' subject), and every variant checked by the sa
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -13,9 +14,12 @@ from typing import Any
 import aws_cdk as cdk
 
 from stacks.app_factory import build_app
+from stacks.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENTS = ("dev", "staging", "prod")
+#: The Python running the tests (major.minor): the bundle is also built for it, to run here.
+HOST_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
 #: What the CDK CLI adds to an app's context, so test synths match `cdk synth` byte for byte.
@@ -36,6 +40,12 @@ def cdk_context(**environments: dict[str, Any]) -> dict[str, Any]:
 
 
 #: cfn-lint warnings we accept, each with its reason.
+@functools.cache
+def settings_of(env: str) -> Settings:
+    """An environment's settings as `cdk synth` reads them from this checkout's cdk.json."""
+    return load_settings(cdk_context(), env)
+
+
 IGNORED_CFN_LINT = {
     "W3005": "CDK adds DependsOn from each function to its role's policy so the policy exists before the first "
     "invocation; the GetAtt on the role alone would not order the separate AWS::IAM::Policy.",

@@ -5,19 +5,19 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-import boto3
 import pytest
 
 from db import ConfigError
 from worker.config import load_config
-from worker.secrets import database_url_from_secret, parse_secret
+from worker.secrets import parse_secret
+
+pytestmark = pytest.mark.unit
 
 Q = "https://sqs.us-east-1.amazonaws.com/123456789012/jobs"
 DLQ = "https://sqs.us-east-1.amazonaws.com/123456789012/jobs-dlq"
 BASE = {"DATABASE_URL": "postgresql://app:hunter2@db:6543/postgres", "QUEUE_URL": Q, "DLQ_URL": DLQ}
 
 
-@pytest.mark.unit
 def test_a_complete_environment_loads_with_defaults() -> None:
     config = load_config(BASE | {"JOB_STALE_AFTER_SECONDS": "120", "LOG_LEVEL": "debug"})
     assert config.queue_url == Q and config.dlq_url == DLQ
@@ -26,7 +26,6 @@ def test_a_complete_environment_loads_with_defaults() -> None:
     assert config.backoff_max_seconds == 900
 
 
-@pytest.mark.unit
 @pytest.mark.parametrize(
     ("environ", "says"),
     [
@@ -49,7 +48,6 @@ def test_bad_configuration_is_one_line_naming_the_variable(environ: dict[str, st
     assert "hunter2" not in str(caught.value)
 
 
-@pytest.mark.unit
 @pytest.mark.parametrize(
     ("value", "url"),
     [
@@ -65,7 +63,6 @@ def test_secret_shapes_teams_store(value: str, url: str) -> None:
     assert parse_secret("arn:aws:secretsmanager:us-east-1:1:secret:db", value) == url
 
 
-@pytest.mark.unit
 @pytest.mark.parametrize(
     ("value", "says"),
     [
@@ -79,12 +76,3 @@ def test_bad_secrets_are_explained_without_their_value(value: str, says: str) ->
         parse_secret("arn:aws:secretsmanager:us-east-1:1:secret:db", value)
     assert says in str(caught.value)
     assert "hunter2" not in str(caught.value)
-
-
-@pytest.mark.integration
-def test_the_secret_is_read_from_secrets_manager(aws: None) -> None:
-    client = boto3.client("secretsmanager", region_name="us-east-1")
-    arn = client.create_secret(Name="jobs/db", SecretString="postgresql://app:pw@db:6543/postgres")["ARN"]
-    assert database_url_from_secret(arn, client) == "postgresql://app:pw@db:6543/postgres"
-    with pytest.raises(ConfigError, match="ResourceNotFoundException"):
-        database_url_from_secret(arn + "-missing", client)

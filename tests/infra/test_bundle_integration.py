@@ -1,0 +1,63 @@
+"""The Lambda asset alone (its own directory, its own interpreter) runs a test-echo job against real
+PostgreSQL and moto."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from db import DB, JobStatus, Queue, get_job, publish
+from stacks.bundling import BundleSpec, build_bundle
+from tests.support.esm import receive_event
+from tests.support.synth import HOST_PYTHON
+
+pytestmark = pytest.mark.integration
+
+
+HOST_ARCH = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
+
+
+def test_the_bundle_alone_runs_a_test_echo_job(
+    tmp_path: Path, pg_url: str, pg_db: DB, queue: Queue, dlq: Queue
+) -> None:
+    """Built for this host's Python, imported with nothing but the asset and the stdlib on sys.path."""
+    asset = build_bundle(BundleSpec(HOST_PYTHON, HOST_ARCH), tmp_path / "asset")
+    job = publish(pg_db, "test-echo", {"hello": "bundle"}, queue=queue)
+    event = receive_event(queue)
+    script = (
+        "import json, sys\n"
+        f"sys.path.insert(0, {str(asset)!r})\n"
+        "import worker.handler\n"
+        "assert 'boto3' not in sys.modules\n"
+        "assert worker.handler.__file__.startswith(sys.path[0]), worker.handler.__file__\n"
+        "import sqlalchemy\n"
+        "assert sqlalchemy.__file__.endswith('__init__.pyc'), sqlalchemy.__file__  # sourceless\n"
+        "class Ctx:\n"
+        "    def get_remaining_time_in_millis(self): return 60000\n"
+        "print(json.dumps(worker.handler.handler(json.loads(sys.stdin.read()), Ctx())))\n"
+    )
+    env = {
+        "DATABASE_URL": pg_url,
+        "QUEUE_URL": queue.url,
+        "DLQ_URL": dlq.url,
+        "LOG_LEVEL": "WARNING",
+        "PATH": "/usr/bin:/bin",
+    }
+    result = subprocess.run(
+        [sys.executable, "-S", "-I", "-c", script],  # -S: no site-packages; -I: no PYTHONPATH, no user site
+        input=json.dumps(event),
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"batchItemFailures": []}
+    row = get_job(pg_db, job.id)
+    assert row is not None and row.status is JobStatus.COMPLETED
