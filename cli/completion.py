@@ -66,6 +66,13 @@ def bash_script(parser: argparse.ArgumentParser) -> str:
     }
 
 
+def cmd_completion(args: argparse.Namespace) -> int:
+    """`jobs completion bash|zsh`: the script for this very parser."""
+    from cli.parser import build_parser
+
+    return print_completion(build_parser(), args.shell)
+
+
 def print_completion(parser: argparse.ArgumentParser, shell: str) -> int:
     script = bash_script(parser)
     if shell == "zsh":  # zsh runs bash completion functions through bashcompinit

@@ -21,9 +21,14 @@ Prices are us-east-1 list prices; other regions differ by a few per cent.
 
 from __future__ import annotations
 
+import argparse
 import math
 from dataclasses import dataclass
+from typing import Any
 
+from cli.errors import OK
+from cli.output import emit_json, table
+from cli.target import stack_pool
 from stacks.settings import Settings
 
 # us-east-1 list prices (USD), first pricing tier.
@@ -124,3 +129,36 @@ def assumptions(jobs_per_month: int, avg_ms: float, db_rtt_ms: float) -> str:
         "full batches; the same handler time at every memory size; us-east-1 list prices; no free tier, cold "
         "starts, idle polling, logs, KMS or database"
     )
+
+
+# -- `jobs cost` ------------------------------------------------------------------------------------------
+
+
+def cmd_cost(args: argparse.Namespace) -> int:
+    workload = {"jobs_per_month": args.jobs_per_month, "avg_ms": args.avg_ms, "db_rtt_ms": args.db_rtt_ms}
+    pool = stack_pool(args.env or "dev", args.pool)  # its batch size and memory
+    named = None if pool.is_default else pool.name
+    estimates = [estimate(design, **workload) for design in designs(pool.settings, named)]
+    if args.json:
+        emit_json([{"name": e.design.name, **fields_of(e), "total_usd": e.total_usd} for e in estimates])
+        return OK
+    base = estimates[0].total_usd
+    rows = [
+        [
+            e.design.name,
+            f"{e.invocations:,}",
+            f"{e.billed_ms_per_invocation:,} ms",
+            f"${e.lambda_requests_usd + e.lambda_duration_usd:,.2f}",
+            f"${e.sqs_usd:,.2f}",
+            f"${e.total_usd:,.2f}",
+            "" if e is estimates[0] else f"{e.total_usd / base:.1f}x" if base else "",
+        ]
+        for e in estimates
+    ]
+    table(rows, ["design", "invocations", "billed/invocation", "Lambda", "SQS", "total/month", "vs stack"])
+    print(assumptions(**workload))
+    return OK
+
+
+def fields_of(estimate: Any) -> dict[str, Any]:
+    return {k: v for k, v in vars(estimate).items() if k != "design"}

@@ -7,6 +7,7 @@ could not provide (the database without a readable secret, say) say so instead o
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -15,7 +16,9 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from cli.target import ROOT, Target, _aws_reason
+from cli.errors import USAGE, CliError
+from cli.output import emit_json
+from cli.target import ROOT, Target, _aws_reason, stack_settings
 from db import DB, JobstackError, create_db
 from stacks.pools import output_key
 from stacks.settings import RESERVED_HEADROOM, Settings
@@ -284,3 +287,16 @@ class Doctor:
 def report(checks: list[Check]) -> tuple[str, int]:
     text = "\n".join(check.line() for check in checks)
     return text, 0 if all(c.ok or c.emulator_gap for c in checks) else 1
+
+
+def cmd_doctor(args: argparse.Namespace, target: Target) -> int:
+    if not args.env:
+        raise CliError("doctor checks a deployed environment: pass --env ENV", USAGE)
+    doctor = Doctor(target, stack_settings(args.env), ca_file=args.ca_file)
+    checks = doctor.before_deploy() if args.before_deploy else doctor.run()
+    text, code = report(checks)
+    if args.json:
+        emit_json([{"check": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix} for c in checks])
+    else:
+        print(text)
+    return code

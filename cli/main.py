@@ -1,8 +1,9 @@
 """`jobs`: publish, inspect, retry and redrive jobs; pause the worker; run the whole pipeline locally.
 
 This module dispatches and turns every deliberate error into one line with an exit code: 0 done, 1 failed,
-2 bad usage. The parser is cli/parser.py; the commands are cli/job_commands.py and cli/queue_commands.py,
-imported only when a command runs, so `jobs --help` and shell completion never load SQLAlchemy or boto3.
+2 bad usage. The parser is cli/parser.py; every command is in one table (COMMANDS), each next to its
+mechanics (cli/job_commands.py, cli/queue_commands.py, cli/doctor.py, cli/local.py, cli/cost.py, ...),
+imported only when it runs, so `jobs --help` and shell completion never load SQLAlchemy or boto3.
 """
 
 from __future__ import annotations
@@ -11,52 +12,56 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from cli.errors import FAILED, OK, USAGE, CliError
 from cli.parser import build_parser, merge_global
 
-# command -> (module, function, extra keyword arguments)
-_COMMANDS: dict[str, tuple[str, str, dict[str, Any]]] = {
-    "publish": ("cli.job_commands", "cmd_publish", {}),
-    "show": ("cli.job_commands", "cmd_show", {}),
-    "list": ("cli.job_commands", "cmd_list", {}),
-    "retry": ("cli.job_commands", "cmd_retry", {}),
-    "migrate": ("cli.job_commands", "cmd_migrate", {}),
-    "prune": ("cli.job_commands", "cmd_prune", {}),
-    "cancel": ("cli.job_commands", "cmd_cancel", {}),
-    "stats": ("cli.queue_commands", "cmd_stats", {}),
-    "routes": ("cli.queue_commands", "cmd_routes", {}),
-    "dlq": ("cli.queue_commands", "cmd_dlq", {}),
-    "logs": ("cli.queue_commands", "cmd_logs", {}),
-    "pause": ("cli.queue_commands", "cmd_pause", {"enabled": False}),
-    "resume": ("cli.queue_commands", "cmd_pause", {"enabled": True}),
-    "doctor": ("cli.queue_commands", "cmd_doctor", {}),
-    "local": ("cli.queue_commands", "cmd_local", {}),
+
+@dataclass(frozen=True)
+class Command:
+    """Where a command's code is (imported only when it runs), and what it is given."""
+
+    module: str
+    function: str
+    #: The command acts on a target (database, queues, a deployed stack): called as f(args, target).
+    #: Without one it only reads this checkout (cdk.json, the parser): f(args).
+    target: bool = True
+    extra: tuple[tuple[str, Any], ...] = ()
+
+
+#: Every command, in one table; each lives next to its mechanics.
+COMMANDS: dict[str, Command] = {
+    "publish": Command("cli.job_commands", "cmd_publish"),
+    "show": Command("cli.job_commands", "cmd_show"),
+    "list": Command("cli.job_commands", "cmd_list"),
+    "retry": Command("cli.job_commands", "cmd_retry"),
+    "migrate": Command("cli.job_commands", "cmd_migrate"),
+    "prune": Command("cli.job_commands", "cmd_prune"),
+    "cancel": Command("cli.job_commands", "cmd_cancel"),
+    "stats": Command("cli.queue_commands", "cmd_stats"),
+    "routes": Command("cli.queue_commands", "cmd_routes"),
+    "dlq": Command("cli.queue_commands", "cmd_dlq"),
+    "logs": Command("cli.queue_commands", "cmd_logs"),
+    "pause": Command("cli.queue_commands", "cmd_pause", extra=(("enabled", False),)),
+    "resume": Command("cli.queue_commands", "cmd_pause", extra=(("enabled", True),)),
+    "doctor": Command("cli.doctor", "cmd_doctor"),
+    "local": Command("cli.local", "run_local"),
+    "cost": Command("cli.cost", "cmd_cost", target=False),
+    "schedules": Command("cli.settings_commands", "cmd_schedules", target=False),
+    "completion": Command("cli.completion", "cmd_completion", target=False),
 }
-
-
-def _command(name: str) -> Callable[..., int]:
-    module, function, extra = _COMMANDS[name]
-    handler = getattr(importlib.import_module(module), function)
-    return (lambda args, target: handler(args, target, **extra)) if extra else handler
 
 
 def run(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = merge_global(parser.parse_args(argv), dict(os.environ))
-    if args.command == "cost":
-        from cli.queue_commands import cmd_cost
-
-        return cmd_cost(args)
-    if args.command == "schedules":
-        from cli.queue_commands import cmd_schedules
-
-        return cmd_schedules(args)
-    if args.command == "completion":
-        from cli.completion import print_completion
-
-        return print_completion(parser, args.shell)
+    command = COMMANDS[args.command]
+    handler: Callable[..., int] = getattr(importlib.import_module(command.module), command.function)
+    extra = dict(command.extra)
+    if not command.target:
+        return int(handler(args, **extra))
     from cli.target import Target
 
     target = Target(
@@ -69,7 +74,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         pool=args.pool,
     )
     try:
-        return int(_command(args.command)(args, target))
+        return int(handler(args, target, **extra))
     finally:
         target.close()
 

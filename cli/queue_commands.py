@@ -8,14 +8,13 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from cli import dlq as dead_letters
 from cli.dead_letter_kinds import SQS_REDRIVE
 from cli.errors import FAILED, OK, USAGE, CliError
 from cli.output import Progress, emit_json, fields, table
-from cli.target import Target, stack_pool, stack_settings
+from cli.target import Target
 from db import count_by_status_and_type, oldest_pending, utcnow
 from stacks.pools import DEFAULT_POOL
 from worker.contract import DeadLetterKind
@@ -299,92 +298,5 @@ def cmd_pause(args: argparse.Namespace, target: Target, *, enabled: bool) -> int
         json.dumps({"mapping": mapping_id, "state": state})
         if args.json
         else f"worker {verb}: event source mapping {mapping_id} is {state}"
-    )
-    return OK
-
-
-def cmd_local(args: argparse.Namespace, target: Target) -> int:
-    from cli.local import run_local
-
-    return run_local(args, target)
-
-
-def cmd_cost(args: argparse.Namespace) -> int:
-    from cli import cost
-
-    workload = {"jobs_per_month": args.jobs_per_month, "avg_ms": args.avg_ms, "db_rtt_ms": args.db_rtt_ms}
-    pool = stack_pool(args.env or "dev", args.pool)  # its batch size and memory
-    named = None if pool.is_default else pool.name
-    estimates = [cost.estimate(design, **workload) for design in cost.designs(pool.settings, named)]
-    if args.json:
-        emit_json([{"name": e.design.name, **fields_of(e), "total_usd": e.total_usd} for e in estimates])
-        return OK
-    base = estimates[0].total_usd
-    rows = [
-        [
-            e.design.name,
-            f"{e.invocations:,}",
-            f"{e.billed_ms_per_invocation:,} ms",
-            f"${e.lambda_requests_usd + e.lambda_duration_usd:,.2f}",
-            f"${e.sqs_usd:,.2f}",
-            f"${e.total_usd:,.2f}",
-            "" if e is estimates[0] else f"{e.total_usd / base:.1f}x" if base else "",
-        ]
-        for e in estimates
-    ]
-    table(rows, ["design", "invocations", "billed/invocation", "Lambda", "SQS", "total/month", "vs stack"])
-    print(cost.assumptions(**workload))
-    return OK
-
-
-def fields_of(estimate: Any) -> dict[str, Any]:
-    return {k: v for k, v in vars(estimate).items() if k != "design"}
-
-
-def cmd_doctor(args: argparse.Namespace, target: Target) -> int:
-    from cli.doctor import Doctor, report
-
-    if not args.env:
-        raise CliError("doctor checks a deployed environment: pass --env ENV", USAGE)
-    doctor = Doctor(target, stack_settings(args.env), ca_file=args.ca_file)
-    checks = doctor.before_deploy() if args.before_deploy else doctor.run()
-    text, code = report(checks)
-    if args.json:
-        emit_json([{"check": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix} for c in checks])
-    else:
-        print(text)
-    return code
-
-
-def cmd_schedules(args: argparse.Namespace, now: datetime | None = None) -> int:
-    """The environment's schedules from cdk.json, each with its next three fire times in its time zone."""
-    settings = stack_settings(args.env or "dev")
-    after = now or utcnow()
-    rows = []
-    for schedule in settings.schedules:
-        fires = schedule.next_fires(after)
-        rows.append(
-            {
-                "name": schedule.name,
-                "expression": schedule.expression,
-                "timezone": schedule.timezone,
-                "type": schedule.type,
-                "payload": schedule.payload_dict,
-                "next": [f.isoformat() for f in fires],
-            }
-        )
-    if args.json:
-        emit_json(rows)
-        return OK
-    if not rows:
-        env = settings.env_name
-        print(f"JobsStack-{env} has no schedules (cdk.json: jobstack.environments.{env}.schedules)")
-        return OK
-    table(
-        [
-            (r["name"], r["expression"], r["timezone"], r["type"], ", ".join(r["next"]) or "every period from deploy")
-            for r in rows
-        ],
-        ["name", "schedule", "time zone", "type", "next fire times"],
     )
     return OK

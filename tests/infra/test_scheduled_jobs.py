@@ -102,12 +102,12 @@ def test_jobs_schedules_lists_each_with_its_next_fire_times(
 ) -> None:
     import argparse
 
-    from cli import queue_commands
+    from cli import settings_commands
 
     context = cdk_context(dev={"schedules": {"nightly-report": NIGHTLY}})
-    monkeypatch.setattr(queue_commands, "stack_settings", lambda env: load_settings(context, env))
+    monkeypatch.setattr(settings_commands, "stack_settings", lambda env: load_settings(context, env))
     args = argparse.Namespace(env="dev", json=True)
-    assert queue_commands.cmd_schedules(args, now=datetime(2026, 11, 28, 1, 0, tzinfo=UTC)) == 0
+    assert settings_commands.cmd_schedules(args, now=datetime(2026, 11, 28, 1, 0, tzinfo=UTC)) == 0
     [row] = json.loads(capsys.readouterr().out)
     assert row["name"] == "nightly-report" and row["next"][0] == "2026-11-28T03:00:00+01:00"
 

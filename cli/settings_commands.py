@@ -1,0 +1,45 @@
+"""Commands that show what this checkout's cdk.json will deploy, without AWS: `jobs schedules`."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+
+from cli.errors import OK
+from cli.output import emit_json, table
+from cli.target import stack_settings
+from db import utcnow
+
+
+def cmd_schedules(args: argparse.Namespace, now: datetime | None = None) -> int:
+    """The environment's schedules from cdk.json, each with its next three fire times in its time zone."""
+    settings = stack_settings(args.env or "dev")
+    after = now or utcnow()
+    rows = []
+    for schedule in settings.schedules:
+        fires = schedule.next_fires(after)
+        rows.append(
+            {
+                "name": schedule.name,
+                "expression": schedule.expression,
+                "timezone": schedule.timezone,
+                "type": schedule.type,
+                "payload": schedule.payload_dict,
+                "next": [f.isoformat() for f in fires],
+            }
+        )
+    if args.json:
+        emit_json(rows)
+        return OK
+    if not rows:
+        env = settings.env_name
+        print(f"JobsStack-{env} has no schedules (cdk.json: jobstack.environments.{env}.schedules)")
+        return OK
+    table(
+        [
+            (r["name"], r["expression"], r["timezone"], r["type"], ", ".join(r["next"]) or "every period from deploy")
+            for r in rows
+        ],
+        ["name", "schedule", "time zone", "type", "next fire times"],
+    )
+    return OK
