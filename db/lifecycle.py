@@ -4,7 +4,7 @@ Every state change is ONE conditional statement, so the database arbitrates race
 duplicate SQS delivery, a zombie invocation) instead of a read-then-write in Python. Functions take a `DB`
 (their own short transaction) or a `Connection` (the caller's transaction) first.
 
-The claim rule (which rows a delivery may take) is written once, as `_CLAIMABLE`: the plain claim, the
+The claim rule (which rows a delivery may take) is written once, as `_CLAIMABLE_SQL`: the plain claim, the
 claim that rides with the previous job's completion, and the reason a claim missed all use it.
 
 Times come from the caller's clock (`now`, default: this machine's UTC time) rather than the server's, so
@@ -20,8 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, and_, bindparam, func, or_, select, true, update, values
-from sqlalchemy import column as sql_column
+from sqlalchemy import Boolean, Connection, Integer, bindparam, column, select, text, update
 
 from .clock import utcnow
 from .engine import DB, statements
@@ -54,27 +53,41 @@ _now = bindparam("now", type_=_t.c.updated_at.type)
 _stale_before = bindparam("stale_before", type_=_t.c.started_at.type)
 _job_type = bindparam("job_type", type_=_t.c.type.type)
 
-# THE CLAIM RULE. A pending job may be claimed; so may a failed one, or one whose invocation died (processing
-# since before the stale window), while it has attempts left. A retryable job without attempts left is
-# exhausted: never claimed again until an operator gives it new attempts (`requeue_job`).
-_RETRYABLE = or_(
-    _t.c.status == JobStatus.FAILED.value,
-    and_(_t.c.status == JobStatus.PROCESSING.value, _t.c.started_at < _stale_before),
+# THE CLAIM RULE, written once as SQL. A pending job may be claimed; so may a failed one, or one whose
+# invocation died (processing since before the stale window), while it has attempts left. A retryable job
+# without attempts left is exhausted: never claimed again until an operator gives it new attempts
+# (`requeue_job`). SQL text rather than expressions: the complete-and-claim CTE below is text (a Core CTE
+# rendered 60% longer, with every constant as a parameter, and PostgreSQL parses each statement anew behind
+# a transaction-mode pooler), and the plain claim and the missed claim's verdict use the same fragments.
+_RETRYABLE_SQL = (
+    f"(status = '{JobStatus.FAILED.value}' OR (status = '{JobStatus.PROCESSING.value}' AND started_at < :stale_before))"
 )
-_CLAIMABLE = or_(_t.c.status == JobStatus.PENDING.value, and_(_RETRYABLE, _t.c.attempts < _t.c.max_attempts))
-_EXHAUSTED = and_(_RETRYABLE, _t.c.attempts >= _t.c.max_attempts)
-_TAKE = {
-    "status": JobStatus.PROCESSING.value,
-    "attempts": _t.c.attempts + 1,
-    "started_at": _now,
-    "completed_at": None,
-    "updated_at": _now,
-}
+_CLAIMABLE_SQL = f"(status = '{JobStatus.PENDING.value}' OR ({_RETRYABLE_SQL} AND attempts < max_attempts))"
+_EXHAUSTED_SQL = f"({_RETRYABLE_SQL} AND attempts >= max_attempts)"
+_TAKE_SQL = (
+    f"status = '{JobStatus.PROCESSING.value}', attempts = attempts + 1, started_at = :now, completed_at = NULL, "
+    "updated_at = :now"
+)
 
-_CLAIM = update(_t).where(_t.c.id == _job_id, _CLAIMABLE).values(**_TAKE).returning(*_t.c)
+_CLAIM = (
+    update(_t)
+    .where(_t.c.id == _job_id, text(_CLAIMABLE_SQL).bindparams(_stale_before))
+    .values(
+        status=JobStatus.PROCESSING.value,
+        attempts=_t.c.attempts + 1,
+        started_at=_now,
+        completed_at=None,
+        updated_at=_now,
+    )
+    .returning(*_t.c)
+)
 _CLAIM_OF_TYPE = _CLAIM.where(_t.c.type == _job_type)
 # A missed claim reads the row once, with the rule's verdict computed by the database, to say why.
-_MISSED = select(_t, _EXHAUSTED.label("exhausted")).where(_t.c.id == _job_id)
+_MISSED = (
+    text(f"SELECT *, {_EXHAUSTED_SQL} AS exhausted FROM background_jobs WHERE id = :job_id")
+    .bindparams(_stale_before, _job_id)
+    .columns(*_t.c, column("exhausted", Boolean))
+)
 _COMPLETE = (
     update(_t)
     .where(_t.c.id == _job_id, _t.c.status == JobStatus.PROCESSING.value)
@@ -89,34 +102,28 @@ _COMPLETE_ATTEMPT = _COMPLETE.where(_t.c.attempts == bindparam("attempt", type_=
 # rows, so the claim never waits for its row (SKIP LOCKED): holding the completed row while waiting for
 # one that a publisher's or another worker's statement holds could close a cycle (a deadlock, seen under
 # load). A row another transaction is changing right now is reported BUSY and retried after a backoff.
-_done = (
-    update(_t)
-    .where(
-        _t.c.id == bindparam("done_id", type_=_t.c.id.type),
-        _t.c.status == JobStatus.PROCESSING.value,
-        _t.c.attempts == bindparam("done_attempt", type_=_t.c.attempts.type),
+_COMPLETE_AND_CLAIM = (
+    text(
+        f"""
+    WITH done AS (
+        UPDATE background_jobs
+        SET status = '{JobStatus.COMPLETED.value}', completed_at = :now, updated_at = :now, error = NULL
+        WHERE id = :done_id AND status = '{JobStatus.PROCESSING.value}' AND attempts = :done_attempt
+        RETURNING id
+    ), claimed AS (
+        UPDATE background_jobs
+        SET {_TAKE_SQL}
+        WHERE id = (SELECT id FROM background_jobs WHERE id = :job_id FOR UPDATE SKIP LOCKED)
+          AND type = :job_type AND {_CLAIMABLE_SQL}
+        RETURNING *
     )
-    .values(status=JobStatus.COMPLETED.value, completed_at=_now, updated_at=_now, error=None)
-    .returning(_t.c.id)
-    .cte("done")
-)
-_unlocked = _t.alias("unlocked")
-_claimed = (
-    update(_t)
-    .where(
-        _t.c.id
-        == select(_unlocked.c.id).where(_unlocked.c.id == _job_id).with_for_update(skip_locked=True).scalar_subquery(),
-        _t.c.type == _job_type,
-        _CLAIMABLE,
+    SELECT {", ".join(f"claimed.{c.name}" for c in _t.c)}, (SELECT count(*) FROM done) AS done_count
+    FROM (VALUES (1)) AS one (x) LEFT JOIN claimed ON true
+    """
     )
-    .values(**_TAKE)
-    .returning(*_t.c)
-    .cte("claimed")
+    .bindparams(_now, _stale_before, bindparam("done_id", type_=_t.c.id.type), _job_id)
+    .columns(*_t.c, column("done_count", Integer))
 )
-_one = values(sql_column("x"), name="one").data([(1,)])
-_COMPLETE_AND_CLAIM = select(
-    *_claimed.c, select(func.count()).select_from(_done).scalar_subquery().label("done_count")
-).select_from(_one.outerjoin(_claimed, true()))
 
 
 def claim_job(

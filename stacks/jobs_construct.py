@@ -29,8 +29,8 @@ from stacks.function_network import FunctionNetwork, function_network
 from stacks.functions import FunctionSpec, build_function
 from stacks.limits import check_limits
 from stacks.monitoring import Monitoring
+from stacks.periodic_jobs import PeriodicJobs
 from stacks.pools import PoolSpec, output_key, route_document, sweep_windows
-from stacks.scheduled_jobs import ScheduledJobs
 from stacks.settings import DLQ_RETENTION_DAYS, Settings, with_pools
 from stacks.worker_code import worker_code
 from stacks.worker_pool import WorkerPool
@@ -202,7 +202,7 @@ class Jobs(Construct):
 
         Scheduler invokes the function asynchronously: a fire whose publish fails (database down, unknown
         type) lands, after Lambda's bounded retries, in the ScheduleFailures queue, as does an invocation
-        Scheduler could not make (stacks/scheduled_jobs.py). The sweeper replays that queue, so the URL goes
+        Scheduler could not make (stacks/periodic_jobs.py). The sweeper replays that queue, so the URL goes
         into the publishers' environment, returned for the sweeper; alarms watch it (stacks/monitoring.py)."""
         if not settings.schedules:
             return None, None, publisher_env
@@ -238,7 +238,7 @@ class Jobs(Construct):
             code,
             removal,
         )
-        ScheduledJobs(
+        PeriodicJobs(
             self,
             "Schedules",
             schedules=settings.schedules,

@@ -1,9 +1,9 @@
 """Periodic jobs declared per environment in cdk.json (`"schedules": {NAME: {...}}`): their validation and
 their next fire times.
 
-Each becomes an EventBridge Scheduler schedule (stacks/scheduled_jobs.py) that invokes a small entry point
-(worker/scheduled.py), which publishes the job through `publish()` with the idempotency key
-`schedule:NAME:<scheduled time>`: a duplicate fire, or a retried invocation, makes exactly one job.
+Each becomes an EventBridge Scheduler schedule (stacks/periodic_jobs.py) that invokes a small entry point
+(worker/scheduled.py; the code is worker/periodic.py), which publishes the job through `publish()` with the
+idempotency key `schedule:NAME:<scheduled time>`: a duplicate fire, or a retried invocation, makes exactly one job.
 
 Expressions are EventBridge Scheduler's: `cron(minutes hours day-of-month month day-of-week year)` with `?`
 in one of the day fields, or `rate(N minute|minutes|hour|hours|day|days)`, in `timezone` (IANA name).

@@ -15,19 +15,9 @@ TESTS = Path(__file__).resolve().parent
 
 
 def test_a_test_without_a_tier_is_refused_at_collection() -> None:
-    probe = TESTS / f"test_probe_{uuid.uuid4().hex[:8]}.py"
-    probe.write_text("def test_forgot_its_tier() -> None:\n    assert 1 + 1 == 2\n")
-    try:
-        run = subprocess.run(
-            [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", str(probe)],
-            cwd=TESTS.parent, capture_output=True, text=True, check=False,
-        )  # fmt: skip
-    finally:
-        probe.unlink()
-    assert run.returncode != 0
-    assert f"1 test(s) carry no tier marker (unit, integration, infra, e2e), the first tests/{probe.name}" in (
-        run.stdout + run.stderr
-    )
+    code, output, probe = _collect("def test_forgot_its_tier() -> None:\n    assert 1 + 1 == 2\n")
+    assert code != 0
+    assert f"1 test(s) carry no tier marker (unit, integration, infra, e2e), the first tests/{probe}" in output
 
 
 @pytest.mark.parametrize(
@@ -54,6 +44,13 @@ def test_a_test_without_a_tier_is_refused_at_collection() -> None:
 def test_a_test_or_file_with_two_tiers_is_refused_at_collection(source: str, says: str) -> None:
     """`make unit` and the other tier targets select by marker: a file that mixes tiers hides what each tier
     needs (a database, a synth) behind one name, and a test in two tiers runs twice."""
+    code, output, _ = _collect(source)
+    assert code != 0
+    assert says in output
+
+
+def _collect(source: str) -> tuple[int, str, str]:
+    """Collect a probe test file holding `source`: (exit code, output, the probe's file name)."""
     probe = TESTS / f"test_probe_{uuid.uuid4().hex[:8]}.py"
     probe.write_text(source)
     try:
@@ -63,5 +60,4 @@ def test_a_test_or_file_with_two_tiers_is_refused_at_collection(source: str, say
         )  # fmt: skip
     finally:
         probe.unlink()
-    assert run.returncode != 0
-    assert says in run.stdout + run.stderr
+    return run.returncode, run.stdout + run.stderr, probe.name

@@ -67,7 +67,7 @@ class WorkerConfig:
     #: queue, and each pool's (stale, lost, expired) windows in seconds. None: one pool, QUEUE_URL.
     routes: Routes | None = None
     pool_windows: dict[str, tuple[int, int, int]] = field(default_factory=dict)
-    #: The queue where scheduled fires that could not publish wait (stacks/scheduled_jobs.py): the sweeper
+    #: The queue where scheduled fires that could not publish wait (stacks/periodic_jobs.py): the sweeper
     #: replays it. None: the environment has no schedules.
     schedule_failures_url: str | None = None
 
@@ -140,18 +140,18 @@ def load_config(environ: Mapping[str, str]) -> WorkerConfig:
     if level not in LOG_LEVELS:
         raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
 
-    stale = _seconds(environ, Env.STALE_AFTER_SECONDS, 960)
-    min_left = _seconds(environ, Env.MIN_TIME_LEFT_SECONDS, 10)
-    base = _seconds(environ, Env.BACKOFF_BASE_SECONDS, 10)
-    cap = _seconds(environ, Env.BACKOFF_MAX_SECONDS, 900)
+    stale = _whole(environ, Env.STALE_AFTER_SECONDS, 960)
+    min_left = _whole(environ, Env.MIN_TIME_LEFT_SECONDS, 10)
+    base = _whole(environ, Env.BACKOFF_BASE_SECONDS, 10)
+    cap = _whole(environ, Env.BACKOFF_MAX_SECONDS, 900)
     if cap < base:
         raise ConfigError(f"JOB_BACKOFF_MAX_SECONDS ({cap}) must be at least JOB_BACKOFF_BASE_SECONDS ({base})")
     if cap > 43_200:
         raise ConfigError(f"JOB_BACKOFF_MAX_SECONDS must be at most 43200 (SQS's 12-hour visibility limit), got {cap}")
-    max_receive = _seconds(environ, Env.MAX_RECEIVE_COUNT, 5)
+    max_receive = _whole(environ, Env.MAX_RECEIVE_COUNT, 5)
     if not 1 <= max_receive <= 1000:
         raise ConfigError(f"JOB_MAX_RECEIVE_COUNT must be SQS's maxReceiveCount (1-1000), got {max_receive}")
-    timeout = _seconds(environ, Env.FUNCTION_TIMEOUT_SECONDS, 0) or None
+    timeout = _whole(environ, Env.FUNCTION_TIMEOUT_SECONDS, 0) or None
     if timeout is not None:
         if min_left >= timeout:
             raise ConfigError(
@@ -171,20 +171,20 @@ def load_config(environ: Mapping[str, str]) -> WorkerConfig:
         log_level=level,
         database_sslmode=sslmode,
         database_sslrootcert=rootcert,
-        secret_max_age=timedelta(seconds=max(_seconds(environ, Env.SECRET_MAX_AGE_SECONDS, 3600), 60)),
+        secret_max_age=timedelta(seconds=max(_whole(environ, Env.SECRET_MAX_AGE_SECONDS, 3600), 60)),
         stale_after=timedelta(seconds=stale),
         min_time_left=timedelta(seconds=min_left),
         backoff_base_seconds=base,
         backoff_max_seconds=cap,
         max_receive_count=max_receive,
-        max_deliveries=max(_seconds(environ, Env.MAX_DELIVERIES, 100), 1),
+        max_deliveries=max(_whole(environ, Env.MAX_DELIVERIES, 100), 1),
         function_timeout=timedelta(seconds=timeout) if timeout else None,
-        sweep_pending_after=timedelta(seconds=_seconds(environ, Env.SWEEP_PENDING_AFTER_SECONDS, 300)),
-        sweep_lost_after=timedelta(seconds=_seconds(environ, Env.SWEEP_LOST_AFTER_SECONDS, 6 * 60 + 900 + 60)),
+        sweep_pending_after=timedelta(seconds=_whole(environ, Env.SWEEP_PENDING_AFTER_SECONDS, 300)),
+        sweep_lost_after=timedelta(seconds=_whole(environ, Env.SWEEP_LOST_AFTER_SECONDS, 6 * 60 + 900 + 60)),
         sweep_expired_after=timedelta(
-            seconds=_seconds(environ, Env.SWEEP_EXPIRED_AFTER_SECONDS, 4 * 86400 + 6 * 60 + 900)
+            seconds=_whole(environ, Env.SWEEP_EXPIRED_AFTER_SECONDS, 4 * 86400 + 6 * 60 + 900)
         ),
-        sweep_batch_limit=_seconds(environ, Env.SWEEP_BATCH_LIMIT, 500),
+        sweep_batch_limit=_whole(environ, Env.SWEEP_BATCH_LIMIT, 500),
         prune_completed_after=_days(environ, Env.PRUNE_COMPLETED_AFTER_DAYS, 30),
         prune_failed_after=_days(environ, Env.PRUNE_FAILED_AFTER_DAYS, 90),
         service=environ.get(Env.SERVICE, "jobstack").strip() or "jobstack",
@@ -223,7 +223,8 @@ def _queue_url(environ: Mapping[str, str], name: str) -> str:
     return value
 
 
-def _seconds(environ: Mapping[str, str], name: str, default: int) -> int:
+def _whole(environ: Mapping[str, str], name: str, default: int) -> int:
+    """A non-negative whole number: seconds, days or a count, as the variable's name says."""
     raw = environ.get(name, "").strip()
     if not raw:
         return default
@@ -238,7 +239,7 @@ def _seconds(environ: Mapping[str, str], name: str, default: int) -> int:
 
 def _days(environ: Mapping[str, str], name: str, default: int) -> timedelta | None:
     """Whole days; 0 means "never"."""
-    days = _seconds(environ, name, default)
+    days = _whole(environ, name, default)
     return timedelta(days=days) if days else None
 
 

@@ -8,7 +8,7 @@
 - `processing` jobs whose invocation died on their last attempt are marked failed ("abandoned").
 - `completed` and exhausted `failed` rows past their retention are deleted, in bounded batches.
 - Scheduled fires that could not publish their job (the ScheduleFailures queue) are published again
-  (worker/scheduled.py).
+  (worker/periodic.py).
 
 Safe to run twice, or concurrently: choosing and marking a job to re-send is one conditional UPDATE, every
 other change is conditional too, and a duplicate message is harmless to the worker. It imports no job
@@ -40,8 +40,8 @@ from db.sqs_limits import SQS_MAX_DELAY_SECONDS
 from worker.config import WorkerConfig
 from worker.observability import LOGGER_NAME
 from worker.outcomes import ABANDONED
+from worker.periodic import replay_failed_fires
 from worker.runtime import Runtime, current
-from worker.scheduled import replay_failed_fires
 
 log = logging.getLogger(LOGGER_NAME)
 #: Pruning statements per status per run: a first run on a large table catches up over several runs.

@@ -21,11 +21,11 @@ import pytest
 
 from db import DB, Queue, get_job, job_type_names
 from db.exceptions import JobstackError
-from stacks.scheduled_jobs import ASYNC_RETRY_ATTEMPTS
+from stacks.periodic_jobs import ASYNC_RETRY_ATTEMPTS
 from tests.support.esm import drain
 from tests.support.strict_sqs import StrictSqs
 from tests.support.worker_support import Calls
-from worker import scheduled, sweeper
+from worker import periodic, sweeper
 from worker.runtime import Runtime
 
 pytestmark = pytest.mark.integration
@@ -38,7 +38,7 @@ def lambda_async_invoke(runtime: Runtime, event: dict[str, Any], failures: Queue
     errors = 0
     for _ in range(1 + ASYNC_RETRY_ATTEMPTS):
         try:
-            scheduled.publish_fire(runtime, event)
+            periodic.publish_fire(runtime, event)
             return errors
         except JobstackError as err:
             errors += 1
@@ -90,7 +90,7 @@ def test_a_fire_replayed_twice_or_published_meanwhile_is_still_one_job(
     """Scheduler's dead letter (the input itself) and Lambda's record for the same fire, and the fire already
     published: one job."""
     swept = Runtime(replace(runtime.config, schedule_failures_url=failures.url), db=pg_db, sqs=runtime.sqs)
-    first = scheduled.publish_fire(swept, FIRE)
+    first = periodic.publish_fire(swept, FIRE)
     failures.client.send_message(QueueUrl=failures.url, MessageBody=json.dumps(FIRE))
     failures.client.send_message(QueueUrl=failures.url, MessageBody=json.dumps({"requestPayload": FIRE}))
     report = sweeper.sweep(swept)

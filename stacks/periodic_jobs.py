@@ -1,4 +1,5 @@
-"""Each periodic job of cdk.json's `schedules` as an EventBridge Scheduler schedule invoking worker/scheduled.py.
+"""Each periodic job of cdk.json's `schedules` as an EventBridge Scheduler schedule invoking worker/scheduled.py
+(the entry; the code is worker/periodic.py).
 
 Scheduler (not an EventBridge rule) because it takes the schedule's IANA time zone, so "03:00 in Paris"
 stays 03:00 across daylight saving. Flexible time window off: a job fires at its time. The input carries
@@ -12,7 +13,7 @@ invocation handles (https://docs.aws.amazon.com/lambda/latest/dg/invocation-asyn
 - the function's EventInvokeConfig bounds Lambda's retries (2, within an hour) and sends an invocation that
   still failed to the on-failure destination, the ScheduleFailures queue, with the original event;
 - Scheduler's own dead-letter queue is the same queue, for an invocation Scheduler could not make;
-- the sweeper replays that queue every run (worker/scheduled.py), so a fire lost to a database outage or a
+- the sweeper replays that queue every run (worker/periodic.py), so a fire lost to a database outage or a
   type deployed late is published once things work, and alarms on the function's errors and on the queue's
   arrivals tell people meanwhile (stacks/monitoring.py).
 One role, assumable by Scheduler for this account only, may invoke that one function and send to that queue.
@@ -41,7 +42,7 @@ ASYNC_RETRY_ATTEMPTS = 2
 ASYNC_MAX_EVENT_AGE_SECONDS = 3600
 
 
-class ScheduledJobs(Construct):
+class PeriodicJobs(Construct):
     def __init__(
         self,
         scope: Construct,
