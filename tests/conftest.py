@@ -39,6 +39,7 @@ _NEEDS_POSTGRES = {"pg_url", "pg_db", "any_db", "runtime"}
 #: Every test runs in exactly the tiers its marker names (`make unit`, `make integration`, ...); a test with
 #: none would run only in `make test` and in no tier.
 TIERS = ("unit", "integration", "infra", "e2e")
+_SLOWEST_FIRST = ("e2e", "infra", "integration", "unit")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -68,6 +69,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.postgres)
             if item.get_closest_marker("unit") is not None:
                 raise pytest.UsageError(f"{item.nodeid} is marked unit but needs PostgreSQL: mark it integration")
+    # Longest first: pytest-xdist hands whole files to its workers in this order (--dist loadfile), so the
+    # minutes-long end-to-end files start at once instead of last, when one worker would run them alone.
+    items.sort(key=lambda item: _SLOWEST_FIRST.index(next(m.name for m in item.iter_markers() if m.name in TIERS)))
 
 
 @pytest.fixture(scope="session")

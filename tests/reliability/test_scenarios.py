@@ -164,13 +164,15 @@ def test_a_database_outage_mid_batch_loses_nothing(
     outage_seconds = 3.0
     published = publish_many(pg_db, [JobRequest("count-calls", {"n": n}) for n in range(40)], queue=queue)
     with PostgresProxy(pg_url) as proxy:
-        timers: list[threading.Timer] = []
+        timers: list[threading.Thread] = []
 
         def behaviour(_ctx: Any) -> None:
             time.sleep(0.05)
             if len(calls.runs) == 8:
                 proxy.down()
-                timers.append(threading.Timer(outage_seconds, proxy.up))
+                # Up again after the outage, and not before a worker was refused: on a busy machine no
+                # worker might try to connect within a fixed window, and the test would then test nothing.
+                timers.append(threading.Thread(target=proxy.up_after, args=(outage_seconds,)))
                 timers[-1].start()
 
         calls.behaviour = behaviour

@@ -13,6 +13,7 @@ import contextlib
 import selectors
 import socket
 import threading
+import time
 from types import TracebackType
 
 from sqlalchemy.engine import make_url
@@ -55,6 +56,17 @@ class PostgresProxy:
     def up(self) -> None:
         with self._lock:
             self._up = True
+
+    def up_after(self, seconds: float, *, refused_at_least: int = 1, give_up_after: float = 60.0) -> None:
+        """Come back up once `seconds` have passed AND `refused_at_least` connections were refused (or after
+        `give_up_after` seconds in any case). A fixed-length outage can pass unnoticed when the machine is
+        busy enough that no client tries to connect during it; this one is always felt."""
+        started = time.monotonic()
+        while time.monotonic() - started < give_up_after:
+            if time.monotonic() - started >= seconds and self.refused >= refused_at_least:
+                break
+            time.sleep(0.05)
+        self.up()
 
     def close(self) -> None:
         self._stop.set()
