@@ -1,5 +1,6 @@
 """Where a job's message goes: one `Queue`, or a `db.routes.Router` that picks a pool's queue per job type.
-Both are `Destination`s, which is all `publish` and friends need."""
+Both are `Destination`s, which is all `publish` and friends need; `db.routes.Routes` is not a destination
+but the route map (the stack's `Routes` output, parsed) that a `Router` reads."""
 
 from __future__ import annotations
 

@@ -19,6 +19,7 @@ from cli.main import main
 from db import DB, JobStatus, Queue, list_jobs
 from tests.support.cli_runner import Result
 from tests.support.esm import drain
+from tests.support.queues import queue_pair
 
 pytestmark = pytest.mark.integration
 
@@ -32,12 +33,8 @@ def pooled(
     """A deployed JobsStack-dev's outputs with three pools: default, video (runs test-echo), ledger (FIFO)."""
     for name in ("DATABASE_URL", "QUEUE_URL", "DLQ_URL", "JOBS_ENV"):
         monkeypatch.delenv(name, raising=False)
-    urls = {
-        "video": sqs.create_queue(QueueName="video")["QueueUrl"],
-        "video-dlq": sqs.create_queue(QueueName="video-dlq")["QueueUrl"],
-        "ledger": sqs.create_queue(QueueName="ledger.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"],
-        "ledger-dlq": sqs.create_queue(QueueName="ledger-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"],
-    }
+    (video, video_dlq), (ledger, ledger_dlq) = queue_pair(sqs, "video"), queue_pair(sqs, "ledger", fifo=True)
+    urls = {"video": video.url, "video-dlq": video_dlq.url, "ledger": ledger.url, "ledger-dlq": ledger_dlq.url}
     secret = boto3.client("secretsmanager", region_name=REGION).create_secret(Name="db", SecretString=pg_url)["ARN"]
     routes = {"stack": "JobsStack-dev", "queues": {"default": queue.url, "video": urls["video"],
               "ledger": urls["ledger"]}, "types": {"test-echo": "video"}}  # fmt: skip

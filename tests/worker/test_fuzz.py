@@ -15,10 +15,11 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from db import DB, InvalidPayload, MalformedMessage, Queue, get_job_type, parse_body
+from db import DB, InvalidPayload, MalformedMessage, get_job_type, parse_body
 from db.models import jobs_table
 from tests.support.esm import FakeLambdaContext, acknowledge, drain, receive_event
 from tests.support.factories import insert_job
+from tests.support.queues import queue_pair
 from tests.support.worker_support import Calls, make_config
 from worker.batch import process_record
 from worker.outcomes import Outcome
@@ -95,7 +96,7 @@ def test_any_message_ends_dead_lettered_settled_or_returned_with_a_reason(
     data: st.DataObject, pg_url: str, pg_db: DB, sqs: Any, calls: Calls
 ) -> None:
     name = uuid.uuid4().hex  # each example gets its own empty queues
-    queue, dlq = (Queue(sqs, sqs.create_queue(QueueName=f"{name}{suffix}")["QueueUrl"]) for suffix in ("", "-dlq"))
+    queue, dlq = queue_pair(sqs, name)
     runtime = Runtime(make_config(pg_url, queue, dlq), db=pg_db, sqs=sqs)
     body = data.draw(bodies(pg_db), label="body")
     attrs = data.draw(attributes, label="attributes")
