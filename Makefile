@@ -57,8 +57,8 @@ typecheck: deps
 
 check: lint typecheck
 
-# `unit` never needs PostgreSQL (tests/conftest.py refuses a unit test that asks for it); `infra` runs its
-# tests that do not (the one that runs the built bundle against PostgreSQL runs in `make test`).
+# `unit` and `infra` never need PostgreSQL (tests/conftest.py refuses a test of theirs that asks for it:
+# it is an integration test), so every test runs in exactly one tier target as well as in `make test`.
 unit: deps
 	$(PYTEST) -m unit
 
@@ -66,7 +66,7 @@ integration: deps
 	$(PYTEST) -m integration
 
 infra: deps
-	$(PYTEST) -m "infra and not postgres"
+	$(PYTEST) -m infra
 
 e2e: deps
 	$(PYTEST) -m e2e

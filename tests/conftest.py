@@ -67,8 +67,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if _NEEDS_POSTGRES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.postgres)
-            if item.get_closest_marker("unit") is not None:
-                raise pytest.UsageError(f"{item.nodeid} is marked unit but needs PostgreSQL: mark it integration")
+            for tier in ("unit", "infra"):  # `make unit` and `make infra` run without a database
+                if item.get_closest_marker(tier) is not None:
+                    raise pytest.UsageError(f"{item.nodeid} is marked {tier} but needs PostgreSQL: mark it integration")
     # Longest first: pytest-xdist hands whole files to its workers in this order (--dist loadfile), so the
     # minutes-long end-to-end files start at once instead of last, when one worker would run them alone.
     items.sort(key=lambda item: _SLOWEST_FIRST.index(next(m.name for m in item.iter_markers() if m.name in TIERS)))

@@ -39,6 +39,11 @@ def test_a_test_without_a_tier_is_refused_at_collection() -> None:
             "@pytest.mark.e2e\ndef test_slow() -> None:\n    assert 2 + 2 == 4\n",
             "mixes tiers (e2e, unit): split it by tier",
         ),
+        (
+            "import pytest\npytestmark = pytest.mark.infra\n"
+            "def test_needs_a_database(pg_db: object) -> None:\n    assert pg_db is not None\n",
+            "is marked infra but needs PostgreSQL: mark it integration",
+        ),
     ],
 )
 def test_a_test_or_file_with_two_tiers_is_refused_at_collection(source: str, says: str) -> None:

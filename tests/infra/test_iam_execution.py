@@ -37,7 +37,7 @@ from worker import sweeper
 from worker.batch import process_batch
 from worker.runtime import Runtime
 
-pytestmark = pytest.mark.infra
+pytestmark = pytest.mark.integration  # real PostgreSQL behind the roles' flows
 DEV = load_settings(cdk_context(), "dev")
 
 

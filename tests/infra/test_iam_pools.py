@@ -24,7 +24,7 @@ from tests.support.worker_support import make_config
 from worker import sweeper
 from worker.runtime import Runtime
 
-pytestmark = pytest.mark.infra
+pytestmark = pytest.mark.integration  # real PostgreSQL behind the roles' flows
 POOLS = {"video": {"types": ["test-echo"], "timeout_seconds": 300}, "ledger": {"types": ["ledger.post"], "fifo": True}}
 
 

@@ -18,6 +18,12 @@ from stacks.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENTS = ("dev", "staging", "prod")
+#: Two pools beside the default: a long-running one and a FIFO one.
+VIDEO_AND_LEDGER_POOLS: dict[str, dict[str, Any]] = {
+    "video": {"types": ["video.transcode", "test-echo"], "timeout_seconds": 900, "memory_mb": 3008,
+              "max_concurrency": 4, "alarm_oldest_message_seconds": 3600},
+    "ledger": {"types": ["ledger.post"], "fifo": True, "timeout_seconds": 30},
+}  # fmt: skip
 #: The Python running the tests (major.minor): the bundle is also built for it, to run here.
 HOST_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
