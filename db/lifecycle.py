@@ -84,7 +84,11 @@ _CLAIM = (
 _CLAIM_OF_TYPE = _CLAIM.where(_t.c.type == _job_type)
 # A missed claim reads the row once, with the rule's verdict computed by the database, to say why.
 _MISSED = (
-    text(f"SELECT *, {_EXHAUSTED_SQL} AS exhausted FROM background_jobs WHERE id = :job_id")
+    # Columns by name, never `*`: a team's own extra column would shift a positional match.
+    text(
+        f"SELECT {', '.join(c.name for c in _t.c)}, {_EXHAUSTED_SQL} AS exhausted "
+        "FROM background_jobs WHERE id = :job_id"
+    )
     .bindparams(_stale_before, _job_id)
     .columns(*_t.c, column("exhausted", Boolean))
 )
