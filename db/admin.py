@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Connection, and_, func, select, update
+from sqlalchemy import ColumnElement, Connection, and_, func, literal, select, tuple_, update
 
 from .clock import utcnow
 from .engine import DB, statements
@@ -34,6 +34,95 @@ def get_job(db: DB | Connection, job_id: UUID) -> Job | None:
     return Job.from_row(row) if row else None
 
 
+@dataclass(frozen=True)
+class JobFilter:
+    """Which jobs a list shows. Every field narrows; each is served by an index (status/type/created_at,
+    the partial idempotency-key index, the primary key for an id prefix), so a page reads its own rows."""
+
+    status: JobStatus | None = None
+    type: str | None = None
+    #: A pool's jobs: the types routed to it (`only_types`), or for the default pool every type routed
+    #: nowhere else (`except_types`). Pools are a routing of types; the row has no pool column.
+    only_types: tuple[str, ...] | None = None
+    except_types: tuple[str, ...] = ()
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    idempotency_key: str | None = None
+    id_prefix: str | None = None
+
+    def clauses(self) -> list[ColumnElement[bool]]:
+        where: list[ColumnElement[bool]] = []
+        if self.status is not None:
+            where.append(_t.c.status == JobStatus(self.status).value)
+        if self.type is not None:
+            where.append(_t.c.type == self.type)
+        if self.only_types is not None:
+            where.append(_t.c.type.in_(self.only_types))
+        if self.except_types:
+            where.append(_t.c.type.not_in(self.except_types))
+        if self.created_from is not None:
+            where.append(_t.c.created_at >= self.created_from)
+        if self.created_to is not None:
+            where.append(_t.c.created_at < self.created_to)
+        if self.idempotency_key is not None:
+            where.append(_t.c.idempotency_key == self.idempotency_key)
+        if self.id_prefix:
+            low, high = id_prefix_range(self.id_prefix)
+            where.append(_t.c.id.between(low, high))
+        return where
+
+
+def id_prefix_range(prefix: str) -> tuple[UUID, UUID]:
+    """The first and last job id that start with `prefix` (hex digits, dashes ignored): a range on the
+    primary key, where LIKE on a uuid column would read every row."""
+    digits = prefix.replace("-", "").lower()
+    if not digits or len(digits) > 32 or any(c not in "0123456789abcdef" for c in digits):
+        raise ValueError(f"id prefix {prefix[:40]!r} is not the start of a job id: give 1-32 hex digits, e.g. 3f2a")
+    return UUID(digits.ljust(32, "0")), UUID(digits.ljust(32, "f"))
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page of a newest-first list ended: its last job's (created_at, id). The next page starts
+    strictly after it, by the index, never by OFFSET (which reads and discards every row before the page)."""
+
+    created_at: datetime
+    id: UUID
+
+    def encode(self) -> str:
+        return f"{self.created_at.isoformat()}~{self.id}"
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        try:
+            when, job_id = text.split("~", 1)
+            created_at = datetime.fromisoformat(when)
+            return cls(created_at if created_at.tzinfo else created_at.replace(tzinfo=UTC), UUID(job_id))
+        except ValueError:
+            raise ValueError(f"page cursor {text[:60]!r} is not one this list gave: start again") from None
+
+
+@dataclass(frozen=True)
+class JobPage:
+    jobs: list[Job]
+    next: Cursor | None  # None: this was the last page
+
+
+def page_jobs(db: DB | Connection, which: JobFilter, *, after: Cursor | None = None, limit: int = 50) -> JobPage:
+    """One page of jobs, newest first (created_at, then id, both descending), after `after`."""
+    query = select(_t).where(*which.clauses()).order_by(_t.c.created_at.desc(), _t.c.id.desc()).limit(limit + 1)
+    if after is not None:
+        query = query.where(
+            _t.c.created_at <= after.created_at,  # the index's range; the tuple below settles ties
+            tuple_(_t.c.created_at, _t.c.id) < tuple_(literal(after.created_at, _t.c.created_at.type), after.id),
+        )
+    with statements(db) as conn:
+        jobs = [Job.from_row(r) for r in conn.execute(query)]
+    more = len(jobs) > limit
+    jobs = jobs[:limit]
+    return JobPage(jobs, Cursor(jobs[-1].created_at, jobs[-1].id) if more else None)
+
+
 def list_jobs(
     db: DB | Connection,
     *,
@@ -42,16 +131,9 @@ def list_jobs(
     since: datetime | None = None,
     limit: int = 100,
 ) -> list[Job]:
-    """Newest first."""
-    query = select(_t).order_by(_t.c.created_at.desc(), _t.c.id).limit(limit)
-    if status is not None:
-        query = query.where(_t.c.status == JobStatus(status).value)
-    if type is not None:
-        query = query.where(_t.c.type == type)
-    if since is not None:
-        query = query.where(_t.c.created_at >= since)
-    with statements(db) as conn:
-        return [Job.from_row(r) for r in conn.execute(query)]
+    """Newest first: the first page of `page_jobs`."""
+    which = JobFilter(status=JobStatus(status) if status is not None else None, type=type, created_from=since)
+    return page_jobs(db, which, limit=limit).jobs
 
 
 def requeue_job(

@@ -29,6 +29,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.types import TypeEngine
 
@@ -125,6 +126,14 @@ jobs_table = Table(
     # The sweeper's windows and pruning: "status and last changed before T".
     Index(None, "status", "updated_at"),
     Index(None, "status", "run_at"),  # the sweeper's release: scheduled jobs due within its window
+    # The console's job list filtered by type, and by idempotency key (most jobs have none: partial).
+    Index(None, "type", "created_at"),
+    Index(
+        None,
+        "idempotency_key",
+        postgresql_where=text("idempotency_key IS NOT NULL"),
+        sqlite_where=text("idempotency_key IS NOT NULL"),
+    ),
 )
 
 

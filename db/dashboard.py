@@ -1,0 +1,218 @@
+"""What the operators' console shows of the jobs table: counts by state and type, throughput per minute, and
+queue-wait and run-time percentiles per type.
+
+Every read is bounded, because the console refreshes every few seconds against a table of millions of
+rows: counts stop at `COUNT_CAP` rows per state and take the planner's estimate beyond it (marked as such),
+finished jobs are counted over a recent window (by the status/updated_at index), and percentiles come from
+the most recent `TIMING_SAMPLE` completions. An exact count of ten million completed rows would scan them on
+every refresh, for a number nobody reads to the unit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from statistics import quantiles
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, case, cast, func, literal_column, select
+from sqlalchemy.types import Integer
+
+from .admin import JobFilter
+from .clock import utcnow
+from .engine import DB, statements
+from .models import JobStatus, jobs_table
+from .plans import estimated_rows
+
+_t = jobs_table
+
+#: Past this many rows in one state, its total is the planner's estimate and its per-type numbers are
+#: lower bounds (the rows counted before the cap).
+COUNT_CAP = 10_000
+
+#: The completions that percentiles are computed from (the most recent ones in the window).
+TIMING_SAMPLE = 5_000
+
+_spent = _t.c.attempts >= _t.c.max_attempts
+
+
+@dataclass(frozen=True)
+class State:
+    """One column of the overview's table: a status, or a part of one (failed: retrying or for good)."""
+
+    name: str
+    label: str
+    status: JobStatus
+    finished: bool = False  # counted over the recent window only
+
+    def where(self) -> list[ColumnElement[bool]]:
+        clauses: list[ColumnElement[bool]] = [_t.c.status == self.status.value]
+        if self.name == "retrying":
+            clauses.append(~_spent)
+        elif self.name == "dead":
+            clauses.append(_spent)
+        return clauses
+
+
+STATES = (
+    State("pending", "pending", JobStatus.PENDING),
+    State("scheduled", "scheduled", JobStatus.SCHEDULED),
+    State("processing", "running", JobStatus.PROCESSING),
+    State("retrying", "failed, retrying", JobStatus.FAILED),
+    State("dead", "failed for good", JobStatus.FAILED),
+    State("completed", "completed", JobStatus.COMPLETED, finished=True),
+    State("cancelled", "cancelled", JobStatus.CANCELLED, finished=True),
+)
+
+
+@dataclass(frozen=True)
+class Counts:
+    window: timedelta  # finished states are counted over this window
+    by_type: dict[str, dict[str, int]]  # type -> state name -> jobs (a lower bound where estimated)
+    totals: dict[str, int]  # state name -> jobs
+    estimated: frozenset[str]  # states whose total is the planner's estimate (over COUNT_CAP rows)
+
+
+def job_counts(
+    db: DB | Connection, *, window: timedelta = timedelta(hours=24), now: datetime | None = None, cap: int = COUNT_CAP
+) -> Counts:
+    """Jobs per state and type: waiting and failed ones all-time, finished ones over `window`."""
+    since = (now or utcnow()) - window
+    by_type: dict[str, dict[str, int]] = {}
+    totals: dict[str, int] = {}
+    estimated: set[str] = set()
+    with statements(db) as conn:
+        for state in STATES:
+            where = state.where() + ([_t.c.updated_at >= since] if state.finished else [])
+            capped = select(_t.c.type).where(*where).limit(cap + 1).subquery()
+            rows = conn.execute(select(capped.c.type, func.count()).group_by(capped.c.type)).all()
+            total = sum(n for _, n in rows)
+            for job_type, n in rows:
+                by_type.setdefault(job_type, {})[state.name] = n
+            if total > cap and conn.dialect.name == "postgresql":
+                total = max(estimated_rows(conn, select(_t.c.id).where(*where)), total)
+                estimated.add(state.name)
+            totals[state.name] = total
+    return Counts(window, dict(sorted(by_type.items())), totals, frozenset(estimated))
+
+
+@dataclass(frozen=True)
+class Bucket:
+    start: datetime
+    completed: int = 0
+    failed: int = 0  # failed attempts with attempts left (their retry is queued)
+    dead: int = 0  # failed for good: the worker dead-letters these
+
+
+def throughput(
+    db: DB | Connection, *, window: timedelta, bucket: timedelta, now: datetime | None = None
+) -> list[Bucket]:
+    """Jobs that completed, failed, or failed for good, per `bucket`, over the last `window`, oldest first.
+
+    Read from each row's last change (the status/updated_at index), so a job counts once, in the state it is
+    in now: a failure that was retried since counts as its later outcome.
+    """
+    now = now or utcnow()
+    seconds = int(bucket.total_seconds())
+    first = int((now - window).timestamp()) // seconds
+    with statements(db) as conn:
+        rows_of = (
+            select(
+                _bucket_of(conn, seconds).label("slot"),
+                _t.c.status.label("status"),
+                case((_spent, literal_column("1")), else_=literal_column("0")).label("spent"),
+            )
+            .where(
+                _t.c.status.in_([JobStatus.COMPLETED.value, JobStatus.FAILED.value]),
+                _t.c.updated_at >= datetime.fromtimestamp(first * seconds, UTC),
+            )
+            .subquery()
+        )
+        query = select(rows_of.c.slot, rows_of.c.status, rows_of.c.spent, func.count()).group_by(
+            rows_of.c.slot, rows_of.c.status, rows_of.c.spent
+        )
+        rows = conn.execute(query).all()
+    last = int(now.timestamp()) // seconds
+    counts: dict[int, dict[str, int]] = {n: {} for n in range(first, last + 1)}
+    for index, status, spent, n in rows:
+        name = "completed" if status == JobStatus.COMPLETED.value else ("dead" if spent else "failed")
+        if int(index) in counts:
+            counts[int(index)][name] = counts[int(index)].get(name, 0) + n
+    return [Bucket(datetime.fromtimestamp(n * seconds, UTC), **c) for n, c in counts.items()]
+
+
+def _bucket_of(conn: Connection, seconds: int) -> ColumnElement[Any]:
+    """The row's bucket number (its last change, in whole buckets since the epoch), in the dialect's terms."""
+    if conn.dialect.name == "postgresql":
+        return cast(func.floor(func.extract("epoch", _t.c.updated_at) / literal_column(str(seconds))), Integer)
+    return cast(func.strftime("%s", _t.c.updated_at), Integer) / literal_column(str(seconds))
+
+
+@dataclass(frozen=True)
+class Timing:
+    type: str
+    jobs: int  # completions the figures come from
+    wait_p50: float | None  # seconds from publish (or run_at) to the first attempt's start
+    wait_p95: float | None
+    run_p50: float  # seconds from the last attempt's start to completion
+    run_p95: float
+
+
+def timings(
+    db: DB | Connection, *, window: timedelta, now: datetime | None = None, sample: int = TIMING_SAMPLE
+) -> list[Timing]:
+    """Queue wait and run time per type, p50 and p95, over the most recent `sample` completions in `window`.
+
+    Queue wait is measured on first-attempt completions only: a retried job's start is its last attempt's,
+    so its publish-to-start time is mostly backoff, which says nothing about how long the queue made it wait.
+    """
+    since = (now or utcnow()) - window
+    columns = (_t.c.type, _t.c.created_at, _t.c.run_at, _t.c.started_at, _t.c.completed_at, _t.c.attempts)
+    query = (
+        select(*columns)
+        .where(_t.c.status == JobStatus.COMPLETED.value, _t.c.updated_at >= since)
+        .order_by(_t.c.updated_at.desc())
+        .limit(sample)
+    )
+    waits: dict[str, list[float]] = {}
+    runs: dict[str, list[float]] = {}
+    with statements(db) as conn:
+        for job_type, created, run_at, started, completed, attempts in conn.execute(query):
+            if started is None or completed is None:
+                continue
+            runs.setdefault(job_type, []).append((completed - started).total_seconds())
+            if attempts == 1:
+                waits.setdefault(job_type, []).append(max((started - (run_at or created)).total_seconds(), 0.0))
+    return [
+        Timing(
+            job_type,
+            len(runs[job_type]),
+            _percentile(waits.get(job_type), 50),
+            _percentile(waits.get(job_type), 95),
+            _percentile(runs[job_type], 50) or 0.0,
+            _percentile(runs[job_type], 95) or 0.0,
+        )
+        for job_type in sorted(runs)
+    ]
+
+
+def _percentile(values: list[float] | None, p: int) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return values[0]
+    return quantiles(values, n=100, method="inclusive")[p - 1]
+
+
+def oldest_pending_in(db: DB | Connection, which: JobFilter, *, now: datetime | None = None) -> float | None:
+    """Seconds since the oldest pending job matching `which` was created (None: nothing pending): a pool's
+    oldest waiting message, read from the status/created_at index in order until the first match."""
+    query = (
+        select(_t.c.created_at)
+        .where(_t.c.status == JobStatus.PENDING.value, *which.clauses())
+        .order_by(_t.c.created_at)
+        .limit(1)
+    )
+    with statements(db) as conn:
+        oldest = conn.execute(query).scalar()
+    return ((now or utcnow()) - oldest).total_seconds() if oldest is not None else None
