@@ -114,7 +114,8 @@ def page_jobs(db: DB | Connection, which: JobFilter, *, after: Cursor | None = N
     if after is not None:
         query = query.where(
             _t.c.created_at <= after.created_at,  # the index's range; the tuple below settles ties
-            tuple_(_t.c.created_at, _t.c.id) < tuple_(literal(after.created_at, _t.c.created_at.type), after.id),
+            tuple_(_t.c.created_at, _t.c.id)
+            < tuple_(literal(after.created_at, _t.c.created_at.type), literal(after.id, _t.c.id.type)),
         )
     with statements(db) as conn:
         jobs = [Job.from_row(r) for r in conn.execute(query)]
