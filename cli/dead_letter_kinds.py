@@ -18,3 +18,5 @@ JOB_STATUSES = ("pending", "processing", "completed", "failed", "cancelled", "sc
 #: A dead letter whose job has moved on since (retried, so it has a newer message; completed; cancelled;
 #: running): redriving it would give the job a second message. A redrive deletes it and counts it.
 SUPERSEDED = "superseded"
+#: Every kind a dead letter can be shown as (`jobs dlq redrive --kind`, the console's groups).
+ALL_KINDS = (*(str(k) for k in DeadLetterKind), SQS_REDRIVE)

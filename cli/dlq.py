@@ -158,6 +158,7 @@ def redrive(
     *,
     limit: int,
     include: frozenset[str] = frozenset(),
+    only: frozenset[str] | None = None,
     progress: Callable[[int], None] = lambda _n: None,
 ) -> RedriveReport:
     """Move the messages present in the DLQ when it starts (at most `limit`) back to the main queue, job ids
@@ -170,6 +171,8 @@ def redrive(
     between send and delete leaves the message in both queues: the job runs once (the worker's claim
     dedupes) and the DLQ copy can be redriven again. Nothing is lost in any order of failures. Skipped
     messages are held invisible while the redrive runs (so they are not received twice), then released.
+    With `only`, letters of other kinds are held and released the same way, untouched; a kind named in
+    `only` is moved even if it can never succeed (naming it is the operator's choice, as --include is).
     """
     report = RedriveReport(present=_depth(sqs, dlq_url))
     budget = min(limit, report.present)
@@ -191,7 +194,9 @@ def redrive(
             for letter, kind in zip(fresh, kinds_of(fresh, db), strict=True):
                 if kind == SUPERSEDED:
                     stale.append(letter)
-                elif kind in NEVER_SUCCEED and kind not in include:
+                elif only is not None and kind not in only:
+                    held.append(letter)
+                elif kind in NEVER_SUCCEED and kind not in include and not (only and kind in only):
                     report.skipped[kind] = report.skipped.get(kind, 0) + 1
                     held.append(letter)
                 else:

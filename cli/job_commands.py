@@ -12,20 +12,17 @@ from uuid import UUID
 
 from cli.errors import FAILED, OK, USAGE, CliError
 from cli.output import Progress, emit_json, fields, table
+from cli.retrying import retry_jobs
 from cli.target import Target, stack_settings
 from db import (
-    Job,
     JobStatus,
     cancel_jobs,
     count_jobs,
     get_job,
     job_id_pages,
     list_jobs,
-    mark_sent,
     prune_jobs,
     publish,
-    requeue_job,
-    resend,
     utcnow,
 )
 
@@ -65,20 +62,6 @@ def cmd_publish(args: argparse.Namespace, target: Target) -> int:
     return OK
 
 
-def _why_not_retried(job: Job) -> str:
-    """One clause: what the job is, and whether --force would retry it anyway."""
-    if job.status is JobStatus.PENDING:
-        return "it is pending, its message already queued: --force sends a second one"
-    if job.status is JobStatus.FAILED:
-        return (
-            f"it failed with attempts left ({job.attempts} of {job.max_attempts}) and its retry is queued: "
-            "--force gives fresh attempts now"
-        )
-    if job.status in (JobStatus.COMPLETED, JobStatus.CANCELLED):
-        return f"it is {job.status.value} (use --force to run it again)"
-    return f"it is {job.status.value}"
-
-
 def _read_payload(args: argparse.Namespace) -> Any:
     if args.payload_file is not None:
         name = str(args.payload_file)
@@ -116,63 +99,40 @@ def cmd_list(args: argparse.Namespace, target: Target) -> int:
     return OK
 
 
-RETRY_BATCH = 10  # SQS's SendMessageBatch maximum
-
-
 def cmd_retry(args: argparse.Namespace, target: Target) -> int:
-    """Fresh attempts and a new message for each job, ten messages per SQS call; it goes on past jobs it may
-    not retry and messages SQS refuses (the sweeper sends those: the rows are pending), then sums up."""
+    """Fresh attempts and a new message for each job (cli/retrying.py), then a summary."""
     if bool(args.ids) == bool(args.status):
         raise CliError("give job ids, or --status failed|pending (with optional --type/--since), not both", USAGE)
-    db, queue = target.db, target.destination
+    db = target.db
     if args.status:
         total = count_jobs(db, status=args.status, type=args.type, since=args.since)
         pages: Iterable[list[UUID]] = job_id_pages(db, status=args.status, type=args.type, since=args.since)
     else:
         total, pages = len(args.ids), [list(args.ids)]
     progress = Progress(total, "retrying")
-    retried: list[UUID] = []
-    refused: list[tuple[UUID, str, str]] = []  # id, status, why
-    missing: list[UUID] = []
-    unsent: dict[UUID, str] = {}
-    for page in pages:
-        for start in range(0, len(page), RETRY_BATCH):
-            requeued = []
-            for job_id in page[start : start + RETRY_BATCH]:
-                job = requeue_job(db, job_id, force=args.force)
-                if job is not None:
-                    requeued.append(job)
-                elif (current := get_job(db, job_id)) is None:
-                    missing.append(job_id)
-                else:
-                    refused.append((job_id, current.status.value, _why_not_retried(current)))
-            failures = resend(requeued, queue=queue)
-            unsent.update(failures)
-            mark_sent(db, [j.id for j in requeued if j.id not in failures])
-            retried.extend(j.id for j in requeued)
-            progress.advance(len(page[start : start + RETRY_BATCH]))
+    report = retry_jobs(db, target.destination, pages, force=args.force, progress=progress.advance)
     progress.close()
     if args.json:
         emit_json(
             {
-                "retried": retried,
-                "refused": [{"id": i, "status": s, "why": w} for i, s, w in refused],
-                "missing": missing,
-                "unsent": [{"id": i, "reason": r} for i, r in unsent.items()],
+                "retried": report.retried,
+                "refused": [{"id": i, "status": s, "why": w} for i, s, w in report.refused],
+                "missing": report.missing,
+                "unsent": [{"id": i, "reason": r} for i, r in report.unsent.items()],
             }
         )
     else:
         print(
-            f"retried {len(retried)} job(s); refused {len(refused)}; not found {len(missing)}; "
-            f"message refused by SQS {len(unsent)} (pending: the sweeper sends them)"
+            f"retried {len(report.retried)} job(s); refused {len(report.refused)}; not found {len(report.missing)}; "
+            f"message refused by SQS {len(report.unsent)} (pending: the sweeper sends them)"
         )
-        for job_id, _, why in refused:
+        for job_id, _, why in report.refused:
             print(f"refused {job_id}: {why}", file=sys.stderr)
-        for job_id in missing:
+        for job_id in report.missing:
             print(f"no job {job_id}", file=sys.stderr)
-        for job_id, reason in unsent.items():
+        for job_id, reason in report.unsent.items():
             print(f"not sent {job_id}: {reason}", file=sys.stderr)
-    return OK if not refused and not missing and not unsent else FAILED
+    return OK if report.clean else FAILED
 
 
 def cmd_migrate(args: argparse.Namespace, target: Target) -> int:

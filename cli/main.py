@@ -48,6 +48,7 @@ COMMANDS: dict[str, Command] = {
     "resume": Command("cli.queue_commands", "cmd_pause", extra=(("enabled", True),)),
     "doctor": Command("cli.doctor", "cmd_doctor"),
     "local": Command("cli.local", "run_local"),
+    "console": Command("cli.console.command", "cmd_console"),
     "cost": Command("cli.cost", "cmd_cost", target=False),
     "schedules": Command("cli.settings_commands", "cmd_schedules", target=False),
     "completion": Command("cli.completion", "cmd_completion", target=False),

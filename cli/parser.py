@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 from uuid import UUID
 
-from cli.dead_letter_kinds import JOB_STATUSES, NEVER_SUCCEED
+from cli.dead_letter_kinds import ALL_KINDS, JOB_STATUSES, NEVER_SUCCEED
 from cli.errors import USAGE
 
 _DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
@@ -220,6 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KIND",
         help=f"also move this kind ({', '.join(sorted(NEVER_SUCCEED))}); repeatable",
     )
+    d.add_argument(
+        "--kind",
+        action="append",
+        choices=ALL_KINDS,
+        metavar="KIND",
+        help="move only dead letters of this kind (repeatable); the others stay in the DLQ, untouched",
+    )
     d = dlq_sub.add_parser("purge", parents=[connection], help="delete every message in the DLQ")
     d.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
@@ -277,6 +284,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="first publish a job of your own type with this JSON payload (repeatable); runs until the queue is empty",
     )
     p.add_argument("--sqlite", type=Path, default=Path(".jobs-local.sqlite3"), help="embedded database file")
+
+    p = command("console", "the operators' web console on this machine: jobs, dead letters, schedules, actions")
+    p.add_argument("--port", type=int, default=8787, help="default 8787 (0: any free port)")
+    p.add_argument("--host", default="127.0.0.1", help="the address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--read-only", action="store_true", help="no retry, cancel or redrive: look, don't touch")
+    p.add_argument("--sqlite", type=Path, help="a local SQLite database file (what `jobs local` leaves behind)")
 
     p = sub.add_parser("completion", help='print a shell completion script: eval "$(jobs completion bash)"')
     p.add_argument("shell", choices=["bash", "zsh"])

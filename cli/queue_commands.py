@@ -11,9 +11,11 @@ from collections.abc import Callable
 from typing import Any
 
 from cli import dlq as dead_letters
+from cli import queue_state
 from cli.dead_letter_kinds import SQS_REDRIVE
 from cli.errors import FAILED, OK, USAGE, CliError
 from cli.output import Progress, emit_json, fields, table
+from cli.queue_state import queue_counts
 from cli.target import Target
 from db import count_by_status_and_type, oldest_pending, utcnow
 from stacks.pools import DEFAULT_POOL
@@ -48,8 +50,8 @@ def _stats_once(args: argparse.Namespace, target: Target) -> int:
     oldest = oldest_pending(target.db)
     oldest_age = (utcnow() - oldest).total_seconds() if oldest else None
     # Each queue and mapping is read once per refresh: the default pool's appear above and in the pools' rows.
-    counts_of: Callable[[str], tuple[int, int, int]] = functools.cache(lambda url: _queue_counts(target, url))
-    state_of: Callable[[str], str | None] = functools.cache(lambda pool: _worker_state(target, pool))
+    counts_of: Callable[[str], tuple[int, int, int]] = functools.cache(lambda url: _depths(target, url))
+    state_of: Callable[[str], str | None] = functools.cache(lambda pool: queue_state.worker_state(target, pool))
     # The queues when they are known: a database alone is enough for the jobs' side.
     queue = counts_of(target.queue_url) if target.has_queue else None
     dlq = counts_of(target.dlq_url) if target.has_dlq else None
@@ -94,15 +96,6 @@ def _stats_once(args: argparse.Namespace, target: Target) -> int:
     return OK
 
 
-def _worker_state(target: Target, pool: str) -> str | None:
-    """The pool's event source mapping's state (Enabled, Disabled, ...), if a deployed stack names it."""
-    mapping_id = target.output("EventSourceMappingId", pool) if target.env else None
-    if not mapping_id:
-        return None
-    state: str = target.client("lambda").get_event_source_mapping(UUID=mapping_id)["State"]
-    return state
-
-
 def _pool_row(
     target: Target,
     pool: str,
@@ -122,6 +115,11 @@ def _pool_row(
     }
 
 
+def _depths(target: Target, url: str) -> tuple[int, int, int]:
+    counts = queue_counts(target.sqs, url)
+    return counts.visible, counts.in_flight, counts.delayed
+
+
 def cmd_routes(args: argparse.Namespace, target: Target) -> int:
     """What a web app exports to publish to every pool: the stack's Routes output, as one shell line."""
     if not target.env:
@@ -131,17 +129,6 @@ def cmd_routes(args: argparse.Namespace, target: Target) -> int:
     text = target.routes.to_json()
     print(text if args.json else f"export JOBSTACK_ROUTES='{text}'")
     return OK
-
-
-def _queue_counts(target: Target, url: str) -> tuple[int, int, int]:
-    names = [
-        "ApproximateNumberOfMessages",
-        "ApproximateNumberOfMessagesNotVisible",
-        "ApproximateNumberOfMessagesDelayed",
-    ]
-    attrs = target.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
-    visible, in_flight, delayed = (int(attrs.get(n, 0)) for n in names)
-    return visible, in_flight, delayed
 
 
 def cmd_dlq(args: argparse.Namespace, target: Target) -> int:
@@ -174,7 +161,7 @@ def cmd_dlq(args: argparse.Namespace, target: Target) -> int:
         return OK
     if args.dlq_command == "redrive":
         db = _optional_db(target)
-        total = _queue_counts(target, target.dlq_url)[0]
+        total = queue_counts(target.sqs, target.dlq_url).visible
         progress = Progress(min(total, args.limit), "redriving")
         report = dead_letters.redrive(
             sqs,
@@ -183,6 +170,7 @@ def cmd_dlq(args: argparse.Namespace, target: Target) -> int:
             target.queue_url,
             limit=args.limit,
             include=frozenset(args.include or ()),
+            only=frozenset(args.kind) if args.kind else None,
             progress=progress.advance,
         )
         progress.close()

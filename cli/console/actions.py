@@ -1,0 +1,92 @@
+"""What the console's buttons do: retry, cancel and redrive, through the CLI's own code, each in two steps:
+a preview that counts what it would touch (shown on the confirmation page), then the change itself.
+
+A bulk action takes a filter, as the job list shows it, and touches at most ACTION_LIMIT jobs: a button
+must not become a statement over millions of rows; the confirmation says when the limit cuts it short.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from uuid import UUID
+
+from cli import dlq as dead_letters
+from cli.console.sources import PoolQueues, Sources
+from cli.retrying import RetryReport, retry_jobs
+from db import CancelReport, cancel_jobs
+from db.admin import JobFilter, page_jobs
+
+#: The most jobs one click retries or cancels (the rest stay as they are, and the result says so).
+ACTION_LIMIT = 1000
+#: The most dead letters one redrive moves, as `jobs dlq redrive`'s default --limit.
+REDRIVE_LIMIT = 1000
+
+
+class Action(StrEnum):
+    RETRY = "retry"
+    CANCEL = "cancel"
+    REDRIVE = "redrive"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The jobs an action is for: given ids, or the jobs a filter matches (at most ACTION_LIMIT)."""
+
+    ids: tuple[UUID, ...] = ()
+    which: JobFilter | None = None
+
+    def pages(self, sources: Sources) -> Iterator[list[UUID]]:
+        if self.ids:
+            yield list(self.ids)
+            return
+        assert self.which is not None
+        left, after = ACTION_LIMIT, None
+        while left > 0:
+            page = page_jobs(sources.db, self.which, after=after, limit=min(left, 500))
+            if not page.jobs:
+                return
+            yield [j.id for j in page.jobs]
+            left -= len(page.jobs)
+            if page.next is None:
+                return
+            after = page.next
+
+    def count(self, sources: Sources) -> tuple[int, bool]:
+        """How many jobs the action would touch, and whether ACTION_LIMIT cut the selection short."""
+        if self.ids:
+            return len(self.ids), False
+        assert self.which is not None
+        page = page_jobs(sources.db, self.which, limit=ACTION_LIMIT)
+        return len(page.jobs), page.next is not None
+
+
+def retry(sources: Sources, selection: Selection) -> RetryReport:
+    """As `jobs retry`: fresh attempts and a new message, refused for jobs a retry would duplicate."""
+    return retry_jobs(sources.db, sources.target.destination, selection.pages(sources))
+
+
+def cancel(sources: Sources, selection: Selection) -> CancelReport:
+    """As `jobs cancel`: waiting jobs never run, running ones are asked to stop, finished ones refused."""
+    reports = [cancel_jobs(sources.db, page) for page in selection.pages(sources)]
+    return CancelReport(
+        cancelled=[i for r in reports for i in r.cancelled],
+        asked_to_stop=[i for r in reports for i in r.asked_to_stop],
+        refused={k: v for r in reports for k, v in r.refused.items()},
+        missing=[i for r in reports for i in r.missing],
+    )
+
+
+def redrive(sources: Sources, pool: PoolQueues, kind: str) -> dead_letters.RedriveReport:
+    """As `jobs dlq redrive --kind KIND`: the letters of one kind back to the pool's queue, bounded."""
+    if not pool.dlq_url or not pool.queue_url:
+        raise ValueError(f"pool {pool.name} has no queues here: start the console with --env or --queue-url/--dlq-url")
+    return dead_letters.redrive(
+        sources.client("sqs"),
+        sources.db,
+        pool.dlq_url,
+        pool.queue_url,
+        limit=REDRIVE_LIMIT,
+        only=frozenset({kind}),
+    )

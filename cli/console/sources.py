@@ -1,0 +1,160 @@
+"""What the console's pages show, read from the database, SQS and Lambda.
+
+Each AWS read of a pool is caught and shown as that pool's one-line reason, so one queue the credentials
+cannot read (or an emulator without an API) leaves the rest of the page working.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from cli import dlq as dead_letters
+from cli import queue_state
+from cli.queue_state import QueueCounts
+from cli.settings_commands import schedule_rows
+from cli.target import Target, _aws_reason, stack_settings
+from db import DB, redact
+from db.admin import JobFilter
+from db.dashboard import oldest_pending_in
+from stacks.pools import DEFAULT_POOL
+
+#: How many dead letters the console reads per look (a peek holds them for the moment it reads them,
+#: then makes them visible again, as `jobs dlq peek` does).
+PEEK_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class PoolQueues:
+    name: str
+    queue_url: str | None
+    dlq_url: str | None
+    types: tuple[str, ...] | None  # the job types routed here (None: every type not routed elsewhere)
+    except_types: tuple[str, ...]
+
+    @property
+    def filter(self) -> JobFilter:
+        return JobFilter(only_types=self.types, except_types=self.except_types)
+
+    @property
+    def queue_name(self) -> str | None:
+        return self.queue_url.rsplit("/", 1)[-1] if self.queue_url else None
+
+    @property
+    def dlq_name(self) -> str | None:
+        return self.dlq_url.rsplit("/", 1)[-1] if self.dlq_url else None
+
+
+@dataclass(frozen=True)
+class PoolView:
+    queues: PoolQueues
+    queue: QueueCounts | None
+    dlq: QueueCounts | None
+    worker: str | None  # the event source mapping's state; None: not a deployed stack
+    reserved: int | None
+    oldest_pending_seconds: float | None
+    problem: str | None  # why SQS or Lambda could not be read
+
+
+class Sources:
+    """The console's view of one target. Thread-safe: the server answers requests on several threads,
+    and boto3 clients are created once, under a lock (creating them is not thread-safe)."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self._lock = threading.Lock()
+        self._clients: dict[str, Any] = {}
+        self.db: DB = target.db
+
+    def client(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._clients:
+                self._clients[service] = self.target.sqs if service == "sqs" else self.target.client(service)
+            return self._clients[service]
+
+    @property
+    def label(self) -> str:
+        """What the pages call the target: never its database URL."""
+        if self.target.env:
+            return self.target.stack_name
+        return f"local {self.db.dialect} database"
+
+    def pools(self) -> list[PoolQueues]:
+        routes = self.target.routes
+        if routes is None:
+            return [
+                PoolQueues(
+                    self.target.pool or DEFAULT_POOL,
+                    self.target.queue_url if self.target.has_queue else None,
+                    self.target.dlq_url if self.target.has_dlq else None,
+                    None,
+                    (),
+                )
+            ]
+        out = []
+        for pool in routes.queues:
+            routed = tuple(sorted(t for t, p in routes.types.items() if p == pool))
+            elsewhere = tuple(sorted(t for t, p in routes.types.items() if p != pool))
+            out.append(
+                PoolQueues(
+                    pool,
+                    self.target.output("QueueUrl", pool),
+                    self.target.output("DeadLetterQueueUrl", pool),
+                    None if pool == DEFAULT_POOL else routed,
+                    elsewhere if pool == DEFAULT_POOL else (),
+                )
+            )
+        return out
+
+    def pool(self, name: str) -> PoolQueues:
+        for pool in self.pools():
+            if pool.name == name:
+                return pool
+        raise ValueError(f"no pool {name[:60]!r}: its pools are {', '.join(p.name for p in self.pools())}")
+
+    def pool_view(self, pool: PoolQueues) -> PoolView:
+        oldest = oldest_pending_in(self.db, pool.filter)
+        problem = None
+        queue = dlq = None
+        worker = reserved = None
+        try:
+            sqs = self.client("sqs")
+            queue = queue_state.queue_counts(sqs, pool.queue_url) if pool.queue_url else None
+            dlq = queue_state.queue_counts(sqs, pool.dlq_url) if pool.dlq_url else None
+            worker = queue_state.worker_state(self.target, pool.name)
+            reserved = queue_state.reserved_concurrency(self.target, pool.name)
+        except Exception as err:
+            problem = redact(_aws_reason(err))
+        return PoolView(pool, queue, dlq, worker, reserved, oldest, problem)
+
+    def dead_letters(self, pool: PoolQueues) -> list[tuple[dead_letters.DeadLetter, str]]:
+        """Up to PEEK_LIMIT letters with their kinds, made visible again at once."""
+        if not pool.dlq_url:
+            return []
+        sqs = self.client("sqs")
+        letters = dead_letters.receive(sqs, pool.dlq_url, PEEK_LIMIT, hold_seconds=30)
+        dead_letters.release(sqs, pool.dlq_url, letters)
+        return list(zip(letters, dead_letters.kinds_of(letters, self.db), strict=True))
+
+    def schedules(self, now: datetime) -> list[dict[str, Any]]:
+        return schedule_rows(stack_settings(self.target.env or "dev"), now)
+
+    def routes(self) -> dict[str, str]:
+        """Job type -> pool, as the stack routes them (empty: every type to the default pool)."""
+        routes = self.target.routes
+        return dict(sorted(routes.types.items())) if routes else {}
+
+
+def ago(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    delta = timedelta(seconds=int(seconds))
+    if delta < timedelta(minutes=2):
+        return f"{int(seconds)} s"
+    if delta < timedelta(hours=2):
+        return f"{int(seconds // 60)} min"
+    if delta < timedelta(days=2):
+        return f"{int(seconds // 3600)} h"
+    return f"{delta.days} d"
