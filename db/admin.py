@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Connection, and_, func, literal, select, tuple_, update
+from sqlalchemy import ColumnElement, Connection, Select, and_, func, literal, select, tuple_, update
 
 from .clock import utcnow
 from .engine import DB, statements
@@ -28,9 +29,14 @@ def existing_job_ids(db: DB | Connection, job_ids: Sequence[UUID]) -> set[UUID]:
         return set(conn.execute(select(_t.c.id).where(_t.c.id.in_(list(set(job_ids))))).scalars())
 
 
+def job_query(job_id: UUID) -> Select[Any]:
+    """One job by id: the primary key's index."""
+    return select(_t).where(_t.c.id == job_id)
+
+
 def get_job(db: DB | Connection, job_id: UUID) -> Job | None:
     with statements(db) as conn:
-        row = conn.execute(select(_t).where(_t.c.id == job_id)).first()
+        row = conn.execute(job_query(job_id)).first()
     return Job.from_row(row) if row else None
 
 
@@ -108,8 +114,8 @@ class JobPage:
     next: Cursor | None  # None: this was the last page
 
 
-def page_jobs(db: DB | Connection, which: JobFilter, *, after: Cursor | None = None, limit: int = 50) -> JobPage:
-    """One page of jobs, newest first (created_at, then id, both descending), after `after`."""
+def page_query(which: JobFilter, *, after: Cursor | None = None, limit: int = 50) -> Select[Any]:
+    """The rows of one page, and one more (to know whether another page follows)."""
     query = select(_t).where(*which.clauses()).order_by(_t.c.created_at.desc(), _t.c.id.desc()).limit(limit + 1)
     if after is not None:
         query = query.where(
@@ -117,8 +123,13 @@ def page_jobs(db: DB | Connection, which: JobFilter, *, after: Cursor | None = N
             tuple_(_t.c.created_at, _t.c.id)
             < tuple_(literal(after.created_at, _t.c.created_at.type), literal(after.id, _t.c.id.type)),
         )
+    return query
+
+
+def page_jobs(db: DB | Connection, which: JobFilter, *, after: Cursor | None = None, limit: int = 50) -> JobPage:
+    """One page of jobs, newest first (created_at, then id, both descending), after `after`."""
     with statements(db) as conn:
-        jobs = [Job.from_row(r) for r in conn.execute(query)]
+        jobs = [Job.from_row(r) for r in conn.execute(page_query(which, after=after, limit=limit))]
     more = len(jobs) > limit
     jobs = jobs[:limit]
     return JobPage(jobs, Cursor(jobs[-1].created_at, jobs[-1].id) if more else None)

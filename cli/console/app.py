@@ -57,6 +57,7 @@ def create_app(sources: Sources, guard: Guard, *, read_only: bool = False, refre
     app.jinja_env.filters["thousands"] = lambda n: f"{n:,}" if isinstance(n, int) else ("-" if n is None else n)
     app.jinja_env.filters["when"] = lambda t: f"{t:%Y-%m-%d %H:%M:%S}" if t else "-"
     app.jinja_env.filters["seconds"] = _seconds
+    app.jinja_env.filters["redact"] = redact  # errors and reasons may quote a URL with its password
 
     @app.before_request
     def _guard() -> Response | None:
@@ -178,7 +179,7 @@ def create_app(sources: Sources, guard: Guard, *, read_only: bool = False, refre
             job=found,
             payload=text[:PAYLOAD_SHOWN],
             payload_cut=max(len(text) - PAYLOAD_SHOWN, 0),
-            error=redact(found.error) if found.error else None,
+            error=found.error,
             timeline=_timeline(found),
             page="jobs",
         )
