@@ -12,7 +12,7 @@ ENV ?= dev
 STACK := JobsStack-$(ENV)
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: deps wheel local synth deploy test check lint typecheck unit integration infra e2e migrate diff snapshot reliability bench pgbouncer deploy-local destroy-local clean
+.PHONY: deps wheel local console synth deploy test check lint typecheck unit integration infra e2e migrate diff snapshot reliability bench pgbouncer browser deploy-local destroy-local clean
 
 deps: $(VENV)/.installed node_modules/.installed
 
@@ -40,7 +40,7 @@ wheel: deps
 # `make local TYPE=resize-image PAYLOAD='{"width": 200}'` runs one job of your own type the same way instead.
 local: deps
 	@mkdir -p .build && rm -f .build/local.sqlite3*
-	$(VENV)/bin/jobs local $(if $(TYPE),--publish '$(TYPE)' '$(or $(PAYLOAD),{})',--demo 20) --sqlite .build/local.sqlite3
+	$(VENV)/bin/jobs local $(if $(TYPE),--publish '$(TYPE)' '$(or $(PAYLOAD),{})',--demo 20) --sqlite .build/local.sqlite3 --console
 
 # Two lines of CDK's that say nothing to this project are dropped: "Supply a stack id ... to display its
 # template" (--quiet displays none by design) and "N feature flags are not configured" (the flags stay at
@@ -68,15 +68,25 @@ integration: deps
 infra: deps
 	$(PYTEST) -m infra
 
-e2e: deps
+e2e: deps browser
 	$(PYTEST) -m e2e
+
+# Chromium for the console's browser tests (tests/console/test_browser.py): Debian's package, installed when
+# missing (root, or sudo), as pgbouncer is. Playwright drives it by path; it never downloads a browser.
+CHROMIUM ?= $(shell command -v chromium || echo /usr/bin/chromium)
+browser:
+	@test -x $(CHROMIUM) || { \
+		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null || \
+		{ DEBIAN_FRONTEND=noninteractive $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }; }
+	@test -x $(CHROMIUM) || { echo "make browser: no chromium at $(CHROMIUM); install Debian's chromium package" >&2; exit 1; }
 
 # The whole suite: lint, types, then every tier in one pytest run, spread over the machine's cores by
 # pytest-xdist. Each worker process has its own scratch database (tests/conftest.py's session fixture), and
 # --dist loadfile keeps a file's tests in one process (the deploy rehearsal's two runs share .build/rehearsal-dev).
 # PYTEST_WORKERS=0 runs it in one process.
 PYTEST_WORKERS ?= auto
-test: check
+test: check browser
 	$(PYTEST) $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
 
 # Offline `cdk diff` of the current synth against the committed snapshot of $(ENV): what a reviewer needs,

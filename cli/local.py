@@ -8,6 +8,7 @@ import json
 import os
 import shlex
 import sys
+import time
 from typing import Any
 
 from sqlalchemy.engine import make_url
@@ -99,6 +100,7 @@ def run_local(args: argparse.Namespace, target: Target) -> int:
             USAGE,
         )
     db = create_db(database_url)  # the runner's own connection; each invocation slot has its own
+    console: Any = None
     try:
         if database_url.startswith("sqlite"):
             upgrade(db)  # the embedded database migrates itself; a real one is migrated with `jobs migrate`
@@ -146,6 +148,8 @@ def run_local(args: argparse.Namespace, target: Target) -> int:
             )
             print(f"another shell reaches them with:\n  {share_line(target, database_url, queue_url, dlq_url)}",
                   file=sys.stderr)  # fmt: skip
+        if args.console:
+            console = _start_console(target, database_url, queue_url, dlq_url)
         live = LiveSummary(db, sqs, dlq_url)
         runner = LocalEventSource(
             sqs,
@@ -197,8 +201,44 @@ def run_local(args: argparse.Namespace, target: Target) -> int:
                     [(m.job_id, m.kind, m.reason) for m in letters],
                     ["job id", "kind", "error"],
                 )
+        if console is not None and sys.stdin.isatty():
+            _keep_serving(console)
+        elif console is not None and database_url.startswith("sqlite"):
+            path = database_url.removeprefix("sqlite:///")
+            print(f"the console stops with this run; reopen it on these jobs: jobs console --sqlite {path}",
+                  file=sys.stderr)  # fmt: skip
         return 0
     finally:
+        if console is not None:
+            console.stop()
+            console.sources.target.close()
         db.dispose()
         if embedded is not None:
             embedded.stop()
+
+
+def _start_console(target: Target, database_url: str, queue_url: str, dlq_url: str) -> Any:
+    """`jobs console` on this run's database and queues, served from a thread while the worker runs."""
+    from cli.console.command import start
+
+    own = Target(
+        env=target.env,
+        database_url_flag=database_url,
+        queue_url_flag=queue_url,
+        dlq_url_flag=dlq_url,
+        endpoint_url=target.endpoint_url,
+        region=target.region,
+        pool=target.pool,
+    )
+    server = start(own, port=0).start()
+    print(f"jobs console on this run: {server.url}", file=sys.stderr, flush=True)
+    return server
+
+
+def _keep_serving(console: Any) -> None:
+    print(f"\nthe console stays up at {console.url} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass

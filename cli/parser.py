@@ -284,6 +284,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="first publish a job of your own type with this JSON payload (repeatable); runs until the queue is empty",
     )
     p.add_argument("--sqlite", type=Path, default=Path(".jobs-local.sqlite3"), help="embedded database file")
+    p.add_argument(
+        "--console",
+        action="store_true",
+        help="also serve `jobs console` on this run's database and queues (its URL is printed); in a terminal it "
+        "stays up after the run until Ctrl-C",
+    )
 
     p = command("console", "the operators' web console on this machine: jobs, dead letters, schedules, actions")
     p.add_argument("--port", type=int, default=8787, help="default 8787 (0: any free port)")

@@ -3,7 +3,8 @@
 `up` starts a moto server this rehearsal owns (it keeps running, so `jobs --env dev --endpoint-url URL ...`
 works against it afterwards), runs the pinned CDK CLI's real `cdk bootstrap` and `cdk deploy JobsStack-ENV`,
 migrates a database of its own, runs `jobs doctor`, publishes a few jobs and works them with `jobs local`
-on the deployed queues, as the event source would. `down` runs the real `cdk destroy`, stops the server and
+on the deployed queues, as the event source would, then leaves `jobs console` running on it and prints its
+URL. `down` runs the real `cdk destroy`, stops the server and
 drops the database. State lives in `.build/rehearsal-ENV/`.
 
 What moto makes us handle (each is AWS's behaviour being stricter, or moto's gap):
@@ -27,6 +28,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -96,8 +98,28 @@ def start_server(env: str) -> int:
     return port
 
 
-def stop_server(env: str) -> None:
-    server = state_dir(env) / "server.json"
+def start_console(env: str, environ: dict[str, str], port: int) -> str:
+    """`jobs console` on the rehearsal, in the background until `make destroy-local`: its URL (with its token)."""
+    folder = state_dir(env)
+    log_path = folder / "console.log"
+    command = [sys.executable, "-m", "cli", "--env", env, "--endpoint-url", f"http://localhost:{port}", "console",
+               "--port", "0"]  # fmt: skip
+    with log_path.open("w") as log:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            command, cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    (folder / "console.json").write_text(json.dumps({"pid": process.pid}))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        found = re.search(r"(http://\S+\?token=\S+)", log_path.read_text())
+        if found:
+            return found.group(1)
+        time.sleep(0.1)
+    raise RehearsalError(f"`jobs console` did not start: see {log_path}")
+
+
+def stop_server(env: str, state: str = "server.json") -> None:
+    server = state_dir(env) / state
     if not server.exists():
         return
     pid = json.loads(server.read_text())["pid"]
@@ -218,6 +240,8 @@ def up(env: str, settings: dict[str, Any] | None = None) -> None:
     for pool in pools:  # each pool's worker on its own queue
         _jobs(["local", "--pool", pool, "--until-empty", "--concurrency", "2"], environ, env, port)
     shell_file = shlex.quote(str(write_shell_environment(env, overrides).relative_to(ROOT)))
+    console_url = start_console(env, environ, port)
+    print(f"\nThe jobs console of JobsStack-{env} (until make destroy-local): {console_url}")
     print(
         f"\nJobsStack-{env} is deployed on moto at http://localhost:{port} and keeps running. In a shell:\n"
         f"  source {shell_file}   # moto's dummy credentials, and the settings this deploy used\n"
@@ -259,6 +283,7 @@ def down(env: str) -> None:
     port = running_port(env)
     if port is not None:
         _run(["cdk", "destroy", f"JobsStack-{env}", "--force"], aws_environ(port, env), "cdk destroy")
+    stop_server(env, "console.json")
     stop_server(env)
     drop_database(env)
     shutil.rmtree(state_dir(env), ignore_errors=True)

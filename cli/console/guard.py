@@ -5,7 +5,7 @@ Jupyter's server: a random token in the URL it prints (then an HttpOnly, SameSit
 token leaves the address bar), compared in constant time; a request without it gets 403. Every change is a
 POST carrying a second token (CSRF) that only the console's own pages hold. The Host header must name this
 server, which defeats DNS rebinding (a hostile page that makes its own name resolve to 127.0.0.1). Every
-answer forbids inline script, framing, caching and referrers (the token must not leak in a Referer).
+answer forbids inline script, framing, caching, and referrers to other sites (the token must not leak).
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    # Never to another site; same-origin keeps a POST's Origin header (no-referrer would make it "null").
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",

@@ -3,6 +3,7 @@ address, quiet about requests, because a request line would print the token a fi
 
 from __future__ import annotations
 
+import socket
 import threading
 from typing import Any
 
@@ -31,8 +32,15 @@ class ConsoleServer:
         self, sources: Sources, *, host: str = "127.0.0.1", port: int = 8787, read_only: bool = False,
         refresh_seconds: float = 5.0,
     ) -> None:  # fmt: skip
-        self._server: BaseWSGIServer = make_server(host, port, _unset_app, threaded=True, request_handler=_QuietHandler)
-        self.guard = Guard(host, self._server.server_port)
+        # Bound here, so a port in use is an OSError for the caller to word (werkzeug's own bind prints its
+        # message and exits the process).
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.create_server((host, port), family=family) as listening:
+            self._server: BaseWSGIServer = make_server(
+                host, port, _unset_app, threaded=True, request_handler=_QuietHandler, fd=listening.fileno()
+            )
+        self.sources = sources
+        self.guard = Guard(host, self._server.port)
         self._server.app = create_app(sources, self.guard, read_only=read_only, refresh_seconds=refresh_seconds)
         self._thread: threading.Thread | None = None
 

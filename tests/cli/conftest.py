@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from cli.main import main
 from db import Queue
-from tests.support.cli_runner import Jobs, Result
+from tests.support.cli_runner import Jobs, Result, restoring_environ
 
 
 @pytest.fixture
@@ -31,10 +29,4 @@ def jobs(
     return run
 
 
-@pytest.fixture(autouse=True)
-def _restore_environ() -> object:
-    """`jobs local` exports the worker's settings into os.environ, as a shell would; undo that per test."""
-    saved = dict(os.environ)
-    yield None
-    os.environ.clear()
-    os.environ.update(saved)
+_restore_environ = pytest.fixture(autouse=True)(restoring_environ)

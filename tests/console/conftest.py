@@ -10,7 +10,10 @@ from flask.testing import FlaskClient
 from cli.console.guard import Guard
 from cli.target import Target
 from db import Queue
+from tests.support.cli_runner import restoring_environ
 from tests.support.console import client_for, flag_target
+
+_restore_environ = pytest.fixture(autouse=True)(restoring_environ)
 
 
 @pytest.fixture

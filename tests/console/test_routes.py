@@ -77,7 +77,7 @@ def test_every_page_carries_the_security_headers_and_no_inline_script(
     assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
     assert "script-src 'self'" in CONTENT_SECURITY_POLICY and "unsafe-inline" not in CONTENT_SECURITY_POLICY
     assert response.headers["X-Frame-Options"] == "DENY"
-    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Referrer-Policy"] == "same-origin"
     assert response.headers["Cache-Control"] == "no-store"
     facts = page_facts(response.get_data(as_text=True))
     assert facts.inline_scripts == 0 and facts.inline_handlers == [] and facts.inline_styles == 0

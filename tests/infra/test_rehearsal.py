@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -43,6 +46,14 @@ def test_deploy_local_deploys_with_the_real_cli_works_jobs_and_destroy_local_rem
             assert json.loads(outputs["Routes"])["types"] == {"test-echo": "video", "ledger.post": "ledger"}
             assert "running the worker of pool video on" in up.stderr
         assert rehearsal.running_port("dev") is not None, "the server stays up for `jobs --endpoint-url`"
+        console_url = re.search(r"The jobs console of JobsStack-dev \(until make destroy-local\): (\S+)", up.stdout)
+        assert console_url, up.stdout[-2000:]
+        overview = _open_console(console_url.group(1))
+        assert (
+            "JobsStack-dev" in overview and f'<td class="num" data-total="completed">{rehearsal.DEMO_JOBS}<' in overview
+        )
+        for pool in ["default", *(POOLS if settings else [])]:
+            assert f'<tr data-pool="{pool}">' in overview
         printed = _printed_commands(up.stdout)
         shell = subprocess.run(  # as a new user pastes them: a plain shell, no AWS credentials of their own
             ["bash", "-c", "set -e\n" + "\n".join(printed)],
@@ -59,6 +70,16 @@ def test_deploy_local_deploys_with_the_real_cli_works_jobs_and_destroy_local_rem
     assert "JobsStack-dev: destroyed" in down.stdout + down.stderr
     assert rehearsal.running_port("dev") is None
     assert not rehearsal.state_dir("dev").exists(), "destroy-local leaves nothing behind"
+    with pytest.raises(urllib.error.URLError, match="Connection refused"):  # the console stopped with it
+        _open_console(console_url.group(1))
+
+
+def _open_console(url: str) -> str:
+    """The console's overview as a browser gets it: the token's URL, its cookie, then the page."""
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+    with opener.open(url, timeout=10) as response:
+        assert response.status == 200 and response.url.endswith("/")  # redirected, the token now a cookie
+        return str(response.read().decode())
 
 
 #: A new user's shell: a PATH and a home, nothing of ours or of AWS's.

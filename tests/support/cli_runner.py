@@ -3,7 +3,8 @@ fixture runs the real entry point with argv)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 
@@ -15,3 +16,12 @@ class Result:
 
 
 Jobs = Callable[..., Result]
+
+
+def restoring_environ() -> Iterator[None]:
+    """`jobs local` exports the worker's settings into os.environ, as a shell would: an autouse fixture of
+    this undoes that per test (tests/cli and tests/console use it)."""
+    saved = dict(os.environ)
+    yield None
+    os.environ.clear()
+    os.environ.update(saved)

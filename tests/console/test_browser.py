@@ -1,0 +1,215 @@
+"""The console in a real Chromium (Debian's, driven by Playwright): what an operator sees and clicks.
+
+The server runs in this process, on a free port, against the test database and moto's SQS (moto's mock
+covers the server's threads too). Each test saves a screenshot of the pages it visits under
+.build/test-output/console/.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, expect, sync_playwright
+
+from cli.console.server import ConsoleServer
+from cli.target import Target
+from db import DB, JobStatus, Queue, get_job, utcnow
+from tests.support.console import CHROMIUM_ARGS, SCREENSHOTS, chromium_path, running_console
+from tests.support.esm import drain
+from tests.support.factories import insert_job
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def console(target: Target, pg_db: DB) -> Iterator[ConsoleServer]:
+    with running_console(target) as server:
+        yield server
+
+
+@pytest.fixture
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    problems: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            problems.append(message.text)
+
+    def on_dialog(dialog: Dialog) -> None:  # alert(), confirm(): only a script could open one
+        problems.append(f"dialog: {dialog.message}")
+        dialog.dismiss()
+
+    page.on("console", on_console)
+    page.on("dialog", on_dialog)
+    page.problems = problems  # type: ignore[attr-defined]
+    yield page
+    context.close()
+
+
+def shot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def _problems(page: Page) -> list[str]:
+    found: list[str] = page.problems  # type: ignore[attr-defined]
+    return found
+
+
+def _seed(db: DB) -> dict[str, Any]:
+    now = utcnow()
+    failed = insert_job(db, type="test-echo", status=JobStatus.FAILED, attempts=3, max_attempts=3,
+                        payload={"to": "ada@example.com"}, error="EchoFailure: smtp said no")  # fmt: skip
+    pending = [insert_job(db, type="count-calls") for _ in range(4)]
+    done = [
+        insert_job(db, type="test-echo", status=JobStatus.COMPLETED, attempts=1, started_at=now, completed_at=now)
+        for _ in range(6)
+    ]
+    return {"failed": failed, "pending": pending, "done": done}
+
+
+def test_the_overview_shows_the_databases_numbers(console: ConsoleServer, page: Page, pg_db: DB) -> None:
+    _seed(pg_db)
+    page.goto(console.url)
+    expect(page.locator('[data-total="pending"]')).to_have_text("4")
+    expect(page.locator('[data-total="dead"]')).to_have_text("1")
+    expect(page.locator('[data-total="completed"]')).to_have_text("6")
+    expect(page.locator('tr[data-type="count-calls"] [data-state="pending"]')).to_have_text("4")
+    expect(page.locator("svg.chart rect.bar-completed")).to_have_count(1)
+    assert page.url == console.base_url + "/"  # the token left the address bar for a cookie
+    shot(page, "overview")
+    assert _problems(page) == []
+
+
+def test_the_overview_refreshes_itself_without_a_reload(console: ConsoleServer, page: Page, pg_db: DB) -> None:
+    page.goto(console.url)
+    expect(page.locator('[data-total="pending"]')).to_have_text("0")
+    page.evaluate("window.__same_document = true")
+    insert_job(pg_db, type="count-calls")
+    expect(page.locator('[data-total="pending"]')).to_have_text("1", timeout=10_000)
+    assert page.evaluate("window.__same_document") is True  # the same document: no reload
+    expect(page.locator("#live-state")).to_have_text("live")
+
+
+def test_filtering_the_job_list(console: ConsoleServer, page: Page, pg_db: DB) -> None:
+    seeded = _seed(pg_db)
+    page.goto(console.url)
+    page.get_by_role("link", name="Jobs", exact=True).click()
+    expect(page.locator("#jobs-table tbody tr")).to_have_count(11)
+    page.select_option('select[name="status"]', "pending")
+    page.fill('input[name="type"]', "count-calls")
+    page.get_by_role("button", name="Filter").click()
+    rows = page.locator("#jobs-table tbody tr")
+    expect(rows).to_have_count(4)
+    assert {r.get_attribute("data-job") for r in rows.all()} == {str(j.id) for j in seeded["pending"]}
+    assert "status=pending" in page.url and "type=count-calls" in page.url
+    shot(page, "jobs-filtered")
+    page.fill('input[name="id"]', "not-hex")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("#error-message")).to_contain_text("is not the start of a job id")
+
+
+def test_opening_a_failed_job_and_retrying_it(console: ConsoleServer, page: Page, pg_db: DB, queue: Queue) -> None:
+    failed = _seed(pg_db)["failed"]
+    page.goto(console.url)
+    page.goto(f"{console.base_url}/jobs?status=failed")
+    page.locator(f'tr[data-job="{failed.id}"] a').click()
+    expect(page.locator("#job-status")).to_have_text("failed")
+    expect(page.locator("#job-error")).to_have_text("EchoFailure: smtp said no")
+    expect(page.locator("#job-payload")).to_contain_text('"to": "ada@example.com"')
+    shot(page, "job-failed")
+    page.locator("#retry").click()
+    expect(page.locator("#summary")).to_contain_text("Retry 1 job(s)")
+    shot(page, "confirm-retry")
+    assert get_job(pg_db, failed.id).status is JobStatus.FAILED  # type: ignore[union-attr]  # asking changed nothing
+    page.locator("#confirm").click()
+    expect(page.locator("#result")).to_contain_text("retried 1 job(s)")
+    shot(page, "retried")
+    row = get_job(pg_db, failed.id)
+    assert row is not None and row.status is JobStatus.PENDING and row.attempts == 0 and row.sent_at is not None
+    [message] = drain(queue)
+    assert json.loads(message["Body"])["jobId"] == str(failed.id)
+
+
+def test_a_script_in_a_payload_runs_nowhere(console: ConsoleServer, page: Page, pg_db: DB) -> None:
+    hostile = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
+    job = insert_job(pg_db, status=JobStatus.FAILED, attempts=1, max_attempts=1, payload={"html": hostile},
+                     error=hostile)  # fmt: skip
+    page.goto(console.url)
+    for path in ("/", "/jobs", f"/jobs/{job.id}"):
+        page.goto(console.base_url + path)
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate("typeof window.__pwned") == "undefined", path
+        assert page.locator("script:not([src])").count() == 0
+        assert page.locator("img[src='x']").count() == 0  # shown as text, never parsed as a tag
+    expect(page.locator("#job-payload")).to_contain_text("<script>window.__pwned = 1</script>")
+    shot(page, "hostile-payload")
+    assert not [p for p in _problems(page) if p.startswith("dialog")]
+
+
+def test_a_wrong_token_gets_403(console: ConsoleServer, page: Page) -> None:
+    response = page.goto(console.url[:-3] + "xyz")
+    assert response is not None and response.status == 403
+    expect(page.locator("#error-message")).to_contain_text("wrong token")
+    shot(page, "wrong-token")
+    response = page.goto(console.base_url + "/jobs")
+    assert response is not None and response.status == 403  # and no cookie was given for it
+
+
+def test_read_only_mode_hides_the_actions(target: Target, pg_db: DB, page: Page) -> None:
+    failed = _seed(pg_db)["failed"]
+    with running_console(target, read_only=True) as console:
+        page.goto(console.url)
+        expect(page.locator(".badge.read-only")).to_have_text("read-only")
+        page.goto(f"{console.base_url}/jobs/{failed.id}")
+        expect(page.locator("#job-status")).to_have_text("failed")
+        expect(page.locator("#retry")).to_have_count(0)
+        expect(page.locator("#cancel")).to_have_count(0)
+        page.goto(f"{console.base_url}/jobs?status=failed")
+        expect(page.get_by_text(re.compile("Retry these"))).to_have_count(0)
+        shot(page, "read-only")
+        response = page.goto(f"{console.base_url}/confirm/retry?job={failed.id}")
+        assert response is not None and response.status == 403
+
+
+def test_dead_letters_schedules_and_pools_pages_render(
+    console: ConsoleServer, page: Page, pg_db: DB, queue: Queue, dlq: Queue
+) -> None:
+    from worker.contract import DEAD_LETTER_KIND, DEAD_LETTER_REASON
+
+    failed = _seed(pg_db)["failed"]
+    queue.client.send_message(
+        QueueUrl=dlq.url,
+        MessageBody=json.dumps({"jobId": str(failed.id), "type": "test-echo"}),
+        MessageAttributes={
+            DEAD_LETTER_KIND: {"DataType": "String", "StringValue": "failed"},
+            DEAD_LETTER_REASON: {"DataType": "String", "StringValue": "EchoFailure: smtp said no"},
+        },
+    )
+    page.goto(console.url)
+    page.get_by_role("link", name="Dead letters").click()
+    expect(page.locator('[data-kind="failed"] .count')).to_have_text("1")
+    page.locator("details summary").first.click()
+    expect(page.locator("details pre").first).to_contain_text(str(failed.id))
+    shot(page, "dead-letters")
+    page.get_by_role("link", name="Schedules").click()
+    expect(page.locator("#schedules-table")).to_be_visible()
+    shot(page, "schedules")
+    page.get_by_role("link", name="Pools & routes").click()
+    expect(page.get_by_text(dlq.url.rsplit("/", 1)[-1])).to_be_visible()
+    shot(page, "pools")
+    assert _problems(page) == []
