@@ -19,12 +19,12 @@ from cli.console import actions
 from cli.console.actions import Action, Selection
 from cli.console.charts import throughput_svg
 from cli.console.guard import COOKIE, CSRF_FIELD, SECURITY_HEADERS, TOKEN_PARAMETER, Guard
+from cli.console.readings import STATES, job_counts, throughput, timings
 from cli.console.sources import Sources, ago
 from cli.dead_letter_kinds import ALL_KINDS, NEVER_SUCCEED
 from cli.parser import since_type
 from db import DatabaseUnavailable, JobStatus, get_job, redact
 from db.admin import Cursor, JobFilter, page_jobs
-from db.dashboard import STATES, job_counts, throughput, timings
 
 HERE = Path(__file__).resolve().parent
 PAGE_SIZE = 50

@@ -13,12 +13,12 @@ from typing import Any
 
 from cli import dlq as dead_letters
 from cli import queue_state
+from cli.console.readings import oldest_pending_in
 from cli.queue_state import QueueCounts
 from cli.settings_commands import schedule_rows
 from cli.target import Target, _aws_reason, stack_settings
 from db import DB, redact
 from db.admin import JobFilter
-from db.dashboard import oldest_pending_in
 from stacks.pools import DEFAULT_POOL
 
 #: How many dead letters the console reads per look (a peek holds them for the moment it reads them,

@@ -15,14 +15,14 @@ from datetime import UTC, datetime, timedelta
 from statistics import quantiles
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, case, cast, func, literal_column, select
+from sqlalchemy import ColumnElement, Connection, Select, case, cast, func, literal_column, select
 from sqlalchemy.types import Integer
 
-from .admin import JobFilter
-from .clock import utcnow
-from .engine import DB, statements
-from .models import JobStatus, jobs_table
-from .plans import estimated_rows
+from cli.console.plans import estimated_rows
+from db.admin import JobFilter
+from db.clock import utcnow
+from db.engine import DB, statements
+from db.models import JobStatus, jobs_table
 
 _t = jobs_table
 
@@ -83,17 +83,25 @@ def job_counts(
     estimated: set[str] = set()
     with statements(db) as conn:
         for state in STATES:
-            where = state.where() + ([_t.c.updated_at >= since] if state.finished else [])
-            capped = select(_t.c.type).where(*where).limit(cap + 1).subquery()
-            rows = conn.execute(select(capped.c.type, func.count()).group_by(capped.c.type)).all()
+            rows = conn.execute(count_query(state, since, cap)).all()
             total = sum(n for _, n in rows)
             for job_type, n in rows:
                 by_type.setdefault(job_type, {})[state.name] = n
             if total > cap and conn.dialect.name == "postgresql":
-                total = max(estimated_rows(conn, select(_t.c.id).where(*where)), total)
+                total = max(estimated_rows(conn, select(_t.c.id).where(*_where(state, since))), total)
                 estimated.add(state.name)
             totals[state.name] = total
     return Counts(window, dict(sorted(by_type.items())), totals, frozenset(estimated))
+
+
+def _where(state: State, since: datetime) -> list[ColumnElement[bool]]:
+    return state.where() + ([_t.c.updated_at >= since] if state.finished else [])
+
+
+def count_query(state: State, since: datetime, cap: int = COUNT_CAP) -> Select[Any]:
+    """Jobs in `state` per type, reading at most `cap` + 1 rows (finished states: changed since `since`)."""
+    capped = select(_t.c.type).where(*_where(state, since)).limit(cap + 1).subquery()
+    return select(capped.c.type, func.count()).group_by(capped.c.type)
 
 
 @dataclass(frozen=True)
@@ -116,21 +124,7 @@ def throughput(
     seconds = int(bucket.total_seconds())
     first = int((now - window).timestamp()) // seconds
     with statements(db) as conn:
-        rows_of = (
-            select(
-                _bucket_of(conn, seconds).label("slot"),
-                _t.c.status.label("status"),
-                case((_spent, literal_column("1")), else_=literal_column("0")).label("spent"),
-            )
-            .where(
-                _t.c.status.in_([JobStatus.COMPLETED.value, JobStatus.FAILED.value]),
-                _t.c.updated_at >= datetime.fromtimestamp(first * seconds, UTC),
-            )
-            .subquery()
-        )
-        query = select(rows_of.c.slot, rows_of.c.status, rows_of.c.spent, func.count()).group_by(
-            rows_of.c.slot, rows_of.c.status, rows_of.c.spent
-        )
+        query = throughput_query(conn.dialect.name, first * seconds, seconds)
         rows = conn.execute(query).all()
     last = int(now.timestamp()) // seconds
     counts: dict[int, dict[str, int]] = {n: {} for n in range(first, last + 1)}
@@ -141,9 +135,28 @@ def throughput(
     return [Bucket(datetime.fromtimestamp(n * seconds, UTC), **c) for n, c in counts.items()]
 
 
-def _bucket_of(conn: Connection, seconds: int) -> ColumnElement[Any]:
+def throughput_query(dialect: str, since_epoch: int, seconds: int) -> Select[Any]:
+    """(bucket, status, failed for good, jobs) of completed and failed rows changed since `since_epoch`."""
+    rows_of = (
+        select(
+            _bucket_of(dialect, seconds).label("slot"),
+            _t.c.status.label("status"),
+            case((_spent, literal_column("1")), else_=literal_column("0")).label("spent"),
+        )
+        .where(
+            _t.c.status.in_([JobStatus.COMPLETED.value, JobStatus.FAILED.value]),
+            _t.c.updated_at >= datetime.fromtimestamp(since_epoch, UTC),
+        )
+        .subquery()
+    )
+    return select(rows_of.c.slot, rows_of.c.status, rows_of.c.spent, func.count()).group_by(
+        rows_of.c.slot, rows_of.c.status, rows_of.c.spent
+    )
+
+
+def _bucket_of(dialect: str, seconds: int) -> ColumnElement[Any]:
     """The row's bucket number (its last change, in whole buckets since the epoch), in the dialect's terms."""
-    if conn.dialect.name == "postgresql":
+    if dialect == "postgresql":
         return cast(func.floor(func.extract("epoch", _t.c.updated_at) / literal_column(str(seconds))), Integer)
     return cast(func.strftime("%s", _t.c.updated_at), Integer) / literal_column(str(seconds))
 
@@ -166,14 +179,7 @@ def timings(
     Queue wait is measured on first-attempt completions only: a retried job's start is its last attempt's,
     so its publish-to-start time is mostly backoff, which says nothing about how long the queue made it wait.
     """
-    since = (now or utcnow()) - window
-    columns = (_t.c.type, _t.c.created_at, _t.c.run_at, _t.c.started_at, _t.c.completed_at, _t.c.attempts)
-    query = (
-        select(*columns)
-        .where(_t.c.status == JobStatus.COMPLETED.value, _t.c.updated_at >= since)
-        .order_by(_t.c.updated_at.desc())
-        .limit(sample)
-    )
+    query = timings_query((now or utcnow()) - window, sample)
     waits: dict[str, list[float]] = {}
     runs: dict[str, list[float]] = {}
     with statements(db) as conn:
@@ -196,6 +202,17 @@ def timings(
     ]
 
 
+def timings_query(since: datetime, sample: int = TIMING_SAMPLE) -> Select[Any]:
+    """The most recent `sample` completions since `since`, newest first (the status/updated_at index)."""
+    columns = (_t.c.type, _t.c.created_at, _t.c.run_at, _t.c.started_at, _t.c.completed_at, _t.c.attempts)
+    return (
+        select(*columns)
+        .where(_t.c.status == JobStatus.COMPLETED.value, _t.c.updated_at >= since)
+        .order_by(_t.c.updated_at.desc())
+        .limit(sample)
+    )
+
+
 def _percentile(values: list[float] | None, p: int) -> float | None:
     if not values:
         return None
@@ -207,12 +224,15 @@ def _percentile(values: list[float] | None, p: int) -> float | None:
 def oldest_pending_in(db: DB | Connection, which: JobFilter, *, now: datetime | None = None) -> float | None:
     """Seconds since the oldest pending job matching `which` was created (None: nothing pending): a pool's
     oldest waiting message, read from the status/created_at index in order until the first match."""
-    query = (
+    with statements(db) as conn:
+        oldest = conn.execute(oldest_pending_query(which)).scalar()
+    return ((now or utcnow()) - oldest).total_seconds() if oldest is not None else None
+
+
+def oldest_pending_query(which: JobFilter) -> Select[Any]:
+    return (
         select(_t.c.created_at)
         .where(_t.c.status == JobStatus.PENDING.value, *which.clauses())
         .order_by(_t.c.created_at)
         .limit(1)
     )
-    with statements(db) as conn:
-        oldest = conn.execute(query).scalar()
-    return ((now or utcnow()) - oldest).total_seconds() if oldest is not None else None

@@ -19,7 +19,7 @@ def plan(conn: Connection, query: Executable, *, analyze: bool = False) -> dict[
     """The top node of `query`'s plan (PostgreSQL only: SQLite has no comparable planner output)."""
     if conn.dialect.name != "postgresql":
         raise ValueError(f"query plans are read from PostgreSQL only, not {conn.dialect.name}")
-    compiled = query.compile(dialect=conn.dialect)  # type: ignore[attr-defined]
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})  # type: ignore[attr-defined]
     options = "ANALYZE, FORMAT JSON" if analyze else "FORMAT JSON"
     raw = conn.exec_driver_sql(f"EXPLAIN ({options}) {compiled}", compiled.params).scalar_one()
     document = json.loads(raw) if isinstance(raw, str) else raw
