@@ -107,7 +107,8 @@ def main() -> None:
                 UUID(str(i))
                 for i in conn.execute(text("SELECT id FROM background_jobs TABLESAMPLE SYSTEM (1) LIMIT 500")).scalars()
             ]
-            counts = dict(conn.execute(text("SELECT status, count(*) FROM background_jobs GROUP BY status")).all())
+            grouped = conn.execute(text("SELECT status, count(*) FROM background_jobs GROUP BY status"))
+            counts: dict[str, int] = {status: n for status, n in grouped}
         first = client.get("/jobs").get_data(as_text=True)
         cursor = first.split("after=", 1)[1].split('"', 1)[0].replace("&amp;", "&")
         rng = random.Random(7)
