@@ -12,6 +12,16 @@ ENV ?= dev
 STACK := JobsStack-$(ENV)
 PYTEST := $(VENV)/bin/pytest
 
+# $(call debian_package,BINARY,PACKAGE): install Debian's PACKAGE unless BINARY is there (root, or sudo; the
+# package index is refreshed only if the first try fails), then fail in one line if it still is not.
+define debian_package
+	@test -x $(1) || { \
+		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(2) >/dev/null || \
+		{ DEBIAN_FRONTEND=noninteractive $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(2) >/dev/null; }; }
+	@test -x $(1) || { echo "make $@: no $(2) at $(1); install Debian's $(2) package" >&2; exit 1; }
+endef
+
 .PHONY: deps wheel local console synth deploy test check lint typecheck unit integration infra e2e migrate diff snapshot reliability bench pgbouncer browser deploy-local destroy-local clean
 
 deps: $(VENV)/.installed node_modules/.installed
@@ -75,11 +85,7 @@ e2e: deps browser
 # missing (root, or sudo), as pgbouncer is. Playwright drives it by path; it never downloads a browser.
 CHROMIUM ?= $(shell command -v chromium || echo /usr/bin/chromium)
 browser:
-	@test -x $(CHROMIUM) || { \
-		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null || \
-		{ DEBIAN_FRONTEND=noninteractive $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }; }
-	@test -x $(CHROMIUM) || { echo "make browser: no chromium at $(CHROMIUM); install Debian's chromium package" >&2; exit 1; }
+	$(call debian_package,$(CHROMIUM),chromium)
 
 # The whole suite: lint, types, then every tier in one pytest run, spread over the machine's cores by
 # pytest-xdist. Each worker process has its own scratch database (tests/conftest.py's session fixture), and
@@ -127,11 +133,7 @@ reliability: deps
 # installed when missing (root, or sudo). Only `make bench` needs it.
 PGBOUNCER ?= $(shell command -v pgbouncer || echo /usr/sbin/pgbouncer)
 pgbouncer:
-	@test -x $(PGBOUNCER) || { \
-		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq pgbouncer >/dev/null || \
-		{ DEBIAN_FRONTEND=noninteractive $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq pgbouncer >/dev/null; }; }
-	@test -x $(PGBOUNCER) || { echo "make pgbouncer: no pgbouncer at $(PGBOUNCER); install Debian's pgbouncer package" >&2; exit 1; }
+	$(call debian_package,$(PGBOUNCER),pgbouncer)
 
 bench: deps pgbouncer
 	$(VENV)/bin/python -m bench.publish

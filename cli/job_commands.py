@@ -10,11 +10,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from cli import summaries
 from cli.errors import FAILED, OK, USAGE, CliError
 from cli.output import Progress, emit_json, fields, table
 from cli.retrying import retry_jobs
 from cli.target import Target, stack_settings
 from db import (
+    CancelReport,
     JobStatus,
     cancel_jobs,
     count_jobs,
@@ -122,16 +124,10 @@ def cmd_retry(args: argparse.Namespace, target: Target) -> int:
             }
         )
     else:
-        print(
-            f"retried {len(report.retried)} job(s); refused {len(report.refused)}; not found {len(report.missing)}; "
-            f"message refused by SQS {len(report.unsent)} (pending: the sweeper sends them)"
-        )
-        for job_id, _, why in report.refused:
-            print(f"refused {job_id}: {why}", file=sys.stderr)
-        for job_id in report.missing:
-            print(f"no job {job_id}", file=sys.stderr)
-        for job_id, reason in report.unsent.items():
-            print(f"not sent {job_id}: {reason}", file=sys.stderr)
+        summary, details = summaries.retried(report)
+        print(summary)
+        for line in details:
+            print(line, file=sys.stderr)
     return OK if report.clean else FAILED
 
 
@@ -210,13 +206,9 @@ def cmd_cancel(args: argparse.Namespace, target: Target) -> int:
     if args.json:
         emit_json({"cancelled": cancelled, "asked_to_stop": asked, "refused": refused, "missing": missing})
     else:
-        if cancelled or asked or not (refused or missing):  # a lone refusal is said by its own line, below
-            print(
-                f"cancelled {len(cancelled)} job(s); asked {len(asked)} running job(s) to stop "
-                "(they finish unless their handler checks ctx.cancel_requested())"
-            )
-        for job_id, status in refused.items():
-            print(f"refused {job_id}: it is {status}", file=sys.stderr)
-        for job_id in missing:
-            print(f"no job {job_id}", file=sys.stderr)
+        summary, details = summaries.cancelled(CancelReport(cancelled, asked, refused, missing))
+        if cancelled or asked or not (refused or missing):  # a lone refusal is said by its own line
+            print(summary)
+        for line in details:
+            print(line, file=sys.stderr)
     return OK if not refused and not missing else FAILED

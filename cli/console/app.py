@@ -15,6 +15,7 @@ from uuid import UUID
 from flask import Flask, Response, abort, redirect, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from cli import summaries
 from cli.console import actions
 from cli.console.actions import Action, Selection
 from cli.console.charts import throughput_svg
@@ -262,25 +263,13 @@ def create_app(sources: Sources, guard: Guard, *, read_only: bool = False, refre
                 *(f"not moved {m}: {r}" for m, r in report.failed.items()),
             ]
             back = f"/dead-letters?{urlencode({'pool': pool.name})}"
-        elif chosen is Action.RETRY:
-            selection = _selection(request.form, sources)
-            retried = actions.retry(sources, selection)
-            lines = [
-                f"retried {len(retried.retried)} job(s); refused {len(retried.refused)}; not found "
-                f"{len(retried.missing)}; message refused by SQS {len(retried.unsent)} (the sweeper sends those)",
-                *(f"refused {i}: {why}" for i, _, why in retried.refused),
-                *(f"not sent {i}: {r}" for i, r in retried.unsent.items()),
-            ]
-            back = _back(selection)
         else:
             selection = _selection(request.form, sources)
-            cancelled = actions.cancel(sources, selection)
-            lines = [
-                f"cancelled {len(cancelled.cancelled)} job(s); asked {len(cancelled.asked_to_stop)} running job(s) "
-                f"to stop; refused {len(cancelled.refused)}; not found {len(cancelled.missing)}",
-                *(f"refused {i}: it is {s}" for i, s in cancelled.refused.items()),
-            ]
-            back = _back(selection)
+            if chosen is Action.RETRY:
+                summary, details = summaries.retried(actions.retry(sources, selection))
+            else:
+                summary, details = summaries.cancelled(actions.cancel(sources, selection))
+            lines, back = [summary, *details], _back(selection)
         return render_template("result.html", lines=[redact(line) for line in lines], back=back, page="")
 
     return app
