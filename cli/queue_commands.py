@@ -16,8 +16,9 @@ from cli.dead_letter_kinds import SQS_REDRIVE
 from cli.errors import FAILED, OK, USAGE, CliError
 from cli.output import Progress, emit_json, fields, table
 from cli.queue_state import queue_counts
+from cli.readings import COUNT_CAP, STATES, job_counts
 from cli.target import Target
-from db import count_by_status_and_type, oldest_pending, utcnow
+from db import oldest_pending, utcnow
 from stacks.pools import DEFAULT_POOL
 from worker.contract import DeadLetterKind
 
@@ -45,8 +46,22 @@ def cmd_stats(args: argparse.Namespace, target: Target) -> int:
     return OK
 
 
+def _status_counts(target: Target) -> tuple[dict[tuple[str, str], int], set[str], int]:
+    """Jobs per (status, type) as cli/readings.py counts them (bounded: exact up to its cap, the planner's
+    estimate beyond; finished jobs over the last 24 hours), the statuses estimated, and that window in hours."""
+    counts = job_counts(target.db)
+    status_of = {state.name: state.status.value for state in STATES}
+    merged: dict[tuple[str, str], int] = {}
+    for job_type, row in counts.by_type.items():
+        for state, n in row.items():
+            key = (status_of[state], job_type)
+            merged[key] = merged.get(key, 0) + n
+    estimated = {status_of[state] for state in counts.estimated | counts.at_least}
+    return merged, estimated, int(counts.window.total_seconds() // 3600)
+
+
 def _stats_once(args: argparse.Namespace, target: Target) -> int:
-    counts = count_by_status_and_type(target.db)
+    counts, estimated, window_hours = _status_counts(target)
     oldest = oldest_pending(target.db)
     oldest_age = (utcnow() - oldest).total_seconds() if oldest else None
     # Each queue and mapping is read once per refresh: the default pool's appear above and in the pools' rows.
@@ -64,6 +79,8 @@ def _stats_once(args: argparse.Namespace, target: Target) -> int:
     )
     data = {
         "jobs": [{"status": s, "type": t, "count": n} for (s, t), n in sorted(counts.items())],
+        "estimated": sorted(estimated),  # statuses whose counts are PostgreSQL's estimates
+        "finished_window_hours": window_hours,  # completed and cancelled jobs: changed within these hours
         "queue": {"visible": queue[0], "in_flight": queue[1], "delayed": queue[2]} if queue else None,
         "oldest_pending_job_seconds": oldest_age,
         "dlq_depth": dlq[0] + dlq[1] if dlq else None,
@@ -73,8 +90,10 @@ def _stats_once(args: argparse.Namespace, target: Target) -> int:
     if args.json:
         emit_json(data)
         return OK
-    table([(s, t, n) for (s, t), n in sorted(counts.items())], ["status", "type", "jobs"])
-    print()
+    table(
+        [(s, t, f"≈{n}" if s in estimated else n) for (s, t), n in sorted(counts.items())], ["status", "type", "jobs"]
+    )
+    print(f"(completed and cancelled: the last {window_hours} h; ≈ PostgreSQL's estimate, past {COUNT_CAP:,} rows)\n")
     if pools:
         table(
             [(p["pool"], p["visible"], p["in_flight"], p["delayed"], p["dlq_depth"], p["worker"]) for p in pools],

@@ -20,10 +20,10 @@ from cli.console import actions
 from cli.console.actions import Action, Selection
 from cli.console.charts import throughput_svg
 from cli.console.guard import COOKIE, CSRF_FIELD, SECURITY_HEADERS, TOKEN_PARAMETER, Guard
-from cli.console.readings import STATES, job_counts, throughput, timings
 from cli.console.sources import Sources, ago
 from cli.dead_letter_kinds import ALL_KINDS, NEVER_SUCCEED
 from cli.parser import since_type
+from cli.readings import COUNT_CAP, STATES, TYPE_SAMPLE, job_counts, throughput, timings
 from db import DatabaseUnavailable, JobStatus, get_job, redact
 from db.admin import Cursor, JobFilter, page_jobs
 
@@ -114,6 +114,8 @@ def create_app(sources: Sources, guard: Guard, *, read_only: bool = False, refre
         return {
             "pools": [sources.pool_view(p) for p in sources.pools()],
             "counts": job_counts(sources.db),
+            "cap": COUNT_CAP,
+            "sample": TYPE_SAMPLE,
             "states": STATES,
             "chart": throughput_svg(buckets, per=per),
             "totals": {

@@ -13,8 +13,8 @@ from typing import Any
 
 from cli import dlq as dead_letters
 from cli import queue_state
-from cli.console.readings import oldest_pending_in
 from cli.queue_state import QueueCounts
+from cli.readings import oldest_pending_in
 from cli.settings_commands import schedule_rows
 from cli.target import Target, _aws_reason, stack_settings
 from db import DB, redact
