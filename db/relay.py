@@ -120,9 +120,8 @@ def take_for_resend(
     # bitmap scan the planner overestimates on a large table (it cannot estimate attempts < max_attempts, a
     # comparison of two columns, and guesses a third of every failed row kept): past jit_above_cost, and JIT
     # compilation then cost 11 ms of a 12 ms statement at 10,000,000 rows (bench/table_scale.py).
-    candidates = union_all(
-        *(select(_t.c.id).where(branch).order_by(_t.c.updated_at).limit(limit) for branch in branches)
-    ).subquery()
+    oldest = [select(_t.c.id).where(b).order_by(_t.c.updated_at).limit(limit).subquery() for b in branches]
+    candidates = union_all(*(select(each.c.id) for each in oldest)).subquery()  # SQLite: LIMIT in subqueries
     # Rows another transaction is changing (a worker's claim or completion) are skipped, never waited for
     # while holding others: the next sweep sees them.
     chosen = (
