@@ -62,7 +62,11 @@ pidfile = {folder / "pgbouncer.pid"}
         if os.geteuid() == 0:  # it writes its log and pid file as that user
             command[1:1] = ["-u", "postgres"]
             shutil.chown(folder, "postgres")
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # Its stderr goes to a file, never an undrained pipe: PgBouncer logs every connection there too, and
+        # once a pipe's 64 KiB filled, its next log line blocked the whole pooler (bench.ceiling's second
+        # round stalled, its clients waiting on a PgBouncer stuck in write(2)).
+        with (folder / "stderr.log").open("wb") as stderr:
+            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
         try:
             _wait_for(port, process, folder)
             yield target.set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
@@ -76,6 +80,6 @@ def _wait_for(port: int, process: subprocess.Popen[bytes], folder: Path) -> None
         return
     if process.poll() is not None:
         log = (folder / "pgbouncer.log").read_text() if (folder / "pgbouncer.log").exists() else ""
-        stderr = process.stderr.read().decode() if process.stderr else ""
+        stderr = (folder / "stderr.log").read_text() if (folder / "stderr.log").exists() else ""
         raise SystemExit(f"bench: pgbouncer exited with {process.returncode}: {(stderr or log).strip()[-500:]}")
     raise SystemExit(f"bench: pgbouncer did not listen on 127.0.0.1:{port} within 10 s")
