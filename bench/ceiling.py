@@ -6,8 +6,10 @@ their database by. P worker processes (P = 2, 4, 8, 16) run the worker's own cla
 the benchmark's own, as fast as they can, for a fixed time:
 
 - "two statements" is the cost before issue 14 (and of a batch of 1): claim, then complete, per job.
-- "combined" is a batch of 10 today: claim the first, then nine `complete_and_claim`, then the last
-  completion: 11 statements and 11 commits for 10 jobs.
+- "combined" is a batch of 10 in per-job mode (the default): claim the first, then nine
+  `complete_and_claim`, then the last completion: 11 statements and 11 commits for 10 jobs.
+- "batched" is a batch of 10 in a pool with `completion: batched`: one statement claims the ten, one
+  completes them (db.lifecycle.claim_many, complete_many): 2 statements and 2 commits for 10 jobs.
 
 Besides jobs/s (which on a small machine includes the clients' own CPU), it reports the database's CPU
 per job: the CPU time of every postgres and pgbouncer process over the run, read from /proc, divided by
@@ -36,11 +38,12 @@ from bench.pgbouncer import pgbouncer
 from bench.report import write_section
 from cli.scratch_database import scratch_database
 from db import Claim, ClaimOutcome, claim_job, complete_and_claim, complete_job, create_db
+from db.lifecycle import claim_many, complete_many
 
 JOB_TYPE = "bench-noop"
 STALE_AFTER = timedelta(minutes=15)
 BATCH = 10
-MODES = ("two statements", "combined")
+MODES = ("two statements", "combined", "batched")
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -53,6 +56,11 @@ def _claimed(claim: Claim) -> int:
 
 def _run_chain(db: Any, chain: list[uuid.UUID], mode: str) -> None:
     """One batch's database work for `chain`, as the worker does it in `mode`."""
+    if mode == "batched":
+        claims = claim_many(db, [(job_id, JOB_TYPE) for job_id in chain], stale_after=STALE_AFTER)
+        assert len(claims) == len(chain), "bench.ceiling: the batch claim missed a job"
+        assert len(complete_many(db, [(job_id, c.job.attempts) for job_id, c in claims.items()])) == len(chain)
+        return
     if mode == "two statements":
         for job_id in chain:
             attempt = _claimed(claim_job(db, job_id, stale_after=STALE_AFTER, job_type=JOB_TYPE))
@@ -165,28 +173,31 @@ def main() -> None:
 
     lines = []
     for processes in counts:
-        before, after = median("two statements", processes, 0), median("combined", processes, 0)
-        cpu_before, cpu_after = median("two statements", processes, 1), median("combined", processes, 1)
+        jps = {mode: median(mode, processes, 0) for mode in MODES}
+        cpu = {mode: median(mode, processes, 1) for mode in MODES}
         lines.append(
-            f"| {processes} | {before:,.0f} | {after:,.0f} | **{after / before:.2f}x** "
-            f"| {cpu_before:.3f} ms | {cpu_after:.3f} ms |"
+            f"| {processes} | {jps['two statements']:,.0f} | {jps['combined']:,.0f} | {jps['batched']:,.0f} "
+            f"| **{jps['batched'] / jps['combined']:.2f}x** | {cpu['two statements']:.3f} ms "
+            f"| {cpu['combined']:.3f} ms | {cpu['batched']:.3f} ms |"
         )
-    best_cpu = min(median("combined", p, 1) for p in counts)
+    per_job_cpu = min(median("combined", p, 1) for p in counts)
+    batched_cpu = min(median("batched", p, 1) for p in counts)
     body = f"""
 P worker processes, each a warm worker running its claim/complete statements back to back (no-op
 handler), against one PostgreSQL through PgBouncer {args.pool_size} server connections, transaction mode; median
 of {args.rounds} interleaved {args.seconds:g}-second runs. Clients, pooler and database share this machine's
 {os.cpu_count()} cores, so jobs/s is a floor; the database's CPU per job (every postgres and pgbouncer
-process, from /proc) is what sizes a server.
+process, from /proc) is what sizes a server. Per job: batches of 10 in the default mode (11 statements);
+batched: a pool's `completion: batched` (2 statements); 2 statements: a batch of 1.
 
-| P | jobs/s, 2 statements (before) | jobs/s, batch of 10 | gain | database CPU/job, before | after |
-|---|---|---|---|---|---|
+| P | jobs/s, 2 statements | per job (default) | batched | batched / per job | DB CPU/job, 2 stmts | per job | batched |
+|---|---|---|---|---|---|---|---|
 {chr(10).join(lines)}
 
-Sizing: a database with C cores spends about {best_cpu:.2f} ms of CPU per job, so C cores saturate near
-C x {1000 / best_cpu:,.0f} jobs/s before the disk's commit rate (one WAL flush per commit, grouped
-under load) or the pooler's connections are the limit. Handlers that use the database add their own
-statements on top.
+Sizing: a database with C cores spends about {per_job_cpu:.2f} ms of CPU per job in the default mode and
+{batched_cpu:.2f} ms with `completion: batched`, so C cores saturate near C x {1000 / per_job_cpu:,.0f} and
+C x {1000 / batched_cpu:,.0f} jobs/s before the disk's commit rate (one WAL flush per commit, grouped under
+load) or the pooler's connections are the limit. Handlers that use the database add their own statements.
 """
     print(body)
     write_section("ceiling", "make bench  (or: .venv/bin/python -m bench.ceiling)", body)

@@ -205,6 +205,97 @@ def complete_and_claim(
         return completed, _why_not_claimed(conn, job_id, job_type=job_type, stale_before=stale_before)
 
 
+# Batched completion (a pool's `completion: batched`): a batch's claims in one statement, its successes in
+# another. The claim keeps each row's state from before it (status, started_at), so a claim the batch does
+# not use (a record deferred for lack of time) is handed back as it was, its attempt not spent.
+_CLAIM_MANY = text(
+    f"""
+    UPDATE background_jobs AS t
+    SET {_TAKE_SQL}
+    FROM (
+        SELECT id AS claimed_id, status AS previous_status, started_at AS previous_started_at
+        FROM background_jobs
+        JOIN unnest(CAST(:ids AS uuid[]), CAST(:types AS varchar[])) AS wanted (wanted_id, wanted_type)
+          ON id = wanted_id AND type = wanted_type
+        WHERE {_CLAIMABLE_SQL}
+        FOR UPDATE OF background_jobs SKIP LOCKED
+    ) AS before
+    WHERE t.id = before.claimed_id
+    RETURNING t.*, before.previous_status, before.previous_started_at
+    """
+).bindparams(_now, _stale_before)
+_COMPLETE_MANY = text(
+    f"""
+    UPDATE background_jobs AS t
+    SET status = '{JobStatus.COMPLETED.value}', completed_at = :now, updated_at = :now, error = NULL
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS integer[])) AS done (id, attempt)
+    WHERE t.id = done.id AND t.attempts = done.attempt AND t.status = '{JobStatus.PROCESSING.value}'
+    RETURNING t.id
+    """
+).bindparams(_now)
+
+
+@dataclass(frozen=True)
+class HeldClaim:
+    """A job claimed by `claim_many`, and its row's state before the claim (to hand it back unused)."""
+
+    job: Job
+    previous_status: str
+    previous_started_at: datetime | None
+
+
+def claim_many(
+    db: DB, wanted: list[tuple[UUID, str]], *, stale_after: timedelta, now: datetime | None = None
+) -> dict[UUID, HeldClaim]:
+    """Claim every (job id, type) the claim rule allows, in one statement (PostgreSQL). A row another
+    transaction holds is skipped, never waited for; the caller claims the misses one by one (`claim_job`),
+    which also says why each missed."""
+    if not wanted:
+        return {}
+    now = now or utcnow()
+    params = {
+        "ids": [job_id for job_id, _ in wanted], "types": [t for _, t in wanted],
+        "now": now, "stale_before": now - stale_after,
+    }  # fmt: skip
+    with statements(db) as conn:
+        rows = conn.execute(_CLAIM_MANY, params).all()
+    return {row.id: HeldClaim(Job.from_row(row), row.previous_status, row.previous_started_at) for row in rows}
+
+
+def complete_many(db: DB, done: list[tuple[UUID, int]], *, now: datetime | None = None) -> set[UUID]:
+    """Complete every (job id, attempt) still processing on that attempt, in one statement (PostgreSQL); the
+    ids completed (one missing was reclaimed by another invocation meanwhile: its result stands)."""
+    if not done:
+        return set()
+    params = {"ids": [i for i, _ in done], "attempts": [a for _, a in done], "now": now or utcnow()}
+    with statements(db) as conn:
+        return set(conn.execute(_COMPLETE_MANY, params).scalars())
+
+
+def release_claims(db: DB, held: list[HeldClaim]) -> int:
+    """Hand claims the batch did not use back as they were: status and started_at restored, the attempt
+    not spent. Only a row still processing on that attempt (nobody took it since)."""
+    released = 0
+    with statements(db) as conn:
+        for claim in held:
+            stmt = (
+                update(_t)
+                .where(
+                    _t.c.id == claim.job.id,
+                    _t.c.status == JobStatus.PROCESSING.value,
+                    _t.c.attempts == claim.job.attempts,
+                )
+                .values(
+                    status=claim.previous_status,
+                    attempts=_t.c.attempts - 1,
+                    started_at=claim.previous_started_at,
+                    updated_at=claim.job.updated_at,
+                )
+            )
+            released += conn.execute(stmt).rowcount
+    return released
+
+
 def complete_job(db: DB | Connection, job_id: UUID, *, attempt: int | None = None, now: datetime | None = None) -> bool:
     """Mark a processing job completed. With `attempt`, only if no later claim took it over (a fence
     against a zombie invocation settling work another invocation now owns). True if the row changed."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from stacks.settings_model import Pool, stale_after_for
-from worker.contract import Env
+from worker.contract import PER_JOB, Env
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,8 @@ def worker_environment(
         Env.PRUNE_FAILED_AFTER_DAYS: str(s.failed_retention_days),
         Env.SERVICE: pool.service,
     }
+    if s.completion != PER_JOB:  # absent means per_job: the templates of pools that keep it are unchanged
+        env[Env.COMPLETION] = s.completion
     if database_secret_arn is not None:
         env[Env.DATABASE_SSLMODE] = s.database_sslmode
         if s.database_sslrootcert:

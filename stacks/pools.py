@@ -36,6 +36,7 @@ POOL_SETTINGS = (
     "max_receive_count",
     "alarm_oldest_message_seconds",
     "alarm_dlq_depth",
+    "completion",
 )
 FIFO_THROUGHPUT_LIMITS = ("perMessageGroupId", "perQueue")
 DEDUPLICATION_SCOPES = ("messageGroup", "queue")

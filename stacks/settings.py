@@ -42,7 +42,7 @@ from stacks.settings_model import (
     SettingsError,
     camel,
 )
-from worker.contract import Env
+from worker.contract import COMPLETION_MODES, Env
 
 __all__ = [  # the model's names too, so `from stacks.settings import Settings` keeps working
     "DLQ_RETENTION_DAYS", "LAMBDA_CA_BUNDLE", "LAMBDA_TASK_ROOT", "RESERVED_HEADROOM", "WORKER_BACKOFF_MAX_SECONDS",
@@ -241,6 +241,8 @@ def validate(where: str, s: Settings) -> None:
         fail("log_retention_days", f"must be one of CloudWatch's values ({', '.join(map(str, LOG_RETENTION_DAYS))})")
     if s.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         fail("log_level", f"must be DEBUG, INFO, WARNING or ERROR, got {s.log_level!r}")
+    if s.completion not in COMPLETION_MODES:
+        fail("completion", f"must be one of {', '.join(COMPLETION_MODES)}, got {s.completion!r}")
     if s.removal_policy not in ("destroy", "retain"):
         fail("removal_policy", f"must be 'destroy' or 'retain', got {s.removal_policy!r}")
     if s.env_name == "prod" and s.removal_policy != "retain":
@@ -378,6 +380,11 @@ def parse_pools(where: str, value: Any, settings: Settings) -> tuple[Pool, ...]:
             raise SettingsError(f"{here}: fifo must be true or false, got {fifo!r}")
         overrides = {key: coerce(here, key, spec[key]) for key in POOL_SETTINGS if key in spec}
         pool_settings = replace(settings, **overrides)
+        if fifo and pool_settings.completion == "batched":
+            raise SettingsError(
+                f"{here}: completion 'batched' is for standard pools: a FIFO pool's order needs each success "
+                "durable before the next job of its group runs (completion 'per_job')"
+            )
         if fifo and pool_settings.batch_size > FIFO_MAX_BATCH:  # before the standard-queue rules, which would
             _fifo_batch_error(here, pool_settings.batch_size)  # ask for a batching window FIFO cannot have
         try:

@@ -53,6 +53,10 @@ class Settings:
     alarm_dlq_depth: int = 0  # alarm when the DLQ holds more than this many messages
     log_retention_days: int = 30
     log_level: str = "INFO"
+    #: "per_job": each success is durable before the next handler starts (1.1 statements a job); "batched":
+    #: a batch's claims in one statement and its successes in another, at least once after a crash
+    #: (worker/completion.py). Standard pools only.
+    completion: str = "per_job"
     removal_policy: str = "destroy"
     #: CloudFormation refuses to delete the stack until it is turned off (default: on in prod only).
     termination_protection: bool | None = None

@@ -29,7 +29,8 @@ from dataclasses import replace
 from typing import Any
 
 from db import ConfigError, DatabaseUnavailable, mark_sent, redact
-from worker.completion import DeferredCompletion
+from worker.completion import BatchedCompletion, Completion, DeferredCompletion
+from worker.contract import BATCHED
 from worker.exceptions import BatchFailed
 from worker.metrics import BatchMetrics
 from worker.observability import LOGGER_NAME
@@ -53,7 +54,9 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
     durations: list[float] = []  # each record's whole time in the worker, for its log line
     runtime.expire_old_secret()
     database_down = _database_problem(runtime) if records else None
-    completion = DeferredCompletion(runtime)
+    completion: Completion = (
+        BatchedCompletion(runtime, records) if runtime.config.completion == BATCHED else DeferredCompletion(runtime)
+    )
     held_groups: set[str] = set()  # FIFO: groups whose earlier record of this batch was not acknowledged
     for record in records:
         started = time.perf_counter()
@@ -118,7 +121,7 @@ def _carry_out(runtime: Runtime, record: SqsRecord, decision: Decision) -> Decis
     return decision
 
 
-def _complete_the_last(completion: DeferredCompletion, database_down: str | None) -> str | None:
+def _complete_the_last(completion: Completion, database_down: str | None) -> str | None:
     """Complete the success still held; with the database gone, return its record to the queue instead."""
     if database_down is not None:
         completion.abandon(database_down)

@@ -20,7 +20,7 @@ from db.destinations import Destination, Queue
 from db.engine import normalise_url
 from db.exceptions import ConfigError
 from db.routes import DEFAULT_POOL, ROUTES_VARIABLE, Router, Routes
-from worker.contract import Env
+from worker.contract import COMPLETION_MODES, PER_JOB, Env
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
@@ -42,6 +42,7 @@ class WorkerConfig:
     stale_after: timedelta = timedelta(seconds=960)
     #: Records are not started with less time than this before the Lambda deadline.
     min_time_left: timedelta = timedelta(seconds=10)
+    completion: str = PER_JOB  # COMPLETION_MODES: how successes are settled (worker/completion.py)
     #: Retry delay: base x 2^(attempt-1), jittered, capped (SQS allows up to 12 h; we cap lower).
     backoff_base_seconds: int = 10
     backoff_max_seconds: int = 900
@@ -140,6 +141,10 @@ def load_config(environ: Mapping[str, str]) -> WorkerConfig:
     if level not in LOG_LEVELS:
         raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
 
+    completion = environ.get(Env.COMPLETION, PER_JOB).strip() or PER_JOB
+    if completion not in COMPLETION_MODES:
+        raise ConfigError(f"{Env.COMPLETION} must be one of {', '.join(COMPLETION_MODES)}, got {completion!r}")
+
     stale = _whole(environ, Env.STALE_AFTER_SECONDS, 960)
     min_left = _whole(environ, Env.MIN_TIME_LEFT_SECONDS, 10)
     base = _whole(environ, Env.BACKOFF_BASE_SECONDS, 10)
@@ -174,6 +179,7 @@ def load_config(environ: Mapping[str, str]) -> WorkerConfig:
         secret_max_age=timedelta(seconds=max(_whole(environ, Env.SECRET_MAX_AGE_SECONDS, 3600), 60)),
         stale_after=timedelta(seconds=stale),
         min_time_left=timedelta(seconds=min_left),
+        completion=completion,
         backoff_base_seconds=base,
         backoff_max_seconds=cap,
         max_receive_count=max_receive,

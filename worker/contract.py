@@ -39,6 +39,8 @@ class Env:
     SWEEP_WINDOWS: Final = "JOBSTACK_SWEEP_WINDOWS"
     #: Only with schedules: the queue of fires that could not publish (the sweeper replays it).
     SCHEDULE_FAILURES_URL: Final = "SCHEDULE_FAILURES_URL"
+    #: Only for a pool with `completion: batched` (COMPLETION_MODES); absent means per_job.
+    COMPLETION: Final = "JOB_COMPLETION"
 
     # Local runs and tuning.
     DATABASE_URL: Final = "DATABASE_URL"
@@ -51,6 +53,12 @@ class Env:
     SWEEP_BATCH_LIMIT: Final = "SWEEP_BATCH_LIMIT"
     EMF: Final = "JOBSTACK_EMF"  # "1": print EMF outside Lambda too
 
+
+#: How a pool's worker settles its successes (the setting `completion`, Env.COMPLETION): "per_job", each
+#: durable before the next handler starts; "batched", a batch's claims and its successes in one statement each.
+COMPLETION_MODES: Final = ("per_job", "batched")
+PER_JOB: Final = "per_job"
+BATCHED: Final = "batched"
 
 #: CloudWatch namespace and dimensions of the worker's EMF metrics. Every metric is emitted by job type and
 #: by service alone: alarms cannot SEARCH, so they watch the second set.

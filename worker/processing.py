@@ -34,7 +34,7 @@ from db import (
 )
 from db.message import JobMessage, job_id_hint
 from worker.backoff import retry_delay
-from worker.completion import DeferredCompletion
+from worker.completion import Completion
 from worker.config import WorkerConfig
 from worker.contract import DeadLetterKind
 from worker.exceptions import HandlerNotFound
@@ -48,7 +48,7 @@ log = logging.getLogger(LOGGER_NAME)
 _NO_DEADLINE_MS = 15 * 60 * 1000
 
 
-def decide(record: SqsRecord, context: Any, runtime: Runtime, completion: DeferredCompletion) -> Decision:
+def decide(record: SqsRecord, context: Any, runtime: Runtime, completion: Completion) -> Decision:
     """One record's decision. A success's completion is deferred to the next claim (`completion`)."""
     try:
         return _decide(record, context, runtime, completion)
@@ -63,7 +63,7 @@ def _dead_letter(base: Decision, kind: DeadLetterKind, reason: str, **fields: An
     return replace(base, outcome=Outcome.DEAD_LETTERED, dead_letter=kind, error=reason, **fields)
 
 
-def _decide(record: SqsRecord, context: Any, runtime: Runtime, completion: DeferredCompletion) -> Decision:
+def _decide(record: SqsRecord, context: Any, runtime: Runtime, completion: Completion) -> Decision:
     config = runtime.config
     mid = record.message_id
     try:
@@ -130,7 +130,7 @@ def _run(
     record: SqsRecord,
     context: Any,
     runtime: Runtime,
-    completion: DeferredCompletion,
+    completion: Completion,
     job: Job,
     run: Callable[[JobContext], object],
     payload: dict[str, Any],

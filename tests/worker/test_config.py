@@ -24,6 +24,8 @@ def test_a_complete_environment_loads_with_defaults() -> None:
     assert config.stale_after == timedelta(seconds=120)
     assert config.log_level == "DEBUG"
     assert config.backoff_max_seconds == 900
+    assert config.completion == "per_job"  # absent: each success durable before the next handler starts
+    assert load_config(BASE | {"JOB_COMPLETION": "batched"}).completion == "batched"
 
 
 @pytest.mark.parametrize(
@@ -35,6 +37,7 @@ def test_a_complete_environment_loads_with_defaults() -> None:
         (BASE | {"QUEUE_URL": ""}, "QUEUE_URL is not set"),
         (BASE | {"DLQ_URL": "jobs-dlq"}, "DLQ_URL must be an SQS queue URL"),
         (BASE | {"LOG_LEVEL": "LOUD"}, "LOG_LEVEL must be one of"),
+        (BASE | {"JOB_COMPLETION": "eventually"}, "JOB_COMPLETION must be one of per_job, batched, got 'eventually'"),
         (BASE | {"JOB_STALE_AFTER_SECONDS": "ten"}, "JOB_STALE_AFTER_SECONDS must be a whole number"),
         (BASE | {"JOB_BACKOFF_MAX_SECONDS": "1"}, "must be at least JOB_BACKOFF_BASE_SECONDS"),
         (BASE | {"JOB_BACKOFF_MAX_SECONDS": "90000"}, "at most 43200"),
