@@ -21,7 +21,6 @@ from sqlalchemy import ColumnElement, Connection, Select, case, cast, func, lite
 from sqlalchemy.types import Integer
 
 from cli.plans import estimated_rows
-from db.admin import JobFilter
 from db.clock import utcnow
 from db.engine import DB, statements
 from db.models import JobStatus, jobs_table
@@ -252,20 +251,3 @@ def _percentile(values: list[float] | None, p: int) -> float | None:
     if len(values) == 1:
         return values[0]
     return quantiles(values, n=100, method="inclusive")[p - 1]
-
-
-def oldest_pending_in(db: DB | Connection, which: JobFilter, *, now: datetime | None = None) -> float | None:
-    """Seconds since the oldest pending job matching `which` was created (None: nothing pending): a pool's
-    oldest waiting message, read from the status/created_at index in order until the first match."""
-    with statements(db) as conn:
-        oldest = conn.execute(oldest_pending_query(which)).scalar()
-    return ((now or utcnow()) - oldest).total_seconds() if oldest is not None else None
-
-
-def oldest_pending_query(which: JobFilter) -> Select[Any]:
-    return (
-        select(_t.c.created_at)
-        .where(_t.c.status == JobStatus.PENDING.value, *which.clauses())
-        .order_by(_t.c.created_at)
-        .limit(1)
-    )

@@ -262,10 +262,17 @@ def cancel_jobs(db: DB | Connection, job_ids: Sequence[UUID], *, now: datetime |
     )
 
 
-def oldest_pending(db: DB | Connection) -> datetime | None:
-    """When the oldest pending job was created: one `min()` however many are waiting."""
+def oldest_pending_query(which: JobFilter | None = None) -> Select[Any]:
+    """The oldest pending job's created_at (of those `which` matches: a pool's types, say)."""
+    clauses = which.clauses() if which is not None else []
+    return select(func.min(_t.c.created_at)).where(_t.c.status == JobStatus.PENDING.value, *clauses)
+
+
+def oldest_pending(db: DB | Connection, which: JobFilter | None = None) -> datetime | None:
+    """When the oldest pending job was created: one `min()` however many are waiting (the status/created_at
+    index, read in order)."""
     with statements(db) as conn:
-        value = conn.execute(select(func.min(_t.c.created_at)).where(_t.c.status == JobStatus.PENDING.value)).scalar()
+        value = conn.execute(oldest_pending_query(which)).scalar()
     if isinstance(value, str):  # SQLite returns the aggregate as text, without the column's type
         value = datetime.fromisoformat(value)
     if value is not None and value.tzinfo is None:

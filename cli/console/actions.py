@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from uuid import UUID
 
+from sqlalchemy import func, select
+
 from cli import dlq as dead_letters
 from cli.console.sources import PoolQueues, Sources
 from cli.retrying import RetryReport, retry_jobs
 from db import CancelReport, cancel_jobs
-from db.admin import JobFilter, page_jobs
+from db.admin import JobFilter, page_jobs, page_query
+from db.models import jobs_table
 
 #: The most jobs one click retries or cancels (the rest stay as they are, and the result says so).
 ACTION_LIMIT = 1000
@@ -58,8 +61,10 @@ class Selection:
         if self.ids:
             return len(self.ids), False
         assert self.which is not None
-        page = page_jobs(sources.db, self.which, limit=ACTION_LIMIT)
-        return len(page.jobs), page.next is not None
+        ids = page_query(self.which, limit=ACTION_LIMIT).with_only_columns(jobs_table.c.id).subquery()
+        with sources.db.autocommit() as conn:  # ids only, by the list's own index: no payload is read
+            found = int(conn.execute(select(func.count()).select_from(ids)).scalar_one())
+        return min(found, ACTION_LIMIT), found > ACTION_LIMIT
 
 
 def retry(sources: Sources, selection: Selection) -> RetryReport:

@@ -14,10 +14,9 @@ from typing import Any
 from cli import dlq as dead_letters
 from cli import queue_state
 from cli.queue_state import QueueCounts
-from cli.readings import oldest_pending_in
 from cli.settings_commands import schedule_rows
 from cli.target import Target, _aws_reason, stack_settings
-from db import DB, redact
+from db import DB, oldest_pending, redact, utcnow
 from db.admin import JobFilter
 from stacks.pools import DEFAULT_POOL
 
@@ -115,7 +114,8 @@ class Sources:
         raise ValueError(f"no pool {name[:60]!r}: its pools are {', '.join(p.name for p in self.pools())}")
 
     def pool_view(self, pool: PoolQueues) -> PoolView:
-        oldest = oldest_pending_in(self.db, pool.filter)
+        created = oldest_pending(self.db, pool.filter)
+        oldest = (utcnow() - created).total_seconds() if created is not None else None
         problem = None
         queue = dlq = None
         worker = reserved = None
