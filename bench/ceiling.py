@@ -59,7 +59,7 @@ def _run_chain(db: Any, chain: list[uuid.UUID], mode: str) -> None:
     if mode == "batched":
         claims = claim_many(db, [(job_id, JOB_TYPE) for job_id in chain], stale_after=STALE_AFTER)
         assert len(claims) == len(chain), "bench.ceiling: the batch claim missed a job"
-        assert len(complete_many(db, [(job_id, c.job.attempts) for job_id, c in claims.items()])) == len(chain)
+        assert len(complete_many(db, [(job_id, c.job.attempts) for job_id, c in claims.items()]).completed) == len(chain)
         return
     if mode == "two statements":
         for job_id in chain:
@@ -69,7 +69,7 @@ def _run_chain(db: Any, chain: list[uuid.UUID], mode: str) -> None:
     held = (chain[0], _claimed(claim_job(db, chain[0], stale_after=STALE_AFTER, job_type=JOB_TYPE)))
     for job_id in chain[1:]:
         completed, claim = complete_and_claim(db, held, job_id, stale_after=STALE_AFTER, job_type=JOB_TYPE)
-        assert completed
+        assert completed.completed
         held = (job_id, _claimed(claim))
     assert complete_job(db, held[0], attempt=held[1])
 
@@ -105,7 +105,7 @@ def _database_cpu_seconds() -> float:
 def _fresh_jobs(admin: Any, n: int) -> list[uuid.UUID]:
     """`n` pending rows in an emptied, vacuumed table, after a checkpoint: every run starts alike."""
     with admin.connect() as conn:
-        conn.execute(text("TRUNCATE background_jobs"))
+        conn.execute(text("TRUNCATE background_jobs CASCADE"))
         ids = conn.execute(
             text(
                 "INSERT INTO background_jobs (id, type, payload, status, attempts, max_attempts, created_at,"

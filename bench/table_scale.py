@@ -127,7 +127,7 @@ def _complete_and_claim(table: Table) -> None:
     done = table.claimed.pop()
     job_id, job_type = next(table.pending)
     completed, claim = complete_and_claim(table.db, done, job_id, stale_after=STALE_AFTER, job_type=job_type)
-    assert completed
+    assert completed.completed
     assert claim.job is not None
     table.claimed.append((job_id, claim.job.attempts))
 

@@ -21,6 +21,7 @@ from .admin import (
     oldest_pending,
     requeue_job,
 )
+from .after_commit import send
 from .clock import utcnow
 from .engine import DB, create_db, normalise_url
 from .exceptions import (
@@ -52,7 +53,7 @@ from .lifecycle import (
 )
 from .message import JobMessage, MalformedMessage, job_id_hint, parse_body
 from .models import Job, JobStatus
-from .outbox import enqueue, enqueue_many, send
+from .outbox import enqueue, enqueue_many
 from .publish import JobRequest, Queue, publish, publish_many, resend
 from .redaction import redact
 from .relay import (

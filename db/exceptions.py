@@ -128,9 +128,10 @@ class ConnectionBusy(JobstackError):
 class InvalidBatchItem(JobstackError):
     """One item of a `publish_many` call is invalid; nothing was written."""
 
-    def __init__(self, index: int, reason: str) -> None:
-        self.index = index
-        super().__init__(f"item {index}: {reason} (nothing was published)")
+    def __init__(self, index: int | str, reason: str) -> None:
+        self.index, self.reason = index, reason
+        where = f"item {index}" if isinstance(index, int) else str(index)  # a group's callback: "then"
+        super().__init__(f"{where}: {reason} (nothing was published)")
 
 
 class SchemaNotMigrated(DatabaseUnavailable):

@@ -15,6 +15,7 @@ stale windows these times feed are minutes long.
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from uuid import UUID
 from sqlalchemy import Boolean, Connection, Integer, bindparam, column, select, text, update
 
 from .clock import utcnow
+from .dependencies import RELEASE_SQL, RELEASED_IDS_SQL, settle
 from .engine import DB, statements
 from .models import Job, JobStatus, jobs_table
 
@@ -111,23 +113,39 @@ _COMPLETE_AND_CLAIM = (
         f"""
     WITH done AS (
         UPDATE background_jobs
-        SET status = '{JobStatus.COMPLETED.value}', completed_at = :now, updated_at = :now, error = NULL
+        SET status = '{JobStatus.COMPLETED.value}', completed_at = :now, updated_at = :now, error = NULL,
+            result = CAST(:done_result AS jsonb)
         WHERE id = :done_id AND status = '{JobStatus.PROCESSING.value}' AND attempts = :done_attempt
         RETURNING id
-    ), claimed AS (
+    ), {RELEASE_SQL}, claimed AS (
         UPDATE background_jobs
         SET {_TAKE_SQL}
         WHERE id = (SELECT id FROM background_jobs WHERE id = :job_id FOR UPDATE SKIP LOCKED)
           AND type = :job_type AND {_CLAIMABLE_SQL}
         RETURNING *
     )
-    SELECT {", ".join(f"claimed.{c.name}" for c in _t.c)}, (SELECT count(*) FROM done) AS done_count
+    SELECT {", ".join(f"claimed.{c.name}" for c in _t.c)}, (SELECT count(*) FROM done) AS done_count,
+        {RELEASED_IDS_SQL}
     FROM (VALUES (1)) AS one (x) LEFT JOIN claimed ON true
     """
     )
     .bindparams(_now, _stale_before, bindparam("done_id", type_=_t.c.id.type), _job_id)
     .columns(*_t.c, column("done_count", Integer))
 )
+# Completing one job alone (PostgreSQL): the end of a batch, a transactional handler's own transaction.
+_COMPLETE_RELEASE = text(
+    f"""
+    WITH done AS (
+        UPDATE background_jobs
+        SET status = '{JobStatus.COMPLETED.value}', completed_at = :now, updated_at = :now, error = NULL,
+            result = CAST(:result AS jsonb)
+        WHERE id = :job_id AND status = '{JobStatus.PROCESSING.value}'
+          AND (CAST(:attempt AS integer) IS NULL OR attempts = :attempt)
+        RETURNING id
+    ), {RELEASE_SQL}
+    SELECT (SELECT count(*) FROM done) AS done_count, {RELEASED_IDS_SQL}
+    """
+).bindparams(_now, _job_id)
 
 
 def claim_job(
@@ -175,6 +193,15 @@ def _why_not_claimed(conn: Connection, job_id: UUID, *, job_type: str | None, st
     return Claim(ClaimOutcome.BUSY, job)
 
 
+@dataclass(frozen=True)
+class Finished:
+    """A completion: whether it took (False: another invocation reclaimed the job meanwhile, or it is not
+    processing), and the dependents it made pending, whose messages the caller sends (db/dependencies.py)."""
+
+    completed: bool
+    released: tuple[UUID, ...] = ()
+
+
 def complete_and_claim(
     db: DB,
     done: tuple[UUID, int],
@@ -182,27 +209,29 @@ def complete_and_claim(
     *,
     stale_after: timedelta,
     job_type: str,
+    result: str | None = None,
     now: datetime | None = None,
-) -> tuple[bool, Claim]:
+) -> tuple[Finished, Claim]:
     """`complete_job(done)` and `claim_job(job_id)` in one round trip and one commit (PostgreSQL only).
 
-    `done` is (job id, attempt): the same fence as `complete_job`'s. Returns whether the completion took and
-    the claim, exactly as `claim_job` would return it. `done` and `job_id` must differ (one statement may
-    not change a row twice).
+    `done` is (job id, attempt): the same fence as `complete_job`'s; `result` its handler's result as JSON
+    text (`db.dependencies.encode_result`). Returns the completion (with the dependents it released) and the
+    claim, exactly as `claim_job` would return it. `done` and `job_id` must differ (one statement may not
+    change a row twice).
     """
     assert done[0] != job_id, "complete and claim the same job in two statements"
     now = now or utcnow()
     stale_before = now - stale_after
     params: dict[str, Any] = {
         "now": now, "stale_before": stale_before, "done_id": done[0], "done_attempt": done[1],
-        "job_id": job_id, "job_type": job_type,
+        "job_id": job_id, "job_type": job_type, "done_result": result,
     }  # fmt: skip
     with statements(db) as conn:
         row = conn.execute(_COMPLETE_AND_CLAIM, params).one()
-        completed = row.done_count == 1
+        finished = Finished(row.done_count == 1, tuple(row.released_ids or ()))
         if row.id is not None:
-            return completed, Claim(ClaimOutcome.CLAIMED, Job.from_row(row))
-        return completed, _why_not_claimed(conn, job_id, job_type=job_type, stale_before=stale_before)
+            return finished, Claim(ClaimOutcome.CLAIMED, Job.from_row(row))
+        return finished, _why_not_claimed(conn, job_id, job_type=job_type, stale_before=stale_before)
 
 
 # Batched completion (a pool's `completion: batched`): a batch's claims in one statement, its successes in
@@ -226,11 +255,16 @@ _CLAIM_MANY = text(
 ).bindparams(_now, _stale_before)
 _COMPLETE_MANY = text(
     f"""
-    UPDATE background_jobs AS t
-    SET status = '{JobStatus.COMPLETED.value}', completed_at = :now, updated_at = :now, error = NULL
-    FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS integer[])) AS done (id, attempt)
-    WHERE t.id = done.id AND t.attempts = done.attempt AND t.status = '{JobStatus.PROCESSING.value}'
-    RETURNING t.id
+    WITH done AS (
+        UPDATE background_jobs AS t
+        SET status = '{JobStatus.COMPLETED.value}', completed_at = :now, updated_at = :now, error = NULL,
+            result = CAST(finished.result AS jsonb)
+        FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS integer[]), CAST(:results AS text[]))
+            AS finished (id, attempt, result)
+        WHERE t.id = finished.id AND t.attempts = finished.attempt AND t.status = '{JobStatus.PROCESSING.value}'
+        RETURNING t.id
+    ), {RELEASE_SQL}
+    SELECT ARRAY(SELECT id FROM done) AS done_ids, {RELEASED_IDS_SQL}
     """
 ).bindparams(_now)
 
@@ -262,14 +296,26 @@ def claim_many(
     return {row.id: HeldClaim(Job.from_row(row), row.previous_status, row.previous_started_at) for row in rows}
 
 
-def complete_many(db: DB, done: list[tuple[UUID, int]], *, now: datetime | None = None) -> set[UUID]:
-    """Complete every (job id, attempt) still processing on that attempt, in one statement (PostgreSQL); the
-    ids completed (one missing was reclaimed by another invocation meanwhile: its result stands)."""
+@dataclass(frozen=True)
+class FinishedMany:
+    completed: frozenset[UUID]  # the ids completed (one missing was reclaimed meanwhile: its result stands)
+    released: tuple[UUID, ...] = ()  # dependents made pending, whose messages the caller sends
+
+
+def complete_many(
+    db: DB, done: list[tuple[UUID, int]], *, results: list[str | None] | None = None, now: datetime | None = None
+) -> FinishedMany:
+    """Complete every (job id, attempt) still processing on that attempt, in one statement (PostgreSQL), each
+    with its result (JSON text, or None), settling their dependents in the same statement."""
     if not done:
-        return set()
-    params = {"ids": [i for i, _ in done], "attempts": [a for _, a in done], "now": now or utcnow()}
+        return FinishedMany(frozenset())
+    params = {
+        "ids": [i for i, _ in done], "attempts": [a for _, a in done],
+        "results": results if results is not None else [None] * len(done), "now": now or utcnow(),
+    }  # fmt: skip
     with statements(db) as conn:
-        return set(conn.execute(_COMPLETE_MANY, params).scalars())
+        row = conn.execute(_COMPLETE_MANY, params).one()
+    return FinishedMany(frozenset(row.done_ids or ()), tuple(row.released_ids or ()))
 
 
 def release_claims(db: DB, held: list[HeldClaim]) -> int:
@@ -298,13 +344,41 @@ def release_claims(db: DB, held: list[HeldClaim]) -> int:
 
 def complete_job(db: DB | Connection, job_id: UUID, *, attempt: int | None = None, now: datetime | None = None) -> bool:
     """Mark a processing job completed. With `attempt`, only if no later claim took it over (a fence
-    against a zombie invocation settling work another invocation now owns). True if the row changed."""
-    params = {"job_id": job_id, "now": now or utcnow()}
+    against a zombie invocation settling work another invocation now owns). True if the row changed.
+    Its dependents are settled too; `finish_job` also says which it released."""
+    return finish_job(db, job_id, attempt=attempt, now=now).completed
+
+
+def finish_job(
+    db: DB | Connection,
+    job_id: UUID,
+    *,
+    attempt: int | None = None,
+    result: str | None = None,
+    now: datetime | None = None,
+) -> Finished:
+    """Complete a processing job with its result (JSON text, `db.dependencies.encode_result`) and settle its
+    dependents, in one statement on PostgreSQL; on SQLite, in one transaction (the caller's, given one)."""
+    now = now or utcnow()
+    if (db.dialect.name if isinstance(db, Connection) else db.dialect) == "postgresql":
+        params = {"job_id": job_id, "now": now, "attempt": attempt, "result": result}
+        with statements(db) as conn:
+            row = conn.execute(_COMPLETE_RELEASE, params).one()
+        return Finished(row.done_count == 1, tuple(row.released_ids or ()))
+    params = {"job_id": job_id, "now": now} | ({} if attempt is None else {"attempt": attempt})
     stmt = _COMPLETE if attempt is None else _COMPLETE_ATTEMPT
-    if attempt is not None:
-        params["attempt"] = attempt
-    with statements(db) as conn:
-        return conn.execute(stmt, params).rowcount == 1
+    if result is not None:
+        stmt = stmt.values(result=json.loads(result))
+    if isinstance(db, Connection):
+        return _complete_here(db, stmt, params, job_id, now)
+    with db.begin() as conn:
+        return _complete_here(conn, stmt, params, job_id, now)
+
+
+def _complete_here(conn: Connection, stmt: Any, params: dict[str, Any], job_id: UUID, now: datetime) -> Finished:
+    if conn.execute(stmt, params).rowcount != 1:
+        return Finished(False)
+    return Finished(True, tuple(settle(conn, [job_id], now=now).released))
 
 
 def fail_job(

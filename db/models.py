@@ -20,9 +20,11 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -40,6 +42,9 @@ class JobStatus(enum.StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"  # never runs (again); a running job is asked to stop instead (cancel_requested_at)
     SCHEDULED = "scheduled"  # runs at run_at, beyond SQS's 15-minute delay: no message until the sweeper releases it
+    #: Waits for other jobs to finish (a group's callback, a chain's next step, `after=`): no message until the
+    #: last of them finishes and the statement that settles it makes this one pending (db/dependencies.py).
+    WAITING = "waiting"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -70,11 +75,12 @@ class JsonDocument(TypeDecorator[Any]):
     cache_ok = True
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        none_as_null = bool(getattr(self.impl, "none_as_null", False))  # Python None as SQL NULL, not JSON null
         if dialect.name == "postgresql":
             from sqlalchemy.dialects.postgresql import JSONB
 
-            return dialect.type_descriptor(JSONB())
-        return dialect.type_descriptor(JSON())
+            return dialect.type_descriptor(JSONB(none_as_null=none_as_null))
+        return dialect.type_descriptor(JSON(none_as_null=none_as_null))
 
 
 NAMING_CONVENTION = {
@@ -82,6 +88,7 @@ NAMING_CONVENTION = {
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
     "ck": "ck_%(table_name)s_%(constraint_name)s",
     "pk": "pk_%(table_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s",
 }
 
 STATUS_VALUES = ", ".join(f"'{s.value}'" for s in JobStatus)
@@ -113,10 +120,19 @@ jobs_table = Table(
     Column("cancel_requested_at", UTCDateTime),
     Column("run_at", UTCDateTime),  # a scheduled job's time (migration 0004); None: as soon as possible
     Column("ordering_key", String(128)),  # FIFO: the message group its messages go to (migration 0005)
+    # Workflows (migration 0008, db/dependencies.py): how many of the jobs this one waits for have not finished
+    # yet; what a failure among them does to it ("cancel" it, or "continue" and run it anyway; None: it waits
+    # for nothing); the group or chain it belongs to; and what its handler returned (JSON, RESULT_MAX_BYTES).
+    Column("waiting_on", Integer, nullable=False, default=0, server_default="0"),
+    Column("on_failure", String(8)),
+    Column("workflow_id", Uuid),
+    Column("result", JsonDocument(none_as_null=True)),
     CheckConstraint(f"status IN ({STATUS_VALUES})", name="status"),
     CheckConstraint("attempts >= 0", name="attempts_not_negative"),
     CheckConstraint("max_attempts >= 1", name="max_attempts_positive"),
     CheckConstraint("send_count >= 0", name="send_count_not_negative"),
+    CheckConstraint("waiting_on >= 0", name="waiting_on_not_negative"),
+    CheckConstraint("on_failure IN ('cancel', 'continue')", name="on_failure"),
     UniqueConstraint("type", "idempotency_key"),
     # Listing by status newest-first, and the sweeper's "pending/processing older than T".
     Index(None, "status", "created_at"),
@@ -130,6 +146,24 @@ jobs_table = Table(
     # migration only: `postgresql_where` here would load SQLAlchemy's PostgreSQL dialect on every import of
     # this module, 20 ms of the worker's cold start. tests/db/test_migrations.py checks it exists, partial.
     Index(None, "type", "created_at"),
+    # `jobs list --group`, `jobs show`'s workflow and `jobs cancel --group` (migration 0008; partial, declared
+    # there only, as the idempotency key's: most jobs belong to no workflow): ix_background_jobs_workflow_id.
+)
+
+#: Which job waits for which (migration 0008): one row per (prerequisite, dependent), settled once, when the
+#: prerequisite finishes, by the statement that finishes it or, after a crash, by the sweeper. Deleting a
+#: job (pruning) deletes its rows here. `position` keeps the order the prerequisites were given in (a
+#: group's members, for its callback's `ctx.dependencies()`).
+dependencies_table = Table(
+    "job_dependencies",
+    metadata,
+    Column("prerequisite_id", Uuid, ForeignKey("background_jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("job_id", Uuid, ForeignKey("background_jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("settled_at", UTCDateTime),
+    PrimaryKeyConstraint("prerequisite_id", "job_id"),
+    CheckConstraint("prerequisite_id <> job_id", name="not_itself"),
+    Index(None, "job_id", "position"),
 )
 
 
@@ -154,6 +188,10 @@ class Job:
     cancel_requested_at: datetime | None = None
     run_at: datetime | None = None
     ordering_key: str | None = None
+    waiting_on: int = 0
+    on_failure: str | None = None
+    workflow_id: uuid.UUID | None = None
+    result: Any = None
 
     @property
     def attempts_left(self) -> int:

@@ -16,25 +16,22 @@ Nothing here prepares statements on the server, so transaction-mode poolers (PgB
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
-import sys
+import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event, select
+from sqlalchemy import Connection
 
+from .after_commit import is_session, send_after_commit
 from .clock import utcnow
 from .destinations import Destination, Queue
-from .engine import DB
-from .exceptions import DatabaseUnavailable, InvalidBatchItem, JobstackError, PublishBatchError
+from .exceptions import InvalidBatchItem, JobstackError
 from .models import Job, jobs_table
-from .preparation import JobRequest, Prepared, check_keys_within, check_same_payload, delay_until, prepare, unsent
-from .relay import mark_sent
+from .preparation import JobRequest, Prepared, check_keys_within, check_same_payload, prepare
 from .rows import insert_ignoring_duplicates, write_rows
-from .sending import send_all
+from .workflows import enqueue_waiting
 
 log = logging.getLogger("jobstack.outbox")
 _t = jobs_table
@@ -53,9 +50,14 @@ def enqueue(
     idempotency_key: str | None = None,
     max_attempts: int | None = None,
     ordering_key: str | None = None,
+    after: Sequence[uuid.UUID] = (),
+    on_failure: str | None = None,
 ) -> Job:
-    """Write one job in the caller's open transaction. See `enqueue_many`."""
-    request = JobRequest(type, payload, delay_seconds, idempotency_key, max_attempts, ordering_key=ordering_key)
+    """Write one job in the caller's open transaction. See `enqueue_many`; `after` as `publish`'s."""
+    request = JobRequest(
+        type, payload, delay_seconds, idempotency_key, max_attempts,
+        ordering_key=ordering_key, after=tuple(after), on_failure=on_failure,
+    )  # fmt: skip
     return enqueue_many(conn, [request], queue=queue)[0]
 
 
@@ -69,6 +71,8 @@ def enqueue_many(conn: Any, items: Iterable[JobRequest], *, queue: Destination |
     own error for `enqueue`) before writing anything.
     """
     requests = list(items)
+    if any(r.after or r.on_failure is not None for r in requests):
+        return enqueue_waiting(conn, requests, queue=queue)
     now = utcnow()
     prepared: list[Prepared] = []
     for index, request in enumerate(requests):
@@ -81,35 +85,14 @@ def enqueue_many(conn: Any, items: Iterable[JobRequest], *, queue: Destination |
     if not prepared:
         return []
     check_keys_within(prepared)
-    if _is_session(conn):
+    if is_session(conn):
         jobs = write_rows(conn.connection(), prepared).jobs
         if queue is not None:
-            _send_after_commit(conn, jobs, queue)
+            send_after_commit(conn, jobs, queue)
         return jobs
     if isinstance(conn, Connection):
         return write_rows(conn, prepared).jobs
     return _write_psycopg(conn, prepared)
-
-
-def send(jobs: Sequence[Job], *, queue: Destination, db: DB | None = None) -> list[Job]:
-    """Send the messages of enqueued jobs, after their transaction committed. With `db`, records the send
-    (so the sweeper does not send them again). Raises PublishBatchError listing what SQS refused: those rows
-    stay pending and the sweeper sends them later."""
-    waiting = [job for job in jobs if unsent(job)]
-    if not waiting:
-        return list(jobs)
-    now = utcnow()  # a job enqueued to run within 15 minutes waits the rest of its time in SQS
-    failures = send_all(queue, [Prepared.first_send_of(job, delay_until(job.run_at, now)) for job in waiting])
-    sent = [job for job in waiting if job.id not in failures]
-    if db is not None and sent:
-        # If this fails the messages are out anyway: at worst the sweeper sends one duplicate, which the
-        # worker's claim absorbs.
-        with contextlib.suppress(DatabaseUnavailable):
-            mark_sent(db, [job.id for job in sent])
-    if failures:
-        raise PublishBatchError(failures, [job.id for job in sent])
-    marked = {job.id: replace(job, sent_at=now, send_count=job.send_count + 1) for job in sent}
-    return [marked.get(job.id, job) for job in jobs]
 
 
 # -- writing ----------------------------------------------------------------------------------------------
@@ -166,44 +149,3 @@ class _Row:
             return self._mapping[name]
         except KeyError:
             raise AttributeError(name) from None
-
-
-# -- the Session hook -------------------------------------------------------------------------------------
-
-
-def _is_session(conn: Any) -> bool:
-    """A SQLAlchemy ORM Session, without importing the ORM (the worker's cold start never needs it): if the
-    ORM is not imported, nothing can be a Session."""
-    orm = sys.modules.get("sqlalchemy.orm")
-    return orm is not None and isinstance(conn, orm.Session)
-
-
-def _send_after_commit(session: Any, jobs: list[Job], queue: Destination) -> None:
-    """Remember the jobs on the session; send them once its transaction commits, drop them on rollback."""
-    session.info.setdefault(_PENDING_KEY, []).append((jobs, queue))
-    if not event.contains(session, "after_commit", _after_commit):
-        event.listen(session, "after_commit", _after_commit)
-        event.listen(session, "after_rollback", _after_rollback)
-
-
-def _after_commit(session: Any) -> None:
-    pending: list[tuple[list[Job], Destination]] = session.info.pop(_PENDING_KEY, [])
-    if not pending:
-        return
-    bind = session.get_bind()
-    engine = bind if isinstance(bind, Engine) else bind.engine
-    db = DB(engine=engine, url=engine.url.render_as_string())
-    # Only rows that were committed: a savepoint rolled back after enqueue() took its rows with it.
-    ids = [job.id for jobs, _ in pending for job in jobs]
-    with db.autocommit() as conn:
-        committed = set(conn.execute(select(jobs_table.c.id).where(jobs_table.c.id.in_(ids))).scalars())
-    for jobs, queue in pending:
-        try:
-            send([job for job in jobs if job.id in committed], queue=queue, db=db)
-        except PublishBatchError as err:
-            # After a commit there is nobody to raise to: the rows are pending and the sweeper sends them.
-            log.warning("enqueued jobs not sent; the sweeper will send them", extra={"failures": str(err)})
-
-
-def _after_rollback(session: Any) -> None:
-    session.info.pop(_PENDING_KEY, None)

@@ -40,6 +40,10 @@ class JobRequest:
     #: FIFO queues: jobs with the same key run one at a time in publishing order (SQS's MessageGroupId);
     #: required there, refused on a standard queue.
     ordering_key: str | None = None
+    #: Jobs (ids) this one waits for: it stays `waiting` until they finished (db/workflows.py).
+    after: Sequence[uuid.UUID] = ()
+    #: With `after`: "cancel" (default) if one of them fails for good or is cancelled, or "continue".
+    on_failure: str | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,10 @@ def prepare(request: JobRequest, queue: Queue, *, now: datetime) -> Prepared:
         "cancel_requested_at": None,
         "run_at": run_at,
         "ordering_key": request.ordering_key,
+        "waiting_on": 0,
+        "on_failure": None,
+        "workflow_id": None,
+        "result": None,
     }
     if request.ordering_key is not None:
         if not queue.fifo and queue.url:

@@ -35,6 +35,7 @@ from .relay import mark_sent
 from .rows import existing_jobs, insert_ignoring_duplicates, write_rows
 from .sending import describe_error, send_all, send_args
 from .sqs_limits import SQS_MAX_DELAY_SECONDS, SQS_MAX_MESSAGE_BYTES
+from .workflows import publish_waiting
 
 __all__ = ["SQS_MAX_DELAY_SECONDS", "SQS_MAX_MESSAGE_BYTES", "JobRequest", "Queue", "publish", "publish_many", "resend"]
 
@@ -51,6 +52,8 @@ def publish(
     run_at: datetime | None = None,
     delay: timedelta | None = None,
     ordering_key: str | None = None,
+    after: Sequence[uuid.UUID] = (),
+    on_failure: str | None = None,
 ) -> Job:
     """Save a job and send its message. Returns the job (the first one, if `idempotency_key` was seen).
 
@@ -62,13 +65,24 @@ def publish(
     IdempotencyConflict if `idempotency_key` was used with another payload, and PublishError (carrying
     `job_id`) if the row was saved but SQS refused the message. Publishing again with the same key after a
     PublishError sends the still-unsent job's message.
+
+    `after=[job ids]`: the job waits (status `waiting`) until those finished, then runs; `on_failure`
+    "cancel" (default) cancels it if one of them fails for good or is cancelled, "continue" runs it anyway
+    (db/workflows.py).
     """
     now = utcnow()
     if delay is not None:
         if run_at is not None:
             raise ValueError("give run_at or delay, not both")
         run_at = now + delay
-    request = JobRequest(type, payload, delay_seconds, idempotency_key, max_attempts, run_at, ordering_key)
+    request = JobRequest(
+        type, payload, delay_seconds, idempotency_key, max_attempts, run_at, ordering_key, tuple(after), on_failure
+    )
+    if after or on_failure is not None:
+        try:
+            return publish_waiting(db, [request], queue=queue)[0]
+        except InvalidBatchItem as err:  # one job: its own error, without "item 0"
+            raise ValueError(err.reason) from None
     destination = queue.queue_for(type)  # a Router picks the type's pool queue; UnroutableJob before writing
     prepared = prepare(request, destination, now=now)
     with db.autocommit() as conn:  # the INSERT commits itself: one round trip
@@ -99,6 +113,8 @@ def publish_many(db: DB, items: Iterable[JobRequest], *, queue: Destination) -> 
     Returns the jobs in input order; an item whose idempotency key was already used returns that job.
     """
     requests = list(items)
+    if any(r.after or r.on_failure is not None for r in requests):
+        return publish_waiting(db, requests, queue=queue)
     now = utcnow()
     prepared: list[Prepared] = []
     for index, request in enumerate(requests):

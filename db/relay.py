@@ -182,6 +182,16 @@ def mark_sent(db: DB | Connection, job_ids: Sequence[UUID], *, now: datetime | N
         return conn.execute(_MARK_SENT, {"ids": list(job_ids), "now": now or utcnow()}).rowcount
 
 
+def unsent_jobs(db: DB | Connection, job_ids: Sequence[UUID]) -> list[Job]:
+    """Those of `job_ids` still pending with no message sent: what a worker sends after releasing them
+    (db/dependencies.py). One that another process sent meanwhile is left out."""
+    if not job_ids:
+        return []
+    query = select(_t).where(_t.c.id.in_(list(job_ids)), _t.c.status == JobStatus.PENDING.value, _t.c.sent_at.is_(None))
+    with statements(db) as conn:
+        return [Job.from_row(r) for r in conn.execute(query)]
+
+
 def unmark_sent(db: DB | Connection, job_ids: Sequence[UUID]) -> int:
     """Undo `take_for_resend` for jobs whose message SQS refused, so the next sweep tries them again."""
     if not job_ids:

@@ -38,7 +38,7 @@ from worker.outcomes import Decision, Outcome
 from worker.processing import before_the_receive_limit, decide, held_for_order
 from worker.record import SqsRecord
 from worker.runtime import Runtime
-from worker.transport import change_visibility, dead_letter, delete, send_fresh_copy
+from worker.transport import change_visibility, dead_letter, delete, send_fresh_copy, send_released
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -87,6 +87,7 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
         runtime,
         [(r, d.visibility_seconds) for r, d in results if not d.acknowledged and d.visibility_seconds is not None],
     )
+    send_released(runtime, [*completion.released, *(job_id for _, d in results for job_id in d.released)])
     metrics.flush()
     if database_down is not None:
         delete(runtime, [r for r, d in results if d.acknowledged])
@@ -101,6 +102,7 @@ def process_record(record: dict[str, Any], context: Any, runtime: Runtime) -> De
     decision = _carry_out(runtime, view, decide(view, context, runtime, completion))
     with contextlib.suppress(Exception):  # an unconfirmed completion returns the record: final() says why
         completion.flush()
+    send_released(runtime, [*completion.released, *decision.released])
     return completion.final(decision)
 
 

@@ -31,11 +31,10 @@ from db import (
     MalformedMessage,
     claim_job,
     complete_and_claim,
-    complete_job,
     parse_body,
     redact,
 )
-from db.lifecycle import HeldClaim, claim_many, complete_many, release_claims
+from db.lifecycle import HeldClaim, claim_many, complete_many, finish_job, release_claims
 from worker.exceptions import HandlerNotFound
 from worker.observability import LOGGER_NAME
 from worker.outcomes import Decision, Outcome
@@ -52,13 +51,16 @@ class _Held:
     job_type: str
     attempt: int
     decision: Decision
+    result: str | None  # the handler's result as JSON text (db.dependencies.encode_result)
 
 
 class _Unconfirmed:
-    """The decisions of held successes whose completion was not confirmed, and their replacements."""
+    """The decisions of held successes whose completion was not confirmed, and their replacements; and the
+    dependents the confirmed ones released (pending now: the batch sends their messages)."""
 
     def __init__(self) -> None:
         self._unconfirmed: list[tuple[Decision, Decision]] = []
+        self.released: list[UUID] = []
 
     def final(self, decision: Decision) -> Decision:
         """`decision`, or what replaced it because its completion was not confirmed."""
@@ -87,10 +89,10 @@ class DeferredCompletion(_Unconfirmed):
         self.runtime = runtime
         self._held: _Held | None = None
 
-    def complete_with_next_claim(self, job: Job, succeeded: Decision) -> None:
+    def complete_with_next_claim(self, job: Job, succeeded: Decision, result: str | None = None) -> None:
         """`job`'s handler returned: complete it with the next claim (or at the next `flush`)."""
         self.flush()
-        self._held = _Held(job.id, job.type, job.attempts, succeeded)
+        self._held = _Held(job.id, job.type, job.attempts, succeeded, result)
 
     def claim(self, job_id: UUID, *, stale_after: timedelta, job_type: str) -> Claim:
         """Claim `job_id`, completing the held success in the same statement where PostgreSQL allows."""
@@ -100,13 +102,14 @@ class DeferredCompletion(_Unconfirmed):
             return claim_job(db, job_id, stale_after=stale_after, job_type=job_type)
         self._held = None
         try:
-            completed, claim = complete_and_claim(
-                db, (held.job_id, held.attempt), job_id, stale_after=stale_after, job_type=job_type
+            finished, claim = complete_and_claim(
+                db, (held.job_id, held.attempt), job_id, stale_after=stale_after, job_type=job_type, result=held.result
             )
         except BaseException as err:
             self._not_confirmed(held, err)
             raise
-        if not completed:
+        self.released += finished.released
+        if not finished.completed:
             _reclaimed(held)
         return claim
 
@@ -116,11 +119,12 @@ class DeferredCompletion(_Unconfirmed):
         if held is None:
             return
         try:
-            completed = complete_job(self.runtime.db, held.job_id, attempt=held.attempt)
+            finished = finish_job(self.runtime.db, held.job_id, attempt=held.attempt, result=held.result)
         except BaseException as err:
             self._not_confirmed(held, err)
             raise
-        if not completed:
+        self.released += finished.released
+        if not finished.completed:
             _reclaimed(held)
 
     def abandon(self, reason: str) -> None:
@@ -162,9 +166,9 @@ class BatchedCompletion(_Unconfirmed):
             return Claim(ClaimOutcome.CLAIMED, held.job)
         return claim_job(db, job_id, stale_after=stale_after, job_type=job_type)
 
-    def complete_with_next_claim(self, job: Job, succeeded: Decision) -> None:
+    def complete_with_next_claim(self, job: Job, succeeded: Decision, result: str | None = None) -> None:
         """`job`'s handler returned: completed with the batch's other successes at `flush`."""
-        self._held.append(_Held(job.id, job.type, job.attempts, succeeded))
+        self._held.append(_Held(job.id, job.type, job.attempts, succeeded, result))
 
     def flush(self) -> None:
         """Hand back the claims not used, then complete every held success in one statement."""
@@ -174,10 +178,16 @@ class BatchedCompletion(_Unconfirmed):
         try:
             if unused:
                 release_claims(db, unused)
+            completed: set[UUID] = set()
             if db.dialect == "postgresql":
-                completed = complete_many(db, [(h.job_id, h.attempt) for h in held])
+                many = complete_many(db, [(h.job_id, h.attempt) for h in held], results=[h.result for h in held])
+                completed, self.released = set(many.completed), self.released + list(many.released)
             else:
-                completed = {h.job_id for h in held if complete_job(db, h.job_id, attempt=h.attempt)}
+                for h in held:
+                    finished = finish_job(db, h.job_id, attempt=h.attempt, result=h.result)
+                    self.released += finished.released
+                    if finished.completed:
+                        completed.add(h.job_id)
         except BaseException as err:
             for each in held:
                 self._not_confirmed(each, err)

@@ -58,6 +58,8 @@ class Decision:
     requeued: bool = False
     #: For UNAVAILABLE: DatabaseUnavailable.kind ("auth", "tls", "unreachable").
     cause: str | None = None
+    #: Jobs that waited for this one and are pending now (db/dependencies.py): the batch sends their messages.
+    released: tuple[UUID, ...] = ()
 
     @property
     def acknowledged(self) -> bool:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
+from uuid import UUID
 
 import worker.jobs  # noqa: F401 - registers the built-in handlers wherever records are processed
 from db import (
@@ -32,6 +33,8 @@ from db import (
     parse_body,
     redact,
 )
+from db.dependencies import ResultNotStorable, encode_result, settle
+from db.lifecycle import Finished, finish_job
 from db.message import JobMessage, job_id_hint
 from worker.backoff import retry_delay
 from worker.completion import Completion
@@ -41,7 +44,7 @@ from worker.exceptions import HandlerNotFound
 from worker.observability import LOGGER_NAME, job_logger
 from worker.outcomes import ABANDONED, NOT_RUN, Decision, Outcome
 from worker.record import SqsRecord
-from worker.registry import JobContext, get_handler
+from worker.registry import JobContext, RegisteredHandler, get_handler
 from worker.runtime import Runtime
 
 log = logging.getLogger(LOGGER_NAME)
@@ -113,7 +116,8 @@ def _decide(record: SqsRecord, context: Any, runtime: Runtime, completion: Compl
         if running:
             fail_job(runtime.db, message.job_id, ABANDONED, attempt=claim.job.attempts)
         reason = ABANDONED if running else (claim.job.error or "no attempts left")
-        return _dead_letter(base, DeadLetterKind.EXHAUSTED, reason, attempt=claim.job.attempts)
+        released = _settled(runtime, message.job_id)
+        return _dead_letter(base, DeadLetterKind.EXHAUSTED, reason, attempt=claim.job.attempts, released=released)
 
     job = claim.job
     assert job is not None
@@ -122,8 +126,8 @@ def _decide(record: SqsRecord, context: Any, runtime: Runtime, completion: Compl
         payload = job_type.validate(job.payload)  # the row is the source of truth, not the message's copy
     except InvalidPayload as err:
         fail_job(runtime.db, job.id, str(err), attempt=job.attempts)
-        return _dead_letter(base, DeadLetterKind.INVALID_PAYLOAD, str(err))
-    return _run(record, context, runtime, completion, job, handler.run, payload, base)
+        return _dead_letter(base, DeadLetterKind.INVALID_PAYLOAD, str(err), released=_settled(runtime, job.id))
+    return _run(record, context, runtime, completion, job, handler, payload, base)
 
 
 def _run(
@@ -132,12 +136,12 @@ def _run(
     runtime: Runtime,
     completion: Completion,
     job: Job,
-    run: Callable[[JobContext], object],
+    handler: RegisteredHandler,
     payload: dict[str, Any],
     base: Decision,
 ) -> Decision:
-    """Run the claimed job's handler: succeeded (its completion deferred to the next claim), retried, or
-    failed for good."""
+    """Run the claimed job's handler: succeeded (its completion deferred to the next claim, or committed with
+    a transactional handler's writes), retried, or failed for good."""
     config = runtime.config
     ctx = JobContext(
         job_id=job.id,
@@ -150,24 +154,65 @@ def _run(
         message_id=record.message_id,
         _remaining_ms=lambda: _remaining_ms(context),
     )
+    if handler.transactional:
+        completion.flush()  # a held success first: this job completes in its own transaction, below
     started = time.perf_counter()
+    finished: Finished | None = None
     try:
-        run(ctx)
+        if handler.transactional:
+            finished = _run_in_transaction(runtime, job, handler.run, ctx)
+        else:
+            result = encode_result(handler.run(ctx))
     except DatabaseUnavailable:
         raise  # the row stays processing; the stale window hands it to a later invocation
+    except _CompletionLost as lost:
+        return replace(
+            base, outcome=Outcome.DUPLICATE, error=str(lost), handler_ms=(time.perf_counter() - started) * 1000
+        )
     except Exception as err:  # ConnectionBusy (the handler deadlocked its own connection) lands here too
-        error = f"{type(err).__name__}: {err}"
+        error = f"{type(err).__name__}: {err}" if not isinstance(err, ResultNotStorable) else str(err)
         failed = replace(base, error=error, handler_ms=(time.perf_counter() - started) * 1000, handler_failed=True)
         if cancel_running(runtime.db, job.id, attempt=job.attempts):
-            return replace(failed, outcome=Outcome.CANCELLED)  # asked to stop, and it stopped: not retried
+            # asked to stop, and it stopped: not retried
+            return replace(failed, outcome=Outcome.CANCELLED, released=_settled(runtime, job.id))
         fail_job(runtime.db, job.id, error, attempt=job.attempts)
         if job.attempts >= job.max_attempts:
-            return _dead_letter(failed, DeadLetterKind.FAILED, error)
+            return _dead_letter(failed, DeadLetterKind.FAILED, error, released=_settled(runtime, job.id))
         backoff = retry_delay(job.attempts, base=config.backoff_base_seconds, cap=config.backoff_max_seconds)
         return replace(failed, outcome=Outcome.RETRY, visibility_seconds=backoff)
     succeeded = replace(base, outcome=Outcome.SUCCEEDED, handler_ms=(time.perf_counter() - started) * 1000)
-    completion.complete_with_next_claim(job, succeeded)  # the UPDATE rides on the next record's claim
+    if finished is not None:  # committed with the handler's own writes
+        return replace(succeeded, released=finished.released)
+    completion.complete_with_next_claim(job, succeeded, result)  # the UPDATE rides on the next record's claim
     return succeeded
+
+
+class _CompletionLost(Exception):
+    """A transactional handler's completion found the job taken over by another invocation: its writes roll
+    back with the completion, and that invocation's run stands."""
+
+
+def _run_in_transaction(runtime: Runtime, job: Job, run: Callable[[JobContext], object], ctx: JobContext) -> Finished:
+    """The handler and the job's completion in one transaction: its writes commit with the completion or not
+    at all (the handler raises, the completion misses, the commit fails: all roll back)."""
+    with runtime.db.begin() as conn:
+        result = encode_result(run(replace(ctx, _conn=conn)))
+        finished = finish_job(conn, job.id, attempt=job.attempts, result=result)
+        if not finished.completed:
+            raise _CompletionLost(
+                "another invocation took the job over while it ran: this run's writes were rolled back"
+            )
+    return finished
+
+
+def _settled(runtime: Runtime, job_id: UUID) -> tuple[UUID, ...]:
+    """The job failed or was cancelled: settle the jobs waiting for it, if it finished for good (a retry
+    ahead settles nothing). Dependents released (on_failure "continue") are the batch's to send. If this
+    fails, the sweeper settles them later (db.dependencies.unsettled_finished)."""
+    try:
+        return tuple(settle(runtime.db, [job_id]).released)
+    except DatabaseUnavailable:
+        return ()
 
 
 def held_for_order(record: SqsRecord) -> Decision:

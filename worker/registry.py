@@ -14,7 +14,10 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+from sqlalchemy import Connection
+
 from db import DB, ConfigError, cancel_requested, get_job_type
+from db.dependencies import Dependency, dependencies_of
 from worker.exceptions import HandlerAlreadyRegistered, HandlerNotFound
 
 
@@ -29,6 +32,31 @@ class JobContext:
     max_attempts: int
     message_id: str
     _remaining_ms: Callable[[], int] = field(repr=False)
+    #: A transactional handler's connection: open in the transaction that also completes the job.
+    _conn: Connection | None = field(default=None, repr=False)
+
+    @property
+    def conn(self) -> Connection:
+        """The transaction this job completes in (`@job(..., transactional=True)` only): write through it and
+        your writes commit with the job's completion, or not at all. Do not commit or roll it back."""
+        if self._conn is None:
+            raise RuntimeError(
+                f"ctx.conn is open only for handlers registered with @job({self.type!r}, transactional=True)"
+            )
+        return self._conn
+
+    def dependencies(self) -> list[Dependency]:
+        """The jobs this one waited for (a group's members, a chain's previous step, `after=`), in the order
+        they were given, with their status, result and error. One query, when called."""
+        return dependencies_of(self._conn if self._conn is not None else self.db, self.job_id)
+
+    def previous_result(self) -> object:
+        """The result of the one job this one waited for (a chain's previous step). ValueError if it waited
+        for none or several (read `dependencies()` then)."""
+        found = self.dependencies()
+        if len(found) != 1:
+            raise ValueError(f"job {self.job_id} waited for {len(found)} jobs, not one: read ctx.dependencies()")
+        return found[0].result
 
     def time_left(self) -> timedelta:
         """Time before the Lambda deadline: check it before starting a long step."""
@@ -45,7 +73,8 @@ class JobContext:
         return cancel_requested(self.db, self.job_id)
 
 
-JobHandler = Callable[[JobContext], None]
+#: A handler returns None, or a result (JSON, at most db.dependencies.RESULT_MAX_BYTES) stored with the job.
+JobHandler = Callable[[JobContext], object]
 
 
 @dataclass(frozen=True)
@@ -54,20 +83,28 @@ class RegisteredHandler:
     run: JobHandler
     #: Do not start this job with less time than this before the deadline (None: the worker's default).
     min_time_left: timedelta | None = None
+    #: Runs inside the transaction that completes the job (`ctx.conn`): its database writes and the
+    #: completion commit together or not at all.
+    transactional: bool = False
 
 
 _handlers: dict[str, RegisteredHandler] = {}
 
 
-def job(name: str, *, min_time_left_seconds: int | None = None) -> Callable[[JobHandler], JobHandler]:
-    """Register the decorated function as the handler of job type `name` (declared in db/job_types.py)."""
+def job(
+    name: str, *, min_time_left_seconds: int | None = None, transactional: bool = False
+) -> Callable[[JobHandler], JobHandler]:
+    """Register the decorated function as the handler of job type `name` (declared in db/job_types.py).
+
+    `transactional=True`: the handler gets `ctx.conn`, open in the transaction that completes the job, so
+    its database writes happen exactly once: they commit with the completion or roll back with it."""
     get_job_type(name)  # the payload schema must exist first: it is the contract with publishers
 
     def register(func: JobHandler) -> JobHandler:
         if name in _handlers:
             raise HandlerAlreadyRegistered(name)
         min_left = timedelta(seconds=min_time_left_seconds) if min_time_left_seconds is not None else None
-        _handlers[name] = RegisteredHandler(type=name, run=func, min_time_left=min_left)
+        _handlers[name] = RegisteredHandler(type=name, run=func, min_time_left=min_left, transactional=transactional)
         return func
 
     return register

@@ -1,6 +1,7 @@
 """Every SQS call the worker makes, and nothing else: for a batch, the dead letters and fresh copies
-worker/processing.py decided, visibility changes and deletes; for the sweeper, reading and deleting the
-scheduled fires that failed.
+worker/processing.py decided, visibility changes and deletes, and the messages of jobs its completions
+released (a group's callback, a chain's next step); for the sweeper, reading and deleting the scheduled
+fires that failed.
 
 The rules SQS enforces, and moto does not (attribute characters and sizes, 10 attributes per message, no
 per-message delay on FIFO queues), live here. The event uses lowerCamel keys; SendMessage wants
@@ -15,8 +16,12 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
+from db import mark_sent, resend
+from db.exceptions import DatabaseUnavailable
 from db.message import message_size
+from db.relay import unsent_jobs
 from db.sending import fifo_arguments
 from db.sqs_limits import SQS_MAX_DELAY_SECONDS, SQS_MAX_MESSAGE_BYTES
 from worker.contract import (
@@ -101,6 +106,24 @@ def send_fresh_copy(runtime: Runtime, record: SqsRecord, delay_seconds: int) -> 
         )
         return False
     return True
+
+
+def send_released(runtime: Runtime, job_ids: list[UUID]) -> dict[UUID, str]:
+    """Send the messages of jobs made pending by this batch (each to its type's pool queue) and record the
+    sends; the jobs SQS refused, with why. A refused send, or a process that dies before sending, leaves the
+    row pending and unsent: the sweeper's outbox relay sends it after its unsent window. Never raises."""
+    if not job_ids:
+        return {}
+    try:
+        jobs = unsent_jobs(runtime.db, job_ids)
+        failures = resend(jobs, queue=runtime.config.destination(runtime.sqs))
+        mark_sent(runtime.db, [job.id for job in jobs if job.id not in failures])
+    except DatabaseUnavailable as err:
+        log.warning("released jobs not sent; the sweeper will send them", extra={"error": str(err)})
+        return {job_id: str(err) for job_id in job_ids}
+    for job_id, reason in failures.items():
+        log.warning("released job not sent; the sweeper will send it", extra={"job_id": str(job_id), "code": reason})
+    return failures
 
 
 def original_attributes(record: SqsRecord, limit: int) -> dict[str, dict[str, Any]]:

@@ -142,10 +142,10 @@ CHILD = """
 import os, signal, sys
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
-import db.outbox
+import db.after_commit
 from db import Queue, enqueue
 
-db.outbox.send = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)  # dies after COMMIT, before send
+db.after_commit.send = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)  # dies after COMMIT, before send
 engine = create_engine(sys.argv[1])
 with Session(engine) as session:
     session.execute(text("INSERT INTO app_users (id, email) VALUES (gen_random_uuid(), 'hal@example.com')"))

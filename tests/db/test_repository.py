@@ -294,12 +294,13 @@ def test_complete_and_claim_is_one_statement_with_both_fences(pg_db: DB) -> None
     done, claim = complete_and_claim(
         pg_db, (first.id, claimed.job.attempts), second.id, stale_after=STALE, job_type="test-echo"
     )
-    assert done and claim.outcome is ClaimOutcome.CLAIMED and claim.job is not None and claim.job.attempts == 1
+    assert done.completed and claim.outcome is ClaimOutcome.CLAIMED and claim.job is not None
+    assert claim.job.attempts == 1
     row = get_job(pg_db, first.id)
     assert row is not None and row.status is JobStatus.COMPLETED
     # A stale attempt number does not complete; a row of another type is not claimed, and says why.
     done, claim = complete_and_claim(pg_db, (second.id, 7), other.id, stale_after=STALE, job_type="test-echo")
-    assert not done and claim.outcome is ClaimOutcome.TYPE_MISMATCH
+    assert not done.completed and claim.outcome is ClaimOutcome.TYPE_MISMATCH
     assert get_job(pg_db, second.id).status is JobStatus.PROCESSING  # type: ignore[union-attr]
     assert get_job(pg_db, other.id) == other
 
