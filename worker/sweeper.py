@@ -5,7 +5,9 @@
   multiplied: a `pending` job whose send was never confirmed (the outbox relay), or whose message must
   have expired; a job that failed with attempts left, or whose invocation died, and whose message has
   not come back (SQS's redrive took it, say, after throttled receives).
-- `processing` jobs whose invocation died on their last attempt are marked failed ("abandoned").
+- `processing` jobs whose invocation died on their last attempt are marked failed ("abandoned"), and the jobs
+  waiting for them settled (cancelled, or released); so are the dependents of any job that finished while
+  its process died before settling them (db/dependencies.py).
 - `completed` and exhausted `failed` rows past their retention are deleted, in bounded batches, one after
   another for up to PRUNE_SECONDS a run (less if the invocation ends sooner).
 - Scheduled fires that could not publish their job (the ScheduleFailures queue) are published again
@@ -38,6 +40,7 @@ from db import (
     unrelease,
     utcnow,
 )
+from db.dependencies import settle, unsettled_finished
 from db.sqs_limits import SQS_MAX_DELAY_SECONDS
 from worker.config import WorkerConfig
 from worker.observability import LOGGER_NAME
@@ -64,6 +67,8 @@ class SweepReport:
     pruned: dict[str, int] = field(default_factory=dict)
     fires_replayed: int = 0
     fires_still_failing: int = 0
+    #: Finished jobs whose dependents were never settled (a worker died between a failure and settling).
+    settled: int = 0
 
     def summary(self) -> dict[str, int]:
         return {
@@ -74,6 +79,7 @@ class SweepReport:
             **{f"pruned_{status}": n for status, n in sorted(self.pruned.items())},
             "fires_replayed": self.fires_replayed,
             "fires_still_failing": self.fires_still_failing,
+            "settled": self.settled,
         }
 
 
@@ -98,7 +104,9 @@ def sweep(runtime: Runtime, *, now: datetime | None = None, prune_until: float |
         for job in stale:
             if fail_job(db, job.id, ABANDONED, attempt=job.attempts, now=now):
                 report.abandoned.append(job.id)
+    settle(db, report.abandoned, now=now)  # failed for good: their dependents are settled (sent below)
 
+    settle_left_over(runtime, report, now=now)
     release(runtime, report, now=now)
 
     for windows, job_types in sweeps:
@@ -117,6 +125,16 @@ def sweep(runtime: Runtime, *, now: datetime | None = None, prune_until: float |
         replayed = replay_failed_fires(runtime, config.schedule_failures_url)
         report.fires_replayed, report.fires_still_failing = len(replayed.published), len(replayed.failed)
     return report
+
+
+def settle_left_over(runtime: Runtime, report: SweepReport, *, now: datetime) -> None:
+    """Jobs that finished (failed for good, cancelled) without their dependents being settled, because the
+    process died in between: settled now. A dependent released here is pending and unsent, so the re-send
+    below (its unsent window passed since) or the next sweep sends it; one cancelled cascades as usual."""
+    left = unsettled_finished(runtime.db, limit=runtime.config.sweep_batch_limit)
+    if left:
+        settle(runtime.db, left, now=now)
+        report.settled = len(left)
 
 
 def release(runtime: Runtime, report: SweepReport, *, now: datetime) -> None:

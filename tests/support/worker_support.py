@@ -61,10 +61,12 @@ class CountCalls(BaseModel):
 
 
 @contextmanager
-def job_type_for_test(name: str, schema: type[BaseModel], handler: Any, *, max_attempts: int) -> Iterator[None]:
+def job_type_for_test(
+    name: str, schema: type[BaseModel], handler: Any, *, max_attempts: int, transactional: bool = False
+) -> Iterator[None]:
     """A job type and its handler, registered on both sides (db and worker) for one test, then removed."""
     register_job_type(name, schema, max_attempts=max_attempts)
-    registry.job(name)(handler)
+    registry.job(name, transactional=transactional)(handler)
     try:
         yield
     finally:
