@@ -89,6 +89,14 @@ def record(request: pytest.FixtureRequest) -> Callable[[str, Any], None]:
     return add
 
 
+@pytest.fixture(params=["per_job", "batched"])
+def completion(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The pool's `completion` setting for `jobs local` (which reads the dev stack's settings)."""
+    mode: str = request.param
+    monkeypatch.setenv("JOBSTACK_OVERRIDES", json.dumps({"dev": {"completion": mode}}))
+    return mode
+
+
 @pytest.fixture
 def fast_queues(sqs: Any) -> tuple[Queue, Queue]:
     """Queue + DLQ with a 2 s visibility timeout, so returned messages come back within the test."""

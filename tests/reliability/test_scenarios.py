@@ -40,14 +40,6 @@ def all_rows(db: DB) -> list[Any]:
     return list_jobs(db, limit=100_000)
 
 
-@pytest.fixture(params=["per_job", "batched"])
-def completion(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The pool's `completion` setting for `jobs local` (which reads the dev stack's settings)."""
-    mode: str = request.param
-    monkeypatch.setenv("JOBSTACK_OVERRIDES", json.dumps({"dev": {"completion": mode}}))
-    return mode
-
-
 def test_duplicate_delivery_storm_runs_each_handler_once(
     pg_url: str, pg_db: DB, fast_queues: tuple[Queue, Queue], calls: Calls, run_local: Any, record: Any,
     completion: str,
