@@ -14,13 +14,28 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Connection, and_, bindparam, delete, func, or_, select, true, union_all, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+    true,
+    union_all,
+    update,
+)
 
 from .clock import utcnow
+from .dependencies import finished_sql
 from .engine import DB, statements
-from .models import Job, JobStatus, jobs_table
+from .models import Job, JobStatus, dependencies_table, jobs_table
 
 _t = jobs_table
+_d = dependencies_table
 _job_id = bindparam("job_id", type_=_t.c.id.type)
 _now = bindparam("now", type_=_t.c.updated_at.type)
 # Every publish runs this once: built once, like claim and complete (a fresh statement cost 3x the UPDATE).
@@ -232,6 +247,18 @@ def abandoned_jobs(
 PRUNABLE = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
+def _no_unfinished_dependent() -> ColumnElement[bool]:
+    """No job waits for this one that has not finished yet: one probe of job_dependencies' primary key
+    (prerequisite first), which finds nothing for a job outside any workflow."""
+    waiter = _t.alias("waiter")
+    unfinished = (
+        select(_d.c.job_id)
+        .join(waiter, waiter.c.id == _d.c.job_id)
+        .where(_d.c.prerequisite_id == _t.c.id, text(f"NOT {finished_sql('waiter')}"))
+    )
+    return ~unfinished.exists()
+
+
 def prune_jobs(
     db: DB | Connection,
     status: JobStatus,
@@ -244,11 +271,13 @@ def prune_jobs(
 
     Bounded, so a first prune of a large table never holds one long transaction or lock; callers loop
     until it returns less than `limit`. A `failed` row with attempts left is live work (its retry is
-    queued) and is never pruned. Served by the (status, updated_at) index. With `dry_run`, counts instead.
+    queued) and is never pruned; nor is a job that another, unfinished job waits for (a group's member
+    before its callback ran: the callback reads its outcome). A pruned job's dependency rows go with it.
+    Served by the (status, updated_at) index. With `dry_run`, counts instead.
     """
     if status not in PRUNABLE:
         raise ValueError(f"only {', '.join(s.value for s in PRUNABLE)} jobs can be pruned, not {status.value}")
-    which = [_t.c.status == status.value, _t.c.updated_at < older_than]
+    which = [_t.c.status == status.value, _t.c.updated_at < older_than, _no_unfinished_dependent()]
     if status is JobStatus.FAILED:
         which.append(_t.c.attempts >= _t.c.max_attempts)
     with statements(db) as conn:

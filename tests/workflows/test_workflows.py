@@ -9,6 +9,7 @@ Lambda's event source mapping deletes every record the response does not list as
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -351,3 +352,24 @@ def ledger(pg_db: DB) -> Any:
 @pytest.fixture
 def fifo_queue(sqs: Any) -> Queue:
     return fifo_pair(sqs, "wf")[0]
+
+
+def test_pruning_keeps_a_member_until_its_callback_finished(
+    pg_db: DB, queue: Queue, runtime: Runtime, seen: Seen
+) -> None:
+    """Past retention, a completed member whose callback still waits is kept (the callback reads it); once
+    the callback finished, both go, and their dependency rows with them."""
+    from db.relay import prune_jobs
+
+    group = publish_group(
+        pg_db, [JobRequest("wf-member", {"n": n}) for n in range(2)], then=JobRequest("wf-callback", {}), queue=queue
+    )
+    assert group.then is not None
+    first = receive_event(queue, max_messages=1)
+    acknowledge(queue, first, process_batch(first, FakeLambdaContext(), runtime))
+    future = utcnow() + timedelta(days=365)
+    assert prune_jobs(pg_db, JobStatus.COMPLETED, future) == 0
+    _run_all(queue, runtime)
+    assert prune_jobs(pg_db, JobStatus.COMPLETED, future) == 3
+    with pg_db.begin() as conn:
+        assert conn.execute(text("SELECT count(*) FROM job_dependencies")).scalar_one() == 0
