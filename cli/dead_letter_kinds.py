@@ -14,7 +14,7 @@ NEVER_SUCCEED = frozenset(
 #: A message SQS itself moved (maxReceiveCount reached) carries no kind of ours.
 SQS_REDRIVE = "sqs_redrive"
 #: The job statuses `--status` accepts (db.JobStatus's values; tests/cli keep the two equal).
-JOB_STATUSES = ("pending", "processing", "completed", "failed", "cancelled", "scheduled")
+JOB_STATUSES = ("pending", "processing", "completed", "failed", "cancelled", "scheduled", "waiting")
 #: A dead letter whose job has moved on since (retried, so it has a newer message; completed; cancelled;
 #: running): redriving it would give the job a second message. A redrive deletes it and counts it.
 SUPERSEDED = "superseded"

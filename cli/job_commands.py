@@ -17,6 +17,7 @@ from cli.retrying import retry_jobs
 from cli.target import Target, stack_settings
 from db import (
     CancelReport,
+    Job,
     JobStatus,
     cancel_jobs,
     count_jobs,
@@ -25,8 +26,12 @@ from db import (
     list_jobs,
     prune_jobs,
     publish,
+    send,
     utcnow,
 )
+from db.admin import unfinished_in_workflow
+from db.dependencies import dependencies_of, dependents_of
+from db.relay import unsent_jobs
 
 PRUNE_BATCH = 1000  # rows per DELETE statement
 
@@ -81,18 +86,39 @@ def _read_payload(args: argparse.Namespace) -> Any:
 
 
 def cmd_show(args: argparse.Namespace, target: Target) -> int:
+    """Every field, then the job's place in a workflow: the jobs it waits for and those waiting for it."""
     job = get_job(target.db, args.id)
     if job is None:
         raise CliError(f"no job {args.id}")
+    waits_for, waited_by = dependencies_of(target.db, job.id), dependents_of(target.db, job.id)
     if args.json:
-        emit_json(job)
-    else:
-        fields([(f, getattr(job, f)) for f in job.__dataclass_fields__])
+        emit_json({**_plain_job(job), "waits_for": waits_for, "waited_for_by": waited_by})
+        return OK
+    fields([(f, getattr(job, f)) for f in job.__dataclass_fields__])
+    for title, related in (("waits for", waits_for), ("waited for by", waited_by)):
+        if related:
+            print(f"\n{title} ({len(related)}):")
+            table(
+                [(d.job_id, d.type, d.status, d.error) for d in related[:SHOWN_RELATED]],
+                ["id", "type", "status", "error"],
+            )
+            if len(related) > SHOWN_RELATED:
+                print(f"… and {len(related) - SHOWN_RELATED} more: jobs list --group {job.workflow_id}")
     return OK
 
 
+#: A group's callback lists its members; `jobs show` prints this many, `jobs list --group` pages the rest.
+SHOWN_RELATED = 20
+
+
+def _plain_job(job: Job) -> dict[str, Any]:
+    return {f: getattr(job, f) for f in job.__dataclass_fields__}
+
+
 def cmd_list(args: argparse.Namespace, target: Target) -> int:
-    jobs = list_jobs(target.db, status=args.status, type=args.type, since=args.since, limit=args.limit)
+    jobs = list_jobs(
+        target.db, status=args.status, type=args.type, since=args.since, limit=args.limit, workflow_id=args.group
+    )
     if args.json:
         emit_json(jobs)
     else:
@@ -187,22 +213,30 @@ def cmd_prune(args: argparse.Namespace, target: Target) -> int:
 def cmd_cancel(args: argparse.Namespace, target: Target) -> int:
     """Cancel by id, or every job of a status (and type): waiting ones never run, running ones are asked to
     stop, completed ones are refused with one line each."""
-    if bool(args.ids) == bool(args.status):
-        raise CliError("give job ids, or --status pending|failed|scheduled (with optional --type), not both", USAGE)
+    if sum(map(bool, (args.ids, args.status, args.group))) != 1:
+        raise CliError(
+            "give job ids, --status pending|failed|scheduled|waiting (with optional --type), or --group ID", USAGE
+        )
     db = target.db
-    pages: Iterable[list[UUID]] = (
-        job_id_pages(db, status=args.status, type=args.type) if args.status else [list(args.ids)]
-    )
+    pages: Iterable[list[UUID]] = [list(args.ids)]
+    if args.status:
+        pages = job_id_pages(db, status=args.status, type=args.type)
+    elif args.group:  # what has not finished: the rest is history
+        pages = [unfinished_in_workflow(db, args.group)]
     cancelled: list[UUID] = []
     asked: list[UUID] = []
     refused: dict[UUID, str] = {}
     missing: list[UUID] = []
+    released: list[UUID] = []
     for page in pages:
         report = cancel_jobs(db, page)
         cancelled += report.cancelled
         asked += report.asked_to_stop
         refused |= report.refused
         missing += report.missing
+        released += report.released
+    if released:  # jobs that run after a cancelled one anyway (on_failure "continue"): sent now
+        send(unsent_jobs(db, released), queue=target.destination, db=db)
     if args.json:
         emit_json({"cancelled": cancelled, "asked_to_stop": asked, "refused": refused, "missing": missing})
     else:

@@ -174,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("list", "jobs, newest first")
     p.add_argument("--status", choices=JOB_STATUSES)
     p.add_argument("--type")
+    p.add_argument("--group", type=uuid_type, metavar="ID", help="the jobs of one group or chain (its workflow id)")
     p.add_argument("--since", type=since_type, help="30m, 2h, 7d, or an ISO time")
     p.add_argument("--limit", type=positive, default=50)
 
@@ -200,8 +201,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("cancel", "cancel jobs: waiting ones never run, running ones are asked to stop, completed refused")
     p.add_argument("ids", nargs="*", type=uuid_type)
-    p.add_argument("--status", choices=["pending", "failed", "scheduled"], help="cancel every job with this status")
+    p.add_argument(
+        "--status", choices=["pending", "failed", "scheduled", "waiting"], help="cancel every job with this status"
+    )
     p.add_argument("--type")
+    p.add_argument("--group", type=uuid_type, metavar="ID", help="cancel what has not finished of a group or chain")
 
     p = command("dlq", "inspect, redrive or purge the dead-letter queue")
     dlq_sub = p.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")

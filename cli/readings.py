@@ -61,6 +61,7 @@ class State:
 STATES = (
     State("pending", "pending", JobStatus.PENDING),
     State("scheduled", "scheduled", JobStatus.SCHEDULED),
+    State("waiting", "waiting for other jobs", JobStatus.WAITING),
     State("processing", "running", JobStatus.PROCESSING),
     State("retrying", "failed, retrying", JobStatus.FAILED),
     State("dead", "failed for good", JobStatus.FAILED),

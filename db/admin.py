@@ -7,14 +7,15 @@ conditional statement, so a job that moves meanwhile is reported as what it beca
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, func, literal, select, tuple_, update
+from sqlalchemy import ColumnElement, Connection, Select, and_, func, literal, select, text, tuple_, update
 
 from .clock import utcnow
+from .dependencies import finished_sql, settle
 from .engine import DB, statements
 from .models import Job, JobStatus, jobs_table
 
@@ -55,6 +56,8 @@ class JobFilter:
     created_to: datetime | None = None
     idempotency_key: str | None = None
     id_prefix: str | None = None
+    #: A group's or chain's jobs (`jobs list --group ID`): the partial workflow_id index.
+    workflow_id: UUID | None = None
 
     def clauses(self) -> list[ColumnElement[bool]]:
         where: list[ColumnElement[bool]] = []
@@ -75,6 +78,8 @@ class JobFilter:
         if self.id_prefix:
             low, high = id_prefix_range(self.id_prefix)
             where.append(_t.c.id.between(low, high))
+        if self.workflow_id is not None:
+            where.append(_t.c.workflow_id == self.workflow_id)
         return where
 
 
@@ -142,9 +147,12 @@ def list_jobs(
     type: str | None = None,
     since: datetime | None = None,
     limit: int = 100,
+    workflow_id: UUID | None = None,
 ) -> list[Job]:
     """Newest first: the first page of `page_jobs`."""
-    which = JobFilter(status=JobStatus(status) if status is not None else None, type=type, created_from=since)
+    which = JobFilter(
+        status=JobStatus(status) if status is not None else None, type=type, created_from=since, workflow_id=workflow_id
+    )
     return page_jobs(db, which, limit=limit).jobs
 
 
@@ -225,15 +233,19 @@ class CancelReport:
     asked_to_stop: list[UUID]  # running now: their handler is asked to stop (ctx.cancel_requested())
     refused: dict[UUID, str]  # completed (or already cancelled): id -> its status
     missing: list[UUID]
+    #: Jobs that waited for a cancelled one with on_failure "continue": pending now, their messages unsent
+    #: (the caller sends them, or the sweeper's relay does after its unsent window).
+    released: list[UUID] = field(default_factory=list)
 
 
 def cancel_jobs(db: DB | Connection, job_ids: Sequence[UUID], *, now: datetime | None = None) -> CancelReport:
-    """Cancel jobs: a pending or failed one never runs again (its message is acknowledged unrun); a running
-    one is asked to stop (`cancel_requested_at`) and otherwise allowed to finish; a completed one is refused.
-    Three conditional statements, so a job that changes state meanwhile is counted as what it became."""
+    """Cancel jobs: a pending, waiting or failed one never runs again (its message is acknowledged unrun); a
+    running one is asked to stop (`cancel_requested_at`) and otherwise allowed to finish; a completed one is
+    refused. Three conditional statements, so a job that changes state meanwhile is counted as what it
+    became; then the jobs waiting for the cancelled ones are settled (cancelled in turn, or released)."""
     now = now or utcnow()
     ids = list(dict.fromkeys(job_ids))
-    waiting = [JobStatus.PENDING.value, JobStatus.FAILED.value, JobStatus.SCHEDULED.value]
+    waiting = [JobStatus.PENDING.value, JobStatus.FAILED.value, JobStatus.SCHEDULED.value, JobStatus.WAITING.value]
     with statements(db) as conn:
         cancelled = list(
             conn.execute(
@@ -254,12 +266,21 @@ def cancel_jobs(db: DB | Connection, job_ids: Sequence[UUID], *, now: datetime |
         done = set(cancelled) | set(asked)
         rest = [i for i in ids if i not in done]
         found = dict(conn.execute(select(_t.c.id, _t.c.status).where(_t.c.id.in_(rest))).tuples().all()) if rest else {}
+    settled = settle(db, cancelled, now=now)
     return CancelReport(
-        cancelled=cancelled,
+        cancelled=cancelled + [i for i in settled.cancelled if i not in done],
         asked_to_stop=asked,
         refused={i: str(found[i]) for i in rest if i in found},
         missing=[i for i in rest if i not in found],
+        released=settled.released,
     )
+
+
+def unfinished_in_workflow(db: DB | Connection, workflow_id: UUID) -> list[UUID]:
+    """The jobs of a group or chain that have not finished (what `jobs cancel --group` cancels)."""
+    query = select(_t.c.id).where(_t.c.workflow_id == workflow_id, text(f"NOT {finished_sql()}")).order_by(_t.c.id)
+    with statements(db) as conn:
+        return list(conn.execute(query).scalars())
 
 
 def oldest_pending_query(which: JobFilter | None = None) -> Select[Any]:

@@ -104,10 +104,12 @@ def test_the_overview_counts_match_the_database(client: FlaskClient, pg_db: DB) 
             started_at=done - timedelta(seconds=30), completed_at=done, updated_at=done,
         )  # fmt: skip
     insert_job(pg_db, type="test-echo", status=JobStatus.COMPLETED, updated_at=now - timedelta(days=3))  # outside 24 h
+    insert_job(pg_db, type="count-calls", status=JobStatus.WAITING)  # a group's callback
     page = client.get("/").get_data(as_text=True)
     totals = {name: number(text) for name, text in cells(page, "data-total").items()}
     assert totals == {
-        "pending": 4, "scheduled": 0, "processing": 0, "retrying": 1, "dead": 1, "completed": 2, "cancelled": 0,
+        "pending": 4, "scheduled": 0, "waiting": 1, "processing": 0, "retrying": 1, "dead": 1, "completed": 2,
+        "cancelled": 0,
     }  # fmt: skip
     with pg_db.autocommit() as conn:
         pending = conn.execute(jobs_table.select().where(jobs_table.c.status == "pending")).all()
