@@ -1,0 +1,68 @@
+"""`jobs show`, `jobs list --group` and `jobs cancel --group` on a workflow: one line per refusal, the right
+exit code, and the cancelled jobs' dependents settled."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from db import DB, JobRequest, JobStatus, Queue, get_job
+from db.workflows import publish_chain, publish_group
+from tests.support.cli_runner import Jobs
+from tests.support.esm import FakeLambdaContext, acknowledge, receive_event
+from tests.support.workflows import Seen
+from worker.batch import process_batch
+from worker.runtime import Runtime
+
+pytestmark = pytest.mark.integration
+
+
+def test_show_names_what_a_job_waits_for_and_what_waits_for_it(jobs: Jobs, pg_db: DB, queue: Queue, seen: Seen) -> None:
+    group = publish_group(
+        pg_db, [JobRequest("wf-member", {"n": n}) for n in range(3)], then=JobRequest("wf-callback", {}), queue=queue
+    )
+    assert group.then is not None
+    shown = jobs("show", str(group.then.id))
+    assert shown.code == 0
+    assert "waits for (3):" in shown.out and all(str(j.id) in shown.out for j in group.jobs)
+    [line] = [line for line in shown.out.splitlines() if line.startswith("workflow_id ")]
+    assert line.split() == ["workflow_id", str(group.id)]
+    member = json.loads(jobs("show", str(group.jobs[0].id), "--json").out)
+    assert [d["job_id"] for d in member["waited_for_by"]] == [str(group.then.id)]
+    assert member["waits_for"] == [] and member["workflow_id"] == str(group.id)
+    listed = json.loads(jobs("list", "--group", str(group.id), "--json").out)
+    assert {row["id"] for row in listed} == {str(j.id) for j in [*group.jobs, group.then]}
+
+
+def test_cancel_a_group_cancels_what_has_not_finished(
+    jobs: Jobs, pg_db: DB, queue: Queue, runtime: Runtime, seen: Seen
+) -> None:
+    group = publish_group(
+        pg_db, [JobRequest("wf-member", {"n": n}) for n in range(3)], then=JobRequest("wf-callback", {}), queue=queue
+    )
+    assert group.then is not None
+    first = receive_event(queue, max_messages=1)
+    acknowledge(queue, first, process_batch(first, FakeLambdaContext(), runtime))
+    result = jobs("cancel", "--group", str(group.id))
+    assert result.code == 0 and result.out.startswith("cancelled 3 job(s)")  # two members and the callback
+    statuses = sorted(get_job(pg_db, j.id).status for j in [*group.jobs, group.then])  # type: ignore[union-attr]
+    assert statuses == sorted([JobStatus.COMPLETED, JobStatus.CANCELLED, JobStatus.CANCELLED, JobStatus.CANCELLED])
+    rest = receive_event(queue)  # the cancelled members' messages are acknowledged unrun
+    acknowledge(queue, rest, process_batch(rest, FakeLambdaContext(), runtime))
+    assert len(seen.runs) == 1 and seen.callbacks == []
+
+
+def test_cancelling_a_chain_step_cancels_the_steps_after_it(jobs: Jobs, pg_db: DB, queue: Queue, seen: Seen) -> None:
+    chain = publish_chain(pg_db, [JobRequest("wf-step", {"n": n}) for n in range(3)], queue=queue)
+    result = jobs("cancel", str(chain.jobs[0].id))
+    assert result.code == 0 and result.out.startswith("cancelled 3 job(s)")
+    assert {get_job(pg_db, j.id).status for j in chain.jobs} == {JobStatus.CANCELLED}  # type: ignore[union-attr]
+
+
+def test_cancel_takes_one_selection(jobs: Jobs) -> None:
+    result = jobs("cancel", "--status", "waiting", "--group", "3f2a7c1e-0000-4000-8000-000000000000")
+    assert result.code == 2
+    assert result.err.strip() == (
+        "error: give job ids, --status pending|failed|scheduled|waiting (with optional --type), or --group ID"
+    )
