@@ -26,11 +26,14 @@ from cli.parser import since_type
 from cli.readings import COUNT_CAP, STATES, TYPE_SAMPLE, job_counts, throughput, timings
 from db import DatabaseUnavailable, JobStatus, get_job, redact
 from db.admin import Cursor, JobFilter, page_jobs
+from db.dependencies import dependencies_of, dependents_of
 
 HERE = Path(__file__).resolve().parent
 PAGE_SIZE = 50
 #: A payload is shown up to this many characters of its pretty-printed JSON (`jobs show --json` has all).
 PAYLOAD_SHOWN = 64 * 1024
+#: A group's callback waits for up to 10,000 members: the detail lists this many, the group's list the rest.
+RELATED_SHOWN = 50
 WINDOWS = {"hour": (timedelta(hours=1), timedelta(minutes=1), "minute"),
            "day": (timedelta(days=1), timedelta(minutes=15), "15 minutes")}  # fmt: skip
 
@@ -184,6 +187,10 @@ def create_app(sources: Sources, guard: Guard, *, read_only: bool = False, refre
             payload_cut=max(len(text) - PAYLOAD_SHOWN, 0),
             error=found.error,
             timeline=_timeline(found),
+            waits_for=dependencies_of(sources.db, found.id)[:RELATED_SHOWN],
+            waited_by=dependents_of(sources.db, found.id)[:RELATED_SHOWN],
+            related_shown=RELATED_SHOWN,
+            result=None if found.result is None else json.dumps(found.result, indent=2, ensure_ascii=False),
             page="jobs",
         )
 
@@ -290,7 +297,9 @@ _FILTER_FIELDS = ("status", "type", "pool", "from", "to", "key", "id")
 def _filter_from(args: Any, sources: Sources) -> tuple[JobFilter, dict[str, str]]:
     """The list's filter from query parameters, and the parameters that made it (for links)."""
     shown = {
-        k: args[k].strip() for k in ("status", "type", "pool", "from", "to", "key", "id") if args.get(k, "").strip()
+        k: args[k].strip()
+        for k in ("status", "type", "pool", "from", "to", "key", "id", "group")
+        if args.get(k, "").strip()
     }
     status = shown.get("status")
     if status is not None and status not in {s.value for s in JobStatus}:
@@ -311,6 +320,7 @@ def _filter_from(args: Any, sources: Sources) -> tuple[JobFilter, dict[str, str]
             created_to=_time(shown.get("to"), "to"),
             idempotency_key=shown.get("key"),
             id_prefix=shown.get("id"),
+            workflow_id=UUID(shown["group"]) if "group" in shown else None,
         )
         which.clauses()  # an id prefix that is not hex is said now, as a 400
     except ValueError as err:

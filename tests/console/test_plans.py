@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 from sqlalchemy import Connection
@@ -37,6 +37,7 @@ FILTERS = {
     "status and time": JobFilter(status=JobStatus.COMPLETED, created_from=_NOW - timedelta(hours=1)),
     "idempotency key": JobFilter(idempotency_key="order-7"),
     "id prefix": JobFilter(id_prefix="3f2a"),
+    "group": JobFilter(workflow_id=UUID(int=7)),
 }
 
 

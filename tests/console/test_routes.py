@@ -15,12 +15,14 @@ from flask.testing import FlaskClient
 
 from cli.console.guard import CONTENT_SECURITY_POLICY, CSRF_FIELD, Guard
 from cli.target import Target
-from db import DB, JobStatus, Queue, get_job, utcnow
+from db import DB, JobRequest, JobStatus, Queue, get_job, utcnow
 from db.models import jobs_table
+from db.workflows import publish_group
 from tests.support.console import cells, client_for, deployed_target, flag_target, number, page_facts, visible
 from tests.support.esm import drain
 from tests.support.factories import insert_job
 from tests.support.queues import queue_pair
+from tests.support.workflows import Seen
 from worker.contract import DEAD_LETTER_KIND, DEAD_LETTER_REASON, DeadLetterKind
 
 pytestmark = pytest.mark.integration
@@ -381,3 +383,23 @@ def test_the_console_refuses_a_database_behind_the_schema(tmp_path: object, queu
     empty = Path(str(tmp_path)) / "empty.sqlite3"
     with pytest.raises(CliError, match=r"the database is at migration none, not \d+: run `jobs migrate`"):
         start(closing(flag_target(f"sqlite:///{empty}", queue.url)), port=0)
+
+
+def test_a_callbacks_detail_shows_its_group_and_the_list_filters_by_it(
+    client: FlaskClient, pg_db: DB, queue: Queue, seen: Seen
+) -> None:
+    group = publish_group(
+        pg_db, [JobRequest("wf-member", {"n": n}) for n in range(3)], then=JobRequest("wf-callback", {}), queue=queue
+    )
+    publish_group(pg_db, [JobRequest("wf-member", {"n": 9})], queue=queue)  # another group: not listed
+    assert group.then is not None
+    page = client.get(f"/jobs/{group.then.id}").get_data(as_text=True)
+    table = page[page.index('id="waits-for"') :].split("</table>", 1)[0]
+    assert re.findall(r'href="/jobs/([0-9a-f-]{36})"', table) == [str(j.id) for j in group.jobs]
+    assert f'href="/jobs?group={group.id}"' in page and "3 job(s)" in page
+    member = client.get(f"/jobs/{group.jobs[0].id}").get_data(as_text=True)
+    assert 'id="waited-by"' in member and str(group.then.id) in member
+    listed = client.get(f"/jobs?group={group.id}").get_data(as_text=True)
+    shown = set(re.findall(r'href="/jobs/([0-9a-f-]{36})"', listed))
+    assert shown == {str(j.id) for j in [*group.jobs, group.then]}
+    assert client.get("/jobs?group=nope").status_code == 400
