@@ -34,6 +34,7 @@ from stacks.pools import PoolSpec, output_key, route_document, sweep_windows
 from stacks.settings import DLQ_RETENTION_DAYS, Settings, with_pools
 from stacks.worker_code import worker_code
 from stacks.worker_pool import WorkerPool
+from worker.contract import Env
 
 SWEEPER_TIMEOUT_SECONDS = 120
 #: What sending to or receiving from a queue under a KMS key takes: SQS asks KMS for a data key to send
@@ -118,6 +119,17 @@ class Jobs(Construct):
         for worker_pool in self.pools.values():
             worker_pool.grant_queues()
         all_queues = [p.queue.queue_arn for p in self.pools.values()]
+        if several:
+            # A completion can release a job of any type (a group's callback, a chain's next step: db/workflows.py),
+            # whose queue may be another pool's: each worker sends it there itself, right after the commit, so it
+            # carries the route map and may send to every pool queue of this stack (no other action, no other ARN).
+            for worker_pool in self.pools.values():
+                worker_pool.worker.add_environment(Env.ROUTES, self.routes)
+                worker_pool.worker.add_environment(Env.SWEEP_WINDOWS, sweep_windows(settings.all_pools))
+                others = [p.queue.queue_arn for p in self.pools.values() if p is not worker_pool]
+                worker_pool.worker.add_to_role_policy(
+                    iam.PolicyStatement(actions=["sqs:SendMessage"], resources=others)
+                )
         self.sweeper.add_to_role_policy(iam.PolicyStatement(actions=["sqs:SendMessage"], resources=all_queues))
         if self.schedule_failures:  # the sweeper replays the fires that failed
             self.sweeper.add_to_role_policy(

@@ -16,12 +16,17 @@ import pytest
 from moto import settings as moto_settings
 from moto.core.authorization import ActionAuthenticatorMixin
 
-from db import DB, Router, Routes, publish, utcnow
+from cli.sqs_event import to_record
+from db import DB, JobRequest, JobStatus, Queue, Router, Routes, get_job, publish, utcnow
+from db.workflows import publish_group
+from tests.support.esm import FakeLambdaContext
 from tests.support.factories import insert_job
 from tests.support.iam import ACCOUNT, REGION, as_aws_authorizes, policies_of, resolve
 from tests.support.synth import cdk_context, of_type, stack_template, synth_app
 from tests.support.worker_support import make_config
+from tests.support.workflows import Seen
 from worker import sweeper
+from worker.batch import process_batch
 from worker.runtime import Runtime
 
 pytestmark = pytest.mark.integration  # real PostgreSQL behind the roles' flows
@@ -118,3 +123,38 @@ def test_each_pools_worker_reaches_only_its_queue_and_publishers_reach_every_poo
     report = sweeper.sweep(Runtime(config, db=pg_db, sqs=clients["sweeper"]))
     assert report.send_failures == {}
     assert sorted(report.resent["pending"]) == sorted(j.id for j in lost)
+
+
+def test_a_worker_sends_a_released_callback_to_another_pools_queue(
+    pooled_account: dict[str, Any], pg_url: str, pg_db: DB, seen: Seen
+) -> None:
+    """A group's last member completes in the default pool; its callback's type runs in the video pool. The
+    default pool's worker sends the callback there itself, under its own role (SendMessage on the stack's
+    pool queues, nothing else), and the video worker receives it."""
+    clients, urls, routes = pooled_account["clients"], pooled_account["urls"], pooled_account["routes"]
+    group = publish_group(
+        pg_db,
+        [JobRequest("wf-member", {"n": 1})],
+        then=JobRequest("test-echo", {}),
+        queue=Router(clients["publisher"], routes),
+    )
+    assert group.then is not None
+    worker_sqs = clients["default-worker"]
+    config = make_config(
+        pg_url,
+        Queue(worker_sqs, urls["JobsStack-dev-jobs"]),
+        Queue(worker_sqs, urls["JobsStack-dev-jobs-dlq"]),
+        routes=routes,
+        pool_windows={"default": (120, 600, 10**6), "video": (360, 1200, 10**6), "ledger": (120, 600, 10**6)},
+    )
+    member = worker_sqs.receive_message(
+        QueueUrl=urls["JobsStack-dev-jobs"], AttributeNames=["All"], MessageAttributeNames=["All"]
+    )["Messages"]
+    event = {"Records": [to_record(m, f"arn:aws:sqs:{REGION}:{ACCOUNT}:JobsStack-dev-jobs") for m in member]}
+    assert process_batch(event, FakeLambdaContext(), Runtime(config, db=pg_db, sqs=worker_sqs)) == {
+        "batchItemFailures": []
+    }
+    callback = clients["video-worker"].receive_message(QueueUrl=urls["JobsStack-dev-video-jobs"])["Messages"]
+    assert [json.loads(m["Body"])["jobId"] for m in callback] == [str(group.then.id)]
+    sent = get_job(pg_db, group.then.id)
+    assert sent is not None and sent.status is JobStatus.PENDING and sent.send_count == 1

@@ -175,7 +175,7 @@ def _refs(resource: Any) -> set[str]:
     return {r["Fn::GetAtt"][0] if "Fn::GetAtt" in r else str(r) for r in items}
 
 
-def test_iam_is_per_resource_each_worker_its_own_queues_the_sweeper_and_publishers_every_pool(
+def test_iam_is_per_resource_each_worker_its_own_queues_and_every_pools_send_the_sweeper_and_publishers_too(
     pooled: tuple[cdk.cx_api.CloudAssembly, dict[str, Any]],
 ) -> None:
     template = pooled[1]
@@ -189,8 +189,14 @@ def test_iam_is_per_resource_each_worker_its_own_queues_the_sweeper_and_publishe
         if props["Handler"] == "worker.handler.handler":
             own = props["Environment"]["Variables"]["QUEUE_URL"]["Ref"]
             own_dlq = props["Environment"]["Variables"]["DLQ_URL"]["Ref"]
-            touched = set().union(*(_refs(s["Resource"]) for s in sqs_statements))
-            assert touched == {own, own_dlq}, f"{role} reaches only its pool's queue and DLQ"
+            receives = [s for s in sqs_statements if "sqs:ReceiveMessage" in s["Action"]]
+            assert set().union(*(_refs(s["Resource"]) for s in receives)) == {own}, f"{role} receives its own only"
+            sends = [s for s in sqs_statements if s["Action"] == "sqs:SendMessage"]
+            # its DLQ and queue (dead letters, fresh copies), and every pool's queue: a job its completion
+            # releases (a group's callback) may run in another pool (db/workflows.py)
+            assert set().union(*(_refs(s["Resource"]) for s in sends)) == mains | {own_dlq}, role
+            assert len(sqs_statements) == len(receives) + len(sends)
+            assert "JOBSTACK_ROUTES" in props["Environment"]["Variables"]
         elif props["Handler"] == "worker.sweeper.handler":
             [send] = sqs_statements
             assert send["Action"] == "sqs:SendMessage" and _refs(send["Resource"]) == mains
