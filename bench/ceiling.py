@@ -59,7 +59,9 @@ def _run_chain(db: Any, chain: list[uuid.UUID], mode: str) -> None:
     if mode == "batched":
         claims = claim_many(db, [(job_id, JOB_TYPE) for job_id in chain], stale_after=STALE_AFTER)
         assert len(claims) == len(chain), "bench.ceiling: the batch claim missed a job"
-        assert len(complete_many(db, [(job_id, c.job.attempts) for job_id, c in claims.items()]).completed) == len(chain)
+        assert len(complete_many(db, [(job_id, c.job.attempts) for job_id, c in claims.items()]).completed) == len(
+            chain
+        )
         return
     if mode == "two statements":
         for job_id in chain:
