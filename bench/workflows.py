@@ -30,7 +30,7 @@ from bench.report import write_section
 from bench.statements import count_statements
 from cli.scratch_database import scratch_database
 from db import DB, JobRequest, claim_job, complete_and_claim, create_db, register_job_type
-from db.lifecycle import finish_job
+from db.lifecycle import claim_many, complete_many, finish_job
 from db.outbox import enqueue_many
 from db.workflows import enqueue_group
 
@@ -51,8 +51,14 @@ def _attempt(db: DB, job_id: uuid.UUID) -> int:
     return claim.job.attempts
 
 
-def _run_chain(db: DB, chain: list[uuid.UUID]) -> None:
-    """A batch's database work in per-job mode (the default), as worker/completion.py does it."""
+def _run_chain(db: DB, chain: list[uuid.UUID], batched: bool = False) -> None:
+    """A batch's database work in per-job mode (the default), or with `completion: batched` (one claim, one
+    completion for the batch), as worker/completion.py does it."""
+    if batched:
+        claims = claim_many(db, [(job_id, JOB_TYPE) for job_id in chain], stale_after=STALE_AFTER)
+        assert len(claims) == len(chain)
+        assert len(complete_many(db, [(i, c.job.attempts) for i, c in claims.items()]).completed) == len(chain)
+        return
     held = (chain[0], _attempt(db, chain[0]))
     for job_id in chain[1:]:
         finished, claim = complete_and_claim(db, held, job_id, stale_after=STALE_AFTER, job_type=JOB_TYPE)
@@ -84,7 +90,7 @@ def _fresh(db: DB, n: int, groups: int) -> tuple[list[uuid.UUID], list[uuid.UUID
     return ids, callbacks
 
 
-def _complete_all(db: DB, ids: list[uuid.UUID], threads: int) -> float:
+def _complete_all(db: DB, ids: list[uuid.UUID], threads: int, batched: bool = False) -> float:
     """Seconds for `threads` threads to run every chain of BATCH jobs of `ids`."""
     chains = [ids[i : i + BATCH] for i in range(0, len(ids), BATCH)]
     start = threading.Barrier(threads + 1)
@@ -99,7 +105,7 @@ def _complete_all(db: DB, ids: list[uuid.UUID], threads: int) -> float:
                     return
                 chain = chains.pop()
             try:
-                _run_chain(db, chain)
+                _run_chain(db, chain, batched)
             except BaseException as err:
                 errors.append(err)
                 return
@@ -126,10 +132,10 @@ def _released_once(db: DB, callbacks: list[uuid.UUID]) -> None:
     assert [tuple(s) for s in statuses] == [("pending", len(callbacks))], statuses
 
 
-def _statements_per_job(db: DB, groups: int) -> float:
+def _statements_per_job(db: DB, groups: int, batched: bool) -> float:
     ids, _ = _fresh(db, BATCH, groups)
     with count_statements(db) as counts:
-        _run_chain(db, ids)
+        _run_chain(db, ids, batched)
     return sum(v for k, v in counts.items() if not k.startswith("(") and k != "COMMIT") / BATCH
 
 
@@ -190,35 +196,41 @@ def main(argv: list[str] | None = None) -> int:
     register_job_type(JOB_TYPE, _Empty, max_attempts=5)
     with scratch_database() as url:
         db = create_db(url, pool_size=THREADS + 2)
-        kinds = {"plain jobs": 0, "members of one group": 1, "members of 100 groups": 100}
-        statements = {kind: _statements_per_job(db, groups) for kind, groups in kinds.items()}
+        kinds = {  # (groups, completion: batched)
+            "plain jobs": (0, False),
+            "members of one group": (1, False),
+            "members of 100 groups": (100, False),
+            "plain jobs, `completion: batched`": (0, True),
+            "members of one group, `completion: batched`": (1, True),
+        }
+        statements = {kind: _statements_per_job(db, g, batched) for kind, (g, batched) in kinds.items()}
         rates: dict[str, list[float]] = {kind: [] for kind in kinds}
         for _ in range(args.rounds):  # interleaved: drift on a noisy machine touches every kind alike
-            for kind, groups in kinds.items():
+            for kind, (groups, batched) in kinds.items():
                 ids, callbacks = _fresh(db, args.jobs, groups)
-                rates[kind].append(args.jobs / _complete_all(db, ids, THREADS))
+                rates[kind].append(args.jobs / _complete_all(db, ids, THREADS, batched))
                 _released_once(db, callbacks)
         latency: dict[str, list[float]] = {kind: [] for kind in kinds}
         for _ in range(args.rounds):
-            for kind, groups in kinds.items():
+            for kind, (groups, batched) in kinds.items():
                 ids, _ = _fresh(db, 200, groups)
-                latency[kind].append(_complete_all(db, ids, 1) * 1000 / len(ids))
+                latency[kind].append(_complete_all(db, ids, 1, batched) * 1000 / len(ids))
         writes = {n: [_write_cost(db, n) for _ in range(3)] for n in (1_000, 10_000)}
         transactional = [_transactional_cost(db, 200) for _ in range(args.rounds)]
         db.dispose()
 
-    plain_rate = statistics.median(rates["plain jobs"])
+    baseline = {kind: "plain jobs, `completion: batched`" if "batched" in kind else "plain jobs" for kind in kinds}
     lines = [
         f"Completing {args.jobs} jobs with the worker's per-job statements (batches of {BATCH}), {THREADS} threads,"
         f" median of {args.rounds} interleaved rounds; ms per job with one thread, 200 jobs:",
         "",
-        "| jobs | statements per job | jobs/s (8 threads) | vs plain | ms per job (1 thread) |",
+        "| jobs | statements per job | jobs/s (8 threads) | vs plain jobs (same mode) | ms per job (1 thread) |",
         "|---|---|---|---|---|",
     ]
     for kind in kinds:
         rate = statistics.median(rates[kind])
         lines.append(
-            f"| {kind} | {statements[kind]:.1f} | {rate:,.0f} | {rate / plain_rate:.2f}x"
+            f"| {kind} | {statements[kind]:.1f} | {rate:,.0f} | {rate / statistics.median(rates[baseline[kind]]):.2f}x"
             f" | {statistics.median(latency[kind]):.2f} |"
         )
     lines += ["", "Writing jobs in one transaction (median of 3, ms):", "", "| jobs | plain | a group + its callback |"]

@@ -67,4 +67,6 @@ def why_not_retried(job: Job) -> str:
         )
     if job.status in (JobStatus.COMPLETED, JobStatus.CANCELLED):
         return f"it is {job.status.value} (use --force to run it again)"
+    if job.status is JobStatus.WAITING:
+        return f"it waits for {job.waiting_on} job(s) to finish and runs when they have (jobs show {job.id})"
     return f"it is {job.status.value}"

@@ -23,6 +23,7 @@ from .admin import (
 )
 from .after_commit import send
 from .clock import utcnow
+from .dependencies import Dependency, OnFailure, ResultNotStorable
 from .engine import DB, create_db, normalise_url
 from .exceptions import (
     ConfigError,
@@ -68,6 +69,14 @@ from .relay import (
     unrelease,
 )
 from .routes import Router, Routes
+from .workflows import (
+    UnknownPrerequisite,
+    Workflow,
+    enqueue_chain,
+    enqueue_group,
+    publish_chain,
+    publish_group,
+)
 
 __all__ = [
     "DB",
@@ -78,6 +87,7 @@ __all__ = [
     "ConfigError",
     "ConnectionBusy",
     "DatabaseUnavailable",
+    "Dependency",
     "IdempotencyConflict",
     "InvalidBatchItem",
     "InvalidPayload",
@@ -91,16 +101,20 @@ __all__ = [
     "JobTypes",
     "JobstackError",
     "MalformedMessage",
+    "OnFailure",
     "PayloadTooLarge",
     "PublishBatchError",
     "PublishError",
     "Queue",
     "ResendWindows",
+    "ResultNotStorable",
     "Router",
     "Routes",
     "SchemaNotMigrated",
     "UnknownJobType",
+    "UnknownPrerequisite",
     "UnroutableJob",
+    "Workflow",
     "abandoned_jobs",
     "cancel_jobs",
     "cancel_requested",
@@ -112,6 +126,8 @@ __all__ = [
     "count_jobs",
     "create_db",
     "enqueue",
+    "enqueue_chain",
+    "enqueue_group",
     "enqueue_many",
     "existing_job_ids",
     "fail_job",
@@ -128,6 +144,8 @@ __all__ = [
     "parse_body",
     "prune_jobs",
     "publish",
+    "publish_chain",
+    "publish_group",
     "publish_many",
     "redact",
     "register_job_type",

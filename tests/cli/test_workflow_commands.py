@@ -66,3 +66,14 @@ def test_cancel_takes_one_selection(jobs: Jobs) -> None:
     assert result.err.strip() == (
         "error: give job ids, --status pending|failed|scheduled|waiting (with optional --type), or --group ID"
     )
+
+
+def test_retrying_a_waiting_job_is_refused_with_why(jobs: Jobs, pg_db: DB, queue: Queue, seen: Seen) -> None:
+    group = publish_group(pg_db, [JobRequest("wf-member", {})], then=JobRequest("wf-callback", {}), queue=queue)
+    assert group.then is not None
+    result = jobs("retry", str(group.then.id), "--force")
+    assert result.code == 1
+    assert result.err.strip() == (
+        f"refused {group.then.id}: it waits for 1 job(s) to finish and runs when they have (jobs show {group.then.id})"
+    )
+    assert get_job(pg_db, group.then.id).status is JobStatus.WAITING  # type: ignore[union-attr]
