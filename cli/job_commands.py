@@ -13,7 +13,7 @@ from uuid import UUID
 from cli import summaries
 from cli.errors import FAILED, OK, USAGE, CliError
 from cli.output import Progress, emit_json, fields, table
-from cli.retrying import retry_jobs
+from cli.retrying import retry_jobs, send_released
 from cli.target import Target, stack_settings
 from db import (
     CancelReport,
@@ -26,12 +26,10 @@ from db import (
     list_jobs,
     prune_jobs,
     publish,
-    send,
     utcnow,
 )
 from db.admin import unfinished_in_workflow
 from db.dependencies import dependencies_of, dependents_of
-from db.relay import unsent_jobs
 
 PRUNE_BATCH = 1000  # rows per DELETE statement
 
@@ -235,8 +233,7 @@ def cmd_cancel(args: argparse.Namespace, target: Target) -> int:
         refused |= report.refused
         missing += report.missing
         released += report.released
-    if released:  # jobs that run after a cancelled one anyway (on_failure "continue"): sent now
-        send(unsent_jobs(db, released), queue=target.destination, db=db)
+    send_released(db, target.destination, released)  # jobs that run after a cancelled one anyway
     if args.json:
         emit_json({"cancelled": cancelled, "asked_to_stop": asked, "refused": refused, "missing": missing})
     else:

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from cli import dlq as dead_letters
 from cli.console.sources import PoolQueues, Sources
-from cli.retrying import RetryReport, retry_jobs
+from cli.retrying import RetryReport, retry_jobs, send_released
 from db import CancelReport, cancel_jobs
 from db.admin import JobFilter, page_jobs, page_query
 from db.models import jobs_table
@@ -75,6 +75,7 @@ def retry(sources: Sources, selection: Selection) -> RetryReport:
 def cancel(sources: Sources, selection: Selection) -> CancelReport:
     """As `jobs cancel`: waiting jobs never run, running ones are asked to stop, finished ones refused."""
     reports = [cancel_jobs(sources.db, page) for page in selection.pages(sources)]
+    send_released(sources.db, sources.target.destination, [i for r in reports for i in r.released])
     return CancelReport(
         cancelled=[i for r in reports for i in r.cancelled],
         asked_to_stop=[i for r in reports for i in r.asked_to_stop],

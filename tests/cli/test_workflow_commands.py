@@ -77,3 +77,24 @@ def test_retrying_a_waiting_job_is_refused_with_why(jobs: Jobs, pg_db: DB, queue
         f"refused {group.then.id}: it waits for 1 job(s) to finish and runs when they have (jobs show {group.then.id})"
     )
     assert get_job(pg_db, group.then.id).status is JobStatus.WAITING  # type: ignore[union-attr]
+
+
+def test_cancelling_the_last_member_of_a_continue_group_sends_its_callback(
+    jobs: Jobs, pg_db: DB, queue: Queue, runtime: Runtime, seen: Seen
+) -> None:
+    group = publish_group(
+        pg_db, [JobRequest("wf-member", {"n": n}) for n in range(2)], then=JobRequest("wf-callback", {}), queue=queue,
+        on_failure="continue",
+    )  # fmt: skip
+    assert group.then is not None
+    first = receive_event(queue, max_messages=1)
+    acknowledge(queue, first, process_batch(first, FakeLambdaContext(), runtime))
+    remaining = next(j for j in group.jobs if get_job(pg_db, j.id).status is JobStatus.PENDING)  # type: ignore[union-attr]
+    assert jobs("cancel", str(remaining.id)).code == 0
+    callback = get_job(pg_db, group.then.id)
+    assert callback is not None and callback.status is JobStatus.PENDING and callback.send_count == 1
+    for _ in range(2):  # the cancelled member's message (acknowledged unrun), then the callback's
+        event = receive_event(queue)
+        acknowledge(queue, event, process_batch(event, FakeLambdaContext(), runtime))
+    [outcomes] = seen.callbacks
+    assert sorted(status for _, status, _ in outcomes) == ["cancelled", "completed"]
