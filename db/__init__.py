@@ -72,6 +72,7 @@ from .routes import Router, Routes
 from .workflows import (
     UnknownPrerequisite,
     Workflow,
+    WorkflowAlreadyPublished,
     enqueue_chain,
     enqueue_group,
     publish_chain,
@@ -115,6 +116,7 @@ __all__ = [
     "UnknownPrerequisite",
     "UnroutableJob",
     "Workflow",
+    "WorkflowAlreadyPublished",
     "abandoned_jobs",
     "cancel_jobs",
     "cancel_requested",

@@ -53,6 +53,19 @@ class UnknownPrerequisite(JobstackError):
         super().__init__(f"after= names job {job_id}, which does not exist: wait only for jobs already published")
 
 
+class WorkflowAlreadyPublished(JobstackError):
+    """A group or chain names, by idempotency key, a job of a workflow published before: this call repeats
+    that one. Nothing is written (a repeat would add a second set of members or steps)."""
+
+    def __init__(self, job: Job) -> None:
+        self.job_id, self.workflow_id = job.id, job.workflow_id
+        super().__init__(
+            f"job type {job.type!r} with idempotency key {job.idempotency_key!r} is already job {job.id} of "
+            f"workflow {job.workflow_id}: this group or chain was published before (jobs list --group "
+            f"{job.workflow_id}); nothing was written"
+        )
+
+
 @dataclass(frozen=True)
 class Workflow:
     """A group or chain as written: its id (`jobs list --group ID`), its members or steps in order, and a
@@ -117,7 +130,7 @@ def enqueue_group(
     now = utcnow()
     workflow_id = uuid.uuid4()
     nodes = _group_nodes(members, then, queue or _ANY_QUEUE, on_failure, now)
-    written = _write(_connection_of(conn), nodes, workflow_id=workflow_id, now=now)
+    written = _write_nested(_connection_of(conn), nodes, workflow_id=workflow_id, now=now)
     _send_later(conn, written.jobs, queue)
     return _group(workflow_id, written.jobs, then is not None)
 
@@ -138,7 +151,7 @@ def enqueue_chain(conn: Any, steps: Sequence[JobRequest], *, queue: Destination 
     now = utcnow()
     workflow_id = uuid.uuid4()
     nodes = _chain_nodes(steps, queue or _ANY_QUEUE, now)
-    written = _write(_connection_of(conn), nodes, workflow_id=workflow_id, now=now)
+    written = _write_nested(_connection_of(conn), nodes, workflow_id=workflow_id, now=now)
     _send_later(conn, written.jobs, queue)
     return Workflow(workflow_id, written.jobs)
 
@@ -267,6 +280,10 @@ def _write(conn: Connection, nodes: list[_Node], *, workflow_id: uuid.UUID | Non
             }
         prepared.append(replace(node.prepared, row=row))
     written = write_rows(conn, prepared)
+    if workflow_id is not None:
+        for job in written.jobs:
+            if job.id not in written.inserted and job.workflow_id is not None:
+                raise WorkflowAlreadyPublished(job)  # the caller's transaction (or savepoint) rolls back
     ids = [job.id for job in written.jobs]
     edges = [
         {"prerequisite_id": ids[ref] if isinstance(ref, int) else ref, "job_id": ids[index], "position": position}
@@ -285,6 +302,12 @@ def _write(conn: Connection, nodes: list[_Node], *, workflow_id: uuid.UUID | Non
         fresh = {j.id: j for j in _reread(conn, ids)}
         jobs = [fresh[job_id] for job_id in ids]
     return _Written(jobs, unfinished_outside)
+
+
+def _write_nested(conn: Connection, nodes: list[_Node], *, workflow_id: uuid.UUID, now: datetime) -> _Written:
+    """`_write` in a savepoint of the caller's transaction: refused, it leaves nothing there either."""
+    with conn.begin_nested():
+        return _write(conn, nodes, workflow_id=workflow_id, now=now)
 
 
 def _reread(db: DB | Connection, job_ids: Sequence[uuid.UUID]) -> list[Job]:

@@ -123,6 +123,9 @@ def send_released(runtime: Runtime, job_ids: list[UUID]) -> dict[UUID, str]:
         return {job_id: str(err) for job_id in job_ids}
     for job_id, reason in failures.items():
         log.warning("released job not sent; the sweeper will send it", extra={"job_id": str(job_id), "code": reason})
+    if len(jobs) > len(failures):
+        sent = [str(job.id) for job in jobs if job.id not in failures]
+        log.info("released jobs sent", extra={"job_ids": sent[:20], "count": len(sent)})
     return failures
 
 

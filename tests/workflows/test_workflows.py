@@ -373,3 +373,34 @@ def test_pruning_keeps_a_member_until_its_callback_finished(
     assert prune_jobs(pg_db, JobStatus.COMPLETED, future) == 3
     with pg_db.begin() as conn:
         assert conn.execute(text("SELECT count(*) FROM job_dependencies")).scalar_one() == 0
+
+
+def test_a_group_published_twice_by_its_callbacks_key_is_refused_and_writes_nothing(
+    pg_db: DB, queue: Queue, seen: Seen
+) -> None:
+    """Idempotency keys dedupe single jobs; a group or chain that names, by key, a job of an earlier workflow
+    is a repeat of it, refused in one line naming that workflow (a second set of members would run)."""
+    from db import enqueue_group
+    from db.workflows import WorkflowAlreadyPublished
+
+    members = [JobRequest("wf-member", {"n": n}) for n in range(3)]
+    then = JobRequest("wf-callback", {}, idempotency_key="album-7")
+    first = publish_group(pg_db, members, then=then, queue=queue)
+    with pytest.raises(WorkflowAlreadyPublished) as raised:
+        publish_group(pg_db, members, then=then, queue=queue)
+    assert first.then is not None and str(raised.value) == (
+        f"job type 'wf-callback' with idempotency key 'album-7' is already job {first.then.id} of workflow "
+        f"{first.id}: this group or chain was published before (jobs list --group {first.id}); nothing was written"
+    )
+    with pg_db.engine.begin() as conn:  # in the caller's transaction: its own rows stay, ours roll back
+        conn.execute(text("CREATE TEMP TABLE mine (n int)"))
+        conn.execute(text("INSERT INTO mine VALUES (1)"))
+        with pytest.raises(WorkflowAlreadyPublished):
+            enqueue_group(conn, members, then=then)
+        assert conn.execute(text("SELECT count(*) FROM mine")).scalar_one() == 1
+    with pg_db.begin() as conn:
+        assert conn.execute(text("SELECT count(*) FROM background_jobs")).scalar_one() == 4
+    keyed = JobRequest("wf-member", {"n": 9}, idempotency_key="plain-9")
+    plain = publish(pg_db, "wf-member", {"n": 9}, queue=queue, idempotency_key="plain-9")
+    group = publish_group(pg_db, [keyed], then=JobRequest("wf-callback", {}), queue=queue)  # a plain job's key
+    assert group.jobs[0].id == plain.id
