@@ -101,6 +101,7 @@ _COMPLETE = (
 )
 _COMPLETE_ATTEMPT = _COMPLETE.where(_t.c.attempts == bindparam("attempt", type_=_t.c.attempts.type))
 
+
 # Completing one job and claiming the next in one statement (PostgreSQL): a data-modifying CTE, which a
 # transaction-mode pooler passes through unchanged (unlike a server-side prepared statement). Both UPDATEs
 # run, to completion, whatever the outer SELECT reads; the outer SELECT always returns one row, so the
@@ -108,16 +109,24 @@ _COMPLETE_ATTEMPT = _COMPLETE.where(_t.c.attempts == bindparam("attempt", type_=
 # rows, so the claim never waits for its row (SKIP LOCKED): holding the completed row while waiting for
 # one that a publisher's or another worker's statement holds could close a cycle (a deadlock, seen under
 # load). A row another transaction is changing right now is reported BUSY and retried after a backoff.
-_COMPLETE_AND_CLAIM = (
-    text(
-        f"""
+#
+# A job that others wait for (`has_dependents`, as claimed) completes with the settling variant: its
+# dependents are counted down in the same statement (db/dependencies.py's RELEASE_SQL). Any other job
+# completes with the lean variant, the statement it always was: a plain job took 1.34x its time when every
+# completion carried the settling CTEs (planned anew for every statement behind a pooler); 1.0x now.
+# The lean one still returns the row's `has_dependents` as it is when completed: a job that gained a
+# dependent after its claim (`after=` naming it) is settled by one more statement (`settle`).
+def _complete_and_claim_sql(settling: bool) -> Any:
+    return (
+        text(
+            f"""
     WITH done AS (
         UPDATE background_jobs
         SET status = '{JobStatus.COMPLETED.value}', completed_at = :now, updated_at = :now, error = NULL,
             result = CAST(:done_result AS jsonb)
         WHERE id = :done_id AND status = '{JobStatus.PROCESSING.value}' AND attempts = :done_attempt
-        RETURNING id
-    ), {RELEASE_SQL}, claimed AS (
+        RETURNING id, has_dependents
+    ){_release(settling)}, claimed AS (
         UPDATE background_jobs
         SET {_TAKE_SQL}
         WHERE id = (SELECT id FROM background_jobs WHERE id = :job_id FOR UPDATE SKIP LOCKED)
@@ -125,27 +134,45 @@ _COMPLETE_AND_CLAIM = (
         RETURNING *
     )
     SELECT {", ".join(f"claimed.{c.name}" for c in _t.c)}, (SELECT count(*) FROM done) AS done_count,
-        {RELEASED_IDS_SQL}
+        {_released(settling)}
     FROM (VALUES (1)) AS one (x) LEFT JOIN claimed ON true
     """
+        )
+        .bindparams(_now, _stale_before, bindparam("done_id", type_=_t.c.id.type), _job_id)
+        .columns(*_t.c, column("done_count", Integer))
     )
-    .bindparams(_now, _stale_before, bindparam("done_id", type_=_t.c.id.type), _job_id)
-    .columns(*_t.c, column("done_count", Integer))
-)
-# Completing one job alone (PostgreSQL): the end of a batch, a transactional handler's own transaction.
-_COMPLETE_RELEASE = text(
-    f"""
+
+
+def _complete_one_sql(settling: bool) -> Any:
+    """Completing one job alone (PostgreSQL): the end of a batch, a transactional handler's transaction."""
+    return text(
+        f"""
     WITH done AS (
         UPDATE background_jobs
         SET status = '{JobStatus.COMPLETED.value}', completed_at = :now, updated_at = :now, error = NULL,
             result = CAST(:result AS jsonb)
         WHERE id = :job_id AND status = '{JobStatus.PROCESSING.value}'
           AND (CAST(:attempt AS integer) IS NULL OR attempts = :attempt)
-        RETURNING id
-    ), {RELEASE_SQL}
-    SELECT (SELECT count(*) FROM done) AS done_count, {RELEASED_IDS_SQL}
+        RETURNING id, has_dependents
+    ){_release(settling)}
+    SELECT (SELECT count(*) FROM done) AS done_count, {_released(settling)}
     """
-).bindparams(_now, _job_id)
+    ).bindparams(_now, _job_id)
+
+
+def _release(settling: bool) -> str:
+    return f", {RELEASE_SQL}" if settling else ""
+
+
+def _released(settling: bool) -> str:
+    """The settling variant's released dependents; the lean one's completed jobs that have dependents now."""
+    if settling:
+        return RELEASED_IDS_SQL
+    return "ARRAY(SELECT id FROM done WHERE has_dependents) AS unsettled_ids"
+
+
+_COMPLETE_AND_CLAIM = {settling: _complete_and_claim_sql(settling) for settling in (False, True)}
+_COMPLETE_ONE = {settling: _complete_one_sql(settling) for settling in (False, True)}
 
 
 def claim_job(
@@ -210,14 +237,16 @@ def complete_and_claim(
     stale_after: timedelta,
     job_type: str,
     result: str | None = None,
+    dependents: bool = True,
     now: datetime | None = None,
 ) -> tuple[Finished, Claim]:
     """`complete_job(done)` and `claim_job(job_id)` in one round trip and one commit (PostgreSQL only).
 
     `done` is (job id, attempt): the same fence as `complete_job`'s; `result` its handler's result as JSON
-    text (`db.dependencies.encode_result`). Returns the completion (with the dependents it released) and the
-    claim, exactly as `claim_job` would return it. `done` and `job_id` must differ (one statement may not
-    change a row twice).
+    text (`db.dependencies.encode_result`); `dependents`: whether the job had dependents when claimed
+    (`Job.has_dependents`; False picks the lean statement). Returns the completion (with the dependents it
+    released) and the claim, exactly as `claim_job` would return it. `done` and `job_id` must differ (one
+    statement may not change a row twice).
     """
     assert done[0] != job_id, "complete and claim the same job in two statements"
     now = now or utcnow()
@@ -227,8 +256,8 @@ def complete_and_claim(
         "job_id": job_id, "job_type": job_type, "done_result": result,
     }  # fmt: skip
     with statements(db) as conn:
-        row = conn.execute(_COMPLETE_AND_CLAIM, params).one()
-        finished = Finished(row.done_count == 1, tuple(row.released_ids or ()))
+        row = conn.execute(_COMPLETE_AND_CLAIM[dependents], params).one()
+        finished = _finished(db, row, dependents, now)  # db is a DB: any settling is its own transaction
         if row.id is not None:
             return finished, Claim(ClaimOutcome.CLAIMED, Job.from_row(row))
         return finished, _why_not_claimed(conn, job_id, job_type=job_type, stale_before=stale_before)
@@ -253,8 +282,11 @@ _CLAIM_MANY = text(
     RETURNING t.*, before.previous_status, before.previous_started_at
     """
 ).bindparams(_now, _stale_before)
-_COMPLETE_MANY = text(
-    f"""
+
+
+def _complete_many_sql(settling: bool) -> Any:
+    return text(
+        f"""
     WITH done AS (
         UPDATE background_jobs AS t
         SET status = '{JobStatus.COMPLETED.value}', completed_at = :now, updated_at = :now, error = NULL,
@@ -262,11 +294,14 @@ _COMPLETE_MANY = text(
         FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS integer[]), CAST(:results AS text[]))
             AS finished (id, attempt, result)
         WHERE t.id = finished.id AND t.attempts = finished.attempt AND t.status = '{JobStatus.PROCESSING.value}'
-        RETURNING t.id
-    ), {RELEASE_SQL}
-    SELECT ARRAY(SELECT id FROM done) AS done_ids, {RELEASED_IDS_SQL}
+        RETURNING t.id, t.has_dependents
+    ){_release(settling)}
+    SELECT ARRAY(SELECT id FROM done) AS done_ids, {_released(settling)}
     """
-).bindparams(_now)
+    ).bindparams(_now)
+
+
+_COMPLETE_MANY = {settling: _complete_many_sql(settling) for settling in (False, True)}
 
 
 @dataclass(frozen=True)
@@ -303,19 +338,26 @@ class FinishedMany:
 
 
 def complete_many(
-    db: DB, done: list[tuple[UUID, int]], *, results: list[str | None] | None = None, now: datetime | None = None
+    db: DB,
+    done: list[tuple[UUID, int]],
+    *,
+    results: list[str | None] | None = None,
+    dependents: bool = True,
+    now: datetime | None = None,
 ) -> FinishedMany:
     """Complete every (job id, attempt) still processing on that attempt, in one statement (PostgreSQL), each
-    with its result (JSON text, or None), settling their dependents in the same statement."""
+    with its result (JSON text, or None). With `dependents` (one of them had dependents when claimed), the
+    same statement settles them; otherwise the lean statement, and `settle` for any that gained one since."""
     if not done:
         return FinishedMany(frozenset())
+    now = now or utcnow()
     params = {
         "ids": [i for i, _ in done], "attempts": [a for _, a in done],
-        "results": results if results is not None else [None] * len(done), "now": now or utcnow(),
+        "results": results if results is not None else [None] * len(done), "now": now,
     }  # fmt: skip
     with statements(db) as conn:
-        row = conn.execute(_COMPLETE_MANY, params).one()
-    return FinishedMany(frozenset(row.done_ids or ()), tuple(row.released_ids or ()))
+        row = conn.execute(_COMPLETE_MANY[dependents], params).one()
+    return FinishedMany(frozenset(row.done_ids or ()), _finished(db, row, dependents, now).released)
 
 
 def release_claims(db: DB, held: list[HeldClaim]) -> int:
@@ -355,16 +397,19 @@ def finish_job(
     *,
     attempt: int | None = None,
     result: str | None = None,
+    dependents: bool = True,
     now: datetime | None = None,
 ) -> Finished:
     """Complete a processing job with its result (JSON text, `db.dependencies.encode_result`) and settle its
-    dependents, in one statement on PostgreSQL; on SQLite, in one transaction (the caller's, given one)."""
+    dependents: in the same statement on PostgreSQL when it had some when claimed (`dependents`, else the
+    lean statement and, for one that gained a dependent since, `settle`); on SQLite, in one transaction (the
+    caller's, given one)."""
     now = now or utcnow()
     if (db.dialect.name if isinstance(db, Connection) else db.dialect) == "postgresql":
         params = {"job_id": job_id, "now": now, "attempt": attempt, "result": result}
         with statements(db) as conn:
-            row = conn.execute(_COMPLETE_RELEASE, params).one()
-        return Finished(row.done_count == 1, tuple(row.released_ids or ()))
+            row = conn.execute(_COMPLETE_ONE[dependents], params).one()
+        return _finished(db, row, dependents, now)  # a DB: settle's own transaction, not autocommit
     params = {"job_id": job_id, "now": now} | ({} if attempt is None else {"attempt": attempt})
     stmt = _COMPLETE if attempt is None else _COMPLETE_ATTEMPT
     if result is not None:
@@ -373,6 +418,16 @@ def finish_job(
         return _complete_here(db, stmt, params, job_id, now)
     with db.begin() as conn:
         return _complete_here(conn, stmt, params, job_id, now)
+
+
+def _finished(db: DB | Connection, row: Any, settled: bool, now: datetime) -> Finished:
+    """The completion a statement's row reports; a lean statement's completed jobs that have dependents
+    after all (gained since their claim) are settled now, in the same transaction if there is one."""
+    completed = getattr(row, "done_count", 1) == 1
+    if settled:
+        return Finished(completed, tuple(row.released_ids or ()))
+    late = list(row.unsettled_ids or ())
+    return Finished(completed, tuple(settle(db, late, now=now).released) if late else ())
 
 
 def _complete_here(conn: Connection, stmt: Any, params: dict[str, Any], job_id: UUID, now: datetime) -> Finished:

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -32,6 +33,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
 )
+from sqlalchemy.sql.expression import false
 from sqlalchemy.types import TypeEngine
 
 
@@ -124,6 +126,9 @@ jobs_table = Table(
     # yet; what a failure among them does to it ("cancel" it, or "continue" and run it anyway; None: it waits
     # for nothing); the group or chain it belongs to; and what its handler returned (JSON, RESULT_MAX_BYTES).
     Column("waiting_on", Integer, nullable=False, default=0, server_default="0"),
+    # Whether a job waits for this one: its completion then settles them in the same statement; a plain
+    # job's completion is the lean statement it always was (db/lifecycle.py).
+    Column("has_dependents", Boolean, nullable=False, default=False, server_default=false()),
     Column("on_failure", String(8)),
     Column("workflow_id", Uuid),
     Column("result", JsonDocument(none_as_null=True)),
@@ -189,6 +194,7 @@ class Job:
     run_at: datetime | None = None
     ordering_key: str | None = None
     waiting_on: int = 0
+    has_dependents: bool = False
     on_failure: str | None = None
     workflow_id: uuid.UUID | None = None
     result: Any = None

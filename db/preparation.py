@@ -148,6 +148,7 @@ def prepare(request: JobRequest, queue: Queue, *, now: datetime) -> Prepared:
         "run_at": run_at,
         "ordering_key": request.ordering_key,
         "waiting_on": 0,
+        "has_dependents": False,
         "on_failure": None,
         "workflow_id": None,
         "result": None,

@@ -3,11 +3,12 @@
 All three are one shape: rows, and `job_dependencies` rows saying who waits for whom. A dependent is written
 `waiting`, counting its prerequisites; db/dependencies.py releases it when the last one finishes. Groups and
 chains write every row in one transaction, so nothing can finish before its dependents exist. A job that
-waits for jobs written earlier (`after=[ids]`) locks them first (FOR SHARE): one that finished is counted
-at once; one finishing meanwhile is waited for. After the commit, `publish` settles those prerequisites
-once more, waiting for their locks: a completion that started before the dependent's rows were visible
-(and so did not see them) has committed by then and is counted. For `enqueue` (the caller commits), the
-sweeper does that last step (db.dependencies.unsettled_finished) within one sweep.
+waits for jobs written earlier (`after=[ids]`) first marks them (`has_dependents`, an UPDATE that locks
+each): one that finished is counted at once; one finishing meanwhile is waited for; one completing later
+sees the mark and settles. A completion that was already blocked on the lock with the settling statement
+planned its snapshot before the new rows existed: after the commit, `publish` settles those prerequisites
+once more, waiting for their locks, so it is counted. For `enqueue` (the caller commits), the sweeper does
+that last step (db.dependencies.unsettled_finished) within one sweep.
 
 Cycles cannot be written: a job can only wait for jobs that exist before it (their ids), or, in a group or
 chain, for the members or steps written before it in the same call.
@@ -258,20 +259,15 @@ def _write(conn: Connection, nodes: list[_Node], *, workflow_id: uuid.UUID | Non
     finished_outside: list[uuid.UUID] = []
     unfinished_outside: list[uuid.UUID] = []
     if outside:
-        # FOR SHARE: a completion of one of them in flight is waited for (its status is then final here), and
-        # one starting now waits for this transaction (db/dependencies.py counts it once either way).
-        query = text(
-            f"SELECT id, {finished_sql()} AS finished FROM background_jobs WHERE id IN :ids ORDER BY id"
-            + (" FOR SHARE" if conn.dialect.name == "postgresql" else "")
-        ).bindparams(bindparam("ids", expanding=True, type_=_t.c.id.type))
-        found = {row.id: bool(row.finished) for row in conn.execute(query, {"ids": outside})}
+        found = _mark_prerequisites(conn, outside)
         for job_id in outside:
             if job_id not in found:
                 raise UnknownPrerequisite(job_id)
             (finished_outside if found[job_id] else unfinished_outside).append(job_id)
+    referenced = {ref for node in nodes for ref in node.after if isinstance(ref, int)}
     prepared = []
-    for node in nodes:
-        row = node.prepared.row | {"workflow_id": workflow_id}
+    for index, node in enumerate(nodes):
+        row = node.prepared.row | {"workflow_id": workflow_id, "has_dependents": index in referenced}
         if node.after:
             row |= {
                 "status": JobStatus.WAITING.value,
@@ -293,15 +289,28 @@ def _write(conn: Connection, nodes: list[_Node], *, workflow_id: uuid.UUID | Non
     ]
     if edges:
         conn.execute(insert(_d), edges)
-    earlier = [
-        ids[ref] for node in nodes for ref in node.after if isinstance(ref, int) and ids[ref] not in written.inserted
-    ]
+    earlier = sorted({ids[ref] for ref in referenced if ids[ref] not in written.inserted})  # by key, written before
+    if earlier:
+        _mark_prerequisites(conn, earlier)
     jobs = written.jobs
     if finished_outside or earlier:
         settle(conn, [*finished_outside, *earlier], now=now)
         fresh = {j.id: j for j in _reread(conn, ids)}
         jobs = [fresh[job_id] for job_id in ids]
     return _Written(jobs, unfinished_outside)
+
+
+def _mark_prerequisites(conn: Connection, job_ids: list[uuid.UUID]) -> dict[uuid.UUID, bool]:
+    """Mark jobs written before this call as having dependents, and say which have finished. The UPDATE
+    locks each row (in id order): a completion of one in flight is waited for, so its status is final
+    here; one that starts now waits for this transaction, then completes with `has_dependents` set and
+    settles the rows this call adds (db/lifecycle.py)."""
+    query = text(
+        "UPDATE background_jobs SET has_dependents = true WHERE id IN (SELECT id FROM background_jobs "
+        f"WHERE id IN :ids ORDER BY id{' FOR UPDATE' if conn.dialect.name == 'postgresql' else ''}) "
+        f"RETURNING id, {finished_sql()} AS finished"
+    ).bindparams(bindparam("ids", expanding=True, type_=_t.c.id.type))
+    return {row.id: bool(row.finished) for row in conn.execute(query, {"ids": job_ids})}
 
 
 def _write_nested(conn: Connection, nodes: list[_Node], *, workflow_id: uuid.UUID, now: datetime) -> _Written:

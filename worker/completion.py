@@ -52,6 +52,7 @@ class _Held:
     attempt: int
     decision: Decision
     result: str | None  # the handler's result as JSON text (db.dependencies.encode_result)
+    dependents: bool  # others waited for it when claimed: its completion settles them in the same statement
 
 
 class _Unconfirmed:
@@ -92,7 +93,7 @@ class DeferredCompletion(_Unconfirmed):
     def complete_with_next_claim(self, job: Job, succeeded: Decision, result: str | None = None) -> None:
         """`job`'s handler returned: complete it with the next claim (or at the next `flush`)."""
         self.flush()
-        self._held = _Held(job.id, job.type, job.attempts, succeeded, result)
+        self._held = _Held(job.id, job.type, job.attempts, succeeded, result, job.has_dependents)
 
     def claim(self, job_id: UUID, *, stale_after: timedelta, job_type: str) -> Claim:
         """Claim `job_id`, completing the held success in the same statement where PostgreSQL allows."""
@@ -103,7 +104,13 @@ class DeferredCompletion(_Unconfirmed):
         self._held = None
         try:
             finished, claim = complete_and_claim(
-                db, (held.job_id, held.attempt), job_id, stale_after=stale_after, job_type=job_type, result=held.result
+                db,
+                (held.job_id, held.attempt),
+                job_id,
+                stale_after=stale_after,
+                job_type=job_type,
+                result=held.result,
+                dependents=held.dependents,
             )
         except BaseException as err:
             self._not_confirmed(held, err)
@@ -119,7 +126,9 @@ class DeferredCompletion(_Unconfirmed):
         if held is None:
             return
         try:
-            finished = finish_job(self.runtime.db, held.job_id, attempt=held.attempt, result=held.result)
+            finished = finish_job(
+                self.runtime.db, held.job_id, attempt=held.attempt, result=held.result, dependents=held.dependents
+            )
         except BaseException as err:
             self._not_confirmed(held, err)
             raise
@@ -168,7 +177,7 @@ class BatchedCompletion(_Unconfirmed):
 
     def complete_with_next_claim(self, job: Job, succeeded: Decision, result: str | None = None) -> None:
         """`job`'s handler returned: completed with the batch's other successes at `flush`."""
-        self._held.append(_Held(job.id, job.type, job.attempts, succeeded, result))
+        self._held.append(_Held(job.id, job.type, job.attempts, succeeded, result, job.has_dependents))
 
     def flush(self) -> None:
         """Hand back the claims not used, then complete every held success in one statement."""
@@ -180,11 +189,16 @@ class BatchedCompletion(_Unconfirmed):
                 release_claims(db, unused)
             completed: set[UUID] = set()
             if db.dialect == "postgresql":
-                many = complete_many(db, [(h.job_id, h.attempt) for h in held], results=[h.result for h in held])
+                many = complete_many(
+                    db,
+                    [(h.job_id, h.attempt) for h in held],
+                    results=[h.result for h in held],
+                    dependents=any(h.dependents for h in held),
+                )
                 completed, self.released = set(many.completed), self.released + list(many.released)
             else:
                 for h in held:
-                    finished = finish_job(db, h.job_id, attempt=h.attempt, result=h.result)
+                    finished = finish_job(db, h.job_id, attempt=h.attempt, result=h.result, dependents=h.dependents)
                     self.released += finished.released
                     if finished.completed:
                         completed.add(h.job_id)

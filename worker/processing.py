@@ -197,7 +197,7 @@ def _run_in_transaction(runtime: Runtime, job: Job, run: Callable[[JobContext], 
     at all (the handler raises, the completion misses, the commit fails: all roll back)."""
     with runtime.db.begin() as conn:
         result = encode_result(run(replace(ctx, _conn=conn)))
-        finished = finish_job(conn, job.id, attempt=job.attempts, result=result)
+        finished = finish_job(conn, job.id, attempt=job.attempts, result=result, dependents=job.has_dependents)
         if not finished.completed:
             raise _CompletionLost(
                 "another invocation took the job over while it ran: this run's writes were rolled back"

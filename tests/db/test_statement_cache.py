@@ -19,7 +19,12 @@ PER_JOB = {
     "why a claim missed": lifecycle._MISSED,
     "complete": lifecycle._COMPLETE,
     "complete an attempt": lifecycle._COMPLETE_ATTEMPT,
-    "complete and claim": lifecycle._COMPLETE_AND_CLAIM,
+    "complete and claim": lifecycle._COMPLETE_AND_CLAIM[False],
+    "complete and claim, settling dependents": lifecycle._COMPLETE_AND_CLAIM[True],
+    "complete one": lifecycle._COMPLETE_ONE[False],
+    "complete one, settling dependents": lifecycle._COMPLETE_ONE[True],
+    "complete many": lifecycle._COMPLETE_MANY[False],
+    "complete many, settling dependents": lifecycle._COMPLETE_MANY[True],
     "mark one sent": relay._MARK_ONE_SENT,
     "mark sent": relay._MARK_SENT,
 }

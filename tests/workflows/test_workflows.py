@@ -404,3 +404,30 @@ def test_a_group_published_twice_by_its_callbacks_key_is_refused_and_writes_noth
     plain = publish(pg_db, "wf-member", {"n": 9}, queue=queue, idempotency_key="plain-9")
     group = publish_group(pg_db, [keyed], then=JobRequest("wf-callback", {}), queue=queue)  # a plain job's key
     assert group.jobs[0].id == plain.id
+
+
+def test_a_job_that_gains_a_dependent_while_it_runs_releases_it(
+    pg_db: DB, queue: Queue, runtime: Runtime, seen: Seen
+) -> None:
+    """Claimed as a plain job (the lean completion), then named by `after=` while its handler runs: its
+    completion still releases the new dependent, in the same batch (the row's mark is read back)."""
+    first = publish(pg_db, "wf-member", {"n": 1}, queue=queue)
+    waiting: list[Any] = []
+
+    def publish_meanwhile(ctx: Any) -> object:
+        waiting.append(publish(pg_db, "wf-callback", {}, queue=queue, after=[ctx.job_id]))
+        return None
+
+    from worker import registry
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(registry._handlers, "wf-member", registry.RegisteredHandler("wf-member", publish_meanwhile))
+        event = receive_event(queue)
+        acknowledge(queue, event, process_batch(event, FakeLambdaContext(), runtime))
+    [follower] = waiting
+    assert follower.status is JobStatus.WAITING
+    released = get_job(pg_db, follower.id)
+    assert released is not None and released.status is JobStatus.PENDING and released.sent_at is not None
+    assert _status(pg_db, first.id) is JobStatus.COMPLETED
+    _run_all(queue, runtime)
+    assert _status(pg_db, follower.id) is JobStatus.COMPLETED

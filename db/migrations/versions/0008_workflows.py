@@ -2,8 +2,8 @@
 
 - `waiting` status: a job with no message yet, made `pending` by the statement that finishes the last job it
   waits for (db/dependencies.py).
-- `waiting_on`, `on_failure`, `workflow_id` and `result` columns; every existing row gets 0 / NULL, so the
-  rows and statements of plain jobs behave as before.
+- `waiting_on`, `has_dependents`, `on_failure`, `workflow_id` and `result` columns; every existing row gets
+  0 / false / NULL, so the rows and statements of plain jobs behave as before.
 - `job_dependencies`: one row per (prerequisite, dependent), deleted with either job (ON DELETE CASCADE).
   Its partial index of unsettled rows serves the sweeper's backstop (a worker that died between a
   prerequisite's failure and settling its dependents); the workflow index is partial too (most jobs belong
@@ -36,6 +36,7 @@ def upgrade() -> None:
         batch.drop_constraint("status", type_="check")
         batch.create_check_constraint("status", _AFTER)
         batch.add_column(sa.Column("waiting_on", sa.Integer(), nullable=False, server_default="0"))
+        batch.add_column(sa.Column("has_dependents", sa.Boolean(), nullable=False, server_default=sa.false()))
         batch.add_column(sa.Column("on_failure", sa.String(8), nullable=True))
         batch.add_column(sa.Column("workflow_id", sa.Uuid(), nullable=True))
         batch.add_column(sa.Column("result", models.JsonDocument(), nullable=True))
@@ -87,6 +88,7 @@ def downgrade() -> None:
         batch.drop_column("result")
         batch.drop_column("workflow_id")
         batch.drop_column("on_failure")
+        batch.drop_column("has_dependents")
         batch.drop_column("waiting_on")
         batch.drop_constraint("status", type_="check")
         batch.create_check_constraint("status", _BEFORE)
