@@ -144,7 +144,19 @@ def _complete_and_claim_sql(settling: bool) -> Any:
 
 
 def _complete_one_sql(settling: bool) -> Any:
-    """Completing one job alone (PostgreSQL): the end of a batch, a transactional handler's transaction."""
+    """Completing one job alone (PostgreSQL): the end of a batch, a transactional handler's transaction. The
+    lean variant is a plain UPDATE (one row back, with its mark); the settling one a WITH (one row back)."""
+    if not settling:
+        return text(
+            f"""
+    UPDATE background_jobs
+    SET status = '{JobStatus.COMPLETED.value}', completed_at = :now, updated_at = :now, error = NULL,
+        result = CAST(:result AS jsonb)
+    WHERE id = :job_id AND status = '{JobStatus.PROCESSING.value}'
+      AND (CAST(:attempt AS integer) IS NULL OR attempts = :attempt)
+    RETURNING id, has_dependents
+    """
+        ).bindparams(_now, _job_id)
     return text(
         f"""
     WITH done AS (
@@ -237,14 +249,15 @@ def complete_and_claim(
     stale_after: timedelta,
     job_type: str,
     result: str | None = None,
-    dependents: bool = True,
+    dependents: bool = False,
     now: datetime | None = None,
 ) -> tuple[Finished, Claim]:
     """`complete_job(done)` and `claim_job(job_id)` in one round trip and one commit (PostgreSQL only).
 
     `done` is (job id, attempt): the same fence as `complete_job`'s; `result` its handler's result as JSON
     text (`db.dependencies.encode_result`); `dependents`: whether the job had dependents when claimed
-    (`Job.has_dependents`; False picks the lean statement). Returns the completion (with the dependents it
+    (`Job.has_dependents`): True settles them in this statement; False (always correct) is the lean
+    statement, which reads the mark back and settles any in one more. Returns the completion (with the dependents it
     released) and the claim, exactly as `claim_job` would return it. `done` and `job_id` must differ (one
     statement may not change a row twice).
     """
@@ -257,10 +270,12 @@ def complete_and_claim(
     }  # fmt: skip
     with statements(db) as conn:
         row = conn.execute(_COMPLETE_AND_CLAIM[dependents], params).one()
-        finished = _finished(db, row, dependents, now)  # db is a DB: any settling is its own transaction
         if row.id is not None:
-            return finished, Claim(ClaimOutcome.CLAIMED, Job.from_row(row))
-        return finished, _why_not_claimed(conn, job_id, job_type=job_type, stale_before=stale_before)
+            claim = Claim(ClaimOutcome.CLAIMED, Job.from_row(row))
+        else:
+            claim = _why_not_claimed(conn, job_id, job_type=job_type, stale_before=stale_before)
+    # After the connection is back: any settling is its own transaction, on a connection of its own.
+    return _finished(db, row, dependents, now), claim
 
 
 # Batched completion (a pool's `completion: batched`): a batch's claims in one statement, its successes in
@@ -285,6 +300,19 @@ _CLAIM_MANY = text(
 
 
 def _complete_many_sql(settling: bool) -> Any:
+    """The lean variant is the plain UPDATE it was (a row per job completed, with its mark)."""
+    if not settling:
+        return text(
+            f"""
+    UPDATE background_jobs AS t
+    SET status = '{JobStatus.COMPLETED.value}', completed_at = :now, updated_at = :now, error = NULL,
+        result = CAST(finished.result AS jsonb)
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS integer[]), CAST(:results AS text[]))
+        AS finished (id, attempt, result)
+    WHERE t.id = finished.id AND t.attempts = finished.attempt AND t.status = '{JobStatus.PROCESSING.value}'
+    RETURNING t.id, t.has_dependents
+    """
+        ).bindparams(_now)
     return text(
         f"""
     WITH done AS (
@@ -342,7 +370,7 @@ def complete_many(
     done: list[tuple[UUID, int]],
     *,
     results: list[str | None] | None = None,
-    dependents: bool = True,
+    dependents: bool = False,
     now: datetime | None = None,
 ) -> FinishedMany:
     """Complete every (job id, attempt) still processing on that attempt, in one statement (PostgreSQL), each
@@ -356,8 +384,12 @@ def complete_many(
         "results": results if results is not None else [None] * len(done), "now": now,
     }  # fmt: skip
     with statements(db) as conn:
-        row = conn.execute(_COMPLETE_MANY[dependents], params).one()
-    return FinishedMany(frozenset(row.done_ids or ()), _finished(db, row, dependents, now).released)
+        if dependents:
+            row = conn.execute(_COMPLETE_MANY[True], params).one()
+            return FinishedMany(frozenset(row.done_ids or ()), tuple(row.released_ids or ()))
+        rows = conn.execute(_COMPLETE_MANY[False], params).all()
+    late = [r.id for r in rows if r.has_dependents]  # gained since the claim: settled in its own transaction
+    return FinishedMany(frozenset(r.id for r in rows), tuple(settle(db, late, now=now).released) if late else ())
 
 
 def release_claims(db: DB, held: list[HeldClaim]) -> int:
@@ -397,7 +429,7 @@ def finish_job(
     *,
     attempt: int | None = None,
     result: str | None = None,
-    dependents: bool = True,
+    dependents: bool = False,
     now: datetime | None = None,
 ) -> Finished:
     """Complete a processing job with its result (JSON text, `db.dependencies.encode_result`) and settle its
@@ -408,8 +440,11 @@ def finish_job(
     if (db.dialect.name if isinstance(db, Connection) else db.dialect) == "postgresql":
         params = {"job_id": job_id, "now": now, "attempt": attempt, "result": result}
         with statements(db) as conn:
-            row = conn.execute(_COMPLETE_ONE[dependents], params).one()
-        return _finished(db, row, dependents, now)  # a DB: settle's own transaction, not autocommit
+            if dependents:
+                return _finished(db, conn.execute(_COMPLETE_ONE[True], params).one(), True, now)
+            rows = conn.execute(_COMPLETE_ONE[False], params).all()
+        late = [r.id for r in rows if r.has_dependents]  # gained since the claim: settled in its own transaction
+        return Finished(len(rows) == 1, tuple(settle(db, late, now=now).released) if late else ())
     params = {"job_id": job_id, "now": now} | ({} if attempt is None else {"attempt": attempt})
     stmt = _COMPLETE if attempt is None else _COMPLETE_ATTEMPT
     if result is not None:

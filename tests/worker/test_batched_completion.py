@@ -52,7 +52,7 @@ def test_a_batch_of_ten_costs_two_statements(pg_db: DB, queue: Queue, batched: R
     assert len(event["Records"]) == 10
     with count_statements(pg_db) as counts:
         assert process_batch(event, FakeLambdaContext(), batched) == {"batchItemFailures": []}
-    assert counts == {"UPDATE": 1, "WITH": 1, "(autocommit)": 2}  # the completion settles dependents too (WITH)
+    assert counts == {"UPDATE": 2, "(autocommit)": 2}
     with pg_db.begin() as conn:
         rows = conn.execute(text("SELECT status, count(*) FROM background_jobs GROUP BY 1")).all()
     assert [tuple(row) for row in rows] == [("completed", 10)]

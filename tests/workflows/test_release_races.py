@@ -63,11 +63,14 @@ def _at_once(work: list[Callable[[], tuple[UUID, ...]]]) -> list[UUID]:
 
 
 @pytest.mark.parametrize("statement", ["finish_job", "complete_and_claim", "complete_many"])
+@pytest.mark.parametrize("dependents", [True, False], ids=["settling statement", "lean statement"])
 def test_members_finishing_at_the_same_instant_release_the_callback_once(
-    pg_url: str, pg_db: DB, queue: Queue, seen: Seen, statement: str
+    pg_url: str, pg_db: DB, queue: Queue, seen: Seen, statement: str, dependents: bool
 ) -> None:
     """Sixteen members completed at once by sixteen connections: PostgreSQL serialises their decrements on
-    the callback's row, and exactly one statement sees the count reach zero. Repeated five times."""
+    the callback's row, and exactly one statement sees the count reach zero. Repeated five times, with the
+    statement a worker uses for a member (settling) and the lean one (a job that gained its dependent after
+    its claim), which settles in a second statement."""
     from db import create_db
 
     db = create_db(pg_url, pool_size=MEMBERS)
@@ -78,14 +81,14 @@ def test_members_finishing_at_the_same_instant_release_the_callback_once(
 
             def work(index: int, done: tuple[UUID, int], others: list[Job] = others) -> Callable[[], tuple[UUID, ...]]:
                 if statement == "finish_job":
-                    return lambda: finish_job(db, done[0], attempt=done[1]).released
+                    return lambda: finish_job(db, done[0], attempt=done[1], dependents=dependents).released
                 if statement == "complete_and_claim":
                     return lambda: (
                         complete_and_claim(db, done, others[index].id, stale_after=STALE, job_type="wf-member")[
                             0
                         ].released
                     )
-                return lambda: complete_many(db, [done]).released
+                return lambda: complete_many(db, [done], dependents=dependents).released
 
             released = _at_once([work(i, done) for i, done in enumerate(held)])
             assert released == [callback]

@@ -199,8 +199,8 @@ def test_statements_of_a_transactional_job_against_a_plain_one(
     publish(pg_db, "wf-ledger", {"n": 1}, queue=queue)
     with count_statements(pg_db) as transactional:
         deliver(queue, lambda e, c: process_batch(e, c, runtime))
-    assert plain == {"UPDATE": 1, "WITH": 1, "(autocommit)": 2}
-    assert transactional == {"UPDATE": 1, "(autocommit)": 1, "INSERT": 1, "WITH": 1, "COMMIT": 1}
+    assert plain == {"UPDATE": 2, "(autocommit)": 2}
+    assert transactional == {"UPDATE": 2, "(autocommit)": 1, "INSERT": 1, "COMMIT": 1}
 
 
 def test_results_that_cannot_be_stored_fail_the_job_with_one_line(
@@ -431,3 +431,19 @@ def test_a_job_that_gains_a_dependent_while_it_runs_releases_it(
     assert _status(pg_db, first.id) is JobStatus.COMPLETED
     _run_all(queue, runtime)
     assert _status(pg_db, follower.id) is JobStatus.COMPLETED
+
+
+def test_a_batch_of_members_costs_what_a_batch_of_plain_jobs_costs(
+    pg_db: DB, queue: Queue, runtime: Runtime, seen: Seen
+) -> None:
+    """1.1 statements per job, as for plain jobs: each member's completion settles the callback in its own
+    statement (a WITH instead of the plain UPDATE). The batch that releases the callback then reads it and
+    records its send (two more, once per group)."""
+    publish_group(
+        pg_db, [JobRequest("wf-member", {"n": n}) for n in range(10)], then=JobRequest("wf-callback", {}), queue=queue
+    )
+    event = receive_event(queue)
+    assert len(event["Records"]) == 10
+    with count_statements(pg_db) as counts:
+        assert process_batch(event, FakeLambdaContext(), runtime) == {"batchItemFailures": []}
+    assert counts == {"UPDATE": 2, "WITH": 10, "SELECT": 1, "(autocommit)": 13}
