@@ -40,6 +40,7 @@ class ClaimOutcome(enum.StrEnum):
     TYPE_MISMATCH = "type_mismatch"  # the message names another type than the row: the message is wrong
     NOT_FOUND = "not_found"  # no row (yet): the publisher's commit may not be visible; retry later
     CANCELLED = "cancelled"  # an operator cancelled it: acknowledge, do not run
+    NOT_DUE = "not_due"  # pending with a run_at still ahead (a debounce moved it): return it until then
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,10 @@ class Claim:
 _job_id = bindparam("job_id", type_=_t.c.id.type)
 _now = bindparam("now", type_=_t.c.updated_at.type)
 _stale_before = bindparam("stale_before", type_=_t.c.started_at.type)
+_due_by = bindparam("due_by", type_=_t.c.run_at.type)
+#: A pending job is due once its run_at is no later than now plus this: hosts' clocks are NTP-synced, and a
+#: message SQS delayed until run_at may arrive a hair before the worker's clock says so.
+DUE_TOLERANCE = timedelta(seconds=2)
 _job_type = bindparam("job_type", type_=_t.c.type.type)
 
 # THE CLAIM RULE, written once as SQL. A pending job may be claimed; so may a failed one, or one whose
@@ -64,7 +69,8 @@ _job_type = bindparam("job_type", type_=_t.c.type.type)
 _RETRYABLE_SQL = (
     f"(status = '{JobStatus.FAILED.value}' OR (status = '{JobStatus.PROCESSING.value}' AND started_at < :stale_before))"
 )
-_CLAIMABLE_SQL = f"(status = '{JobStatus.PENDING.value}' OR ({_RETRYABLE_SQL} AND attempts < max_attempts))"
+_DUE_SQL = f"(status = '{JobStatus.PENDING.value}' AND (run_at IS NULL OR run_at <= :due_by))"
+_CLAIMABLE_SQL = f"({_DUE_SQL} OR ({_RETRYABLE_SQL} AND attempts < max_attempts))"
 _EXHAUSTED_SQL = f"({_RETRYABLE_SQL} AND attempts >= max_attempts)"
 _TAKE_SQL = (
     f"status = '{JobStatus.PROCESSING.value}', attempts = attempts + 1, started_at = :now, completed_at = NULL, "
@@ -73,7 +79,7 @@ _TAKE_SQL = (
 
 _CLAIM = (
     update(_t)
-    .where(_t.c.id == _job_id, text(_CLAIMABLE_SQL).bindparams(_stale_before))
+    .where(_t.c.id == _job_id, text(_CLAIMABLE_SQL).bindparams(_stale_before, _due_by))
     .values(
         status=JobStatus.PROCESSING.value,
         attempts=_t.c.attempts + 1,
@@ -88,11 +94,12 @@ _CLAIM_OF_TYPE = _CLAIM.where(_t.c.type == _job_type)
 _MISSED = (
     # Columns by name, never `*`: a team's own extra column would shift a positional match.
     text(
-        f"SELECT {', '.join(c.name for c in _t.c)}, {_EXHAUSTED_SQL} AS exhausted "
+        f"SELECT {', '.join(c.name for c in _t.c)}, {_EXHAUSTED_SQL} AS exhausted, "
+        f"status = '{JobStatus.PENDING.value}' AND NOT {_DUE_SQL} AS not_due "
         "FROM background_jobs WHERE id = :job_id"
     )
-    .bindparams(_stale_before, _job_id)
-    .columns(*_t.c, column("exhausted", Boolean))
+    .bindparams(_stale_before, _job_id, _due_by)
+    .columns(*_t.c, column("exhausted", Boolean), column("not_due", Boolean))
 )
 _COMPLETE = (
     update(_t)
@@ -138,7 +145,7 @@ def _complete_and_claim_sql(settling: bool) -> Any:
     FROM (VALUES (1)) AS one (x) LEFT JOIN claimed ON true
     """
         )
-        .bindparams(_now, _stale_before, bindparam("done_id", type_=_t.c.id.type), _job_id)
+        .bindparams(_now, _stale_before, _due_by, bindparam("done_id", type_=_t.c.id.type), _job_id)
         .columns(*_t.c, column("done_count", Integer))
     )
 
@@ -205,19 +212,22 @@ def claim_job(
     """
     now = now or utcnow()
     stale_before = now - stale_after
-    stmt, params = _CLAIM, {"job_id": job_id, "now": now, "stale_before": stale_before}
+    stmt, params = _CLAIM, {"job_id": job_id, "now": now, "stale_before": stale_before, "due_by": now + DUE_TOLERANCE}
     if job_type is not None:
         stmt, params = _CLAIM_OF_TYPE, params | {"job_type": job_type}
     with statements(db) as conn:
         row = conn.execute(stmt, params).first()
         if row is not None:
             return Claim(ClaimOutcome.CLAIMED, Job.from_row(row))
-        return _why_not_claimed(conn, job_id, job_type=job_type, stale_before=stale_before)
+        return _why_not_claimed(conn, job_id, job_type=job_type, stale_before=stale_before, now=now)
 
 
-def _why_not_claimed(conn: Connection, job_id: UUID, *, job_type: str | None, stale_before: datetime) -> Claim:
+def _why_not_claimed(
+    conn: Connection, job_id: UUID, *, job_type: str | None, stale_before: datetime, now: datetime
+) -> Claim:
     """The claim missed: read the row once, with the claim rule's verdict, to tell the caller why."""
-    current = conn.execute(_MISSED, {"job_id": job_id, "stale_before": stale_before}).first()
+    params = {"job_id": job_id, "stale_before": stale_before, "due_by": now + DUE_TOLERANCE}
+    current = conn.execute(_MISSED, params).first()
     if current is None:
         return Claim(ClaimOutcome.NOT_FOUND)
     job = Job.from_row(current)
@@ -229,6 +239,8 @@ def _why_not_claimed(conn: Connection, job_id: UUID, *, job_type: str | None, st
         return Claim(ClaimOutcome.CANCELLED, job)
     if current.exhausted:
         return Claim(ClaimOutcome.EXHAUSTED, job)
+    if current.not_due:
+        return Claim(ClaimOutcome.NOT_DUE, job)
     return Claim(ClaimOutcome.BUSY, job)
 
 
@@ -265,7 +277,8 @@ def complete_and_claim(
     now = now or utcnow()
     stale_before = now - stale_after
     params: dict[str, Any] = {
-        "now": now, "stale_before": stale_before, "done_id": done[0], "done_attempt": done[1],
+        "now": now, "stale_before": stale_before, "due_by": now + DUE_TOLERANCE, "done_id": done[0],
+        "done_attempt": done[1],
         "job_id": job_id, "job_type": job_type, "done_result": result,
     }  # fmt: skip
     with statements(db) as conn:
@@ -273,7 +286,7 @@ def complete_and_claim(
         if row.id is not None:
             claim = Claim(ClaimOutcome.CLAIMED, Job.from_row(row))
         else:
-            claim = _why_not_claimed(conn, job_id, job_type=job_type, stale_before=stale_before)
+            claim = _why_not_claimed(conn, job_id, job_type=job_type, stale_before=stale_before, now=now)
     # After the connection is back: any settling is its own transaction, on a connection of its own.
     return _finished(db, row, dependents, now), claim
 
@@ -296,7 +309,7 @@ _CLAIM_MANY = text(
     WHERE t.id = before.claimed_id
     RETURNING t.*, before.previous_status, before.previous_started_at
     """
-).bindparams(_now, _stale_before)
+).bindparams(_now, _stale_before, _due_by)
 
 
 def _complete_many_sql(settling: bool) -> Any:
@@ -352,7 +365,7 @@ def claim_many(
     now = now or utcnow()
     params = {
         "ids": [job_id for job_id, _ in wanted], "types": [t for _, t in wanted],
-        "now": now, "stale_before": now - stale_after,
+        "now": now, "stale_before": now - stale_after, "due_by": now + DUE_TOLERANCE,
     }  # fmt: skip
     with statements(db) as conn:
         rows = conn.execute(_CLAIM_MANY, params).all()

@@ -132,6 +132,9 @@ jobs_table = Table(
     Column("on_failure", String(8)),
     Column("workflow_id", Uuid),
     Column("result", JsonDocument(none_as_null=True)),
+    # One job per (type, unique_key) among those not started yet (migration 0009's partial unique index,
+    # declared there only): db/uniqueness.py.
+    Column("unique_key", String(255)),
     CheckConstraint(f"status IN ({STATUS_VALUES})", name="status"),
     CheckConstraint("attempts >= 0", name="attempts_not_negative"),
     CheckConstraint("max_attempts >= 1", name="max_attempts_positive"),
@@ -198,6 +201,7 @@ class Job:
     on_failure: str | None = None
     workflow_id: uuid.UUID | None = None
     result: Any = None
+    unique_key: str | None = None
 
     @property
     def attempts_left(self) -> int:

@@ -52,11 +52,15 @@ def enqueue(
     ordering_key: str | None = None,
     after: Sequence[uuid.UUID] = (),
     on_failure: str | None = None,
+    unique_key: str | None = None,
+    on_conflict: str = "keep",
 ) -> Job:
-    """Write one job in the caller's open transaction. See `enqueue_many`; `after` as `publish`'s."""
+    """Write one job in the caller's open transaction. See `enqueue_many`; `after` and `unique_key` as
+    `publish`'s."""
     request = JobRequest(
         type, payload, delay_seconds, idempotency_key, max_attempts,
-        ordering_key=ordering_key, after=tuple(after), on_failure=on_failure,
+        ordering_key=ordering_key, after=tuple(after), on_failure=on_failure, unique_key=unique_key,
+        on_conflict=on_conflict,
     )  # fmt: skip
     return enqueue_many(conn, [request], queue=queue)[0]
 
@@ -112,6 +116,8 @@ def _write_psycopg(conn: Any, prepared: list[Prepared]) -> list[Job]:
     with `prepare=False` (a transaction-mode pooler may hand the next statement to another server)."""
     from psycopg.types.json import Jsonb
 
+    if any(p.row["unique_key"] for p in prepared):
+        raise ValueError("unique_key needs a SQLAlchemy Session or Connection, or publish(): not a psycopg connection")
     compiled = _psycopg_insert()
     inserted = set()
     with conn.cursor() as cur:

@@ -44,6 +44,10 @@ class JobRequest:
     after: Sequence[uuid.UUID] = ()
     #: With `after`: "cancel" (default) if one of them fails for good or is cancelled, or "continue".
     on_failure: str | None = None
+    #: One job per (type, key) among those not started yet (db/uniqueness.py): a second publish returns it,
+    #: or with on_conflict="replace" updates its payload and run_at (a debounce).
+    unique_key: str | None = None
+    on_conflict: str = "keep"
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,7 @@ class Outgoing:
 class Prepared(Outgoing):
     row: dict[str, Any] = field(default_factory=dict)
     existing: Job | None = None
+    on_conflict: str = "keep"  # with a unique_key: what a second publish does to the waiting job
 
     @classmethod
     def first_send_of(cls, job: Job, delay_seconds: int = 0) -> Prepared:
@@ -120,6 +125,7 @@ def prepare(request: JobRequest, queue: Queue, *, now: datetime) -> Prepared:
     key = request.idempotency_key
     if key is not None and not 1 <= len(key) <= 255:
         raise ValueError("idempotency_key must be 1-255 characters")
+    check_unique(request)
     max_attempts = request.max_attempts if request.max_attempts is not None else job_type.max_attempts
     if max_attempts < 1:
         raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
@@ -152,6 +158,7 @@ def prepare(request: JobRequest, queue: Queue, *, now: datetime) -> Prepared:
         "on_failure": None,
         "workflow_id": None,
         "result": None,
+        "unique_key": request.unique_key,
     }
     if request.ordering_key is not None:
         if not queue.fifo and queue.url:
@@ -163,7 +170,29 @@ def prepare(request: JobRequest, queue: Queue, *, now: datetime) -> Prepared:
             f"job type {job_type.name!r} runs on a FIFO queue, which needs ordering_key: the key whose jobs must "
             "run in order, one at a time (e.g. ordering_key=f'customer-{id}')"
         )
-    return Prepared(message=message, body=body, delay_seconds=delay, group=request.ordering_key, row=row)
+    return Prepared(
+        message=message, body=body, delay_seconds=delay, group=request.ordering_key, row=row,
+        on_conflict=request.on_conflict,
+    )  # fmt: skip
+
+
+def check_unique(request: JobRequest) -> None:
+    """A unique key's rules, before anything is written (db/uniqueness.py says what the key means)."""
+    if request.on_conflict not in ON_CONFLICT:
+        raise ValueError(f"on_conflict must be one of {', '.join(map(repr, ON_CONFLICT))}, got {request.on_conflict!r}")
+    if request.unique_key is None:
+        if request.on_conflict != "keep":
+            raise ValueError('on_conflict="replace" needs a unique_key: the key of the waiting job to replace')
+        return
+    if not 1 <= len(request.unique_key) <= 255:
+        raise ValueError("unique_key must be 1-255 characters")
+    if request.after:
+        raise ValueError("unique_key applies to jobs waiting to start, not to jobs that wait for others (after=)")
+
+
+#: What a publish does when a job of its type and unique key has not started yet: return that job, or
+#: replace its payload and run_at with the new ones (a debounce).
+ON_CONFLICT = ("keep", "replace")
 
 
 def _when(request: JobRequest, queue: Queue, *, now: datetime) -> tuple[int, JobStatus, datetime | None]:

@@ -35,6 +35,7 @@ from .relay import mark_sent
 from .rows import existing_jobs, insert_ignoring_duplicates, write_rows
 from .sending import describe_error, send_all, send_args
 from .sqs_limits import SQS_MAX_DELAY_SECONDS, SQS_MAX_MESSAGE_BYTES
+from .uniqueness import insert_or_wait
 from .workflows import publish_waiting
 
 __all__ = ["SQS_MAX_DELAY_SECONDS", "SQS_MAX_MESSAGE_BYTES", "JobRequest", "Queue", "publish", "publish_many", "resend"]
@@ -54,6 +55,8 @@ def publish(
     ordering_key: str | None = None,
     after: Sequence[uuid.UUID] = (),
     on_failure: str | None = None,
+    unique_key: str | None = None,
+    on_conflict: str = "keep",
 ) -> Job:
     """Save a job and send its message. Returns the job (the first one, if `idempotency_key` was seen).
 
@@ -69,6 +72,9 @@ def publish(
     `after=[job ids]`: the job waits (status `waiting`) until those finished, then runs; `on_failure`
     "cancel" (default) cancels it if one of them fails for good or is cancelled, "continue" runs it anyway
     (db/workflows.py).
+
+    `unique_key`: while a job of this type and key has not started, publishing again returns it; with
+    `on_conflict="replace"`, its payload and run_at become this call's (a debounce; db/uniqueness.py).
     """
     now = utcnow()
     if delay is not None:
@@ -76,8 +82,9 @@ def publish(
             raise ValueError("give run_at or delay, not both")
         run_at = now + delay
     request = JobRequest(
-        type, payload, delay_seconds, idempotency_key, max_attempts, run_at, ordering_key, tuple(after), on_failure
-    )
+        type, payload, delay_seconds, idempotency_key, max_attempts, run_at, ordering_key, tuple(after), on_failure,
+        unique_key, on_conflict,
+    )  # fmt: skip
     if after or on_failure is not None:
         try:
             return publish_waiting(db, [request], queue=queue)[0]
@@ -86,15 +93,21 @@ def publish(
     destination = queue.queue_for(type)  # a Router picks the type's pool queue; UnroutableJob before writing
     prepared = prepare(request, destination, now=now)
     with db.autocommit() as conn:  # the INSERT commits itself: one round trip
-        if not conn.execute(insert_ignoring_duplicates(conn), prepared.row).scalars().all():
-            assert idempotency_key is not None  # only a (type, key) duplicate is ignored
-            first = existing_jobs(conn, [(prepared.row["type"], idempotency_key)])[
-                (prepared.row["type"], idempotency_key)
-            ]
-            check_same_payload(first, prepared)
-            if not unsent(first):
-                return first
-            prepared = Prepared.first_send_of(first, delay_until(first.run_at, now) if first.run_at else delay_seconds)
+        insert = insert_ignoring_duplicates(conn)
+        if not conn.execute(insert, prepared.row).scalars().all():
+            if idempotency_key is not None and (first := _first_of_key(conn, prepared)) is not None:
+                check_same_payload(first, prepared)
+                if not unsent(first):
+                    return first
+                prepared = Prepared.first_send_of(
+                    first, delay_until(first.run_at, now) if first.run_at else delay_seconds
+                )
+            else:  # a unique key of a job not started yet (db/uniqueness.py)
+                waiting, new = insert_or_wait(conn, prepared, insert)
+                if not new:
+                    if not unsent(waiting):
+                        return waiting
+                    prepared = Prepared.first_send_of(waiting, delay_until(waiting.run_at, now))
     if prepared.row and prepared.row["status"] == JobStatus.SCHEDULED.value:
         return prepared.job()  # no message yet: the sweeper releases it when it is due
     try:
@@ -102,6 +115,11 @@ def publish(
     except Exception as err:
         raise PublishError(prepared.message.job_id, describe_error(err)) from None
     return _record_sent(db, [prepared.job()])[0]
+
+
+def _first_of_key(conn: Any, prepared: Prepared) -> Job | None:
+    key = (prepared.row["type"], prepared.row["idempotency_key"])
+    return existing_jobs(conn, [key]).get(key)
 
 
 def publish_many(db: DB, items: Iterable[JobRequest], *, queue: Destination) -> list[Job]:

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Insert, select, tuple_
 
 from .models import Job, jobs_table
 from .preparation import Prepared, check_same_payload, key_of
+from .uniqueness import insert_or_wait
 
 _t = jobs_table
 
@@ -34,32 +35,38 @@ def write_rows(conn: Connection, prepared: Sequence[Prepared]) -> Written:
     from one small compiled statement (a .values(list) statement with 12,000 bind parameters costs more to
     compile than the database takes to run it).
     """
-    inserted = frozenset(conn.execute(insert_ignoring_duplicates(conn), [p.row for p in prepared]).scalars())
-    skipped = [key_of(p) for p in prepared if p.message.job_id not in inserted]
+    insert = insert_ignoring_duplicates(conn)
+    inserted = set(conn.execute(insert, [p.row for p in prepared]).scalars())
+    skipped = [key_of(p) for p in prepared if p.message.job_id not in inserted and p.row["idempotency_key"]]
     existing = existing_jobs(conn, skipped) if skipped else {}
     jobs = []
     for p in prepared:
         if p.message.job_id in inserted:
             jobs.append(p.job())
-        else:  # raising here rolls back the caller's transaction: all or nothing
+        elif p.row["idempotency_key"] and key_of(p) in existing:  # raising here rolls back: all or nothing
             first = existing[key_of(p)]
             check_same_payload(first, p)
             jobs.append(first)
-    return Written(jobs, inserted)
+        else:  # its unique key names a job that has not started (db/uniqueness.py)
+            job, new = insert_or_wait(conn, p, insert)
+            if new:
+                inserted.add(job.id)
+            jobs.append(job)
+    return Written(jobs, frozenset(inserted))
 
 
 def insert_ignoring_duplicates(conn: Connection | str) -> Insert:
-    """INSERT that skips a row whose (type, idempotency_key) exists, returning the ids it did insert.
-    `conn`: the connection it will run on, or its dialect's name."""
-    keys = [_t.c.type, _t.c.idempotency_key]
+    """INSERT that skips a row whose (type, idempotency_key) exists, or whose (type, unique_key) names a job
+    not started yet (any unique index: no conflict target), returning the ids it did insert. `conn`: the
+    connection it will run on, or its dialect's name."""
     if (conn if isinstance(conn, str) else conn.dialect.name) == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return pg_insert(_t).on_conflict_do_nothing(index_elements=keys).returning(_t.c.id)
+        return pg_insert(_t).on_conflict_do_nothing().returning(_t.c.id)
     # Imported only when used: the worker's cold start never needs the SQLite dialect.
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    return sqlite_insert(_t).on_conflict_do_nothing(index_elements=keys).returning(_t.c.id)
+    return sqlite_insert(_t).on_conflict_do_nothing().returning(_t.c.id)
 
 
 def existing_jobs(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Job]:

@@ -10,3 +10,6 @@ SQS_MAX_MESSAGE_BYTES = 1_048_576
 DLQ_ATTRIBUTE_RESERVE = 2048
 SQS_MAX_DELAY_SECONDS = 900
 SQS_BATCH_ENTRIES = 10
+#: ChangeMessageVisibility's longest timeout: 12 hours
+#: (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ChangeMessageVisibility.html).
+SQS_MAX_VISIBILITY_SECONDS = 43_200

@@ -12,6 +12,7 @@ row: the row's own message may still be on its way and must find it unchanged.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -33,9 +34,11 @@ from db import (
     parse_body,
     redact,
 )
+from db.clock import utcnow
 from db.dependencies import ResultNotStorable, encode_result, settle
 from db.lifecycle import Finished, finish_job
 from db.message import JobMessage, job_id_hint
+from db.sqs_limits import SQS_MAX_VISIBILITY_SECONDS
 from worker.backoff import retry_delay
 from worker.completion import Completion
 from worker.config import WorkerConfig
@@ -106,6 +109,16 @@ def _decide(record: SqsRecord, context: Any, runtime: Runtime, completion: Compl
         return replace(base, outcome=Outcome.CANCELLED)
     if claim.outcome is ClaimOutcome.BUSY:
         return replace(base, outcome=Outcome.BUSY, visibility_seconds=later)
+    if claim.outcome is ClaimOutcome.NOT_DUE:  # a debounce moved its run_at: back when it is due
+        assert claim.job is not None
+        assert claim.job.run_at is not None
+        wait = math.ceil((claim.job.run_at - utcnow()).total_seconds())
+        return replace(
+            base,
+            outcome=Outcome.DEFERRED,
+            visibility_seconds=min(max(wait, 1), SQS_MAX_VISIBILITY_SECONDS),
+            error=f"runs at {claim.job.run_at.isoformat()}: returned until then",
+        )
     if claim.outcome is ClaimOutcome.TYPE_MISMATCH:
         assert claim.job is not None
         reason = f"message type {message.type!r} does not match job type {claim.job.type!r}; the job is untouched"

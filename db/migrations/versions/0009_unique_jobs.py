@@ -1,0 +1,42 @@
+"""Unique jobs while pending: `unique_key`, and a partial unique index of (type, unique_key) over the jobs
+that have not started (pending or scheduled). A second publish with the key of a job still waiting returns
+that job (or, with on_conflict="replace", updates its payload and run_at: a debounce); once it has started,
+the key is free again. Unlike idempotency keys, which name one job forever (db/uniqueness.py).
+
+Declared here only, as the other partial indexes are (db/models.py says why).
+
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-11-29
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0009"
+down_revision: str | None = "0008"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_WAITING_TO_START = sa.text("unique_key IS NOT NULL AND status IN ('pending', 'scheduled')")
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("background_jobs") as batch:
+        batch.add_column(sa.Column("unique_key", sa.String(255), nullable=True))
+    op.create_index(
+        "uq_background_jobs_type_unique_key_pending",
+        "background_jobs",
+        ["type", "unique_key"],
+        unique=True,
+        postgresql_where=_WAITING_TO_START,
+        sqlite_where=_WAITING_TO_START,
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("uq_background_jobs_type_unique_key_pending", table_name="background_jobs")
+    with op.batch_alter_table("background_jobs") as batch:
+        batch.drop_column("unique_key")
