@@ -31,7 +31,7 @@ from .preparation import (
     prepare,
     unsent,
 )
-from .relay import mark_sent
+from .relay import mark_sent, take_due, unrelease
 from .rows import existing_jobs, insert_ignoring_duplicates, write_rows
 from .sending import describe_error, send_all, send_args
 from .sqs_limits import SQS_MAX_DELAY_SECONDS, SQS_MAX_MESSAGE_BYTES
@@ -102,12 +102,10 @@ def publish(
                 prepared = Prepared.first_send_of(
                     first, delay_until(first.run_at, now) if first.run_at else delay_seconds
                 )
-            else:  # a unique key of a job not started yet (db/uniqueness.py)
+            else:  # a unique key of a job not started yet (db/uniqueness.py): its own publisher sends it
                 waiting, new = insert_or_wait(conn, prepared, insert)
                 if not new:
-                    if not unsent(waiting):
-                        return waiting
-                    prepared = Prepared.first_send_of(waiting, delay_until(waiting.run_at, now))
+                    return _release_if_due(db, destination, waiting, now)
     if prepared.row and prepared.row["status"] == JobStatus.SCHEDULED.value:
         return prepared.job()  # no message yet: the sweeper releases it when it is due
     try:
@@ -115,6 +113,22 @@ def publish(
     except Exception as err:
         raise PublishError(prepared.message.job_id, describe_error(err)) from None
     return _record_sent(db, [prepared.job()])[0]
+
+
+def _release_if_due(db: DB, destination: Destination, job: Job, now: datetime) -> Job:
+    """A scheduled job whose run_at a replacing publish moved within SQS's delay is released now, by the
+    sweeper's own conditional UPDATE (so it is sent once, whoever else tries), instead of at the next sweep."""
+    horizon = now + timedelta(seconds=SQS_MAX_DELAY_SECONDS)
+    if job.status is not JobStatus.SCHEDULED or job.run_at is None or job.run_at > horizon:
+        return job
+    released = take_due(db, horizon=horizon, now=now, only=job.id)
+    if not released:
+        return job  # another publisher or the sweeper released it
+    failures = resend(released, queue=destination, now=now)
+    if failures:
+        unrelease(db, list(failures))
+        raise PublishError(job.id, failures[job.id])
+    return released[0]
 
 
 def _first_of_key(conn: Any, prepared: Prepared) -> Job | None:

@@ -154,14 +154,24 @@ def take_for_resend(
     return sorted(jobs, key=lambda j: j.updated_at)
 
 
-def take_due(db: DB | Connection, *, horizon: datetime, limit: int = 500, now: datetime | None = None) -> list[Job]:
+def take_due(
+    db: DB | Connection,
+    *,
+    horizon: datetime,
+    limit: int = 500,
+    now: datetime | None = None,
+    only: UUID | None = None,
+) -> list[Job]:
     """Release the scheduled jobs due by `horizon` (earliest first, at most `limit`): each becomes `pending`
     and marked sent in one conditional UPDATE that skips rows another releaser holds, so concurrent
     sweepers never take a job twice; overdue ones (after downtime) are taken like the rest. The caller
     sends each message with the rest of its wait as DelaySeconds, and calls `unrelease` for what SQS refused.
+    With `only`, that job alone (a publish that moved a scheduled job's run_at near: db/uniqueness.py).
     """
     now = now or utcnow()
     due = and_(_t.c.status == JobStatus.SCHEDULED.value, _t.c.run_at <= horizon)
+    if only is not None:
+        due = and_(due, _t.c.id == only)
     chosen = select(_t.c.id).where(due).order_by(_t.c.run_at).limit(limit).with_for_update(skip_locked=True)
     stmt = (
         update(_t)

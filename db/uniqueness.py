@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, case, select, update
+from sqlalchemy import Connection, select, update
 
 from .clock import utcnow
 from .models import Job, JobStatus, jobs_table
@@ -30,8 +30,8 @@ _TRIES = 3
 
 def waiting_job(conn: Connection, prepared: Prepared, *, now: datetime | None = None) -> Job | None:
     """The job not started yet with the request's type and unique key (None: there is none now). With
-    on_conflict="replace" it takes the request's payload and run_at; a scheduled one due within SQS's delay
-    becomes pending with no message, so the publisher sends it now (the sweeper would release it late)."""
+    on_conflict="replace" it takes the request's payload and run_at (a scheduled one now due within SQS's
+    delay is the publisher's to release: `publish` does, as the sweeper would, but at once)."""
     row = prepared.row
     same = (
         _t.c.type == row["type"],
@@ -41,18 +41,10 @@ def waiting_job(conn: Connection, prepared: Prepared, *, now: datetime | None = 
     if prepared.on_conflict != "replace":
         found = conn.execute(select(_t).where(*same)).first()
         return Job.from_row(found) if found else None
-    now = now or utcnow()
-    becomes_pending = (_t.c.status == JobStatus.SCHEDULED.value) & (row["status"] == JobStatus.PENDING.value)
     replaced = conn.execute(
         update(_t)
         .where(*same)
-        .values(
-            payload=row["payload"],
-            run_at=row["run_at"],
-            updated_at=now,
-            status=case((becomes_pending, JobStatus.PENDING.value), else_=_t.c.status),
-            sent_at=case((becomes_pending, None), else_=_t.c.sent_at),
-        )
+        .values(payload=row["payload"], run_at=row["run_at"], updated_at=now or utcnow())
         .returning(*_t.c)
     ).first()
     return Job.from_row(replaced) if replaced else None
