@@ -510,6 +510,28 @@ def fail_job(
         return conn.execute(stmt).rowcount == 1
 
 
+def snooze_job(
+    db: DB | Connection, job_id: UUID, *, attempt: int, run_at: datetime, now: datetime | None = None
+) -> bool:
+    """The handler asked to run again at `run_at`: pending again with that run_at and the attempt given back
+    (a snooze is not a failure). Only the invocation holding that claim; True if the row changed. The claim
+    rule's due check keeps it from running before run_at, whenever its message comes back."""
+    stmt = (
+        update(_t)
+        .where(_t.c.id == job_id, _t.c.status == JobStatus.PROCESSING.value, _t.c.attempts == attempt)
+        .values(
+            status=JobStatus.PENDING.value,
+            attempts=_t.c.attempts - 1,
+            run_at=run_at,
+            started_at=None,
+            error=None,
+            updated_at=now or utcnow(),
+        )
+    )
+    with statements(db) as conn:
+        return conn.execute(stmt).rowcount == 1
+
+
 def cancel_requested(db: DB | Connection, job_id: UUID) -> bool:
     """Whether an operator asked this (running) job to stop: one indexed read, for handlers to poll."""
     with statements(db) as conn:

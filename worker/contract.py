@@ -75,6 +75,7 @@ METRIC_NAMES: Final = {
     "cancelled": "JobsCancelled",  # acknowledged unrun, or stopped when asked: an operator's jobs cancel
     "unavailable": "JobsUnavailable",  # the database (or its secret) could not be reached
     "errored": "JobsErrored",  # the worker itself failed on the record
+    "snoozed": "JobsSnoozed",  # the handler asked to run again later (Snooze): no attempt used
 }
 DURATION_METRIC: Final = "JobDuration"
 

@@ -23,3 +23,19 @@ class HandlerAlreadyRegistered(JobstackError):
 class BatchFailed(JobstackError):
     """The invocation must fail (the database is unreachable): raised after every record was settled, so
     Lambda counts a function error and the event source mapping backs off."""
+
+
+#: The longest a job may snooze at once: as far ahead as a job may be scheduled.
+MAX_SNOOZE_SECONDS = 366 * 86_400
+
+
+class Snooze(Exception):
+    """Raised (or returned) by a handler: run this job again in `seconds`, without using an attempt ("the
+    upstream export is not ready yet", "the API said wait"). Its row waits as pending with that run_at, and
+    its message comes back when it is due (worker/processing.py)."""
+
+    def __init__(self, seconds: float) -> None:
+        if not 1 <= seconds <= MAX_SNOOZE_SECONDS:
+            raise ValueError(f"Snooze takes 1 to {MAX_SNOOZE_SECONDS} seconds, got {seconds}")
+        self.seconds = seconds
+        super().__init__(f"snoozed for {seconds} s")

@@ -72,6 +72,8 @@ class BatchMetrics:
             self.count(job_type, "dead_lettered")
         elif result.outcome is Outcome.CANCELLED:
             self.count(job_type, "cancelled")
+        elif result.outcome is Outcome.SNOOZED:
+            self.count(job_type, "snoozed")
         elif not result.outcome.acknowledged:
             self.count(job_type, "retried")
         if result.outcome is Outcome.UNAVAILABLE:

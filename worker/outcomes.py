@@ -23,6 +23,7 @@ class Outcome(enum.StrEnum):
     UNAVAILABLE = "unavailable"  # database unreachable; message back, nothing changed, invocation fails
     ERROR = "error"  # the worker itself failed (e.g. DLQ unreachable); message back
     CANCELLED = "cancelled"  # cancelled by an operator (before it ran, or while running and then stopped); deleted
+    SNOOZED = "snoozed"  # the handler asked to run again later: no attempt used; message back when due
 
     @property
     def acknowledged(self) -> bool:

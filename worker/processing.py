@@ -16,6 +16,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -36,14 +37,14 @@ from db import (
 )
 from db.clock import utcnow
 from db.dependencies import ResultNotStorable, encode_result, settle
-from db.lifecycle import Finished, finish_job
+from db.lifecycle import Finished, finish_job, snooze_job
 from db.message import JobMessage, job_id_hint
 from db.sqs_limits import SQS_MAX_VISIBILITY_SECONDS
 from worker.backoff import retry_delay
 from worker.completion import Completion
 from worker.config import WorkerConfig
 from worker.contract import DeadLetterKind
-from worker.exceptions import HandlerNotFound
+from worker.exceptions import HandlerNotFound, Snooze
 from worker.observability import LOGGER_NAME, job_logger
 from worker.outcomes import ABANDONED, NOT_RUN, Decision, Outcome
 from worker.record import SqsRecord
@@ -175,9 +176,14 @@ def _run(
         if handler.transactional:
             finished = _run_in_transaction(runtime, job, handler.run, ctx)
         else:
-            result = encode_result(handler.run(ctx))
+            returned = handler.run(ctx)
+            if isinstance(returned, Snooze):
+                raise returned
+            result = encode_result(returned)
     except DatabaseUnavailable:
         raise  # the row stays processing; the stale window hands it to a later invocation
+    except Snooze as snooze:
+        return _snoozed(runtime, job, replace(base, handler_ms=(time.perf_counter() - started) * 1000), snooze)
     except _CompletionLost as lost:
         return replace(
             base, outcome=Outcome.DUPLICATE, error=str(lost), handler_ms=(time.perf_counter() - started) * 1000
@@ -209,13 +215,32 @@ def _run_in_transaction(runtime: Runtime, job: Job, run: Callable[[JobContext], 
     """The handler and the job's completion in one transaction: its writes commit with the completion or not
     at all (the handler raises, the completion misses, the commit fails: all roll back)."""
     with runtime.db.begin() as conn:
-        result = encode_result(run(replace(ctx, _conn=conn)))
+        returned = run(replace(ctx, _conn=conn))
+        if isinstance(returned, Snooze):
+            raise returned  # its writes roll back: a snoozed run did not happen
+        result = encode_result(returned)
         finished = finish_job(conn, job.id, attempt=job.attempts, result=result, dependents=job.has_dependents)
         if not finished.completed:
             raise _CompletionLost(
                 "another invocation took the job over while it ran: this run's writes were rolled back"
             )
     return finished
+
+
+def _snoozed(runtime: Runtime, job: Job, base: Decision, snooze: Snooze) -> Decision:
+    """The handler asked to run again later: the row pending with its run_at and the attempt given back; the
+    message returned until then (a longer wait than SQS's 12-hour visibility comes back early and is
+    returned again by the claim's due check)."""
+    wait = math.ceil(snooze.seconds)
+    if not snooze_job(runtime.db, job.id, attempt=job.attempts, run_at=utcnow() + timedelta(seconds=wait)):
+        return replace(base, outcome=Outcome.DUPLICATE, error="another invocation took the job over while it ran")
+    return replace(
+        base,
+        outcome=Outcome.SNOOZED,
+        attempt=job.attempts - 1,
+        visibility_seconds=min(wait, SQS_MAX_VISIBILITY_SECONDS),
+        error=f"snoozed for {wait} s",
+    )
 
 
 def _settled(runtime: Runtime, job_id: UUID) -> tuple[UUID, ...]:

@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 
 from db import DB, ConfigError, cancel_requested, get_job_type
 from db.dependencies import Dependency, dependencies_of
-from worker.exceptions import HandlerAlreadyRegistered, HandlerNotFound
+from worker.exceptions import HandlerAlreadyRegistered, HandlerNotFound, Snooze
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,10 @@ class JobContext:
         """The jobs this one waited for (a group's members, a chain's previous step, `after=`), in the order
         they were given, with their status, result and error. One query, when called."""
         return dependencies_of(self._conn if self._conn is not None else self.db, self.job_id)
+
+    def snooze(self, seconds: float) -> Snooze:
+        """`return ctx.snooze(60)` (or raise it): run again in `seconds`, this attempt not counted."""
+        return Snooze(seconds)
 
     def previous_result(self) -> object:
         """The result of the one job this one waited for (a chain's previous step). ValueError if it waited

@@ -50,10 +50,10 @@ class Calls:
     runs: list[dict[str, Any]] = field(default_factory=list)
     behaviour: Any = None
 
-    def __call__(self, ctx: JobContext) -> None:
+    def __call__(self, ctx: JobContext) -> object:
+        """The behaviour's return value is the handler's (a result, or `ctx.snooze(...)`)."""
         self.runs.append({"job_id": ctx.job_id, "attempt": ctx.attempt, "payload": ctx.payload})
-        if self.behaviour is not None:
-            self.behaviour(ctx)
+        return self.behaviour(ctx) if self.behaviour is not None else None
 
 
 class CountCalls(BaseModel):

@@ -37,6 +37,7 @@ def test_metrics_are_embedded_metric_format_by_job_type() -> None:
         "JobsCancelled",
         "JobsUnavailable",
         "JobsErrored",
+        "JobsSnoozed",
         "JobDuration",
     }
     assert docs["resize"]["JobsDeadLettered"] == 1
