@@ -41,6 +41,7 @@ class ClaimOutcome(enum.StrEnum):
     NOT_FOUND = "not_found"  # no row (yet): the publisher's commit may not be visible; retry later
     CANCELLED = "cancelled"  # an operator cancelled it: acknowledge, do not run
     NOT_DUE = "not_due"  # pending with a run_at still ahead (a debounce moved it): return it until then
+    THROTTLED = "throttled"  # its concurrency key has as many jobs running as allowed: return it, unclaimed
 
 
 @dataclass(frozen=True)
@@ -220,6 +221,45 @@ def claim_job(
         if row is not None:
             return Claim(ClaimOutcome.CLAIMED, Job.from_row(row))
         return _why_not_claimed(conn, job_id, job_type=job_type, stale_before=stale_before, now=now)
+
+
+_KEY_OF = text("SELECT concurrency_key, status FROM background_jobs WHERE id = :job_id").bindparams(_job_id)
+_MAY_RUN = (JobStatus.PENDING.value, JobStatus.FAILED.value, JobStatus.PROCESSING.value)
+_RUNNING_WITH_KEY = text(
+    f"SELECT count(*) FROM background_jobs WHERE type = :job_type AND concurrency_key = :key "
+    f"AND status = '{JobStatus.PROCESSING.value}' AND started_at >= :stale_before"
+).bindparams(_stale_before)
+
+
+def claim_keyed(
+    db: DB,
+    job_id: UUID,
+    *,
+    job_type: str,
+    limit: int,
+    stale_after: timedelta,
+    now: datetime | None = None,
+) -> Claim:
+    """`claim_job`, for a type with a limit per concurrency key: only while fewer than `limit` jobs of the type
+    with the job's key run (THROTTLED otherwise; a job without a key is claimed as usual). One transaction
+    that first takes a transaction-scoped advisory lock on (type, key), so two claims of one key count one
+    after the other, across every worker; a transaction-mode pooler keeps a transaction on one server
+    connection. A claim gone stale (its invocation died) no longer holds a slot. Six round trips (BEGIN, the
+    key, the lock, the count, the claim, COMMIT): only jobs of such types pay them."""
+    now = now or utcnow()
+    with db.begin() as conn:
+        row = conn.execute(_KEY_OF, {"job_id": job_id}).first()
+        key = row.concurrency_key if row is not None and row.status in _MAY_RUN else None
+        if key is not None:  # (a finished job's duplicate is told so by the claim, unlimited)
+            if conn.dialect.name == "postgresql":
+                lock = text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))")
+                conn.execute(lock, {"name": f"jobstack:{job_type}:{key}"})
+            running = conn.execute(
+                _RUNNING_WITH_KEY, {"job_type": job_type, "key": key, "stale_before": now - stale_after}
+            ).scalar_one()
+            if running >= limit:
+                return Claim(ClaimOutcome.THROTTLED)
+        return claim_job(conn, job_id, stale_after=stale_after, job_type=job_type, now=now)
 
 
 def _why_not_claimed(

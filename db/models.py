@@ -135,6 +135,9 @@ jobs_table = Table(
     # One job per (type, unique_key) among those not started yet (migration 0009's partial unique index,
     # declared there only): db/uniqueness.py.
     Column("unique_key", String(255)),
+    # At most the handler's `concurrency_per_key` jobs of a type with this key run at once (migration 0009's
+    # partial index of the running ones): db/lifecycle.py's keyed claim.
+    Column("concurrency_key", String(255)),
     CheckConstraint(f"status IN ({STATUS_VALUES})", name="status"),
     CheckConstraint("attempts >= 0", name="attempts_not_negative"),
     CheckConstraint("max_attempts >= 1", name="max_attempts_positive"),
@@ -202,6 +205,7 @@ class Job:
     workflow_id: uuid.UUID | None = None
     result: Any = None
     unique_key: str | None = None
+    concurrency_key: str | None = None
 
     @property
     def attempts_left(self) -> int:

@@ -54,13 +54,14 @@ def enqueue(
     on_failure: str | None = None,
     unique_key: str | None = None,
     on_conflict: str = "keep",
+    concurrency_key: str | None = None,
 ) -> Job:
     """Write one job in the caller's open transaction. See `enqueue_many`; `after` and `unique_key` as
     `publish`'s."""
     request = JobRequest(
         type, payload, delay_seconds, idempotency_key, max_attempts,
         ordering_key=ordering_key, after=tuple(after), on_failure=on_failure, unique_key=unique_key,
-        on_conflict=on_conflict,
+        on_conflict=on_conflict, concurrency_key=concurrency_key,
     )  # fmt: skip
     return enqueue_many(conn, [request], queue=queue)[0]
 

@@ -48,6 +48,9 @@ class JobRequest:
     #: or with on_conflict="replace" updates its payload and run_at (a debounce).
     unique_key: str | None = None
     on_conflict: str = "keep"
+    #: At most the handler's `concurrency_per_key` jobs of this type with this key run at once (a tenant,
+    #: a customer): other keys are not held back. Works on standard queues.
+    concurrency_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,8 @@ def prepare(request: JobRequest, queue: Queue, *, now: datetime) -> Prepared:
     if key is not None and not 1 <= len(key) <= 255:
         raise ValueError("idempotency_key must be 1-255 characters")
     check_unique(request)
+    if request.concurrency_key is not None and not 1 <= len(request.concurrency_key) <= 255:
+        raise ValueError("concurrency_key must be 1-255 characters")
     max_attempts = request.max_attempts if request.max_attempts is not None else job_type.max_attempts
     if max_attempts < 1:
         raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
@@ -159,6 +164,7 @@ def prepare(request: JobRequest, queue: Queue, *, now: datetime) -> Prepared:
         "workflow_id": None,
         "result": None,
         "unique_key": request.unique_key,
+        "concurrency_key": request.concurrency_key,
     }
     if request.ordering_key is not None:
         if not queue.fifo and queue.url:

@@ -57,6 +57,7 @@ def publish(
     on_failure: str | None = None,
     unique_key: str | None = None,
     on_conflict: str = "keep",
+    concurrency_key: str | None = None,
 ) -> Job:
     """Save a job and send its message. Returns the job (the first one, if `idempotency_key` was seen).
 
@@ -75,6 +76,8 @@ def publish(
 
     `unique_key`: while a job of this type and key has not started, publishing again returns it; with
     `on_conflict="replace"`, its payload and run_at become this call's (a debounce; db/uniqueness.py).
+    `concurrency_key`: at most the handler's `concurrency_per_key` jobs of this type with this key run at
+    once (db/lifecycle.py: claim_keyed).
     """
     now = utcnow()
     if delay is not None:
@@ -83,7 +86,7 @@ def publish(
         run_at = now + delay
     request = JobRequest(
         type, payload, delay_seconds, idempotency_key, max_attempts, run_at, ordering_key, tuple(after), on_failure,
-        unique_key, on_conflict,
+        unique_key, on_conflict, concurrency_key,
     )  # fmt: skip
     if after or on_failure is not None:
         try:

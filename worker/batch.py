@@ -167,7 +167,7 @@ def _log_outcome(decision: Decision, duration_ms: float) -> None:
         fields["requeued"] = True
     if decision.error:
         fields["error"] = redact(decision.error)
-    quiet = (Outcome.SUCCEEDED, Outcome.DUPLICATE, Outcome.CANCELLED, Outcome.SNOOZED)
+    quiet = (Outcome.SUCCEEDED, Outcome.DUPLICATE, Outcome.CANCELLED, Outcome.SNOOZED, Outcome.THROTTLED)
     level = logging.INFO if decision.outcome in quiet else logging.WARNING
     if decision.outcome in (Outcome.UNAVAILABLE, Outcome.ERROR):
         level = logging.ERROR

@@ -225,8 +225,10 @@ def _claimable(records: list[SqsRecord]) -> list[tuple[UUID, str]]:
     for record in records:
         try:
             message = parse_body(record.body)
-            get_handler(message.type)
+            handler = get_handler(message.type)
         except (MalformedMessage, HandlerNotFound):
+            continue
+        if handler.concurrency_per_key is not None:  # claimed one by one, counting its key's slots
             continue
         wanted.setdefault(message.job_id, message.type)
     return list(wanted.items())

@@ -76,6 +76,7 @@ METRIC_NAMES: Final = {
     "unavailable": "JobsUnavailable",  # the database (or its secret) could not be reached
     "errored": "JobsErrored",  # the worker itself failed on the record
     "snoozed": "JobsSnoozed",  # the handler asked to run again later (Snooze): no attempt used
+    "throttled": "JobsThrottled",  # not run: its concurrency key's slots were taken (no attempt used)
 }
 DURATION_METRIC: Final = "JobDuration"
 

@@ -74,6 +74,8 @@ class BatchMetrics:
             self.count(job_type, "cancelled")
         elif result.outcome is Outcome.SNOOZED:
             self.count(job_type, "snoozed")
+        elif result.outcome is Outcome.THROTTLED:
+            self.count(job_type, "throttled")
         elif not result.outcome.acknowledged:
             self.count(job_type, "retried")
         if result.outcome is Outcome.UNAVAILABLE:

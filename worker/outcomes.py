@@ -24,6 +24,7 @@ class Outcome(enum.StrEnum):
     ERROR = "error"  # the worker itself failed (e.g. DLQ unreachable); message back
     CANCELLED = "cancelled"  # cancelled by an operator (before it ran, or while running and then stopped); deleted
     SNOOZED = "snoozed"  # the handler asked to run again later: no attempt used; message back when due
+    THROTTLED = "throttled"  # its concurrency key had every slot taken: not run, no attempt; message back soon
 
     @property
     def acknowledged(self) -> bool:
@@ -32,7 +33,9 @@ class Outcome(enum.StrEnum):
 
 #: Outcomes of deliveries that never ran the handler and left the job as it was: they must not cost the
 #: job its attempts, however often they happen.
-NOT_RUN = frozenset({Outcome.BUSY, Outcome.NOT_FOUND, Outcome.DEFERRED, Outcome.UNAVAILABLE, Outcome.ERROR})
+NOT_RUN = frozenset(
+    {Outcome.BUSY, Outcome.NOT_FOUND, Outcome.DEFERRED, Outcome.UNAVAILABLE, Outcome.ERROR, Outcome.THROTTLED}
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,7 @@ from db import (
 )
 from db.clock import utcnow
 from db.dependencies import ResultNotStorable, encode_result, settle
-from db.lifecycle import Finished, finish_job, snooze_job
+from db.lifecycle import Finished, claim_keyed, finish_job, snooze_job
 from db.message import JobMessage, job_id_hint
 from db.sqs_limits import SQS_MAX_VISIBILITY_SECONDS
 from worker.backoff import retry_delay
@@ -53,6 +53,8 @@ from worker.runtime import Runtime
 
 log = logging.getLogger(LOGGER_NAME)
 _NO_DEADLINE_MS = 15 * 60 * 1000
+#: A throttled record comes back after 1, 2, 4 ... seconds (jittered), at most this: soon after a slot frees.
+THROTTLED_MAX_SECONDS = 30
 
 
 def decide(record: SqsRecord, context: Any, runtime: Runtime, completion: Completion) -> Decision:
@@ -100,8 +102,21 @@ def _decide(record: SqsRecord, context: Any, runtime: Runtime, completion: Compl
             error=f"{remaining_ms} ms left, {int(needed.total_seconds() * 1000)} ms needed to start",
         )
 
-    claim = completion.claim(message.job_id, stale_after=config.stale_after, job_type=message.type)
+    if handler.concurrency_per_key is not None:  # its own transaction: a held success completes first
+        completion.flush()
+        claim = claim_keyed(
+            runtime.db,
+            message.job_id,
+            job_type=message.type,
+            limit=handler.concurrency_per_key,
+            stale_after=config.stale_after,
+        )
+    else:
+        claim = completion.claim(message.job_id, stale_after=config.stale_after, job_type=message.type)
     later = retry_delay(record.receive_count, base=config.backoff_base_seconds, cap=config.backoff_max_seconds)
+    if claim.outcome is ClaimOutcome.THROTTLED:  # a slot frees when a running job of its key finishes
+        wait = max(1, retry_delay(record.receive_count, base=1, cap=THROTTLED_MAX_SECONDS))
+        return replace(base, outcome=Outcome.THROTTLED, visibility_seconds=wait, error="its concurrency key is busy")
     if claim.outcome is ClaimOutcome.NOT_FOUND:
         return replace(base, outcome=Outcome.NOT_FOUND, visibility_seconds=later)
     if claim.outcome is ClaimOutcome.COMPLETED:

@@ -90,25 +90,41 @@ class RegisteredHandler:
     #: Runs inside the transaction that completes the job (`ctx.conn`): its database writes and the
     #: completion commit together or not at all.
     transactional: bool = False
+    #: At most this many jobs of the type with the same `concurrency_key` run at once (None: no limit).
+    concurrency_per_key: int | None = None
 
 
 _handlers: dict[str, RegisteredHandler] = {}
 
 
 def job(
-    name: str, *, min_time_left_seconds: int | None = None, transactional: bool = False
+    name: str,
+    *,
+    min_time_left_seconds: int | None = None,
+    transactional: bool = False,
+    concurrency_per_key: int | None = None,
 ) -> Callable[[JobHandler], JobHandler]:
     """Register the decorated function as the handler of job type `name` (declared in db/job_types.py).
 
     `transactional=True`: the handler gets `ctx.conn`, open in the transaction that completes the job, so
-    its database writes happen exactly once: they commit with the completion or roll back with it."""
+    its database writes happen exactly once: they commit with the completion or roll back with it.
+    `concurrency_per_key=N`: at most N jobs of this type with the same `concurrency_key` (given at publish)
+    run at once, across every worker; other keys are not held back (db/lifecycle.py: claim_keyed)."""
+    if concurrency_per_key is not None and concurrency_per_key < 1:
+        raise ConfigError(f"@job({name!r}): concurrency_per_key must be at least 1, got {concurrency_per_key}")
     get_job_type(name)  # the payload schema must exist first: it is the contract with publishers
 
     def register(func: JobHandler) -> JobHandler:
         if name in _handlers:
             raise HandlerAlreadyRegistered(name)
         min_left = timedelta(seconds=min_time_left_seconds) if min_time_left_seconds is not None else None
-        _handlers[name] = RegisteredHandler(type=name, run=func, min_time_left=min_left, transactional=transactional)
+        _handlers[name] = RegisteredHandler(
+            type=name,
+            run=func,
+            min_time_left=min_left,
+            transactional=transactional,
+            concurrency_per_key=concurrency_per_key,
+        )
         return func
 
     return register

@@ -62,11 +62,17 @@ class CountCalls(BaseModel):
 
 @contextmanager
 def job_type_for_test(
-    name: str, schema: type[BaseModel], handler: Any, *, max_attempts: int, transactional: bool = False
+    name: str,
+    schema: type[BaseModel],
+    handler: Any,
+    *,
+    max_attempts: int,
+    transactional: bool = False,
+    concurrency_per_key: int | None = None,
 ) -> Iterator[None]:
     """A job type and its handler, registered on both sides (db and worker) for one test, then removed."""
     register_job_type(name, schema, max_attempts=max_attempts)
-    registry.job(name, transactional=transactional)(handler)
+    registry.job(name, transactional=transactional, concurrency_per_key=concurrency_per_key)(handler)
     try:
         yield
     finally:

@@ -38,6 +38,7 @@ def test_metrics_are_embedded_metric_format_by_job_type() -> None:
         "JobsUnavailable",
         "JobsErrored",
         "JobsSnoozed",
+        "JobsThrottled",
         "JobDuration",
     }
     assert docs["resize"]["JobsDeadLettered"] == 1
