@@ -21,6 +21,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -159,6 +160,15 @@ jobs_table = Table(
     Index(None, "type", "created_at"),
     # `jobs list --group`, `jobs show`'s workflow and `jobs cancel --group` (migration 0008; partial, declared
     # there only, as the idempotency key's: most jobs belong to no workflow): ix_background_jobs_workflow_id.
+)
+
+#: One token bucket per named rate limiter (migration 0009, db/rate_limits.py): the tokens left at updated_at.
+rate_limiters_table = Table(
+    "rate_limiters",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )
 
 #: Which job waits for which (migration 0008): one row per (prerequisite, dependent), settled once, when the

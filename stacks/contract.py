@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from stacks.settings_model import Pool, stale_after_for
-from worker.contract import PER_JOB, Env
+from worker.contract import PER_JOB, Env, rate_limits_json
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,8 @@ def worker_environment(
     }
     if s.completion != PER_JOB:  # absent means per_job: the templates of pools that keep it are unchanged
         env[Env.COMPLETION] = s.completion
+    if s.rate_limits:  # absent means none: templates without limiters are unchanged
+        env[Env.RATE_LIMITS] = rate_limits_json(dict(s.rate_limits))
     if database_secret_arn is not None:
         env[Env.DATABASE_SSLMODE] = s.database_sslmode
         if s.database_sslrootcert:

@@ -42,7 +42,7 @@ from stacks.settings_model import (
     SettingsError,
     camel,
 )
-from worker.contract import COMPLETION_MODES, Env
+from worker.contract import COMPLETION_MODES, Env, parse_rate_limits
 
 __all__ = [  # the model's names too, so `from stacks.settings import Settings` keeps working
     "DLQ_RETENTION_DAYS", "LAMBDA_CA_BUNDLE", "LAMBDA_TASK_ROOT", "RESERVED_HEADROOM", "WORKER_BACKOFF_MAX_SECONDS",
@@ -159,6 +159,11 @@ _LIST_KEYS = {"alarm_emails", "s3_read_buckets", "s3_write_buckets", "vpc_subnet
 
 
 def coerce(where: str, key: str, value: Any) -> Any:
+    if key == "rate_limits":
+        try:
+            return tuple(sorted(parse_rate_limits(value, f"{where}: rate_limits").items()))
+        except ValueError as err:
+            raise SettingsError(str(err)) from None
     if key == "schedules":
         try:
             return parse_schedules(where, value)

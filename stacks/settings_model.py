@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from stacks.schedules import Schedule
+from worker.contract import RateLimit
 
 DEFAULT_POOL = "default"
 DLQ_RETENTION_DAYS = 14  # SQS's maximum: a dead letter waits as long as SQS allows
@@ -81,6 +82,9 @@ class Settings:
     #: Periodic jobs (stacks/schedules.py): NAME -> {cron | rate, timezone, type, payload}; each an EventBridge
     #: Scheduler schedule publishing the job once per fire time.
     schedules: tuple[Schedule, ...] = ()
+    #: Named rate limits (worker/contract.py: RateLimit): NAME -> {"per_second": N, "burst": N}, shared by
+    #: every worker through the database; a handler names one with @job(..., rate_limit=NAME).
+    rate_limits: tuple[tuple[str, RateLimit], ...] = ()
     sweep_interval_minutes: int = 5
     #: Days a completed job, and a failed one with no attempts left, is kept before the sweeper prunes it
     #: (0: kept forever).

@@ -20,7 +20,7 @@ from db.destinations import Destination, Queue
 from db.engine import normalise_url
 from db.exceptions import ConfigError
 from db.routes import DEFAULT_POOL, ROUTES_VARIABLE, Router, Routes
-from worker.contract import COMPLETION_MODES, PER_JOB, Env
+from worker.contract import COMPLETION_MODES, PER_JOB, Env, RateLimit, parse_rate_limits
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
@@ -71,6 +71,8 @@ class WorkerConfig:
     #: The queue where scheduled fires that could not publish wait (stacks/periodic_jobs.py): the sweeper
     #: replays it. None: the environment has no schedules.
     schedule_failures_url: str | None = None
+    #: Named rate limits (settings `rate_limits`, Env.RATE_LIMITS): handlers name one with rate_limit=.
+    rate_limits: dict[str, RateLimit] = field(default_factory=dict)
 
     @property
     def requeue_at_receive_count(self) -> int:
@@ -197,8 +199,19 @@ def load_config(environ: Mapping[str, str]) -> WorkerConfig:
         schedule_failures_url=_queue_url(environ, Env.SCHEDULE_FAILURES_URL)
         if environ.get(Env.SCHEDULE_FAILURES_URL, "").strip()
         else None,
+        rate_limits=_rate_limits(environ),
         **_pools(environ),
     )
+
+
+def _rate_limits(environ: Mapping[str, str]) -> dict[str, RateLimit]:
+    text = environ.get(Env.RATE_LIMITS, "").strip()
+    if not text:
+        return {}
+    try:
+        return parse_rate_limits(json.loads(text), Env.RATE_LIMITS)
+    except ValueError as err:  # json's own errors are ValueErrors too
+        raise ConfigError(str(err).splitlines()[0]) from None
 
 
 def _pools(environ: Mapping[str, str]) -> dict[str, Any]:

@@ -12,6 +12,9 @@ every alarm on the worker's metrics is checked against what a real batch prints.
 
 from __future__ import annotations
 
+import json
+import re
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
@@ -41,6 +44,8 @@ class Env:
     SCHEDULE_FAILURES_URL: Final = "SCHEDULE_FAILURES_URL"
     #: Only for a pool with `completion: batched` (COMPLETION_MODES); absent means per_job.
     COMPLETION: Final = "JOB_COMPLETION"
+    #: Only with `rate_limits` in the settings: the named limiters, as `rate_limits_json` writes them.
+    RATE_LIMITS: Final = "JOB_RATE_LIMITS"
 
     # Local runs and tuning.
     DATABASE_URL: Final = "DATABASE_URL"
@@ -108,3 +113,39 @@ class DeadLetterKind(StrEnum):
     FAILED = "failed"  # the handler raised on the job's last attempt
     EXHAUSTED = "exhausted"  # no attempts left when it was received (a worker died on the last one)
     UNDELIVERABLE = "undeliverable"  # every delivery for too long could not run it (busy, deferred, ...)
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A named limiter (settings `rate_limits`, `@job(..., rate_limit=NAME)`): a token bucket shared by every
+    worker through the database, refilled at `per_second`, holding at most `burst` tokens."""
+
+    per_second: float
+    burst: int
+
+
+def parse_rate_limits(value: object, where: str = "rate_limits") -> dict[str, RateLimit]:
+    """The settings' (or the environment's) limiters, or ValueError naming the one that is wrong and why."""
+    if not isinstance(value, dict):
+        raise ValueError(f'{where} must map names to {{"per_second": N, "burst": N}}, got {value!r}')
+    limits = {}
+    for name, spec in value.items():
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", name):
+            raise ValueError(f"{where}: limiter name {name!r} must be 1-64 letters, digits or _.:-")
+        if not isinstance(spec, dict) or set(spec) - {"per_second", "burst"} or "per_second" not in spec:
+            raise ValueError(f'{where}.{name} must be {{"per_second": N, "burst": N}} (burst optional), got {spec!r}')
+        rate, burst = spec["per_second"], spec.get("burst", 1)
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= 100_000:
+            raise ValueError(f"{where}.{name}.per_second must be a number above 0 (at most 100000), got {rate!r}")
+        if isinstance(burst, bool) or not isinstance(burst, int) or not 1 <= burst <= 1_000_000:
+            raise ValueError(f"{where}.{name}.burst must be a whole number of at least 1, got {burst!r}")
+        limits[name] = RateLimit(float(rate), burst)
+    return limits
+
+
+def rate_limits_json(limits: dict[str, RateLimit]) -> str:
+    """The environment's form of the limiters (what `parse_rate_limits(json.loads(...))` reads back)."""
+    return json.dumps(
+        {name: {"per_second": limit.per_second, "burst": limit.burst} for name, limit in sorted(limits.items())},
+        separators=(",", ":"),
+    )

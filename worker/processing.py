@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -39,6 +40,7 @@ from db.clock import utcnow
 from db.dependencies import ResultNotStorable, encode_result, settle
 from db.lifecycle import Finished, claim_keyed, finish_job, snooze_job
 from db.message import JobMessage, job_id_hint
+from db.rate_limits import take_token, whole_seconds
 from db.sqs_limits import SQS_MAX_VISIBILITY_SECONDS
 from worker.backoff import retry_delay
 from worker.completion import Completion
@@ -102,6 +104,10 @@ def _decide(record: SqsRecord, context: Any, runtime: Runtime, completion: Compl
             error=f"{remaining_ms} ms left, {int(needed.total_seconds() * 1000)} ms needed to start",
         )
 
+    if handler.rate_limit is not None:  # a token before the claim: a throttled job spends no attempt
+        throttled = _throttled(runtime, handler.rate_limit, base)
+        if throttled is not None:
+            return throttled
     if handler.concurrency_per_key is not None:  # its own transaction: a held success completes first
         completion.flush()
         claim = claim_keyed(
@@ -240,6 +246,18 @@ def _run_in_transaction(runtime: Runtime, job: Job, run: Callable[[JobContext], 
                 "another invocation took the job over while it ran: this run's writes were rolled back"
             )
     return finished
+
+
+def _throttled(runtime: Runtime, name: str, base: Decision) -> Decision | None:
+    """None if a token of limiter `name` was taken; else the record returned until one is due, spread over
+    the next burst's worth of time so that throttled jobs do not all come back at the same instant."""
+    limit = runtime.config.rate_limits[name]  # worker/runtime.py refused a handler naming an unknown one
+    verdict = take_token(runtime.db, name, per_second=limit.per_second, burst=limit.burst)
+    if verdict.taken:
+        return None
+    spread = random.uniform(0, limit.burst / limit.per_second)  # noqa: S311 - jitter, not secrecy
+    wait = min(whole_seconds(verdict.wait_seconds + spread), SQS_MAX_VISIBILITY_SECONDS)
+    return replace(base, outcome=Outcome.THROTTLED, visibility_seconds=wait, error=f"rate limit {name!r}: no token")
 
 
 def _snoozed(runtime: Runtime, job: Job, base: Decision, snooze: Snooze) -> Decision:

@@ -8,7 +8,7 @@ testable by calling them directly with a context.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -92,6 +92,8 @@ class RegisteredHandler:
     transactional: bool = False
     #: At most this many jobs of the type with the same `concurrency_key` run at once (None: no limit).
     concurrency_per_key: int | None = None
+    #: The named limiter (settings `rate_limits`) its starts take a token from (None: not limited).
+    rate_limit: str | None = None
 
 
 _handlers: dict[str, RegisteredHandler] = {}
@@ -103,13 +105,16 @@ def job(
     min_time_left_seconds: int | None = None,
     transactional: bool = False,
     concurrency_per_key: int | None = None,
+    rate_limit: str | None = None,
 ) -> Callable[[JobHandler], JobHandler]:
     """Register the decorated function as the handler of job type `name` (declared in db/job_types.py).
 
     `transactional=True`: the handler gets `ctx.conn`, open in the transaction that completes the job, so
     its database writes happen exactly once: they commit with the completion or roll back with it.
     `concurrency_per_key=N`: at most N jobs of this type with the same `concurrency_key` (given at publish)
-    run at once, across every worker; other keys are not held back (db/lifecycle.py: claim_keyed)."""
+    run at once, across every worker; other keys are not held back (db/lifecycle.py: claim_keyed).
+    `rate_limit=NAME`: each start takes a token of the limiter NAME of the settings' `rate_limits`
+    (db/rate_limits.py), shared by every worker and every type naming it."""
     if concurrency_per_key is not None and concurrency_per_key < 1:
         raise ConfigError(f"@job({name!r}): concurrency_per_key must be at least 1, got {concurrency_per_key}")
     get_job_type(name)  # the payload schema must exist first: it is the contract with publishers
@@ -124,6 +129,7 @@ def job(
             min_time_left=min_left,
             transactional=transactional,
             concurrency_per_key=concurrency_per_key,
+            rate_limit=rate_limit,
         )
         return func
 
@@ -146,6 +152,17 @@ def check_fits(function_timeout: timedelta) -> None:
                 f"handler for {handler.type!r} asks for min_time_left_seconds="
                 f"{int(handler.min_time_left.total_seconds())}, but the function timeout is "
                 f"{int(function_timeout.total_seconds())} s: it could never start; lower it or raise timeout_seconds"
+            )
+
+
+def check_rate_limits(configured: Iterable[str]) -> None:
+    """Refuse a handler naming a limiter the settings do not define: its jobs could never start."""
+    known = set(configured)
+    for handler in _handlers.values():
+        if handler.rate_limit is not None and handler.rate_limit not in known:
+            raise ConfigError(
+                f"handler for {handler.type!r} takes its tokens from rate limit {handler.rate_limit!r}, which the "
+                f"settings' rate_limits do not define (defined: {', '.join(sorted(known)) or 'none'})"
             )
 
 

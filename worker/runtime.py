@@ -28,7 +28,7 @@ from typing import Any
 from db import DB, create_db
 from worker.config import WorkerConfig, load_config, log_level_number
 from worker.observability import LOGGER_NAME, configure_logging
-from worker.registry import check_fits
+from worker.registry import check_fits, check_rate_limits
 from worker.secrets import database_url_from_secret
 
 POOL_TIMEOUT_SECONDS = 3
@@ -117,6 +117,7 @@ def current() -> Runtime:
         runtime = Runtime.from_environ()
         if runtime.config.function_timeout is not None:
             check_fits(runtime.config.function_timeout)  # every handler registered so far must fit the timeout
+        check_rate_limits(runtime.config.rate_limits)  # and name only limiters the settings define
         configure_logging(log_level_number(runtime.config))
         _container.runtime = runtime
     return runtime

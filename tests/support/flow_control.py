@@ -44,3 +44,27 @@ def tenants() -> Iterator[Spans]:
     spans = Spans()
     with job_type_for_test("tenant-sync", Keyed, spans, max_attempts=3, concurrency_per_key=2):
         yield spans
+
+
+@dataclass
+class Starts:
+    """When each run of a rate-limited type started (time.monotonic())."""
+
+    times: list[float] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, ctx: JobContext) -> None:
+        with self.lock:
+            self.times.append(time.monotonic())
+
+    def most_in_one_second(self) -> int:
+        ordered = sorted(self.times)
+        return max((sum(1 for t in ordered if start <= t < start + 1.0) for start in ordered), default=0)
+
+
+@pytest.fixture
+def limited() -> Iterator[Starts]:
+    """`api-call`: each start takes a token of the limiter "api" (the test defines it in the settings)."""
+    starts = Starts()
+    with job_type_for_test("api-call", Keyed, starts, max_attempts=3, rate_limit="api"):
+        yield starts

@@ -69,10 +69,13 @@ def job_type_for_test(
     max_attempts: int,
     transactional: bool = False,
     concurrency_per_key: int | None = None,
+    rate_limit: str | None = None,
 ) -> Iterator[None]:
     """A job type and its handler, registered on both sides (db and worker) for one test, then removed."""
     register_job_type(name, schema, max_attempts=max_attempts)
-    registry.job(name, transactional=transactional, concurrency_per_key=concurrency_per_key)(handler)
+    registry.job(name, transactional=transactional, concurrency_per_key=concurrency_per_key, rate_limit=rate_limit)(
+        handler
+    )
     try:
         yield
     finally:

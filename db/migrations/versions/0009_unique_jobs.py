@@ -8,6 +8,9 @@ the key is free again. Unlike idempotency keys, which name one job forever (db/u
 `concurrency_key`: at most N jobs of a type with the same key run at once (the handler's
 `concurrency_per_key`); its partial index holds only the running ones, which the claim counts.
 
+`rate_limiters`: one token bucket per named limiter (settings `rate_limits`), shared by every worker
+(db/rate_limits.py).
+
 Declared here only, as the other partial indexes are (db/models.py says why).
 
 Revision ID: 0009
@@ -18,7 +21,7 @@ Create Date: 2026-11-29
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 
 revision: str = "0009"
 down_revision: str | None = "0008"
@@ -30,6 +33,14 @@ _RUNNING_WITH_KEY = sa.text("concurrency_key IS NOT NULL AND status = 'processin
 
 
 def upgrade() -> None:
+    models = context.config.attributes["models"]  # the package's own, under either name
+    op.create_table(
+        "rate_limiters",
+        sa.Column("name", sa.String(64), nullable=False),
+        sa.Column("tokens", sa.Float(), nullable=False),
+        sa.Column("updated_at", models.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("name", name="pk_rate_limiters"),
+    )
     with op.batch_alter_table("background_jobs") as batch:
         batch.add_column(sa.Column("unique_key", sa.String(255), nullable=True))
         batch.add_column(sa.Column("concurrency_key", sa.String(255), nullable=True))
@@ -51,6 +62,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("rate_limiters")
     op.drop_index("uq_background_jobs_type_unique_key_pending", table_name="background_jobs")
     op.drop_index("ix_background_jobs_type_concurrency_key_running", table_name="background_jobs")
     with op.batch_alter_table("background_jobs") as batch:
