@@ -244,8 +244,8 @@ def claim_keyed(
     with the job's key run (THROTTLED otherwise; a job without a key is claimed as usual). One transaction
     that first takes a transaction-scoped advisory lock on (type, key), so two claims of one key count one
     after the other, across every worker; a transaction-mode pooler keeps a transaction on one server
-    connection. A claim gone stale (its invocation died) no longer holds a slot. Six round trips (BEGIN, the
-    key, the lock, the count, the claim, COMMIT): only jobs of such types pay them."""
+    connection. A claim gone stale (its invocation died) no longer holds a slot. BEGIN and five statements
+    (the key, the lock, the count, the claim, COMMIT): only jobs of such types pay them (bench/flow_control.py)."""
     now = now or utcnow()
     with db.begin() as conn:
         row = conn.execute(_KEY_OF, {"job_id": job_id}).first()
