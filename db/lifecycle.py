@@ -151,12 +151,8 @@ def _complete_and_claim_sql(settling: bool) -> Any:
     )
 
 
-def _complete_one_sql(settling: bool) -> Any:
-    """Completing one job alone (PostgreSQL): the end of a batch, a transactional handler's transaction. The
-    lean variant is a plain UPDATE (one row back, with its mark); the settling one a WITH (one row back)."""
-    if not settling:
-        return text(
-            f"""
+#: Completing one job alone (PostgreSQL): the end of a batch, a transactional handler's transaction.
+_COMPLETE_ONE_UPDATE = f"""
     UPDATE background_jobs
     SET status = '{JobStatus.COMPLETED.value}', completed_at = :now, updated_at = :now, error = NULL,
         result = CAST(:result AS jsonb)
@@ -164,17 +160,16 @@ def _complete_one_sql(settling: bool) -> Any:
       AND (CAST(:attempt AS integer) IS NULL OR attempts = :attempt)
     RETURNING id, has_dependents
     """
-        ).bindparams(_now, _job_id)
+
+
+def _complete_one_sql(settling: bool) -> Any:
+    """The lean variant is the plain UPDATE (one row back, with its mark); the settling one wraps it in a WITH
+    (one row back, with the dependents it released)."""
+    if not settling:
+        return text(_COMPLETE_ONE_UPDATE).bindparams(_now, _job_id)
     return text(
         f"""
-    WITH done AS (
-        UPDATE background_jobs
-        SET status = '{JobStatus.COMPLETED.value}', completed_at = :now, updated_at = :now, error = NULL,
-            result = CAST(:result AS jsonb)
-        WHERE id = :job_id AND status = '{JobStatus.PROCESSING.value}'
-          AND (CAST(:attempt AS integer) IS NULL OR attempts = :attempt)
-        RETURNING id, has_dependents
-    ){_release(settling)}
+    WITH done AS ({_COMPLETE_ONE_UPDATE}){_release(settling)}
     SELECT (SELECT count(*) FROM done) AS done_count, {_released(settling)}
     """
     ).bindparams(_now, _job_id)
@@ -352,11 +347,7 @@ _CLAIM_MANY = text(
 ).bindparams(_now, _stale_before, _due_by)
 
 
-def _complete_many_sql(settling: bool) -> Any:
-    """The lean variant is the plain UPDATE it was (a row per job completed, with its mark)."""
-    if not settling:
-        return text(
-            f"""
+_COMPLETE_MANY_UPDATE = f"""
     UPDATE background_jobs AS t
     SET status = '{JobStatus.COMPLETED.value}', completed_at = :now, updated_at = :now, error = NULL,
         result = CAST(finished.result AS jsonb)
@@ -365,18 +356,15 @@ def _complete_many_sql(settling: bool) -> Any:
     WHERE t.id = finished.id AND t.attempts = finished.attempt AND t.status = '{JobStatus.PROCESSING.value}'
     RETURNING t.id, t.has_dependents
     """
-        ).bindparams(_now)
+
+
+def _complete_many_sql(settling: bool) -> Any:
+    """The lean variant is the plain UPDATE it was (a row per job completed, with its mark)."""
+    if not settling:
+        return text(_COMPLETE_MANY_UPDATE).bindparams(_now)
     return text(
         f"""
-    WITH done AS (
-        UPDATE background_jobs AS t
-        SET status = '{JobStatus.COMPLETED.value}', completed_at = :now, updated_at = :now, error = NULL,
-            result = CAST(finished.result AS jsonb)
-        FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS integer[]), CAST(:results AS text[]))
-            AS finished (id, attempt, result)
-        WHERE t.id = finished.id AND t.attempts = finished.attempt AND t.status = '{JobStatus.PROCESSING.value}'
-        RETURNING t.id, t.has_dependents
-    ){_release(settling)}
+    WITH done AS ({_COMPLETE_MANY_UPDATE}){_release(settling)}
     SELECT ARRAY(SELECT id FROM done) AS done_ids, {_released(settling)}
     """
     ).bindparams(_now)
