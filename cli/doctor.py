@@ -90,6 +90,8 @@ class Doctor:
         checks.append(self.alarm_topic())
         if self.settings.schedules:
             checks.append(self.schedule_types())
+        if self._limiters_in_use():
+            checks.append(self.rate_limits())
         return checks
 
     def before_deploy(self) -> list[Check]:
@@ -100,7 +102,29 @@ class Doctor:
         checks = [self.concurrency()]
         if self.settings.schedules:
             checks.append(self.schedule_types())
+        if self._limiters_in_use():
+            checks.append(self.rate_limits())
         return checks
+
+    def _limiters_in_use(self) -> bool:
+        import worker.jobs  # noqa: F401 - registers the worker's handlers
+        from worker.registry import named_rate_limits
+
+        return bool(self.settings.rate_limits) or bool(named_rate_limits())
+
+    def rate_limits(self) -> Check:
+        """Handlers name limiters (`@job(..., rate_limit=NAME)`) that only the settings define: checked against
+        this checkout's handlers before a deploy whose worker would refuse to start."""
+        import worker.jobs  # noqa: F401 - registers the worker's handlers, as the deployed worker does
+        from db.exceptions import ConfigError
+        from worker.registry import check_rate_limits
+
+        defined = [name for name, _ in self.settings.rate_limits]
+        try:
+            check_rate_limits(defined)
+        except ConfigError as err:
+            return Check("rate limits", False, str(err), "define it in the environment's rate_limits, or fix the name")
+        return Check("rate limits", True, f"{len(defined)} defined; every limiter a handler names is defined")
 
     def schedule_types(self) -> Check:
         """Schedules name job types that only the worker's registry knows: checked here against the types

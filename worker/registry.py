@@ -155,6 +155,11 @@ def check_fits(function_timeout: timedelta) -> None:
             )
 
 
+def named_rate_limits() -> set[str]:
+    """The limiters the registered handlers name."""
+    return {h.rate_limit for h in _handlers.values() if h.rate_limit is not None}
+
+
 def check_rate_limits(configured: Iterable[str]) -> None:
     """Refuse a handler naming a limiter the settings do not define: its jobs could never start."""
     known = set(configured)

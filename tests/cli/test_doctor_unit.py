@@ -30,3 +30,22 @@ def test_against_an_emulator_what_only_aws_answers_is_marked_and_does_not_fail_t
     )
     assert report(Doctor(Target(), settings_of("dev"))._on_emulator(checks))[1] == 1, "on AWS they are failures"
     assert report([*on_moto, Check("database", False, "refused")])[1] == 1
+
+
+def test_a_handler_naming_an_undefined_limiter_fails_the_rate_limits_check() -> None:
+    from pydantic import BaseModel
+
+    from cli.doctor import Doctor
+    from tests.support.worker_support import job_type_for_test
+
+    class Empty(BaseModel):
+        pass
+
+    doctor = Doctor(Target(), settings_of("dev"))
+    assert doctor.rate_limits().ok
+    with job_type_for_test("charge", Empty, lambda ctx: None, max_attempts=3, rate_limit="stripe"):
+        check = doctor.rate_limits()
+    assert not check.ok and check.detail == (
+        "handler for 'charge' takes its tokens from rate limit 'stripe', which the settings' rate_limits do not "
+        "define (defined: none)"
+    )
