@@ -53,6 +53,8 @@ def waiting_job(conn: Connection, prepared: Prepared, *, now: datetime | None = 
 def insert_or_wait(conn: Connection, prepared: Prepared, insert: object) -> tuple[Job, bool]:
     """The request's own new job (True), or the waiting job its unique key names (False): the INSERT is
     tried again if that job started meanwhile, freeing the key."""
+    if prepared.row["unique_key"] is None:  # only a key's index can have skipped it: anything else is a bug
+        raise RuntimeError(f"the INSERT skipped job {prepared.row['id']} though it has no unique key")
     for _ in range(_TRIES):
         found = waiting_job(conn, prepared)
         if found is not None:
