@@ -24,17 +24,15 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, text
 
-from .after_commit import is_session, send_after_commit
+from .after_commit import is_session, send, send_after_commit
 from .clock import utcnow
 from .dependencies import OnFailure, finished_sql, settle
 from .destinations import Destination, Queue
 from .engine import DB, statements
-from .exceptions import InvalidBatchItem, JobstackError, PublishBatchError
+from .exceptions import InvalidBatchItem, JobstackError
 from .models import Job, JobStatus, dependencies_table, jobs_table
-from .preparation import JobRequest, Prepared, check_keys_within, delay_until, prepare, unsent
-from .relay import mark_sent
+from .preparation import JobRequest, Prepared, check_keys_within, prepare
 from .rows import write_rows
-from .sending import send_all
 
 _t = jobs_table
 _d = dependencies_table
@@ -113,7 +111,7 @@ def publish_group(
     nodes = _group_nodes(members, then, queue, on_failure, now)
     with db.begin() as conn:
         written = _write(conn, nodes, workflow_id=workflow_id, now=now)
-    jobs = _send(db, written, queue)
+    jobs = send(written.jobs, queue=queue, db=db)  # every pending job of the call never sent
     return _group(workflow_id, jobs, then is not None)
 
 
@@ -144,7 +142,7 @@ def publish_chain(db: DB, steps: Sequence[JobRequest], *, queue: Destination) ->
     nodes = _chain_nodes(steps, queue, now)
     with db.begin() as conn:
         written = _write(conn, nodes, workflow_id=workflow_id, now=now)
-    return Workflow(workflow_id, _send(db, written, queue))
+    return Workflow(workflow_id, send(written.jobs, queue=queue, db=db))
 
 
 def enqueue_chain(conn: Any, steps: Sequence[JobRequest], *, queue: Destination | None = None) -> Workflow:
@@ -164,11 +162,11 @@ def publish_waiting(db: DB, requests: Sequence[JobRequest], *, queue: Destinatio
     nodes = [_node(index, request, queue, now) for index, request in enumerate(requests)]
     with db.begin() as conn:
         written = _write(conn, nodes, workflow_id=None, now=now)
-    jobs = _send(db, written, queue)
+    jobs = send(written.jobs, queue=queue, db=db)
     if written.outside:  # prerequisites that may have finished while these rows were not yet visible
         late = settle(db, written.outside, wait=True).released
         if late:
-            _send_jobs(db, _reread(db, late), queue)
+            send(_reread(db, late), queue=queue, db=db)
             fresh = {job.id: job for job in _reread(db, [j.id for j in jobs])}
             jobs = [fresh.get(job.id, job) for job in jobs]
     return jobs
@@ -325,25 +323,6 @@ def _reread(db: DB | Connection, job_ids: Sequence[uuid.UUID]) -> list[Job]:
 
 
 # -- sending ----------------------------------------------------------------------------------------------
-
-
-def _send(db: DB, written: _Written, queue: Destination) -> list[Job]:
-    """Send every pending job of the call whose message was never sent; the jobs as sent."""
-    sent = _send_jobs(db, [job for job in written.jobs if unsent(job)], queue)
-    return [sent.get(job.id, job) for job in written.jobs]
-
-
-def _send_jobs(db: DB, jobs: list[Job], queue: Destination) -> dict[uuid.UUID, Job]:
-    if not jobs:
-        return {}
-    now = utcnow()
-    failures = send_all(queue, [Prepared.first_send_of(job, delay_until(job.run_at, now)) for job in jobs])
-    sent = [job for job in jobs if job.id not in failures]
-    if sent:
-        mark_sent(db, [job.id for job in sent], now=now)
-    if failures:
-        raise PublishBatchError(failures, [job.id for job in sent])
-    return {job.id: replace(job, sent_at=now, send_count=job.send_count + 1) for job in sent}
 
 
 def _connection_of(conn: Any) -> Connection:
