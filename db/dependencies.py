@@ -215,23 +215,20 @@ class Dependency:
 def dependencies_of(db: DB | Connection, job_id: UUID) -> list[Dependency]:
     """The jobs `job_id` waits (or waited) for, in the order they were given: one query on the
     (job_id, position) index. A pruned prerequisite is no longer listed."""
-    query = (
-        select(_t.c.id, _t.c.type, _t.c.status, _t.c.result, _t.c.error)
-        .join(_d, _d.c.prerequisite_id == _t.c.id)
-        .where(_d.c.job_id == job_id)
-        .order_by(_d.c.position)
-    )
-    with statements(db) as conn:
-        return [Dependency(r.id, r.type, JobStatus(r.status), r.result, r.error) for r in conn.execute(query)]
+    return _related(db, _d.c.prerequisite_id, _d.c.job_id == job_id, _d.c.position)
 
 
 def dependents_of(db: DB | Connection, job_id: UUID) -> list[Dependency]:
     """The jobs that wait (or waited) for `job_id`: a member's callback, a chain step's next."""
+    return _related(db, _d.c.job_id, _d.c.prerequisite_id == job_id, _t.c.created_at, _t.c.id)
+
+
+def _related(db: DB | Connection, joined: Any, which: Any, *order: Any) -> list[Dependency]:
     query = (
         select(_t.c.id, _t.c.type, _t.c.status, _t.c.result, _t.c.error)
-        .join(_d, _d.c.job_id == _t.c.id)
-        .where(_d.c.prerequisite_id == job_id)
-        .order_by(_t.c.created_at, _t.c.id)
+        .join(_d, joined == _t.c.id)
+        .where(which)
+        .order_by(*order)
     )
     with statements(db) as conn:
         return [Dependency(r.id, r.type, JobStatus(r.status), r.result, r.error) for r in conn.execute(query)]
