@@ -39,6 +39,7 @@ from .exceptions import (
     PublishError,
     SchemaNotMigrated,
     UnknownJobType,
+    UnknownPriority,
     UnroutableJob,
 )
 from .job_types import JobType, get_job_type, job_type_names, register_job_type, validate_payload
@@ -114,6 +115,7 @@ __all__ = [
     "SchemaNotMigrated",
     "UnknownJobType",
     "UnknownPrerequisite",
+    "UnknownPriority",
     "UnroutableJob",
     "Workflow",
     "WorkflowAlreadyPublished",

@@ -1,4 +1,5 @@
-"""Where a job's message goes: one `Queue`, or a `db.routes.Router` that picks a pool's queue per job type.
+"""Where a job's message goes: one `Queue`, or a `db.routes.Router` that picks a pool's queue per job type
+(and per priority lane).
 Both are `Destination`s, which is all `publish` and friends need; `db.routes.Routes` is not a destination
 but the route map (the stack's `Routes` output, parsed) that a `Router` reads."""
 
@@ -22,12 +23,13 @@ class Queue:
     def fifo(self) -> bool:
         return self.url.endswith(".fifo")
 
-    def queue_for(self, job_type: str) -> Queue:
-        """Every job type goes to this one queue (a `Router` picks one per type)."""
+    def queue_for(self, job_type: str, priority: str | None = None) -> Queue:
+        """Every job type, at every priority, goes to this one queue (a `Router` picks one per type and
+        priority lane): the same code publishes with `priority=` where the stack has a single queue."""
         return self
 
 
 class Destination(Protocol):
     """Where `publish` and friends send: a `Queue`, or a `db.routes.Router` over a stack's worker pools."""
 
-    def queue_for(self, job_type: str) -> Queue: ...
+    def queue_for(self, job_type: str, priority: str | None = None) -> Queue: ...

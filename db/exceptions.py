@@ -48,6 +48,14 @@ class UnroutableJob(JobstackError):
         )
 
 
+class UnknownPriority(JobstackError):
+    """A job published with a priority its routes have no lane for, or whose type must keep FIFO order."""
+
+    def __init__(self, job_type: str, priority: str, reason: str) -> None:
+        self.job_type, self.priority = job_type, priority
+        super().__init__(f"job type {job_type!r} cannot be published with priority {priority!r}: {reason}")
+
+
 class InvalidPayload(JobstackError):
     def __init__(self, job_type: str, detail: str) -> None:
         self.job_type = job_type

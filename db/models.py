@@ -139,6 +139,8 @@ jobs_table = Table(
     # At most the handler's `concurrency_per_key` jobs of a type with this key run at once (migration 0009's
     # partial index of the running ones): db/lifecycle.py's keyed claim.
     Column("concurrency_key", String(255)),
+    # The priority lane it was published to (migration 0010): every later send goes to that lane's queue.
+    Column("priority", String(32)),
     CheckConstraint(f"status IN ({STATUS_VALUES})", name="status"),
     CheckConstraint("attempts >= 0", name="attempts_not_negative"),
     CheckConstraint("max_attempts >= 1", name="max_attempts_positive"),
@@ -216,6 +218,7 @@ class Job:
     result: Any = None
     unique_key: str | None = None
     concurrency_key: str | None = None
+    priority: str | None = None
 
     @property
     def attempts_left(self) -> int:

@@ -55,13 +55,14 @@ def enqueue(
     unique_key: str | None = None,
     on_conflict: str = "keep",
     concurrency_key: str | None = None,
+    priority: str | None = None,
 ) -> Job:
     """Write one job in the caller's open transaction. See `enqueue_many`; `after` and `unique_key` as
     `publish`'s."""
     request = JobRequest(
         type, payload, delay_seconds, idempotency_key, max_attempts,
         ordering_key=ordering_key, after=tuple(after), on_failure=on_failure, unique_key=unique_key,
-        on_conflict=on_conflict, concurrency_key=concurrency_key,
+        on_conflict=on_conflict, concurrency_key=concurrency_key, priority=priority,
     )  # fmt: skip
     return enqueue_many(conn, [request], queue=queue)[0]
 
@@ -82,7 +83,7 @@ def enqueue_many(conn: Any, items: Iterable[JobRequest], *, queue: Destination |
     prepared: list[Prepared] = []
     for index, request in enumerate(requests):
         try:
-            prepared.append(prepare(request, (queue or _ANY_QUEUE).queue_for(request.type), now=now))
+            prepared.append(prepare(request, (queue or _ANY_QUEUE).queue_for(request.type, request.priority), now=now))
         except (JobstackError, ValueError) as err:
             if len(requests) == 1:
                 raise

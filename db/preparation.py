@@ -51,6 +51,9 @@ class JobRequest:
     #: At most the handler's `concurrency_per_key` jobs of this type with this key run at once (a tenant,
     #: a customer): other keys are not held back. Works on standard queues.
     concurrency_key: str | None = None
+    #: The priority lane to run in (a pool of the stack with this `priority`), whatever the type's pool;
+    #: None: the type's own pool. Kept on the row, so every later send goes to the same lane.
+    priority: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,12 +65,15 @@ class Outgoing:
     #: FIFO MessageDeduplicationId (None: the job id). A re-send needs its own: SQS accepts, and silently
     #: drops, a message whose id it saw in the last 5 minutes.
     deduplication_id: str | None = None
+    priority: str | None = None  # the lane whose queue it goes to (None: its type's pool)
 
     @classmethod
     def resend_of(cls, job: Job, delay_seconds: int = 0) -> Outgoing:
         """An existing job's message sent once more (sweeper, retry), with a deduplication id of its own."""
         message = JobMessage(job.id, job.type, job.payload)
-        return cls(message, message.body(), delay_seconds, job.ordering_key, f"{job.id}.{uuid.uuid4().hex[:12]}")
+        return cls(
+            message, message.body(), delay_seconds, job.ordering_key, f"{job.id}.{uuid.uuid4().hex[:12]}", job.priority
+        )
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,7 @@ class Prepared(Outgoing):
         """The first send of a job written earlier whose message SQS never accepted (an enqueued job, or a
         publish that got PublishError): deduplicated by the job id, like the publish it completes."""
         message = JobMessage(job.id, job.type, job.payload)
-        return cls(message, message.body(), delay_seconds, job.ordering_key, existing=job)
+        return cls(message, message.body(), delay_seconds, job.ordering_key, priority=job.priority, existing=job)
 
     def job(self) -> Job:
         if self.existing is not None:
@@ -131,6 +137,8 @@ def prepare(request: JobRequest, queue: Queue, *, now: datetime) -> Prepared:
     check_unique(request)
     if request.concurrency_key is not None and not 1 <= len(request.concurrency_key) <= 255:
         raise ValueError("concurrency_key must be 1-255 characters")
+    if request.priority is not None and not (isinstance(request.priority, str) and 1 <= len(request.priority) <= 32):
+        raise ValueError(f"priority must be the name of a priority lane (1-32 characters), got {request.priority!r}")
     max_attempts = request.max_attempts if request.max_attempts is not None else job_type.max_attempts
     if max_attempts < 1:
         raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
@@ -165,6 +173,7 @@ def prepare(request: JobRequest, queue: Queue, *, now: datetime) -> Prepared:
         "result": None,
         "unique_key": request.unique_key,
         "concurrency_key": request.concurrency_key,
+        "priority": request.priority,
     }
     if request.ordering_key is not None:
         if not queue.fifo and queue.url:
@@ -177,8 +186,8 @@ def prepare(request: JobRequest, queue: Queue, *, now: datetime) -> Prepared:
             "run in order, one at a time (e.g. ordering_key=f'customer-{id}')"
         )
     return Prepared(
-        message=message, body=body, delay_seconds=delay, group=request.ordering_key, row=row,
-        on_conflict=request.on_conflict,
+        message=message, body=body, delay_seconds=delay, group=request.ordering_key, priority=request.priority,
+        row=row, on_conflict=request.on_conflict,
     )  # fmt: skip
 
 

@@ -58,6 +58,7 @@ def publish(
     unique_key: str | None = None,
     on_conflict: str = "keep",
     concurrency_key: str | None = None,
+    priority: str | None = None,
 ) -> Job:
     """Save a job and send its message. Returns the job (the first one, if `idempotency_key` was seen).
 
@@ -77,7 +78,8 @@ def publish(
     `unique_key`: while a job of this type and key has not started, publishing again returns it; with
     `on_conflict="replace"`, its payload and run_at become this call's (a debounce; db/uniqueness.py).
     `concurrency_key`: at most the handler's `concurrency_per_key` jobs of this type with this key run at
-    once (db/lifecycle.py: claim_keyed).
+    once (db/lifecycle.py: claim_keyed). `priority`: the priority lane to run in (a `Router` sends it to that
+    lane's pool; db/routes.py).
     """
     now = utcnow()
     if delay is not None:
@@ -86,14 +88,14 @@ def publish(
         run_at = now + delay
     request = JobRequest(
         type, payload, delay_seconds, idempotency_key, max_attempts, run_at, ordering_key, tuple(after), on_failure,
-        unique_key, on_conflict, concurrency_key,
+        unique_key, on_conflict, concurrency_key, priority,
     )  # fmt: skip
     if after or on_failure is not None:
         try:
             return publish_waiting(db, [request], queue=queue)[0]
         except InvalidBatchItem as err:  # one job: its own error, without "item 0"
             raise ValueError(err.reason) from None
-    destination = queue.queue_for(type)  # a Router picks the type's pool queue; UnroutableJob before writing
+    destination = queue.queue_for(type, priority)  # a Router picks the pool's queue; Unroutable before writing
     prepared = prepare(request, destination, now=now)
     with db.autocommit() as conn:  # the INSERT commits itself: one round trip
         insert = insert_ignoring_duplicates(conn)
@@ -154,7 +156,7 @@ def publish_many(db: DB, items: Iterable[JobRequest], *, queue: Destination) -> 
     prepared: list[Prepared] = []
     for index, request in enumerate(requests):
         try:
-            prepared.append(prepare(request, queue.queue_for(request.type), now=now))
+            prepared.append(prepare(request, queue.queue_for(request.type, request.priority), now=now))
         except (JobstackError, ValueError) as err:
             raise InvalidBatchItem(index, str(err)) from None
     if not prepared:

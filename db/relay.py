@@ -79,16 +79,26 @@ class ResendWindows:
 
 @dataclass(frozen=True)
 class JobTypes:
-    """The job types of one worker pool, for the sweeper's per-pool windows: the types listed in `only`, or
-    (the default pool) every type except those in `excluding`."""
+    """The jobs of one worker pool, for the sweeper's per-pool windows: the types listed in `only`, or (the
+    default pool) every type except those in `excluding`, less the jobs published to a priority lane
+    (`lanes`); or, for a lane's own pool, the jobs published with its priority (`lane`)."""
 
     only: frozenset[str] | None = None
     excluding: frozenset[str] = frozenset()
+    lanes: frozenset[str] = frozenset()
+    lane: str | None = None
 
     def clause(self) -> ColumnElement[bool]:
+        if self.lane is not None:
+            return _t.c.priority == self.lane
+        by_type: ColumnElement[bool]
         if self.only is not None:
-            return _t.c.type.in_(sorted(self.only))
-        return _t.c.type.not_in(sorted(self.excluding)) if self.excluding else true()
+            by_type = _t.c.type.in_(sorted(self.only))
+        else:
+            by_type = _t.c.type.not_in(sorted(self.excluding)) if self.excluding else true()
+        if not self.lanes:
+            return by_type
+        return and_(by_type, or_(_t.c.priority.is_(None), _t.c.priority.not_in(sorted(self.lanes))))
 
 
 def take_for_resend(

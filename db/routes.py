@@ -7,11 +7,15 @@ and a web app configures publishing with one line:
     publish(db, "video.transcode", {...}, queue=queue)
 
 `publish`, `publish_many`, `enqueue` + `send` and `resend` take a `Router` wherever they take a `Queue`:
-each job goes to its type's pool. A type no pool lists goes to the `default` pool; a map without one, or a
-type whose pool has no queue in the map (an old JOBSTACK_ROUTES after a pool was added), is UnroutableJob
-before anything is written.
+each job goes to its type's pool, or, published with `priority="high"`, to the pool whose `priority` is
+"high" (a priority lane: its own queue and workers, whatever the job's type; stacks/pools.py says what it
+guarantees). A priority the map has no lane for is UnknownPriority before anything is written; a map with
+no lanes at all routes by type alone, so the same code publishes to an environment without lanes. A type
+no pool lists goes to the `default` pool; a map without one, or a type whose pool has no queue in the map
+(an old JOBSTACK_ROUTES after a pool was added), is UnroutableJob before anything is written.
 
-The map is JSON: {"stack": "JobsStack-prod", "queues": {POOL: URL, ...}, "types": {TYPE: POOL, ...}}.
+The map is JSON: {"stack": "JobsStack-prod", "queues": {POOL: URL, ...}, "types": {TYPE: POOL, ...},
+"priorities": {PRIORITY: POOL, ...}} (`priorities` only when the stack has lanes).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .destinations import Queue
-from .exceptions import ConfigError, UnroutableJob
+from .exceptions import ConfigError, UnknownPriority, UnroutableJob
 from .sqs_limits import SQS_MAX_MESSAGE_BYTES
 
 ROUTES_VARIABLE = "JOBSTACK_ROUTES"
@@ -35,6 +39,7 @@ class Routes:
     queues: Mapping[str, str]  # pool -> queue URL
     types: Mapping[str, str] = field(default_factory=dict)  # job type -> pool (unlisted: the default pool)
     stack: str = ""
+    priorities: Mapping[str, str] = field(default_factory=dict)  # priority -> its lane's pool
 
     @classmethod
     def from_json(cls, text: str, *, source: str = ROUTES_VARIABLE) -> Routes:
@@ -46,6 +51,7 @@ class Routes:
         if not isinstance(data, dict):
             raise ConfigError(f"{source} must be a JSON object with queues and types: copy it from `jobs routes`")
         queues, types, stack = data.get("queues"), data.get("types", {}), data.get("stack", "")
+        priorities = data.get("priorities", {})
         if (
             not isinstance(queues, dict)
             or not queues
@@ -57,22 +63,45 @@ class Routes:
             raise ConfigError(f"{source}: queues must map each pool's name to its queue URL")
         if not isinstance(types, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in types.items()):
             raise ConfigError(f"{source}: types must map job type names to pool names")
-        missing = sorted({pool for pool in types.values() if pool not in queues})
-        if missing:
-            raise ConfigError(f"{source}: types name pool {missing[0]!r}, which has no queue in it")
-        return cls(queues=dict(queues), types=dict(types), stack=str(stack))
+        if not isinstance(priorities, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in priorities.items()
+        ):
+            raise ConfigError(f"{source}: priorities must map priority names to pool names")
+        for key, named in (("types", types), ("priorities", priorities)):
+            missing = sorted({pool for pool in named.values() if pool not in queues})
+            if missing:
+                raise ConfigError(f"{source}: {key} name pool {missing[0]!r}, which has no queue in it")
+        return cls(queues=dict(queues), types=dict(types), stack=str(stack), priorities=dict(priorities))
 
     def to_json(self) -> str:
-        return json.dumps({"stack": self.stack, "queues": dict(self.queues), "types": dict(self.types)})
+        document: dict[str, Any] = {"stack": self.stack, "queues": dict(self.queues), "types": dict(self.types)}
+        if self.priorities:
+            document["priorities"] = dict(self.priorities)
+        return json.dumps(document)
 
-    def pool_for(self, job_type: str) -> str:
+    def pool_for(self, job_type: str, priority: str | None = None) -> str:
+        """The pool a job of `job_type` published with `priority` runs in: the priority's lane, else the
+        type's pool (a map without lanes ignores the priority: see the module's docstring)."""
         pool = self.types.get(job_type, DEFAULT_POOL)
         if pool not in self.queues:
             raise UnroutableJob(job_type, pool, self.stack, sorted(self.queues))
-        return pool
+        if priority is None or not self.priorities:
+            return pool
+        lane = self.priorities.get(priority)
+        if lane is None:
+            raise UnknownPriority(
+                job_type, priority, f"{self.stack or 'the stack'} has lanes {', '.join(sorted(self.priorities))}: "
+                "name one, or publish without priority (the type's own pool)"
+            )  # fmt: skip
+        if self.queues[pool].endswith(".fifo"):
+            raise UnknownPriority(
+                job_type, priority, f"it runs in FIFO pool {pool!r}, whose jobs keep their ordering key's order: "
+                "publish it without priority"
+            )  # fmt: skip
+        return lane
 
-    def url_for(self, job_type: str) -> str:
-        return self.queues[self.pool_for(job_type)]
+    def url_for(self, job_type: str, priority: str | None = None) -> str:
+        return self.queues[self.pool_for(job_type, priority)]
 
 
 @dataclass(frozen=True)
@@ -100,5 +129,5 @@ class Router:
             client = boto3.client("sqs")
         return cls(client=client, routes=routes)
 
-    def queue_for(self, job_type: str) -> Queue:
-        return Queue(self.client, self.routes.url_for(job_type), self.max_message_bytes)
+    def queue_for(self, job_type: str, priority: str | None = None) -> Queue:
+        return Queue(self.client, self.routes.url_for(job_type, priority), self.max_message_bytes)

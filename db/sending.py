@@ -14,10 +14,11 @@ from .sqs_limits import SQS_BATCH_ENTRIES
 
 
 def send_all(destination: Destination, outgoing: Sequence[Outgoing]) -> dict[uuid.UUID, str]:
-    """Send each message to its type's queue, in batches; returns what SQS refused, with reasons."""
+    """Send each message to its type's (or priority lane's) queue, in batches; returns what SQS refused, with
+    reasons."""
     by_queue: dict[str, tuple[Queue, list[Outgoing]]] = {}
     for item in outgoing:
-        queue = destination.queue_for(item.message.type)
+        queue = destination.queue_for(item.message.type, item.priority)
         by_queue.setdefault(queue.url, (queue, []))[1].append(item)
     failures: dict[uuid.UUID, str] = {}
     for queue, items in by_queue.values():

@@ -194,7 +194,7 @@ def _policy(on_failure: str | None) -> OnFailure:
 
 def _prepare(label: Any, request: JobRequest, queue: Destination, now: datetime) -> Prepared:
     try:
-        return prepare(replace(request, after=()), queue.queue_for(request.type), now=now)
+        return prepare(replace(request, after=()), queue.queue_for(request.type, request.priority), now=now)
     except (JobstackError, ValueError) as err:
         raise InvalidBatchItem(label, str(err)) from None
 

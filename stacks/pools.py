@@ -6,6 +6,13 @@ settings (memory, timeout, batching, concurrency, maxReceiveCount, alarm thresho
 environment's. The `default` pool always exists, keeps the names and logical ids the single-queue stack had
 (so existing deployments keep their queues), and runs every type no other pool lists.
 
+`priority: "high"` makes a pool a priority lane: it lists no types, and runs any job published with
+`priority="high"` (db/routes.py). SQS has no priority within a queue, so a lane is a queue of its own with
+workers of their own: a job in it never waits behind another pool's backlog, only behind its own lane's, and
+starts as soon as one of the lane's workers (its `max_concurrency`) is free. Nothing is preempted, and a
+lane keeps no order. `priority: "low"` the other way round: bulk work that must not take the type's pool's
+workers. A lane's timeout and memory apply to every type published to it, and FIFO types keep their pool.
+
 `fifo: true` gives a pool FIFO queues: jobs with one ordering key run one at a time in publishing order.
 No content-based deduplication (the job id deduplicates), and SQS's high-throughput mode by default
 (`fifo_throughput_limit` perMessageGroupId with `deduplication_scope` messageGroup, the only combination AWS
@@ -40,7 +47,7 @@ POOL_SETTINGS = (
 )
 FIFO_THROUGHPUT_LIMITS = ("perMessageGroupId", "perQueue")
 DEDUPLICATION_SCOPES = ("messageGroup", "queue")
-POOL_ONLY_KEYS = ("types", "fifo", "fifo_throughput_limit", "deduplication_scope")
+POOL_ONLY_KEYS = ("types", "fifo", "fifo_throughput_limit", "deduplication_scope", "priority")
 FIFO_MAX_BATCH = 10
 SQS_MAX_QUEUE_NAME = 80
 #: Each pool adds a queue and DLQ with their policies, a worker with its role, policy and log group, an
@@ -56,6 +63,7 @@ class PoolSpec(TypedDict, total=False):
     fifo: bool
     fifo_throughput_limit: str
     deduplication_scope: str
+    priority: str
     memory_mb: int
     timeout_seconds: int
     batch_size: int
@@ -68,12 +76,17 @@ class PoolSpec(TypedDict, total=False):
 
 def route_document(pools: Sequence[Pool], queue_url: Callable[[Pool], str]) -> dict[str, Any]:
     """The route map a publisher reads (db/routes.py's `Routes`): the stack, each pool's queue, each listed
-    type's pool. `queue_url` gives a pool's URL: a token in the template, an estimate for the size check."""
-    return {
+    type's pool, each priority lane's pool (only when there are lanes, so a stack without them publishes the
+    map it always did). `queue_url` gives a pool's URL: a token in the template, an estimate for the size check."""
+    document: dict[str, Any] = {
         "stack": pools[0].settings.stack_name,
         "queues": {p.name: queue_url(p) for p in pools},
         "types": {t: p.name for p in pools for t in p.types},
     }
+    lanes = {p.priority: p.name for p in pools if p.priority is not None}
+    if lanes:
+        document["priorities"] = lanes
+    return document
 
 
 def sweep_windows(pools: Sequence[Pool]) -> str:

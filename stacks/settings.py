@@ -348,6 +348,7 @@ def parse_pools(where: str, value: Any, settings: Settings) -> tuple[Pool, ...]:
             f"{RESOURCES_PER_POOL} resources, and a CloudFormation stack holds at most 500)"
         )
     pools: list[Pool] = []
+    lanes: dict[str, str] = {}  # priority -> pool
     owner: dict[str, str] = {}
     prefixes: dict[str, str] = {}
     for name, spec in specs.items():
@@ -368,9 +369,16 @@ def parse_pools(where: str, value: Any, settings: Settings) -> tuple[Pool, ...]:
         types = spec.get("types", [])
         if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
             raise SettingsError(f"{here}: types must be a list of job type names")
-        if not types and name != DEFAULT_POOL:
+        priority = _priority(here, spec, name, lanes)
+        if priority is not None and types:
             raise SettingsError(
-                f"{here} has no types: list the job types it runs (only the default pool runs the rest)"
+                f"{here}: a priority lane lists no types (it runs any type published with priority {priority!r}): "
+                "remove types, or make it a pool of its own without priority"
+            )
+        if not types and name != DEFAULT_POOL and priority is None:
+            raise SettingsError(
+                f"{here} has no types: list the job types it runs (only the default pool runs the rest), or give "
+                "it a priority to make it a priority lane"
             )
         for job_type in types:
             if not _TYPE_NAME.match(job_type):
@@ -403,6 +411,7 @@ def parse_pools(where: str, value: Any, settings: Settings) -> tuple[Pool, ...]:
             fifo=fifo,
             fifo_throughput_limit=_choice(here, spec, "fifo_throughput_limit", FIFO_THROUGHPUT_LIMITS),
             deduplication_scope=_choice(here, spec, "deduplication_scope", DEDUPLICATION_SCOPES),
+            priority=priority,
         )
         _check_fifo(here, spec, pool)
         if len(pool.dlq_name) > SQS_MAX_QUEUE_NAME:
@@ -436,6 +445,26 @@ def _check_environment_size(where: str, pools: list[Pool]) -> None:
             f"{size} bytes of Lambda's {LAMBDA_ENVIRONMENT_BYTES} for environment variables; list fewer (the "
             "default pool runs every type no pool lists)"
         )
+
+
+def _priority(here: str, spec: Mapping[str, Any], name: str, lanes: dict[str, str]) -> str | None:
+    """A priority lane's name (what `publish(..., priority=...)` names), checked; None: not a lane."""
+    priority = spec.get("priority")
+    if priority is None:
+        return None
+    if name == DEFAULT_POOL:
+        raise SettingsError(f"{here}: the default pool runs every type no pool lists and cannot be a priority lane")
+    if not isinstance(priority, str) or len(priority) > _MAX_POOL_NAME or not _POOL_NAME.match(priority):
+        raise SettingsError(
+            f"{here}: priority must be 1-{_MAX_POOL_NAME} lowercase letters, digits and single hyphens (the name "
+            f"publishers pass as priority=), got {priority!r}"
+        )
+    if spec.get("fifo", False):
+        raise SettingsError(f"{here}: a priority lane is a standard queue (FIFO jobs keep their pool's order)")
+    if priority in lanes:
+        raise SettingsError(f"{here}: priority {priority!r} is also pool {lanes[priority]!r}'s: one lane per priority")
+    lanes[priority] = name
+    return priority
 
 
 def _choice(here: str, spec: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> str:

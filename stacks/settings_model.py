@@ -187,6 +187,8 @@ class Pool:
     fifo: bool = False
     fifo_throughput_limit: str = "perMessageGroupId"
     deduplication_scope: str = "messageGroup"
+    #: A priority lane: the pool runs any job type published with this priority (db/routes.py).
+    priority: str | None = None
 
     @property
     def is_default(self) -> bool:
@@ -202,6 +204,8 @@ class Pool:
         """The pool's types for a description, within `budget` characters: as many as fit, then how many
         more. CloudWatch caps an alarm description at 1,024 characters and Lambda a function's at 256; a
         pool may list any number of types of up to 128 characters."""
+        if self.priority is not None:
+            return f"jobs published with priority {self.priority}"
         if not self.types:
             return "every job type"
         count = f"{len(self.types)} type{'s' if len(self.types) != 1 else ''}"

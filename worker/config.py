@@ -93,16 +93,22 @@ class WorkerConfig:
         return Router(sqs, self.routes) if self.routes else Queue(sqs, self.queue_url)
 
     def pool_sweeps(self) -> list[tuple[ResendWindows, JobTypes | None]]:
-        """Per pool: its windows and its job types (the default pool: every type no other pool lists)."""
+        """Per pool: its windows and its jobs (the default pool: every type no other pool lists; a priority
+        lane: the jobs published with its priority, which no other pool's windows judge)."""
         if self.routes is None:
             return [(self.resend_windows(), None)]
-        listed = self.routes.types
+        listed, lanes = self.routes.types, self.routes.priorities
+        pool_lanes = {pool: priority for priority, pool in lanes.items()}
         sweeps: list[tuple[ResendWindows, JobTypes | None]] = []
         for pool, (stale, lost, expired) in self.pool_windows.items():
             types = (
-                JobTypes(excluding=frozenset(t for t, p in listed.items() if p != DEFAULT_POOL))
+                JobTypes(lane=pool_lanes[pool])
+                if pool in pool_lanes
+                else JobTypes(
+                    excluding=frozenset(t for t, p in listed.items() if p != DEFAULT_POOL), lanes=frozenset(lanes)
+                )
                 if pool == DEFAULT_POOL
-                else JobTypes(only=frozenset(t for t, p in listed.items() if p == pool))
+                else JobTypes(only=frozenset(t for t, p in listed.items() if p == pool), lanes=frozenset(lanes))
             )
             windows = ResendWindows(
                 unsent_after=self.sweep_pending_after,
