@@ -58,12 +58,14 @@ def cmd_publish(args: argparse.Namespace, target: Target) -> int:
         run_at=args.at,
         delay=args.in_,
         ordering_key=args.ordering_key,
+        priority=args.priority,
     )
     if args.json:
         emit_json(job)
     else:
         when = f", runs at {job.run_at:%Y-%m-%d %H:%M:%S %Z}" if job.run_at else ""
-        print(f"published {job.type} job {job.id} ({job.status.value}{when})")
+        lane = f", priority {job.priority}" if job.priority else ""
+        print(f"published {job.type} job {job.id} ({job.status.value}{when}{lane})")
     return OK
 
 

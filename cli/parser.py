@@ -165,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--key", help="idempotency key: publishing the same type and key again returns the first job")
     p.add_argument("--ordering-key", help="FIFO pools: jobs with one key run one at a time, in publishing order")
+    p.add_argument("--priority", help="run in this priority lane (a pool with `priority` in the stack's settings)")
 
     command("routes", "the line a web app exports to publish to every pool: export JOBSTACK_ROUTES='...'")
 

@@ -18,6 +18,7 @@ from .clock import utcnow
 from .dependencies import finished_sql, settle
 from .engine import DB, statements
 from .models import Job, JobStatus, jobs_table
+from .relay import JobTypes
 
 _t = jobs_table
 
@@ -52,6 +53,10 @@ class JobFilter:
     #: nowhere else (`except_types`). Pools are a routing of types; the row has no pool column.
     only_types: tuple[str, ...] | None = None
     except_types: tuple[str, ...] = ()
+    #: A priority lane's jobs (`lane`: those published with its priority); a type pool's leave out the jobs
+    #: published to any of `lanes` (they run in the lane's pool). The sweeper's rule (db/relay.py JobTypes).
+    lane: str | None = None
+    lanes: tuple[str, ...] = ()
     created_from: datetime | None = None
     created_to: datetime | None = None
     idempotency_key: str | None = None
@@ -65,10 +70,12 @@ class JobFilter:
             where.append(_t.c.status == JobStatus(self.status).value)
         if self.type is not None:
             where.append(_t.c.type == self.type)
-        if self.only_types is not None:
-            where.append(_t.c.type.in_(self.only_types))
-        if self.except_types:
-            where.append(_t.c.type.not_in(self.except_types))
+        if self.only_types is not None or self.except_types or self.lane is not None or self.lanes:
+            pool = JobTypes(
+                only=None if self.only_types is None else frozenset(self.only_types),
+                excluding=frozenset(self.except_types), lanes=frozenset(self.lanes), lane=self.lane,
+            )  # fmt: skip
+            where.append(pool.clause())
         if self.created_from is not None:
             where.append(_t.c.created_at >= self.created_from)
         if self.created_to is not None:

@@ -316,6 +316,8 @@ def _filter_from(args: Any, sources: Sources) -> tuple[JobFilter, dict[str, str]
             type=shown.get("type"),
             only_types=pool_filter.only_types,
             except_types=pool_filter.except_types,
+            lane=pool_filter.lane,
+            lanes=pool_filter.lanes,
             created_from=_time(shown.get("from"), "from"),
             created_to=_time(shown.get("to"), "to"),
             idempotency_key=shown.get("key"),

@@ -32,10 +32,12 @@ class PoolQueues:
     dlq_url: str | None
     types: tuple[str, ...] | None  # the job types routed here (None: every type not routed elsewhere)
     except_types: tuple[str, ...]
+    lane: str | None = None  # a priority lane: the jobs published with this priority, whatever their type
+    lanes: tuple[str, ...] = ()  # the stack's lanes, whose jobs a type pool does not run
 
     @property
     def filter(self) -> JobFilter:
-        return JobFilter(only_types=self.types, except_types=self.except_types)
+        return JobFilter(only_types=self.types, except_types=self.except_types, lane=self.lane, lanes=self.lanes)
 
     @property
     def queue_name(self) -> str | None:
@@ -93,18 +95,20 @@ class Sources:
                 )
             ]
         out = []
+        lanes = {p: priority for priority, p in routes.priorities.items()}
         for pool in routes.queues:
+            queue_url, dlq_url = self.target.output("QueueUrl", pool), self.target.output("DeadLetterQueueUrl", pool)
+            if pool in lanes:
+                out.append(PoolQueues(pool, queue_url, dlq_url, None, (), lane=lanes[pool]))
+                continue
             routed = tuple(sorted(t for t, p in routes.types.items() if p == pool))
             elsewhere = tuple(sorted(t for t, p in routes.types.items() if p != pool))
             out.append(
                 PoolQueues(
-                    pool,
-                    self.target.output("QueueUrl", pool),
-                    self.target.output("DeadLetterQueueUrl", pool),
-                    None if pool == DEFAULT_POOL else routed,
-                    elsewhere if pool == DEFAULT_POOL else (),
+                    pool, queue_url, dlq_url, None if pool == DEFAULT_POOL else routed,
+                    elsewhere if pool == DEFAULT_POOL else (), lanes=tuple(sorted(routes.priorities)),
                 )
-            )
+            )  # fmt: skip
         return out
 
     def pool(self, name: str) -> PoolQueues:

@@ -38,6 +38,20 @@ def test_publish_writes_the_row_then_sends(jobs: Jobs, pg_db: DB, queue: Queue) 
     assert json.loads(message["Body"])["jobId"] == str(job_id)
 
 
+def test_publish_with_a_priority_keeps_it_on_the_row(jobs: Jobs, pg_db: DB, queue: Queue) -> None:
+    """One queue (no lanes): the job runs there, and keeps its priority for a stack that adds the lane."""
+    result = jobs("publish", "test-echo", "--priority", "high")
+    assert result.code == 0, result.err
+    assert result.out.strip().endswith("(pending, priority high)")
+    [row] = list_jobs(pg_db)
+    assert row.priority == "high" and len(drain(queue)) == 1
+    refused = jobs("publish", "test-echo", "--priority", "x" * 33)
+    assert refused.code == 2 and refused.err.strip() == (
+        f"error: priority must be the name of a priority lane (1-32 characters), got {'x' * 33!r}"
+    )
+    assert len(list_jobs(pg_db)) == 1
+
+
 def test_publish_from_a_file_with_an_idempotency_key(jobs: Jobs, tmp_path: Path, queue: Queue) -> None:
     payload = tmp_path / "payload.json"
     payload.write_text('{"n": 1}')

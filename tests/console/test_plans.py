@@ -33,6 +33,8 @@ FILTERS = {
     "status and type": JobFilter(status=JobStatus.PENDING, type="test-echo"),
     "a pool's types": JobFilter(only_types=("count-calls", "ledger.post")),
     "the default pool": JobFilter(except_types=("count-calls",)),
+    "a priority lane": JobFilter(lane="high", lanes=("high",)),
+    "a pool beside lanes": JobFilter(only_types=("count-calls",), lanes=("high", "low")),
     "time range": JobFilter(created_from=_NOW - timedelta(days=1), created_to=_NOW),
     "status and time": JobFilter(status=JobStatus.COMPLETED, created_from=_NOW - timedelta(hours=1)),
     "idempotency key": JobFilter(idempotency_key="order-7"),
@@ -78,6 +80,7 @@ def test_the_overviews_throughput_timings_and_oldest_job_use_an_index(conn: Conn
     _no_table_scan(conn, throughput_query("postgresql", since, 60))
     _no_table_scan(conn, timings_query(_NOW - timedelta(hours=1)))
     _no_table_scan(conn, oldest_pending_query(FILTERS["a pool's types"]))
+    _no_table_scan(conn, oldest_pending_query(FILTERS["a priority lane"]))
 
 
 def test_the_check_would_see_a_table_scan(conn: Connection) -> None:

@@ -179,6 +179,28 @@ def test_a_deployed_stacks_pool_filter_lists_the_types_routed_to_it(
     assert client.get("/jobs?pool=nope").status_code == 400
 
 
+def test_a_priority_lanes_pool_lists_the_jobs_published_to_it_and_the_other_pools_leave_them_out(
+    pg_url: str, sqs: object, pg_db: DB, closing: Closing
+) -> None:
+    default, default_dlq = queue_pair(sqs, "main")
+    video, video_dlq = queue_pair(sqs, "video")
+    urgent, urgent_dlq = queue_pair(sqs, "urgent")
+    pools = {"default": (default.url, default_dlq.url), "video": (video.url, video_dlq.url),
+             "urgent": (urgent.url, urgent_dlq.url)}  # fmt: skip
+    target = closing(deployed_target(pg_url, pools, {"count-calls": "video"}, {"high": "urgent"}))
+    echo, calls = insert_job(pg_db, type="test-echo"), insert_job(pg_db, type="count-calls")
+    high_echo, high_calls = (insert_job(pg_db, type=t, priority="high") for t in ("test-echo", "count-calls"))
+    client, _ = client_for(target)
+
+    def listed(pool: str) -> set[UUID]:
+        page = client.get(f"/jobs?pool={pool}").get_data(as_text=True)
+        return {UUID(i) for i in re.findall(r'data-job="([^"]+)"', page)}
+
+    assert listed("urgent") == {high_echo.id, high_calls.id}
+    assert listed("video") == {calls.id} and listed("default") == {echo.id}
+    assert "jobs published with priority high" in client.get("/pools").get_data(as_text=True)
+
+
 def test_the_job_list_pages_by_keyset_through_every_job_once(client: FlaskClient, pg_db: DB) -> None:
     base = utcnow()
     made = {insert_job(pg_db, created_at=base - timedelta(seconds=n // 3)).id for n in range(120)}  # ties too

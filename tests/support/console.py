@@ -33,12 +33,22 @@ def flag_target(database_url: str, queue_url: str | None = None, dlq_url: str | 
     return Target(database_url_flag=database_url, queue_url_flag=queue_url, dlq_url_flag=dlq_url, environ={})
 
 
-def deployed_target(database_url: str, pools: dict[str, tuple[str, str]], types: dict[str, str]) -> Target:
+def deployed_target(
+    database_url: str,
+    pools: dict[str, tuple[str, str]],
+    types: dict[str, str],
+    priorities: dict[str, str] | None = None,
+) -> Target:
     """A target as `--env dev` reads a deployed stack: its outputs (each pool's queue and DLQ, the Routes),
     given here instead of read from CloudFormation, which moto's cannot make with pools and a secret."""
     target = Target(env="dev", database_url_flag=database_url, environ={})
     outputs = {
-        "Routes": Routes(queues={p: q for p, (q, _) in pools.items()}, types=types, stack="JobsStack-dev").to_json()
+        "Routes": Routes(
+            queues={p: q for p, (q, _) in pools.items()},
+            types=types,
+            stack="JobsStack-dev",
+            priorities=priorities or {},
+        ).to_json()
     }
     for pool, (queue_url, dlq_url) in pools.items():
         outputs[output_key(pool, "QueueUrl")] = queue_url

@@ -26,6 +26,7 @@ def insert_job(
     idempotency_key: str | None = None,
     run_at: datetime | None = None,
     error: str | None = None,
+    priority: str | None = None,
 ) -> Job:
     now = utcnow()
     job_id = uuid.uuid4()
@@ -47,6 +48,7 @@ def insert_job(
                 idempotency_key=idempotency_key,
                 run_at=run_at,
                 error=error,
+                priority=priority,
             )
         )
     job = get_job(db, job_id)
