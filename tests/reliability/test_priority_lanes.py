@@ -15,9 +15,12 @@ def test_high_priority_jobs_published_behind_a_backlog_of_low_ones_start_first(
     pg_url: str, pg_db: DB, sqs: Any, queues: tuple[Queue, Queue], lane: tuple[Queue, Queue], ranked: Ranked,
     record: Any,
 ) -> None:  # fmt: skip
-    """120 jobs of 20 ms in the default pool (2 containers: about 1.2 s of backlog), then 4 published with
-    priority="high": each of the 4 starts before the backlog's 30th job, in the lane's own worker, with
-    nothing dead-lettered and one attempt each."""
+    """A job published with priority="high" does not wait behind another pool's backlog: it starts in its
+    lane's own worker.
+
+    120 jobs of 20 ms in the default pool (2 containers: about 1.2 s of backlog), then 4 published with
+    priority="high": each of the 4 starts before the backlog's 30th job, in the lane's worker, with nothing
+    dead-lettered and one attempt each."""
     router = lane_router(sqs, queues[0], lane[0])
     backlog = publish_many(pg_db, [JobRequest("report", {"n": n}) for n in range(120)], queue=router)
     high = publish_many(pg_db, [JobRequest("report", {"n": HIGH + n}, priority="high") for n in range(4)], queue=router)
