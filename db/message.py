@@ -12,6 +12,7 @@ from typing import Any
 from uuid import UUID
 
 TYPE_ATTRIBUTE = "jobType"
+TRACEPARENT_ATTRIBUTE = "traceparent"  # db/trace_context.py: the publisher's span, when it had one
 
 
 class MalformedMessage(ValueError):
@@ -23,6 +24,8 @@ class JobMessage:
     job_id: UUID
     type: str
     payload: dict[str, Any]
+    #: The publisher's W3C trace context (db/trace_context.py), sent as a message attribute; None: none.
+    traceparent: str | None = None
 
     def body(self) -> str:
         return json.dumps(
@@ -34,7 +37,10 @@ class JobMessage:
         )
 
     def attributes(self) -> dict[str, dict[str, str]]:
-        return {TYPE_ATTRIBUTE: {"DataType": "String", "StringValue": self.type}}
+        attributes = {TYPE_ATTRIBUTE: {"DataType": "String", "StringValue": self.type}}
+        if self.traceparent is not None:
+            attributes[TRACEPARENT_ATTRIBUTE] = {"DataType": "String", "StringValue": self.traceparent}
+        return attributes
 
 
 def message_size(body: str, attributes: dict[str, dict[str, str]]) -> int:

@@ -141,6 +141,9 @@ jobs_table = Table(
     Column("concurrency_key", String(255)),
     # The priority lane it was published to (migration 0010): every later send goes to that lane's queue.
     Column("priority", String(32)),
+    # The publisher's W3C trace context (migration 0011, db/trace_context.py): every send of the job carries
+    # it, so the job's spans link to the request that published it.
+    Column("traceparent", String(55)),
     CheckConstraint(f"status IN ({STATUS_VALUES})", name="status"),
     CheckConstraint("attempts >= 0", name="attempts_not_negative"),
     CheckConstraint("max_attempts >= 1", name="max_attempts_positive"),
@@ -219,6 +222,7 @@ class Job:
     unique_key: str | None = None
     concurrency_key: str | None = None
     priority: str | None = None
+    traceparent: str | None = None
 
     @property
     def attempts_left(self) -> int:

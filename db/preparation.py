@@ -20,6 +20,7 @@ from .job_types import get_job_type
 from .message import JobMessage, message_size
 from .models import Job, JobStatus
 from .sqs_limits import DLQ_ATTRIBUTE_RESERVE, SQS_MAX_DELAY_SECONDS
+from .trace_context import current_traceparent
 
 #: How far ahead a job may be scheduled.
 MAX_SCHEDULE_AHEAD = timedelta(days=366)
@@ -70,7 +71,7 @@ class Outgoing:
     @classmethod
     def resend_of(cls, job: Job, delay_seconds: int = 0) -> Outgoing:
         """An existing job's message sent once more (sweeper, retry), with a deduplication id of its own."""
-        message = JobMessage(job.id, job.type, job.payload)
+        message = JobMessage(job.id, job.type, job.payload, job.traceparent)
         return cls(
             message, message.body(), delay_seconds, job.ordering_key, f"{job.id}.{uuid.uuid4().hex[:12]}", job.priority
         )
@@ -86,7 +87,7 @@ class Prepared(Outgoing):
     def first_send_of(cls, job: Job, delay_seconds: int = 0) -> Prepared:
         """The first send of a job written earlier whose message SQS never accepted (an enqueued job, or a
         publish that got PublishError): deduplicated by the job id, like the publish it completes."""
-        message = JobMessage(job.id, job.type, job.payload)
+        message = JobMessage(job.id, job.type, job.payload, job.traceparent)
         return cls(message, message.body(), delay_seconds, job.ordering_key, priority=job.priority, existing=job)
 
     def job(self) -> Job:
@@ -143,7 +144,7 @@ def prepare(request: JobRequest, queue: Queue, *, now: datetime) -> Prepared:
     if max_attempts < 1:
         raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
     delay, status, run_at = _when(request, queue, now=now)
-    message = JobMessage(job_id=uuid.uuid4(), type=job_type.name, payload=payload)
+    message = JobMessage(job_id=uuid.uuid4(), type=job_type.name, payload=payload, traceparent=current_traceparent())
     body = message.body()
     size = message_size(body, message.attributes())
     if size > queue.max_message_bytes - DLQ_ATTRIBUTE_RESERVE:
@@ -174,6 +175,7 @@ def prepare(request: JobRequest, queue: Queue, *, now: datetime) -> Prepared:
         "unique_key": request.unique_key,
         "concurrency_key": request.concurrency_key,
         "priority": request.priority,
+        "traceparent": message.traceparent,
     }
     if request.ordering_key is not None:
         if not queue.fifo and queue.url:

@@ -38,6 +38,7 @@ from worker.outcomes import Decision, Outcome
 from worker.processing import before_the_receive_limit, decide, held_for_order
 from worker.record import SqsRecord
 from worker.runtime import Runtime
+from worker.tracing import JobTrace, start_job
 from worker.transport import change_visibility, dead_letter, delete, send_fresh_copy, send_released
 
 log = logging.getLogger(LOGGER_NAME)
@@ -52,6 +53,7 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
     metrics = BatchMetrics(runtime.config.service, log_level=runtime.config.log_level)
     results: list[tuple[SqsRecord, Decision]] = []
     durations: list[float] = []  # each record's whole time in the worker, for its log line
+    traces: list[JobTrace] = []  # each record's span and the trace ids its log lines carry
     runtime.expire_old_secret()
     database_down = _database_problem(runtime) if records else None
     completion: Completion = (
@@ -60,17 +62,20 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
     held_groups: set[str] = set()  # FIFO: groups whose earlier record of this batch was not acknowledged
     for record in records:
         started = time.perf_counter()
+        trace = start_job(record, runtime.config.tracing)
         if database_down is not None:
             decision = Decision(Outcome.UNAVAILABLE, record.message_id, error=database_down)
         elif record.group is not None and record.group in held_groups:
             decision = held_for_order(record)
         else:
-            decision = _carry_out(runtime, record, decide(record, context, runtime, completion))
+            decision = _carry_out(runtime, record, decide(record, context, runtime, completion, trace))
             if decision.cause == "auth" and runtime.refresh_secret("the database refused the credentials"):
                 # once, with the new password
-                decision = _carry_out(runtime, record, decide(record, context, runtime, completion))
+                decision = _carry_out(runtime, record, decide(record, context, runtime, completion, trace))
             if decision.outcome is Outcome.UNAVAILABLE:
                 database_down = decision.error
+        trace.mark_ended()
+        traces.append(trace)
         if record.group is not None and not decision.acknowledged:
             held_groups.add(record.group)
         results.append((record, decision))
@@ -81,7 +86,8 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
         final = completion.final(decision)
         final = _carry_out(runtime, record, before_the_receive_limit(record, final, runtime.config))
         results[index] = (record, final)
-        _log_outcome(final, durations[index])
+        _log_outcome(final, durations[index], traces[index].fields)
+        traces[index].finish(final)
         metrics.record(final)
     change_visibility(
         runtime,
@@ -99,11 +105,15 @@ def process_record(record: dict[str, Any], context: Any, runtime: Runtime) -> De
     """One record outside a batch (tests, tools): decided, carried out and completed before this returns."""
     view = SqsRecord.of(record)
     completion = DeferredCompletion(runtime)
-    decision = _carry_out(runtime, view, decide(view, context, runtime, completion))
+    trace = start_job(view, runtime.config.tracing)
+    decision = _carry_out(runtime, view, decide(view, context, runtime, completion, trace))
+    trace.mark_ended()
     with contextlib.suppress(Exception):  # an unconfirmed completion returns the record: final() says why
         completion.flush()
     send_released(runtime, [*completion.released, *decision.released])
-    return completion.final(decision)
+    final = completion.final(decision)
+    trace.finish(final)
+    return final
 
 
 def _carry_out(runtime: Runtime, record: SqsRecord, decision: Decision) -> Decision:
@@ -154,7 +164,7 @@ def _remember_sent(runtime: Runtime, decision: Decision) -> None:
         mark_sent(runtime.db, [decision.job_id])
 
 
-def _log_outcome(decision: Decision, duration_ms: float) -> None:
+def _log_outcome(decision: Decision, duration_ms: float, trace_fields: dict[str, str]) -> None:
     fields: dict[str, Any] = {
         "job_id": str(decision.job_id) if decision.job_id else None,
         "type": decision.job_type,
@@ -162,7 +172,10 @@ def _log_outcome(decision: Decision, duration_ms: float) -> None:
         "message_id": decision.message_id,
         "outcome": decision.outcome.value,
         "duration_ms": round(duration_ms, 3),
+        **trace_fields,
     }
+    if decision.queue_wait_ms is not None:
+        fields["queue_wait_ms"] = round(decision.queue_wait_ms, 3)
     if decision.requeued:
         fields["requeued"] = True
     if decision.error:

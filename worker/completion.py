@@ -19,7 +19,10 @@ A held success is never acknowledged unless its completion was sent and answered
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from uuid import UUID
 
@@ -41,6 +44,7 @@ from worker.outcomes import Decision, Outcome
 from worker.record import SqsRecord
 from worker.registry import get_handler
 from worker.runtime import Runtime
+from worker.tracing import NO_TRACE, JobTrace
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -53,6 +57,23 @@ class _Held:
     decision: Decision
     result: str | None  # the handler's result as JSON text (db.dependencies.encode_result)
     dependents: bool  # others waited for it when claimed: its completion settles them in the same statement
+    trace: JobTrace = field(default=NO_TRACE, compare=False)
+
+
+@contextmanager
+def _completing(held: Sequence[_Held]) -> Iterator[None]:
+    """Each held job's `completion` span: the statement that completed it, wherever it ran (riding on the
+    next record's claim, or one statement for a whole batch)."""
+    start = time.time_ns()
+    try:
+        yield
+    except BaseException as err:
+        for each in held:
+            each.trace.timed_step("completion", start, time.time_ns(), error=type(err).__name__)
+        raise
+    end = time.time_ns()
+    for each in held:
+        each.trace.timed_step("completion", start, end)
 
 
 class _Unconfirmed:
@@ -90,10 +111,12 @@ class DeferredCompletion(_Unconfirmed):
         self.runtime = runtime
         self._held: _Held | None = None
 
-    def complete_with_next_claim(self, job: Job, succeeded: Decision, result: str | None = None) -> None:
+    def complete_with_next_claim(
+        self, job: Job, succeeded: Decision, result: str | None = None, trace: JobTrace = NO_TRACE
+    ) -> None:
         """`job`'s handler returned: complete it with the next claim (or at the next `flush`)."""
         self.flush()
-        self._held = _Held(job.id, job.type, job.attempts, succeeded, result, job.has_dependents)
+        self._held = _Held(job.id, job.type, job.attempts, succeeded, result, job.has_dependents, trace)
 
     def claim(self, job_id: UUID, *, stale_after: timedelta, job_type: str) -> Claim:
         """Claim `job_id`, completing the held success in the same statement where PostgreSQL allows."""
@@ -103,15 +126,16 @@ class DeferredCompletion(_Unconfirmed):
             return claim_job(db, job_id, stale_after=stale_after, job_type=job_type)
         self._held = None
         try:
-            finished, claim = complete_and_claim(
-                db,
-                (held.job_id, held.attempt),
-                job_id,
-                stale_after=stale_after,
-                job_type=job_type,
-                result=held.result,
-                dependents=held.dependents,
-            )
+            with _completing([held]):
+                finished, claim = complete_and_claim(
+                    db,
+                    (held.job_id, held.attempt),
+                    job_id,
+                    stale_after=stale_after,
+                    job_type=job_type,
+                    result=held.result,
+                    dependents=held.dependents,
+                )
         except BaseException as err:
             self._not_confirmed(held, err)
             raise
@@ -126,9 +150,10 @@ class DeferredCompletion(_Unconfirmed):
         if held is None:
             return
         try:
-            finished = finish_job(
-                self.runtime.db, held.job_id, attempt=held.attempt, result=held.result, dependents=held.dependents
-            )
+            with _completing([held]):
+                finished = finish_job(
+                    self.runtime.db, held.job_id, attempt=held.attempt, result=held.result, dependents=held.dependents
+                )
         except BaseException as err:
             self._not_confirmed(held, err)
             raise
@@ -175,9 +200,11 @@ class BatchedCompletion(_Unconfirmed):
             return Claim(ClaimOutcome.CLAIMED, held.job)
         return claim_job(db, job_id, stale_after=stale_after, job_type=job_type)
 
-    def complete_with_next_claim(self, job: Job, succeeded: Decision, result: str | None = None) -> None:
+    def complete_with_next_claim(
+        self, job: Job, succeeded: Decision, result: str | None = None, trace: JobTrace = NO_TRACE
+    ) -> None:
         """`job`'s handler returned: completed with the batch's other successes at `flush`."""
-        self._held.append(_Held(job.id, job.type, job.attempts, succeeded, result, job.has_dependents))
+        self._held.append(_Held(job.id, job.type, job.attempts, succeeded, result, job.has_dependents, trace))
 
     def flush(self) -> None:
         """Hand back the claims not used, then complete every held success in one statement."""
@@ -189,16 +216,18 @@ class BatchedCompletion(_Unconfirmed):
                 release_claims(db, unused)
             completed: set[UUID] = set()
             if db.dialect == "postgresql":
-                many = complete_many(
-                    db,
-                    [(h.job_id, h.attempt) for h in held],
-                    results=[h.result for h in held],
-                    dependents=any(h.dependents for h in held),
-                )
+                with _completing(held):
+                    many = complete_many(
+                        db,
+                        [(h.job_id, h.attempt) for h in held],
+                        results=[h.result for h in held],
+                        dependents=any(h.dependents for h in held),
+                    )
                 completed, self.released = set(many.completed), self.released + list(many.released)
             else:
                 for h in held:
-                    finished = finish_job(db, h.job_id, attempt=h.attempt, result=h.result, dependents=h.dependents)
+                    with _completing([h]):
+                        finished = finish_job(db, h.job_id, attempt=h.attempt, result=h.result, dependents=h.dependents)
                     self.released += finished.released
                     if finished.completed:
                         completed.add(h.job_id)

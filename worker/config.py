@@ -20,7 +20,7 @@ from db.destinations import Destination, Queue
 from db.engine import normalise_url
 from db.exceptions import ConfigError
 from db.routes import DEFAULT_POOL, ROUTES_VARIABLE, Router, Routes
-from worker.contract import COMPLETION_MODES, PER_JOB, Env, RateLimit, parse_rate_limits
+from worker.contract import COMPLETION_MODES, PER_JOB, TRACING_MODES, Env, RateLimit, parse_rate_limits
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
@@ -73,6 +73,9 @@ class WorkerConfig:
     schedule_failures_url: str | None = None
     #: Named rate limits (settings `rate_limits`, Env.RATE_LIMITS): handlers name one with rate_limit=.
     rate_limits: dict[str, RateLimit] = field(default_factory=dict)
+    #: TRACING_MODES (the setting `tracing`): "off" makes no spans; otherwise spans through the OpenTelemetry
+    #: API where an SDK is configured (worker/tracing.py).
+    tracing: str = "otel"
 
     @property
     def requeue_at_receive_count(self) -> int:
@@ -152,6 +155,9 @@ def load_config(environ: Mapping[str, str]) -> WorkerConfig:
     completion = environ.get(Env.COMPLETION, PER_JOB).strip() or PER_JOB
     if completion not in COMPLETION_MODES:
         raise ConfigError(f"{Env.COMPLETION} must be one of {', '.join(COMPLETION_MODES)}, got {completion!r}")
+    tracing = environ.get(Env.TRACING, "otel").strip() or "otel"
+    if tracing not in TRACING_MODES:
+        raise ConfigError(f"{Env.TRACING} must be one of {', '.join(TRACING_MODES)}, got {tracing!r}")
 
     stale = _whole(environ, Env.STALE_AFTER_SECONDS, 960)
     min_left = _whole(environ, Env.MIN_TIME_LEFT_SECONDS, 10)
@@ -188,6 +194,7 @@ def load_config(environ: Mapping[str, str]) -> WorkerConfig:
         stale_after=timedelta(seconds=stale),
         min_time_left=timedelta(seconds=min_left),
         completion=completion,
+        tracing=tracing,
         backoff_base_seconds=base,
         backoff_max_seconds=cap,
         max_receive_count=max_receive,

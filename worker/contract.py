@@ -46,6 +46,9 @@ class Env:
     COMPLETION: Final = "JOB_COMPLETION"
     #: Only with `rate_limits` in the settings: the named limiters, as `rate_limits_json` writes them.
     RATE_LIMITS: Final = "JOB_RATE_LIMITS"
+    #: The setting `tracing` (TRACING_MODES): "off" makes no spans even where the OpenTelemetry API is
+    #: importable; absent means "otel" (spans through the API if it is there, at no cost if it is not).
+    TRACING: Final = "JOBSTACK_TRACING"
 
     # Local runs and tuning.
     DATABASE_URL: Final = "DATABASE_URL"
@@ -84,6 +87,13 @@ METRIC_NAMES: Final = {
     "throttled": "JobsThrottled",  # not run: its concurrency key's slots were taken (no attempt used)
 }
 DURATION_METRIC: Final = "JobDuration"
+#: Milliseconds from publish (or run_at, if later) to the first attempt's claim: what says whether a pool needs
+#: more concurrency. The stack's optional p99 alarm per pool watches it by service (stacks/monitoring.py).
+QUEUE_WAIT_METRIC: Final = "JobQueueWait"
+
+#: The setting `tracing` (Env.TRACING): X-Ray active tracing on the functions, the ADOT layer for
+#: OpenTelemetry, or neither. The worker's spans go through the OpenTelemetry API in "xray" and "otel".
+TRACING_MODES: Final = ("off", "xray", "otel")
 
 #: Settings' log_level (Python's names) as Lambda's ApplicationLogLevel names them: the stack sets the
 #: function's level from it, and the worker prints its metrics at it (worker/metrics.py).

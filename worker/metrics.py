@@ -33,6 +33,7 @@ from worker.contract import (
     LAMBDA_LOG_LEVELS,
     METRIC_NAMES,
     METRICS_NAMESPACE,
+    QUEUE_WAIT_METRIC,
     SERVICE_DIMENSION,
     Env,
 )
@@ -53,6 +54,7 @@ class BatchMetrics:
     log_level: str = "INFO"
     counts: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
     durations: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    waits: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))  # JobQueueWait, ms
 
     def count(self, job_type: str, metric: str) -> None:
         self.counts[job_type][metric] += 1
@@ -64,6 +66,8 @@ class BatchMetrics:
         job_type = result.job_type if result.job_type and is_registered(result.job_type) else UNREGISTERED
         if result.handler_ms is not None:
             self.duration(job_type, result.handler_ms)
+        if result.queue_wait_ms is not None:
+            self.waits[job_type].append(round(result.queue_wait_ms, 3))
         if result.handler_failed:
             self.count(job_type, "failed")
         if result.outcome is Outcome.SUCCEEDED:
@@ -84,21 +88,23 @@ class BatchMetrics:
             self.count(job_type, "errored")
 
     def documents(self, now_ms: int | None = None) -> list[dict[str, Any]]:
-        """One document per job type, plus one per further 100 durations of that type."""
+        """One document per job type, plus one per further 100 durations or queue waits of that type."""
         stamp = now_ms if now_ms is not None else int(time.time() * 1000)
         docs = []
-        for job_type in sorted(set(self.counts) | set(self.durations)):
-            values = self.durations[job_type]
-            chunks = [values[i : i + MAX_VALUES_PER_METRIC] for i in range(0, len(values), MAX_VALUES_PER_METRIC)]
-            for index, chunk in enumerate(chunks or [[]]):
+        for job_type in sorted(set(self.counts) | set(self.durations) | set(self.waits)):
+            series = {DURATION_METRIC: self.durations[job_type], QUEUE_WAIT_METRIC: self.waits[job_type]}
+            chunks = max((len(v) + MAX_VALUES_PER_METRIC - 1) // MAX_VALUES_PER_METRIC for v in series.values())
+            for index in range(max(chunks, 1)):
                 metrics: list[dict[str, str]] = []
                 doc: dict[str, Any] = {SERVICE_DIMENSION: self.service, JOB_TYPE_DIMENSION: job_type}
-                if index == 0:  # the counts once per batch; each further document carries durations only
+                if index == 0:  # the counts once per batch; each further document carries values only
                     metrics += [{"Name": name, "Unit": "Count"} for name in METRIC_NAMES.values()]
                     doc |= {name: self.counts[job_type][key] for key, name in METRIC_NAMES.items()}
-                if chunk:
-                    metrics.append({"Name": DURATION_METRIC, "Unit": "Milliseconds"})
-                    doc[DURATION_METRIC] = chunk
+                for name, values in series.items():
+                    chunk = values[index * MAX_VALUES_PER_METRIC : (index + 1) * MAX_VALUES_PER_METRIC]
+                    if chunk:
+                        metrics.append({"Name": name, "Unit": "Milliseconds"})
+                        doc[name] = chunk
                 doc["level"] = self.emf_level
                 doc["timestamp"] = _rfc3339(stamp)
                 doc["_aws"] = {

@@ -65,5 +65,9 @@ class _BoundLogger(logging.LoggerAdapter[logging.Logger]):
         return msg, kwargs
 
 
-def job_logger(job_id: str, job_type: str, attempt: int) -> logging.LoggerAdapter[logging.Logger]:
-    return _BoundLogger(logging.getLogger(LOGGER_NAME), {"job_id": job_id, "type": job_type, "attempt": attempt})
+def job_logger(
+    job_id: str, job_type: str, attempt: int, trace_fields: dict[str, str] | None = None
+) -> logging.LoggerAdapter[logging.Logger]:
+    """A handler's logger (`ctx.log`): every line carries the job and its trace ids (worker/tracing.py)."""
+    fields: dict[str, object] = {"job_id": job_id, "type": job_type, "attempt": attempt, **(trace_fields or {})}
+    return _BoundLogger(logging.getLogger(LOGGER_NAME), fields)

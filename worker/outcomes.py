@@ -53,6 +53,8 @@ class Decision:
     visibility_seconds: int | None = None  # set the message's visibility to this (None: leave it)
     handler_ms: float | None = None
     handler_failed: bool = False
+    #: A first attempt's wait from publish (or its run_at) to this claim: the JobQueueWait metric.
+    queue_wait_ms: float | None = None
     #: Copy the message to the DLQ with this kind and `error` as its reason (the outcome is DEAD_LETTERED).
     dead_letter: DeadLetterKind | None = None
     #: Replace the message by a fresh copy (new receive count), visible after this many seconds, before

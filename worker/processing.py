@@ -23,6 +23,7 @@ from uuid import UUID
 
 import worker.jobs  # noqa: F401 - registers the built-in handlers wherever records are processed
 from db import (
+    Claim,
     ClaimOutcome,
     DatabaseUnavailable,
     InvalidPayload,
@@ -52,6 +53,7 @@ from worker.outcomes import ABANDONED, NOT_RUN, Decision, Outcome
 from worker.record import SqsRecord
 from worker.registry import JobContext, RegisteredHandler, get_handler
 from worker.runtime import Runtime
+from worker.tracing import NO_TRACE, JobTrace, name_job
 
 log = logging.getLogger(LOGGER_NAME)
 _NO_DEADLINE_MS = 15 * 60 * 1000
@@ -59,10 +61,13 @@ _NO_DEADLINE_MS = 15 * 60 * 1000
 THROTTLED_MAX_SECONDS = 30
 
 
-def decide(record: SqsRecord, context: Any, runtime: Runtime, completion: Completion) -> Decision:
-    """One record's decision. A success's completion is deferred to the next claim (`completion`)."""
+def decide(
+    record: SqsRecord, context: Any, runtime: Runtime, completion: Completion, trace: JobTrace = NO_TRACE
+) -> Decision:
+    """One record's decision. A success's completion is deferred to the next claim (`completion`); `trace`
+    gets the record's claim, handler and completion spans (worker/tracing.py)."""
     try:
-        return _decide(record, context, runtime, completion)
+        return _decide(record, context, runtime, completion, trace)
     except DatabaseUnavailable as err:
         return Decision(Outcome.UNAVAILABLE, record.message_id, error=str(err), cause=err.kind)
     except Exception as err:  # a bug of ours must not fail the other records of the batch
@@ -74,7 +79,7 @@ def _dead_letter(base: Decision, kind: DeadLetterKind, reason: str, **fields: An
     return replace(base, outcome=Outcome.DEAD_LETTERED, dead_letter=kind, error=reason, **fields)
 
 
-def _decide(record: SqsRecord, context: Any, runtime: Runtime, completion: Completion) -> Decision:
+def _decide(record: SqsRecord, context: Any, runtime: Runtime, completion: Completion, trace: JobTrace) -> Decision:
     config = runtime.config
     mid = record.message_id
     try:
@@ -85,6 +90,7 @@ def _decide(record: SqsRecord, context: Any, runtime: Runtime, completion: Compl
         return _dead_letter(base, DeadLetterKind.MALFORMED, f"malformed message: {err}")
 
     base = Decision(Outcome.DEAD_LETTERED, mid, message.job_id, message.type)
+    name_job(trace, message.type, message.job_id)
     try:
         job_type = get_job_type(message.type)
         handler = get_handler(message.type)
@@ -104,21 +110,10 @@ def _decide(record: SqsRecord, context: Any, runtime: Runtime, completion: Compl
             error=f"{remaining_ms} ms left, {int(needed.total_seconds() * 1000)} ms needed to start",
         )
 
-    if handler.rate_limit is not None:  # a token before the claim: a throttled job spends no attempt
-        throttled = _throttled(runtime, handler.rate_limit, base)
-        if throttled is not None:
-            return throttled
-    if handler.concurrency_per_key is not None:  # its own transaction: a held success completes first
-        completion.flush()
-        claim = claim_keyed(
-            runtime.db,
-            message.job_id,
-            job_type=message.type,
-            limit=handler.concurrency_per_key,
-            stale_after=config.stale_after,
-        )
-    else:
-        claim = completion.claim(message.job_id, stale_after=config.stale_after, job_type=message.type)
+    with trace.step("claim"):
+        claim = _claim(runtime, completion, message, handler, base)
+    if isinstance(claim, Decision):  # throttled by its rate limit
+        return claim
     later = retry_delay(record.receive_count, base=config.backoff_base_seconds, cap=config.backoff_max_seconds)
     if claim.outcome is ClaimOutcome.THROTTLED:  # a slot frees when a running job of its key finishes
         wait = max(1, retry_delay(record.receive_count, base=1, cap=THROTTLED_MAX_SECONDS))
@@ -156,13 +151,44 @@ def _decide(record: SqsRecord, context: Any, runtime: Runtime, completion: Compl
 
     job = claim.job
     assert job is not None
-    base = replace(base, attempt=job.attempts)
+    base = replace(base, attempt=job.attempts, queue_wait_ms=queue_wait_ms(job))
     try:
         payload = job_type.validate(job.payload)  # the row is the source of truth, not the message's copy
     except InvalidPayload as err:
-        fail_job(runtime.db, job.id, str(err), attempt=job.attempts)
+        with trace.step("completion"):
+            fail_job(runtime.db, job.id, str(err), attempt=job.attempts)
         return _dead_letter(base, DeadLetterKind.INVALID_PAYLOAD, str(err), released=_settled(runtime, job.id))
-    return _run(record, context, runtime, completion, job, handler, payload, base)
+    return _run(record, context, runtime, completion, job, handler, payload, base, trace)
+
+
+def queue_wait_ms(job: Job) -> float | None:
+    """How long a first attempt waited, from publish (or its run_at, if later) to its claim (`started_at`);
+    None for a retry, whose start is mostly its backoff (cli/readings.py's timings use the same rule)."""
+    if job.attempts != 1 or job.started_at is None:
+        return None
+    since = max(job.created_at, job.run_at) if job.run_at is not None else job.created_at
+    return max((job.started_at - since).total_seconds() * 1000, 0.0)
+
+
+def _claim(
+    runtime: Runtime, completion: Completion, message: JobMessage, handler: RegisteredHandler, base: Decision
+) -> Claim | Decision:
+    """The claim, after the rate limit's token if the type names one: a throttled job spends no attempt."""
+    config = runtime.config
+    if handler.rate_limit is not None:
+        throttled = _throttled(runtime, handler.rate_limit, base)
+        if throttled is not None:
+            return throttled
+    if handler.concurrency_per_key is not None:  # its own transaction: a held success completes first
+        completion.flush()
+        return claim_keyed(
+            runtime.db,
+            message.job_id,
+            job_type=message.type,
+            limit=handler.concurrency_per_key,
+            stale_after=config.stale_after,
+        )
+    return completion.claim(message.job_id, stale_after=config.stale_after, job_type=message.type)
 
 
 def _run(
@@ -174,6 +200,7 @@ def _run(
     handler: RegisteredHandler,
     payload: dict[str, Any],
     base: Decision,
+    trace: JobTrace = NO_TRACE,
 ) -> Decision:
     """Run the claimed job's handler: succeeded (its completion deferred to the next claim, or committed with
     a transactional handler's writes), retried, or failed for good."""
@@ -183,7 +210,7 @@ def _run(
         type=job.type,
         payload=payload,
         db=runtime.db,
-        log=job_logger(str(job.id), job.type, job.attempts),
+        log=job_logger(str(job.id), job.type, job.attempts, trace.fields),
         attempt=job.attempts,
         max_attempts=job.max_attempts,
         message_id=record.message_id,
@@ -195,9 +222,10 @@ def _run(
     finished: Finished | None = None
     try:
         if handler.transactional:
-            finished = _run_in_transaction(runtime, job, handler.run, ctx)
+            finished = _run_in_transaction(runtime, job, handler.run, ctx, trace)
         else:
-            returned = handler.run(ctx)
+            with trace.step("handler"):
+                returned = handler.run(ctx)
             if isinstance(returned, Snooze):
                 raise returned
             result = encode_result(returned)
@@ -212,10 +240,11 @@ def _run(
     except Exception as err:  # ConnectionBusy (the handler deadlocked its own connection) lands here too
         error = f"{type(err).__name__}: {err}" if not isinstance(err, ResultNotStorable) else str(err)
         failed = replace(base, error=error, handler_ms=(time.perf_counter() - started) * 1000, handler_failed=True)
-        if cancel_running(runtime.db, job.id, attempt=job.attempts):
-            # asked to stop, and it stopped: not retried
-            return replace(failed, outcome=Outcome.CANCELLED, released=_settled(runtime, job.id))
-        fail_job(runtime.db, job.id, error, attempt=job.attempts)
+        with trace.step("completion"):
+            if cancel_running(runtime.db, job.id, attempt=job.attempts):
+                # asked to stop, and it stopped: not retried
+                return replace(failed, outcome=Outcome.CANCELLED, released=_settled(runtime, job.id))
+            fail_job(runtime.db, job.id, error, attempt=job.attempts)
         if job.attempts >= job.max_attempts:
             return _dead_letter(failed, DeadLetterKind.FAILED, error, released=_settled(runtime, job.id))
         backoff = retry_delay(job.attempts, base=config.backoff_base_seconds, cap=config.backoff_max_seconds)
@@ -223,7 +252,7 @@ def _run(
     succeeded = replace(base, outcome=Outcome.SUCCEEDED, handler_ms=(time.perf_counter() - started) * 1000)
     if finished is not None:  # committed with the handler's own writes
         return replace(succeeded, released=finished.released)
-    completion.complete_with_next_claim(job, succeeded, result)  # the UPDATE rides on the next record's claim
+    completion.complete_with_next_claim(job, succeeded, result, trace)  # the UPDATE rides on the next claim
     return succeeded
 
 
@@ -232,15 +261,19 @@ class _CompletionLost(Exception):
     back with the completion, and that invocation's run stands."""
 
 
-def _run_in_transaction(runtime: Runtime, job: Job, run: Callable[[JobContext], object], ctx: JobContext) -> Finished:
+def _run_in_transaction(
+    runtime: Runtime, job: Job, run: Callable[[JobContext], object], ctx: JobContext, trace: JobTrace
+) -> Finished:
     """The handler and the job's completion in one transaction: its writes commit with the completion or not
     at all (the handler raises, the completion misses, the commit fails: all roll back)."""
     with runtime.db.begin() as conn:
-        returned = run(replace(ctx, _conn=conn))
+        with trace.step("handler"):
+            returned = run(replace(ctx, _conn=conn))
         if isinstance(returned, Snooze):
             raise returned  # its writes roll back: a snoozed run did not happen
         result = encode_result(returned)
-        finished = finish_job(conn, job.id, attempt=job.attempts, result=result, dependents=job.has_dependents)
+        with trace.step("completion"):
+            finished = finish_job(conn, job.id, attempt=job.attempts, result=result, dependents=job.has_dependents)
         if not finished.completed:
             raise _CompletionLost(
                 "another invocation took the job over while it ran: this run's writes were rolled back"

@@ -1,0 +1,163 @@
+"""A job's spans, through the OpenTelemetry API only: users bring the SDK and exporter (the ADOT layer with
+`tracing: "otel"`, or their own OTLP setup), and the worker never imports an SDK.
+
+Per record, `job <type>` (kind CONSUMER) with children `claim`, `handler` and `completion`. It links to the
+publisher's span (the message's `traceparent`, db/trace_context.py) and, when no span is current (no
+Lambda instrumentation), continues the publisher's trace as its child too, so the job shows under the
+request that published it. With an invocation span (ADOT's instrumentation), it is that span's child and
+keeps the link. A handler's own spans nest under `handler`.
+
+Nothing is paid where nothing records: with `tracing: "off"`, without the API, or with the API but no SDK
+configured (its proxy provider), every record gets NO_TRACE and no span object is made.
+
+Log lines of a job carry `trace_fields()` the way Powertools Logger users read them: `xray_trace_id`
+(the invocation's X-Ray trace, from Lambda's `_X_AMZN_TRACE_ID`), `correlation_id` (the publisher's trace
+id) and `trace_id` (the job span's, when one records).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from db.trace_context import TRACEPARENT_ATTRIBUTE, trace_id_of, valid_traceparent
+from worker.outcomes import Decision, Outcome
+
+TRACER_NAME = "jobstack.worker"
+#: Lambda's per-invocation X-Ray trace header: Root=1-...;Parent=...;Sampled=1
+XRAY_TRACE_VARIABLE = "_X_AMZN_TRACE_ID"
+_FAILED = (Outcome.DEAD_LETTERED, Outcome.ERROR, Outcome.UNAVAILABLE)
+
+
+def xray_trace_id(environ: Mapping[str, str] | None = None) -> str | None:
+    """The invocation's X-Ray trace id (`Root=` of `_X_AMZN_TRACE_ID`), or None outside an X-Ray trace."""
+    header = (os.environ if environ is None else environ).get(XRAY_TRACE_VARIABLE, "")
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == "Root" and value:
+            return value
+    return None
+
+
+@dataclass(eq=False)  # one per record, compared by identity (and a default where a record has none)
+class JobTrace:
+    """One record's span (None: nothing records) and the fields its log lines carry."""
+
+    span: Any = None
+    tracer: Any = None
+    fields: dict[str, str] = field(default_factory=dict)
+    #: When the record's work ended (its decision, or its completion if that came later): the span's end,
+    #: though the batch ends every span only once the outcomes are final.
+    ended_ns: int | None = None
+
+    def mark_ended(self, at_ns: int | None = None) -> None:
+        if self.span is not None:
+            self.ended_ns = max(self.ended_ns or 0, at_ns or time.time_ns())
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """A child span around a step, current while it runs (a handler's own spans nest under it); an
+        exception is recorded on it and goes on."""
+        if self.span is None:
+            yield
+            return
+        from opentelemetry import trace
+
+        child = self.tracer.start_span(name, context=trace.set_span_in_context(self.span))
+        with trace.use_span(child, end_on_exit=True, record_exception=True, set_status_on_exception=True):
+            yield
+
+    def timed_step(self, name: str, start_ns: int, end_ns: int, *, error: str | None = None) -> None:
+        """A child span for a step that ran elsewhere: a held completion riding on a later claim, or one
+        statement completing a whole batch."""
+        if self.span is None:
+            return
+        from opentelemetry import trace
+        from opentelemetry.trace import Status, StatusCode
+
+        child = self.tracer.start_span(name, context=trace.set_span_in_context(self.span), start_time=start_ns)
+        if error is not None:
+            child.set_status(Status(StatusCode.ERROR, error))
+        child.end(end_time=end_ns)
+        self.mark_ended(end_ns)
+
+    def finish(self, decision: Decision) -> None:
+        """End the job's span with what became of the record."""
+        if self.span is None:
+            return
+        from opentelemetry.trace import Status, StatusCode
+
+        attributes: dict[str, Any] = {"jobstack.outcome": decision.outcome.value}
+        if decision.job_id is not None:
+            attributes["jobstack.job.id"] = str(decision.job_id)
+        if decision.attempt is not None:
+            attributes["jobstack.job.attempt"] = decision.attempt
+        if decision.queue_wait_ms is not None:
+            attributes["jobstack.queue_wait_ms"] = round(decision.queue_wait_ms, 3)
+        self.span.set_attributes(attributes)
+        if decision.outcome in _FAILED or decision.handler_failed:
+            self.span.set_status(Status(StatusCode.ERROR, (decision.error or decision.outcome.value)[:512]))
+        self.span.end(end_time=self.ended_ns)
+        self.span = None
+
+
+NO_TRACE = JobTrace()
+
+
+def _tracer(mode: str) -> Any:
+    """The API's tracer, or None when nothing would record: tracing off, no API, or no SDK configured."""
+    if mode == "off":
+        return None
+    try:
+        from opentelemetry import trace
+    except ImportError:
+        return None
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider):
+        return None
+    return provider.get_tracer(TRACER_NAME)
+
+
+def start_job(record: Any, mode: str, queue_name: str | None = None) -> JobTrace:
+    """The span of one record (`worker.record.SqsRecord`), started now; NO_TRACE when nothing records and
+    the record carries no trace ids to log."""
+    traceparent = _traceparent(record.message_attributes)
+    fields = {k: v for k, v in (("xray_trace_id", xray_trace_id()), ("correlation_id", trace_id_of(traceparent))) if v}
+    tracer = _tracer(mode)
+    if tracer is None:
+        return JobTrace(fields=fields) if fields else NO_TRACE
+    from opentelemetry import trace
+    from opentelemetry.trace import Link, SpanKind
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    parent, links = None, []
+    if traceparent is not None:
+        published = TraceContextTextMapPropagator().extract({TRACEPARENT_ATTRIBUTE: traceparent})
+        links = [Link(trace.get_current_span(published).get_span_context())]
+        if not trace.get_current_span().get_span_context().is_valid:
+            parent = published  # no invocation span: the job continues the publisher's trace
+    attributes: dict[str, Any] = {"messaging.system": "aws_sqs", "messaging.message.id": record.message_id}
+    if queue_name:
+        attributes["messaging.destination.name"] = queue_name
+    span = tracer.start_span(
+        "job", context=parent, kind=SpanKind.CONSUMER, links=links, attributes=attributes, start_time=time.time_ns()
+    )
+    fields["trace_id"] = format(span.get_span_context().trace_id, "032x")
+    return JobTrace(span, tracer, fields)
+
+
+def name_job(trace: JobTrace, job_type: str, job_id: object) -> None:
+    """Name the span by the job's type once the body is parsed (`job <type>`) and say which job it is."""
+    if trace.span is not None:
+        trace.span.update_name(f"job {job_type}")
+        trace.span.set_attributes({"jobstack.job.type": job_type, "jobstack.job.id": str(job_id)})
+
+
+def _traceparent(attributes: Mapping[str, Mapping[str, Any]]) -> str | None:
+    attribute = attributes.get(TRACEPARENT_ATTRIBUTE) or {}
+    value = attribute.get("stringValue", attribute.get("StringValue"))
+    return value if valid_traceparent(value) else None
