@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from stacks.settings_model import Pool, stale_after_for
 from worker.contract import PER_JOB, Env, rate_limits_json
 
+#: The OpenTelemetry SDK's own variable (the ADOT layer's SDK reads it), for `otel_exporter_endpoint`.
+OTEL_EXPORTER_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
+
 
 @dataclass(frozen=True)
 class WorkerQueues:
@@ -59,6 +62,10 @@ def worker_environment(
     }
     if s.completion != PER_JOB:  # absent means per_job: the templates of pools that keep it are unchanged
         env[Env.COMPLETION] = s.completion
+    if s.tracing != "off":  # absent means off: templates without tracing are unchanged
+        env[Env.TRACING] = s.tracing
+        if s.otel_exporter_endpoint is not None:
+            env[OTEL_EXPORTER_ENDPOINT] = s.otel_exporter_endpoint
     if s.rate_limits:  # absent means none: templates without limiters are unchanged
         env[Env.RATE_LIMITS] = rate_limits_json(dict(s.rate_limits))
     if database_secret_arn is not None:

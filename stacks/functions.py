@@ -5,6 +5,7 @@ secrets extension and VPC placement the settings ask for."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
@@ -79,10 +80,37 @@ def build_function(
         system_log_level_v2=lambda_.SystemLogLevel.WARN,
         params_and_secrets=_secrets_extension() if settings.secrets_extension else None,
         snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if spec.snapstart else None,
+        **_tracing(settings),
         **(network.function_props() if network else {}),
     )
     nag.acknowledge(function, "AwsSolutions-L1", RUNTIME_REASON)
+    if settings.tracing != "off":
+        nag.acknowledge(role, "AwsSolutions-IAM5[Resource::*]", XRAY_REASON)
     return function, log_group
+
+
+#: The ADOT Python layer (OpenTelemetry Python with a collector as a Lambda extension), pinned: a newer
+#: aws-cdk-lib must not move every function to another layer in a `cdk diff` nobody asked for.
+ADOT_LAYER = lambda_.AdotLambdaLayerPythonSdkVersion.V1_29_0
+XRAY_REASON = (
+    "X-Ray's PutTraceSegments and PutTelemetryRecords take no resource ARN (the Service Authorization "
+    "Reference lists no resource types for them): Resource '*' is the only form, added by Lambda active tracing"
+)
+
+
+def _tracing(settings: Settings) -> dict[str, Any]:
+    """The setting `tracing`: "xray", Lambda's active tracing (the invocation's segment, linked to the
+    message's AWSTraceHeader); "otel", the same plus the ADOT layer, whose SDK exports the worker's
+    OpenTelemetry spans through its collector (to X-Ray, or otel_exporter_endpoint); "off", neither."""
+    if settings.tracing == "off":
+        return {}
+    props: dict[str, Any] = {"tracing": lambda_.Tracing.ACTIVE}
+    if settings.tracing == "otel":
+        props["adot_instrumentation"] = lambda_.AdotInstrumentationConfig(
+            layer_version=lambda_.AdotLayerVersion.from_python_sdk_layer_version(ADOT_LAYER),
+            exec_wrapper=lambda_.AdotLambdaExecWrapper.INSTRUMENT_HANDLER,
+        )
+    return props
 
 
 _RETENTION = {

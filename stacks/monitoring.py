@@ -31,6 +31,7 @@ from worker.contract import (  # the worker's metrics, named once (worker/contra
     JOB_TYPE_DIMENSION,
     METRIC_NAMES,
     METRICS_NAMESPACE,
+    QUEUE_WAIT_METRIC,
     SERVICE_DIMENSION,
 )
 
@@ -141,6 +142,8 @@ class Monitoring:
             ),
         ]
         specs.insert(1, self._dead_letter_arrivals(dead_letter_queue))
+        if settings.alarm_queue_wait_p99_seconds is not None:
+            specs.append(self._queue_wait(pool.service, settings.alarm_queue_wait_p99_seconds))
         if not pool.is_default:
             named = f"Pool {pool.name} ({pool.types_summary()}): "
             specs = [(i, named + d, m, t, c, n) for i, d, m, t, c, n in specs]
@@ -248,6 +251,26 @@ class Monitoring:
         )
         alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
         return alarm
+
+    @staticmethod
+    def _queue_wait(service: str, seconds: int) -> tuple[str, str, cw.IMetric, float, cw.ComparisonOperator, int]:
+        """The p99 of JobQueueWait (a first attempt's publish, or run_at, to claim) by service: the number that
+        says a pool needs more concurrency, before OldestMessageAge sees a backlog."""
+        return (
+            "QueueWaitP99",
+            f"The slowest 1% of jobs waited {seconds} s or more from publish to start, for 15 minutes: raise "
+            "max_concurrency, or give the slow types a pool of their own; `jobs stats` shows p50/p95 per type",
+            cw.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name=QUEUE_WAIT_METRIC,
+                dimensions_map={SERVICE_DIMENSION: service},
+                statistic="p99",
+                period=Duration.minutes(5),
+            ),
+            seconds * 1000,
+            cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            3,
+        )
 
     @staticmethod
     def _worker_metric(service: str, name: str) -> cw.Metric:

@@ -43,6 +43,7 @@ POOL_SETTINGS = (
     "max_receive_count",
     "alarm_oldest_message_seconds",
     "alarm_dlq_depth",
+    "alarm_queue_wait_p99_seconds",
     "completion",
 )
 FIFO_THROUGHPUT_LIMITS = ("perMessageGroupId", "perQueue")
@@ -72,6 +73,7 @@ class PoolSpec(TypedDict, total=False):
     max_receive_count: int
     alarm_oldest_message_seconds: int
     alarm_dlq_depth: int
+    alarm_queue_wait_p99_seconds: int | None
 
 
 def route_document(pools: Sequence[Pool], queue_url: Callable[[Pool], str]) -> dict[str, Any]:

@@ -42,7 +42,7 @@ from stacks.settings_model import (
     SettingsError,
     camel,
 )
-from worker.contract import COMPLETION_MODES, Env, parse_rate_limits
+from worker.contract import COMPLETION_MODES, TRACING_MODES, Env, parse_rate_limits
 
 __all__ = [  # the model's names too, so `from stacks.settings import Settings` keeps working
     "DLQ_RETENTION_DAYS", "LAMBDA_CA_BUNDLE", "LAMBDA_TASK_ROOT", "RESERVED_HEADROOM", "WORKER_BACKOFF_MAX_SECONDS",
@@ -174,7 +174,7 @@ def coerce(where: str, key: str, value: Any) -> Any:
             raise SettingsError(f"{where}: {key} must be a list of strings")
         return tuple(value)
     if key in _INT_KEYS:
-        if value is None and key == "max_concurrency":
+        if value is None and key in ("max_concurrency", "alarm_queue_wait_p99_seconds"):
             return None
         if isinstance(value, bool) or not isinstance(value, int):
             raise SettingsError(f"{where}: {key} must be a whole number, got {value!r}")
@@ -248,6 +248,21 @@ def validate(where: str, s: Settings) -> None:
         fail("log_level", f"must be DEBUG, INFO, WARNING or ERROR, got {s.log_level!r}")
     if s.completion not in COMPLETION_MODES:
         fail("completion", f"must be one of {', '.join(COMPLETION_MODES)}, got {s.completion!r}")
+    if s.alarm_queue_wait_p99_seconds is not None and not 1 <= s.alarm_queue_wait_p99_seconds <= 86_400:
+        fail("alarm_queue_wait_p99_seconds", f"must be between 1 and 86400, got {s.alarm_queue_wait_p99_seconds}")
+    if s.tracing not in TRACING_MODES:
+        fail("tracing", f"must be one of {', '.join(TRACING_MODES)}, got {s.tracing!r}")
+    if s.otel_exporter_endpoint is not None:
+        if s.tracing != "otel":
+            fail(
+                "otel_exporter_endpoint",
+                f"needs tracing 'otel' (the ADOT layer's SDK exports to it), not {s.tracing!r}",
+            )
+        if not re.fullmatch(r"https://[^\s/]+(/\S*)?", s.otel_exporter_endpoint):
+            fail(
+                "otel_exporter_endpoint",
+                f"must be an https:// URL (spans leave the account), got {s.otel_exporter_endpoint!r}",
+            )
     if s.removal_policy not in ("destroy", "retain"):
         fail("removal_policy", f"must be 'destroy' or 'retain', got {s.removal_policy!r}")
     if s.env_name == "prod" and s.removal_policy != "retain":

@@ -52,12 +52,21 @@ class Settings:
     alarm_emails: tuple[str, ...] = ()
     alarm_oldest_message_seconds: int = 900
     alarm_dlq_depth: int = 0  # alarm when the DLQ holds more than this many messages
+    #: Alarm when the p99 of JobQueueWait (publish or run_at to the first claim) over 5 minutes reaches this
+    #: many seconds, three periods running (None: no alarm). Per pool: a pool sets its own.
+    alarm_queue_wait_p99_seconds: int | None = None
     log_retention_days: int = 30
     log_level: str = "INFO"
     #: "per_job": each success is durable before the next handler starts (1.1 statements a job); "batched":
     #: a batch's claims in one statement and its successes in another, at least once after a crash
     #: (worker/completion.py). Standard pools only.
     completion: str = "per_job"
+    #: worker/contract.py TRACING_MODES: "xray" (Lambda active tracing), "otel" (the ADOT layer, OpenTelemetry
+    #: spans exported through its collector, to X-Ray unless otel_exporter_endpoint says where), or "off".
+    tracing: str = "off"
+    #: With tracing "otel": an OTLP endpoint (https) the functions' SDK exports to instead of the layer's
+    #: default (X-Ray), e.g. your collector's.
+    otel_exporter_endpoint: str | None = None
     removal_policy: str = "destroy"
     #: CloudFormation refuses to delete the stack until it is turned off (default: on in prod only).
     termination_protection: bool | None = None

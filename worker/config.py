@@ -73,9 +73,9 @@ class WorkerConfig:
     schedule_failures_url: str | None = None
     #: Named rate limits (settings `rate_limits`, Env.RATE_LIMITS): handlers name one with rate_limit=.
     rate_limits: dict[str, RateLimit] = field(default_factory=dict)
-    #: TRACING_MODES (the setting `tracing`): "off" makes no spans; otherwise spans through the OpenTelemetry
-    #: API where an SDK is configured (worker/tracing.py).
-    tracing: str = "otel"
+    #: TRACING_MODES (the setting `tracing`, absent: "off"): "off" makes no spans; otherwise spans through the
+    #: OpenTelemetry API where an SDK is configured (worker/tracing.py).
+    tracing: str = "off"
 
     @property
     def requeue_at_receive_count(self) -> int:
@@ -155,7 +155,7 @@ def load_config(environ: Mapping[str, str]) -> WorkerConfig:
     completion = environ.get(Env.COMPLETION, PER_JOB).strip() or PER_JOB
     if completion not in COMPLETION_MODES:
         raise ConfigError(f"{Env.COMPLETION} must be one of {', '.join(COMPLETION_MODES)}, got {completion!r}")
-    tracing = environ.get(Env.TRACING, "otel").strip() or "otel"
+    tracing = environ.get(Env.TRACING, "off").strip() or "off"
     if tracing not in TRACING_MODES:
         raise ConfigError(f"{Env.TRACING} must be one of {', '.join(TRACING_MODES)}, got {tracing!r}")
 

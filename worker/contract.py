@@ -46,8 +46,8 @@ class Env:
     COMPLETION: Final = "JOB_COMPLETION"
     #: Only with `rate_limits` in the settings: the named limiters, as `rate_limits_json` writes them.
     RATE_LIMITS: Final = "JOB_RATE_LIMITS"
-    #: The setting `tracing` (TRACING_MODES): "off" makes no spans even where the OpenTelemetry API is
-    #: importable; absent means "otel" (spans through the API if it is there, at no cost if it is not).
+    #: The setting `tracing` (TRACING_MODES); absent means "off": no spans even where the OpenTelemetry API is
+    #: importable. "xray" and "otel" make spans through the API where an SDK is configured.
     TRACING: Final = "JOBSTACK_TRACING"
 
     # Local runs and tuning.
