@@ -24,7 +24,12 @@ from db.migrate import upgrade
 from tests.support.queues import queue_pair
 from tests.support.strict_sqs import StrictSqs
 
-pytest_plugins = ["tests.support.worker_support", "tests.support.workflows", "tests.support.flow_control"]
+pytest_plugins = [
+    "tests.support.worker_support",
+    "tests.support.workflows",
+    "tests.support.flow_control",
+    "tests.support.tracing",
+]
 REGION = "us-east-1"
 ROOT = Path(__file__).resolve().parent.parent
 
