@@ -8,6 +8,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from cli import dlq as dead_letters
@@ -16,11 +17,14 @@ from cli.dead_letter_kinds import SQS_REDRIVE
 from cli.errors import FAILED, OK, USAGE, CliError
 from cli.output import Progress, emit_json, fields, table
 from cli.queue_state import queue_counts
-from cli.readings import COUNT_CAP, STATES, job_counts
+from cli.readings import COUNT_CAP, STATES, job_counts, timings
 from cli.target import Target
 from db import oldest_pending, utcnow
 from stacks.pools import DEFAULT_POOL
 from worker.contract import DeadLetterKind
+
+#: The window of `jobs stats`' queue-wait percentiles (the console's overview picks its own).
+QUEUE_WAIT_WINDOW = timedelta(hours=1)
 
 
 def cmd_stats(args: argparse.Namespace, target: Target) -> int:
@@ -77,6 +81,7 @@ def _stats_once(args: argparse.Namespace, target: Target) -> int:
         if len(target.pools) > 1 and not target.pool
         else []
     )
+    waits = timings(target.db, window=QUEUE_WAIT_WINDOW)
     data = {
         "jobs": [{"status": s, "type": t, "count": n} for (s, t), n in sorted(counts.items())],
         "estimated": sorted(estimated),  # statuses whose counts are PostgreSQL's estimates
@@ -85,6 +90,10 @@ def _stats_once(args: argparse.Namespace, target: Target) -> int:
         "oldest_pending_job_seconds": oldest_age,
         "dlq_depth": dlq[0] + dlq[1] if dlq else None,
         "worker": worker_state,
+        # first attempts completed in the last hour: publish (or run_at) to start, seconds (JobQueueWait's rule)
+        "queue_wait": [
+            {"type": w.type, "jobs": w.jobs, "p50_seconds": w.wait_p50, "p95_seconds": w.wait_p95} for w in waits
+        ],
         **({"pools": pools} if pools else {}),
     }
     if args.json:
@@ -94,6 +103,12 @@ def _stats_once(args: argparse.Namespace, target: Target) -> int:
         [(s, t, f"≈{n}" if s in estimated else n) for (s, t), n in sorted(counts.items())], ["status", "type", "jobs"]
     )
     print(f"(completed and cancelled: the last {window_hours} h; ≈ PostgreSQL's estimate, past {COUNT_CAP:,} rows)\n")
+    if waits:
+        table(
+            [(w.type, w.jobs, _seconds(w.wait_p50), _seconds(w.wait_p95)) for w in waits],
+            ["type", "completed", "queue wait p50", "queue wait p95"],
+        )
+        print("(the last hour's completions: publish, or run_at, to the first attempt's start)\n")
     if pools:
         table(
             [(p["pool"], p["visible"], p["in_flight"], p["delayed"], p["dlq_depth"], p["worker"]) for p in pools],
@@ -113,6 +128,10 @@ def _stats_once(args: argparse.Namespace, target: Target) -> int:
         ]
     )
     return OK
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f} s" if value < 10 else f"{value:.1f} s"
 
 
 def _pool_row(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import uuid
@@ -141,6 +142,24 @@ def test_stats_counts_jobs_and_queues(jobs: Jobs, pg_db: DB, queue: Queue, dlq: 
     assert data["queue"]["visible"] == 1
     assert data["dlq_depth"] == 1
     assert data["oldest_pending_job_seconds"] >= 0
+
+
+def test_stats_shows_the_last_hours_queue_wait_per_type(jobs: Jobs, pg_db: DB) -> None:
+    """p50 and p95 of publish-to-start over first attempts (a retry's start is mostly its backoff: left out),
+    the figures JobQueueWait emits per job."""
+    now = utcnow()
+    for wait in range(1, 21):
+        created = now - timedelta(minutes=5)
+        started = created + timedelta(seconds=wait)
+        insert_job(pg_db, status=JobStatus.COMPLETED, attempts=1, created_at=created, started_at=started,
+                   completed_at=started + timedelta(seconds=1), updated_at=now)  # fmt: skip
+    retried = now - timedelta(minutes=50)
+    insert_job(pg_db, status=JobStatus.COMPLETED, attempts=2, created_at=retried, started_at=now - timedelta(seconds=5),
+               completed_at=now, updated_at=now)  # fmt: skip
+    data = json.loads(jobs("stats", "--json").out)
+    assert data["queue_wait"] == [{"type": "test-echo", "jobs": 21, "p50_seconds": 10.5, "p95_seconds": 19.05}]
+    text = jobs("stats").out
+    assert "QUEUE WAIT P50" in text and re.search(r"test-echo\s+21\s+10\.5 s\s+19\.\d s", text), text
 
 
 def test_retry_republishes_with_the_same_id_and_refuses_completed(jobs: Jobs, pg_db: DB, queue: Queue) -> None:
