@@ -138,6 +138,7 @@ pgbouncer:
 bench: deps pgbouncer
 	$(VENV)/bin/python -m bench.publish
 	$(VENV)/bin/python -m bench.cold_start
+	$(VENV)/bin/python -m bench.tracing
 	$(VENV)/bin/python -m bench.secret_read
 	$(VENV)/bin/python -m bench.ceiling
 	$(VENV)/bin/python -m bench.synth
