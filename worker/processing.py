@@ -224,7 +224,7 @@ def _run(
         if handler.transactional:
             finished = _run_in_transaction(runtime, job, handler.run, ctx, trace)
         else:
-            with trace.step("handler"):
+            with trace.step("handler", expected=(Snooze,)):
                 returned = handler.run(ctx)
             if isinstance(returned, Snooze):
                 raise returned
@@ -267,7 +267,7 @@ def _run_in_transaction(
     """The handler and the job's completion in one transaction: its writes commit with the completion or not
     at all (the handler raises, the completion misses, the commit fails: all roll back)."""
     with runtime.db.begin() as conn:
-        with trace.step("handler"):
+        with trace.step("handler", expected=(Snooze,)):
             returned = run(replace(ctx, _conn=conn))
         if isinstance(returned, Snooze):
             raise returned  # its writes roll back: a snoozed run did not happen

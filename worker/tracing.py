@@ -24,6 +24,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from db import redact
 from db.trace_context import TRACEPARENT_ATTRIBUTE, trace_id_of, valid_traceparent
 from worker.outcomes import Decision, Outcome
 
@@ -59,17 +60,29 @@ class JobTrace:
             self.ended_ns = max(self.ended_ns or 0, at_ns or time.time_ns())
 
     @contextlib.contextmanager
-    def step(self, name: str) -> Iterator[None]:
-        """A child span around a step, current while it runs (a handler's own spans nest under it); an
-        exception is recorded on it and goes on."""
+    def step(self, name: str, *, expected: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+        """A child span around a step, current while it runs (a handler's own spans nest under it). An
+        exception is recorded on it as an error and goes on, unless it is `expected` (a Snooze is how a
+        handler asks to run later, not a failure)."""
         if self.span is None:
             yield
             return
         from opentelemetry import trace
+        from opentelemetry.trace import Status, StatusCode
 
         child = self.tracer.start_span(name, context=trace.set_span_in_context(self.span))
-        with trace.use_span(child, end_on_exit=True, record_exception=True, set_status_on_exception=True):
-            yield
+        with trace.use_span(child, end_on_exit=True, record_exception=False, set_status_on_exception=False):
+            try:
+                yield
+            except expected:
+                raise
+            except BaseException as err:
+                # OpenTelemetry's exception event, its message redacted as the logs are (a driver's error can
+                # quote a connection URL); no stack trace: spans leave the account.
+                message = redact(str(err))[:1024]
+                child.add_event("exception", {"exception.type": type(err).__name__, "exception.message": message})
+                child.set_status(Status(StatusCode.ERROR, f"{type(err).__name__}: {message}"[:512]))
+                raise
 
     def timed_step(self, name: str, start_ns: int, end_ns: int, *, error: str | None = None) -> None:
         """A child span for a step that ran elsewhere: a held completion riding on a later claim, or one
@@ -100,7 +113,7 @@ class JobTrace:
             attributes["jobstack.queue_wait_ms"] = round(decision.queue_wait_ms, 3)
         self.span.set_attributes(attributes)
         if decision.outcome in _FAILED or decision.handler_failed:
-            self.span.set_status(Status(StatusCode.ERROR, (decision.error or decision.outcome.value)[:512]))
+            self.span.set_status(Status(StatusCode.ERROR, redact(decision.error or decision.outcome.value)[:512]))
         self.span.end(end_time=self.ended_ns)
         self.span = None
 

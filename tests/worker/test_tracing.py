@@ -169,3 +169,30 @@ def test_with_tracing_off_no_span_is_made_and_log_lines_still_correlate(
     assert line.correlation_id == f"{request.get_span_context().trace_id:032x}"  # type: ignore[attr-defined]
     assert line.xray_trace_id == "1-5759e988-bd862e3fe1be46a994272793"  # type: ignore[attr-defined]
     assert not hasattr(line, "trace_id")
+
+
+def test_spans_carry_no_secret_and_a_snooze_is_not_an_error(
+    pg_db: DB, queue: Queue, calls: Calls, spans: Spans, lambda_env: Any
+) -> None:
+    """Spans leave the account (to X-Ray or a collector): an exception's message is redacted as the logs
+    are, with no stack trace; a Snooze is a handler asking to run later, not a failure."""
+    lambda_env()
+    leaky = publish(pg_db, "count-calls", {"n": 5}, queue=queue)
+    resting = publish(pg_db, "count-calls", {"n": 6}, queue=queue)
+
+    def behave(ctx: Any) -> object:
+        if ctx.payload["n"] == 5:
+            raise RuntimeError("cannot reach postgresql://app:hunter2@db.internal:5432/app")
+        return ctx.snooze(60)
+
+    calls.behaviour = behave
+    event = receive_event(queue)
+    acknowledge(queue, event, entry.handler(event, FakeLambdaContext()))
+    by_job = {s.attributes["jobstack.job.id"]: s for s in spans.named("job count-calls") if s.attributes}
+    failed, snoozed = by_job[str(leaky.id)], by_job[str(resting.id)]
+    exported = repr([(s.status.description, [e.attributes for e in s.events]) for s in spans.all])
+    assert "hunter2" not in exported and "exception.stacktrace" not in exported
+    assert failed.status.status_code is StatusCode.ERROR
+    [handler] = [c for c in spans.children_of(snoozed) if c.name == "handler"]
+    assert handler.status.status_code is StatusCode.UNSET and not handler.events
+    assert snoozed.status.status_code is StatusCode.UNSET and snoozed.attributes["jobstack.outcome"] == "snoozed"  # type: ignore[index]
