@@ -27,6 +27,7 @@ from .clock import utcnow
 from .dependencies import RELEASE_SQL, RELEASED_IDS_SQL, settle
 from .engine import DB, statements
 from .models import Job, JobStatus, jobs_table
+from .rate_limits import Limiter, seconds_to_token, take_token, token_cte
 
 MAX_ERROR_CHARS = 4000
 _t = jobs_table
@@ -42,12 +43,14 @@ class ClaimOutcome(enum.StrEnum):
     CANCELLED = "cancelled"  # an operator cancelled it: acknowledge, do not run
     NOT_DUE = "not_due"  # pending with a run_at still ahead (a debounce moved it): return it until then
     THROTTLED = "throttled"  # its concurrency key has as many jobs running as allowed: return it, unclaimed
+    RATE_LIMITED = "rate_limited"  # its limiter had no token: return it, unclaimed, until one is due
 
 
 @dataclass(frozen=True)
 class Claim:
     outcome: ClaimOutcome
     job: Job | None = None  # the row: as claimed, or as found when not claimed (None if NOT_FOUND)
+    wait_seconds: float = 0.0  # RATE_LIMITED: until the limiter's next token is due
 
 
 # The statements every job runs, built once with bind parameters: building and cache-keying a fresh
@@ -124,7 +127,7 @@ _COMPLETE_ATTEMPT = _COMPLETE.where(_t.c.attempts == bindparam("attempt", type_=
 # completion carried the settling CTEs (planned anew for every statement behind a pooler); 1.0x now.
 # The lean one still returns the row's `has_dependents` as it is when completed: a job that gained a
 # dependent after its claim (`after=` naming it) is settled by one more statement (`settle`).
-def _complete_and_claim_sql(settling: bool) -> Any:
+def _complete_and_claim_sql(settling: bool, limited: bool = False) -> Any:
     return (
         text(
             f"""
@@ -134,21 +137,54 @@ def _complete_and_claim_sql(settling: bool) -> Any:
             result = CAST(:done_result AS jsonb)
         WHERE id = :done_id AND status = '{JobStatus.PROCESSING.value}' AND attempts = :done_attempt
         RETURNING id, has_dependents
-    ){_release(settling)}, claimed AS (
+    ){_release(settling)}{_token(limited)}, claimed AS (
         UPDATE background_jobs
         SET {_TAKE_SQL}
         WHERE id = (SELECT id FROM background_jobs WHERE id = :job_id FOR UPDATE SKIP LOCKED)
-          AND type = :job_type AND {_CLAIMABLE_SQL}
+          AND type = :job_type AND {_CLAIMABLE_SQL}{_WITH_TOKEN if limited else ""}
         RETURNING *
     )
     SELECT {", ".join(f"claimed.{c.name}" for c in _t.c)}, (SELECT count(*) FROM done) AS done_count,
-        {_released(settling)}
+        {_released(settling)}{_TOOK if limited else ""}
     FROM (VALUES (1)) AS one (x) LEFT JOIN claimed ON true
     """
         )
         .bindparams(_now, _stale_before, _due_by, bindparam("done_id", type_=_t.c.id.type), _job_id)
         .columns(*_t.c, column("done_count", Integer))
     )
+
+
+# A rate-limited type's token rides on its claim (PostgreSQL): the `token` CTE takes one only if the job is
+# claimable in the statement's snapshot, and the claim runs only if it took one. The outer SELECT says which
+# happened: no token for a claimable job is RATE_LIMITED (one more read, for the wait, only then); no token
+# for a job that is not claimable is the usual miss. A claim that still misses after taking a token (the row
+# changed under it: BUSY) spends that token: the limit errs on the side of fewer starts, never more.
+_JOB_CLAIMABLE_SQL = (
+    f"EXISTS (SELECT 1 FROM background_jobs WHERE id = :job_id AND type = :job_type AND {_CLAIMABLE_SQL})"
+)
+_WITH_TOKEN = " AND EXISTS (SELECT 1 FROM token)"  # noqa: S105 - SQL, not a password
+_TOOK = f", (SELECT count(*) FROM token) AS took, {_JOB_CLAIMABLE_SQL} AS claimable"
+
+
+def _token(limited: bool) -> str:
+    return f", {token_cte(_JOB_CLAIMABLE_SQL)}" if limited else ""
+
+
+_CLAIM_WITH_TOKEN = (
+    text(
+        f"""
+    WITH {token_cte(_JOB_CLAIMABLE_SQL)}, claimed AS (
+        UPDATE background_jobs SET {_TAKE_SQL}
+        WHERE id = :job_id AND type = :job_type AND {_CLAIMABLE_SQL}{_WITH_TOKEN}
+        RETURNING *
+    )
+    SELECT {", ".join(f"claimed.{c.name}" for c in _t.c)}{_TOOK}
+    FROM (VALUES (1)) AS one (x) LEFT JOIN claimed ON true
+    """
+    )
+    .bindparams(_now, _stale_before, _due_by, _job_id)
+    .columns(*_t.c)
+)
 
 
 #: Completing one job alone (PostgreSQL): the end of a batch, a transactional handler's transaction.
@@ -186,7 +222,11 @@ def _released(settling: bool) -> str:
     return "ARRAY(SELECT id FROM done WHERE has_dependents) AS unsettled_ids"
 
 
-_COMPLETE_AND_CLAIM = {settling: _complete_and_claim_sql(settling) for settling in (False, True)}
+_COMPLETE_AND_CLAIM = {
+    (settling, limited): _complete_and_claim_sql(settling, limited)
+    for settling in (False, True)
+    for limited in (False, True)
+}
 _COMPLETE_ONE = {settling: _complete_one_sql(settling) for settling in (False, True)}
 
 
@@ -197,6 +237,7 @@ def claim_job(
     stale_after: timedelta,
     job_type: str | None = None,
     now: datetime | None = None,
+    limiter: Limiter | None = None,
 ) -> Claim:
     """Take the job for this invocation if the claim rule allows it (`_CLAIMABLE`).
 
@@ -204,7 +245,9 @@ def claim_job(
     (timeout, crash); it is reclaimed and the attempt counts. A failed or abandoned job with no attempts
     left is not claimed (EXHAUSTED): `requeue_job` gives it new attempts when an operator retries it. The
     miss path reads the row once to tell the caller why; the common path is the single UPDATE.
-    With `job_type`, a row of another type is never claimed (TYPE_MISMATCH).
+    With `job_type`, a row of another type is never claimed (TYPE_MISMATCH). With `limiter` (a rate-limited
+    type: `job_type` required), the claim also takes a token, in the same statement on PostgreSQL, or is
+    RATE_LIMITED with the wait until the next one.
     """
     now = now or utcnow()
     stale_before = now - stale_after
@@ -212,10 +255,30 @@ def claim_job(
     if job_type is not None:
         stmt, params = _CLAIM_OF_TYPE, params | {"job_type": job_type}
     with statements(db) as conn:
+        if limiter is not None:
+            assert job_type is not None, "a rate-limited claim names its type"
+            if conn.dialect.name == "postgresql":
+                both = conn.execute(_CLAIM_WITH_TOKEN, params | limiter.params()).one()
+                if both.id is not None:
+                    return Claim(ClaimOutcome.CLAIMED, Job.from_row(both))
+                return _without_token(conn, both, job_id, job_type, limiter, stale_before, now)
+            verdict = take_token(conn, limiter.name, per_second=limiter.per_second, burst=limiter.burst, now=now)
+            if not verdict.taken:
+                return Claim(ClaimOutcome.RATE_LIMITED, wait_seconds=verdict.wait_seconds)
         row = conn.execute(stmt, params).first()
         if row is not None:
             return Claim(ClaimOutcome.CLAIMED, Job.from_row(row))
         return _why_not_claimed(conn, job_id, job_type=job_type, stale_before=stale_before, now=now)
+
+
+def _without_token(
+    conn: Connection, row: Any, job_id: UUID, job_type: str, limiter: Limiter, stale_before: datetime, now: datetime
+) -> Claim:
+    """A rate-limited claim that took nothing: no token for a claimable job (RATE_LIMITED, with the wait), or
+    a job the claim may not take (the usual verdict)."""
+    if not row.took and row.claimable:
+        return Claim(ClaimOutcome.RATE_LIMITED, wait_seconds=seconds_to_token(conn, limiter, now))
+    return _why_not_claimed(conn, job_id, job_type=job_type, stale_before=stale_before, now=now)
 
 
 _KEY_OF = text("SELECT concurrency_key, status FROM background_jobs WHERE id = :job_id").bindparams(_job_id)
@@ -298,6 +361,7 @@ def complete_and_claim(
     result: str | None = None,
     dependents: bool = False,
     now: datetime | None = None,
+    limiter: Limiter | None = None,
 ) -> tuple[Finished, Claim]:
     """`complete_job(done)` and `claim_job(job_id)` in one round trip and one commit (PostgreSQL only).
 
@@ -306,7 +370,8 @@ def complete_and_claim(
     (`Job.has_dependents`): True settles them in this statement; False (always correct) is the lean
     statement, which reads the mark back and settles any in one more. Returns the completion (with the dependents it
     released) and the claim, exactly as `claim_job` would return it. `done` and `job_id` must differ (one
-    statement may not change a row twice).
+    statement may not change a row twice). With `limiter`, the claim also takes its token in the statement
+    (RATE_LIMITED without one, as `claim_job`).
     """
     assert done[0] != job_id, "complete and claim the same job in two statements"
     now = now or utcnow()
@@ -316,10 +381,14 @@ def complete_and_claim(
         "done_attempt": done[1],
         "job_id": job_id, "job_type": job_type, "done_result": result,
     }  # fmt: skip
+    if limiter is not None:
+        params |= limiter.params()
     with statements(db) as conn:
-        row = conn.execute(_COMPLETE_AND_CLAIM[dependents], params).one()
+        row = conn.execute(_COMPLETE_AND_CLAIM[dependents, limiter is not None], params).one()
         if row.id is not None:
             claim = Claim(ClaimOutcome.CLAIMED, Job.from_row(row))
+        elif limiter is not None:
+            claim = _without_token(conn, row, job_id, job_type, limiter, stale_before, now)
         else:
             claim = _why_not_claimed(conn, job_id, job_type=job_type, stale_before=stale_before, now=now)
     # After the connection is back: any settling is its own transaction, on a connection of its own.

@@ -98,7 +98,7 @@ def pg_url() -> Iterator[str]:
 def pg_db(pg_url: str) -> Iterator[DB]:
     db = create_db(pg_url, pool_size=4)
     with db.begin() as conn:
-        conn.execute(text("TRUNCATE background_jobs CASCADE"))
+        conn.execute(text("TRUNCATE background_jobs, rate_limiters CASCADE"))  # every table a test may fill
     yield db
     db.dispose()
 

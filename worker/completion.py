@@ -38,6 +38,7 @@ from db import (
     redact,
 )
 from db.lifecycle import HeldClaim, claim_many, complete_many, finish_job, release_claims
+from db.rate_limits import Limiter
 from worker.exceptions import HandlerNotFound
 from worker.observability import LOGGER_NAME
 from worker.outcomes import Decision, Outcome
@@ -118,12 +119,13 @@ class DeferredCompletion(_Unconfirmed):
         self.flush()
         self._held = _Held(job.id, job.type, job.attempts, succeeded, result, job.has_dependents, trace)
 
-    def claim(self, job_id: UUID, *, stale_after: timedelta, job_type: str) -> Claim:
-        """Claim `job_id`, completing the held success in the same statement where PostgreSQL allows."""
+    def claim(self, job_id: UUID, *, stale_after: timedelta, job_type: str, limiter: Limiter | None = None) -> Claim:
+        """Claim `job_id` (taking its rate limit's token, if `limiter`), completing the held success in the
+        same statement where PostgreSQL allows."""
         held, db = self._held, self.runtime.db
         if held is None or held.job_id == job_id or db.dialect != "postgresql":
             self.flush()
-            return claim_job(db, job_id, stale_after=stale_after, job_type=job_type)
+            return claim_job(db, job_id, stale_after=stale_after, job_type=job_type, limiter=limiter)
         self._held = None
         try:
             with _completing([held]):
@@ -135,6 +137,7 @@ class DeferredCompletion(_Unconfirmed):
                     job_type=job_type,
                     result=held.result,
                     dependents=held.dependents,
+                    limiter=limiter,
                 )
         except BaseException as err:
             self._not_confirmed(held, err)
@@ -189,7 +192,7 @@ class BatchedCompletion(_Unconfirmed):
         self._claims: dict[UUID, HeldClaim] = {}
         self._held: list[_Held] = []
 
-    def claim(self, job_id: UUID, *, stale_after: timedelta, job_type: str) -> Claim:
+    def claim(self, job_id: UUID, *, stale_after: timedelta, job_type: str, limiter: Limiter | None = None) -> Claim:
         db = self.runtime.db
         if not self._claimed:
             self._claimed = True
@@ -198,7 +201,7 @@ class BatchedCompletion(_Unconfirmed):
         held = self._claims.pop(job_id, None)
         if held is not None:
             return Claim(ClaimOutcome.CLAIMED, held.job)
-        return claim_job(db, job_id, stale_after=stale_after, job_type=job_type)
+        return claim_job(db, job_id, stale_after=stale_after, job_type=job_type, limiter=limiter)
 
     def complete_with_next_claim(
         self, job: Job, succeeded: Decision, result: str | None = None, trace: JobTrace = NO_TRACE
@@ -257,8 +260,8 @@ def _claimable(records: list[SqsRecord]) -> list[tuple[UUID, str]]:
             handler = get_handler(message.type)
         except (MalformedMessage, HandlerNotFound):
             continue
-        if handler.concurrency_per_key is not None:  # claimed one by one, counting its key's slots
-            continue
+        if handler.concurrency_per_key is not None or handler.rate_limit is not None:
+            continue  # claimed one by one: counting its key's slots, or taking its limiter's token
         wanted.setdefault(message.job_id, message.type)
     return list(wanted.items())
 

@@ -41,7 +41,7 @@ from db.clock import utcnow
 from db.dependencies import ResultNotStorable, encode_result, settle
 from db.lifecycle import Finished, claim_keyed, finish_job, snooze_job
 from db.message import JobMessage, job_id_hint
-from db.rate_limits import take_token, whole_seconds
+from db.rate_limits import Limiter, take_token, whole_seconds
 from db.sqs_limits import SQS_MAX_VISIBILITY_SECONDS
 from worker.backoff import retry_delay
 from worker.completion import Completion
@@ -173,13 +173,18 @@ def queue_wait_ms(job: Job) -> float | None:
 def _claim(
     runtime: Runtime, completion: Completion, message: JobMessage, handler: RegisteredHandler, base: Decision
 ) -> Claim | Decision:
-    """The claim, after the rate limit's token if the type names one: a throttled job spends no attempt."""
+    """The claim, with the rate limit's token if the type names one (riding on the claim: one statement on
+    PostgreSQL); a throttled job spends no attempt."""
     config = runtime.config
+    limiter = None
     if handler.rate_limit is not None:
-        throttled = _throttled(runtime, handler.rate_limit, base)
-        if throttled is not None:
-            return throttled
+        limit = config.rate_limits[handler.rate_limit]  # worker/runtime.py refused a handler naming an unknown one
+        limiter = Limiter(handler.rate_limit, limit.per_second, limit.burst)
     if handler.concurrency_per_key is not None:  # its own transaction: a held success completes first
+        if limiter is not None:  # a token first, then the key's slot: the rarer combination pays a statement
+            verdict = take_token(runtime.db, limiter.name, per_second=limiter.per_second, burst=limiter.burst)
+            if not verdict.taken:
+                return _rate_limited(limiter, verdict.wait_seconds, base)
         completion.flush()
         return claim_keyed(
             runtime.db,
@@ -188,7 +193,11 @@ def _claim(
             limit=handler.concurrency_per_key,
             stale_after=config.stale_after,
         )
-    return completion.claim(message.job_id, stale_after=config.stale_after, job_type=message.type)
+    claim = completion.claim(message.job_id, stale_after=config.stale_after, job_type=message.type, limiter=limiter)
+    if claim.outcome is ClaimOutcome.RATE_LIMITED:
+        assert limiter is not None
+        return _rate_limited(limiter, claim.wait_seconds, base)
+    return claim
 
 
 def _run(
@@ -281,16 +290,14 @@ def _run_in_transaction(
     return finished
 
 
-def _throttled(runtime: Runtime, name: str, base: Decision) -> Decision | None:
-    """None if a token of limiter `name` was taken; else the record returned until one is due, spread over
-    the next burst's worth of time so that throttled jobs do not all come back at the same instant."""
-    limit = runtime.config.rate_limits[name]  # worker/runtime.py refused a handler naming an unknown one
-    verdict = take_token(runtime.db, name, per_second=limit.per_second, burst=limit.burst)
-    if verdict.taken:
-        return None
-    spread = random.uniform(0, limit.burst / limit.per_second)  # noqa: S311 - jitter, not secrecy
-    wait = min(whole_seconds(verdict.wait_seconds + spread), SQS_MAX_VISIBILITY_SECONDS)
-    return replace(base, outcome=Outcome.THROTTLED, visibility_seconds=wait, error=f"rate limit {name!r}: no token")
+def _rate_limited(limiter: Limiter, wait_seconds: float, base: Decision) -> Decision:
+    """No token: the record returned until one is due, spread over the next burst's worth of time so that
+    throttled jobs do not all come back at the same instant."""
+    spread = random.uniform(0, limiter.burst / limiter.per_second)  # noqa: S311 - jitter, not secrecy
+    wait = min(whole_seconds(wait_seconds + spread), SQS_MAX_VISIBILITY_SECONDS)
+    return replace(
+        base, outcome=Outcome.THROTTLED, visibility_seconds=wait, error=f"rate limit {limiter.name!r}: no token"
+    )
 
 
 def _snoozed(runtime: Runtime, job: Job, base: Decision, snooze: Snooze) -> Decision:
