@@ -60,9 +60,10 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
         BatchedCompletion(runtime, records) if runtime.config.completion == BATCHED else DeferredCompletion(runtime)
     )
     held_groups: set[str] = set()  # FIFO: groups whose earlier record of this batch was not acknowledged
+    queue_name = runtime.config.queue_url.rsplit("/", 1)[-1]  # the spans' messaging.destination.name
     for record in records:
         started = time.perf_counter()
-        trace = start_job(record, runtime.config.tracing)
+        trace = start_job(record, runtime.config.tracing, queue_name)
         if database_down is not None:
             decision = Decision(Outcome.UNAVAILABLE, record.message_id, error=database_down)
         elif record.group is not None and record.group in held_groups:

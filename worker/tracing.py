@@ -10,7 +10,7 @@ keeps the link. A handler's own spans nest under `handler`.
 Nothing is paid where nothing records: with `tracing: "off"`, without the API, or with the API but no SDK
 configured (its proxy provider), every record gets NO_TRACE and no span object is made.
 
-Log lines of a job carry `trace_fields()` the way Powertools Logger users read them: `xray_trace_id`
+Log lines of a job carry `JobTrace.fields` the way Powertools Logger users read them: `xray_trace_id`
 (the invocation's X-Ray trace, from Lambda's `_X_AMZN_TRACE_ID`), `correlation_id` (the publisher's trace
 id) and `trace_id` (the job span's, when one records).
 """

@@ -74,6 +74,7 @@ def test_a_job_published_inside_a_span_runs_in_a_span_linked_to_it(
     assert (span.attributes["jobstack.job.id"], span.attributes["jobstack.job.type"]) == (str(job.id), "count-calls")
     assert (span.attributes["jobstack.job.attempt"], span.attributes["jobstack.outcome"]) == (1, "succeeded")
     assert span.attributes["messaging.system"] == "aws_sqs"
+    assert span.attributes["messaging.destination.name"] == queue.url.rsplit("/", 1)[-1]
     children = sorted(spans.children_of(span), key=lambda s: s.start_time or 0)
     assert [c.name for c in children] == ["claim", "handler", "completion"]
     assert all(span.start_time <= c.start_time and c.end_time <= span.end_time for c in children)  # type: ignore[operator]
