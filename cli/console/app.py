@@ -27,6 +27,7 @@ from cli.readings import COUNT_CAP, STATES, TYPE_SAMPLE, job_counts, throughput,
 from db import DatabaseUnavailable, JobStatus, get_job, redact
 from db.admin import Cursor, JobFilter, page_jobs
 from db.dependencies import dependencies_of, dependents_of
+from db.trace_context import trace_id_of
 
 HERE = Path(__file__).resolve().parent
 PAGE_SIZE = 50
@@ -191,6 +192,7 @@ def create_app(sources: Sources, guard: Guard, *, read_only: bool = False, refre
             waited_by=dependents_of(sources.db, found.id)[:RELATED_SHOWN],
             related_shown=RELATED_SHOWN,
             result=None if found.result is None else json.dumps(found.result, indent=2, ensure_ascii=False),
+            publisher_trace=trace_id_of(found.traceparent),
             page="jobs",
         )
 

@@ -247,6 +247,17 @@ def test_job_detail_shows_the_row_and_escapes_the_payload(client: FlaskClient, p
     assert client.get("/jobs/not-a-uuid").status_code == 400
 
 
+def test_job_detail_names_the_lane_and_the_trace_that_published_it(client: FlaskClient, pg_db: DB) -> None:
+    """The operator's first question about a slow job, "which request published it?": the publisher's trace
+    id (what the web app's log lines carry as correlation_id), and the lane it ran in."""
+    traced = insert_job(pg_db, priority="high", traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+    page = client.get(f"/jobs/{traced.id}").get_data(as_text=True)
+    assert re.search(r'id="job-trace"[^>]*>0af7651916cd43dd8448eb211c80319c<', page)
+    assert '<dd id="job-priority">high</dd>' in page
+    plain = client.get(f"/jobs/{insert_job(pg_db).id}").get_data(as_text=True)
+    assert 'id="job-trace"' not in plain and 'id="job-priority"' not in plain
+
+
 def test_a_big_payload_is_cut_with_a_pointer_to_the_cli(client: FlaskClient, pg_db: DB) -> None:
     job = insert_job(pg_db, payload={"blob": "x" * 100_000})
     page = client.get(f"/jobs/{job.id}").get_data(as_text=True)

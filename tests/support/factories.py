@@ -27,6 +27,7 @@ def insert_job(
     run_at: datetime | None = None,
     error: str | None = None,
     priority: str | None = None,
+    traceparent: str | None = None,
 ) -> Job:
     now = utcnow()
     job_id = uuid.uuid4()
@@ -49,6 +50,7 @@ def insert_job(
                 run_at=run_at,
                 error=error,
                 priority=priority,
+                traceparent=traceparent,
             )
         )
     job = get_job(db, job_id)
