@@ -284,8 +284,8 @@ class Monitoring:
         )
 
     def _dashboard_rows(self, worker_pool: WorkerPool) -> None:
-        """Three rows per pool: its queues, its worker, its jobs by type. A pool other than the default
-        names itself in each title."""
+        """Four rows per pool: its queues, its worker, its jobs by type, its queue wait. A pool other than the
+        default names itself in each title."""
         pool, queue, dead_letter_queue, worker = (
             worker_pool.pool,
             worker_pool.queue,
@@ -358,5 +358,25 @@ class Monitoring:
             ),
             cw.GraphWidget(
                 title=f"{prefix}Job duration p99 by type (ms)", left=[job_metric(DURATION_METRIC, "p99")], width=8
+            ),
+        )
+        self.dashboard.add_widgets(  # publish (or run_at) to the first claim: whether the pool needs concurrency
+            cw.GraphWidget(
+                title=f"{prefix}Queue wait p99 by type (ms)", left=[job_metric(QUEUE_WAIT_METRIC, "p99")], width=12
+            ),
+            cw.GraphWidget(
+                title=f"{prefix}Queue wait, all types (ms)",
+                left=[
+                    cw.Metric(
+                        namespace=METRICS_NAMESPACE,
+                        metric_name=QUEUE_WAIT_METRIC,
+                        dimensions_map={SERVICE_DIMENSION: pool.service},
+                        statistic=statistic,
+                        label=statistic,
+                        period=five,
+                    )
+                    for statistic in ("p50", "p99")
+                ],
+                width=12,
             ),
         )

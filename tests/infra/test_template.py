@@ -285,6 +285,8 @@ def test_dashboard_shows_queue_function_and_per_type_job_metrics(env_template: t
         "JobsSucceeded",
         "JobsDeadLettered",
         "JobDuration",
+        "JobQueueWait",  # by type (SEARCH) and for the pool, p50 and p99
+        "Queue wait p99 by type",
     ):
         assert needle in body, needle
     assert f"JobsStack-{env}" in body
