@@ -9,6 +9,7 @@ import os
 import shlex
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.engine import make_url
@@ -131,13 +132,15 @@ def run_local(args: argparse.Namespace, target: Target) -> int:
                     {"fail": "demo failure"} if n % 5 == 4 else {"n": n},
                     max_attempts=2,
                     ordering_key=f"demo-{n % 3}" if pool.fifo else None,  # a FIFO pool: three ordered streams
+                    priority=pool.priority,  # a priority lane's jobs carry its priority, as a Router's would
                 )
                 for n in range(args.demo)
             ]
             publish_many(db, requests, queue=Queue(sqs, queue_url))
             print(f"published {args.demo} test-echo jobs ({args.demo // 5} set to fail)", file=sys.stderr)
         if mine:
-            published = publish_many(db, mine, queue=Queue(sqs, queue_url))
+            lane = [replace(request, priority=pool.priority) for request in mine]
+            published = publish_many(db, lane, queue=Queue(sqs, queue_url))
             for job in published:
                 print(f"published {job.type} job {job.id}", file=sys.stderr)
         if embedded is not None or not names_a_database:

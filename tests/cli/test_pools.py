@@ -173,3 +173,29 @@ def test_local_runs_one_pools_worker_fifo_included(
         db.dispose()
     unknown = _jobs(capsys, "local", "--pool", "nope", "--sqlite", str(database))
     assert unknown.code == 2 and "JobsStack-dev has no pool 'nope' (its pools: default, ledger)" in unknown.err
+
+
+def test_local_runs_a_priority_lanes_worker_and_its_jobs_carry_the_priority(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`jobs local --pool urgent` for a lane: its queue, and jobs published there carry its priority, so the
+    rows say which lane they ran in (as a Router's would)."""
+    root = Path(cli.target.ROOT)
+    config = json.loads((root / "cdk.json").read_text())
+    config["context"]["jobstack"]["environments"]["dev"]["pools"] = {"urgent": {"priority": "high"}}
+    (tmp_path / "cdk.json").write_text(json.dumps(config))
+    monkeypatch.setattr(cli.target, "ROOT", tmp_path)
+    monkeypatch.chdir(tmp_path)
+    database = tmp_path / "local.db"
+    result = _jobs(capsys, "local", "--pool", "urgent", "--demo", "5", "--sqlite", str(database), "--json")
+    assert result.code == 0, result.err
+    assert "JobsStack-dev-urgent-jobs" in result.err
+    from db import create_db
+
+    db = create_db(f"sqlite:///{database}")
+    try:
+        jobs = list_jobs(db, limit=100)
+        assert len(jobs) == 5 and {j.priority for j in jobs} == {"high"}
+        assert {j.status for j in jobs} == {JobStatus.COMPLETED, JobStatus.FAILED}
+    finally:
+        db.dispose()
