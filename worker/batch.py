@@ -38,7 +38,7 @@ from worker.outcomes import Decision, Outcome
 from worker.processing import before_the_receive_limit, decide, held_for_order
 from worker.record import SqsRecord
 from worker.runtime import Runtime
-from worker.tracing import JobTrace, start_job
+from worker.tracing import BatchTracing, JobTrace
 from worker.transport import change_visibility, dead_letter, delete, send_fresh_copy, send_released
 
 log = logging.getLogger(LOGGER_NAME)
@@ -60,10 +60,10 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
         BatchedCompletion(runtime, records) if runtime.config.completion == BATCHED else DeferredCompletion(runtime)
     )
     held_groups: set[str] = set()  # FIFO: groups whose earlier record of this batch was not acknowledged
-    queue_name = runtime.config.queue_url.rsplit("/", 1)[-1]  # the spans' messaging.destination.name
+    tracing = BatchTracing.of(runtime.config.tracing, runtime.config.queue_url.rsplit("/", 1)[-1])
     for record in records:
         started = time.perf_counter()
-        trace = start_job(record, runtime.config.tracing, queue_name)
+        trace = tracing.start_job(record)
         if database_down is not None:
             decision = Decision(Outcome.UNAVAILABLE, record.message_id, error=database_down)
         elif record.group is not None and record.group in held_groups:
@@ -106,7 +106,7 @@ def process_record(record: dict[str, Any], context: Any, runtime: Runtime) -> De
     """One record outside a batch (tests, tools): decided, carried out and completed before this returns."""
     view = SqsRecord.of(record)
     completion = DeferredCompletion(runtime)
-    trace = start_job(view, runtime.config.tracing)
+    trace = BatchTracing.of(runtime.config.tracing).start_job(view)
     decision = _carry_out(runtime, view, decide(view, context, runtime, completion, trace))
     trace.mark_ended()
     with contextlib.suppress(Exception):  # an unconfirmed completion returns the record: final() says why

@@ -8,7 +8,8 @@ request that published it. With an invocation span (ADOT's instrumentation), it 
 keeps the link. A handler's own spans nest under `handler`.
 
 Nothing is paid where nothing records: with `tracing: "off"`, without the API, or with the API but no SDK
-configured (its proxy provider), every record gets NO_TRACE and no span object is made.
+configured (its proxy provider), no span object is made; the tracer and the invocation's X-Ray id are looked
+up once per batch (`BatchTracing`), not per record.
 
 Log lines of a job carry `JobTrace.fields` the way Powertools Logger users read them: `xray_trace_id`
 (the invocation's X-Ray trace, from Lambda's `_X_AMZN_TRACE_ID`), `correlation_id` (the publisher's trace
@@ -135,32 +136,46 @@ def _tracer(mode: str) -> Any:
     return provider.get_tracer(TRACER_NAME)
 
 
-def start_job(record: Any, mode: str, queue_name: str | None = None) -> JobTrace:
-    """The span of one record (`worker.record.SqsRecord`), started now; NO_TRACE when nothing records and
-    the record carries no trace ids to log."""
-    traceparent = _traceparent(record.message_attributes)
-    fields = {k: v for k, v in (("xray_trace_id", xray_trace_id()), ("correlation_id", trace_id_of(traceparent))) if v}
-    tracer = _tracer(mode)
-    if tracer is None:
-        return JobTrace(fields=fields) if fields else NO_TRACE
-    from opentelemetry import trace
-    from opentelemetry.trace import Link, SpanKind
-    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+@dataclass(frozen=True)
+class BatchTracing:
+    """What every record of one invocation shares, looked up once per batch rather than per record: the
+    tracer (None when nothing records), the invocation's X-Ray trace id and the queue's name."""
 
-    parent, links = None, []
-    if traceparent is not None:
-        published = TraceContextTextMapPropagator().extract({TRACEPARENT_ATTRIBUTE: traceparent})
-        links = [Link(trace.get_current_span(published).get_span_context())]
-        if not trace.get_current_span().get_span_context().is_valid:
-            parent = published  # no invocation span: the job continues the publisher's trace
-    attributes: dict[str, Any] = {"messaging.system": "aws_sqs", "messaging.message.id": record.message_id}
-    if queue_name:
-        attributes["messaging.destination.name"] = queue_name
-    span = tracer.start_span(
-        "job", context=parent, kind=SpanKind.CONSUMER, links=links, attributes=attributes, start_time=time.time_ns()
-    )
-    fields["trace_id"] = format(span.get_span_context().trace_id, "032x")
-    return JobTrace(span, tracer, fields)
+    tracer: Any
+    xray_trace_id: str | None
+    queue_name: str | None
+
+    @classmethod
+    def of(cls, mode: str, queue_name: str | None = None) -> BatchTracing:
+        return cls(_tracer(mode), xray_trace_id(), queue_name)
+
+    def start_job(self, record: Any) -> JobTrace:
+        """The span of one record (`worker.record.SqsRecord`), started now; NO_TRACE when nothing records
+        and the record carries no trace ids to log."""
+        traceparent = _traceparent(record.message_attributes)
+        pairs = (("xray_trace_id", self.xray_trace_id), ("correlation_id", trace_id_of(traceparent)))
+        fields = {k: v for k, v in pairs if v}
+        if self.tracer is None:
+            return JobTrace(fields=fields) if fields else NO_TRACE
+        from opentelemetry import trace
+        from opentelemetry.trace import Link, SpanKind
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+        parent, links = None, []
+        if traceparent is not None:
+            published = TraceContextTextMapPropagator().extract({TRACEPARENT_ATTRIBUTE: traceparent})
+            links = [Link(trace.get_current_span(published).get_span_context())]
+            if not trace.get_current_span().get_span_context().is_valid:
+                parent = published  # no invocation span: the job continues the publisher's trace
+        attributes: dict[str, Any] = {"messaging.system": "aws_sqs", "messaging.message.id": record.message_id}
+        if self.queue_name:
+            attributes["messaging.destination.name"] = self.queue_name
+        span = self.tracer.start_span(
+            "job", context=parent, kind=SpanKind.CONSUMER, links=links, attributes=attributes,
+            start_time=time.time_ns(),
+        )  # fmt: skip
+        fields["trace_id"] = format(span.get_span_context().trace_id, "032x")
+        return JobTrace(span, self.tracer, fields)
 
 
 def name_job(trace: JobTrace, job_type: str, job_id: object) -> None:
