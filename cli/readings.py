@@ -24,6 +24,7 @@ from cli.plans import estimated_rows
 from db.clock import utcnow
 from db.engine import DB, statements
 from db.models import JobStatus, jobs_table
+from db.queue_wait import queue_wait
 
 _t = jobs_table
 
@@ -209,8 +210,7 @@ def timings(
 ) -> list[Timing]:
     """Queue wait and run time per type, p50 and p95, over the most recent `sample` completions in `window`.
 
-    Queue wait is measured on first-attempt completions only: a retried job's start is its last attempt's,
-    so its publish-to-start time is mostly backoff, which says nothing about how long the queue made it wait.
+    Queue wait is db/queue_wait.py's rule (first attempts only), the worker's JobQueueWait metric's too.
     """
     query = timings_query((now or utcnow()) - window, sample)
     waits: dict[str, list[float]] = {}
@@ -220,8 +220,9 @@ def timings(
             if started is None or completed is None:
                 continue
             runs.setdefault(job_type, []).append((completed - started).total_seconds())
-            if attempts == 1:
-                waits.setdefault(job_type, []).append(max((started - (run_at or created)).total_seconds(), 0.0))
+            wait = queue_wait(created, run_at, started, attempts)
+            if wait is not None:
+                waits.setdefault(job_type, []).append(wait.total_seconds())
     return [
         Timing(
             job_type,

@@ -41,6 +41,7 @@ from db.clock import utcnow
 from db.dependencies import ResultNotStorable, encode_result, settle
 from db.lifecycle import Finished, claim_keyed, finish_job, snooze_job
 from db.message import JobMessage, job_id_hint
+from db.queue_wait import queue_wait
 from db.rate_limits import Limiter, take_token, whole_seconds
 from db.sqs_limits import SQS_MAX_VISIBILITY_SECONDS
 from worker.backoff import retry_delay
@@ -162,12 +163,9 @@ def _decide(record: SqsRecord, context: Any, runtime: Runtime, completion: Compl
 
 
 def queue_wait_ms(job: Job) -> float | None:
-    """How long a first attempt waited, from publish (or its run_at, if later) to its claim (`started_at`);
-    None for a retry, whose start is mostly its backoff (cli/readings.py's timings use the same rule)."""
-    if job.attempts != 1 or job.started_at is None:
-        return None
-    since = max(job.created_at, job.run_at) if job.run_at is not None else job.created_at
-    return max((job.started_at - since).total_seconds() * 1000, 0.0)
+    """A first attempt's JobQueueWait, in milliseconds (db/queue_wait.py's rule); None for a retry."""
+    wait = queue_wait(job.created_at, job.run_at, job.started_at, job.attempts)
+    return None if wait is None else wait.total_seconds() * 1000
 
 
 def _claim(
