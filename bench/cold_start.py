@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,20 +67,33 @@ def import_seconds(python: str, asset: Path, module: str) -> float:
 
 FIRST_INVOCATION = """
 import sys, time
-sys.path.insert(0, {asset!r})
+sys.path[:0] = {paths!r}
+set_up = time.perf_counter()
+{prelude}
 t = time.perf_counter()
 import worker.handler
 imported = time.perf_counter()
 class Ctx:
     def get_remaining_time_in_millis(self): return 60000
 assert worker.handler.handler({event!r}, Ctx()) == {{"batchItemFailures": []}}
-print(imported - t, time.perf_counter() - imported)
+print(t - set_up, imported - t, time.perf_counter() - imported)
 """
 
 
-def first_invocation_seconds(python: str, asset: Path, url: str) -> float:
+@dataclass(frozen=True)
+class FirstInvocation:
+    set_up: float  # the `prelude`'s seconds (what runs before the handler's import: a layer's wrapper)
+    imported: float  # `import worker.handler`
+    total: float  # the import plus the first invocation
+
+
+def first_invocation(
+    python: str, asset: Path, url: str, *, paths: tuple[Path, ...] = (), prelude: str = "",
+    environment: dict[str, str] | None = None,
+) -> FirstInvocation:  # fmt: skip
     """INIT's import plus the first invocation (configuration, the first connection, one job), as a new
-    container does it; the URL comes from the environment here (the secret read is not included)."""
+    container does it, in a fresh interpreter with the asset (and `paths`) alone on sys.path; `prelude` runs
+    first. The URL comes from the environment here (the secret read is not included)."""
     db = create_db(url)
     [job] = publish_many(db, [JobRequest("test-echo", {})], queue=Queue(_Sink(), "sink"))
     db.dispose()
@@ -87,13 +101,14 @@ def first_invocation_seconds(python: str, asset: Path, url: str) -> float:
     event = {"Records": [{"messageId": "m", "receiptHandle": "r", "body": body, "messageAttributes": {},
                           "attributes": {"ApproximateReceiveCount": "1"}}]}  # fmt: skip
     env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": url, "QUEUE_URL": "http://q", "DLQ_URL": "http://d",
-           "LOG_LEVEL": "WARNING"}  # fmt: skip
+           "LOG_LEVEL": "WARNING", **(environment or {})}  # fmt: skip
+    script = FIRST_INVOCATION.format(paths=[str(asset), *map(str, paths)], prelude=prelude, event=event)
     out = subprocess.run(
-        [python, "-S", "-I", "-B", "-c", FIRST_INVOCATION.format(asset=str(asset), event=event)],
+        [python, "-S", "-I", "-B", "-c", script],
         cwd=tempfile.gettempdir(), env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
-    imported, invoked = (float(x) for x in out.stdout.split())
-    return imported + invoked
+    set_up, imported, invoked = (float(x) for x in out.stdout.split())
+    return FirstInvocation(set_up, imported, imported + invoked)
 
 
 class Noop(BaseModel):
@@ -209,7 +224,7 @@ def main() -> None:
         for _ in range(args.runs):  # interleaved, so machine noise hits both alike
             floor.append(import_seconds(python, asset, "sqlalchemy, psycopg, pydantic"))
             ours.append(import_seconds(python, asset, "worker.handler"))
-            first.append(first_invocation_seconds(python, asset, first_url))
+            first.append(first_invocation(python, asset, first_url).total)
     floor_s, ours_s, first_s = statistics.median(floor), statistics.median(ours), statistics.median(first)
 
     register_job_type("bench-noop", Noop)

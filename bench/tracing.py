@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import statistics
@@ -31,7 +30,16 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
-from bench.cold_start import HOST_ARCH, Noop, _Context, _records, _Sink, import_seconds
+from bench.cold_start import (
+    HOST_ARCH,
+    FirstInvocation,
+    Noop,
+    _Context,
+    _records,
+    _Sink,
+    first_invocation,
+    import_seconds,
+)
 from bench.report import write_section
 from cli.scratch_database import scratch_database
 from db import JobRequest, Queue, create_db, publish_many, register_job_type
@@ -45,19 +53,6 @@ from worker.runtime import Runtime
 OTEL = ("opentelemetry-api==1.45.2", "opentelemetry-sdk==1.45.2")
 MODES = ("off", "on, no SDK", "on, with the SDK")
 
-FIRST_INVOCATION = """
-import sys, time
-sys.path[:0] = {paths!r}
-set_up = time.perf_counter()
-{prelude}
-t = time.perf_counter()
-import worker.handler
-imported = time.perf_counter()
-class Ctx:
-    def get_remaining_time_in_millis(self): return 60000
-assert worker.handler.handler({event!r}, Ctx()) == {{"batchItemFailures": []}}
-print(t - set_up, imported - t, time.perf_counter() - imported)
-"""
 SDK_PRELUDE = """
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -77,26 +72,13 @@ class Nowhere(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
-def first_invocation(python: str, asset: Path, url: str, mode: str, otel_dir: Path) -> tuple[float, float, float]:
-    """(the SDK's own set-up, our import, our import + first invocation) seconds in a fresh interpreter."""
-    db = create_db(url)
-    [published] = publish_many(db, [JobRequest("test-echo", {})], queue=Queue(_Sink(), "sink"))
-    db.dispose()
-    body = json.dumps({"jobId": str(published.id), "type": "test-echo", "payload": {}})
-    event = {"Records": [{"messageId": "m", "receiptHandle": "r", "body": body, "messageAttributes": {},
-                          "attributes": {"ApproximateReceiveCount": "1"}}]}  # fmt: skip
-    paths = [str(asset)] + ([str(otel_dir)] if mode == "on, with the SDK" else [])
-    script = FIRST_INVOCATION.format(
-        paths=paths, prelude=SDK_PRELUDE if mode == "on, with the SDK" else "", event=event
-    )
-    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": url, "QUEUE_URL": "http://q", "DLQ_URL": "http://d",
-           "LOG_LEVEL": "WARNING", "JOBSTACK_TRACING": "off" if mode == "off" else "otel"}  # fmt: skip
-    out = subprocess.run(
-        [python, "-S", "-I", "-B", "-c", script],
-        cwd=tempfile.gettempdir(), env=env, capture_output=True, text=True, check=True,
+def first_invocation_of(python: str, asset: Path, url: str, mode: str, otel_dir: Path) -> FirstInvocation:
+    """bench/cold_start.py's first invocation, for one mode: the SDK's directory and set-up only with it."""
+    sdk = mode == "on, with the SDK"
+    return first_invocation(
+        python, asset, url, paths=(otel_dir,) if sdk else (), prelude=SDK_PRELUDE if sdk else "",
+        environment={"JOBSTACK_TRACING": "off" if mode == "off" else "otel"},
     )  # fmt: skip
-    set_up, imported, invoked = (float(x) for x in out.stdout.split())
-    return set_up, imported, imported + invoked
 
 
 def install_otel(python: str, target: Path) -> None:
@@ -146,10 +128,10 @@ def main() -> None:
         for _ in range(args.runs):  # interleaved, so machine noise hits every mode alike
             floor.append(import_seconds(python, asset, "sqlalchemy, psycopg, pydantic"))
             for mode in MODES:
-                set_up, imported, first = first_invocation(python, asset, first_url, mode, otel_dir)
-                set_ups[mode].append(set_up)
-                imports[mode].append(imported)
-                firsts[mode].append(first)
+                measured = first_invocation_of(python, asset, first_url, mode, otel_dir)
+                set_ups[mode].append(measured.set_up)
+                imports[mode].append(measured.imported)
+                firsts[mode].append(measured.total)
 
     register_job_type("bench-noop", Noop)
 
