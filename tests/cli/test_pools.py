@@ -16,7 +16,7 @@ import pytest
 
 import cli.target
 from cli.main import main
-from db import DB, JobStatus, Queue, list_jobs
+from db import DB, Job, JobStatus, Queue, create_db, list_jobs
 from tests.support.cli_runner import Result
 from tests.support.esm import drain
 from tests.support.queues import queue_pair
@@ -145,33 +145,38 @@ def test_a_fifo_pool_needs_an_ordering_key_from_the_cli_too(
     assert message["Attributes"]["MessageGroupId"] == "acct-1"
 
 
-def test_local_runs_one_pools_worker_fifo_included(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """`jobs local --pool ledger`: the embedded queues are that pool's (FIFO), its settings are the pool's."""
-    root = Path(cli.target.ROOT)
-    config = json.loads((root / "cdk.json").read_text())
-    config["context"]["jobstack"]["environments"]["dev"]["pools"] = {
-        "ledger": {"types": ["test-echo"], "fifo": True, "timeout_seconds": 30, "batch_size": 5}
-    }
+def _run_local_pool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], pools: dict[str, Any],
+    pool: str, demo: int,
+) -> tuple[Result, list[Job]]:  # fmt: skip
+    """`jobs local --pool POOL --demo N` in a checkout whose dev settings have `pools`: the run's result, and
+    the jobs its embedded database holds afterwards."""
+    config = json.loads((Path(cli.target.ROOT) / "cdk.json").read_text())
+    config["context"]["jobstack"]["environments"]["dev"]["pools"] = pools
     (tmp_path / "cdk.json").write_text(json.dumps(config))
     monkeypatch.setattr(cli.target, "ROOT", tmp_path)
     monkeypatch.chdir(tmp_path)
     database = tmp_path / "local.db"
-    result = _jobs(capsys, "local", "--pool", "ledger", "--demo", "10", "--sqlite", str(database), "--json")
+    result = _jobs(capsys, "local", "--pool", pool, "--demo", str(demo), "--sqlite", str(database), "--json")
+    db = create_db(f"sqlite:///{database}")
+    try:
+        return result, list_jobs(db, limit=100)
+    finally:
+        db.dispose()
+
+
+def test_local_runs_one_pools_worker_fifo_included(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`jobs local --pool ledger`: the embedded queues are that pool's (FIFO), its settings are the pool's."""
+    pools = {"ledger": {"types": ["test-echo"], "fifo": True, "timeout_seconds": 30, "batch_size": 5}}
+    result, jobs = _run_local_pool(tmp_path, monkeypatch, capsys, pools, "ledger", 10)
     assert result.code == 0, result.err
     assert "running the worker of pool ledger on http://127.0.0.1:" in result.err
     assert "JobsStack-dev-ledger-jobs.fifo" in result.err
-    from db import create_db
-
-    db = create_db(f"sqlite:///{database}")
-    try:
-        jobs = list_jobs(db, limit=100)
-        assert len(jobs) == 10 and {j.ordering_key for j in jobs} == {"demo-0", "demo-1", "demo-2"}
-        assert {j.status for j in jobs} == {JobStatus.COMPLETED, JobStatus.FAILED}
-    finally:
-        db.dispose()
-    unknown = _jobs(capsys, "local", "--pool", "nope", "--sqlite", str(database))
+    assert len(jobs) == 10 and {j.ordering_key for j in jobs} == {"demo-0", "demo-1", "demo-2"}
+    assert {j.status for j in jobs} == {JobStatus.COMPLETED, JobStatus.FAILED}
+    unknown = _jobs(capsys, "local", "--pool", "nope", "--sqlite", str(tmp_path / "local.db"))
     assert unknown.code == 2 and "JobsStack-dev has no pool 'nope' (its pools: default, ledger)" in unknown.err
 
 
@@ -180,22 +185,8 @@ def test_local_runs_a_priority_lanes_worker_and_its_jobs_carry_the_priority(
 ) -> None:
     """`jobs local --pool urgent` for a lane: its queue, and jobs published there carry its priority, so the
     rows say which lane they ran in (as a Router's would)."""
-    root = Path(cli.target.ROOT)
-    config = json.loads((root / "cdk.json").read_text())
-    config["context"]["jobstack"]["environments"]["dev"]["pools"] = {"urgent": {"priority": "high"}}
-    (tmp_path / "cdk.json").write_text(json.dumps(config))
-    monkeypatch.setattr(cli.target, "ROOT", tmp_path)
-    monkeypatch.chdir(tmp_path)
-    database = tmp_path / "local.db"
-    result = _jobs(capsys, "local", "--pool", "urgent", "--demo", "5", "--sqlite", str(database), "--json")
+    result, jobs = _run_local_pool(tmp_path, monkeypatch, capsys, {"urgent": {"priority": "high"}}, "urgent", 5)
     assert result.code == 0, result.err
     assert "JobsStack-dev-urgent-jobs" in result.err
-    from db import create_db
-
-    db = create_db(f"sqlite:///{database}")
-    try:
-        jobs = list_jobs(db, limit=100)
-        assert len(jobs) == 5 and {j.priority for j in jobs} == {"high"}
-        assert {j.status for j in jobs} == {JobStatus.COMPLETED, JobStatus.FAILED}
-    finally:
-        db.dispose()
+    assert len(jobs) == 5 and {j.priority for j in jobs} == {"high"}
+    assert {j.status for j in jobs} == {JobStatus.COMPLETED, JobStatus.FAILED}
