@@ -95,16 +95,31 @@ class Doctor:
         return checks
 
     def before_deploy(self) -> list[Check]:
-        """What can be checked before `cdk deploy` creates anything: the account's Lambda concurrency against
-        this environment's reservations (a shortfall otherwise fails the deploy half-way, in CloudFormation),
-        and the schedules' job types. A stack already deployed has its current reservations counted back."""
+        """What can be checked before `cdk deploy` creates anything: the region against the layers the settings
+        attach, the account's Lambda concurrency against this environment's reservations (a shortfall
+        otherwise fails the deploy half-way, in CloudFormation), and the schedules' job types. A stack already
+        deployed has its current reservations counted back."""
         self.stack_outputs()  # its outputs name our functions if deployed; not deployed: nothing of ours reserved
-        checks = [self.concurrency()]
+        checks = [self.region(), self.concurrency()]
         if self.settings.schedules:
             checks.append(self.schedule_types())
         if self._limiters_in_use():
             checks.append(self.rate_limits())
         return checks
+
+    def region(self) -> Check:
+        """The region the deploy goes to (the environment's own, or the target's) against every regional layer
+        the settings attach: stacks/deploy_regions.py decides, as the template's DeployRegion rule does."""
+        from stacks.deploy_regions import region_problem, regional_layers
+
+        region = self.settings.region or self.target.region_name
+        problem = region_problem(self.settings, region)
+        if problem:
+            return Check("region", False, problem)
+        layers = [layer.what for layer in regional_layers(self.settings)]
+        if not layers:
+            return Check("region", True, f"{region}: the settings attach no regional layer")
+        return Check("region", True, f"{region} has every layer the settings attach: {'; '.join(layers)}")
 
     def _limiters_in_use(self) -> bool:
         import worker.jobs  # noqa: F401 - registers the worker's handlers

@@ -13,7 +13,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks import extension_regions, nag
+from stacks import deploy_regions, nag
 from stacks.function_network import FunctionNetwork
 from stacks.settings import Settings
 from stacks.worker_code import RUNTIME, RUNTIME_REASON, lambda_architecture
@@ -89,9 +89,6 @@ def build_function(
     return function, log_group
 
 
-#: The ADOT Python layer (OpenTelemetry Python with a collector as a Lambda extension), pinned: a newer
-#: aws-cdk-lib must not move every function to another layer in a `cdk diff` nobody asked for.
-ADOT_LAYER = lambda_.AdotLambdaLayerPythonSdkVersion.V1_29_0
 XRAY_REASON = (
     "X-Ray's PutTraceSegments and PutTelemetryRecords take no resource ARN (the Service Authorization "
     "Reference lists no resource types for them): Resource '*' is the only form, added by Lambda active tracing"
@@ -107,7 +104,7 @@ def _tracing(settings: Settings) -> dict[str, Any]:
     props: dict[str, Any] = {"tracing": lambda_.Tracing.ACTIVE}
     if settings.tracing == "otel":
         props["adot_instrumentation"] = lambda_.AdotInstrumentationConfig(
-            layer_version=lambda_.AdotLayerVersion.from_python_sdk_layer_version(ADOT_LAYER),
+            layer_version=lambda_.AdotLayerVersion.from_python_sdk_layer_version(deploy_regions.ADOT_LAYER),
             exec_wrapper=lambda_.AdotLambdaExecWrapper.INSTRUMENT_HANDLER,
         )
     return props
@@ -128,11 +125,11 @@ def _retention(days: int) -> logs.RetentionDays:
 
 def _secrets_extension() -> lambda_.ParamsAndSecretsLayerVersion:
     """AWS's Parameters and Secrets Lambda Extension, the newest version aws-cdk-lib maps per region (the
-    Jobs construct has checked the region: stacks/extension_regions.py). It
+    Jobs construct has checked the region: stacks/deploy_regions.py). It
     calls Secrets Manager with the function's own role (the same GetSecretValue statement). Its cache lives
     at most 300 s (its maximum); refused credentials bypass it (worker/secret_sources.py)."""
     return lambda_.ParamsAndSecretsLayerVersion.from_version(
-        extension_regions.VERSION,
+        deploy_regions.VERSION,
         cache_size=10,
         secrets_manager_ttl=Duration.seconds(300),
         log_level=lambda_.ParamsAndSecretsLogLevel.WARN,

@@ -23,7 +23,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from stacks import extension_regions, nag
+from stacks import deploy_regions, nag
 from stacks.contract import publisher_environment
 from stacks.function_network import FunctionNetwork, function_network
 from stacks.functions import FunctionSpec, build_function
@@ -68,7 +68,7 @@ class Jobs(Construct):
         if pools is not None:
             settings = with_pools(settings, pools)
         self.settings = settings
-        extension_regions.check_region(Stack.of(self), settings)
+        deploy_regions.check_region(Stack.of(self), settings)
         removal = RemovalPolicy.RETAIN if settings.removal_policy == "retain" else RemovalPolicy.DESTROY
         code = code or worker_code(settings.architecture)
         self.network: FunctionNetwork | None = function_network(self, settings)

@@ -30,6 +30,9 @@ REGION = "us-east-1"
 DEV = settings_of("dev")
 assert DEV.reserved_concurrency is not None
 RESERVED: int = DEV.reserved_concurrency
+REGION_LINE = (
+    f"✓ region: {REGION} has every layer the settings attach: arm64 layer of the Parameters and Secrets extension"
+)
 
 
 class AccountLimits:
@@ -206,9 +209,10 @@ def test_before_deploy_refuses_reservations_the_account_cannot_grant_in_one_line
     code, lines = doctor(capsys, "--before-deploy")
     assert code == 1
     assert lines == [
+        REGION_LINE,
         f"✗ Lambda concurrency: the account's quota is {quota}; reserving {RESERVED + 1} would leave "
         f"{quota - RESERVED - 1} unreserved (Lambda keeps 100) — ask Service Quotas to raise Lambda's Concurrent "
-        f"executions (L-B99A9384) {fix}" + (" (each reserves max_concurrency + 2)" if "lower" in fix else "")
+        f"executions (L-B99A9384) {fix}" + (" (each reserves max_concurrency + 2)" if "lower" in fix else ""),
     ]
 
 
@@ -221,5 +225,8 @@ def test_before_deploy_counts_an_existing_deployments_reservations_back(
     code, lines = doctor(capsys, "--before-deploy")
     assert (code, lines) == (
         0,
-        [f"✓ Lambda concurrency: quota {100 + RESERVED + 1}; reserving {RESERVED + 1} leaves 100 unreserved"],
+        [
+            REGION_LINE,
+            f"✓ Lambda concurrency: quota {100 + RESERVED + 1}; reserving {RESERVED + 1} leaves 100 unreserved",
+        ],
     )

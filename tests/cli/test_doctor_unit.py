@@ -49,3 +49,24 @@ def test_a_handler_naming_an_undefined_limiter_fails_the_rate_limits_check() -> 
         "handler for 'charge' takes its tokens from rate limit 'stripe', which the settings' rate_limits do not "
         "define (defined: none)"
     )
+
+
+def test_before_deploy_names_a_region_without_the_otel_layer() -> None:
+    """tracing "otel" in af-south-1 (the extension's region, not ADOT's): CloudFormation would create the queues
+    and roles, then fail CreateFunction; the doctor says so before `cdk deploy` starts."""
+    from dataclasses import replace
+
+    from cli.doctor import Doctor
+
+    otel = replace(settings_of("dev"), tracing="otel")
+    check = Doctor(Target(region="af-south-1"), otel).region()
+    assert not check.ok and check.line().startswith(
+        '✗ region: region af-south-1 has no arm64 ADOT Python layer 1.29.0 (tracing "otel"); set "tracing": "xray"'
+    )
+    assert Doctor(Target(region="eu-west-1"), otel).region().ok
+    bound = replace(otel, account="123456789012", region="eu-west-1")
+    assert Doctor(Target(region="af-south-1"), bound).region().ok, "a bound environment deploys to its own region"
+    plain = replace(otel, tracing="off", secrets_extension=False)
+    assert Doctor(Target(region="il-central-1"), plain).region().line() == (
+        "✓ region: il-central-1: the settings attach no regional layer"
+    )
