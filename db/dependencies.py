@@ -195,7 +195,7 @@ def unsettled_finished(db: DB | Connection, *, limit: int = 500) -> list[UUID]:
         WHERE d.settled_at IS NULL AND {finished_sql("p")}
         LIMIT :limit
         """
-    )
+    ).columns(prerequisite_id=_d.c.prerequisite_id.type)  # a UUID on SQLite too, where the column is text
     with statements(db) as conn:
         return list(conn.execute(query, {"limit": limit}).scalars())
 

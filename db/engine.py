@@ -177,6 +177,9 @@ def _create_sqlite_engine(parsed: URL) -> Engine:
         if not memory:
             cur.execute("PRAGMA journal_mode=WAL")  # readers never block the one writer
         cur.execute("PRAGMA busy_timeout=30000")
+        # SQLite enforces foreign keys (job_dependencies' ON DELETE CASCADE) only when asked, per connection:
+        # without it pruning a workflow's jobs left their dependency rows behind.
+        cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
     return engine

@@ -308,7 +308,8 @@ def _mark_prerequisites(conn: Connection, job_ids: list[uuid.UUID]) -> dict[uuid
         f"WHERE id IN :ids ORDER BY id{' FOR UPDATE' if conn.dialect.name == 'postgresql' else ''}) "
         f"RETURNING id, {finished_sql()} AS finished"
     ).bindparams(bindparam("ids", expanding=True, type_=_t.c.id.type))
-    return {row.id: bool(row.finished) for row in conn.execute(query, {"ids": job_ids})}
+    typed = query.columns(id=_t.c.id.type)  # a UUID on SQLite too, where the column is text
+    return {row.id: bool(row.finished) for row in conn.execute(typed, {"ids": job_ids})}
 
 
 def _write_nested(conn: Connection, nodes: list[_Node], *, workflow_id: uuid.UUID, now: datetime) -> _Written:

@@ -43,6 +43,19 @@ def runtime(pg_url: str, pg_db: DB, queue: Queue, dlq: Queue) -> Runtime:
     return Runtime(make_config(pg_url, queue, dlq), db=pg_db, sqs=queue.client)
 
 
+@pytest.fixture
+def pg_runtime(pg_url: str, pg_db: DB, queue: Queue, dlq: Queue) -> Runtime:
+    """`runtime` by another name, for a module whose `runtime` runs on both databases (tests/workflows)."""
+    return Runtime(make_config(pg_url, queue, dlq), db=pg_db, sqs=queue.client)
+
+
+@pytest.fixture
+def any_runtime(any_db: DB, queue: Queue, dlq: Queue) -> Runtime:
+    """`runtime` on each supported database in turn (the test asks for `any_db` too)."""
+    url = any_db.engine.url.render_as_string(hide_password=False)
+    return Runtime(make_config(url, queue, dlq), db=any_db, sqs=queue.client)
+
+
 @dataclass
 class Calls:
     """Records every run of the `count-calls` handler; `behaviour` decides what a run does."""

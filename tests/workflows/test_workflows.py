@@ -1,5 +1,5 @@
 """Groups with a callback, chains and `after=`, through the worker's batch entry (what the Lambda handler
-runs) against PostgreSQL and moto.
+runs) against PostgreSQL and SQLite, and moto.
 
 Lambda's event source mapping deletes every record the response does not list as a failure
 (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html#services-sqs-batchfailurereporting);
@@ -29,6 +29,14 @@ from worker.runtime import Runtime
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture
+def runtime(any_runtime: Runtime) -> Runtime:
+    """Every workflow test on both databases (SQLite is `make local`'s and `jobs local`'s default), but the
+    few whose means are PostgreSQL's own (a plpgsql trigger, a second writer while a transaction is open,
+    the statement counts production pays through a pooler): they ask for `pg_db` and `pg_runtime`."""
+    return any_runtime
+
+
 def _run_all(queue: Queue, runtime: Runtime, *, rounds: int = 200) -> None:
     """Deliver until the queue is empty, as the event source mapping would."""
     for _ in range(rounds):
@@ -46,10 +54,10 @@ def _status(db: DB, job_id: uuid.UUID) -> JobStatus:
 
 
 def test_a_group_runs_its_callback_once_after_every_member(
-    pg_db: DB, queue: Queue, runtime: Runtime, seen: Seen
+    any_db: DB, queue: Queue, runtime: Runtime, seen: Seen
 ) -> None:
     group = publish_group(
-        pg_db, [JobRequest("wf-member", {"n": n}) for n in range(25)], then=JobRequest("wf-callback", {}), queue=queue
+        any_db, [JobRequest("wf-member", {"n": n}) for n in range(25)], then=JobRequest("wf-callback", {}), queue=queue
     )
     assert group.then is not None and group.then.status is JobStatus.WAITING and group.then.waiting_on == 25
     assert _visible(queue) == 25  # the callback has no message yet
@@ -58,7 +66,7 @@ def test_a_group_runs_its_callback_once_after_every_member(
     outcomes = seen.callbacks[0]
     assert [o[0] for o in outcomes] == [str(j.id) for j in group.jobs]  # in the order given
     assert {o[1] for o in outcomes} == {"completed"} and outcomes[3][2] == {"n": 3}
-    callback = get_job(pg_db, group.then.id)
+    callback = get_job(any_db, group.then.id)
     assert callback is not None and callback.status is JobStatus.COMPLETED and callback.result == {"members": 25}
     assert callback.workflow_id == group.id and callback.send_count == 1
 
@@ -70,18 +78,18 @@ def _visible(queue: Queue) -> int:
 
 @pytest.mark.parametrize("policy", ["cancel", "continue"])
 def test_a_group_with_a_failed_member_follows_its_policy(
-    pg_db: DB, queue: Queue, runtime: Runtime, seen: Seen, policy: str
+    any_db: DB, queue: Queue, runtime: Runtime, seen: Seen, policy: str
 ) -> None:
     """ "cancel": the callback is cancelled as soon as a member fails for good, naming it; "continue": it runs
     once every member finished, and reads the failed member's status and error."""
     members = [JobRequest("wf-member", {"n": n, "fail": n == 1}) for n in range(3)]
-    group = publish_group(pg_db, members, then=JobRequest("wf-callback", {}), queue=queue, on_failure=policy)
+    group = publish_group(any_db, members, then=JobRequest("wf-callback", {}), queue=queue, on_failure=policy)
     assert group.then is not None
     _run_all(queue, runtime)
-    callback = get_job(pg_db, group.then.id)
+    callback = get_job(any_db, group.then.id)
     assert callback is not None
     failed = group.jobs[1]
-    assert _status(pg_db, failed.id) is JobStatus.FAILED
+    assert _status(any_db, failed.id) is JobStatus.FAILED
     if policy == "cancel":
         assert callback.status is JobStatus.CANCELLED and seen.callbacks == []
         assert callback.error == f"cancelled: job {failed.id}, which it waited for, ended failed"
@@ -91,11 +99,11 @@ def test_a_group_with_a_failed_member_follows_its_policy(
     assert sum(1 for kind, _ in seen.runs if kind == "member") == 3  # the other members ran either way
 
 
-def test_a_chain_passes_results_along(pg_db: DB, queue: Queue, runtime: Runtime, seen: Seen) -> None:
-    chain = publish_chain(pg_db, [JobRequest("wf-step", {"n": n}) for n in (1, 10, 100)], queue=queue)
+def test_a_chain_passes_results_along(any_db: DB, queue: Queue, runtime: Runtime, seen: Seen) -> None:
+    chain = publish_chain(any_db, [JobRequest("wf-step", {"n": n}) for n in (1, 10, 100)], queue=queue)
     assert [j.status for j in chain.jobs] == [JobStatus.PENDING, JobStatus.WAITING, JobStatus.WAITING]
     _run_all(queue, runtime)
-    assert [get_job(pg_db, j.id).result for j in chain.jobs] == [  # type: ignore[union-attr]
+    assert [get_job(any_db, j.id).result for j in chain.jobs] == [  # type: ignore[union-attr]
         {"total": 1},
         {"total": 11},
         {"total": 111},
@@ -103,59 +111,59 @@ def test_a_chain_passes_results_along(pg_db: DB, queue: Queue, runtime: Runtime,
     assert [previous for kind, previous in seen.runs] == [{"total": 0}, {"total": 1}, {"total": 11}]
 
 
-def test_a_chain_stops_at_a_failed_step(pg_db: DB, queue: Queue, runtime: Runtime, seen: Seen) -> None:
+def test_a_chain_stops_at_a_failed_step(any_db: DB, queue: Queue, runtime: Runtime, seen: Seen) -> None:
     steps = [JobRequest("wf-step", {"n": 1}), JobRequest("wf-step", {"n": 2, "fail": True}), JobRequest("wf-step", {})]
-    chain = publish_chain(pg_db, steps, queue=queue)
+    chain = publish_chain(any_db, steps, queue=queue)
     _run_all(queue, runtime)
-    first, second, third = (get_job(pg_db, j.id) for j in chain.jobs)
+    first, second, third = (get_job(any_db, j.id) for j in chain.jobs)
     assert first is not None and second is not None and third is not None
     assert (first.status, second.status, third.status) == (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
     assert third.error == f"cancelled: job {second.id}, which it waited for, ended failed"
     assert len(seen.runs) == 2
 
 
-def test_after_waits_for_two_jobs(pg_db: DB, queue: Queue, runtime: Runtime, seen: Seen) -> None:
-    a = publish(pg_db, "wf-member", {"n": 1}, queue=queue)
-    b = publish(pg_db, "wf-member", {"n": 2}, queue=queue)
-    waiting = publish(pg_db, "wf-callback", {}, queue=queue, after=[a.id, b.id])
+def test_after_waits_for_two_jobs(any_db: DB, queue: Queue, runtime: Runtime, seen: Seen) -> None:
+    a = publish(any_db, "wf-member", {"n": 1}, queue=queue)
+    b = publish(any_db, "wf-member", {"n": 2}, queue=queue)
+    waiting = publish(any_db, "wf-callback", {}, queue=queue, after=[a.id, b.id])
     assert waiting.status is JobStatus.WAITING and waiting.waiting_on == 2 and waiting.sent_at is None
     event = receive_event(queue, max_messages=1)
     process_batch(event, FakeLambdaContext(), runtime)  # one of the two
     queue.client.delete_message(QueueUrl=queue.url, ReceiptHandle=event["Records"][0]["receiptHandle"])
-    assert _status(pg_db, waiting.id) is JobStatus.WAITING
+    assert _status(any_db, waiting.id) is JobStatus.WAITING
     _run_all(queue, runtime)
-    assert _status(pg_db, waiting.id) is JobStatus.COMPLETED
+    assert _status(any_db, waiting.id) is JobStatus.COMPLETED
     assert [o[0] for o in seen.callbacks[0]] == [str(a.id), str(b.id)]
 
 
-def test_after_a_job_that_already_finished(pg_db: DB, queue: Queue, runtime: Runtime, seen: Seen) -> None:
+def test_after_a_job_that_already_finished(any_db: DB, queue: Queue, runtime: Runtime, seen: Seen) -> None:
     """Waiting for finished jobs: pending (and sent) at once if they completed; cancelled at once if one
     failed for good and the policy cancels."""
-    done = publish(pg_db, "wf-member", {"n": 1}, queue=queue)
+    done = publish(any_db, "wf-member", {"n": 1}, queue=queue)
     _run_all(queue, runtime)
-    assert _status(pg_db, done.id) is JobStatus.COMPLETED
-    follower = publish(pg_db, "wf-callback", {}, queue=queue, after=[done.id])
+    assert _status(any_db, done.id) is JobStatus.COMPLETED
+    follower = publish(any_db, "wf-callback", {}, queue=queue, after=[done.id])
     assert follower.status is JobStatus.PENDING and follower.sent_at is not None
-    bad = publish(pg_db, "wf-member", {"n": 2, "fail": True}, queue=queue)
+    bad = publish(any_db, "wf-member", {"n": 2, "fail": True}, queue=queue)
     _run_all(queue, runtime)
-    cancelled = publish(pg_db, "wf-callback", {}, queue=queue, after=[bad.id])
+    cancelled = publish(any_db, "wf-callback", {}, queue=queue, after=[bad.id])
     assert cancelled.status is JobStatus.CANCELLED and cancelled.error is not None
-    kept = publish(pg_db, "wf-callback", {"n": 1}, queue=queue, after=[bad.id], on_failure="continue")
+    kept = publish(any_db, "wf-callback", {"n": 1}, queue=queue, after=[bad.id], on_failure="continue")
     assert kept.status is JobStatus.PENDING
 
 
 def test_a_transactional_handler_commits_its_writes_with_the_completion(
-    pg_db: DB, queue: Queue, runtime: Runtime, ledger: Any
+    any_db: DB, queue: Queue, runtime: Runtime, ledger: Any
 ) -> None:
-    job = publish(pg_db, "wf-ledger", {"n": 7}, queue=queue)
+    job = publish(any_db, "wf-ledger", {"n": 7}, queue=queue)
     deliver(queue, lambda e, c: process_batch(e, c, runtime))
-    assert _entries(pg_db) == [(str(job.id), 7)]
-    row = get_job(pg_db, job.id)
+    assert _entries(any_db) == [(str(job.id), 7)]
+    row = get_job(any_db, job.id)
     assert row is not None and row.status is JobStatus.COMPLETED and row.result == {"written": 7}
 
 
 def test_a_transactional_handler_whose_completion_fails_leaves_none_of_its_writes(
-    pg_db: DB, queue: Queue, runtime: Runtime, ledger: Any
+    pg_db: DB, queue: Queue, pg_runtime: Runtime, ledger: Any
 ) -> None:
     """Its writes and the completion commit together or not at all: here the completion statement itself
     fails (a trigger refuses it), so the ledger row the handler wrote rolls back with it, and the job is
@@ -164,7 +172,7 @@ def test_a_transactional_handler_whose_completion_fails_leaves_none_of_its_write
         conn.execute(text(_REFUSE_COMPLETION))
     try:
         job = publish(pg_db, "wf-ledger", {"n": 7}, queue=queue)
-        _, response = deliver(queue, lambda e, c: process_batch(e, c, runtime))
+        _, response = deliver(queue, lambda e, c: process_batch(e, c, pg_runtime))
         assert len(response["batchItemFailures"]) == 1
         assert _entries(pg_db) == []
         row = get_job(pg_db, job.id)
@@ -175,13 +183,13 @@ def test_a_transactional_handler_whose_completion_fails_leaves_none_of_its_write
 
 
 def test_a_transactional_handler_whose_job_was_taken_over_leaves_none_of_its_writes(
-    pg_db: DB, queue: Queue, runtime: Runtime, ledger: Any
+    pg_db: DB, queue: Queue, pg_runtime: Runtime, ledger: Any
 ) -> None:
     """The completion's attempt fence: another invocation reclaimed the job while the handler ran (its
     attempt moved on), so this run's completion misses and its writes roll back: only one run's effects."""
     ledger.behaviour = lambda ctx: _take_over(pg_db, ctx.job_id)
     job = publish(pg_db, "wf-ledger", {"n": 7}, queue=queue)
-    _, response = deliver(queue, lambda e, c: process_batch(e, c, runtime))
+    _, response = deliver(queue, lambda e, c: process_batch(e, c, pg_runtime))
     assert response["batchItemFailures"] == []  # the other invocation owns the job now
     assert _entries(pg_db) == []
     row = get_job(pg_db, job.id)
@@ -189,32 +197,32 @@ def test_a_transactional_handler_whose_job_was_taken_over_leaves_none_of_its_wri
 
 
 def test_statements_of_a_transactional_job_against_a_plain_one(
-    pg_db: DB, queue: Queue, runtime: Runtime, ledger: Any
+    pg_db: DB, queue: Queue, pg_runtime: Runtime, ledger: Any
 ) -> None:
     """A plain job: its claim and its completion (two autocommit statements). A transactional one: the claim,
     then BEGIN, the handler's own INSERT, the completion, COMMIT: one more round trip than the handler's."""
     publish(pg_db, "test-echo", {}, queue=queue)
     with count_statements(pg_db) as plain:
-        deliver(queue, lambda e, c: process_batch(e, c, runtime))
+        deliver(queue, lambda e, c: process_batch(e, c, pg_runtime))
     publish(pg_db, "wf-ledger", {"n": 1}, queue=queue)
     with count_statements(pg_db) as transactional:
-        deliver(queue, lambda e, c: process_batch(e, c, runtime))
+        deliver(queue, lambda e, c: process_batch(e, c, pg_runtime))
     assert plain == {"UPDATE": 2, "(autocommit)": 2}
     assert transactional == {"UPDATE": 2, "(autocommit)": 1, "INSERT": 1, "COMMIT": 1}
 
 
 def test_results_that_cannot_be_stored_fail_the_job_with_one_line(
-    pg_db: DB, queue: Queue, runtime: Runtime, seen: Seen, monkeypatch: pytest.MonkeyPatch
+    any_db: DB, queue: Queue, runtime: Runtime, seen: Seen, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Too large, or not JSON: the job fails (with attempts left, retried) with one line naming the limit."""
     from worker import registry
 
     returns = registry.RegisteredHandler("wf-member", lambda ctx: "x" * 70_000 if ctx.payload["n"] else {1, 2})
     monkeypatch.setitem(registry._handlers, "wf-member", returns)
-    big = publish(pg_db, "wf-member", {"n": 1}, queue=queue)
-    odd = publish(pg_db, "wf-member", {"n": 0}, queue=queue)
+    big = publish(any_db, "wf-member", {"n": 1}, queue=queue)
+    odd = publish(any_db, "wf-member", {"n": 0}, queue=queue)
     _run_all(queue, runtime)
-    big_row, odd_row = get_job(pg_db, big.id), get_job(pg_db, odd.id)
+    big_row, odd_row = get_job(any_db, big.id), get_job(any_db, odd.id)
     assert big_row is not None and odd_row is not None
     assert big_row.status is JobStatus.FAILED and big_row.error is not None
     assert big_row.error.startswith("the handler returned a 70002-byte result; results are limited to 65536 bytes")
@@ -222,58 +230,58 @@ def test_results_that_cannot_be_stored_fail_the_job_with_one_line(
     assert "\n" not in big_row.error + odd_row.error
 
 
-def test_bad_input_is_refused_before_anything_is_written(pg_db: DB, queue: Queue, seen: Seen) -> None:
+def test_bad_input_is_refused_before_anything_is_written(any_db: DB, queue: Queue, seen: Seen) -> None:
     def refused(call: Any, error: type[Exception], message: str) -> None:
         with pytest.raises(error) as raised:
             call()
         assert str(raised.value) == message
-        with pg_db.begin() as conn:
+        with any_db.begin() as conn:
             assert conn.execute(text("SELECT count(*) FROM background_jobs")).scalar_one() == 0
 
     unknown = uuid.uuid4()
     refused(
-        lambda: publish(pg_db, "wf-callback", {}, queue=queue, after=[unknown]),
+        lambda: publish(any_db, "wf-callback", {}, queue=queue, after=[unknown]),
         UnknownPrerequisite,
         f"after= names job {unknown}, which does not exist: wait only for jobs already published",
     )
     refused(
-        lambda: publish_group(pg_db, [JobRequest("wf-member", {})] * 10_001, queue=queue),
+        lambda: publish_group(any_db, [JobRequest("wf-member", {})] * 10_001, queue=queue),
         ValueError,
         "a group may have at most 10000 members, got 10001: split it",
     )
     refused(
         lambda: publish_group(
-            pg_db, [JobRequest("wf-member", {})], then=JobRequest("wf-callback", {}), queue=queue, on_failure="retry"
+            any_db, [JobRequest("wf-member", {})], then=JobRequest("wf-callback", {}), queue=queue, on_failure="retry"
         ),
         ValueError,
         "on_failure must be one of 'cancel', 'continue', got 'retry'",
     )
     refused(
         lambda: publish_group(
-            pg_db, [JobRequest("wf-member", {})], then=JobRequest("wf-callback", {"n": "x"}), queue=queue
+            any_db, [JobRequest("wf-member", {})], then=JobRequest("wf-callback", {"n": "x"}), queue=queue
         ),
         InvalidBatchItem,
         "then: invalid payload for job type 'wf-callback': n: Input should be a valid integer, unable to parse "
         "string as an integer (nothing was published)",
     )
     refused(
-        lambda: publish(pg_db, "wf-callback", {}, queue=queue, after=[uuid.uuid4()], run_at=utcnow()),
+        lambda: publish(any_db, "wf-callback", {}, queue=queue, after=[uuid.uuid4()], run_at=utcnow()),
         ValueError,
         "a job with after= starts when those jobs finish: run_at and delays do not apply",
     )
 
 
-def test_a_callback_in_a_fifo_pool_needs_an_ordering_key(pg_db: DB, fifo_queue: Queue, seen: Seen) -> None:
+def test_a_callback_in_a_fifo_pool_needs_an_ordering_key(any_db: DB, fifo_queue: Queue, seen: Seen) -> None:
     with pytest.raises(InvalidBatchItem) as raised:
         publish_group(
-            pg_db,
+            any_db,
             [JobRequest("wf-member", {}, ordering_key="album-1")],
             then=JobRequest("wf-callback", {}),
             queue=fifo_queue,
         )
     assert str(raised.value).startswith("then: job type 'wf-callback' runs on a FIFO queue, which needs ordering_key")
     group = publish_group(
-        pg_db,
+        any_db,
         [JobRequest("wf-member", {}, ordering_key="album-1")],
         then=JobRequest("wf-callback", {}, ordering_key="album-1"),
         queue=fifo_queue,
@@ -281,21 +289,21 @@ def test_a_callback_in_a_fifo_pool_needs_an_ordering_key(pg_db: DB, fifo_queue: 
     assert group.then is not None and group.then.ordering_key == "album-1"
 
 
-def test_the_sweeper_settles_what_a_dead_worker_left(pg_db: DB, queue: Queue, runtime: Runtime, seen: Seen) -> None:
+def test_the_sweeper_settles_what_a_dead_worker_left(any_db: DB, queue: Queue, runtime: Runtime, seen: Seen) -> None:
     """A member that failed for good while its worker died before settling (fail_job without settle): the
     next sweep settles it, and the cancelled callback does not wait forever."""
     from worker.sweeper import sweep
 
-    group = publish_group(pg_db, [JobRequest("wf-member", {"n": 1})], then=JobRequest("wf-callback", {}), queue=queue)
+    group = publish_group(any_db, [JobRequest("wf-member", {"n": 1})], then=JobRequest("wf-callback", {}), queue=queue)
     member = group.jobs[0]
-    with pg_db.begin() as conn:
-        conn.execute(text("UPDATE background_jobs SET attempts = max_attempts WHERE id = :id"), {"id": member.id})
-    assert fail_job(pg_db, member.id, "died")
-    assert group.then is not None and _status(pg_db, group.then.id) is JobStatus.WAITING
+    with any_db.begin() as conn:
+        conn.execute(text("UPDATE background_jobs SET attempts = max_attempts WHERE id = :id"), {"id": member.id.hex})
+    assert fail_job(any_db, member.id, "died")
+    assert group.then is not None and _status(any_db, group.then.id) is JobStatus.WAITING
     report = sweep(runtime)
     assert report.settled == 1
-    assert _status(pg_db, group.then.id) is JobStatus.CANCELLED
-    assert settle(pg_db, [member.id]).cancelled == []  # settled once: a second pass changes nothing
+    assert _status(any_db, group.then.id) is JobStatus.CANCELLED
+    assert settle(any_db, [member.id]).cancelled == []  # settled once: a second pass changes nothing
 
 
 # -- transactional handlers ---------------------------------------------------------------------------------
@@ -340,10 +348,11 @@ class _Ledger:
 
 
 @pytest.fixture
-def ledger(pg_db: DB) -> Any:
-    with pg_db.begin() as conn:
+def ledger(request: pytest.FixtureRequest) -> Any:
+    db: DB = request.getfixturevalue("pg_db" if "pg_db" in request.fixturenames else "any_db")
+    with db.begin() as conn:
         conn.execute(text("CREATE TABLE IF NOT EXISTS wf_ledger (job_id text PRIMARY KEY, amount integer)"))
-        conn.execute(text("TRUNCATE wf_ledger"))
+        conn.execute(text("DELETE FROM wf_ledger"))
     handler = _Ledger()
     with job_type_for_test("wf-ledger", Step, handler, max_attempts=3, transactional=True):
         yield handler
@@ -355,28 +364,28 @@ def fifo_queue(sqs: Any) -> Queue:
 
 
 def test_pruning_keeps_a_member_until_its_callback_finished(
-    pg_db: DB, queue: Queue, runtime: Runtime, seen: Seen
+    any_db: DB, queue: Queue, runtime: Runtime, seen: Seen
 ) -> None:
     """Past retention, a completed member whose callback still waits is kept (the callback reads it); once
     the callback finished, both go, and their dependency rows with them."""
     from db.relay import prune_jobs
 
     group = publish_group(
-        pg_db, [JobRequest("wf-member", {"n": n}) for n in range(2)], then=JobRequest("wf-callback", {}), queue=queue
+        any_db, [JobRequest("wf-member", {"n": n}) for n in range(2)], then=JobRequest("wf-callback", {}), queue=queue
     )
     assert group.then is not None
     first = receive_event(queue, max_messages=1)
     acknowledge(queue, first, process_batch(first, FakeLambdaContext(), runtime))
     future = utcnow() + timedelta(days=365)
-    assert prune_jobs(pg_db, JobStatus.COMPLETED, future) == 0
+    assert prune_jobs(any_db, JobStatus.COMPLETED, future) == 0
     _run_all(queue, runtime)
-    assert prune_jobs(pg_db, JobStatus.COMPLETED, future) == 3
-    with pg_db.begin() as conn:
+    assert prune_jobs(any_db, JobStatus.COMPLETED, future) == 3
+    with any_db.begin() as conn:
         assert conn.execute(text("SELECT count(*) FROM job_dependencies")).scalar_one() == 0
 
 
 def test_a_group_published_twice_by_its_callbacks_key_is_refused_and_writes_nothing(
-    pg_db: DB, queue: Queue, seen: Seen
+    any_db: DB, queue: Queue, seen: Seen
 ) -> None:
     """Idempotency keys dedupe single jobs; a group or chain that names, by key, a job of an earlier workflow
     is a repeat of it, refused in one line naming that workflow (a second set of members would run)."""
@@ -385,37 +394,37 @@ def test_a_group_published_twice_by_its_callbacks_key_is_refused_and_writes_noth
 
     members = [JobRequest("wf-member", {"n": n}) for n in range(3)]
     then = JobRequest("wf-callback", {}, idempotency_key="album-7")
-    first = publish_group(pg_db, members, then=then, queue=queue)
+    first = publish_group(any_db, members, then=then, queue=queue)
     with pytest.raises(WorkflowAlreadyPublished) as raised:
-        publish_group(pg_db, members, then=then, queue=queue)
+        publish_group(any_db, members, then=then, queue=queue)
     assert first.then is not None and str(raised.value) == (
         f"job type 'wf-callback' with idempotency key 'album-7' is already job {first.then.id} of workflow "
         f"{first.id}: this group or chain was published before (jobs list --group {first.id}); nothing was written"
     )
-    with pg_db.engine.begin() as conn:  # in the caller's transaction: its own rows stay, ours roll back
+    with any_db.engine.begin() as conn:  # in the caller's transaction: its own rows stay, ours roll back
         conn.execute(text("CREATE TEMP TABLE mine (n int)"))
         conn.execute(text("INSERT INTO mine VALUES (1)"))
         with pytest.raises(WorkflowAlreadyPublished):
             enqueue_group(conn, members, then=then)
         assert conn.execute(text("SELECT count(*) FROM mine")).scalar_one() == 1
-    with pg_db.begin() as conn:
+    with any_db.begin() as conn:
         assert conn.execute(text("SELECT count(*) FROM background_jobs")).scalar_one() == 4
     keyed = JobRequest("wf-member", {"n": 9}, idempotency_key="plain-9")
-    plain = publish(pg_db, "wf-member", {"n": 9}, queue=queue, idempotency_key="plain-9")
-    group = publish_group(pg_db, [keyed], then=JobRequest("wf-callback", {}), queue=queue)  # a plain job's key
+    plain = publish(any_db, "wf-member", {"n": 9}, queue=queue, idempotency_key="plain-9")
+    group = publish_group(any_db, [keyed], then=JobRequest("wf-callback", {}), queue=queue)  # a plain job's key
     assert group.jobs[0].id == plain.id
 
 
 def test_a_job_that_gains_a_dependent_while_it_runs_releases_it(
-    pg_db: DB, queue: Queue, runtime: Runtime, seen: Seen
+    any_db: DB, queue: Queue, runtime: Runtime, seen: Seen
 ) -> None:
     """Claimed as a plain job (the lean completion), then named by `after=` while its handler runs: its
     completion still releases the new dependent, in the same batch (the row's mark is read back)."""
-    first = publish(pg_db, "wf-member", {"n": 1}, queue=queue)
+    first = publish(any_db, "wf-member", {"n": 1}, queue=queue)
     waiting: list[Any] = []
 
     def publish_meanwhile(ctx: Any) -> object:
-        waiting.append(publish(pg_db, "wf-callback", {}, queue=queue, after=[ctx.job_id]))
+        waiting.append(publish(any_db, "wf-callback", {}, queue=queue, after=[ctx.job_id]))
         return None
 
     from worker import registry
@@ -426,24 +435,25 @@ def test_a_job_that_gains_a_dependent_while_it_runs_releases_it(
         acknowledge(queue, event, process_batch(event, FakeLambdaContext(), runtime))
     [follower] = waiting
     assert follower.status is JobStatus.WAITING
-    released = get_job(pg_db, follower.id)
+    released = get_job(any_db, follower.id)
     assert released is not None and released.status is JobStatus.PENDING and released.sent_at is not None
-    assert _status(pg_db, first.id) is JobStatus.COMPLETED
+    assert _status(any_db, first.id) is JobStatus.COMPLETED
     _run_all(queue, runtime)
-    assert _status(pg_db, follower.id) is JobStatus.COMPLETED
+    assert _status(any_db, follower.id) is JobStatus.COMPLETED
 
 
 def test_a_batch_of_members_costs_what_a_batch_of_plain_jobs_costs(
-    pg_db: DB, queue: Queue, runtime: Runtime, seen: Seen
+    pg_db: DB, queue: Queue, pg_runtime: Runtime, seen: Seen
 ) -> None:
     """1.1 statements per job, as for plain jobs: each member's completion settles the callback in its own
     statement (a WITH instead of the plain UPDATE). The batch that releases the callback then reads it and
-    records its send (two more, once per group)."""
+    records its send (two more, once per group). PostgreSQL's count: what production pays through a pooler."""
+    runtime, any_db = pg_runtime, pg_db
     publish_group(
-        pg_db, [JobRequest("wf-member", {"n": n}) for n in range(10)], then=JobRequest("wf-callback", {}), queue=queue
+        any_db, [JobRequest("wf-member", {"n": n}) for n in range(10)], then=JobRequest("wf-callback", {}), queue=queue
     )
     event = receive_event(queue)
     assert len(event["Records"]) == 10
-    with count_statements(pg_db) as counts:
+    with count_statements(any_db) as counts:
         assert process_batch(event, FakeLambdaContext(), runtime) == {"batchItemFailures": []}
     assert counts == {"UPDATE": 2, "WITH": 10, "SELECT": 1, "(autocommit)": 13}
