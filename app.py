@@ -11,12 +11,11 @@ import sys
 
 import aws_cdk as cdk
 
-from stacks.app_factory import build_app
+from stacks.app_factory import build_app, synthesize
 from stacks.settings import SettingsError
 
 try:
-    app = build_app(cdk.App())
+    synthesize(build_app(cdk.App()))
 except SettingsError as err:
     print(f"error: {err}", file=sys.stderr)
     sys.exit(1)
-app.synth()

@@ -10,7 +10,6 @@ Every rule raises SettingsError with one line naming the environment (and pool),
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import fields, replace
@@ -26,8 +25,6 @@ from stacks.pools import (
     POOL_SETTINGS,
     RESOURCES_PER_POOL,
     SQS_MAX_QUEUE_NAME,
-    route_document,
-    sweep_windows,
 )
 from stacks.schedules import ScheduleError, parse_schedules
 from stacks.settings_model import (
@@ -42,7 +39,7 @@ from stacks.settings_model import (
     SettingsError,
     camel,
 )
-from worker.contract import COMPLETION_MODES, TRACING_MODES, Env, parse_rate_limits
+from worker.contract import COMPLETION_MODES, TRACING_MODES, parse_rate_limits
 
 __all__ = [  # the model's names too, so `from stacks.settings import Settings` keeps working
     "DLQ_RETENTION_DAYS", "LAMBDA_CA_BUNDLE", "LAMBDA_TASK_ROOT", "RESERVED_HEADROOM", "WORKER_BACKOFF_MAX_SECONDS",
@@ -435,31 +432,7 @@ def parse_pools(where: str, value: Any, settings: Settings) -> tuple[Pool, ...]:
             raise SettingsError(f"{here}: its outputs would clash with pool {prefixes[camel(name)]!r}'s: rename one")
         prefixes[camel(name)] = name
         pools.append(pool)
-    _check_environment_size(where, pools)
     return tuple(pools)
-
-
-#: Lambda's limit on a function's environment variables, names and values together (4 KB), and what the
-#: sweeper's other variables take at most (resolved ARNs and URLs included).
-LAMBDA_ENVIRONMENT_BYTES = 4096
-_OTHER_VARIABLES_BYTES = 1300
-_QUEUE_URL_PREFIX = "https://sqs.ap-southeast-2.amazonaws.com/123456789012/"  # a long region's, for the estimate
-
-
-def _check_environment_size(where: str, pools: list[Pool]) -> None:
-    """The sweeper and the schedules' publisher carry the whole route map (JOBSTACK_ROUTES) and each pool's
-    windows in their environment: refused at synth if it could not fit Lambda's 4 KB, not at deploy. Both
-    values are built by the functions the construct uses (stacks/pools.py), queue URLs estimated long."""
-    if len(pools) < 2:
-        return
-    routes = route_document(pools, lambda p: _QUEUE_URL_PREFIX + p.queue_name)
-    size = len(Env.ROUTES) + len(json.dumps(routes)) + len(Env.SWEEP_WINDOWS) + len(sweep_windows(pools))
-    if size + _OTHER_VARIABLES_BYTES > LAMBDA_ENVIRONMENT_BYTES:
-        raise SettingsError(
-            f"{where}: pools list {len(routes['types'])} job types: the sweeper's route map would take about "
-            f"{size} bytes of Lambda's {LAMBDA_ENVIRONMENT_BYTES} for environment variables; list fewer (the "
-            "default pool runs every type no pool lists)"
-        )
 
 
 def _priority(here: str, spec: Mapping[str, Any], name: str, lanes: dict[str, str]) -> str | None:

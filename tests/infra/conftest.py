@@ -8,15 +8,14 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
-from stacks.app_factory import build_app
+from stacks.app_factory import build_app, synthesize
 from tests.support.synth import ENVIRONMENTS, cdk_context, stack_template, synth_app
 
 
 @pytest.fixture(scope="session")
 def cloud_assembly(tmp_path_factory: pytest.TempPathFactory) -> cdk.cx_api.CloudAssembly:
     outdir = tmp_path_factory.mktemp("cdk.out")
-    app = build_app(cdk.App(outdir=str(outdir), context=cdk_context()))
-    return app.synth()
+    return synthesize(build_app(cdk.App(outdir=str(outdir), context=cdk_context())))
 
 
 @pytest.fixture(scope="session")

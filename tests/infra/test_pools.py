@@ -61,8 +61,6 @@ POOLS = VIDEO_AND_LEDGER_POOLS
         ({"l": {"types": ["t"], "fifo": "yes"}}, "pool 'l': fifo must be true or false"),
         ({"a-1b": {"types": ["t"]}, "a1b": {"types": ["u"]}}, "pool 'a1b': its outputs would clash"),
         ({f"p{n}": {"types": [f"t{n}"]} for n in range(30)}, "pools has 31 pools with the default: at most 30"),
-        ({"many": {"types": [f"a-rather-long-job-type-name-{n}" for n in range(100)]}},
-         "pools list 100 job types: the sweeper's route map would take about"),
     ],
 )  # fmt: skip
 def test_bad_pools_are_one_line_naming_the_pool(pools: dict[str, Any], message: str) -> None:

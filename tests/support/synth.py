@@ -13,7 +13,7 @@ from typing import Any
 
 import aws_cdk as cdk
 
-from stacks.app_factory import build_app
+from stacks.app_factory import build_app, synthesize
 from stacks.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,7 +60,7 @@ IGNORED_CFN_LINT = {
 
 def synth_app(outdir: Path, context: dict[str, Any]) -> cdk.cx_api.CloudAssembly:
     """The whole app, cdk-nag included, as `cdk synth` builds it from this context."""
-    return build_app(cdk.App(outdir=str(outdir), context=context)).synth()
+    return synthesize(build_app(cdk.App(outdir=str(outdir), context=context)))
 
 
 def stack_template(assembly: cdk.cx_api.CloudAssembly, env: str) -> dict[str, Any]:
