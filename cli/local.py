@@ -77,6 +77,8 @@ def share_line(target: Target, database_url: str, queue_url: str, dlq_url: str) 
 
 def run_local(args: argparse.Namespace, target: Target) -> int:
     import worker.handler
+    from worker.config import load_config
+    from worker.runtime import check_handlers
 
     mine = own_jobs(args.publish)
     pool = stack_pool(target.env or "dev", target.pool)  # its function settings (timeout, batch size, ...)
@@ -100,27 +102,35 @@ def run_local(args: argparse.Namespace, target: Target) -> int:
             "invocation's job would be taken from it: raise it or lower --timeout",
             USAGE,
         )
+    # The deployed worker's environment (stacks/contract.py), for this database and these queues...
+    environment = worker_environment(
+        pool,
+        WorkerQueues(queue_url, dlq_url),
+        database_url=database_url,
+        timeout_seconds=max(int(timeout), 1),
+        stale_after_seconds=args.stale_after,
+        max_receive_count=max_receive_count(sqs, queue_url, settings.max_receive_count),
+    )
+    # ... tuned for one machine: quieter, and retries come back in seconds, not minutes, so a run drains.
+    environment |= {
+        Env.LOG_LEVEL: os.environ.get(Env.LOG_LEVEL, "WARNING"),
+        Env.BACKOFF_BASE_SECONDS: os.environ.get(Env.BACKOFF_BASE_SECONDS, "1"),
+        Env.BACKOFF_MAX_SECONDS: os.environ.get(Env.BACKOFF_MAX_SECONDS, "4"),
+        Env.MIN_TIME_LEFT_SECONDS: str(max(1, min(10, int(timeout / 4)))),
+    }
+    # The worker's own start-up checks, before anything is published or invoked: a handler naming an
+    # undefined rate limit (or too slow for the timeout) is one line here, not a traceback per invocation.
+    try:
+        check_handlers(load_config(environment))
+    except Exception:
+        if embedded is not None:
+            embedded.stop()
+        raise
     db = create_db(database_url)  # the runner's own connection; each invocation slot has its own
     console: Any = None
     try:
         if database_url.startswith("sqlite"):
             upgrade(db)  # the embedded database migrates itself; a real one is migrated with `jobs migrate`
-        # The deployed worker's environment (stacks/contract.py), for this database and these queues...
-        environment = worker_environment(
-            pool,
-            WorkerQueues(queue_url, dlq_url),
-            database_url=database_url,
-            timeout_seconds=max(int(timeout), 1),
-            stale_after_seconds=args.stale_after,
-            max_receive_count=max_receive_count(sqs, queue_url, settings.max_receive_count),
-        )
-        # ... tuned for one machine: quieter, and retries come back in seconds, not minutes, so a run drains.
-        environment |= {
-            Env.LOG_LEVEL: os.environ.get(Env.LOG_LEVEL, "WARNING"),
-            Env.BACKOFF_BASE_SECONDS: os.environ.get(Env.BACKOFF_BASE_SECONDS, "1"),
-            Env.BACKOFF_MAX_SECONDS: os.environ.get(Env.BACKOFF_MAX_SECONDS, "4"),
-            Env.MIN_TIME_LEFT_SECONDS: str(max(1, min(10, int(timeout / 4)))),
-        }
         os.environ.update(environment)
         if target.endpoint_url:
             os.environ["AWS_ENDPOINT_URL"] = target.endpoint_url

@@ -115,12 +115,19 @@ def current() -> Runtime:
     runtime: Runtime | None = getattr(_container, "runtime", None)
     if runtime is None:
         runtime = Runtime.from_environ()
-        if runtime.config.function_timeout is not None:
-            check_fits(runtime.config.function_timeout)  # every handler registered so far must fit the timeout
-        check_rate_limits(runtime.config.rate_limits)  # and name only limiters the settings define
+        check_handlers(runtime.config)
         configure_logging(log_level_number(runtime.config))
         _container.runtime = runtime
     return runtime
+
+
+def check_handlers(config: WorkerConfig) -> None:
+    """What every entry point that starts a worker checks before its first job (the Lambda container here,
+    `jobs local` before its first invocation): every registered handler fits the function's timeout and
+    names only rate limits the settings define. ConfigError in one line otherwise."""
+    if config.function_timeout is not None:
+        check_fits(config.function_timeout)
+    check_rate_limits(config.rate_limits)
 
 
 def reset() -> None:

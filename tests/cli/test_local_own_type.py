@@ -55,3 +55,24 @@ def test_the_run_names_its_database_without_its_password(
     assert main(["local", "--database-url", url, "--publish", "count-calls", '{"n": 1}']) == 0
     out, err = capsys.readouterr()
     assert "embedded: database " in err and "s3cret-pw" not in out + err
+
+
+def test_a_handler_naming_an_undefined_rate_limit_is_one_line_before_anything_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reported: `jobs local --publish charge '{}'` printed a traceback per invocation, then waited for the
+    queue to empty for ever. The worker's own start-up check now runs before anything is published."""
+    from tests.support.worker_support import CountCalls, job_type_for_test
+
+    for name in ("DATABASE_URL", "QUEUE_URL", "DLQ_URL", "JOBS_ENV"):
+        monkeypatch.delenv(name, raising=False)
+    database = tmp_path / "mine.sqlite3"
+    with job_type_for_test("charge", CountCalls, lambda ctx: None, max_attempts=3, rate_limit="stripe"):
+        code = main(["local", "--sqlite", str(database), "--publish", "charge", "{}"])
+    [printed] = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert printed == (
+        "error: handler for 'charge' takes its tokens from rate limit 'stripe', which the settings' rate_limits do "
+        "not define (defined: none)"
+    )
+    assert not database.exists(), "nothing was started or written"
