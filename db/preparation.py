@@ -7,7 +7,9 @@ same way whichever way it came.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -138,8 +140,7 @@ def prepare(request: JobRequest, queue: Queue, *, now: datetime) -> Prepared:
     check_unique(request)
     if request.concurrency_key is not None and not 1 <= len(request.concurrency_key) <= 255:
         raise ValueError("concurrency_key must be 1-255 characters")
-    if request.priority is not None and not (isinstance(request.priority, str) and 1 <= len(request.priority) <= 32):
-        raise ValueError(f"priority must be the name of a priority lane (1-32 characters), got {request.priority!r}")
+    check_priority(request.priority)
     max_attempts = request.max_attempts if request.max_attempts is not None else job_type.max_attempts
     if max_attempts < 1:
         raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
@@ -191,6 +192,50 @@ def prepare(request: JobRequest, queue: Queue, *, now: datetime) -> Prepared:
         message=message, body=body, delay_seconds=delay, group=request.ordering_key, priority=request.priority,
         row=row, on_conflict=request.on_conflict,
     )  # fmt: skip
+
+
+#: A priority's form: the stack's rule for a lane's name (stacks/settings.py), which
+#: tests/db/test_request_rules.py feeds to this one, so a priority a lane could have is never refused here.
+PRIORITY_NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
+MAX_PRIORITY = 24
+
+
+def check_priority(priority: object) -> None:
+    """The form of a priority, whatever the destination (a single queue cannot say which lanes exist)."""
+    if priority is not None and not (
+        isinstance(priority, str) and len(priority) <= MAX_PRIORITY and PRIORITY_NAME.fullmatch(priority)
+    ):
+        raise ValueError(
+            f"priority must name a priority lane (1-{MAX_PRIORITY} lowercase letters, digits and single hyphens, "
+            f"as the stack's pools declare it), got {priority!r}"
+        )
+
+
+def run_at_after(delay: timedelta | None, run_at: datetime | None, now: datetime) -> datetime | None:
+    """`publish(..., delay=)` as a run_at: a delay runs the job later, never earlier, so a negative one is
+    refused (as `jobs publish --delay -5` is) rather than run at once."""
+    if delay is None:
+        return run_at
+    if run_at is not None:
+        raise ValueError("give run_at or delay, not both")
+    if delay < timedelta(0):
+        raise ValueError(f"delay must be zero or more, got {delay.total_seconds():g} s: it runs the job later")
+    return now + delay
+
+
+def job_ids(after: Sequence[object]) -> tuple[uuid.UUID, ...]:
+    """`after=`'s entries as job ids: a UUID, its text (as `jobs show` prints it), or a published Job;
+    anything else is one line naming it, before anything is written."""
+    ids = []
+    for entry in after:
+        found = getattr(entry, "id", entry)  # a Job stands for its id
+        if isinstance(found, str):
+            with contextlib.suppress(ValueError):
+                found = uuid.UUID(found)
+        if not isinstance(found, uuid.UUID):
+            raise ValueError(f"after= names jobs by id (a UUID, its text, or a Job): {entry!r} is not one")
+        ids.append(found)
+    return tuple(ids)
 
 
 def check_unique(request: JobRequest) -> None:

@@ -29,6 +29,7 @@ from .preparation import (
     check_same_payload,
     delay_until,
     prepare,
+    run_at_after,
     unsent,
 )
 from .relay import mark_sent, take_due, unrelease
@@ -82,10 +83,7 @@ def publish(
     lane's pool; db/routes.py).
     """
     now = utcnow()
-    if delay is not None:
-        if run_at is not None:
-            raise ValueError("give run_at or delay, not both")
-        run_at = now + delay
+    run_at = run_at_after(delay, run_at, now)
     request = JobRequest(
         type, payload, delay_seconds, idempotency_key, max_attempts, run_at, ordering_key, tuple(after), on_failure,
         unique_key, on_conflict, concurrency_key, priority,

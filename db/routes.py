@@ -9,8 +9,10 @@ and a web app configures publishing with one line:
 `publish`, `publish_many`, `enqueue` + `send` and `resend` take a `Router` wherever they take a `Queue`:
 each job goes to its type's pool, or, published with `priority="high"`, to the pool whose `priority` is
 "high" (a priority lane: its own queue and workers, whatever the job's type; stacks/pools.py says what it
-guarantees). A priority the map has no lane for is UnknownPriority before anything is written; a map with
-no lanes at all routes by type alone, so the same code publishes to an environment without lanes. A type
+guarantees). The map names every priority any environment of the project has a lane for (with "" where
+this one has none: such jobs run in their type's pool), so a priority it does not name is UnknownPriority
+before anything is written, in dev as in prod; a map with no priorities at all (a project without lanes,
+or a map from before lanes) routes by type alone and checks only the priority's form. A type
 no pool lists goes to the `default` pool; a map without one, or a type whose pool has no queue in the map
 (an old JOBSTACK_ROUTES after a pool was added), is UnroutableJob before anything is written.
 
@@ -66,9 +68,9 @@ class Routes:
         if not isinstance(priorities, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in priorities.items()
         ):
-            raise ConfigError(f"{source}: priorities must map priority names to pool names")
+            raise ConfigError(f'{source}: priorities must map priority names to pool names (or "": no lane here)')
         for key, named in (("types", types), ("priorities", priorities)):
-            missing = sorted({pool for pool in named.values() if pool not in queues})
+            missing = sorted({pool for pool in named.values() if pool and pool not in queues})
             if missing:
                 raise ConfigError(f"{source}: {key} name pool {missing[0]!r}, which has no queue in it")
         return cls(queues=dict(queues), types=dict(types), stack=str(stack), priorities=dict(priorities))
@@ -90,15 +92,15 @@ class Routes:
         lane = self.priorities.get(priority)
         if lane is None:
             raise UnknownPriority(
-                job_type, priority, f"{self.stack or 'the stack'} has lanes {', '.join(sorted(self.priorities))}: "
-                "name one, or publish without priority (the type's own pool)"
+                job_type, priority, f"{self.stack or 'the stack'} knows priorities "
+                f"{', '.join(sorted(self.priorities))}: name one, or publish without priority (the type's own pool)"
             )  # fmt: skip
         if self.queues[pool].endswith(".fifo"):
             raise UnknownPriority(
                 job_type, priority, f"it runs in FIFO pool {pool!r}, whose jobs keep their ordering key's order: "
                 "publish it without priority"
             )  # fmt: skip
-        return lane
+        return lane or pool  # "": a lane in another environment, none here: the type's own pool
 
     def url_for(self, job_type: str, priority: str | None = None) -> str:
         return self.queues[self.pool_for(job_type, priority)]

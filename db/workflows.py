@@ -31,7 +31,7 @@ from .destinations import Destination, Queue
 from .engine import DB, statements
 from .exceptions import InvalidBatchItem, JobstackError
 from .models import Job, JobStatus, dependencies_table, jobs_table
-from .preparation import JobRequest, Prepared, check_keys_within, prepare
+from .preparation import JobRequest, Prepared, check_keys_within, job_ids, prepare
 from .rows import write_rows
 
 _t = jobs_table
@@ -200,7 +200,10 @@ def _prepare(label: Any, request: JobRequest, queue: Destination, now: datetime)
 
 
 def _node(index: int, request: JobRequest, queue: Destination, now: datetime) -> _Node:
-    after = tuple(dict.fromkeys(request.after))  # each once, in the order given
+    try:
+        after = tuple(dict.fromkeys(job_ids(request.after)))  # each once, in the order given
+    except ValueError as err:
+        raise InvalidBatchItem(index, str(err)) from None
     if len(after) > MAX_GROUP_SIZE:
         raise InvalidBatchItem(index, f"after= lists {len(after)} jobs; a job may wait for at most {MAX_GROUP_SIZE}")
     if after and (request.run_at is not None or request.delay_seconds):

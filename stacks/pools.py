@@ -78,16 +78,18 @@ class PoolSpec(TypedDict, total=False):
 
 def route_document(pools: Sequence[Pool], queue_url: Callable[[Pool], str]) -> dict[str, Any]:
     """The route map a publisher reads (db/routes.py's `Routes`): the stack, each pool's queue, each listed
-    type's pool, each priority lane's pool (only when there are lanes, so a stack without them publishes the
-    map it always did). `queue_url` gives a pool's URL: a token in the template, an estimate for the size check."""
+    type's pool, and every priority of the project with its lane's pool here, or "" where this environment
+    has no lane for it (only when some environment has lanes, so a project without them publishes the map
+    it always did). `queue_url` gives a pool's URL: a token in the template, an estimate for the size check."""
     document: dict[str, Any] = {
         "stack": pools[0].settings.stack_name,
         "queues": {p.name: queue_url(p) for p in pools},
         "types": {t: p.name for p in pools for t in p.types},
     }
     lanes = {p.priority: p.name for p in pools if p.priority is not None}
-    if lanes:
-        document["priorities"] = lanes
+    known = sorted(set(lanes) | set(pools[0].settings.known_priorities))
+    if known:  # "": a priority another environment has a lane for, run here in its type's pool
+        document["priorities"] = {priority: lanes.get(priority, "") for priority in known}
     return document
 
 

@@ -111,6 +111,7 @@ def load_settings(context: Mapping[str, Any], env_name: str) -> Settings:
         "protected",
         "database_sslrootcert",
         "reserved_concurrency",
+        "known_priorities",
     }
     for key in merged:
         if key in derived:
@@ -125,9 +126,23 @@ def load_settings(context: Mapping[str, Any], env_name: str) -> Settings:
         if key not in known:
             raise SettingsError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(known))})")
     values = {key: coerce(where, key, value) for key, value in merged.items() if key != "pools"}
-    settings = Settings(env_name=env_name, **values)
+    settings = Settings(env_name=env_name, known_priorities=_lane_priorities(root), **values)
     validate(where, settings)
     return with_pools(settings, merged.get("pools"), where=where)
+
+
+def _lane_priorities(root: Mapping[str, Any]) -> tuple[str, ...]:
+    """Every `priority` a pool declares in `defaults` or any environment (each is validated where it is
+    declared): the project's vocabulary of priorities, the same in every environment's route map."""
+    sections = [root.get("defaults") or {}, *(root.get("environments") or {}).values()]
+    found = {
+        spec["priority"]
+        for section in sections
+        if isinstance(section, Mapping) and isinstance(section.get("pools"), Mapping)
+        for spec in section["pools"].values()
+        if isinstance(spec, Mapping) and isinstance(spec.get("priority"), str)
+    }
+    return tuple(sorted(found))
 
 
 def with_pools(settings: Settings, pools: Mapping[str, Any] | None, *, where: str | None = None) -> Settings:

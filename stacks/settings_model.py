@@ -67,6 +67,9 @@ class Settings:
     #: With tracing "otel": an OTLP endpoint (https) the functions' SDK exports to instead of the layer's
     #: default (X-Ray), e.g. your collector's.
     otel_exporter_endpoint: str | None = None
+    #: Every priority a lane has in any environment of cdk.json (derived): each environment's route map names
+    #: them all, so a priority with no lane here runs in its type's pool and a typo is refused in dev as in prod.
+    known_priorities: tuple[str, ...] = ()
     removal_policy: str = "destroy"
     #: CloudFormation refuses to delete the stack until it is turned off (default: on in prod only).
     termination_protection: bool | None = None

@@ -46,10 +46,12 @@ def test_publish_with_a_priority_keeps_it_on_the_row(jobs: Jobs, pg_db: DB, queu
     assert result.out.strip().endswith("(pending, priority high)")
     [row] = list_jobs(pg_db)
     assert row.priority == "high" and len(drain(queue)) == 1
-    refused = jobs("publish", "test-echo", "--priority", "x" * 33)
-    assert refused.code == 2 and refused.err.strip() == (
-        f"error: priority must be the name of a priority lane (1-32 characters), got {'x' * 33!r}"
-    )
+    for bad in ("x" * 25, "Bogus Lane"):  # the library's rule, written once (tests/db/test_request_rules.py)
+        refused = jobs("publish", "test-echo", "--priority", bad)
+        assert refused.code == 2 and refused.err.strip() == (
+            "error: priority must name a priority lane (1-24 lowercase letters, digits and single hyphens, as the "
+            f"stack's pools declare it), got {bad!r}"
+        )
     assert len(list_jobs(pg_db)) == 1
 
 

@@ -356,6 +356,8 @@ def ledger(request: pytest.FixtureRequest) -> Any:
     handler = _Ledger()
     with job_type_for_test("wf-ledger", Step, handler, max_attempts=3, transactional=True):
         yield handler
+    with db.begin() as conn:  # the session's database is shared: leave no table the models do not have
+        conn.execute(text("DROP TABLE wf_ledger"))
 
 
 @pytest.fixture
