@@ -28,7 +28,7 @@ from db import (
     publish,
     utcnow,
 )
-from db.admin import unfinished_in_workflow
+from db.admin import unfinished_in_workflow, waited_for
 from db.dependencies import dependencies_of, dependents_of
 
 PRUNE_BATCH = 1000  # rows per DELETE statement
@@ -223,6 +223,15 @@ def cmd_cancel(args: argparse.Namespace, target: Target) -> int:
         pages = job_id_pages(db, status=args.status, type=args.type)
     elif args.group:  # what has not finished: the rest is history
         pages = [unfinished_in_workflow(db, args.group)]
+    if not target.has_queue:  # a cancel that may release waiting jobs must send them: refused before it writes
+        pages = [list(page) for page in pages]
+        waited = waited_for(db, [job_id for page in pages for job_id in page])
+        if waited:
+            raise CliError(
+                f"job {waited[0]} has jobs waiting for it, which cancelling it may release and must then send: "
+                "pass --queue-url URL, set QUEUE_URL, or --env ENV (nothing was cancelled)",
+                USAGE,
+            )
     cancelled: list[UUID] = []
     asked: list[UUID] = []
     refused: dict[UUID, str] = {}
@@ -235,7 +244,8 @@ def cmd_cancel(args: argparse.Namespace, target: Target) -> int:
         refused |= report.refused
         missing += report.missing
         released += report.released
-    send_released(db, target.destination, released)  # jobs that run after a cancelled one anyway
+    if released:  # jobs that run after a cancelled one anyway; none released, no queue needed
+        send_released(db, target.destination, released)
     if args.json:
         emit_json({"cancelled": cancelled, "asked_to_stop": asked, "refused": refused, "missing": missing})
     else:

@@ -283,6 +283,16 @@ def cancel_jobs(db: DB | Connection, job_ids: Sequence[UUID], *, now: datetime |
     )
 
 
+def waited_for(db: DB | Connection, job_ids: Sequence[UUID]) -> list[UUID]:
+    """Those of `job_ids` other jobs wait for (`has_dependents`): the only ones whose cancel can release a job
+    that must then be sent, so a caller without a queue can refuse before it writes."""
+    if not job_ids:
+        return []
+    query = select(_t.c.id).where(_t.c.id.in_(list(dict.fromkeys(job_ids))), _t.c.has_dependents).order_by(_t.c.id)
+    with statements(db) as conn:
+        return list(conn.execute(query).scalars())
+
+
 def unfinished_in_workflow(db: DB | Connection, workflow_id: UUID) -> list[UUID]:
     """The jobs of a group or chain that have not finished (what `jobs cancel --group` cancels)."""
     query = select(_t.c.id).where(_t.c.workflow_id == workflow_id, text(f"NOT {finished_sql()}")).order_by(_t.c.id)

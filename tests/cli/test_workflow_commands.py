@@ -98,3 +98,35 @@ def test_cancelling_the_last_member_of_a_continue_group_sends_its_callback(
         acknowledge(queue, event, process_batch(event, FakeLambdaContext(), runtime))
     [outcomes] = seen.callbacks
     assert sorted(status for _, status, _ in outcomes) == ["cancelled", "completed"]
+
+
+def test_a_cancel_with_only_a_database_does_all_it_says_or_nothing(
+    jobs: Jobs, pg_db: DB, pg_url: str, queue: Queue, seen: Seen
+) -> None:
+    """Reported: with only DATABASE_URL (an operator on a bastion), `jobs cancel` of a pending job marked it
+    cancelled, then exited 2 with "no queue". A cancel that releases nothing needs no queue; one that may
+    release waiting jobs (which must be sent) is refused before it writes."""
+    from datetime import UTC, datetime, timedelta
+
+    from db import publish
+
+    plain = publish(pg_db, "test-echo", {}, queue=queue)
+    later = publish(pg_db, "test-echo", {}, queue=queue, run_at=datetime.now(UTC) + timedelta(hours=2))
+    result = jobs("cancel", str(plain.id), str(later.id), "--database-url", pg_url, connect=False)
+    assert result.code == 0, result.err
+    assert all(get_job(pg_db, j.id).status is JobStatus.CANCELLED for j in (plain, later))  # type: ignore[union-attr]
+
+    group = publish_group(
+        pg_db, [JobRequest("wf-member", {"n": 1})], then=JobRequest("wf-callback", {}), queue=queue,
+        on_failure="continue",
+    )  # fmt: skip
+    member = group.jobs[0]
+    refused = jobs("cancel", str(member.id), "--database-url", pg_url, connect=False)
+    assert refused.code == 2 and refused.err.strip() == (
+        f"error: job {member.id} has jobs waiting for it, which cancelling it may release and must then send: "
+        "pass --queue-url URL, set QUEUE_URL, or --env ENV (nothing was cancelled)"
+    )
+    assert get_job(pg_db, member.id).status is JobStatus.PENDING  # type: ignore[union-attr]
+    by_status = jobs("cancel", "--status", "pending", "--database-url", pg_url, connect=False)
+    assert by_status.code == 2 and "nothing was cancelled" in by_status.err
+    assert get_job(pg_db, member.id).status is JobStatus.PENDING  # type: ignore[union-attr]
