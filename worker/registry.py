@@ -55,9 +55,12 @@ class JobContext:
         return Snooze(seconds)
 
     def previous_result(self) -> object:
-        """The result of the one job this one waited for (a chain's previous step). ValueError if it waited
-        for none or several (read `dependencies()` then)."""
+        """The result of the one job this one waited for (a chain's previous step); None for a job that waited
+        for none (a chain's first step, or the same handler published on its own), so one handler serves every
+        step. ValueError if it waited for several: a group's callback reads `dependencies()`."""
         found = self.dependencies()
+        if not found:
+            return None
         if len(found) != 1:
             raise ValueError(f"job {self.job_id} waited for {len(found)} jobs, not one: read ctx.dependencies()")
         return found[0].result

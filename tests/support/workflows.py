@@ -37,7 +37,7 @@ class Seen:
 
     def step(self, ctx: JobContext) -> object:
         """A chain's step: its result is the previous step's plus its own n (the first: its n)."""
-        previous = ctx.previous_result() if ctx.dependencies() else {"total": 0}
+        previous = ctx.previous_result() or {"total": 0}  # None: the first step
         with self.lock:
             self.runs.append(("step", previous))
         if ctx.payload["fail"]:

@@ -100,6 +100,8 @@ def test_a_group_with_a_failed_member_follows_its_policy(
 
 
 def test_a_chain_passes_results_along(any_db: DB, queue: Queue, runtime: Runtime, seen: Seen) -> None:
+    """Every step runs one handler, which reads `ctx.previous_result()`: None in the first step (reported: it
+    raised there, burned every attempt and cancelled the chain)."""
     chain = publish_chain(any_db, [JobRequest("wf-step", {"n": n}) for n in (1, 10, 100)], queue=queue)
     assert [j.status for j in chain.jobs] == [JobStatus.PENDING, JobStatus.WAITING, JobStatus.WAITING]
     _run_all(queue, runtime)
