@@ -76,7 +76,7 @@ def main() -> None:
 | largest five packages in the asset | {biggest} | |
 
 Median of {args.runs} interleaved runs. Cold includes downloading nothing: pip reads wheels from its cache
-after the first run on a machine; a first-ever bundle also downloads about 15 MB of wheels.
+after the first run on a machine; a first-ever bundle also downloads the wheels it has not cached.
 """
     print(body)
     write_section("synth", "make bench  (or: .venv/bin/python -m bench.synth)", body)
