@@ -89,7 +89,7 @@ class Monitoring:
             (
                 "DeadLetterQueueNotEmpty",
                 "Jobs are in the DLQ: inspect with `jobs dlq peek`, fix, then `jobs dlq redrive`",
-                dead_letter_queue.metric_approximate_number_of_messages_visible(period=one_minute, statistic="Maximum"),
+                self._held(dead_letter_queue),
                 settings.alarm_dlq_depth,
                 cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
                 1,
@@ -150,19 +150,43 @@ class Monitoring:
         return [self._alarm(worker_pool.scope, *spec) for spec in specs]
 
     @staticmethod
-    def _arrivals(queue: sqs.IQueue) -> cw.MathExpression:
+    def _held(queue: sqs.IQueue) -> cw.MathExpression:
+        """Every message `queue` holds, visible or not, per minute. `jobs dlq peek` and `redrive` hold dead
+        letters for 60 s and the sweeper's replay holds failed fires up to 120 s: visible alone dips and
+        comes back, so an alarm on it would change state (and notify) for nothing; visible + in flight stays
+        level. A missing point is an empty queue: SQS publishes these metrics for active queues only, and a
+        queue holding messages is active
+        (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html),
+        so FILL(…, 0) gives the first burst into a DLQ idle for hours the earlier point DIFF needs. Averages:
+        the two sums of samples taken together add up to what was held (a Maximum of each could count a
+        message twice, once visible and once in flight, in the minute a hold starts)."""
+        one_minute = Duration.minutes(1)
+        return cw.MathExpression(
+            expression="FILL(visible, 0) + FILL(hidden, 0)",
+            using_metrics={
+                "visible": queue.metric_approximate_number_of_messages_visible(period=one_minute, statistic="Average"),
+                "hidden": queue.metric_approximate_number_of_messages_not_visible(
+                    period=one_minute, statistic="Average"
+                ),
+            },
+            label="Messages held",
+            period=one_minute,
+        )
+
+    @classmethod
+    def _arrivals(cls, queue: sqs.IQueue) -> cw.MathExpression:
         """Messages that reached `queue` per minute, whatever it already holds. Two sources, because SQS
         counts them apart: NumberOfMessagesSent counts SendMessage calls (the worker's own dead letters,
         Lambda's and Scheduler's failure records), and not the messages SQS's redrive moves to a DLQ after
         maxReceiveCount receives
         (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html);
-        those show as a rise of ApproximateNumberOfMessagesVisible. The larger of the two per minute."""
+        those show as a rise of what the queue holds (`_held`: a hold is no arrival). The larger per minute."""
         one_minute = Duration.minutes(1)
         return cw.MathExpression(
-            expression="MAX([sent, IF(DIFF(visible) > 0, DIFF(visible), 0)])",
+            expression="MAX([sent, IF(DIFF(held) > 0, DIFF(held), 0)])",
             using_metrics={
                 "sent": queue.metric_number_of_messages_sent(period=one_minute, statistic="Sum"),
-                "visible": queue.metric_approximate_number_of_messages_visible(period=one_minute, statistic="Maximum"),
+                "held": cls._held(queue),
             },
             label="New dead letters",
             period=one_minute,

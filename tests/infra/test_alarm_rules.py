@@ -7,13 +7,16 @@
 - SQS's NumberOfMessagesSent counts SendMessage calls (the worker's own dead letters) and not the messages
   SQS's redrive moves to a DLQ
   (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html):
-  the arrivals alarm watches both that and a rise of ApproximateNumberOfMessagesVisible.
+  the arrivals alarm watches both that and a rise of what the DLQ holds, visible or in flight (a 60 s hold by
+  `jobs dlq peek` is no arrival), with a missing point read as empty (SQS publishes for active queues only,
+  and one holding messages is active), so the first burst into a DLQ idle for hours is one.
 - AlarmDescription is at most 1,024 characters (AWS::CloudWatch::Alarm's schema; cfn-lint E3033), and
   CloudFormation fails a deploy, half-way, on a longer one.
 """
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +41,20 @@ def _arrival_alarms(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
+ARRIVALS = "MAX([sent, IF(DIFF(held) > 0, DIFF(held), 0)])"
+HELD = "FILL(visible, 0) + FILL(hidden, 0)"
+
+
 def _check_arrivals(alarm: dict[str, Any], dlq_id: str) -> None:
     queries = {q["Id"]: q for q in alarm["Metrics"]}
     [returned] = [q for q in queries.values() if q.get("ReturnData", True) and "Expression" in q]
-    assert returned["Expression"] == "MAX([sent, IF(DIFF(visible) > 0, DIFF(visible), 0)])"
-    sent, visible = queries["sent"]["MetricStat"], queries["visible"]["MetricStat"]
+    assert returned["Expression"] == ARRIVALS
+    assert queries["held"]["Expression"] == HELD
+    sent, visible, hidden = (queries[k]["MetricStat"] for k in ("sent", "visible", "hidden"))
     assert (sent["Metric"]["MetricName"], sent["Stat"], sent["Period"]) == ("NumberOfMessagesSent", "Sum", 60)
-    assert (visible["Metric"]["MetricName"], visible["Stat"]) == ("ApproximateNumberOfMessagesVisible", "Maximum")
-    for stat in (sent, visible):
+    assert (visible["Metric"]["MetricName"], visible["Stat"]) == ("ApproximateNumberOfMessagesVisible", "Average")
+    assert (hidden["Metric"]["MetricName"], hidden["Stat"]) == ("ApproximateNumberOfMessagesNotVisible", "Average")
+    for stat in (sent, visible, hidden):
         [dimension] = stat["Metric"]["Dimensions"]
         assert dimension["Value"] == {"Fn::GetAtt": [dlq_id, "QueueName"]}, "it watches this pool's DLQ"
     assert alarm["Threshold"] == 1 and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
@@ -102,3 +111,57 @@ def test_anything_still_over_a_limit_fails_synth_in_one_line() -> None:
         "Limits/Wordy/Resource: AlarmDescription is 1025 characters, over CloudFormation's 1024; "
         "shorten what it is built from (a pool's or a schedule's name)"
     )
+
+
+# -- what the arrivals expression sees, minute by minute ------------------------------------------------------
+# CloudWatch's metric math, as documented for these functions: FILL(m, 0) puts 0 where m has no point; DIFF is
+# each point minus the one before (none for the first); IF(c, a, b) and MAX([..]) per point. `None`: no point
+# (SQS publishes queue metrics for active queues only: one with messages, or accessed in the last 6 hours).
+
+Series = list[float | None]
+
+
+def _fill(m: Series) -> list[float]:
+    return [0.0 if v is None else v for v in m]
+
+
+def _diff(m: Series) -> Series:
+    return [None, *(None if a is None or b is None else b - a for a, b in itertools.pairwise(m))]
+
+
+def _rise_of(m: Series) -> Series:
+    return [None if d is None else max(d, 0.0) for d in _diff(m)]
+
+
+def _new_arrivals(sent: Series, visible: Series, hidden: Series) -> Series:
+    """ARRIVALS over HELD, point by point."""
+    held: Series = [a + b for a, b in zip(_fill(visible), _fill(hidden), strict=True)]
+    return [max([v for v in (s, r) if v is not None], default=None) for s, r in zip(sent, _rise_of(held), strict=True)]
+
+
+def _old_arrivals(sent: Series, visible: Series) -> Series:
+    """The expression before: MAX([sent, IF(DIFF(visible) > 0, DIFF(visible), 0)])."""
+    return [
+        max([v for v in (s, r) if v is not None], default=None) for s, r in zip(sent, _rise_of(visible), strict=True)
+    ]
+
+
+def _fires(values: Series) -> bool:
+    return any(v is not None and v >= 1 for v in values)  # threshold 1, one period
+
+
+def test_a_peek_or_redrive_hold_is_no_arrival_and_a_first_burst_into_an_idle_dlq_is_one() -> None:
+    """Reported: `jobs dlq peek` holds dead letters for 60 s, so visible dips and comes back and the old
+    expression paged for nothing; a DLQ idle for hours has no earlier point, so the first burst had no DIFF."""
+    # Five dead letters wait; an operator peeks at minute 2 (held, in flight), they come back at minute 4.
+    sent: Series = [0, 0, 0, 0, 0]
+    visible: Series = [5, 5, 0, 0, 5]
+    hidden: Series = [0, 0, 5, 5, 0]
+    assert _fires(_old_arrivals(sent, visible)), "the old expression paged when the hold ended"
+    assert not _fires(_new_arrivals(sent, visible, hidden))
+    # Idle for hours (no points), then SQS's redrive moves 3 messages in: no SendMessage, so sent is 0.
+    sent, visible, hidden = [None, None, 0], [None, None, 3], [None, None, 0]
+    assert not _fires(_old_arrivals(sent, visible)), "the old expression had no earlier point to DIFF against"
+    assert _fires(_new_arrivals(sent, visible, hidden))
+    # The redrive of every dead letter back to the main queue: the DLQ empties, nothing arrives.
+    assert not _fires(_new_arrivals([0, 0, 0], [5, 0, None], [0, 5, None]))
