@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,10 +66,21 @@ class ReplayReport:
     failed: dict[str, str] = field(default_factory=dict)  # message id -> why it stays in the queue
 
 
-def fire_of(body: str) -> dict[str, Any]:
-    """The schedule's event in a ScheduleFailures message: Lambda's on-failure record carries it under
-    `requestPayload` (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html);
-    Scheduler's dead letter is the target input itself."""
+def fire_of(body: str, attributes: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The schedule's event in a ScheduleFailures message. Lambda's on-failure record carries it under
+    `requestPayload` (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html).
+    Scheduler's dead-letter event (https://docs.aws.amazon.com/scheduler/latest/UserGuide/configuring-schedule-dlq.html,
+    "Retrieve the dead-letter event") is the target's input as the body, the invocation details in message
+    attributes (ERROR_CODE, ERROR_MESSAGE, SCHEDULE_ARN, SCHEDULED_TIME, IS_PAYLOAD_TRUNCATED, ...): a body
+    Scheduler truncated cannot be replayed, and says so in one line rather than as a JSON error."""
+    attributes = attributes or {}
+    if _attribute(attributes, "IS_PAYLOAD_TRUNCATED") == "true":
+        schedule = _attribute(attributes, "SCHEDULE_ARN") or "a schedule"
+        when = _attribute(attributes, "SCHEDULED_TIME") or "an unknown time"
+        raise ScheduleEventError(
+            f"Scheduler truncated the input of {schedule}'s fire at {when}: it cannot be replayed from this "
+            "message, which stays in the queue; publish that run's job by hand (`jobs publish`)"
+        )
     try:
         record = json.loads(body)
     except ValueError:
@@ -79,6 +91,11 @@ def fire_of(body: str) -> dict[str, Any]:
     if not isinstance(event, dict):
         raise ScheduleEventError("not a schedule's event: requestPayload is not an object")
     return event
+
+
+def _attribute(attributes: Mapping[str, Any], name: str) -> str | None:
+    value = attributes.get(name)
+    return str(value.get("StringValue")) if isinstance(value, Mapping) and "StringValue" in value else None
 
 
 def replay_failed_fires(runtime: Runtime, url: str, *, visibility_seconds: int = 120) -> ReplayReport:
@@ -95,7 +112,7 @@ def replay_failed_fires(runtime: Runtime, url: str, *, visibility_seconds: int =
         for message in messages:
             message_id = str(message.get("MessageId"))
             try:
-                published = publish_fire(runtime, fire_of(message.get("Body", "")))
+                published = publish_fire(runtime, fire_of(message.get("Body", ""), message.get("MessageAttributes")))
             except JobstackError as err:  # database down, unknown type, not a fire: one line, retried next sweep
                 report.failed[message_id] = str(err)
                 keep.append(message["ReceiptHandle"])

@@ -180,8 +180,9 @@ def receive_failed_fires(sqs: Any, url: str, *, visibility_seconds: int) -> list
     """Up to 10 messages of the ScheduleFailures queue, hidden for `visibility_seconds` while they are replayed
     (one that is not deleted comes back at the next sweep). No long poll: the sweeper only drains."""
     response = sqs.receive_message(
-        QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=visibility_seconds, WaitTimeSeconds=0
-    )
+        QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=visibility_seconds, WaitTimeSeconds=0,
+        MessageAttributeNames=["All"],  # Scheduler's dead letters say in them whether the body was truncated
+    )  # fmt: skip
     messages: list[dict[str, Any]] = response.get("Messages", [])
     return messages
 

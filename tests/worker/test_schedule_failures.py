@@ -110,3 +110,43 @@ def test_a_message_that_is_no_fire_is_kept_and_reported_not_dropped(
     report = sweeper.sweep(swept)
     assert (report.fires_replayed, report.fires_still_failing) == (0, 1)
     assert [m["Body"] for m in drain(failures)] == ["garbage"]
+
+
+def _scheduler_attributes(truncated: bool) -> dict[str, Any]:
+    """The message attributes of Scheduler's dead-letter event, as its guide's "Retrieve the dead-letter
+    event" shows them; the body is the target's input."""
+    values = {
+        "ERROR_CODE": "AWS.Lambda.ThrottlingException", "ERROR_MESSAGE": "Rate exceeded",
+        "EXECUTION_ID": "0a1b2c3d", "EXHAUSTED_RETRY_CONDITION": "MaximumRetryAttempts",
+        "IS_PAYLOAD_TRUNCATED": "true" if truncated else "false", "RETRY_ATTEMPTS": "185",
+        "SCHEDULED_TIME": FIRE["scheduledTime"],
+        "SCHEDULE_ARN": "arn:aws:scheduler:us-east-1:123456789012:schedule/default/JobsStack-dev-nightly",
+        "TARGET_ARN": "arn:aws:lambda:us-east-1:123456789012:function:scheduled",
+    }  # fmt: skip
+    return {name: {"DataType": "String", "StringValue": value} for name, value in values.items()}
+
+
+def test_schedulers_dead_letter_event_is_replayed_and_a_truncated_one_kept_with_one_line(
+    pg_db: DB, queue: Queue, failures: Queue, runtime: Runtime, calls: Calls
+) -> None:
+    swept = Runtime(replace(runtime.config, schedule_failures_url=failures.url), db=pg_db, sqs=runtime.sqs)
+    failures.client.send_message(
+        QueueUrl=failures.url, MessageBody=json.dumps(FIRE), MessageAttributes=_scheduler_attributes(False)
+    )
+    truncated = json.dumps(FIRE)[:40]  # what a cut body looks like: not JSON
+    failures.client.send_message(
+        QueueUrl=failures.url, MessageBody=truncated, MessageAttributes=_scheduler_attributes(True)
+    )
+    report = sweeper.sweep(swept)
+    assert (report.fires_replayed, report.fires_still_failing) == (1, 1)
+    [(_, key, _)] = _jobs(pg_db)
+    assert key == "schedule:nightly:2026-11-29T02:00:00Z"
+    [kept] = drain(failures)
+    assert kept["Body"] == truncated
+    with pytest.raises(periodic.ScheduleEventError) as caught:
+        periodic.fire_of(truncated, _scheduler_attributes(True))
+    assert str(caught.value) == (
+        "Scheduler truncated the input of arn:aws:scheduler:us-east-1:123456789012:schedule/default/"
+        "JobsStack-dev-nightly's fire at 2026-11-29T02:00:00Z: it cannot be replayed from this message, which stays "
+        "in the queue; publish that run's job by hand (`jobs publish`)"
+    )
