@@ -88,6 +88,8 @@ class Doctor:
         checks.append(self.queues())
         checks.append(self.concurrency())
         checks.append(self.alarm_topic())
+        if self.settings.vpc_id:
+            checks.append(self.network())
         if self.settings.schedules:
             checks.append(self.schedule_types())
         if self._limiters_in_use():
@@ -101,6 +103,8 @@ class Doctor:
         deployed has its current reservations counted back."""
         self.stack_outputs()  # its outputs name our functions if deployed; not deployed: nothing of ours reserved
         checks = [self.region(), self.concurrency()]
+        if self.settings.vpc_id:
+            checks.append(self.network())
         if self.settings.schedules:
             checks.append(self.schedule_types())
         if self._limiters_in_use():
@@ -120,6 +124,64 @@ class Doctor:
         if not layers:
             return Check("region", True, f"{region}: the settings attach no regional layer")
         return Check("region", True, f"{region} has every layer the settings attach: {'; '.join(layers)}")
+
+    def network(self) -> Check:
+        """In a VPC the functions reach AWS only through the subnets' routes: SQS and Secrets Manager always,
+        and with tracing "otel" X-Ray (the ADOT collector exports from inside the function) and the OTLP
+        endpoint. Without a route the SDK calls time out, and spans are dropped without a word. A default
+        route through a NAT gateway (or transit gateway, or an appliance) reaches everything; otherwise each
+        service needs an interface endpoint (https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc-internet.html)."""
+        s = self.settings
+        services = ["sqs", "secretsmanager", *(["xray"] if s.tracing == "otel" else [])]
+        try:
+            ec2 = self.target.client("ec2")
+            egress = self._default_route_everywhere(ec2, s.vpc_id or "", list(s.vpc_subnet_ids))
+            endpoints = {
+                e["ServiceName"].rsplit(".", 1)[-1]
+                for e in ec2.describe_vpc_endpoints(
+                    Filters=[
+                        {"Name": "vpc-id", "Values": [s.vpc_id]},
+                        {"Name": "vpc-endpoint-type", "Values": ["Interface"]},
+                    ]
+                )["VpcEndpoints"]
+                if e.get("State", "available").lower() == "available"
+            }
+        except Exception as err:
+            return Check("network", False, f"cannot be read ({_aws_reason(err)})")
+        if egress:
+            return Check("network", True, f"every subnet has a default route out: {', '.join(services)} reachable")
+        missing = [name for name in services if name not in endpoints]
+        if s.tracing == "otel" and s.otel_exporter_endpoint:
+            missing.append(s.otel_exporter_endpoint)
+        if missing:
+            what = "spans are dropped without a word" if set(missing) - {"sqs", "secretsmanager"} else "calls time out"
+            return Check(
+                "network", False,
+                f"the functions' subnets have no default route out and no interface endpoint for "
+                f"{', '.join(missing)}: {what}",
+                f"add interface endpoints (com.amazonaws.{self.target.region_name}.SERVICE, private DNS on) or a NAT "
+                "gateway route; an OTLP endpoint outside AWS needs the NAT route",
+            )  # fmt: skip
+        return Check("network", True, f"interface endpoints for {', '.join(services)}")
+
+    @staticmethod
+    def _default_route_everywhere(ec2: Any, vpc_id: str, subnet_ids: list[str]) -> bool:
+        """Whether each subnet's route table (its own, else the VPC's main one) sends 0.0.0.0/0 somewhere that
+        reaches out: a NAT gateway, a transit gateway, an instance or an interface (not a blackhole)."""
+        tables = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["RouteTables"]
+        by_subnet = {a["SubnetId"]: t for t in tables for a in t.get("Associations", []) if a.get("SubnetId")}
+        main = next((t for t in tables if any(a.get("Main") for a in t.get("Associations", []))), None)
+        for subnet in subnet_ids:
+            table = by_subnet.get(subnet, main)
+            routes = table.get("Routes", []) if table else []
+            if not any(
+                r.get("DestinationCidrBlock") == "0.0.0.0/0"
+                and r.get("State", "active") == "active"
+                and any(r.get(k) for k in ("NatGatewayId", "TransitGatewayId", "InstanceId", "NetworkInterfaceId"))
+                for r in routes
+            ):
+                return False
+        return True
 
     def _limiters_in_use(self) -> bool:
         import worker.jobs  # noqa: F401 - registers the worker's handlers
