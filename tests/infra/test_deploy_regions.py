@@ -14,10 +14,6 @@ aws-cdk-lib maps the layer per region (21 for arm64 today); CloudFormation rejec
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,7 +22,15 @@ import pytest
 
 from stacks.deploy_regions import RULE_ID, adot_regions, deployable_regions, region_problem, supported_regions
 from stacks.settings import SettingsError
-from tests.support.synth import ROOT, assert_checks_pass, cdk_context, of_type, settings_of, stack_template, synth_app
+from tests.support.synth import (
+    assert_checks_pass,
+    cdk_context,
+    of_type,
+    settings_of,
+    stack_template,
+    synth_app,
+    synth_errors,
+)
 
 pytestmark = pytest.mark.infra
 ACCOUNT = "123456789012"
@@ -60,29 +64,6 @@ def test_a_stack_bound_to_a_listed_region_names_its_layer(tmp_path: Path) -> Non
     for layers in _layers(dev):
         [arn] = layers
         assert arn.startswith("arn:aws:lambda:eu-west-1:") and "Parameters-and-Secrets-Lambda-Extension-Arm64" in arn
-
-
-def test_a_stack_bound_to_a_region_without_the_layer_fails_synth_in_one_line(tmp_path: Path) -> None:
-    context = cdk_context(dev={"account": ACCOUNT, "region": "ap-northeast-3"})
-    with pytest.raises(SettingsError) as caught:
-        synth_app(tmp_path / "out", context)
-    assert str(caught.value) == (
-        "invalid settings for environment 'dev': region ap-northeast-3 has no arm64 layer of the Parameters and "
-        'Secrets extension; set "secrets_extension": false for dev in cdk.json (the worker then reads the secret '
-        f"with the SDK), or deploy to one of {len(supported_regions('arm64'))} regions that have it"
-    )
-    # The same through app.py, as `cdk synth` runs it: one line on stderr, no traceback.
-    result = subprocess.run(
-        [sys.executable, "app.py"],
-        cwd=ROOT,
-        env={**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(tmp_path / "app")},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 1
-    errors = [line for line in result.stderr.splitlines() if not line.startswith(("!!", "b'!!"))]
-    assert errors == [f"error: {caught.value}"], result.stderr
 
 
 def test_without_the_extension_any_region_deploys(tmp_path: Path) -> None:
@@ -131,15 +112,29 @@ def test_otel_admits_only_the_regions_with_every_layer_before_creating_anything(
     assert RULE_ID not in prod.get("Rules", {})
 
 
-def test_a_stack_bound_to_a_region_without_adot_fails_synth_in_one_line(tmp_path: Path) -> None:
-    context = cdk_context(dev={"account": ACCOUNT, "region": "af-south-1", "tracing": "otel"})
+@pytest.mark.parametrize(
+    ("bound", "message"),
+    [
+        ({"region": "ap-northeast-3"},
+         "region ap-northeast-3 has no arm64 layer of the Parameters and Secrets extension; set "
+         '"secrets_extension": false for dev in cdk.json (the worker then reads the secret with the SDK), or deploy '
+         "to one of {extension} regions that have it"),
+        ({"region": "af-south-1", "tracing": "otel"},
+         'region af-south-1 has no arm64 ADOT Python layer 1.29.0 (tracing "otel"); set "tracing": "xray" for dev '
+         "in cdk.json (Lambda's own tracing, no layer), or deploy to one of {both} regions that have every layer in "
+         "use"),
+    ],
+)  # fmt: skip
+def test_a_stack_bound_to_a_region_without_a_layer_fails_synth_in_one_line(
+    tmp_path: Path, bound: dict[str, str], message: str
+) -> None:
+    context = cdk_context(dev={"account": ACCOUNT, **bound})
     with pytest.raises(SettingsError) as caught:
         synth_app(tmp_path / "out", context)
-    assert str(caught.value) == (
-        "invalid settings for environment 'dev': region af-south-1 has no arm64 ADOT Python layer 1.29.0 "
-        '(tracing "otel"); set "tracing": "xray" for dev in cdk.json (Lambda\'s own tracing, no layer), or deploy '
-        f"to one of {len(deployable_regions_for(tracing='otel'))} regions that have every layer in use"
-    )
+    counts = {"extension": len(supported_regions("arm64")), "both": len(deployable_regions_for(tracing="otel"))}
+    assert str(caught.value) == "invalid settings for environment 'dev': " + message.format(**counts)
+    # The same through app.py, as `cdk synth` runs it: one line on stderr, no traceback.
+    assert synth_errors(context, tmp_path / "app") == (1, [f"error: {caught.value}"])
 
 
 def deployable_regions_for(**changes: Any) -> tuple[str, ...]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -61,6 +62,23 @@ IGNORED_CFN_LINT = {
 def synth_app(outdir: Path, context: dict[str, Any]) -> cdk.cx_api.CloudAssembly:
     """The whole app, cdk-nag included, as `cdk synth` builds it from this context."""
     return synthesize(build_app(cdk.App(outdir=str(outdir), context=context)))
+
+
+def synth_errors(context: dict[str, Any], outdir: Path) -> tuple[int, list[str]]:
+    """`app.py` run as `cdk synth` runs it: its exit code and what it printed on stderr, without CDK's
+    progress lines and Node's end-of-life banner (what a user would read as the error)."""
+    result = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        env={**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(outdir)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    noise = ("!!", "b'!!", "Bundling asset ")
+    return result.returncode, [
+        line for line in result.stderr.splitlines() if line.strip() and not line.startswith(noise)
+    ]
 
 
 def stack_template(assembly: cdk.cx_api.CloudAssembly, env: str) -> dict[str, Any]:
