@@ -115,13 +115,13 @@ def load_settings(context: Mapping[str, Any], env_name: str) -> Settings:
     }
     for key in merged:
         if key in derived:
+            because = {
+                "reserved_concurrency": " (max_concurrency + 2): set max_concurrency",
+                "known_priorities": " (every pool's priority in cdk.json): declare a lane with a pool's priority",
+            }
             raise SettingsError(
                 f"{where}: {key} is derived, not set"
-                + (
-                    " (max_concurrency + 2): set max_concurrency"
-                    if key == "reserved_concurrency"
-                    else " (it follows from timeout_seconds and friends)"
-                )
+                + because.get(key, " (it follows from timeout_seconds and friends)")
             )
         if key not in known:
             raise SettingsError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(known))})")
