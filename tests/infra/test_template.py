@@ -207,7 +207,12 @@ def test_publisher_policy_only_sends_to_the_main_queue(env_template: tuple[str, 
 def test_alarms_notify_the_tls_only_topic(env_template: tuple[str, Template]) -> None:
     env, template = env_template
     alarms = resources(template, "AWS::CloudWatch::Alarm")
-    metrics = {a["Properties"].get("MetricName") for a in alarms.values()}
+    metrics = {a["Properties"].get("MetricName") for a in alarms.values()} | {  # metric math's metrics too
+        q["MetricStat"]["Metric"]["MetricName"]
+        for a in alarms.values()
+        for q in a["Properties"].get("Metrics", [])
+        if "MetricStat" in q
+    }
     assert {"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage", "Errors", "Throttles"} <= metrics
     for alarm in alarms.values():
         [action] = alarm["Properties"]["AlarmActions"]

@@ -46,7 +46,7 @@ def test_an_unknown_priority_or_a_fifo_type_with_one_is_refused_before_anything_
     with pytest.raises(UnknownPriority) as err:
         publish(pg_db, "report", {"n": 1}, queue=router, priority="hihg")
     assert str(err.value) == (
-        "job type 'report' cannot be published with priority 'hihg': JobsStack-dev has lanes high: name one, or "
+        "job type 'report' cannot be published with priority 'hihg': JobsStack-dev knows priorities high: name one, or "
         "publish without priority (the type's own pool)"
     )
     with pytest.raises(InvalidBatchItem, match="item 1: job type 'report' cannot be published with priority 'x'"):
@@ -54,7 +54,7 @@ def test_an_unknown_priority_or_a_fifo_type_with_one_is_refused_before_anything_
         publish_many(pg_db, items, queue=router)
     with pytest.raises(UnknownPriority, match="it runs in FIFO pool 'ledger', whose jobs keep their ordering key's"):
         router.queue_for("ledger-post", "high")
-    with pytest.raises(ValueError, match="priority must be the name of a priority lane"):
+    with pytest.raises(ValueError, match="priority must name a priority lane"):
         publish(pg_db, "report", {"n": 1}, queue=queues[0], priority="")
     with pg_db.begin() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM background_jobs").scalar_one() == 0
