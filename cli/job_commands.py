@@ -11,15 +11,14 @@ from typing import Any
 from uuid import UUID
 
 from cli import summaries
+from cli.cancelling import cancel_and_send
 from cli.errors import FAILED, OK, USAGE, CliError
 from cli.output import Progress, emit_json, fields, table
-from cli.retrying import retry_jobs, send_released
+from cli.retrying import retry_jobs
 from cli.target import Target, stack_settings
 from db import (
-    CancelReport,
     Job,
     JobStatus,
-    cancel_jobs,
     count_jobs,
     get_job,
     job_id_pages,
@@ -28,7 +27,7 @@ from db import (
     publish,
     utcnow,
 )
-from db.admin import unfinished_in_workflow, waited_for
+from db.admin import unfinished_in_workflow
 from db.dependencies import dependencies_of, dependents_of
 
 PRUNE_BATCH = 1000  # rows per DELETE statement
@@ -223,33 +222,12 @@ def cmd_cancel(args: argparse.Namespace, target: Target) -> int:
         pages = job_id_pages(db, status=args.status, type=args.type)
     elif args.group:  # what has not finished: the rest is history
         pages = [unfinished_in_workflow(db, args.group)]
-    if not target.has_queue:  # a cancel that may release waiting jobs must send them: refused before it writes
-        pages = [list(page) for page in pages]
-        waited = waited_for(db, [job_id for page in pages for job_id in page])
-        if waited:
-            raise CliError(
-                f"job {waited[0]} has jobs waiting for it, which cancelling it may release and must then send: "
-                "pass --queue-url URL, set QUEUE_URL, or --env ENV (nothing was cancelled)",
-                USAGE,
-            )
-    cancelled: list[UUID] = []
-    asked: list[UUID] = []
-    refused: dict[UUID, str] = {}
-    missing: list[UUID] = []
-    released: list[UUID] = []
-    for page in pages:
-        report = cancel_jobs(db, page)
-        cancelled += report.cancelled
-        asked += report.asked_to_stop
-        refused |= report.refused
-        missing += report.missing
-        released += report.released
-    if released:  # jobs that run after a cancelled one anyway; none released, no queue needed
-        send_released(db, target.destination, released)
+    report = cancel_and_send(db, target, pages)
+    cancelled, asked, refused, missing = report.cancelled, report.asked_to_stop, report.refused, report.missing
     if args.json:
         emit_json({"cancelled": cancelled, "asked_to_stop": asked, "refused": refused, "missing": missing})
     else:
-        summary, details = summaries.cancelled(CancelReport(cancelled, asked, refused, missing))
+        summary, details = summaries.cancelled(report)
         if cancelled or asked or not (refused or missing):  # a lone refusal is said by its own line
             print(summary)
         for line in details:

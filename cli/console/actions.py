@@ -15,9 +15,10 @@ from uuid import UUID
 from sqlalchemy import func, select
 
 from cli import dlq as dead_letters
+from cli.cancelling import cancel_and_send
 from cli.console.sources import PoolQueues, Sources
-from cli.retrying import RetryReport, retry_jobs, send_released
-from db import CancelReport, cancel_jobs
+from cli.retrying import RetryReport, retry_jobs
+from db import CancelReport
 from db.admin import JobFilter, page_jobs, page_query
 from db.models import jobs_table
 
@@ -74,14 +75,7 @@ def retry(sources: Sources, selection: Selection) -> RetryReport:
 
 def cancel(sources: Sources, selection: Selection) -> CancelReport:
     """As `jobs cancel`: waiting jobs never run, running ones are asked to stop, finished ones refused."""
-    reports = [cancel_jobs(sources.db, page) for page in selection.pages(sources)]
-    send_released(sources.db, sources.target.destination, [i for r in reports for i in r.released])
-    return CancelReport(
-        cancelled=[i for r in reports for i in r.cancelled],
-        asked_to_stop=[i for r in reports for i in r.asked_to_stop],
-        refused={k: v for r in reports for k, v in r.refused.items()},
-        missing=[i for r in reports for i in r.missing],
-    )
+    return cancel_and_send(sources.db, sources.target, selection.pages(sources))
 
 
 def redrive(sources: Sources, pool: PoolQueues, kind: str) -> dead_letters.RedriveReport:

@@ -22,6 +22,7 @@ from cli.console.charts import throughput_svg
 from cli.console.guard import COOKIE, CSRF_FIELD, SECURITY_HEADERS, TOKEN_PARAMETER, Guard
 from cli.console.sources import Sources, ago
 from cli.dead_letter_kinds import ALL_KINDS, NEVER_SUCCEED
+from cli.errors import CliError
 from cli.parser import since_type
 from cli.readings import COUNT_CAP, STATES, TYPE_SAMPLE, job_counts, throughput, timings
 from db import DatabaseUnavailable, JobStatus, get_job, redact
@@ -101,6 +102,11 @@ def create_app(sources: Sources, guard: Guard, *, read_only: bool = False, refre
 
     @app.errorhandler(BadInput)
     def _bad_input(err: BadInput) -> tuple[str, int]:
+        return render_template("error.html", code=400, message=redact(str(err))), 400
+
+    @app.errorhandler(CliError)
+    def _refused(err: CliError) -> tuple[str, int]:
+        """An action the CLI would refuse in one line (a retry, or a cancel that must send, with no queue)."""
         return render_template("error.html", code=400, message=redact(str(err))), 400
 
     @app.errorhandler(DatabaseUnavailable)

@@ -436,3 +436,24 @@ def test_a_callbacks_detail_shows_its_group_and_the_list_filters_by_it(
     shown = set(re.findall(r'href="/jobs/([0-9a-f-]{36})"', listed))
     assert shown == {str(j.id) for j in [*group.jobs, group.then]}
     assert client.get("/jobs?group=nope").status_code == 400
+
+
+def test_a_console_with_only_a_database_cancels_what_needs_no_queue_and_refuses_the_rest_first(
+    pg_url: str, pg_db: DB, queue: Queue, seen: Seen, closing: Callable[[Target], Target]
+) -> None:
+    """The console's cancel is `jobs cancel`'s (cli/cancelling.py): with no queue, a pending job is cancelled,
+    and a job others wait for is refused in one line before anything is written (it was cancelled, then the
+    send of its released callback failed with a server error)."""
+    client, guard = client_for(closing(flag_target(pg_url)))
+    plain = insert_job(pg_db, type="test-echo")
+    page = client.post("/act/cancel", data={CSRF_FIELD: guard.csrf, "id": str(plain.id)}).get_data(as_text=True)
+    assert "cancelled 1 job(s)" in page
+    group = publish_group(
+        pg_db, [JobRequest("wf-member", {"n": 1})], then=JobRequest("wf-callback", {}), queue=queue,
+        on_failure="continue",
+    )  # fmt: skip
+    member = group.jobs[0]
+    response = client.post("/act/cancel", data={CSRF_FIELD: guard.csrf, "id": str(member.id)})
+    assert response.status_code == 400
+    assert f"job {member.id} has jobs waiting for it" in response.get_data(as_text=True)
+    assert get_job(pg_db, member.id).status is JobStatus.PENDING  # type: ignore[union-attr]
