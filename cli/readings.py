@@ -25,6 +25,7 @@ from db.clock import utcnow
 from db.engine import DB, statements
 from db.models import JobStatus, jobs_table
 from db.queue_wait import queue_wait
+from db.states import SPENT
 
 _t = jobs_table
 
@@ -38,7 +39,7 @@ TYPE_SAMPLE = 500
 #: The completions that percentiles are computed from (the most recent ones in the window).
 TIMING_SAMPLE = 5_000
 
-_spent = _t.c.attempts >= _t.c.max_attempts
+_spent = SPENT.clause()
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,14 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, func, literal, select, text, tuple_, update
+from sqlalchemy import ColumnElement, Connection, Select, func, literal, select, text, tuple_, update
 
 from .clock import utcnow
-from .dependencies import finished_sql, settle
+from .dependencies import settle
 from .engine import DB, statements
 from .models import Job, JobStatus, jobs_table
 from .relay import JobTypes
+from .states import FAILED_FOR_GOOD, FINISHED
 
 _t = jobs_table
 
@@ -188,7 +189,7 @@ def requeue_job(
     elif message_lost:
         allowed = _t.c.status.in_([JobStatus.PENDING.value, JobStatus.FAILED.value])
     else:
-        allowed = and_(_t.c.status == JobStatus.FAILED.value, _t.c.attempts >= _t.c.max_attempts)
+        allowed = FAILED_FOR_GOOD.clause()
     stmt = (
         update(_t)
         .where(_t.c.id == job_id, allowed)
@@ -221,7 +222,7 @@ class JobState:
 
     @property
     def failed_for_good(self) -> bool:
-        return self.status is JobStatus.FAILED and self.attempts >= self.max_attempts
+        return FAILED_FOR_GOOD(self)
 
 
 def job_states(db: DB | Connection, job_ids: Sequence[UUID]) -> dict[UUID, JobState]:
@@ -295,7 +296,7 @@ def waited_for(db: DB | Connection, job_ids: Sequence[UUID]) -> list[UUID]:
 
 def unfinished_in_workflow(db: DB | Connection, workflow_id: UUID) -> list[UUID]:
     """The jobs of a group or chain that have not finished (what `jobs cancel --group` cancels)."""
-    query = select(_t.c.id).where(_t.c.workflow_id == workflow_id, text(f"NOT {finished_sql()}")).order_by(_t.c.id)
+    query = select(_t.c.id).where(_t.c.workflow_id == workflow_id, text(f"NOT {FINISHED.sql()}")).order_by(_t.c.id)
     with statements(db) as conn:
         return list(conn.execute(query).scalars())
 

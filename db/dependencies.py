@@ -36,21 +36,13 @@ from .clock import utcnow
 from .engine import DB, statements
 from .exceptions import JobstackError
 from .models import JobStatus, dependencies_table, jobs_table
+from .states import FINISHED
 
 _t = jobs_table
 _d = dependencies_table
 
 #: The largest result a handler may return, as JSON: results live in the job's row, read by the next step.
 RESULT_MAX_BYTES = 64 * 1024
-
-
-def finished_sql(alias: str = "") -> str:
-    """Finished: nothing will run the job again by itself (an operator's `jobs retry` may)."""
-    a = f"{alias}." if alias else ""
-    return (
-        f"({a}status IN ('{JobStatus.COMPLETED.value}', '{JobStatus.CANCELLED.value}') "
-        f"OR ({a}status = '{JobStatus.FAILED.value}' AND {a}attempts >= {a}max_attempts))"
-    )
 
 
 class OnFailure(enum.StrEnum):
@@ -151,7 +143,7 @@ def settle(db: DB | Connection, job_ids: Sequence[UUID], *, now: datetime | None
 def _settle(conn: Connection, frontier: list[UUID], now: datetime, wait: bool) -> Settled:
     done = Settled()
     while frontier:
-        query = select(_t.c.id, _t.c.status).where(_t.c.id.in_(sorted(set(frontier))), text(finished_sql()))
+        query = select(_t.c.id, _t.c.status).where(_t.c.id.in_(sorted(set(frontier))), text(FINISHED.sql()))
         if wait:
             query = query.with_for_update(read=True)
         finished = {row.id: row.status for row in conn.execute(query)}
@@ -192,7 +184,7 @@ def unsettled_finished(db: DB | Connection, *, limit: int = 500) -> list[UUID]:
         f"""
         SELECT DISTINCT d.prerequisite_id FROM job_dependencies AS d
         JOIN background_jobs AS p ON p.id = d.prerequisite_id
-        WHERE d.settled_at IS NULL AND {finished_sql("p")}
+        WHERE d.settled_at IS NULL AND {FINISHED.sql("p")}
         LIMIT :limit
         """
     ).columns(prerequisite_id=_d.c.prerequisite_id.type)  # a UUID on SQLite too, where the column is text

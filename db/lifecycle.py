@@ -4,8 +4,8 @@ Every state change is ONE conditional statement, so the database arbitrates race
 duplicate SQS delivery, a zombie invocation) instead of a read-then-write in Python. Functions take a `DB`
 (their own short transaction) or a `Connection` (the caller's transaction) first.
 
-The claim rule (which rows a delivery may take) is written once, as `_CLAIMABLE_SQL`: the plain claim, the
-claim that rides with the previous job's completion, and the reason a claim missed all use it.
+The claim rule (which rows a delivery may take) is db/states.py's CLAIMABLE: the plain claim, the claim that
+rides with the previous job's completion, and the reason a claim missed all use its SQL.
 
 Times come from the caller's clock (`now`, default: this machine's UTC time) rather than the server's, so
 the same SQL runs on PostgreSQL and SQLite and tests can travel in time. Lambda hosts are NTP-synced; the
@@ -28,6 +28,7 @@ from .dependencies import RELEASE_SQL, RELEASED_IDS_SQL, settle
 from .engine import DB, statements
 from .models import Job, JobStatus, jobs_table
 from .rate_limits import Limiter, seconds_to_token, take_token, token_cte
+from .states import CLAIMABLE, DUE, EXHAUSTED, RETRYABLE
 
 MAX_ERROR_CHARS = 4000
 _t = jobs_table
@@ -64,18 +65,14 @@ _due_by = bindparam("due_by", type_=_t.c.run_at.type)
 DUE_TOLERANCE = timedelta(seconds=2)
 _job_type = bindparam("job_type", type_=_t.c.type.type)
 
-# THE CLAIM RULE, written once as SQL. A pending job may be claimed; so may a failed one, or one whose
-# invocation died (processing since before the stale window), while it has attempts left. A retryable job
-# without attempts left is exhausted: never claimed again until an operator gives it new attempts
-# (`requeue_job`). SQL text rather than expressions: the complete-and-claim CTE below is text (a Core CTE
-# rendered 60% longer, with every constant as a parameter, and PostgreSQL parses each statement anew behind
-# a transaction-mode pooler), and the plain claim and the missed claim's verdict use the same fragments.
-_RETRYABLE_SQL = (
-    f"(status = '{JobStatus.FAILED.value}' OR (status = '{JobStatus.PROCESSING.value}' AND started_at < :stale_before))"
-)
-_DUE_SQL = f"(status = '{JobStatus.PENDING.value}' AND (run_at IS NULL OR run_at <= :due_by))"
-_CLAIMABLE_SQL = f"({_DUE_SQL} OR ({_RETRYABLE_SQL} AND attempts < max_attempts))"
-_EXHAUSTED_SQL = f"({_RETRYABLE_SQL} AND attempts >= max_attempts)"
+# THE CLAIM RULE is db/states.py's CLAIMABLE (with DUE, RETRYABLE and EXHAUSTED beside it), used here as SQL
+# text: the complete-and-claim CTE below is text (a Core CTE rendered 60% longer, with every constant as a
+# parameter, and PostgreSQL parses each statement anew behind a transaction-mode pooler), and the plain claim
+# and the missed claim's verdict use the same text.
+_RETRYABLE_SQL = RETRYABLE.sql()
+_DUE_SQL = DUE.sql()
+_CLAIMABLE_SQL = CLAIMABLE.sql()
+_EXHAUSTED_SQL = EXHAUSTED.sql()
 _TAKE_SQL = (
     f"status = '{JobStatus.PROCESSING.value}', attempts = attempts + 1, started_at = :now, completed_at = NULL, "
     "updated_at = :now"

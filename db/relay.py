@@ -30,9 +30,9 @@ from sqlalchemy import (
 )
 
 from .clock import utcnow
-from .dependencies import finished_sql
 from .engine import DB, statements
 from .models import Job, JobStatus, dependencies_table, jobs_table
+from .states import FINISHED, HAS_ATTEMPTS, SPENT
 
 _t = jobs_table
 _d = dependencies_table
@@ -117,7 +117,7 @@ def take_for_resend(
     anew. The caller sends the messages and calls `unmark_sent` for those SQS refused.
     """
     now = now or utcnow()
-    attempts_left = _t.c.attempts < _t.c.max_attempts
+    attempts_left = HAS_ATTEMPTS.clause()
     expired = _t.c.sent_at < now - windows.expired_after
     branches = [
         and_(
@@ -253,7 +253,7 @@ def abandoned_jobs(
         .where(
             _t.c.status == JobStatus.PROCESSING.value,
             _t.c.started_at < cutoff,
-            _t.c.attempts >= _t.c.max_attempts,
+            SPENT.clause(),
             (job_types or JobTypes()).clause(),
         )
         .order_by(_t.c.started_at)
@@ -274,7 +274,7 @@ def _no_unfinished_dependent() -> ColumnElement[bool]:
     unfinished = (
         select(_d.c.job_id)
         .join(waiter, waiter.c.id == _d.c.job_id)
-        .where(_d.c.prerequisite_id == _t.c.id, text(f"NOT {finished_sql('waiter')}"))
+        .where(_d.c.prerequisite_id == _t.c.id, text(f"NOT {FINISHED.sql('waiter')}"))
     )
     return ~unfinished.exists()
 
@@ -299,7 +299,7 @@ def prune_jobs(
         raise ValueError(f"only {', '.join(s.value for s in PRUNABLE)} jobs can be pruned, not {status.value}")
     which = [_t.c.status == status.value, _t.c.updated_at < older_than, _no_unfinished_dependent()]
     if status is JobStatus.FAILED:
-        which.append(_t.c.attempts >= _t.c.max_attempts)
+        which.append(SPENT.clause())
     with statements(db) as conn:
         if dry_run:
             return int(conn.execute(select(func.count()).where(*which)).scalar_one())

@@ -26,13 +26,14 @@ from sqlalchemy import Connection, bindparam, insert, select, text
 
 from .after_commit import is_session, send, send_after_commit
 from .clock import utcnow
-from .dependencies import OnFailure, finished_sql, settle
+from .dependencies import OnFailure, settle
 from .destinations import Destination, Queue
 from .engine import DB, statements
 from .exceptions import InvalidBatchItem, JobstackError
 from .models import Job, JobStatus, dependencies_table, jobs_table
 from .preparation import JobRequest, Prepared, check_keys_within, job_ids, prepare
 from .rows import write_rows
+from .states import FINISHED
 
 _t = jobs_table
 _d = dependencies_table
@@ -309,7 +310,7 @@ def _mark_prerequisites(conn: Connection, job_ids: list[uuid.UUID]) -> dict[uuid
     query = text(
         "UPDATE background_jobs SET has_dependents = true WHERE id IN (SELECT id FROM background_jobs "
         f"WHERE id IN :ids ORDER BY id{' FOR UPDATE' if conn.dialect.name == 'postgresql' else ''}) "
-        f"RETURNING id, {finished_sql()} AS finished"
+        f"RETURNING id, {FINISHED.sql()} AS finished"
     ).bindparams(bindparam("ids", expanding=True, type_=_t.c.id.type))
     typed = query.columns(id=_t.c.id.type)  # a UUID on SQLite too, where the column is text
     return {row.id: bool(row.finished) for row in conn.execute(typed, {"ids": job_ids})}

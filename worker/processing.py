@@ -44,6 +44,7 @@ from db.message import JobMessage, job_id_hint
 from db.queue_wait import queue_wait
 from db.rate_limits import Limiter, take_token, whole_seconds
 from db.sqs_limits import SQS_MAX_VISIBILITY_SECONDS
+from db.states import SPENT
 from worker.backoff import retry_delay
 from worker.completion import Completion
 from worker.config import WorkerConfig
@@ -252,7 +253,7 @@ def _run(
                 # asked to stop, and it stopped: not retried
                 return replace(failed, outcome=Outcome.CANCELLED, released=_settled(runtime, job.id))
             fail_job(runtime.db, job.id, error, attempt=job.attempts)
-        if job.attempts >= job.max_attempts:
+        if SPENT(job):
             return _dead_letter(failed, DeadLetterKind.FAILED, error, released=_settled(runtime, job.id))
         backoff = retry_delay(job.attempts, base=config.backoff_base_seconds, cap=config.backoff_max_seconds)
         return replace(failed, outcome=Outcome.RETRY, visibility_seconds=backoff)

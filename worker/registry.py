@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 
 from db import DB, ConfigError, cancel_requested, get_job_type
 from db.dependencies import Dependency, dependencies_of
+from db.states import spent
 from worker.exceptions import HandlerAlreadyRegistered, HandlerNotFound, Snooze
 
 
@@ -71,7 +72,7 @@ class JobContext:
 
     @property
     def is_last_attempt(self) -> bool:
-        return self.attempt >= self.max_attempts
+        return spent(self.attempt, self.max_attempts)
 
     def cancel_requested(self) -> bool:
         """Whether an operator ran `jobs cancel` on this job while it runs: poll it between steps of a long
