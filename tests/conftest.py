@@ -8,7 +8,9 @@ line naming TEST_DATABASE_URL, never a skip.
 
 from __future__ import annotations
 
+import functools
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -103,10 +105,24 @@ def pg_db(pg_url: str) -> Iterator[DB]:
     db.dispose()
 
 
-@pytest.fixture
-def sqlite_db(tmp_path: Path) -> Iterator[DB]:
-    db = create_db(f"sqlite:///{tmp_path / 'jobs.db'}")
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite file migrated for the session; each test gets a copy (3 ms instead of ~100 ms of alembic)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "jobs.db"
+    db = create_db(f"sqlite:///{path}")
     upgrade(db)
+    with db.begin() as conn:
+        conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))  # everything in the main file, to copy it alone
+    db.dispose()
+    return path
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path, sqlite_template: Path) -> Iterator[DB]:
+    """A migrated SQLite database of the test's own (a copy of the session's template)."""
+    path = tmp_path / "jobs.db"
+    shutil.copyfile(sqlite_template, path)
+    db = create_db(f"sqlite:///{path}")
     yield db
     db.dispose()
 
@@ -129,10 +145,18 @@ def aws() -> Iterator[None]:
         yield
 
 
+@functools.cache
+def _boto_session() -> boto3.Session:
+    """One boto3 session per test process: a new one reads botocore's endpoint rules and SQS's model again
+    (about 80 ms a test). moto's stubber is a handler of every session made after `import moto`, and each
+    `mock_aws()` starts from empty backends, so sharing the session shares no state between tests."""
+    return boto3.Session()
+
+
 @pytest.fixture
 def sqs(aws: None) -> StrictSqs:
     """moto's SQS behind StrictSqs, which refuses what real SQS refuses and moto accepts."""
-    return StrictSqs(boto3.client("sqs", region_name=REGION))
+    return StrictSqs(_boto_session().client("sqs", region_name=REGION))
 
 
 @pytest.fixture
