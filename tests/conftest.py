@@ -135,6 +135,14 @@ def any_db(request: pytest.FixtureRequest) -> DB:
     return db
 
 
+@functools.cache
+def _boto_session() -> boto3.Session:
+    """One boto3 session per test process: a new one reads botocore's endpoint rules and SQS's model again
+    (about 80 ms a test). moto's stubber is a handler of every session made after `import moto`, and each
+    `mock_aws()` starts from empty backends, so sharing the session shares no state between tests."""
+    return boto3.Session()
+
+
 @pytest.fixture
 def aws() -> Iterator[None]:
     os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
@@ -142,15 +150,10 @@ def aws() -> Iterator[None]:
         os.environ[var] = "testing"
     keep_one_receiver_per_message()  # SQS's rule, which moto's concurrent receives break (cli/embedded.py)
     with mock_aws():
+        # moto empties boto3's default session for the mock (restored when it stops): the code under test's
+        # `boto3.client(...)` calls get the process's one session instead of building one each.
+        boto3.DEFAULT_SESSION = _boto_session()
         yield
-
-
-@functools.cache
-def _boto_session() -> boto3.Session:
-    """One boto3 session per test process: a new one reads botocore's endpoint rules and SQS's model again
-    (about 80 ms a test). moto's stubber is a handler of every session made after `import moto`, and each
-    `mock_aws()` starts from empty backends, so sharing the session shares no state between tests."""
-    return boto3.Session()
 
 
 @pytest.fixture
