@@ -28,11 +28,11 @@ from uuid import UUID
 from sqlalchemy import text
 
 from bench.report import write_section
-from cli.readings import job_counts
 from cli.scratch_database import scratch_database
 from db import DB, JobRequest, JobStatus, create_db, enqueue_many, utcnow
 from db.admin import count_by_status_and_type, list_jobs, oldest_pending
 from db.lifecycle import claim_job, complete_and_claim
+from db.readings import job_counts
 from db.relay import ResendWindows, abandoned_jobs, mark_sent, prune_jobs, take_due, take_for_resend
 from stacks.settings_model import Settings
 from worker.sweeper import PRUNE_SECONDS

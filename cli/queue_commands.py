@@ -17,9 +17,9 @@ from cli.dead_letter_kinds import SQS_REDRIVE
 from cli.errors import FAILED, OK, USAGE, CliError
 from cli.output import Progress, emit_json, fields, table
 from cli.queue_state import queue_counts
-from cli.readings import COUNT_CAP, STATES, job_counts, timings
 from cli.target import Target
 from db import oldest_pending, utcnow
+from db.readings import COUNT_CAP, STATES, job_counts, timings
 from stacks.pools import DEFAULT_POOL
 from worker.contract import DeadLetterKind
 
@@ -51,7 +51,7 @@ def cmd_stats(args: argparse.Namespace, target: Target) -> int:
 
 
 def _status_counts(target: Target) -> tuple[dict[tuple[str, str], int], set[str], int]:
-    """Jobs per (status, type) as cli/readings.py counts them (bounded: exact up to its cap, the planner's
+    """Jobs per (status, type) as db/readings.py counts them (bounded: exact up to its cap, the planner's
     estimate beyond; finished jobs over the last 24 hours), the statuses estimated, and that window in hours."""
     counts = job_counts(target.db)
     status_of = {state.name: state.status.value for state in STATES}

@@ -24,10 +24,10 @@ from cli.console.sources import Sources, ago
 from cli.dead_letter_kinds import ALL_KINDS, NEVER_SUCCEED
 from cli.errors import CliError
 from cli.parser import since_type
-from cli.readings import COUNT_CAP, STATES, TYPE_SAMPLE, job_counts, throughput, timings
 from db import DatabaseUnavailable, JobStatus, get_job, redact
 from db.admin import Cursor, JobFilter, page_jobs
 from db.dependencies import dependencies_of, dependents_of
+from db.readings import COUNT_CAP, STATES, TYPE_SAMPLE, job_counts, throughput, timings
 from db.trace_context import trace_id_of
 
 HERE = Path(__file__).resolve().parent

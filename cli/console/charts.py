@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from markupsafe import Markup, escape
 
-from cli.readings import Bucket
+from db.readings import Bucket
 
 WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 720, 160, 44, 22, 8
 SERIES = (("completed", "bar-completed"), ("failed", "bar-failed"), ("dead", "bar-dead"))

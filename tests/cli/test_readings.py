@@ -1,4 +1,4 @@
-"""Counts by state and type that stay bounded on a large table (cli/readings.py, `jobs stats` and the
+"""Counts by state and type that stay bounded on a large table (db/readings.py, `jobs stats` and the
 console): exact while PostgreSQL expects few rows, its estimate beyond, a lower bound while its statistics
 lag behind a backlog that just grew."""
 
@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from cli.readings import job_counts
 from db import DB, JobStatus, utcnow
+from db.readings import job_counts
 from tests.support.factories import insert_job
 
 pytestmark = pytest.mark.integration

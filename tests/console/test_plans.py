@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import Connection
 from sqlalchemy.sql import Executable
 
-from cli.plans import plan, sequential_scans
-from cli.readings import STATES, count_query, throughput_query, timings_query
 from db import DB, JobStatus, utcnow
 from db.admin import Cursor, JobFilter, job_query, oldest_pending_query, page_query
+from db.plans import plan, sequential_scans
+from db.readings import STATES, count_query, throughput_query, timings_query
 from tests.support.factories import insert_job
 
 pytestmark = pytest.mark.integration

@@ -18,9 +18,9 @@ from typing import Any, cast
 import pytest
 from sqlalchemy import Connection, event
 
-from cli.plans import sequential_scans
 from db import DB, JobRequest, JobStatus, enqueue_many, utcnow
 from db.lifecycle import cancel_requested, cancel_running, claim_job, complete_and_claim, complete_job, fail_job
+from db.plans import sequential_scans
 from db.relay import (
     JobTypes,
     ResendWindows,

@@ -20,12 +20,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Select, case, cast, func, literal_column, select
 from sqlalchemy.types import Integer
 
-from cli.plans import estimated_rows
-from db.clock import utcnow
-from db.engine import DB, statements
-from db.models import JobStatus, jobs_table
-from db.queue_wait import queue_wait
-from db.states import SPENT
+from .clock import utcnow
+from .engine import DB, statements
+from .models import JobStatus, jobs_table
+from .plans import estimated_rows
+from .queue_wait import queue_wait
+from .states import SPENT
 
 _t = jobs_table
 
