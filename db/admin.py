@@ -139,6 +139,14 @@ def page_query(which: JobFilter, *, after: Cursor | None = None, limit: int = 50
     return query
 
 
+def count_matching(db: DB, which: JobFilter, *, limit: int) -> int:
+    """How many jobs `which` matches, counted up to `limit` + 1 (ids only, by the list's own index: no payload
+    is read), so a caller can tell "at most `limit`" from "more"."""
+    ids = page_query(which, limit=limit).with_only_columns(_t.c.id).subquery()
+    with db.autocommit() as conn:
+        return int(conn.execute(select(func.count()).select_from(ids)).scalar_one())
+
+
 def page_jobs(db: DB | Connection, which: JobFilter, *, after: Cursor | None = None, limit: int = 50) -> JobPage:
     """One page of jobs, newest first (created_at, then id, both descending), after `after`."""
     with statements(db) as conn:

@@ -12,15 +12,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from uuid import UUID
 
-from sqlalchemy import func, select
-
 from cli import dlq as dead_letters
 from cli.cancelling import cancel_and_send
 from cli.console.sources import PoolQueues, Sources
 from cli.retrying import RetryReport, retry_jobs
 from db import CancelReport
-from db.admin import JobFilter, page_jobs, page_query
-from db.models import jobs_table
+from db.admin import JobFilter, count_matching, page_jobs
 
 #: The most jobs one click retries or cancels (the rest stay as they are, and the result says so).
 ACTION_LIMIT = 1000
@@ -62,9 +59,7 @@ class Selection:
         if self.ids:
             return len(self.ids), False
         assert self.which is not None
-        ids = page_query(self.which, limit=ACTION_LIMIT).with_only_columns(jobs_table.c.id).subquery()
-        with sources.db.autocommit() as conn:  # ids only, by the list's own index: no payload is read
-            found = int(conn.execute(select(func.count()).select_from(ids)).scalar_one())
+        found = count_matching(sources.db, self.which, limit=ACTION_LIMIT)
         return min(found, ACTION_LIMIT), found > ACTION_LIMIT
 
 
