@@ -11,7 +11,7 @@ Every rule raises SettingsError with one line naming the environment (and pool),
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
@@ -200,161 +200,309 @@ def coerce(where: str, key: str, value: Any) -> Any:
     return value
 
 
-def validate(where: str, s: Settings) -> None:
-    def fail(key: str, rule: str) -> None:
-        raise SettingsError(f"{where}: {key} {rule}")
+#: A broken rule: the key, and what is wrong with its value (the rest of the one line).
+Violation = tuple[str, str]
 
+
+def validate(where: str, s: Settings) -> None:
+    """The environment's (or a pool's) settings against every rule of RULES, in order: SettingsError in one
+    line for the first broken one."""
+    for rule in RULES:
+        for key, what in rule(s):
+            raise SettingsError(f"{where}: {key} {what}")
+
+
+def _account(s: Settings) -> Iterator[Violation]:
     if (s.account is None) != (s.region is None):
-        fail("account", "and region must be set together (or both left out for an environment-agnostic stack)")
+        yield ("account", "and region must be set together (or both left out for an environment-agnostic stack)")
+
+
+def _account_id(s: Settings) -> Iterator[Violation]:
     if s.account is not None and not re.fullmatch(r"\d{12}", s.account):
-        fail("account", f"must be a 12-digit AWS account id, got {s.account!r}")
+        yield ("account", f"must be a 12-digit AWS account id, got {s.account!r}")
+
+
+def _memory_mb(s: Settings) -> Iterator[Violation]:
     if not 128 <= s.memory_mb <= 10240:
-        fail("memory_mb", f"must be between 128 and 10240, got {s.memory_mb}")
+        yield ("memory_mb", f"must be between 128 and 10240, got {s.memory_mb}")
+
+
+def _timeout_seconds(s: Settings) -> Iterator[Violation]:
     if not 1 <= s.timeout_seconds <= 900:
-        fail("timeout_seconds", f"must be between 1 and 900 (Lambda's limit), got {s.timeout_seconds}")
+        yield ("timeout_seconds", f"must be between 1 and 900 (Lambda's limit), got {s.timeout_seconds}")
+
+
+def _architecture(s: Settings) -> Iterator[Violation]:
     if s.architecture not in ("arm64", "x86_64"):
-        fail("architecture", f"must be 'arm64' or 'x86_64', got {s.architecture!r}")
+        yield ("architecture", f"must be 'arm64' or 'x86_64', got {s.architecture!r}")
+
+
+def _batch_size(s: Settings) -> Iterator[Violation]:
     if not 1 <= s.batch_size <= 10000:
-        fail("batch_size", f"must be between 1 and 10000, got {s.batch_size}")
+        yield ("batch_size", f"must be between 1 and 10000, got {s.batch_size}")
+
+
+def _max_batching_window_seconds(s: Settings) -> Iterator[Violation]:
     if not 0 <= s.max_batching_window_seconds <= 300:
-        fail("max_batching_window_seconds", f"must be between 0 and 300, got {s.max_batching_window_seconds}")
+        yield ("max_batching_window_seconds", f"must be between 0 and 300, got {s.max_batching_window_seconds}")
+
+
+def _batch_size_needs_window(s: Settings) -> Iterator[Violation]:
     if s.batch_size > 10 and s.max_batching_window_seconds < 1:
-        fail("batch_size", f"is {s.batch_size}: a batch over 10 needs max_batching_window_seconds of at least 1")
+        yield ("batch_size", f"is {s.batch_size}: a batch over 10 needs max_batching_window_seconds of at least 1")
+
+
+def _visibility_timeout(s: Settings) -> Iterator[Violation]:
     if s.visibility_timeout_seconds > 43200:
-        fail("timeout_seconds", "gives a visibility timeout (6 x timeout + batching window) over SQS's 12 hours")
+        yield ("timeout_seconds", "gives a visibility timeout (6 x timeout + batching window) over SQS's 12 hours")
+
+
+def _max_concurrency(s: Settings) -> Iterator[Violation]:
     if s.max_concurrency is not None and not 2 <= s.max_concurrency <= 1000:
-        fail(
-            "max_concurrency", f"must be between 2 and 1000 (the event source mapping's range), got {s.max_concurrency}"
+        yield (
+            "max_concurrency",
+            f"must be between 2 and 1000 (the event source mapping's range), got {s.max_concurrency}",
         )
+
+
+def _max_receive_count(s: Settings) -> Iterator[Violation]:
     if not MIN_RECEIVE_COUNT <= s.max_receive_count <= 1000:
-        fail(
+        yield (
             "max_receive_count",
             f"must be between {MIN_RECEIVE_COUNT} (AWS's recommendation for Lambda event sources: throttled "
             f"receives count too) and 1000, got {s.max_receive_count}",
         )
+
+
+def _retention_days(s: Settings) -> Iterator[Violation]:
     if not 1 <= s.retention_days < DLQ_RETENTION_DAYS:
-        fail(
+        yield (
             "retention_days",
             f"must be 1-{DLQ_RETENTION_DAYS - 1}: the DLQ keeps messages {DLQ_RETENTION_DAYS} days and must "
             f"outlive the queue's retention, got {s.retention_days}",
         )
+
+
+def _alarm_emails(s: Settings) -> Iterator[Violation]:
     for email in s.alarm_emails:
         if not _EMAIL.match(email):
-            fail("alarm_emails", f"has {email!r}, which is not an e-mail address")
+            yield ("alarm_emails", f"has {email!r}, which is not an e-mail address")
+
+
+def _alarm_oldest_message_seconds(s: Settings) -> Iterator[Violation]:
     if s.alarm_oldest_message_seconds < 60:
-        fail("alarm_oldest_message_seconds", f"must be at least 60, got {s.alarm_oldest_message_seconds}")
+        yield ("alarm_oldest_message_seconds", f"must be at least 60, got {s.alarm_oldest_message_seconds}")
+
+
+def _alarm_oldest_within_retention(s: Settings) -> Iterator[Violation]:
     if s.alarm_oldest_message_seconds >= s.retention_days * 86_400:
-        fail(
+        yield (
             "alarm_oldest_message_seconds",
             f"({s.alarm_oldest_message_seconds}) must be below the queue's retention ({s.retention_days} days): "
             "messages expire before they could ever be that old, so the alarm could never fire",
         )
+
+
+def _prune_retention_days(s: Settings) -> Iterator[Violation]:
     for key in ("completed_retention_days", "failed_retention_days"):
         if not 0 <= getattr(s, key) <= 3650:
-            fail(key, f"must be between 0 (keep forever) and 3650 days, got {getattr(s, key)}")
+            yield (key, f"must be between 0 (keep forever) and 3650 days, got {getattr(s, key)}")
+
+
+def _alarm_dlq_depth(s: Settings) -> Iterator[Violation]:
     if s.alarm_dlq_depth < 0:
-        fail("alarm_dlq_depth", f"must not be negative, got {s.alarm_dlq_depth}")
+        yield ("alarm_dlq_depth", f"must not be negative, got {s.alarm_dlq_depth}")
+
+
+def _log_retention_days(s: Settings) -> Iterator[Violation]:
     if s.log_retention_days not in LOG_RETENTION_DAYS:
-        fail("log_retention_days", f"must be one of CloudWatch's values ({', '.join(map(str, LOG_RETENTION_DAYS))})")
+        yield ("log_retention_days", f"must be one of CloudWatch's values ({', '.join(map(str, LOG_RETENTION_DAYS))})")
+
+
+def _log_level(s: Settings) -> Iterator[Violation]:
     if s.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        fail("log_level", f"must be DEBUG, INFO, WARNING or ERROR, got {s.log_level!r}")
+        yield ("log_level", f"must be DEBUG, INFO, WARNING or ERROR, got {s.log_level!r}")
+
+
+def _completion(s: Settings) -> Iterator[Violation]:
     if s.completion not in COMPLETION_MODES:
-        fail("completion", f"must be one of {', '.join(COMPLETION_MODES)}, got {s.completion!r}")
+        yield ("completion", f"must be one of {', '.join(COMPLETION_MODES)}, got {s.completion!r}")
+
+
+def _alarm_queue_wait_p99_seconds(s: Settings) -> Iterator[Violation]:
     if s.alarm_queue_wait_p99_seconds is not None and not 1 <= s.alarm_queue_wait_p99_seconds <= 86_400:
-        fail("alarm_queue_wait_p99_seconds", f"must be between 1 and 86400, got {s.alarm_queue_wait_p99_seconds}")
+        yield ("alarm_queue_wait_p99_seconds", f"must be between 1 and 86400, got {s.alarm_queue_wait_p99_seconds}")
+
+
+def _tracing(s: Settings) -> Iterator[Violation]:
     if s.tracing not in TRACING_MODES:
-        fail("tracing", f"must be one of {', '.join(TRACING_MODES)}, got {s.tracing!r}")
+        yield ("tracing", f"must be one of {', '.join(TRACING_MODES)}, got {s.tracing!r}")
+
+
+def _otel_exporter_endpoint(s: Settings) -> Iterator[Violation]:
     if s.otel_exporter_endpoint is not None:
         if s.tracing != "otel":
-            fail(
+            yield (
                 "otel_exporter_endpoint",
                 f"needs tracing 'otel' (the ADOT layer's SDK exports to it), not {s.tracing!r}",
             )
         if not re.fullmatch(r"https://[^\s/]+(/\S*)?", s.otel_exporter_endpoint):
-            fail(
+            yield (
                 "otel_exporter_endpoint",
                 f"must be an https:// URL (spans leave the account), got {s.otel_exporter_endpoint!r}",
             )
+
+
+def _removal_policy(s: Settings) -> Iterator[Violation]:
     if s.removal_policy not in ("destroy", "retain"):
-        fail("removal_policy", f"must be 'destroy' or 'retain', got {s.removal_policy!r}")
+        yield ("removal_policy", f"must be 'destroy' or 'retain', got {s.removal_policy!r}")
+
+
+def _removal_policy_in_prod(s: Settings) -> Iterator[Violation]:
     if s.env_name == "prod" and s.removal_policy != "retain":
-        fail("removal_policy", "must be 'retain' in prod: a stack deletion must never delete queued jobs")
+        yield ("removal_policy", "must be 'retain' in prod: a stack deletion must never delete queued jobs")
+
+
+def _database_sslmode(s: Settings) -> Iterator[Violation]:
     if s.database_sslmode not in SSL_MODES:
-        fail("database_sslmode", f"must be one of {', '.join(SSL_MODES)}, got {s.database_sslmode!r}")
+        yield ("database_sslmode", f"must be one of {', '.join(SSL_MODES)}, got {s.database_sslmode!r}")
+
+
+def _database_sslmode_in_prod(s: Settings) -> Iterator[Violation]:
     if s.env_name == "prod" and s.database_sslmode == "disable":
-        fail("database_sslmode", "must not be 'disable' in prod: use 'require' at least")
+        yield ("database_sslmode", "must not be 'disable' in prod: use 'require' at least")
+
+
+def _database_ca_file(s: Settings) -> Iterator[Violation]:
     if s.database_ca_file is not None:
         ca = Path(s.database_ca_file)
         if ca.is_absolute() or ca.parts[:1] not in (("worker",), ("db",)) or ".." in ca.parts:
-            fail(
+            yield (
                 "database_ca_file",
                 f"must be a path under worker/ or db/ (so it ships in the asset), got {s.database_ca_file!r}",
             )
         if not (REPOSITORY / ca).is_file():
-            fail("database_ca_file", f"{s.database_ca_file} does not exist: download your provider's CA bundle there")
+            yield ("database_ca_file", f"{s.database_ca_file} does not exist: download your provider's CA bundle there")
         if s.database_sslmode not in ("verify-full", "verify-ca"):
-            fail(
+            yield (
                 "database_ca_file",
                 f"is only used with database_sslmode verify-full or verify-ca, not {s.database_sslmode!r}",
             )
+
+
+def _database_secret_kms_key_arn(s: Settings) -> Iterator[Violation]:
     if s.database_secret_kms_key_arn is not None:
         if s.database_secret_arn is None:
-            fail("database_secret_kms_key_arn", "needs database_secret_arn: the stack's own secret uses AWS's key")
+            yield ("database_secret_kms_key_arn", "needs database_secret_arn: the stack's own secret uses AWS's key")
         if not _KMS_KEY_ARN.match(s.database_secret_kms_key_arn):
-            fail(
+            yield (
                 "database_secret_kms_key_arn",
                 f"must be a key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), got {s.database_secret_kms_key_arn!r}",
             )
+
+
+def _database_secret_arn(s: Settings) -> Iterator[Violation]:
     if s.database_secret_arn is not None and not _ARN.match(s.database_secret_arn):
-        fail(
+        yield (
             "database_secret_arn",
             f"must be a full Secrets Manager secret ARN, ending in the 6 characters after the name "
             f"(…:secret:NAME-AbCdEf, as the console shows it), got {s.database_secret_arn!r}",
         )
+
+
+def _s3_buckets(s: Settings) -> Iterator[Violation]:
     for key, buckets in (("s3_read_buckets", s.s3_read_buckets), ("s3_write_buckets", s.s3_write_buckets)):
         for bucket in buckets:
             if not _BUCKET.match(bucket):
-                fail(key, f"has {bucket!r}, which is not an S3 bucket name")
+                yield (key, f"has {bucket!r}, which is not an S3 bucket name")
+
+
+def _sweep_interval_minutes(s: Settings) -> Iterator[Violation]:
     if not 1 <= s.sweep_interval_minutes <= 14:
-        fail(
+        yield (
             "sweep_interval_minutes",
             f"must be between 1 and 14, got {s.sweep_interval_minutes} (each sweep releases scheduled jobs due "
             "within SQS's 15-minute delay: a longer interval would release some late)",
         )
+
+
+def _queue_encryption(s: Settings) -> Iterator[Violation]:
     if s.queue_encryption not in QUEUE_ENCRYPTION:
-        fail("queue_encryption", f"must be 'sqs' (SQS-managed keys) or 'kms' (a KMS key), got {s.queue_encryption!r}")
+        yield ("queue_encryption", f"must be 'sqs' (SQS-managed keys) or 'kms' (a KMS key), got {s.queue_encryption!r}")
+
+
+def _queue_kms_key_arn(s: Settings) -> Iterator[Violation]:
     if s.queue_kms_key_arn is not None:
         if s.queue_encryption != "kms":
-            fail("queue_kms_key_arn", "needs queue_encryption 'kms' (with 'sqs', SQS manages the keys)")
+            yield ("queue_kms_key_arn", "needs queue_encryption 'kms' (with 'sqs', SQS manages the keys)")
         if not _KMS_KEY_ARN.match(s.queue_kms_key_arn):
-            fail(
+            yield (
                 "queue_kms_key_arn",
                 f"must be a key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), not an alias or id, got "
                 f"{s.queue_kms_key_arn!r}: IAM grants need the key itself",
             )
-    _validate_vpc(fail, s)
 
 
-def _validate_vpc(fail: Callable[[str, str], None], s: Settings) -> None:
+def _vpc(s: Settings) -> Iterator[Violation]:
     if s.vpc_id is None:
         for key in ("vpc_subnet_ids", "vpc_security_group_ids"):
             if getattr(s, key):
-                fail(key, "needs vpc_id: set the VPC the subnets and security groups belong to")
+                yield (key, "needs vpc_id: set the VPC the subnets and security groups belong to")
         return
     if not s.vpc_subnet_ids:
-        fail("vpc_id", "needs vpc_subnet_ids: the private subnets the functions run in (two AZs or more)")
+        yield ("vpc_id", "needs vpc_subnet_ids: the private subnets the functions run in (two AZs or more)")
     for key, limit in (("vpc_subnet_ids", MAX_SUBNETS), ("vpc_security_group_ids", MAX_SECURITY_GROUPS)):
         ids: tuple[str, ...] = getattr(s, key)
         if len(ids) > limit:
-            fail(key, f"has {len(ids)} ids: Lambda allows at most {limit}")
+            yield (key, f"has {len(ids)} ids: Lambda allows at most {limit}")
         if len(set(ids)) != len(ids):
-            fail(key, "lists an id twice")
+            yield (key, "lists an id twice")
     for key, prefix in _EC2_ID_PREFIX.items():
         value = getattr(s, key)
         verb = "is" if isinstance(value, str) else "has"
         for one in (value,) if isinstance(value, str) else value:
             if not re.fullmatch(rf"{prefix}-([0-9a-f]{{8}}|[0-9a-f]{{17}})", one):  # EC2's two id lengths
-                fail(key, f"{verb} {one!r}, which is not an id like {prefix}-0123456789abcdef0")
+                yield (key, f"{verb} {one!r}, which is not an id like {prefix}-0123456789abcdef0")
+
+
+#: Every rule, in the order they are checked: one function a concern, each yielding what it finds broken.
+RULES: tuple[Callable[[Settings], Iterator[Violation]], ...] = (
+    _account,
+    _account_id,
+    _memory_mb,
+    _timeout_seconds,
+    _architecture,
+    _batch_size,
+    _max_batching_window_seconds,
+    _batch_size_needs_window,
+    _visibility_timeout,
+    _max_concurrency,
+    _max_receive_count,
+    _retention_days,
+    _alarm_emails,
+    _alarm_oldest_message_seconds,
+    _alarm_oldest_within_retention,
+    _prune_retention_days,
+    _alarm_dlq_depth,
+    _log_retention_days,
+    _log_level,
+    _completion,
+    _alarm_queue_wait_p99_seconds,
+    _tracing,
+    _otel_exporter_endpoint,
+    _removal_policy,
+    _removal_policy_in_prod,
+    _database_sslmode,
+    _database_sslmode_in_prod,
+    _database_ca_file,
+    _database_secret_kms_key_arn,
+    _database_secret_arn,
+    _s3_buckets,
+    _sweep_interval_minutes,
+    _queue_encryption,
+    _queue_kms_key_arn,
+    _vpc,
+)
 
 
 # -- pools ---------------------------------------------------------------------------------------------
