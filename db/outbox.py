@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import functools
 import logging
-import uuid
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Unpack
 
 from sqlalchemy import Connection
 
@@ -29,7 +28,7 @@ from .clock import utcnow
 from .destinations import Destination, Queue
 from .exceptions import InvalidBatchItem, JobstackError
 from .models import Job, jobs_table
-from .preparation import JobRequest, Prepared, check_keys_within, check_same_payload, prepare
+from .preparation import JobOptions, JobRequest, Prepared, check_keys_within, check_same_payload, prepare, request_of
 from .rows import insert_ignoring_duplicates, write_rows
 from .workflows import enqueue_waiting
 
@@ -46,25 +45,11 @@ def enqueue(
     payload: dict[str, Any],
     *,
     queue: Destination | None = None,
-    delay_seconds: int = 0,
-    idempotency_key: str | None = None,
-    max_attempts: int | None = None,
-    ordering_key: str | None = None,
-    after: Sequence[uuid.UUID] = (),
-    on_failure: str | None = None,
-    unique_key: str | None = None,
-    on_conflict: str = "keep",
-    concurrency_key: str | None = None,
-    priority: str | None = None,
+    **options: Unpack[JobOptions],
 ) -> Job:
-    """Write one job in the caller's open transaction. See `enqueue_many`; `after` and `unique_key` as
-    `publish`'s."""
-    request = JobRequest(
-        type, payload, delay_seconds, idempotency_key, max_attempts,
-        ordering_key=ordering_key, after=tuple(after), on_failure=on_failure, unique_key=unique_key,
-        on_conflict=on_conflict, concurrency_key=concurrency_key, priority=priority,
-    )  # fmt: skip
-    return enqueue_many(conn, [request], queue=queue)[0]
+    """Write one job in the caller's open transaction. See `enqueue_many`; the options (JobOptions) are
+    `publish`'s, `run_at` and `delay` included."""
+    return enqueue_many(conn, [request_of(type, payload, options, now=utcnow())], queue=queue)[0]
 
 
 def enqueue_many(conn: Any, items: Iterable[JobRequest], *, queue: Destination | None = None) -> list[Job]:

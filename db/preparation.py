@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from .destinations import Queue
 from .exceptions import IdempotencyConflict, InvalidBatchItem, PayloadTooLarge
@@ -57,6 +57,35 @@ class JobRequest:
     #: The priority lane to run in (a pool of the stack with this `priority`), whatever the type's pool;
     #: None: the type's own pool. Kept on the row, so every later send goes to the same lane.
     priority: str | None = None
+
+
+class JobOptions(TypedDict, total=False):
+    """Every option of one job, written once: `publish(db, type, payload, queue=..., **options)` and
+    `enqueue(conn, type, payload, **options)` take exactly these (what `JobRequest` holds, plus `delay`, a
+    relative `run_at`), and `request_of` turns them into the `JobRequest` that `prepare` checks."""
+
+    delay_seconds: int
+    idempotency_key: str | None
+    max_attempts: int | None
+    run_at: datetime | None
+    delay: timedelta | None
+    ordering_key: str | None
+    after: Sequence[Any]  # job ids: a UUID, its text, or a Job
+    on_failure: str | None
+    unique_key: str | None
+    on_conflict: str
+    concurrency_key: str | None
+    priority: str | None
+
+
+def request_of(type: str, payload: dict[str, Any], options: JobOptions, *, now: datetime) -> JobRequest:
+    """One call's job as a `JobRequest`: `delay` becomes `run_at` (`run_at_after`'s rule), the rest as given."""
+    unknown = sorted(set(options) - set(JobOptions.__annotations__))
+    if unknown:  # a caller without a type checker: one line naming the option and the ones there are
+        raise TypeError(f"unknown job option {unknown[0]!r}: the options are {', '.join(JobOptions.__annotations__)}")
+    rest: dict[str, Any] = {k: v for k, v in options.items() if k not in ("delay", "run_at", "after")}
+    run_at = run_at_after(options.get("delay"), options.get("run_at"), now)
+    return JobRequest(type, payload, run_at=run_at, after=tuple(options.get("after", ())), **rest)
 
 
 @dataclass(frozen=True)

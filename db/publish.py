@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Unpack
 
 from .clock import utcnow
 from .destinations import Destination, Queue
@@ -22,6 +22,7 @@ from .engine import DB
 from .exceptions import DatabaseUnavailable, InvalidBatchItem, JobstackError, PublishBatchError, PublishError
 from .models import Job, JobStatus
 from .preparation import (
+    JobOptions,
     JobRequest,
     Outgoing,
     Prepared,
@@ -29,7 +30,7 @@ from .preparation import (
     check_same_payload,
     delay_until,
     prepare,
-    run_at_after,
+    request_of,
     unsent,
 )
 from .relay import mark_sent, take_due, unrelease
@@ -48,18 +49,7 @@ def publish(
     payload: dict[str, Any],
     *,
     queue: Destination,
-    delay_seconds: int = 0,
-    idempotency_key: str | None = None,
-    max_attempts: int | None = None,
-    run_at: datetime | None = None,
-    delay: timedelta | None = None,
-    ordering_key: str | None = None,
-    after: Sequence[uuid.UUID] = (),
-    on_failure: str | None = None,
-    unique_key: str | None = None,
-    on_conflict: str = "keep",
-    concurrency_key: str | None = None,
-    priority: str | None = None,
+    **options: Unpack[JobOptions],
 ) -> Job:
     """Save a job and send its message. Returns the job (the first one, if `idempotency_key` was seen).
 
@@ -83,27 +73,23 @@ def publish(
     lane's pool; db/routes.py).
     """
     now = utcnow()
-    run_at = run_at_after(delay, run_at, now)
-    request = JobRequest(
-        type, payload, delay_seconds, idempotency_key, max_attempts, run_at, ordering_key, tuple(after), on_failure,
-        unique_key, on_conflict, concurrency_key, priority,
-    )  # fmt: skip
-    if after or on_failure is not None:
+    request = request_of(type, payload, options, now=now)
+    if request.after or request.on_failure is not None:
         try:
             return publish_waiting(db, [request], queue=queue)[0]
         except InvalidBatchItem as err:  # one job: its own error, without "item 0"
             raise ValueError(err.reason) from None
-    destination = queue.queue_for(type, priority)  # a Router picks the pool's queue; Unroutable before writing
+    destination = queue.queue_for(type, request.priority)  # a Router picks the pool's queue; Unroutable first
     prepared = prepare(request, destination, now=now)
     with db.autocommit() as conn:  # the INSERT commits itself: one round trip
         insert = insert_ignoring_duplicates(conn)
         if not conn.execute(insert, prepared.row).scalars().all():
-            if idempotency_key is not None and (first := _first_of_key(conn, prepared)) is not None:
+            if request.idempotency_key is not None and (first := _first_of_key(conn, prepared)) is not None:
                 check_same_payload(first, prepared)
                 if not unsent(first):
                     return first
                 prepared = Prepared.first_send_of(
-                    first, delay_until(first.run_at, now) if first.run_at else delay_seconds
+                    first, delay_until(first.run_at, now) if first.run_at else request.delay_seconds
                 )
             else:  # a unique key of a job not started yet (db/uniqueness.py): its own publisher sends it
                 waiting, new = insert_or_wait(conn, prepared, insert)

@@ -120,12 +120,27 @@ def test_the_priority_rule_is_the_stacks_lane_rule() -> None:
         assert (name, stack_accepts) == (name, publish_accepts)
 
 
-def test_a_negative_delay_is_refused_as_the_cli_refuses_it(any_db: DB, queue: Queue) -> None:
+@pytest.mark.parametrize("entry", ["publish", "enqueue"])
+def test_a_negative_delay_is_refused_as_the_cli_refuses_it(any_db: DB, queue: Queue, entry: str) -> None:
     with pytest.raises(ValueError, match=r"^delay must be zero or more, got -5 s: it runs the job later$"):
-        publish(any_db, "test-echo", {}, queue=queue, delay=timedelta(seconds=-5))
+        ENTRIES[entry](any_db, queue, delay=timedelta(seconds=-5))
     assert _rows(any_db) == 0
-    later = publish(any_db, "test-echo", {}, queue=queue, delay=timedelta(0))
+    later = ENTRIES[entry](any_db, queue, delay=timedelta(0))
     assert later.status is JobStatus.PENDING
+
+
+@pytest.mark.parametrize("entry", ["publish", "enqueue"])
+def test_publish_and_enqueue_take_the_same_options(any_db: DB, queue: Queue, entry: str) -> None:
+    """One options type (JobOptions) for both: enqueue had no run_at or delay, which publish had."""
+    from datetime import UTC, datetime
+
+    later = ENTRIES[entry](any_db, queue, run_at=datetime.now(UTC) + timedelta(hours=2))
+    soon = ENTRIES[entry](any_db, queue, delay=timedelta(hours=3))
+    assert {later.status, soon.status} == {JobStatus.SCHEDULED}
+    assert soon.run_at is not None and later.run_at is not None and soon.run_at > later.run_at
+    with pytest.raises(TypeError, match=r"^unknown job option 'prioity': the options are delay_seconds, "):
+        ENTRIES[entry](any_db, queue, prioity="high")
+    assert _rows(any_db) == 2
 
 
 @pytest.mark.parametrize("entry", ["publish", "publish_many", "enqueue"])
