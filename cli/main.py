@@ -2,7 +2,7 @@
 
 This module dispatches and turns every deliberate error into one line with an exit code: 0 done, 1 failed,
 2 bad usage. The parser is cli/parser.py; every command is in one table (COMMANDS), each next to its
-mechanics (cli/job_commands.py, cli/queue_commands.py, cli/doctor.py, cli/local.py, cli/cost.py, ...),
+mechanics (cli/job_commands.py, cli/queue_commands.py, cli/doctor.py, cli/local/command.py, cli/cost.py, ...),
 imported only when it runs, so `jobs --help` and shell completion never load SQLAlchemy or boto3.
 """
 
@@ -47,7 +47,7 @@ COMMANDS: dict[str, Command] = {
     "pause": Command("cli.queue_commands", "cmd_pause", extra=(("enabled", False),)),
     "resume": Command("cli.queue_commands", "cmd_pause", extra=(("enabled", True),)),
     "doctor": Command("cli.doctor", "cmd_doctor"),
-    "local": Command("cli.local", "run_local"),
+    "local": Command("cli.local.command", "run_local"),
     "console": Command("cli.console.command", "cmd_console"),
     "cost": Command("cli.cost", "cmd_cost", target=False),
     "schedules": Command("cli.settings_commands", "cmd_schedules", target=False),

@@ -19,7 +19,7 @@ import pytest
 from moto import mock_aws
 from sqlalchemy import text
 
-from cli.embedded import keep_one_receiver_per_message
+from cli.local.embedded import keep_one_receiver_per_message
 from cli.scratch_database import scratch_database
 from db import DB, DatabaseUnavailable, Queue, create_db
 from db.migrate import upgrade
@@ -148,7 +148,7 @@ def aws() -> Iterator[None]:
     os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         os.environ[var] = "testing"
-    keep_one_receiver_per_message()  # SQS's rule, which moto's concurrent receives break (cli/embedded.py)
+    keep_one_receiver_per_message()  # SQS's rule, which moto's concurrent receives break (cli/local/embedded.py)
     with mock_aws():
         # moto empties boto3's default session for the mock (restored when it stops): the code under test's
         # `boto3.client(...)` calls get the process's one session instead of building one each.

@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
-from cli.embedded import start_sqs
+from cli.local.embedded import start_sqs
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
-from cli.embedded import EmbeddedSqs, create_queues, start_sqs
+from cli.local.embedded import EmbeddedSqs, create_queues, start_sqs
 from cli.main import main
 from cli.target import stack_settings
 from db import DB, JobRequest, JobStatus, Queue, get_job, publish_many

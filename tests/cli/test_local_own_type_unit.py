@@ -9,7 +9,7 @@ pytestmark = pytest.mark.unit
 
 def test_the_line_for_another_shell_never_prints_a_password() -> None:
     """`jobs local` prints an export line; a database URL's password must not be in it (nor in any output)."""
-    from cli.local import share_line
+    from cli.local.command import share_line
     from cli.target import Target
 
     target = Target(endpoint_url="http://127.0.0.1:5000")

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from cli.local_runner import LocalEventSource, RunnerSettings
+from cli.local.runner import LocalEventSource, RunnerSettings
 
 pytestmark = pytest.mark.integration
 
@@ -53,11 +53,11 @@ def test_until_empty_says_what_it_still_waits_for(
     sqs: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Reported: `--until-empty` waited minutes for a delayed retry and printed nothing meanwhile."""
-    import cli.local_runner
+    import cli.local.runner
 
     url = sqs.create_queue(QueueName="waiting")["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=900)
-    monkeypatch.setattr(cli.local_runner, "WAITING_NOTE_SECONDS", 0.0)
+    monkeypatch.setattr(cli.local.runner, "WAITING_NOTE_SECONDS", 0.0)
     source = LocalEventSource(sqs, url, lambda _e, _c: {}, RunnerSettings(concurrency=1, until_empty=True))
     assert source._drained() is False
     [note] = capsys.readouterr().err.strip().splitlines()

@@ -107,7 +107,7 @@ def account(templates: dict[str, dict[str, Any]], aws: None, pg_db: DB) -> Itera
 
 def _as_esm(client: Any, url: str) -> dict[str, Any]:
     """ReceiveMessage with the function's role, as the event source mapping does."""
-    from cli.sqs_event import to_record
+    from cli.local.sqs_event import to_record
 
     arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{url.rsplit('/', 1)[-1]}"
     messages = client.receive_message(

@@ -16,7 +16,7 @@ import pytest
 from moto import settings as moto_settings
 from moto.core.authorization import ActionAuthenticatorMixin
 
-from cli.sqs_event import to_record
+from cli.local.sqs_event import to_record
 from db import DB, JobRequest, JobStatus, Queue, Router, Routes, get_job, publish, utcnow
 from db.workflows import publish_group
 from tests.support.esm import FakeLambdaContext

@@ -16,7 +16,7 @@ import boto3
 import pytest
 
 import db
-from cli.embedded import start_sqs
+from cli.local.embedded import start_sqs
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]

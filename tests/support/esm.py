@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cli.sqs_event import queue_arn, to_record
+from cli.local.sqs_event import queue_arn, to_record
 from db import Queue
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cli.sqs_event import queue_arn, to_record
+from cli.local.sqs_event import queue_arn, to_record
 
 log = logging.getLogger("jobstack.local")
 #: With --until-empty, how often an idle runner says what it still waits for.

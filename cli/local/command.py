@@ -1,5 +1,5 @@
-"""`jobs local`: the whole system on one machine. See cli/local_runner.py for the event source emulation
-and cli/embedded.py for the embedded SQS and database defaults."""
+"""`jobs local`: the whole system on one machine. See cli/local/runner.py for the event source emulation
+and cli/local/embedded.py for the embedded SQS and database defaults."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from cli import dlq as dead_letters
-from cli.embedded import create_queues, start_sqs
 from cli.errors import USAGE, CliError
-from cli.local_runner import LocalEventSource, RunnerSettings
-from cli.local_summary import LiveSummary
+from cli.local.embedded import create_queues, start_sqs
+from cli.local.runner import LocalEventSource, RunnerSettings
+from cli.local.summary import LiveSummary
 from cli.output import table
 from cli.target import Target, stack_pool
 from db import JobRequest, JobstackError, Queue, create_db, get_job_type, list_jobs, publish_many, redact

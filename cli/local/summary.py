@@ -10,7 +10,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from cli.local_runner import RunStats
+from cli.local.runner import RunStats
 from db import DB, count_by_status_and_type
 
 
