@@ -1,6 +1,6 @@
 """Monthly Lambda + SQS cost of a few typical workloads, from prod's settings, via the `jobs cost` model.
 
-Not a measurement but arithmetic on list prices (cli/cost.py states the model); it lives beside the
+Not a measurement but arithmetic on list prices (cli/commands/cost.py states the model); it lives beside the
 benchmarks because the round trips per job it charges are the ones bench.cold_start measures.
 
     .venv/bin/python -m bench.cost
@@ -9,7 +9,7 @@ benchmarks because the round trips per job it charges are the ones bench.cold_st
 from __future__ import annotations
 
 from bench.report import write_section
-from cli import cost
+from cli.commands import cost
 from cli.target import stack_settings
 
 WORKLOADS = ((1_000_000, 50.0), (10_000_000, 5.0), (10_000_000, 200.0), (100_000_000, 20.0))

@@ -2,7 +2,7 @@
 
 This module dispatches and turns every deliberate error into one line with an exit code: 0 done, 1 failed,
 2 bad usage. The parser is cli/parser.py; every command is in one table (COMMANDS), each next to its
-mechanics (cli/job_commands.py, cli/queue_commands.py, cli/doctor.py, cli/local/command.py, cli/cost.py, ...),
+mechanics (cli/commands/jobs.py, cli/commands/queues.py, cli/commands/doctor.py, cli/local/command.py, ...),
 imported only when it runs, so `jobs --help` and shell completion never load SQLAlchemy or boto3.
 """
 
@@ -33,25 +33,25 @@ class Command:
 
 #: Every command, in one table; each lives next to its mechanics.
 COMMANDS: dict[str, Command] = {
-    "publish": Command("cli.job_commands", "cmd_publish"),
-    "show": Command("cli.job_commands", "cmd_show"),
-    "list": Command("cli.job_commands", "cmd_list"),
-    "retry": Command("cli.job_commands", "cmd_retry"),
-    "migrate": Command("cli.job_commands", "cmd_migrate"),
-    "prune": Command("cli.job_commands", "cmd_prune"),
-    "cancel": Command("cli.job_commands", "cmd_cancel"),
-    "stats": Command("cli.queue_commands", "cmd_stats"),
-    "routes": Command("cli.queue_commands", "cmd_routes"),
-    "dlq": Command("cli.queue_commands", "cmd_dlq"),
-    "logs": Command("cli.queue_commands", "cmd_logs"),
-    "pause": Command("cli.queue_commands", "cmd_pause", extra=(("enabled", False),)),
-    "resume": Command("cli.queue_commands", "cmd_pause", extra=(("enabled", True),)),
-    "doctor": Command("cli.doctor", "cmd_doctor"),
+    "publish": Command("cli.commands.jobs", "cmd_publish"),
+    "show": Command("cli.commands.jobs", "cmd_show"),
+    "list": Command("cli.commands.jobs", "cmd_list"),
+    "retry": Command("cli.commands.jobs", "cmd_retry"),
+    "migrate": Command("cli.commands.jobs", "cmd_migrate"),
+    "prune": Command("cli.commands.jobs", "cmd_prune"),
+    "cancel": Command("cli.commands.jobs", "cmd_cancel"),
+    "stats": Command("cli.commands.queues", "cmd_stats"),
+    "routes": Command("cli.commands.queues", "cmd_routes"),
+    "dlq": Command("cli.commands.queues", "cmd_dlq"),
+    "logs": Command("cli.commands.queues", "cmd_logs"),
+    "pause": Command("cli.commands.queues", "cmd_pause", extra=(("enabled", False),)),
+    "resume": Command("cli.commands.queues", "cmd_pause", extra=(("enabled", True),)),
+    "doctor": Command("cli.commands.doctor", "cmd_doctor"),
     "local": Command("cli.local.command", "run_local"),
     "console": Command("cli.console.command", "cmd_console"),
-    "cost": Command("cli.cost", "cmd_cost", target=False),
-    "schedules": Command("cli.settings_commands", "cmd_schedules", target=False),
-    "completion": Command("cli.completion", "cmd_completion", target=False),
+    "cost": Command("cli.commands.cost", "cmd_cost", target=False),
+    "schedules": Command("cli.commands.schedules", "cmd_schedules", target=False),
+    "completion": Command("cli.commands.completion", "cmd_completion", target=False),
 }
 
 

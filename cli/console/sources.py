@@ -13,8 +13,8 @@ from typing import Any
 
 from cli import dlq as dead_letters
 from cli import queue_state
+from cli.commands.schedules import schedule_rows
 from cli.queue_state import QueueCounts
-from cli.settings_commands import schedule_rows
 from cli.target import Target, _aws_reason, stack_settings
 from db import DB, oldest_pending, redact, utcnow
 from db.admin import JobFilter

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from cli import cost
+from cli.commands import cost
 from cli.main import main
 from cli.target import stack_settings
 

@@ -9,7 +9,7 @@ import inspect
 
 import pytest
 
-from cli.completion import _subparsers
+from cli.commands.completion import _subparsers
 from cli.main import COMMANDS
 from cli.parser import build_parser
 

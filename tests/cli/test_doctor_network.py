@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 import pytest
 
-from cli.doctor import Doctor
+from cli.commands.doctor import Doctor
 from cli.target import Target
 from tests.support.synth import settings_of
 

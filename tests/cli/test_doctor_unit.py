@@ -14,7 +14,7 @@ pytestmark = pytest.mark.unit
 def test_against_an_emulator_what_only_aws_answers_is_marked_and_does_not_fail_the_run() -> None:
     """Reported: `jobs doctor` by hand against the rehearsal exited 1 on the Lambda-quota and subscription
     lines, without the "(expected on an emulator)" the rehearsal added. A real failure still fails."""
-    from cli.doctor import Check, Doctor, report
+    from cli.commands.doctor import Check, Doctor, report
 
     checks = [
         Check("queues", True, "match"),
@@ -35,7 +35,7 @@ def test_against_an_emulator_what_only_aws_answers_is_marked_and_does_not_fail_t
 def test_a_handler_naming_an_undefined_limiter_fails_the_rate_limits_check() -> None:
     from pydantic import BaseModel
 
-    from cli.doctor import Doctor
+    from cli.commands.doctor import Doctor
     from tests.support.worker_support import job_type_for_test
 
     class Empty(BaseModel):
@@ -56,7 +56,7 @@ def test_before_deploy_names_a_region_without_the_otel_layer() -> None:
     and roles, then fail CreateFunction; the doctor says so before `cdk deploy` starts."""
     from dataclasses import replace
 
-    from cli.doctor import Doctor
+    from cli.commands.doctor import Doctor
 
     otel = replace(settings_of("dev"), tracing="otel")
     check = Doctor(Target(region="af-south-1"), otel).region()

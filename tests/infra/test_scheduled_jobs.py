@@ -102,7 +102,7 @@ def test_jobs_schedules_lists_each_with_its_next_fire_times(
 ) -> None:
     import argparse
 
-    from cli import settings_commands
+    from cli.commands import schedules as settings_commands
 
     context = cdk_context(dev={"schedules": {"nightly-report": NIGHTLY}})
     monkeypatch.setattr(settings_commands, "stack_settings", lambda env: load_settings(context, env))
@@ -113,7 +113,7 @@ def test_jobs_schedules_lists_each_with_its_next_fire_times(
 
 
 def test_doctor_names_schedule_types_the_worker_does_not_register() -> None:
-    from cli.doctor import Doctor
+    from cli.commands.doctor import Doctor
     from cli.target import Target
 
     spec = {"known": {"rate": "1 hour", "type": "test-echo"}, "typo": {"rate": "1 hour", "type": "tset-echo"}}
