@@ -448,6 +448,14 @@ class HeldClaim:
     previous_started_at: datetime | None
 
 
+def in_one_statement(db: DB) -> bool:
+    """Whether a completion can ride on the next claim (`complete_and_claim`) and a batch's claims and
+    successes be one statement each (`claim_many`, `complete_many`): PostgreSQL's data-modifying CTEs.
+    SQLite has none, so its callers claim and complete one job at a time. Decided here, in the database
+    layer, so the worker never asks which database it runs on."""
+    return db.dialect == "postgresql"
+
+
 def claim_many(
     db: DB, wanted: list[tuple[UUID, str]], *, stale_after: timedelta, now: datetime | None = None
 ) -> dict[UUID, HeldClaim]:

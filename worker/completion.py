@@ -37,7 +37,7 @@ from db import (
     parse_body,
     redact,
 )
-from db.lifecycle import HeldClaim, claim_many, complete_many, finish_job, release_claims
+from db.lifecycle import HeldClaim, claim_many, complete_many, finish_job, in_one_statement, release_claims
 from db.rate_limits import Limiter
 from worker.exceptions import HandlerNotFound
 from worker.observability import LOGGER_NAME
@@ -123,7 +123,7 @@ class DeferredCompletion(_Unconfirmed):
         """Claim `job_id` (taking its rate limit's token, if `limiter`), completing the held success in the
         same statement where PostgreSQL allows."""
         held, db = self._held, self.runtime.db
-        if held is None or held.job_id == job_id or db.dialect != "postgresql":
+        if held is None or held.job_id == job_id or not in_one_statement(db):
             self.flush()
             return claim_job(db, job_id, stale_after=stale_after, job_type=job_type, limiter=limiter)
         self._held = None
@@ -196,7 +196,7 @@ class BatchedCompletion(_Unconfirmed):
         db = self.runtime.db
         if not self._claimed:
             self._claimed = True
-            if db.dialect == "postgresql":
+            if in_one_statement(db):
                 self._claims = claim_many(db, self._wanted, stale_after=stale_after)
         held = self._claims.pop(job_id, None)
         if held is not None:
@@ -218,7 +218,7 @@ class BatchedCompletion(_Unconfirmed):
             if unused:
                 release_claims(db, unused)
             completed: set[UUID] = set()
-            if db.dialect == "postgresql":
+            if in_one_statement(db):
                 with _completing(held):
                     many = complete_many(
                         db,

@@ -67,3 +67,15 @@ def test_the_claim_rule_reads_as_one_sentence() -> None:
         "'processing' AND started_at < :stale_before)) AND attempts < max_attempts))"
     )
     assert isinstance(CLAIMABLE, State)
+
+
+def test_the_worker_never_asks_which_database_it_runs_on() -> None:
+    """Dialect decisions are the database layer's (db/lifecycle.py: in_one_statement); the worker acts on them."""
+    asking = re.compile(r"\.dialect\b|dialect\s*[!=]=")
+    found = [
+        f"{p.relative_to(ROOT)}:{n}: {line.strip()}"
+        for p in sorted((ROOT / "worker").rglob("*.py"))
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if asking.search(line) and not line.lstrip().startswith("#")
+    ]
+    assert found == []
