@@ -56,6 +56,7 @@ from .lifecycle import (
 from .message import JobMessage, MalformedMessage, job_id_hint, parse_body
 from .models import Job, JobStatus
 from .outbox import enqueue, enqueue_many
+from .preparation import JobOptions
 from .publish import JobRequest, Queue, publish, publish_many, resend
 from .redaction import redact
 from .relay import (
@@ -96,6 +97,7 @@ __all__ = [
     "Job",
     "JobAlreadyRegistered",
     "JobMessage",
+    "JobOptions",
     "JobRequest",
     "JobState",
     "JobStatus",

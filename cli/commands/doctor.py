@@ -88,13 +88,7 @@ class Doctor:
         checks.append(self.queues())
         checks.append(self.concurrency())
         checks.append(self.alarm_topic())
-        if self.settings.vpc_id:
-            checks.append(self.network())
-        if self.settings.schedules:
-            checks.append(self.schedule_types())
-        if self._limiters_in_use():
-            checks.append(self.rate_limits())
-        return checks
+        return checks + self._as_configured()
 
     def before_deploy(self) -> list[Check]:
         """What can be checked before `cdk deploy` creates anything: the region against the layers the settings
@@ -102,7 +96,12 @@ class Doctor:
         otherwise fails the deploy half-way, in CloudFormation), and the schedules' job types. A stack already
         deployed has its current reservations counted back."""
         self.stack_outputs()  # its outputs name our functions if deployed; not deployed: nothing of ours reserved
-        checks = [self.region(), self.concurrency()]
+        return [self.region(), self.concurrency(), *self._as_configured()]
+
+    def _as_configured(self) -> list[Check]:
+        """The checks only some settings need, before and after a deploy alike: the VPC's routes, the
+        schedules' job types, the limiters handlers name."""
+        checks = []
         if self.settings.vpc_id:
             checks.append(self.network())
         if self.settings.schedules:
