@@ -7,7 +7,7 @@ the benchmark's own, as fast as they can, for a fixed time:
 
 - "two statements" is the cost before issue 14 (and of a batch of 1): claim, then complete, per job.
 - "combined" is a batch of 10 in per-job mode (the default): claim the first, then nine
-  `complete_and_claim`, then the last completion: 11 statements and 11 commits for 10 jobs.
+  `ClaimPlan.complete_and_claim`, then the last completion: 11 statements and 11 commits for 10 jobs.
 - "batched" is a batch of 10 in a pool with `completion: batched`: one statement claims the ten, one
   completes them (db.lifecycle.claim_many, complete_many): 2 statements and 2 commits for 10 jobs.
 
@@ -37,11 +37,13 @@ from sqlalchemy.engine import make_url
 from bench.pgbouncer import pgbouncer
 from bench.report import write_section
 from cli.scratch_database import scratch_database
-from db import Claim, ClaimOutcome, claim_job, complete_and_claim, complete_job, create_db
-from db.lifecycle import claim_many, complete_many
+from db import Claim, ClaimOutcome, ClaimPlan, claim_job, complete_job, create_db
+from db.claiming import claim_many
+from db.lifecycle import complete_many
 
 JOB_TYPE = "bench-noop"
 STALE_AFTER = timedelta(minutes=15)
+PLAN = ClaimPlan(JOB_TYPE, STALE_AFTER)  # composed once, as a worker composes it at start-up
 BATCH = 10
 MODES = ("two statements", "combined", "batched")
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -70,7 +72,7 @@ def _run_chain(db: Any, chain: list[uuid.UUID], mode: str) -> None:
         return
     held = (chain[0], _claimed(claim_job(db, chain[0], stale_after=STALE_AFTER, job_type=JOB_TYPE)))
     for job_id in chain[1:]:
-        completed, claim = complete_and_claim(db, held, job_id, stale_after=STALE_AFTER, job_type=JOB_TYPE)
+        completed, claim = PLAN.complete_and_claim(db, held, job_id)
         assert completed.completed
         held = (job_id, _claimed(claim))
     assert complete_job(db, held[0], attempt=held[1])

@@ -1,6 +1,6 @@
 """What flow control costs the database, against a plain claim in the same run (real PostgreSQL).
 
-- A rate-limited claim: the token upsert riding on the claim, one statement (db/lifecycle.py with
+- A rate-limited claim: the token upsert riding on the claim, one statement (db/claiming/rate_limit_gate.py with
   db/rate_limits.py's `token_cte`), when a token is there.
 - A throttled delivery: that statement finding no token, and the read of the bucket's level: all a delivery
   over the limit costs before its message goes back.
@@ -25,8 +25,7 @@ from sqlalchemy import text
 from bench.report import write_section
 from bench.statements import count_statements
 from cli.scratch_database import scratch_database
-from db import DB, claim_job, create_db, register_job_type
-from db.lifecycle import claim_keyed
+from db import DB, ClaimPlan, create_db, plan_for, register_job_type
 from db.rate_limits import Limiter
 
 JOB_TYPE = "bench-flow"
@@ -70,8 +69,15 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, list[float]] = {"plain claim": [], "rate-limited claim": [], "throttled": [], "keyed claim": []}
     fast, slow = Limiter("fast", per_second=1e5, burst=10**6), Limiter("slow", per_second=1e-3, burst=1)
 
+    # Each type's plan composed once, as a worker composes it at start-up.
+    plans: dict[str | None, ClaimPlan] = {
+        name: plan_for(JOB_TYPE, stale_after=STALE, limiter=limiter)
+        for name, limiter in ((None, None), ("fast", fast), ("slow", slow))
+    }
+    keyed_plan = plan_for(JOB_TYPE, stale_after=STALE, concurrency_per_key=10**6)
+
     def claim(i: Any, limiter: Limiter | None = None) -> object:
-        return claim_job(db, i, stale_after=STALE, job_type=JOB_TYPE, limiter=limiter)
+        return plans[limiter.name if limiter else None].claim(db, i)
 
     counts: dict[str, float] = {}
     with scratch_database() as url:
@@ -85,21 +91,14 @@ def main(argv: list[str] | None = None) -> int:
             claim(ids[0], slow)  # the bucket's one token: every claim after it is throttled
             results["throttled"].append(_per_call_ms([functools.partial(claim, i, slow) for i in ids[1:]]))
             keyed = _pending(db, n, "tenant")
-            results["keyed claim"].append(
-                _per_call_ms(
-                    [
-                        functools.partial(claim_keyed, db, i, job_type=JOB_TYPE, limit=10**6, stale_after=STALE)
-                        for i in keyed
-                    ]
-                )
-            )
+            results["keyed claim"].append(_per_call_ms([functools.partial(keyed_plan.claim, db, i) for i in keyed]))
         plain_id, limited_id, throttled_id = _pending(db, 3, None)
         keyed_id = _pending(db, 1, "tenant", fresh=False)[0]
         once: dict[str, Callable[[], object]] = {
             "plain claim": lambda: claim(plain_id),
             "rate-limited claim": lambda: claim(limited_id, fast),
             "throttled": lambda: claim(throttled_id, slow),
-            "keyed claim": lambda: claim_keyed(db, keyed_id, job_type=JOB_TYPE, limit=10**6, stale_after=STALE),
+            "keyed claim": lambda: keyed_plan.claim(db, keyed_id),
         }
         for name, call in once.items():
             with count_statements(db) as c:

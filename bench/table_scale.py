@@ -31,7 +31,7 @@ from bench.report import write_section
 from cli.scratch_database import scratch_database
 from db import DB, JobRequest, JobStatus, create_db, enqueue_many, utcnow
 from db.admin import count_by_status_and_type, list_jobs, oldest_pending
-from db.lifecycle import claim_job, complete_and_claim
+from db.claiming import ClaimPlan, claim_job
 from db.readings import job_counts
 from db.relay import ResendWindows, abandoned_jobs, mark_sent, prune_jobs, take_due, take_for_resend
 from stacks.settings_model import Settings
@@ -130,7 +130,7 @@ def _claim(table: Table) -> None:
 def _complete_and_claim(table: Table) -> None:
     done = table.claimed.pop()
     job_id, job_type = next(table.pending)
-    completed, claim = complete_and_claim(table.db, done, job_id, stale_after=STALE_AFTER, job_type=job_type)
+    completed, claim = ClaimPlan(job_type, STALE_AFTER).complete_and_claim(table.db, done, job_id)
     assert completed.completed
     assert claim.job is not None
     table.claimed.append((job_id, claim.job.attempts))

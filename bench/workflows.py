@@ -29,13 +29,15 @@ from sqlalchemy import text
 from bench.report import write_section
 from bench.statements import count_statements
 from cli.scratch_database import scratch_database
-from db import DB, JobRequest, claim_job, complete_and_claim, create_db, register_job_type
-from db.lifecycle import claim_many, complete_many, finish_job
+from db import DB, ClaimPlan, JobRequest, claim_job, create_db, register_job_type
+from db.claiming import claim_many
+from db.lifecycle import complete_many, finish_job
 from db.outbox import enqueue_many
 from db.workflows import enqueue_group
 
 JOB_TYPE = "bench-noop"
 STALE_AFTER = timedelta(minutes=15)
+PLAN = ClaimPlan(JOB_TYPE, STALE_AFTER)  # composed once, as a worker composes it at start-up
 BATCH = 10
 THREADS = 8
 
@@ -61,7 +63,7 @@ def _run_chain(db: DB, chain: list[uuid.UUID], batched: bool = False) -> None:
         return
     held = (chain[0], _attempt(db, chain[0]))
     for job_id in chain[1:]:
-        finished, claim = complete_and_claim(db, held, job_id, stale_after=STALE_AFTER, job_type=JOB_TYPE)
+        finished, claim = PLAN.complete_and_claim(db, held, job_id)
         assert finished.completed
         assert claim.job is not None
         held = (job_id, claim.job.attempts)

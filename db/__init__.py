@@ -22,6 +22,7 @@ from .admin import (
     requeue_job,
 )
 from .after_commit import send
+from .claiming import Claim, ClaimOutcome, ClaimPlan, claim_job, plan_for
 from .clock import utcnow
 from .dependencies import Dependency, OnFailure, ResultNotStorable
 from .engine import DB, create_db, normalise_url
@@ -43,16 +44,7 @@ from .exceptions import (
     UnroutableJob,
 )
 from .job_types import JobType, get_job_type, job_type_names, register_job_type, validate_payload
-from .lifecycle import (
-    Claim,
-    ClaimOutcome,
-    cancel_requested,
-    cancel_running,
-    claim_job,
-    complete_and_claim,
-    complete_job,
-    fail_job,
-)
+from .lifecycle import cancel_requested, cancel_running, complete_job, fail_job
 from .message import JobMessage, MalformedMessage, job_id_hint, parse_body
 from .models import Job, JobStatus
 from .outbox import enqueue, enqueue_many
@@ -87,6 +79,7 @@ __all__ = [
     "CancelReport",
     "Claim",
     "ClaimOutcome",
+    "ClaimPlan",
     "ConfigError",
     "ConnectionBusy",
     "DatabaseUnavailable",
@@ -126,7 +119,6 @@ __all__ = [
     "cancel_requested",
     "cancel_running",
     "claim_job",
-    "complete_and_claim",
     "complete_job",
     "count_by_status_and_type",
     "count_jobs",
@@ -148,6 +140,7 @@ __all__ = [
     "normalise_url",
     "oldest_pending",
     "parse_body",
+    "plan_for",
     "prune_jobs",
     "publish",
     "publish_chain",

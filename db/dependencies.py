@@ -71,6 +71,20 @@ RELEASE_SQL = f"""
 RELEASED_IDS_SQL = f"ARRAY(SELECT id FROM released WHERE status = '{JobStatus.PENDING.value}') AS released_ids"
 
 
+def settling_ctes(settling: bool) -> str:
+    """What follows a completion's `done` CTE: RELEASE_SQL when the statement settles dependents (the
+    settling variant), nothing for the lean one."""
+    return f", {RELEASE_SQL}" if settling else ""
+
+
+def settled_columns(settling: bool) -> str:
+    """The settling variant's released dependents; the lean one's completed jobs that have dependents now
+    (gained since their claim: the caller settles them with `settle`)."""
+    if settling:
+        return RELEASED_IDS_SQL
+    return "ARRAY(SELECT id FROM done WHERE has_dependents) AS unsettled_ids"
+
+
 class ResultNotStorable(JobstackError):
     """A handler returned something that cannot be stored as its result."""
 

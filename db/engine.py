@@ -204,6 +204,11 @@ def _ping_when_idle(engine: Engine) -> None:
             raise exc.DisconnectionError(redact(str(err))) from None
 
 
+def dialect_of(db: DB | Connection) -> str:
+    """The database's name ("postgresql", "sqlite") from a handle or from a connection in a transaction."""
+    return db.dialect if isinstance(db, DB) else db.dialect.name
+
+
 @contextmanager
 def statements(db: DB | Connection) -> Iterator[Connection]:
     """For work whose every statement stands alone: the caller's transaction when given a Connection,

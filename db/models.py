@@ -137,7 +137,7 @@ jobs_table = Table(
     # declared there only): db/uniqueness.py.
     Column("unique_key", String(255)),
     # At most the handler's `concurrency_per_key` jobs of a type with this key run at once (migration 0009's
-    # partial index of the running ones): db/lifecycle.py's keyed claim.
+    # partial index of the running ones): db/claiming/concurrency_gate.py.
     Column("concurrency_key", String(255)),
     # The priority lane it was published to (migration 0010): every later send goes to that lane's queue.
     Column("priority", String(32)),

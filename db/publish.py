@@ -69,7 +69,7 @@ def publish(
     `unique_key`: while a job of this type and key has not started, publishing again returns it; with
     `on_conflict="replace"`, its payload and run_at become this call's (a debounce; db/uniqueness.py).
     `concurrency_key`: at most the handler's `concurrency_per_key` jobs of this type with this key run at
-    once (db/lifecycle.py: claim_keyed). `priority`: the priority lane to run in (a `Router` sends it to that
+    once (db/claiming/concurrency_gate.py). `priority`: the priority lane to run in (a `Router` sends it to that
     lane's pool; db/routes.py).
     """
     now = utcnow()

@@ -2,11 +2,12 @@
 
 A job of a limited type takes a token as it is claimed: one conditional statement refills the bucket for
 the time since its last change (at `per_second`, up to `burst`) and takes a token if one is there. On
-PostgreSQL that statement rides on the claim (`token_cte`, used by db/lifecycle.py), and takes a token only
-for a job the claim may take: a duplicate delivery spends none. Elsewhere (SQLite) it runs just before. The row
-lock makes concurrent takers count one after the other, so no window of a second holds more than `burst` +
-`per_second` starts, however many workers run. No token: the job is not claimed and spends no attempt; the
-caller returns its message until a token is due (`TokenVerdict.wait_seconds`).
+PostgreSQL that statement rides on the claim (`token_cte`, used by db/claiming/rate_limit_gate.py), and
+takes a token only for a job the claim may take: a duplicate delivery spends none. Elsewhere (SQLite) it
+runs just before, in the claim's transaction. The row lock makes concurrent takers count one after the
+other, so no window of a second holds more than `burst` + `per_second` starts, however many workers run.
+No token: the job is not claimed and spends no attempt; the caller returns its message until a token is
+due (`TokenVerdict.wait_seconds`).
 """
 
 from __future__ import annotations

@@ -4,10 +4,10 @@ Per job (DeferredCompletion): a success's completion, deferred to the next claim
 commit per job instead of two.
 
 When a job's handler returns, worker/processing.py calls `complete_with_next_claim`. The completion is held
-until the batch's next record is claimed; the two go to PostgreSQL as one statement
-(`db.complete_and_claim`), so the completion is durable before the next handler starts. Anything else
-completes it alone first: the end of the batch, the same job's duplicate in the batch, SQLite (local runs),
-or a direct caller.
+until the batch's next record is claimed; the two go to PostgreSQL as one statement (the type's
+`ClaimPlan.complete_and_claim`, db/claiming/), so the completion is durable before the next handler
+starts. Anything else completes it alone first: the end of the batch, the same job's duplicate in the
+batch, SQLite (local runs), or a direct caller.
 
 If the database fails on the way, or anything else interrupts the statement (a busy pool, a bug), the held
 success is not confirmed: `final()` then gives the batch its replacement decision, which returns the record
@@ -23,27 +23,15 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
 from uuid import UUID
 
-from db import (
-    Claim,
-    ClaimOutcome,
-    DatabaseUnavailable,
-    Job,
-    MalformedMessage,
-    claim_job,
-    complete_and_claim,
-    parse_body,
-    redact,
-)
-from db.lifecycle import HeldClaim, claim_many, complete_many, finish_job, in_one_statement, release_claims
-from db.rate_limits import Limiter
-from worker.exceptions import HandlerNotFound
+from db import Claim, ClaimOutcome, ClaimPlan, DatabaseUnavailable, Job, redact
+from db.claiming import HeldClaim, claim_many, release_claims
+from db.lifecycle import complete_many, finish_job, in_one_statement
 from worker.observability import LOGGER_NAME
 from worker.outcomes import Decision, Outcome
 from worker.record import SqsRecord
-from worker.registry import get_handler
+from worker.registry import registered
 from worker.runtime import Runtime
 from worker.tracing import NO_TRACE, JobTrace
 
@@ -119,25 +107,18 @@ class DeferredCompletion(_Unconfirmed):
         self.flush()
         self._held = _Held(job.id, job.type, job.attempts, succeeded, result, job.has_dependents, trace)
 
-    def claim(self, job_id: UUID, *, stale_after: timedelta, job_type: str, limiter: Limiter | None = None) -> Claim:
-        """Claim `job_id` (taking its rate limit's token, if `limiter`), completing the held success in the
-        same statement where PostgreSQL allows."""
+    def claim(self, job_id: UUID, plan: ClaimPlan) -> Claim:
+        """Claim `job_id` by its type's plan, completing the held success in the same statement where the
+        plan and the database allow (a plan with a gate that is a step completes it first, alone)."""
         held, db = self._held, self.runtime.db
-        if held is None or held.job_id == job_id or not in_one_statement(db):
+        if held is None or held.job_id == job_id or not plan.rides_with_completion(db):
             self.flush()
-            return claim_job(db, job_id, stale_after=stale_after, job_type=job_type, limiter=limiter)
+            return plan.claim(db, job_id)
         self._held = None
         try:
             with _completing([held]):
-                finished, claim = complete_and_claim(
-                    db,
-                    (held.job_id, held.attempt),
-                    job_id,
-                    stale_after=stale_after,
-                    job_type=job_type,
-                    result=held.result,
-                    dependents=held.dependents,
-                    limiter=limiter,
+                finished, claim = plan.complete_and_claim(
+                    db, (held.job_id, held.attempt), job_id, result=held.result, dependents=held.dependents
                 )
         except BaseException as err:
             self._not_confirmed(held, err)
@@ -187,21 +168,21 @@ class BatchedCompletion(_Unconfirmed):
     def __init__(self, runtime: Runtime, records: list[SqsRecord]) -> None:
         super().__init__()
         self.runtime = runtime
-        self._wanted = _claimable(records)
+        self._wanted = _claimable(runtime, records)
         self._claimed = False
         self._claims: dict[UUID, HeldClaim] = {}
         self._held: list[_Held] = []
 
-    def claim(self, job_id: UUID, *, stale_after: timedelta, job_type: str, limiter: Limiter | None = None) -> Claim:
+    def claim(self, job_id: UUID, plan: ClaimPlan) -> Claim:
         db = self.runtime.db
         if not self._claimed:
             self._claimed = True
             if in_one_statement(db):
-                self._claims = claim_many(db, self._wanted, stale_after=stale_after)
+                self._claims = claim_many(db, self._wanted, stale_after=plan.stale_after)
         held = self._claims.pop(job_id, None)
         if held is not None:
             return Claim(ClaimOutcome.CLAIMED, held.job)
-        return claim_job(db, job_id, stale_after=stale_after, job_type=job_type, limiter=limiter)
+        return plan.claim(db, job_id)
 
     def complete_with_next_claim(
         self, job: Job, succeeded: Decision, result: str | None = None, trace: JobTrace = NO_TRACE
@@ -251,18 +232,15 @@ class BatchedCompletion(_Unconfirmed):
             self._not_confirmed(each, DatabaseUnavailable(reason))
 
 
-def _claimable(records: list[SqsRecord]) -> list[tuple[UUID, str]]:
-    """(job id, type) of each record that names a job of a type this worker runs, each job once."""
+def _claimable(runtime: Runtime, records: list[SqsRecord]) -> list[tuple[UUID, str]]:
+    """(job id, type) of each record that names a job of a type this worker runs and whose plan batches, each
+    job once. A type with a gate that cannot batch is claimed one by one (`ClaimPlan.unbatchable`)."""
     wanted: dict[UUID, str] = {}
     for record in records:
-        try:
-            message = parse_body(record.body)
-            handler = get_handler(message.type)
-        except (MalformedMessage, HandlerNotFound):
-            continue
-        if handler.concurrency_per_key is not None or handler.rate_limit is not None:
-            continue  # claimed one by one: counting its key's slots, or taking its limiter's token
-        wanted.setdefault(message.job_id, message.type)
+        message = record.message
+        handler = registered(message.type) if message is not None else None
+        if message is not None and handler is not None and runtime.plan(handler).unbatchable is None:
+            wanted.setdefault(message.job_id, message.type)
     return list(wanted.items())
 
 

@@ -23,26 +23,22 @@ from uuid import UUID
 
 import worker.jobs  # noqa: F401 - registers the built-in handlers wherever records are processed
 from db import (
-    Claim,
     ClaimOutcome,
     DatabaseUnavailable,
     InvalidPayload,
     Job,
     JobStatus,
-    MalformedMessage,
     UnknownJobType,
     cancel_running,
     fail_job,
     get_job_type,
-    parse_body,
     redact,
 )
 from db.clock import utcnow
 from db.dependencies import ResultNotStorable, encode_result, settle
-from db.lifecycle import Finished, claim_keyed, finish_job, snooze_job
-from db.message import JobMessage, job_id_hint
+from db.lifecycle import Finished, finish_job, snooze_job
 from db.queue_wait import queue_wait
-from db.rate_limits import Limiter, take_token, whole_seconds
+from db.rate_limits import whole_seconds
 from db.sqs_limits import SQS_MAX_VISIBILITY_SECONDS
 from db.states import SPENT
 from worker.backoff import retry_delay
@@ -61,6 +57,7 @@ log = logging.getLogger(LOGGER_NAME)
 _NO_DEADLINE_MS = 15 * 60 * 1000
 #: A throttled record comes back after 1, 2, 4 ... seconds (jittered), at most this: soon after a slot frees.
 THROTTLED_MAX_SECONDS = 30
+_TURNED_AWAY = (ClaimOutcome.THROTTLED, ClaimOutcome.RATE_LIMITED)
 
 
 def decide(
@@ -84,12 +81,11 @@ def _dead_letter(base: Decision, kind: DeadLetterKind, reason: str, **fields: An
 def _decide(record: SqsRecord, context: Any, runtime: Runtime, completion: Completion, trace: JobTrace) -> Decision:
     config = runtime.config
     mid = record.message_id
-    try:
-        message = parse_body(record.body)
-    except MalformedMessage as err:
+    message = record.message
+    if message is None:
         # Even if it names a job, a garbled body says nothing reliable about it: the row stays as it is.
-        base = Decision(Outcome.DEAD_LETTERED, mid, job_id_hint(record.body))
-        return _dead_letter(base, DeadLetterKind.MALFORMED, f"malformed message: {err}")
+        base = Decision(Outcome.DEAD_LETTERED, mid, record.job_id_hint)
+        return _dead_letter(base, DeadLetterKind.MALFORMED, f"malformed message: {record.malformed}")
 
     base = Decision(Outcome.DEAD_LETTERED, mid, message.job_id, message.type)
     name_job(trace, message.type, message.job_id)
@@ -113,13 +109,14 @@ def _decide(record: SqsRecord, context: Any, runtime: Runtime, completion: Compl
         )
 
     with trace.step("claim"):
-        claim = _claim(runtime, completion, message, handler, base)
-    if isinstance(claim, Decision):  # throttled by its rate limit
-        return claim
+        claim = completion.claim(message.job_id, runtime.plan(handler))
     later = retry_delay(record.receive_count, base=config.backoff_base_seconds, cap=config.backoff_max_seconds)
-    if claim.outcome is ClaimOutcome.THROTTLED:  # a slot frees when a running job of its key finishes
-        wait = max(1, retry_delay(record.receive_count, base=1, cap=THROTTLED_MAX_SECONDS))
-        return replace(base, outcome=Outcome.THROTTLED, visibility_seconds=wait, error="its concurrency key is busy")
+    if claim.outcome in _TURNED_AWAY:  # by a gate of its type: unclaimed, no attempt spent
+        # a gate's own wait (a rate limit's next token, jittered), else soon after a slot frees (a job ends)
+        wait = claim.wait_seconds + random.uniform(0, claim.jitter_seconds)  # noqa: S311 - jitter, not secrecy
+        wait = wait or retry_delay(record.receive_count, base=1, cap=THROTTLED_MAX_SECONDS)
+        visibility = min(whole_seconds(wait), SQS_MAX_VISIBILITY_SECONDS)
+        return replace(base, outcome=Outcome.THROTTLED, visibility_seconds=visibility, error=claim.reason)
     if claim.outcome is ClaimOutcome.NOT_FOUND:
         return replace(base, outcome=Outcome.NOT_FOUND, visibility_seconds=later)
     if claim.outcome is ClaimOutcome.COMPLETED:
@@ -167,36 +164,6 @@ def queue_wait_ms(job: Job) -> float | None:
     """A first attempt's JobQueueWait, in milliseconds (db/queue_wait.py's rule); None for a retry."""
     wait = queue_wait(job.created_at, job.run_at, job.started_at, job.attempts)
     return None if wait is None else wait.total_seconds() * 1000
-
-
-def _claim(
-    runtime: Runtime, completion: Completion, message: JobMessage, handler: RegisteredHandler, base: Decision
-) -> Claim | Decision:
-    """The claim, with the rate limit's token if the type names one (riding on the claim: one statement on
-    PostgreSQL); a throttled job spends no attempt."""
-    config = runtime.config
-    limiter = None
-    if handler.rate_limit is not None:
-        limit = config.rate_limits[handler.rate_limit]  # worker/runtime.py refused a handler naming an unknown one
-        limiter = Limiter(handler.rate_limit, limit.per_second, limit.burst)
-    if handler.concurrency_per_key is not None:  # its own transaction: a held success completes first
-        if limiter is not None:  # a token first, then the key's slot: the rarer combination pays a statement
-            verdict = take_token(runtime.db, limiter.name, per_second=limiter.per_second, burst=limiter.burst)
-            if not verdict.taken:
-                return _rate_limited(limiter, verdict.wait_seconds, base)
-        completion.flush()
-        return claim_keyed(
-            runtime.db,
-            message.job_id,
-            job_type=message.type,
-            limit=handler.concurrency_per_key,
-            stale_after=config.stale_after,
-        )
-    claim = completion.claim(message.job_id, stale_after=config.stale_after, job_type=message.type, limiter=limiter)
-    if claim.outcome is ClaimOutcome.RATE_LIMITED:
-        assert limiter is not None
-        return _rate_limited(limiter, claim.wait_seconds, base)
-    return claim
 
 
 def _run(
@@ -289,16 +256,6 @@ def _run_in_transaction(
     return finished
 
 
-def _rate_limited(limiter: Limiter, wait_seconds: float, base: Decision) -> Decision:
-    """No token: the record returned until one is due, spread over the next burst's worth of time so that
-    throttled jobs do not all come back at the same instant."""
-    spread = random.uniform(0, limiter.burst / limiter.per_second)  # noqa: S311 - jitter, not secrecy
-    wait = min(whole_seconds(wait_seconds + spread), SQS_MAX_VISIBILITY_SECONDS)
-    return replace(
-        base, outcome=Outcome.THROTTLED, visibility_seconds=wait, error=f"rate limit {limiter.name!r}: no token"
-    )
-
-
 def _snoozed(runtime: Runtime, job: Job, base: Decision, snooze: Snooze) -> Decision:
     """The handler asked to run again later: the row pending with its run_at and the attempt given back; the
     message returned until then (a longer wait than SQS's 12-hour visibility comes back early and is
@@ -328,10 +285,7 @@ def _settled(runtime: Runtime, job_id: UUID) -> tuple[UUID, ...]:
 def held_for_order(record: SqsRecord) -> Decision:
     """A FIFO record behind one of its group that was not acknowledged in this batch: returned unrun, so the
     group keeps its order (its head comes back first); other groups go on (Powertools' per-group FIFO)."""
-    try:  # its log line names the job like every other outcome's (a held body is parsed, not run)
-        message: JobMessage | None = parse_body(record.body)
-    except MalformedMessage:
-        message = None
+    message = record.message  # its log line names the job like every other outcome's
     return Decision(
         Outcome.DEFERRED,
         record.message_id,

@@ -1,9 +1,11 @@
 """One SQS record as the worker reads it, built once when the batch starts on it.
 
 Lambda's event is a dict in lowerCamel keys, and what the worker needs from it (the receive count, the
-deliveries of earlier copies, the FIFO group) was read in several places. `SqsRecord` reads each once, the
-way Powertools' `SQSRecord` wraps the event; it is frozen, so nothing downstream can change what was
-delivered. Reading only: the SQS calls are worker/transport.py.
+deliveries of earlier copies, the FIFO group, the job message in its body) was read in several places.
+`SqsRecord` reads each once, the way Powertools' `SQSRecord` wraps the event; it is frozen, so nothing
+downstream can change what was delivered. The body is parsed here, once: the batch's claim, a FIFO hold
+and the decision all read `message` (or, for a garbled body, `malformed`: what is wrong with it). Reading
+only: the SQS calls are worker/transport.py.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
+from uuid import UUID
 
+from db import JobMessage, MalformedMessage, job_id_hint, parse_body
 from worker.contract import DELIVERIES_ATTRIBUTE
 
 
@@ -29,6 +33,11 @@ class SqsRecord:
     receipt_handle: str | None
     #: The message attributes in the event's shape (`stringValue`, `dataType`).
     message_attributes: Mapping[str, Mapping[str, Any]]
+    #: The job message its body holds (None: the body is garbled, `malformed` says how).
+    message: JobMessage | None = None
+    malformed: str | None = None
+    #: A garbled body's job id, if one can be read from it at all (a hint, never a claim).
+    job_id_hint: UUID | None = None
 
     @classmethod
     def of(cls, record: Mapping[str, Any]) -> SqsRecord:
@@ -36,14 +45,23 @@ class SqsRecord:
         message_attributes = record.get("messageAttributes") or {}
         received = _receive_count(attributes)
         group = attributes.get("MessageGroupId")
+        body = str(record.get("body") or "")
+        message, malformed, hint = None, None, None
+        try:
+            message = parse_body(body)
+        except MalformedMessage as err:
+            malformed, hint = str(err), job_id_hint(body)
         return cls(
             message_id=str(record.get("messageId") or "unknown"),
-            body=str(record.get("body") or ""),
+            body=body,
             receive_count=received,
             deliveries=_earlier_deliveries(message_attributes) + received,
             group=str(group) if group else None,
             receipt_handle=record.get("receiptHandle") or None,
             message_attributes=MappingProxyType(dict(message_attributes)),
+            message=message,
+            malformed=malformed,
+            job_id_hint=hint,
         )
 
 

@@ -116,7 +116,7 @@ def job(
     `transactional=True`: the handler gets `ctx.conn`, open in the transaction that completes the job, so
     its database writes happen exactly once: they commit with the completion or roll back with it.
     `concurrency_per_key=N`: at most N jobs of this type with the same `concurrency_key` (given at publish)
-    run at once, across every worker; other keys are not held back (db/lifecycle.py: claim_keyed).
+    run at once, across every worker; other keys are not held back (db/claiming/concurrency_gate.py).
     `rate_limit=NAME`: each start takes a token of the limiter NAME of the settings' `rate_limits`
     (db/rate_limits.py), shared by every worker and every type naming it."""
     if concurrency_per_key is not None and concurrency_per_key < 1:
@@ -141,10 +141,15 @@ def job(
 
 
 def get_handler(name: str) -> RegisteredHandler:
-    try:
-        return _handlers[name]
-    except KeyError:
-        raise HandlerNotFound(name, list(_handlers)) from None
+    handler = _handlers.get(name)
+    if handler is None:
+        raise HandlerNotFound(name, list(_handlers))
+    return handler
+
+
+def registered(name: str) -> RegisteredHandler | None:
+    """The handler of `name` if this worker runs it (None: it does not, and the record's decision says so)."""
+    return _handlers.get(name)
 
 
 def check_fits(function_timeout: timedelta) -> None:

@@ -25,10 +25,11 @@ from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
 
-from db import DB, create_db
+from db import DB, ClaimPlan, create_db, plan_for
+from db.rate_limits import Limiter
 from worker.config import WorkerConfig, load_config, log_level_number
 from worker.observability import LOGGER_NAME, configure_logging
-from worker.registry import check_fits, check_rate_limits
+from worker.registry import RegisteredHandler, check_fits, check_rate_limits
 from worker.secrets import database_url_from_secret
 
 POOL_TIMEOUT_SECONDS = 3
@@ -46,6 +47,16 @@ class Runtime:
             self.__dict__["db"] = db
         if sqs is not None:
             self.__dict__["sqs"] = sqs
+
+    @property
+    def config(self) -> WorkerConfig:
+        return self._config
+
+    @config.setter
+    def config(self, config: WorkerConfig) -> None:
+        """A new configuration (tests, the local runner) drops the claim plans composed from the old one."""
+        self._config = config
+        self._plans: dict[str, ClaimPlan] = {}
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Runtime:
@@ -93,6 +104,24 @@ class Runtime:
         old = time.monotonic() - self._secret_read_at >= self.config.secret_max_age.total_seconds()
         if old and "db" in self.__dict__ and self.config.database_secret_arn:
             self.refresh_secret("max age", fresh=False)
+
+    def plan(self, handler: RegisteredHandler) -> ClaimPlan:
+        """The claim plan of the handler's type: its flow control (a limit per concurrency key, a named rate
+        limit) composed with the claim rule once, at its first job, and kept for the container's life."""
+        plan = self._plans.get(handler.type)
+        if plan is None:
+            limiter = None
+            if handler.rate_limit is not None:
+                check_rate_limits(self.config.rate_limits)  # one line naming the limiter the settings lack
+                limit = self.config.rate_limits[handler.rate_limit]
+                limiter = Limiter(handler.rate_limit, limit.per_second, limit.burst)
+            plan = self._plans[handler.type] = plan_for(
+                handler.type,
+                stale_after=self.config.stale_after,
+                concurrency_per_key=handler.concurrency_per_key,
+                limiter=limiter,
+            )
+        return plan
 
     @cached_property
     def sqs(self) -> Any:

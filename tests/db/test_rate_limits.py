@@ -9,13 +9,17 @@ import pytest
 from sqlalchemy import text
 
 from bench.statements import count_statements
-from db import DB, JobStatus, get_job, utcnow
-from db.lifecycle import ClaimOutcome, claim_job, complete_and_claim
+from db import DB, ClaimOutcome, ClaimPlan, JobStatus, claim_job, get_job, plan_for, utcnow
 from db.rate_limits import Limiter, take_token
 from tests.support.factories import insert_job
 
 pytestmark = pytest.mark.integration
 STALE = timedelta(minutes=5)
+
+
+def _limited(limiter: Limiter) -> ClaimPlan:
+    """The claim plan of a type whose starts take `limiter`'s tokens."""
+    return plan_for("test-echo", stale_after=STALE, limiter=limiter)
 
 
 def test_a_burst_then_the_rate(any_db: DB) -> None:
@@ -47,16 +51,12 @@ def test_the_token_rides_on_the_claim_and_a_duplicate_spends_none(pg_db: DB) -> 
     done = insert_job(pg_db, status=JobStatus.COMPLETED, attempts=1)
     now = utcnow()
     with count_statements(pg_db) as counts:
-        first = claim_job(pg_db, jobs[0].id, stale_after=STALE, job_type="test-echo", limiter=api, now=now)
+        first = _limited(api).claim(pg_db, jobs[0].id, now=now)
     assert first.outcome is ClaimOutcome.CLAIMED and counts == {"WITH": 1, "(autocommit)": 1}
-    assert claim_job(pg_db, done.id, stale_after=STALE, job_type="test-echo", limiter=api, now=now).outcome is (
-        ClaimOutcome.COMPLETED
-    )
+    assert _limited(api).claim(pg_db, done.id, now=now).outcome is (ClaimOutcome.COMPLETED)
     assert _limits(pg_db, "api") == pytest.approx(1.0)  # the duplicate took none
-    assert claim_job(pg_db, jobs[1].id, stale_after=STALE, job_type="test-echo", limiter=api, now=now).outcome is (
-        ClaimOutcome.CLAIMED
-    )
-    limited = claim_job(pg_db, jobs[2].id, stale_after=STALE, job_type="test-echo", limiter=api, now=now)
+    assert _limited(api).claim(pg_db, jobs[1].id, now=now).outcome is (ClaimOutcome.CLAIMED)
+    limited = _limited(api).claim(pg_db, jobs[2].id, now=now)
     assert limited.outcome is ClaimOutcome.RATE_LIMITED and limited.wait_seconds == pytest.approx(0.1, abs=0.01)
     row = get_job(pg_db, jobs[2].id)
     assert row is not None and (row.status, row.attempts) == (JobStatus.PENDING, 0)
@@ -66,16 +66,21 @@ def test_the_token_rides_on_a_completion_and_claim_and_the_completion_stands_wit
     """The per-job mode's statement (complete the held success, claim the next) takes the token too; with
     none left, the held success still completes and the claim is RATE_LIMITED."""
     api = Limiter("api", per_second=1, burst=1)
-    running = [claim_job(pg_db, insert_job(pg_db).id, stale_after=STALE).job for _ in range(2)]
+    running = [insert_job(pg_db) for _ in range(2)]
+    for job in running:
+        assert claim_job(pg_db, job.id, stale_after=STALE).outcome is ClaimOutcome.CLAIMED
     waiting = [insert_job(pg_db) for _ in range(2)]
     now = utcnow()
     with count_statements(pg_db) as counts:
-        finished, claim = complete_and_claim(pg_db, (running[0].id, 1), waiting[0].id, stale_after=STALE,  # type: ignore[union-attr]
-                                             job_type="test-echo", limiter=api, now=now)  # fmt: skip
+        finished, claim = _limited(api).complete_and_claim(
+            pg_db,
+            (running[0].id, 1),
+            waiting[0].id,
+            now=now,
+        )
     assert counts == {"WITH": 1, "(autocommit)": 1}
     assert finished.completed and claim.outcome is ClaimOutcome.CLAIMED
-    finished, claim = complete_and_claim(pg_db, (running[1].id, 1), waiting[1].id, stale_after=STALE,  # type: ignore[union-attr]
-                                         job_type="test-echo", limiter=api, now=now)  # fmt: skip
+    finished, claim = _limited(api).complete_and_claim(pg_db, (running[1].id, 1), waiting[1].id, now=now)
     assert finished.completed and claim.outcome is ClaimOutcome.RATE_LIMITED and claim.wait_seconds > 0.9
     assert get_job(pg_db, waiting[1].id).status is JobStatus.PENDING  # type: ignore[union-attr]
 
@@ -84,8 +89,6 @@ def test_a_rate_limited_claim_on_sqlite_takes_its_token_first(sqlite_db: DB) -> 
     api = Limiter("api", per_second=10, burst=1)
     jobs = [insert_job(sqlite_db) for _ in range(2)]
     now = utcnow()
-    assert claim_job(sqlite_db, jobs[0].id, stale_after=STALE, job_type="test-echo", limiter=api, now=now).outcome is (
-        ClaimOutcome.CLAIMED
-    )
-    limited = claim_job(sqlite_db, jobs[1].id, stale_after=STALE, job_type="test-echo", limiter=api, now=now)
+    assert _limited(api).claim(sqlite_db, jobs[0].id, now=now).outcome is (ClaimOutcome.CLAIMED)
+    limited = _limited(api).claim(sqlite_db, jobs[1].id, now=now)
     assert limited.outcome is ClaimOutcome.RATE_LIMITED and limited.wait_seconds == pytest.approx(0.1, abs=0.01)

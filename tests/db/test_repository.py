@@ -16,12 +16,12 @@ from sqlalchemy.exc import IntegrityError
 from db import (
     DB,
     ClaimOutcome,
+    ClaimPlan,
     Job,
     JobStatus,
     ResendWindows,
     abandoned_jobs,
     claim_job,
-    complete_and_claim,
     complete_job,
     count_jobs,
     fail_job,
@@ -291,15 +291,13 @@ def test_complete_and_claim_is_one_statement_with_both_fences(pg_db: DB) -> None
     first, second, other = insert_job(pg_db), insert_job(pg_db), insert_job(pg_db, type="resize-image")
     claimed = claim_job(pg_db, first.id, stale_after=STALE)
     assert claimed.job is not None
-    done, claim = complete_and_claim(
-        pg_db, (first.id, claimed.job.attempts), second.id, stale_after=STALE, job_type="test-echo"
-    )
+    done, claim = ClaimPlan("test-echo", STALE).complete_and_claim(pg_db, (first.id, claimed.job.attempts), second.id)
     assert done.completed and claim.outcome is ClaimOutcome.CLAIMED and claim.job is not None
     assert claim.job.attempts == 1
     row = get_job(pg_db, first.id)
     assert row is not None and row.status is JobStatus.COMPLETED
     # A stale attempt number does not complete; a row of another type is not claimed, and says why.
-    done, claim = complete_and_claim(pg_db, (second.id, 7), other.id, stale_after=STALE, job_type="test-echo")
+    done, claim = ClaimPlan("test-echo", STALE).complete_and_claim(pg_db, (second.id, 7), other.id)
     assert not done.completed and claim.outcome is ClaimOutcome.TYPE_MISMATCH
     assert get_job(pg_db, second.id).status is JobStatus.PROCESSING  # type: ignore[union-attr]
     assert get_job(pg_db, other.id) == other
@@ -331,9 +329,7 @@ def test_completing_and_claiming_never_waits_for_the_claimed_row_so_cannot_deadl
     other = _holding(pg_db, next_job.id)
     try:
         outcome = _in_thread(
-            lambda: complete_and_claim(
-                pg_db, (done_job.id, attempt), next_job.id, stale_after=STALE, job_type="test-echo"
-            )
+            lambda: ClaimPlan("test-echo", STALE).complete_and_claim(pg_db, (done_job.id, attempt), next_job.id)
         )
         assert outcome is not None, "the combined statement waited for a row another transaction holds"
         completed, claim = outcome

@@ -10,19 +10,23 @@ from __future__ import annotations
 import pytest
 
 from db import lifecycle, relay
+from db.claiming import RateLimitGate, statements
+from db.rate_limits import Limiter
 
 pytestmark = pytest.mark.unit
 
+_TOKEN = RateLimitGate(Limiter("api", 1.0, 1)).riding("postgresql")
+assert _TOKEN is not None
 PER_JOB = {
-    "claim": lifecycle._CLAIM,
-    "claim of a type": lifecycle._CLAIM_OF_TYPE,
-    "why a claim missed": lifecycle._MISSED,
+    "claim": statements.CLAIM,
+    "claim of a type": statements.CLAIM_OF_TYPE,
+    "why a claim missed": statements.MISSED,
     "complete": lifecycle._COMPLETE,
     "complete an attempt": lifecycle._COMPLETE_ATTEMPT,
-    "complete and claim": lifecycle._COMPLETE_AND_CLAIM[False, False],
-    "complete and claim, settling dependents": lifecycle._COMPLETE_AND_CLAIM[True, False],
-    "complete and claim, with a token": lifecycle._COMPLETE_AND_CLAIM[False, True],
-    "claim with a token": lifecycle._CLAIM_WITH_TOKEN,
+    "complete and claim": statements.complete_and_claim(False),
+    "complete and claim, settling dependents": statements.complete_and_claim(True),
+    "complete and claim, with a token": statements.complete_and_claim(False, (_TOKEN,)),
+    "claim with a token": statements.claim_with((_TOKEN,)),
     "complete one": lifecycle._COMPLETE_ONE[False],
     "complete one, settling dependents": lifecycle._COMPLETE_ONE[True],
     "complete many": lifecycle._COMPLETE_MANY[False],

@@ -1,6 +1,6 @@
 """docs/statements.md holds every statement the worker, the sweeper and a publisher send, as psycopg sends it
 to PostgreSQL, one section an operation, so a reviewer reads the SQL that runs (the statements are composed
-in db/lifecycle.py, db/relay.py and db/states.py; no variant exists in one piece anywhere else) and a pull
+in db/claiming/, db/lifecycle.py, db/relay.py and db/states.py; no variant exists in one piece anywhere else) and a pull
 request that changes one shows the change in that file. The page is written from this run with
 `make statements`; otherwise this test fails if the code sends anything the page does not show."""
 

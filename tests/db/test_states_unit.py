@@ -70,7 +70,8 @@ def test_the_claim_rule_reads_as_one_sentence() -> None:
 
 
 def test_the_worker_never_asks_which_database_it_runs_on() -> None:
-    """Dialect decisions are the database layer's (db/lifecycle.py: in_one_statement); the worker acts on them."""
+    """Dialect decisions are the database layer's (db/lifecycle.py:
+    in_one_statement; db/claiming/ for the claim); the worker acts on them."""
     asking = re.compile(r"\.dialect\b|dialect\s*[!=]=")
     found = [
         f"{p.relative_to(ROOT)}:{n}: {line.strip()}"

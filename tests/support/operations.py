@@ -12,16 +12,8 @@ from typing import Any, cast
 from sqlalchemy import Connection, event
 
 from db import DB, JobRequest, JobStatus, enqueue_many, utcnow
-from db.lifecycle import (
-    cancel_requested,
-    cancel_running,
-    claim_job,
-    claim_many,
-    complete_and_claim,
-    complete_job,
-    complete_many,
-    fail_job,
-)
+from db.claiming import ClaimPlan, claim_job, claim_many, plan_for
+from db.lifecycle import cancel_requested, cancel_running, complete_job, complete_many, fail_job
 from db.rate_limits import Limiter
 from db.relay import (
     JobTypes,
@@ -57,12 +49,12 @@ def captured(conn: Connection) -> Iterator[list[tuple[str, Any]]]:
 OPERATIONS: dict[str, Callable[[Connection, dict[str, Any]], Any]] = {
     "claim": lambda c, j: claim_job(c, j["pending"][0].id, stale_after=STALE, job_type="test-echo"),
     "claim that misses": lambda c, j: claim_job(c, j["done"].id, stale_after=STALE, job_type="test-echo"),
-    "complete and claim": lambda c, j: complete_and_claim(
-        cast(DB, c), (j["running"].id, 1), j["pending"][1].id, stale_after=STALE, job_type="test-echo"
+    "complete and claim": lambda c, j: ClaimPlan("test-echo", STALE).complete_and_claim(
+        cast(DB, c), (j["running"].id, 1), j["pending"][1].id
     ),
-    "claim with a rate limit's token": lambda c, j: claim_job(
-        c, j["pending"][0].id, stale_after=STALE, job_type="test-echo", limiter=Limiter("stripe", 10.0, 20)
-    ),
+    "claim with a rate limit's token": lambda c, j: plan_for(
+        "test-echo", stale_after=STALE, limiter=Limiter("stripe", 10.0, 20)
+    ).claim(c, j["pending"][0].id),
     "claim many (batched)": lambda c, j: claim_many(
         cast(DB, c), [(job.id, "test-echo") for job in j["pending"]], stale_after=STALE
     ),

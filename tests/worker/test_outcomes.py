@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from bench.statements import count_statements
-from db import DB, JobRequest, JobStatus, Queue, get_job, publish, publish_many, utcnow
+from db import DB, ClaimPlan, JobRequest, JobStatus, Queue, get_job, publish, publish_many, utcnow
 from tests.support import esm
 from tests.support.esm import FakeLambdaContext, acknowledge, drain, receive_event
 from tests.support.factories import insert_job
@@ -300,7 +300,10 @@ def test_a_held_success_whose_completion_is_not_confirmed_is_returned_not_acknow
     def interrupted(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("interrupted")
 
-    monkeypatch.setattr(f"worker.completion.{where}", interrupted)
+    if where == "complete_and_claim":  # the statement a type's claim plan sends
+        monkeypatch.setattr(ClaimPlan, "complete_and_claim", interrupted)
+    else:
+        monkeypatch.setattr(f"worker.completion.{where}", interrupted)
     response = process_batch(event, FakeLambdaContext(), runtime)
     by_job = {json.loads(r["body"])["jobId"]: r["messageId"] for r in event["Records"]}
     # complete_and_claim carries the first job's completion; complete_job the last one's, at the batch's end

@@ -12,9 +12,9 @@ from uuid import UUID
 import pytest
 from sqlalchemy import text
 
-from db import DB, Job, JobRequest, JobStatus, Queue, claim_job, get_job
+from db import DB, ClaimPlan, Job, JobRequest, JobStatus, Queue, claim_job, get_job
 from db.dependencies import settle
-from db.lifecycle import complete_and_claim, complete_many, fail_job, finish_job
+from db.lifecycle import complete_many, fail_job, finish_job
 from db.workflows import publish_group
 from tests.support.factories import insert_job
 from tests.support.workflows import Seen
@@ -84,9 +84,7 @@ def test_members_finishing_at_the_same_instant_release_the_callback_once(
                     return lambda: finish_job(db, done[0], attempt=done[1], dependents=dependents).released
                 if statement == "complete_and_claim":
                     return lambda: (
-                        complete_and_claim(db, done, others[index].id, stale_after=STALE, job_type="wf-member")[
-                            0
-                        ].released
+                        ClaimPlan("wf-member", STALE).complete_and_claim(db, done, others[index].id)[0].released
                     )
                 return lambda: complete_many(db, [done], dependents=dependents).released
 

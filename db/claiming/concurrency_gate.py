@@ -1,0 +1,67 @@
+"""Concurrency per key as a gate: at most `limit` jobs of a type with the same `concurrency_key` run at once.
+
+A step in the claim's transaction: it first takes a transaction-scoped advisory lock on (type, key)
+(PostgreSQL), so two claims of one key count one after the other, across every worker (a transaction-mode
+pooler keeps a transaction on one server connection), then counts the key's running jobs. A claim gone
+stale (its invocation died) no longer holds a slot. A job without a key passes; so does a finished job's
+duplicate delivery (the claim then says it is finished). BEGIN and five statements (the key, the lock,
+the count, the claim, COMMIT): only jobs of such types pay them (bench/flow_control.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, text
+
+from ..models import JobStatus
+from .gate import GateSql
+from .outcome import Claim, ClaimOutcome
+from .params import JOB_ID, STALE_BEFORE
+
+_KEY_OF = text("SELECT concurrency_key, status FROM background_jobs WHERE id = :job_id").bindparams(JOB_ID)
+_MAY_RUN = (JobStatus.PENDING.value, JobStatus.FAILED.value, JobStatus.PROCESSING.value)
+_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))")
+_RUNNING_WITH_KEY = text(
+    f"SELECT count(*) FROM background_jobs WHERE type = :job_type AND concurrency_key = :key "
+    f"AND status = '{JobStatus.PROCESSING.value}' AND started_at >= :stale_before"
+).bindparams(STALE_BEFORE)
+
+
+@dataclass(frozen=True)
+class ConcurrencyGate:
+    limit: int
+
+    @property
+    def name(self) -> str:
+        return f"concurrency per key ({self.limit})"
+
+    @property
+    def unbatchable(self) -> str | None:
+        return "its key's running jobs are counted under a lock held by one claim at a time"
+
+    def riding(self, dialect: str) -> GateSql | None:
+        return None
+
+    def params(self) -> dict[str, Any]:
+        return {}
+
+    def before(
+        self, conn: Connection, job_id: UUID, job_type: str, now: datetime, stale_before: datetime
+    ) -> Claim | None:
+        row = conn.execute(_KEY_OF, {"job_id": job_id}).first()
+        key = row.concurrency_key if row is not None and row.status in _MAY_RUN else None
+        if key is None:
+            return None
+        if conn.dialect.name == "postgresql":
+            conn.execute(_LOCK, {"name": f"jobstack:{job_type}:{key}"})
+        params = {"job_type": job_type, "key": key, "stale_before": stale_before}
+        if conn.execute(_RUNNING_WITH_KEY, params).scalar_one() >= self.limit:
+            return Claim(ClaimOutcome.THROTTLED, reason="its concurrency key is busy")
+        return None
+
+    def refused(self, conn: Connection, row: Any, now: datetime) -> Claim | None:
+        return None

@@ -1,0 +1,22 @@
+"""The claim statements' bind parameters, typed by the column they compare with: SQLite stores a UUID and a
+timestamp as text in the column's own format, so an untyped parameter would compare as the wrong text."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import bindparam
+
+from ..models import jobs_table
+
+_t = jobs_table
+JOB_ID = bindparam("job_id", type_=_t.c.id.type)
+DONE_ID = bindparam("done_id", type_=_t.c.id.type)
+NOW = bindparam("now", type_=_t.c.updated_at.type)
+STALE_BEFORE = bindparam("stale_before", type_=_t.c.started_at.type)
+DUE_BY = bindparam("due_by", type_=_t.c.run_at.type)
+JOB_TYPE = bindparam("job_type", type_=_t.c.type.type)
+
+#: A pending job is due once its run_at is no later than now plus this: hosts' clocks are NTP-synced, and a
+#: message SQS delayed until run_at may arrive a hair before the worker's clock says so.
+DUE_TOLERANCE = timedelta(seconds=2)
