@@ -12,6 +12,7 @@ stale windows these times feed are minutes long.
 
 from __future__ import annotations
 
+import enum
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,7 @@ from sqlalchemy import Connection, bindparam, select, text, update
 from .clock import utcnow
 from .dependencies import settle, settled_columns, settling_ctes
 from .engine import DB, dialect_of, statements
+from .exceptions import DatabaseUnavailable
 from .models import JobStatus, jobs_table
 
 MAX_ERROR_CHARS = 4000
@@ -270,6 +272,74 @@ def cancel_running(db: DB | Connection, job_id: UUID, *, attempt: int, now: date
     )
     with statements(db) as conn:
         return conn.execute(stmt).rowcount == 1
+
+
+class Ending(enum.StrEnum):
+    """How an attempt ends other than in success, as the worker decided it: what the row becomes."""
+
+    UNRUNNABLE = "unrunnable"  # its type cannot run in this deployment: failed (only a row of that type)
+    EXHAUSTED = "exhausted"  # no attempt left: failed with the reason if still processing; settled
+    INVALID = "invalid"  # its payload fails its schema: failed on this attempt; settled
+    FAILED = "failed"  # its handler raised: cancelled if an operator asked, else failed; settled if for good
+    SNOOZED = "snoozed"  # its handler asked to run again at `run_at`: pending again, the attempt given back
+
+
+@dataclass(frozen=True)
+class AttemptEnd:
+    """An attempt's end, for `end_attempt`: the job, the attempt it ends (None: no claim, UNRUNNABLE), and
+    what the ending needs: the error; `run_at` for SNOOZED; for FAILED whether it is for good (no attempt
+    left: its dependents are settled); for EXHAUSTED whether its row is still `processing` (its invocation
+    died: it is failed now)."""
+
+    ending: Ending
+    job_id: UUID
+    attempt: int | None = None
+    error: str = ""
+    job_type: str | None = None
+    run_at: datetime | None = None
+    for_good: bool = True
+    running: bool = False
+
+
+@dataclass(frozen=True)
+class Ended:
+    """What `end_attempt` did: whether the row changed as asked (False: another invocation owns it now, or it
+    had nothing to change), whether an operator's cancel turned a failure into a cancellation, and the
+    dependents it released (their messages are the caller's to send)."""
+
+    changed: bool
+    cancelled: bool = False
+    released: tuple[UUID, ...] = ()
+
+
+def end_attempt(db: DB, end: AttemptEnd) -> Ended:
+    """Move the row as the ending says: each ending is one or two conditional statements (above), then, for
+    a job that finished for good, the jobs waiting for it are settled. The worker decides the ending; this is
+    the one place that carries it out."""
+    job_id, attempt = end.job_id, end.attempt
+    if end.ending is Ending.UNRUNNABLE:  # a row of another type is somebody else's: left alone
+        return Ended(fail_job(db, job_id, end.error, job_type=end.job_type))
+    if end.ending is Ending.SNOOZED:
+        assert attempt is not None, "a snooze ends a claimed attempt"
+        assert end.run_at is not None, "a snooze says when to run again"
+        return Ended(snooze_job(db, job_id, attempt=attempt, run_at=end.run_at))
+    assert attempt is not None
+    if end.ending is Ending.FAILED and cancel_running(db, job_id, attempt=attempt):
+        return Ended(True, cancelled=True, released=_settled(db, job_id))  # asked to stop, and it stopped
+    if end.ending is Ending.EXHAUSTED and not end.running:  # failed already: only its dependents to settle
+        return Ended(False, released=_settled(db, job_id))
+    changed = fail_job(db, job_id, end.error, attempt=attempt)
+    return Ended(changed, released=_settled(db, job_id) if end.for_good else ())
+
+
+def _settled(db: DB, job_id: UUID) -> tuple[UUID, ...]:
+    """Settle the jobs waiting for one that finished for good (failed or cancelled). Dependents released
+    (on_failure "continue") are the caller's to send. If this fails, the sweeper settles them later
+    (db.dependencies.unsettled_finished)."""
+    try:
+        return tuple(settle(db, [job_id]).released)
+    except DatabaseUnavailable:
+        return ()
 
 
 def truncate_error(error: str) -> str:

@@ -11,6 +11,7 @@ row: the row's own message may still be on its way and must find it unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import random
@@ -19,24 +20,22 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
-from uuid import UUID
 
 import worker.jobs  # noqa: F401 - registers the built-in handlers wherever records are processed
 from db import (
+    Claim,
     ClaimOutcome,
     DatabaseUnavailable,
     InvalidPayload,
     Job,
     JobStatus,
     UnknownJobType,
-    cancel_running,
-    fail_job,
     get_job_type,
     redact,
 )
 from db.clock import utcnow
-from db.dependencies import ResultNotStorable, encode_result, settle
-from db.lifecycle import Finished, finish_job, snooze_job
+from db.dependencies import ResultNotStorable, encode_result
+from db.lifecycle import AttemptEnd, Ending, Finished, end_attempt, finish_job
 from db.queue_wait import queue_wait
 from db.rate_limits import whole_seconds
 from db.sqs_limits import SQS_MAX_VISIBILITY_SECONDS
@@ -79,13 +78,36 @@ def _dead_letter(base: Decision, kind: DeadLetterKind, reason: str, **fields: An
 
 
 def _decide(record: SqsRecord, context: Any, runtime: Runtime, completion: Completion, trace: JobTrace) -> Decision:
+    """The record's decision; where it ends an attempt other than in success, the row is moved once, here,
+    by `end_attempt` (db/lifecycle.py), and the decision is what that found."""
+    decision, end = _attempt(record, context, runtime, completion, trace)
+    if end is None:
+        return decision
+    with trace.step("completion") if end.ending in _AFTER_A_RUN else contextlib.nullcontext():
+        ended = end_attempt(runtime.db, end)
+    if end.ending is Ending.SNOOZED and not ended.changed:
+        return replace(decision, outcome=Outcome.DUPLICATE, error="another invocation took the job over while it ran")
+    if ended.cancelled:  # asked to stop, and it stopped: not retried
+        return replace(
+            decision, outcome=Outcome.CANCELLED, dead_letter=None, visibility_seconds=None, released=ended.released
+        )
+    return replace(decision, released=ended.released)
+
+
+_AFTER_A_RUN = (Ending.INVALID, Ending.FAILED)  # traced as the job's `completion` span
+
+
+def _attempt(
+    record: SqsRecord, context: Any, runtime: Runtime, completion: Completion, trace: JobTrace
+) -> tuple[Decision, AttemptEnd | None]:
+    """The decision, and how the row's attempt ends if not in success (None: the row is not changed here)."""
     config = runtime.config
     mid = record.message_id
     message = record.message
     if message is None:
         # Even if it names a job, a garbled body says nothing reliable about it: the row stays as it is.
         base = Decision(Outcome.DEAD_LETTERED, mid, record.job_id_hint)
-        return _dead_letter(base, DeadLetterKind.MALFORMED, f"malformed message: {record.malformed}")
+        return _dead_letter(base, DeadLetterKind.MALFORMED, f"malformed message: {record.malformed}"), None
 
     base = Decision(Outcome.DEAD_LETTERED, mid, message.job_id, message.type)
     name_job(trace, message.type, message.job_id)
@@ -93,71 +115,67 @@ def _decide(record: SqsRecord, context: Any, runtime: Runtime, completion: Compl
         job_type = get_job_type(message.type)
         handler = get_handler(message.type)
     except (UnknownJobType, HandlerNotFound) as err:
-        # The row of this type (if any) cannot run in this deployment: fail it with the reason. A row of
-        # another type is somebody else's and is left alone (job_type=).
-        fail_job(runtime.db, message.job_id, str(err), job_type=message.type)
-        return _dead_letter(base, DeadLetterKind.UNKNOWN_TYPE, str(err))
+        # The row of this type (if any) cannot run in this deployment: failed with the reason. A row of
+        # another type is somebody else's and is left alone.
+        end = AttemptEnd(Ending.UNRUNNABLE, message.job_id, error=str(err), job_type=message.type)
+        return _dead_letter(base, DeadLetterKind.UNKNOWN_TYPE, str(err)), end
 
     needed = max(config.min_time_left, handler.min_time_left or config.min_time_left)
     remaining_ms = _remaining_ms(context)
     if remaining_ms < needed.total_seconds() * 1000:
-        return replace(
-            base,
-            outcome=Outcome.DEFERRED,
-            visibility_seconds=0,
-            error=f"{remaining_ms} ms left, {int(needed.total_seconds() * 1000)} ms needed to start",
-        )
+        error = f"{remaining_ms} ms left, {int(needed.total_seconds() * 1000)} ms needed to start"
+        return replace(base, outcome=Outcome.DEFERRED, visibility_seconds=0, error=error), None
 
     with trace.step("claim"):
         claim = completion.claim(message.job_id, runtime.plan(handler))
-    later = retry_delay(record.receive_count, base=config.backoff_base_seconds, cap=config.backoff_max_seconds)
-    if claim.outcome in _TURNED_AWAY:  # by a gate of its type: unclaimed, no attempt spent
-        # a gate's own wait (a rate limit's next token, jittered), else soon after a slot frees (a job ends)
-        wait = claim.wait_seconds + random.uniform(0, claim.jitter_seconds)  # noqa: S311 - jitter, not secrecy
-        wait = wait or retry_delay(record.receive_count, base=1, cap=THROTTLED_MAX_SECONDS)
-        visibility = min(whole_seconds(wait), SQS_MAX_VISIBILITY_SECONDS)
-        return replace(base, outcome=Outcome.THROTTLED, visibility_seconds=visibility, error=claim.reason)
-    if claim.outcome is ClaimOutcome.NOT_FOUND:
-        return replace(base, outcome=Outcome.NOT_FOUND, visibility_seconds=later)
-    if claim.outcome is ClaimOutcome.COMPLETED:
-        return replace(base, outcome=Outcome.DUPLICATE)
-    if claim.outcome is ClaimOutcome.CANCELLED:  # acknowledged without running: an operator cancelled it
-        return replace(base, outcome=Outcome.CANCELLED)
-    if claim.outcome is ClaimOutcome.BUSY:
-        return replace(base, outcome=Outcome.BUSY, visibility_seconds=later)
-    if claim.outcome is ClaimOutcome.NOT_DUE:  # a debounce moved its run_at: back when it is due
-        assert claim.job is not None
-        assert claim.job.run_at is not None
-        wait = math.ceil((claim.job.run_at - utcnow()).total_seconds())
-        return replace(
-            base,
-            outcome=Outcome.DEFERRED,
-            visibility_seconds=min(max(wait, 1), SQS_MAX_VISIBILITY_SECONDS),
-            error=f"runs at {claim.job.run_at.isoformat()}: returned until then",
-        )
-    if claim.outcome is ClaimOutcome.TYPE_MISMATCH:
-        assert claim.job is not None
-        reason = f"message type {message.type!r} does not match job type {claim.job.type!r}; the job is untouched"
-        return _dead_letter(base, DeadLetterKind.TYPE_MISMATCH, reason)
-    if claim.outcome is ClaimOutcome.EXHAUSTED:
-        assert claim.job is not None
-        running = claim.job.status is JobStatus.PROCESSING
-        if running:
-            fail_job(runtime.db, message.job_id, ABANDONED, attempt=claim.job.attempts)
-        reason = ABANDONED if running else (claim.job.error or "no attempts left")
-        released = _settled(runtime, message.job_id)
-        return _dead_letter(base, DeadLetterKind.EXHAUSTED, reason, attempt=claim.job.attempts, released=released)
-
+    if claim.outcome is not ClaimOutcome.CLAIMED:
+        return _not_claimed(record, config, claim, base)
     job = claim.job
     assert job is not None
     base = replace(base, attempt=job.attempts, queue_wait_ms=queue_wait_ms(job))
     try:
         payload = job_type.validate(job.payload)  # the row is the source of truth, not the message's copy
     except InvalidPayload as err:
-        with trace.step("completion"):
-            fail_job(runtime.db, job.id, str(err), attempt=job.attempts)
-        return _dead_letter(base, DeadLetterKind.INVALID_PAYLOAD, str(err), released=_settled(runtime, job.id))
+        end = AttemptEnd(Ending.INVALID, job.id, job.attempts, str(err))
+        return _dead_letter(base, DeadLetterKind.INVALID_PAYLOAD, str(err)), end
     return _run(record, context, runtime, completion, job, handler, payload, base, trace)
+
+
+def _not_claimed(
+    record: SqsRecord, config: WorkerConfig, claim: Claim, base: Decision
+) -> tuple[Decision, AttemptEnd | None]:
+    """A claim that did not take the job: what becomes of the record, from why it did not."""
+    later = retry_delay(record.receive_count, base=config.backoff_base_seconds, cap=config.backoff_max_seconds)
+    job = claim.job
+    if claim.outcome in _TURNED_AWAY:  # by a gate of its type: unclaimed, no attempt spent
+        # a gate's own wait (a rate limit's next token, jittered), else soon after a slot frees (a job ends)
+        wait = claim.wait_seconds + random.uniform(0, claim.jitter_seconds)  # noqa: S311 - jitter, not secrecy
+        wait = wait or retry_delay(record.receive_count, base=1, cap=THROTTLED_MAX_SECONDS)
+        visibility = min(whole_seconds(wait), SQS_MAX_VISIBILITY_SECONDS)
+        return replace(base, outcome=Outcome.THROTTLED, visibility_seconds=visibility, error=claim.reason), None
+    if claim.outcome is ClaimOutcome.NOT_FOUND:
+        return replace(base, outcome=Outcome.NOT_FOUND, visibility_seconds=later), None
+    if claim.outcome is ClaimOutcome.COMPLETED:
+        return replace(base, outcome=Outcome.DUPLICATE), None
+    if claim.outcome is ClaimOutcome.CANCELLED:  # acknowledged without running: an operator cancelled it
+        return replace(base, outcome=Outcome.CANCELLED), None
+    if claim.outcome is ClaimOutcome.BUSY:
+        return replace(base, outcome=Outcome.BUSY, visibility_seconds=later), None
+    assert job is not None
+    if claim.outcome is ClaimOutcome.NOT_DUE:  # a debounce moved its run_at: back when it is due
+        assert job.run_at is not None
+        wait = math.ceil((job.run_at - utcnow()).total_seconds())
+        visibility = min(max(wait, 1), SQS_MAX_VISIBILITY_SECONDS)
+        error = f"runs at {job.run_at.isoformat()}: returned until then"
+        return replace(base, outcome=Outcome.DEFERRED, visibility_seconds=visibility, error=error), None
+    if claim.outcome is ClaimOutcome.TYPE_MISMATCH:
+        reason = f"message type {base.job_type!r} does not match job type {job.type!r}; the job is untouched"
+        return _dead_letter(base, DeadLetterKind.TYPE_MISMATCH, reason), None
+    # EXHAUSTED: died or failed on its last attempt. Still `processing` (its invocation died): failed now.
+    running = job.status is JobStatus.PROCESSING
+    reason = ABANDONED if running else (job.error or "no attempts left")
+    end = AttemptEnd(Ending.EXHAUSTED, job.id, job.attempts, ABANDONED, running=running)
+    return _dead_letter(base, DeadLetterKind.EXHAUSTED, reason, attempt=job.attempts), end
 
 
 def queue_wait_ms(job: Job) -> float | None:
@@ -176,9 +194,9 @@ def _run(
     payload: dict[str, Any],
     base: Decision,
     trace: JobTrace = NO_TRACE,
-) -> Decision:
+) -> tuple[Decision, AttemptEnd | None]:
     """Run the claimed job's handler: succeeded (its completion deferred to the next claim, or committed with
-    a transactional handler's writes), retried, or failed for good."""
+    a transactional handler's writes), snoozed, retried, or failed for good."""
     config = runtime.config
     ctx = JobContext(
         job_id=job.id,
@@ -207,28 +225,23 @@ def _run(
     except DatabaseUnavailable:
         raise  # the row stays processing; the stale window hands it to a later invocation
     except Snooze as snooze:
-        return _snoozed(runtime, job, replace(base, handler_ms=(time.perf_counter() - started) * 1000), snooze)
+        return _snoozed(job, replace(base, handler_ms=(time.perf_counter() - started) * 1000), snooze)
     except _CompletionLost as lost:
-        return replace(
-            base, outcome=Outcome.DUPLICATE, error=str(lost), handler_ms=(time.perf_counter() - started) * 1000
-        )
+        handler_ms = (time.perf_counter() - started) * 1000
+        return replace(base, outcome=Outcome.DUPLICATE, error=str(lost), handler_ms=handler_ms), None
     except Exception as err:  # ConnectionBusy (the handler deadlocked its own connection) lands here too
         error = f"{type(err).__name__}: {err}" if not isinstance(err, ResultNotStorable) else str(err)
         failed = replace(base, error=error, handler_ms=(time.perf_counter() - started) * 1000, handler_failed=True)
-        with trace.step("completion"):
-            if cancel_running(runtime.db, job.id, attempt=job.attempts):
-                # asked to stop, and it stopped: not retried
-                return replace(failed, outcome=Outcome.CANCELLED, released=_settled(runtime, job.id))
-            fail_job(runtime.db, job.id, error, attempt=job.attempts)
-        if SPENT(job):
-            return _dead_letter(failed, DeadLetterKind.FAILED, error, released=_settled(runtime, job.id))
+        end = AttemptEnd(Ending.FAILED, job.id, job.attempts, error, for_good=SPENT(job))
+        if end.for_good:
+            return _dead_letter(failed, DeadLetterKind.FAILED, error), end
         backoff = retry_delay(job.attempts, base=config.backoff_base_seconds, cap=config.backoff_max_seconds)
-        return replace(failed, outcome=Outcome.RETRY, visibility_seconds=backoff)
+        return replace(failed, outcome=Outcome.RETRY, visibility_seconds=backoff), end
     succeeded = replace(base, outcome=Outcome.SUCCEEDED, handler_ms=(time.perf_counter() - started) * 1000)
     if finished is not None:  # committed with the handler's own writes
-        return replace(succeeded, released=finished.released)
+        return replace(succeeded, released=finished.released), None
     completion.complete_with_next_claim(job, succeeded, result, trace)  # the UPDATE rides on the next claim
-    return succeeded
+    return succeeded, None
 
 
 class _CompletionLost(Exception):
@@ -256,30 +269,20 @@ def _run_in_transaction(
     return finished
 
 
-def _snoozed(runtime: Runtime, job: Job, base: Decision, snooze: Snooze) -> Decision:
+def _snoozed(job: Job, base: Decision, snooze: Snooze) -> tuple[Decision, AttemptEnd]:
     """The handler asked to run again later: the row pending with its run_at and the attempt given back; the
     message returned until then (a longer wait than SQS's 12-hour visibility comes back early and is
     returned again by the claim's due check)."""
     wait = math.ceil(snooze.seconds)
-    if not snooze_job(runtime.db, job.id, attempt=job.attempts, run_at=utcnow() + timedelta(seconds=wait)):
-        return replace(base, outcome=Outcome.DUPLICATE, error="another invocation took the job over while it ran")
-    return replace(
+    end = AttemptEnd(Ending.SNOOZED, job.id, job.attempts, run_at=utcnow() + timedelta(seconds=wait))
+    decision = replace(
         base,
         outcome=Outcome.SNOOZED,
         attempt=job.attempts - 1,
         visibility_seconds=min(wait, SQS_MAX_VISIBILITY_SECONDS),
         error=f"snoozed for {wait} s",
     )
-
-
-def _settled(runtime: Runtime, job_id: UUID) -> tuple[UUID, ...]:
-    """The job failed or was cancelled: settle the jobs waiting for it, if it finished for good (a retry
-    ahead settles nothing). Dependents released (on_failure "continue") are the batch's to send. If this
-    fails, the sweeper settles them later (db.dependencies.unsettled_finished)."""
-    try:
-        return tuple(settle(runtime.db, [job_id]).released)
-    except DatabaseUnavailable:
-        return ()
+    return decision, end
 
 
 def held_for_order(record: SqsRecord) -> Decision:
