@@ -22,7 +22,7 @@ define debian_package
 	@test -x $(1) || { echo "make $@: no $(2) at $(1); install Debian's $(2) package" >&2; exit 1; }
 endef
 
-.PHONY: deps wheel local console synth deploy test check lint typecheck unit integration infra e2e migrate diff snapshot statements reliability bench pgbouncer browser deploy-local destroy-local clean
+.PHONY: deps wheel local console synth deploy test check lint typecheck unit integration infra e2e migrate diff snapshot statements trip reliability bench pgbouncer browser deploy-local destroy-local clean
 
 deps: $(VENV)/.installed node_modules/.installed
 
@@ -130,6 +130,10 @@ migrate: deps
 # psycopg sends it (tests/db/test_statements_doc.py fails in `make test` when the page is behind).
 statements: deps
 	JOBSTACK_STATEMENTS_DOC=1 $(PYTEST) tests/db/test_statements_doc.py -q -p no:xdist
+
+# The worker's trip (the SQS event followed call by call through the code), written into docs/architecture.md.
+trip: deps
+	$(VENV)/bin/python -m tests.support.trip --write
 
 # The reliability suite, writing docs/reliability.md from this complete run (no other run writes it).
 reliability: deps

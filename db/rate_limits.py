@@ -12,7 +12,6 @@ due (`TokenVerdict.wait_seconds`).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -111,8 +110,3 @@ def seconds_to_token(conn: Connection, limiter: Limiter, now: datetime) -> float
     params = {"name": limiter.name, "rate": limiter.per_second, "burst": limiter.burst, "now": now}
     level = conn.execute(peek, params).scalar() or 0.0  # type: ignore[call-overload]
     return max((1 - float(level)) / limiter.per_second, 0.0)
-
-
-def whole_seconds(wait: float) -> int:
-    """A wait as SQS's visibility takes it: whole seconds, at least one."""
-    return max(1, math.ceil(wait))

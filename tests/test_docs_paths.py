@@ -23,14 +23,6 @@ def test_every_file_the_architecture_page_names_exists() -> None:
     assert sorted(p for p in named if not (ROOT / p).is_file()) == []
 
 
-def test_the_record_trip_is_at_most_six_worker_files() -> None:
-    page = (ROOT / "docs" / "architecture.md").read_text()
-    trip = re.search(r"The record's trip in the worker is \w+ files: (.+?), each", page, re.S)
-    assert trip is not None
-    files = re.findall(r"`(\w+\.py)`", trip.group(1))
-    assert 1 <= len(files) <= 6 and all((ROOT / "worker" / f).is_file() for f in files)
-
-
 def test_every_module_the_readme_layout_names_exists() -> None:
     readme = (ROOT / "README.md").read_text()
     layout = readme[readme.index("## Layout") :]

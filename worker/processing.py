@@ -30,14 +30,12 @@ from db import (
     Job,
     JobStatus,
     UnknownJobType,
-    get_job_type,
     redact,
 )
 from db.clock import utcnow
 from db.dependencies import ResultNotStorable, encode_result
 from db.lifecycle import AttemptEnd, Ending, Finished, end_attempt, finish_job
 from db.queue_wait import queue_wait
-from db.rate_limits import whole_seconds
 from db.sqs_limits import SQS_MAX_VISIBILITY_SECONDS
 from db.states import SPENT
 from worker.backoff import retry_delay
@@ -48,7 +46,7 @@ from worker.exceptions import HandlerNotFound, Snooze
 from worker.observability import LOGGER_NAME, job_logger
 from worker.outcomes import ABANDONED, NOT_RUN, Decision, Outcome
 from worker.record import SqsRecord
-from worker.registry import JobContext, RegisteredHandler, get_handler
+from worker.registry import JobContext, RegisteredHandler
 from worker.runtime import Runtime
 from worker.tracing import NO_TRACE, JobTrace, name_job
 
@@ -112,14 +110,14 @@ def _attempt(
     base = Decision(Outcome.DEAD_LETTERED, mid, message.job_id, message.type)
     name_job(trace, message.type, message.job_id)
     try:
-        job_type = get_job_type(message.type)
-        handler = get_handler(message.type)
+        runnable = runtime.runnable(message.type)
     except (UnknownJobType, HandlerNotFound) as err:
         # The row of this type (if any) cannot run in this deployment: failed with the reason. A row of
         # another type is somebody else's and is left alone.
         end = AttemptEnd(Ending.UNRUNNABLE, message.job_id, error=str(err), job_type=message.type)
         return _dead_letter(base, DeadLetterKind.UNKNOWN_TYPE, str(err)), end
 
+    job_type, handler = runnable.job_type, runnable.handler
     needed = max(config.min_time_left, handler.min_time_left or config.min_time_left)
     remaining_ms = _remaining_ms(context)
     if remaining_ms < needed.total_seconds() * 1000:
@@ -127,7 +125,7 @@ def _attempt(
         return replace(base, outcome=Outcome.DEFERRED, visibility_seconds=0, error=error), None
 
     with trace.step("claim"):
-        claim = completion.claim(message.job_id, runtime.plan(handler))
+        claim = completion.claim(message.job_id, runnable.plan)
     if claim.outcome is not ClaimOutcome.CLAIMED:
         return _not_claimed(record, config, claim, base)
     job = claim.job
@@ -151,7 +149,7 @@ def _not_claimed(
         # a gate's own wait (a rate limit's next token, jittered), else soon after a slot frees (a job ends)
         wait = claim.wait_seconds + random.uniform(0, claim.jitter_seconds)  # noqa: S311 - jitter, not secrecy
         wait = wait or retry_delay(record.receive_count, base=1, cap=THROTTLED_MAX_SECONDS)
-        visibility = min(whole_seconds(wait), SQS_MAX_VISIBILITY_SECONDS)
+        visibility = min(max(1, math.ceil(wait)), SQS_MAX_VISIBILITY_SECONDS)  # whole seconds, one at least
         return replace(base, outcome=Outcome.THROTTLED, visibility_seconds=visibility, error=claim.reason), None
     if claim.outcome is ClaimOutcome.NOT_FOUND:
         return replace(base, outcome=Outcome.NOT_FOUND, visibility_seconds=later), None

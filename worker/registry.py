@@ -147,11 +147,6 @@ def get_handler(name: str) -> RegisteredHandler:
     return handler
 
 
-def registered(name: str) -> RegisteredHandler | None:
-    """The handler of `name` if this worker runs it (None: it does not, and the record's decision says so)."""
-    return _handlers.get(name)
-
-
 def check_fits(function_timeout: timedelta) -> None:
     """Refuse a handler that could never start: one whose `min_time_left_seconds` is at or above the
     function timeout would be deferred on every delivery, forever."""

@@ -22,20 +22,30 @@ import os
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from db import DB, ClaimPlan, create_db, plan_for
+from db import DB, ClaimPlan, JobType, create_db, get_job_type, plan_for
 from db.rate_limits import Limiter
 from worker.config import WorkerConfig, load_config, log_level_number
 from worker.observability import LOGGER_NAME, configure_logging
-from worker.registry import RegisteredHandler, check_fits, check_rate_limits
+from worker.registry import RegisteredHandler, check_fits, check_rate_limits, get_handler
 from worker.secrets import database_url_from_secret
 
 POOL_TIMEOUT_SECONDS = 3
 #: However often credentials are refused, the secret is read at most this often.
 MIN_SECONDS_BETWEEN_SECRET_READS = 30.0
 log = logging.getLogger(LOGGER_NAME)
+
+
+@dataclass(frozen=True)
+class Runnable:
+    """A job type as this worker runs it: composed once per type (`Runtime.runnable`)."""
+
+    job_type: JobType  # its payload schema and attempts (db/job_types.py)
+    handler: RegisteredHandler
+    plan: ClaimPlan  # how its deliveries claim (db/claiming/)
 
 
 class Runtime:
@@ -54,9 +64,9 @@ class Runtime:
 
     @config.setter
     def config(self, config: WorkerConfig) -> None:
-        """A new configuration (tests, the local runner) drops the claim plans composed from the old one."""
+        """A new configuration (tests, the local runner) drops what was composed from the old one."""
         self._config = config
-        self._plans: dict[str, ClaimPlan] = {}
+        self._runnables: dict[str, Runnable] = {}
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Runtime:
@@ -105,23 +115,28 @@ class Runtime:
         if old and "db" in self.__dict__ and self.config.database_secret_arn:
             self.refresh_secret("max age", fresh=False)
 
-    def plan(self, handler: RegisteredHandler) -> ClaimPlan:
-        """The claim plan of the handler's type: its flow control (a limit per concurrency key, a named rate
-        limit) composed with the claim rule once, at its first job, and kept for the container's life."""
-        plan = self._plans.get(handler.type)
-        if plan is None:
-            limiter = None
-            if handler.rate_limit is not None:
-                check_rate_limits(self.config.rate_limits)  # one line naming the limiter the settings lack
-                limit = self.config.rate_limits[handler.rate_limit]
-                limiter = Limiter(handler.rate_limit, limit.per_second, limit.burst)
-            plan = self._plans[handler.type] = plan_for(
-                handler.type,
-                stale_after=self.config.stale_after,
-                concurrency_per_key=handler.concurrency_per_key,
-                limiter=limiter,
-            )
-        return plan
+    def runnable(self, type_name: str) -> Runnable:
+        """What running a job of `type_name` needs: its payload schema, its handler and its claim plan (its
+        flow control composed with the claim rule), composed at its first job and kept for the container's
+        life. UnknownJobType or HandlerNotFound (in that order) if this deployment cannot run it."""
+        job_type, handler = get_job_type(type_name), get_handler(type_name)
+        found = self._runnables.get(type_name)
+        if found is None or found.handler is not handler or found.job_type is not job_type:  # (re-registered)
+            found = self._runnables[type_name] = Runnable(job_type, handler, self._plan(handler))
+        return found
+
+    def _plan(self, handler: RegisteredHandler) -> ClaimPlan:
+        limiter = None
+        if handler.rate_limit is not None:
+            check_rate_limits(self.config.rate_limits)  # one line naming the limiter the settings lack
+            limit = self.config.rate_limits[handler.rate_limit]
+            limiter = Limiter(handler.rate_limit, limit.per_second, limit.burst)
+        return plan_for(
+            handler.type,
+            stale_after=self.config.stale_after,
+            concurrency_per_key=handler.concurrency_per_key,
+            limiter=limiter,
+        )
 
     @cached_property
     def sqs(self) -> Any:

@@ -11,8 +11,10 @@ is not followed, and is listed.
 
 Each function entered is an event; a STAY is a run of consecutive events in one file, and the trip's
 ROOMS are the files it stays in. A function already walked with the same parameters is entered again (an
-event) but not walked again. `python -m tests.support.trip` prints the trip that docs/architecture.md
-shows; tests/test_worker_trip.py holds the page and the goal to it.
+event) but not walked again. A call from the worker into `db/` (the shared boundary) is a stop in the db
+module it enters, not walked further: what db does inside is db's own trip. `python -m tests.support.trip`
+prints the worker's trip; `make trip` writes it into docs/architecture.md, and tests/test_worker_trip.py
+holds the page to the code.
 """
 
 from __future__ import annotations
@@ -291,10 +293,27 @@ def table(trip: Trip) -> str:
 
 
 WORKER_EVENT = "worker/handler.py:handler:event"
+PAGE = ROOT / "docs" / "architecture.md"
+BEGIN, END = "<!-- the worker's trip: begin -->", "<!-- the worker's trip: end -->"
+
+
+def summary(trip: Trip) -> str:
+    return f"{len(trip.stays())} stays in {len(trip.rooms())} files"
+
+
+def section(trip: Trip) -> str:
+    """The page's section between its markers: the table and its totals, as computed."""
+    return f"{BEGIN}\n```text\n{table(trip)}\n\n{summary(trip)}\n```\n{END}"
+
+
+def written_section(page: str) -> str:
+    return page[page.index(BEGIN) : page.index(END) + len(END)]
+
 
 if __name__ == "__main__":
-    trip = walk(sys.argv[1] if len(sys.argv) > 1 else WORKER_EVENT)
+    trip = walk(WORKER_EVENT)
+    if sys.argv[1:] == ["--write"]:  # make trip
+        page = PAGE.read_text()
+        PAGE.write_text(page.replace(written_section(page), section(trip)))
     print(table(trip))
-    print(f"{len(trip.stays())} stays in {len(trip.rooms())} files")
-    for call in trip.not_followed:
-        print(f"not followed: {call}")
+    print(summary(trip))

@@ -1,0 +1,35 @@
+"""The worker's trip, computed from the code: the SQS event followed call by call from worker/handler.py
+(tests/support/trip.py), held against docs/architecture.md, which shows it, and against the figures this
+code reached, so that a change which lengthens the record's path through the worker is seen in review."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.trip import PAGE, WORKER_EVENT, section, walk, written_section
+
+pytestmark = pytest.mark.unit
+
+#: The trip's length when this test was last tightened: it may shrink (tighten these), never grow unseen.
+MOST_STAYS, MOST_FILES = 48, 23
+
+
+def test_the_architecture_page_shows_the_trip_the_code_makes() -> None:
+    trip = walk(WORKER_EVENT)
+    assert written_section(PAGE.read_text()) == section(trip), "the trip changed: run `make trip` and review it"
+
+
+def test_the_trip_is_no_longer_than_it_was() -> None:
+    trip = walk(WORKER_EVENT)
+    assert len(trip.stays()) <= MOST_STAYS and len(trip.rooms()) <= MOST_FILES
+
+
+def test_the_walk_follows_the_value_and_only_the_value() -> None:
+    """The event reaches the batch, the decision and the claim plan's module; the sweeper, which the worker
+    never calls with the event, is not on its trip."""
+    trip = walk(WORKER_EVENT)
+    stays = trip.stays()
+    assert stays[0] == ("worker/handler.py", ["handler"]) and stays[1] == ("worker/batch.py", ["process_batch"])
+    rooms = trip.rooms()
+    assert {"worker/processing.py", "worker/transport.py", "db/lifecycle.py"} <= set(rooms)
+    assert "worker/sweeper.py" not in rooms
