@@ -7,80 +7,15 @@ Every command takes the connection options after its name, e.g.
 from __future__ import annotations
 
 import argparse
-import math
-import re
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
-from uuid import UUID
 
+from cli.argument_types import duration_type, milliseconds, positive, since_type, uuid_type
 from cli.dead_letter_kinds import ALL_KINDS, JOB_STATUSES, NEVER_SUCCEED
 from cli.errors import USAGE
+from cli.job_options import add_option_flags
 
-_DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 DESCRIPTION = "publish, inspect, retry and redrive jobs; pause the worker; run the whole pipeline locally"
-
-
-# -- argument types ---------------------------------------------------------------------------------------
-
-
-def since_type(value: str) -> datetime:
-    """`30m`, `2h`, `7d` ago, or an ISO 8601 time (UTC if no zone)."""
-    match = _DURATION.match(value.strip())
-    if match:
-        return datetime.now(UTC) - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is neither a duration like 30m, 2h, 7d nor an ISO time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def at_type(value: str) -> datetime:
-    """An ISO 8601 time, `Z` accepted; UTC if it names no zone."""
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO 8601 time like 2026-12-01T09:00Z") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def duration_type(value: str) -> timedelta:
-    """`30d`, `12h`, `90m`, `2w`: an age."""
-    match = _DURATION.match(value.strip())
-    if not match and value.strip().startswith("-"):
-        raise argparse.ArgumentTypeError(f"{value!r}: a duration is never negative (30d, 12h or 90m)")
-    if not match:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a duration like 30d, 12h or 90m")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-
-
-def uuid_type(value: str) -> UUID:
-    try:
-        return UUID(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a job id (a UUID)") from None
-
-
-def milliseconds(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of milliseconds") from None
-    if not math.isfinite(number) or number < 0:
-        raise argparse.ArgumentTypeError(f"{value} must be zero or more milliseconds")
-    return number
-
-
-def positive(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return number
 
 
 # -- the parser -------------------------------------------------------------------------------------------
@@ -156,16 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     source = p.add_mutually_exclusive_group()
     source.add_argument("--payload", default="{}", help="the payload as JSON (default {})")
     source.add_argument("--payload-file", type=Path, help="read the payload JSON from a file ('-' for stdin)")
-    when = p.add_mutually_exclusive_group()
-    when.add_argument("--delay", type=int, default=0, help="seconds before the message becomes visible (0-900)")
-    when.add_argument("--at", type=at_type, help="run at this time: 2026-12-01T09:00Z (ISO 8601; UTC if no zone)")
-    when.add_argument("--in", dest="in_", type=duration_type, metavar="DURATION", help="run after 90m, 3h, 2d")
+    add_option_flags(p)  # every JobOptions key (cli/job_options.py)
     p.add_argument(
         "--allow-past", action="store_true", help="accept an --at more than a minute ago (the job then runs now)"
     )
-    p.add_argument("--key", help="idempotency key: publishing the same type and key again returns the first job")
-    p.add_argument("--ordering-key", help="FIFO pools: jobs with one key run one at a time, in publishing order")
-    p.add_argument("--priority", help="run in this priority lane (a pool with `priority` in the stack's settings)")
 
     command("routes", "the line a web app exports to publish to every pool: export JOBSTACK_ROUTES='...'")
 

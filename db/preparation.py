@@ -14,8 +14,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypedDict
+from typing import Any, TypedDict, Unpack
 
+from .clock import utcnow
 from .destinations import Queue
 from .exceptions import IdempotencyConflict, InvalidBatchItem, PayloadTooLarge
 from .job_types import get_job_type
@@ -30,7 +31,8 @@ MAX_SCHEDULE_AHEAD = timedelta(days=366)
 
 @dataclass(frozen=True)
 class JobRequest:
-    """One job for `publish_many`."""
+    """One job for `publish_many`, `enqueue_many` or a workflow's step. `JobRequest.of(type, payload,
+    **options)` takes the options exactly as `publish` does (`delay` too)."""
 
     type: str
     payload: dict[str, Any]
@@ -57,6 +59,12 @@ class JobRequest:
     #: The priority lane to run in (a pool of the stack with this `priority`), whatever the type's pool;
     #: None: the type's own pool. Kept on the row, so every later send goes to the same lane.
     priority: str | None = None
+
+    @classmethod
+    def of(cls, type: str, payload: dict[str, Any], **options: Unpack[JobOptions]) -> JobRequest:
+        """The request `publish(db, type, payload, **options)` would make: the same options, checked the
+        same way (`request_of`)."""
+        return request_of(type, payload, options, now=utcnow())
 
 
 class JobOptions(TypedDict, total=False):

@@ -13,6 +13,7 @@ from uuid import UUID
 from cli import summaries
 from cli.cancelling import cancel_and_send
 from cli.errors import FAILED, OK, USAGE, CliError
+from cli.job_options import options_of
 from cli.output import Progress, emit_json, fields, table
 from cli.retrying import retry_jobs
 from cli.target import Target, stack_settings
@@ -38,27 +39,18 @@ PAST_AT_TOLERANCE = timedelta(minutes=1)
 
 
 def cmd_publish(args: argparse.Namespace, target: Target) -> int:
-    if args.at is not None and not args.allow_past and args.at < datetime.now(UTC) - PAST_AT_TOLERANCE:
+    options = options_of(args)
+    at = options.get("run_at")
+    if at is not None and not args.allow_past and at < datetime.now(UTC) - PAST_AT_TOLERANCE:
         raise CliError(
-            f"--at {args.at:%Y-%m-%d %H:%M %Z} is in the past (a typo?): give a future time, or add --allow-past "
+            f"--at {at:%Y-%m-%d %H:%M %Z} is in the past (a typo?): give a future time, or add --allow-past "
             "to run the job now",
             USAGE,
         )
     payload = _read_payload(args)
     import worker.jobs  # noqa: F401 - the worker's job modules, so a type one of them registers is known here too
 
-    job = publish(
-        target.db,
-        args.type,
-        payload,
-        queue=target.destination,
-        delay_seconds=args.delay,
-        idempotency_key=args.key,
-        run_at=args.at,
-        delay=args.in_,
-        ordering_key=args.ordering_key,
-        priority=args.priority,
-    )
+    job = publish(target.db, args.type, payload, queue=target.destination, **options)
     if args.json:
         emit_json(job)
     else:

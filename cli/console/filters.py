@@ -9,9 +9,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from cli.argument_types import since_type
 from cli.console.context import BadInput
 from cli.console.sources import Sources
-from cli.parser import since_type
 from db import JobStatus
 from db.admin import JobFilter
 

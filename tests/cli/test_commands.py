@@ -487,3 +487,22 @@ def test_the_command_line_schedules_lists_shows_and_cancels(jobs: Jobs, pg_db: D
     assert at.code == 2 and "at most 366 days ahead" in at.err
     cancelled = jobs("cancel", "--status", "scheduled")
     assert cancelled.code == 0 and cancelled.out.startswith("cancelled 1 job(s)")
+
+
+def test_publish_takes_every_job_option_as_a_flag(jobs: Jobs, pg_db: DB, queue: Queue) -> None:
+    """The flags are JobOptions' keys (cli/job_options.py): what a web app can ask of publish, the CLI can."""
+    first = jobs("publish", "test-echo", "--unique-key", "report-7", "--max-attempts", "2", "--json")
+    again = jobs("publish", "test-echo", "--unique-key", "report-7", "--json")
+    assert first.code == 0 and again.code == 0, (first.err, again.err)
+    first_id = uuid.UUID(json.loads(first.out)["id"])
+    assert uuid.UUID(json.loads(again.out)["id"]) == first_id  # one job per type and key not started yet
+    waiting = jobs("publish", "test-echo", "--after", str(first_id), "--on-failure", "continue",
+                   "--concurrency-key", "tenant-9", "--json")  # fmt: skip
+    assert waiting.code == 0, waiting.err
+    rows = {row.id: row for row in list_jobs(pg_db)}
+    assert rows[first_id].max_attempts == 2 and rows[first_id].unique_key == "report-7"
+    later = rows[uuid.UUID(json.loads(waiting.out)["id"])]
+    assert later.status is JobStatus.WAITING and later.concurrency_key == "tenant-9"
+    refused = jobs("publish", "test-echo", "--on-conflict", "replace")  # the library's rule, written once
+    assert refused.code == 2 and refused.err.count("\n") == 1 and "unique_key" in refused.err, refused.err
+    assert len(list_jobs(pg_db)) == 2

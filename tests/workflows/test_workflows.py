@@ -461,3 +461,20 @@ def test_a_batch_of_members_costs_what_a_batch_of_plain_jobs_costs(
     with count_statements(any_db) as counts:
         assert process_batch(event, FakeLambdaContext(), runtime) == {"batchItemFailures": []}
     assert counts == {"UPDATE": 2, "WITH": 10, "SELECT": 1, "(autocommit)": 13}
+
+
+def test_a_steps_options_are_publishs_options(any_db: DB, queue: Queue, seen: Seen) -> None:
+    """`JobRequest.of` takes the options exactly as `publish` does (jobstack.JobOptions), `delay` included:
+    a chain's steps keep them, and an option publish does not know is one line."""
+    chain = publish_chain(
+        any_db,
+        [JobRequest.of("wf-member", {"n": 1}, max_attempts=2), JobRequest.of("wf-member", {"n": 2}, priority="high")],
+        queue=queue,
+    )
+    first, second = chain.jobs
+    assert first.max_attempts == 2 and first.status is JobStatus.PENDING
+    assert second.priority == "high" and second.status is JobStatus.WAITING
+    later = JobRequest.of("wf-member", {}, delay=timedelta(minutes=20))
+    assert later.run_at is not None and timedelta(minutes=19) < later.run_at - utcnow() <= timedelta(minutes=20)
+    with pytest.raises(TypeError, match=r"^unknown job option 'retries': the options are delay_seconds, "):
+        JobRequest.of("wf-member", {}, retries=3)  # type: ignore[call-arg]
