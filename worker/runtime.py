@@ -29,6 +29,7 @@ from typing import Any
 from db import DB, ClaimPlan, JobType, create_db, get_job_type, plan_for
 from db.rate_limits import Limiter
 from worker.config import WorkerConfig, load_config, log_level_number
+from worker.contract import BATCHED
 from worker.observability import LOGGER_NAME, configure_logging
 from worker.registry import RegisteredHandler, check_fits, check_rate_limits, get_handler
 from worker.secrets import database_url_from_secret
@@ -123,6 +124,11 @@ class Runtime:
         found = self._runnables.get(type_name)
         if found is None or found.handler is not handler or found.job_type is not job_type:  # (re-registered)
             found = self._runnables[type_name] = Runnable(job_type, handler, self._plan(handler))
+            if self.config.completion == BATCHED and found.plan.unbatchable is not None:
+                log.info(
+                    "claimed one by one in this batched pool",
+                    extra={"type": type_name, "reason": found.plan.unbatchable},
+                )
         return found
 
     def _plan(self, handler: RegisteredHandler) -> ClaimPlan:

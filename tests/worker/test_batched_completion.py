@@ -26,6 +26,7 @@ from bench.statements import count_statements
 from db import DB, JobRequest, JobStatus, Queue, get_job, publish_many
 from tests.support.esm import FakeLambdaContext, receive_event
 from tests.support.factories import insert_job
+from tests.support.flow_control import HOT, Spans
 from tests.support.worker_support import Calls, CountCalls, job_type_for_test
 from worker.batch import process_batch
 from worker.contract import BATCHED
@@ -173,3 +174,35 @@ def test_a_worker_killed_mid_batch_leaves_claims_the_stale_window_reruns(
         assert process_batch(event, FakeLambdaContext(), batched) == {"batchItemFailures": []}
     assert runs == [2] * 5
     assert all(get_job(pg_db, i).status is JobStatus.COMPLETED for i in ids)  # type: ignore[union-attr]
+
+
+def test_a_gate_that_cannot_batch_claims_its_jobs_one_by_one_and_says_so(
+    pg_db: DB, queue: Queue, batched: Runtime, tenants: Spans, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A batched pool with a type limited per concurrency key: the plain jobs are claimed in the batch's
+    one statement, the keyed ones one by one under their key's lock (a batch claim could not count the
+    key's slots), and the worker says once why. A keyed success holds its slot until the batch completes
+    it, at the batch's end, so with 2 slots the key's third and fourth jobs are returned, unclaimed."""
+    plain = [JobRequest("test-echo", {"n": n}) for n in range(3)]
+    keyed = [JobRequest("tenant-sync", {"n": HOT + n}, concurrency_key="tenant-42") for n in range(4)]
+    publish_many(pg_db, plain + keyed, queue=queue)
+    event = receive_event(queue)
+    assert len(event["Records"]) == 7
+    with caplog.at_level("INFO", logger="jobstack.worker"), count_statements(pg_db) as counts:
+        response = process_batch(event, FakeLambdaContext(), batched)
+    assert len(_failed(response)) == 2 and len(tenants.runs) == 2
+    said = [r for r in caplog.records if r.getMessage() == "claimed one by one in this batched pool"]
+    assert [(r.type, r.reason) for r in said] == [  # type: ignore[attr-defined]
+        (
+            "tenant-sync",
+            "concurrency per key (2): its key's running jobs are counted under a lock held by one claim at a time",
+        )
+    ]
+    with pg_db.begin() as conn:
+        statuses = conn.execute(text("SELECT type, status, attempts FROM background_jobs ORDER BY type")).all()
+    assert sorted(tuple(s) for s in statuses) == sorted(
+        [("test-echo", "completed", 1)] * 3
+        + [("tenant-sync", "completed", 1)] * 2
+        + [("tenant-sync", "pending", 0)] * 2
+    )
+    assert counts["UPDATE"] >= 1  # the plain jobs' one batch claim
