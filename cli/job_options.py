@@ -7,10 +7,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cli.argument_types import at_type, duration_type, uuid_type
-from db import JobOptions
+
+if TYPE_CHECKING:  # `jobs --help` and completion load no database code (tests/cli/test_output.py)
+    from db import JobOptions
 
 
 @dataclass(frozen=True)
