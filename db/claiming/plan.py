@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from sqlalchemy import Connection
@@ -30,11 +30,12 @@ from ..lifecycle import Finished, finished_from_row, in_one_statement
 from ..models import Job, JobStatus
 from ..rate_limits import Limiter
 from . import statements as sql
-from .concurrency_gate import ConcurrencyGate
-from .gate import Gate, GateSql
+from .gate import GateSql
 from .outcome import Claim, ClaimOutcome
 from .params import DUE_TOLERANCE
-from .rate_limit_gate import RateLimitGate
+
+if TYPE_CHECKING:  # the protocol is a type; a gate's module loads only for a type composed with it
+    from .gate import Gate
 
 
 @dataclass(frozen=True)
@@ -177,8 +178,12 @@ def plan_for(
     first, as the gates are listed, and a job the rate limit turns away never takes the key's count."""
     gates: list[Gate] = []
     if limiter is not None:
+        from .rate_limit_gate import RateLimitGate  # a plain type's worker never loads it
+
         gates.append(RateLimitGate(limiter))
     if concurrency_per_key is not None:
+        from .concurrency_gate import ConcurrencyGate
+
         gates.append(ConcurrencyGate(concurrency_per_key))
     return ClaimPlan(job_type, stale_after, tuple(gates))
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 
 from db import lifecycle, relay
-from db.claiming import RateLimitGate, statements
+from db.claiming import statements
+from db.claiming.rate_limit_gate import RateLimitGate
 from db.rate_limits import Limiter
 
 pytestmark = pytest.mark.unit
