@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from cli.console.acting import acting
 from cli.console.context import EXTENSION, BadInput, Console
-from cli.console.guard import COOKIE, CSRF_FIELD, SECURITY_HEADERS, TOKEN_PARAMETER, Guard
+from cli.console.guard import CSRF_FIELD, SECURITY_HEADERS, TOKEN_PARAMETER, Guard
 from cli.console.pages import pages
 from cli.console.sources import Sources, ago
 from cli.errors import CliError
@@ -49,6 +49,8 @@ def create_app(sources: Sources, guard: Guard, *, read_only: bool = False, refre
     def _guard() -> Response | None:
         if not guard.host_ok(request.host):
             abort(403, "this console answers to its own address only (the Host header named another)")
+        if request.method == "GET" and request.path.startswith("/static/"):
+            return None  # its own stylesheet and script, no data: a refusal page is styled too
         given = request.args.get(TOKEN_PARAMETER)
         if given is not None:
             if not guard.token_ok(given):
@@ -56,15 +58,16 @@ def create_app(sources: Sources, guard: Guard, *, read_only: bool = False, refre
             if request.method == "GET":  # the cookie from now on; the token leaves the address bar
                 query = {k: v for k, v in request.args.items(multi=True) if k != TOKEN_PARAMETER}
                 response = redirect(request.path + (f"?{urlencode(query)}" if query else ""), code=303)
-                response.set_cookie(COOKIE, guard.token, httponly=True, samesite="Strict", path="/")
+                session = guard.open_session()  # the cookie holds a session id, never the token
+                response.set_cookie(guard.cookie, session, httponly=True, samesite="Strict", path="/")
                 return response  # type: ignore[return-value]
-        elif not guard.token_ok(request.cookies.get(COOKIE)):
+        elif not guard.session_ok(request.cookies.get(guard.cookie)):
             abort(403, "no token: open the URL `jobs console` printed (it ends in ?token=...)")
         if request.method == "POST":
             if read_only:
                 abort(403, "this console is read-only (started with --read-only)")
-            if not guard.origin_ok(request.headers.get("Origin"), request.host):
-                abort(403, "a form from another site cannot act here")
+            if not guard.origin_ok(request.headers.get("Origin"), request.headers.get("Referer"), request.host):
+                abort(403, "a change must come from this console's own page (its browser sent no Origin or Referer)")
             if not guard.csrf_ok(request.form.get(CSRF_FIELD)):
                 abort(403, "this form is stale or not the console's own: reload the page and try again")
         return None

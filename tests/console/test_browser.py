@@ -213,3 +213,27 @@ def test_dead_letters_schedules_and_pools_pages_render(
     expect(page.get_by_text(dlq.url.rsplit("/", 1)[-1])).to_be_visible()
     shot(page, "pools")
     assert _problems(page) == []
+
+
+def test_the_refusal_page_is_styled_and_the_session_cookie_is_this_consoles_own(
+    target: Target, pg_db: DB, page: Page
+) -> None:
+    """A refusal loads its stylesheet (no error in the browser); the cookie the token is exchanged for is
+    named for this console's port and holds no token, so a second console beside it keeps its own."""
+    with running_console(target) as first, running_console(target, read_only=True) as second:
+        statics: list[tuple[str, int]] = []
+        page.on("response", lambda r: statics.append((r.url, r.status)) if "/static/" in r.url else None)
+        refused = page.goto(first.base_url + "/jobs")
+        assert refused is not None and refused.status == 403
+        assert "system-ui" in page.evaluate("getComputedStyle(document.body).fontFamily")  # console.css applied
+        assert statics and all(status == 200 for _, status in statics), statics
+        # Chromium reports the refused page itself (one line); nothing else failed to load
+        assert len(_problems(page)) == 1 and "403" in _problems(page)[0], _problems(page)
+        page.goto(first.url)
+        page.goto(second.url)
+        cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+        assert set(cookies) == {first.guard.cookie, second.guard.cookie}
+        assert first.guard.token not in cookies.values() and second.guard.token not in cookies.values()
+        assert page.goto(first.base_url + "/jobs").status == 200  # type: ignore[union-attr]  # still signed in
+        assert page.goto(second.base_url + "/jobs").status == 200  # type: ignore[union-attr]
+        shot(page, "two-consoles")

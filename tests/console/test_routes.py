@@ -40,7 +40,7 @@ PAGES = [
 ]
 
 
-@pytest.mark.parametrize("path", [*PAGES, "/static/console.js"])
+@pytest.mark.parametrize("path", PAGES)
 def test_every_route_without_the_token_is_403(target: Target, pg_db: DB, path: str) -> None:
     client, _ = client_for(target, log_in=False)
     response = client.get(path)
@@ -59,6 +59,30 @@ def test_a_wrong_token_is_403_and_the_right_one_becomes_a_cookie(target: Target,
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
     assert client.get("/jobs?status=failed").status_code == 200
+
+
+def test_the_cookie_is_named_for_the_port_and_holds_a_session_never_the_token(target: Target, pg_db: DB) -> None:
+    """Browsers send a cookie to every port of 127.0.0.1: another local server must not learn the token,
+    and a second console (prod read-only beside dev) must not replace the first one's cookie."""
+    client, guard = client_for(target, log_in=False)
+    set_cookie = client.get(f"/?token={guard.token}").headers["Set-Cookie"]
+    name, value = set_cookie.split(";", 1)[0].split("=", 1)
+    assert name == f"jobstack_console_{guard.port}" and value != guard.token and guard.token not in set_cookie
+    other = Guard("127.0.0.1", guard.port + 1)
+    assert other.cookie != guard.cookie
+    stolen, _ = client_for(target, log_in=False)
+    stolen.set_cookie(guard.cookie, guard.token, domain="127.0.0.1")  # the token itself is no session
+    assert stolen.get("/jobs").status_code == 403
+
+
+def test_static_files_need_no_session_so_a_refusal_page_is_styled(target: Target, pg_db: DB) -> None:
+    client, _ = client_for(target, log_in=False)
+    refused = client.get("/jobs")
+    assert refused.status_code == 403
+    assert 'href="/static/console.css"' in refused.get_data(as_text=True)
+    with client.get("/static/console.css") as css:
+        assert css.status_code == 200 and "text/css" in css.content_type
+    assert client.post("/static/console.css").status_code in (403, 405)  # only a GET, only the files
 
 
 def test_another_host_name_is_refused_even_with_the_token(target: Target, pg_db: DB) -> None:
@@ -293,6 +317,25 @@ def test_a_post_from_another_origin_is_refused(logged_in: tuple[FlaskClient, Gua
     )
     assert response.status_code == 403
     assert get_job(pg_db, job.id).status is JobStatus.FAILED  # type: ignore[union-attr]
+
+
+def test_a_post_without_origin_needs_a_same_origin_referer(logged_in: tuple[FlaskClient, Guard], pg_db: DB) -> None:
+    """With the session cookie and a confirmation page's CSRF token, a client that sends neither Origin nor
+    a Referer of this console's pages (not a browser on the console's page) changes nothing."""
+    client, guard = logged_in
+    job = insert_job(pg_db, status=JobStatus.FAILED, attempts=5, max_attempts=5)
+    form = {"job": str(job.id), CSRF_FIELD: guard.csrf}
+    bare = client.post("/act/retry", data=form, environ_overrides={"HTTP_ORIGIN": None})
+    assert bare.status_code == 403 and "own page" in bare.get_data(as_text=True)
+    elsewhere = client.post(
+        "/act/retry", data=form, environ_overrides={"HTTP_ORIGIN": None}, headers={"Referer": "http://evil.example/"}
+    )
+    assert elsewhere.status_code == 403
+    assert get_job(pg_db, job.id).status is JobStatus.FAILED  # type: ignore[union-attr]
+    own_page = f"http://127.0.0.1:{guard.port}/confirm/retry?job={job.id}"
+    done = client.post("/act/retry", data=form, environ_overrides={"HTTP_ORIGIN": None}, headers={"Referer": own_page})
+    assert done.status_code == 200
+    assert get_job(pg_db, job.id).status is JobStatus.PENDING  # type: ignore[union-attr]
 
 
 def test_retry_refuses_what_the_cli_refuses(logged_in: tuple[FlaskClient, Guard], pg_db: DB, queue: Queue) -> None:

@@ -69,6 +69,9 @@ def client_for(target: Target, *, read_only: bool = False, log_in: bool = True) 
     app = create_app(Sources(target), guard, read_only=read_only)
     app.config["SERVER_NAME"] = f"127.0.0.1:{PORT}"  # the test client's Host (it routes any Host all the same)
     client = app.test_client()
+    # As a browser on the console's own page: its POSTs carry the page's Origin (a test that means another
+    # origin, or none, says so in its request).
+    client.environ_base["HTTP_ORIGIN"] = f"http://127.0.0.1:{PORT}"
     if log_in:
         response = client.get(f"/?token={guard.token}")
         assert response.status_code == 303, response.status_code
