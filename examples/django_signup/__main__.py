@@ -58,6 +58,7 @@ def main() -> int:
         cursor.execute("CREATE TABLE IF NOT EXISTS users (id serial PRIMARY KEY, email text UNIQUE NOT NULL)")
     views.QUEUE = Queue(boto3.client("sqs"), os.environ["QUEUE_URL"])
     port = os.environ.get("PORT", "8000")
+    print(f'the signup view on http://127.0.0.1:{port}/signup: POST {{"email": ...}} (Ctrl-C stops it)', flush=True)
     execute_from_command_line(["django", "runserver", "--noreload", f"127.0.0.1:{port}"])
     return 0
 

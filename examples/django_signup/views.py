@@ -12,12 +12,10 @@ Run it: examples/django_signup/README.md.
 
 from __future__ import annotations
 
-import json
-
 from django.db import IntegrityError, connection, transaction
 from django.http import HttpRequest, JsonResponse
 
-from examples.welcome import JOB_TYPE
+from examples.welcome import JOB_TYPE, BadSignup, signup_email
 from jobstack import InvalidPayload, PayloadTooLarge, Queue, enqueue, send  # type: ignore[import-not-found]
 
 #: Set at start-up (settings, or the app's ready()); a boto3 SQS client and the stack's QueueUrl output.
@@ -27,7 +25,10 @@ QUEUE: Queue | None = None
 def signup(request: HttpRequest) -> JsonResponse:
     assert QUEUE is not None, "set examples.django_signup.views.QUEUE at start-up"
     queue = QUEUE
-    email = json.loads(request.body or b"{}").get("email", "")
+    try:
+        email = signup_email(request.body)
+    except BadSignup as err:
+        return JsonResponse({"error": str(err)}, status=400)
     try:
         with transaction.atomic():
             with connection.cursor() as cursor:

@@ -25,7 +25,9 @@ def main() -> int:
         return 2
     queue = Queue(boto3.client("sqs"), os.environ["QUEUE_URL"])
     app = create_app(os.environ["DATABASE_URL"], queue)
-    app.run(host="127.0.0.1", port=int(os.environ.get("PORT", "5000")))
+    port = int(os.environ.get("PORT", "5000"))
+    print(f'the signup view on http://127.0.0.1:{port}/signup: POST {{"email": ...}} (Ctrl-C stops it)', flush=True)
+    app.run(host="127.0.0.1", port=port)
     return 0
 
 

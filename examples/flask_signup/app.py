@@ -17,7 +17,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from examples.welcome import JOB_TYPE
+from examples.welcome import JOB_TYPE, BadSignup, signup_email
 from jobstack import InvalidPayload, PayloadTooLarge, Queue, enqueue, normalise_url  # type: ignore[import-not-found]
 
 #: The example's own table: created at start-up when it is missing (SQLite or PostgreSQL).
@@ -38,7 +38,10 @@ def create_app(database_url: str, queue: Queue) -> Flask:
 
     @app.post("/signup")
     def signup() -> Any:
-        email = (request.get_json(silent=True) or {}).get("email", "")
+        try:
+            email = signup_email(request.get_data())
+        except BadSignup as err:
+            return jsonify(error=str(err)), 400
         with Session(engine) as session:
             try:
                 user_id = session.execute(insert(USERS).values(email=email).returning(USERS.c.id)).scalar_one()

@@ -28,6 +28,16 @@ def users(pg_db: DB) -> Iterator[None]:
         conn.execute(text("DROP TABLE users"))
 
 
+#: What users send that is not a signup (reported: each was a 500 in one example or both), and the one line.
+BAD_BODIES = [
+    ('["x"]', 'the body is JSON but not an object: send {"email": "you@example.com"}'),
+    ('"s"', 'the body is JSON but not an object: send {"email": "you@example.com"}'),
+    ("5", 'the body is JSON but not an object: send {"email": "you@example.com"}'),
+    ('{"email": "jo@exa', 'the body is not JSON: send {"email": "you@example.com"}'),
+    ('{"email": 5}', 'email must be a string: send {"email": "you@example.com"}'),
+]
+
+
 def _state(pg_db: DB) -> tuple[list[str], list[str]]:
     with pg_db.begin() as conn:
         emails = [r[0] for r in conn.execute(text("SELECT email FROM users ORDER BY email"))]
@@ -64,6 +74,9 @@ def _flask_signups(client: Any, pg_db: DB, queue: Queue) -> None:
 
     refused = client.post("/signup", json={"email": "not-an-email"})
     assert refused.status_code == 400, "a payload the schema refuses is the caller's mistake, not a 500"
+    for body, says in BAD_BODIES:
+        bad = client.post("/signup", data=body, content_type="application/json")
+        assert (bad.status_code, bad.get_json()["error"]) == (400, says), body
     [line] = refused.get_json()["error"].splitlines()
     assert line.startswith("invalid payload for job type 'welcome-email': email: ")
     assert _sent(queue) == [] and _state(pg_db) == (["jo@example.com"], ["jo@example.com"]), "nothing written"
@@ -110,6 +123,10 @@ def test_django_signup_writes_on_djangos_connection_and_sends_on_commit(
         refused = client.post("/signup", data={"email": "nope"}, content_type="application/json")
         assert refused.status_code == 400
         assert refused.json()["error"].startswith("invalid payload for job type 'welcome-email': email: ")
+        assert _sent(queue) == [] and _state(pg_db) == (["kim@example.com"], ["kim@example.com"]), "nothing written"
+        for body, says in BAD_BODIES:
+            bad = client.post("/signup", data=body, content_type="application/json")
+            assert (bad.status_code, bad.json()["error"]) == (400, says), body
         assert _sent(queue) == [] and _state(pg_db) == (["kim@example.com"], ["kim@example.com"]), "nothing written"
     finally:
         connection.close()

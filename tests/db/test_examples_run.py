@@ -72,6 +72,7 @@ def _run_example(example: str, database: list[str]) -> None:
         app = subprocess.Popen(
             [sys.executable, "-m", f"examples.{example}"],
             cwd=ROOT, env=NEW_USER | shared | {"PORT": str(port)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True,
         )  # fmt: skip
         assert wait_until_listening(port, seconds=30, alive=lambda: app is not None and app.poll() is None), (
             app.stdout.read() if app.stdout and app.poll() is not None else "not listening"
@@ -95,8 +96,11 @@ def _run_example(example: str, database: list[str]) -> None:
         engine.dispose()
         assert [(str(r.id).replace("-", ""), r.status) for r in rows] == [(body["job"].replace("-", ""), "completed")]
         assert users == ["jo@example.com"], "the refused signup wrote nothing"
+        app.terminate()
+        said, _ = app.communicate(timeout=30)
+        assert f"the signup view on http://127.0.0.1:{port}/signup" in said, said  # where to send, at start
     finally:
         for process in (app, worker):
-            if process is not None:
+            if process is not None and process.returncode is None:
                 process.terminate()
                 process.communicate(timeout=30)  # drains and closes its pipes
