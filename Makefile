@@ -22,18 +22,22 @@ define debian_package
 	@test -x $(1) || { echo "make $@: no $(2) at $(1); install Debian's $(2) package" >&2; exit 1; }
 endef
 
-.PHONY: deps wheel local console synth deploy test check lint typecheck unit integration infra e2e migrate diff snapshot statements trip reliability bench pgbouncer browser deploy-local destroy-local clean
+.PHONY: deps wheel local console synth deploy test check lint typecheck unit integration infra e2e migrate diff snapshot statements trip reliability bench pgbouncer browser zsh deploy-local destroy-local clean
 
-deps: $(VENV)/.installed node_modules/.installed
+deps: $(VENV)/.installed $(VENV)/bin/jobstack node_modules/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt worker/requirements.txt pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@$(VENV)/bin/pip uninstall --quiet --disable-pip-version-check -y jobstack 2>/dev/null || true  # the old distribution name
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .  # `import jobstack` too
-	@printf '#!/bin/sh\n# jobs: this repository'"'"'s CLI (cli/), with its virtualenv.\nPYTHONPATH="%s$${PYTHONPATH:+:$$PYTHONPATH}" exec "%s/bin/python" -m cli "$$@"\n' "$(CURDIR)" "$(CURDIR)/$(VENV)" > $(VENV)/bin/jobs
-	@chmod +x $(VENV)/bin/jobs
 	@touch $@
+
+# The CLI, `jobstack` (never `jobs`: a shell builtin of that name answers first once the venv is activated).
+$(VENV)/bin/jobstack: $(VENV)/.installed
+	@printf '#!/bin/sh\n# jobstack: this repository'"'"'s CLI (cli/), with its virtualenv.\nPYTHONPATH="%s$${PYTHONPATH:+:$$PYTHONPATH}" exec "%s/bin/python" -m cli "$$@"\n' "$(CURDIR)" "$(CURDIR)/$(VENV)" > $@
+	@chmod +x $@
+	@rm -f $(VENV)/bin/jobs  # the old name
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -50,7 +54,7 @@ wheel: deps
 # `make local TYPE=resize-image PAYLOAD='{"width": 200}'` runs one job of your own type the same way instead.
 local: deps
 	@mkdir -p .build && rm -f .build/local.sqlite3*
-	$(VENV)/bin/jobs local $(if $(TYPE),--publish '$(TYPE)' '$(or $(PAYLOAD),{})',--demo 20) --sqlite .build/local.sqlite3 --console
+	$(VENV)/bin/jobstack local $(if $(TYPE),--publish '$(TYPE)' '$(or $(PAYLOAD),{})',--demo 20) --sqlite .build/local.sqlite3 --console
 
 # Two lines of CDK's that say nothing to this project are dropped: "Supply a stack id ... to display its
 # template" (--quiet displays none by design) and "N feature flags are not configured" (the flags stay at
@@ -87,13 +91,19 @@ CHROMIUM ?= $(shell command -v chromium || echo /usr/bin/chromium)
 browser:
 	$(call debian_package,$(CHROMIUM),chromium)
 
+# zsh, for the test that runs the CLI the way a zsh user does (source the venv, then `jobstack`): Debian's
+# package, installed when missing, as chromium is.
+ZSH ?= $(shell command -v zsh || echo /usr/bin/zsh)
+zsh:
+	$(call debian_package,$(ZSH),zsh)
+
 # The whole suite: lint, types, then every tier in one pytest run, spread over 4 pytest-xdist processes. Each
 # worker process has its own scratch database (tests/conftest.py's session fixture), and --dist loadfile keeps
 # a file's tests in one process (the deploy rehearsal's two runs share .build/rehearsal-dev). Four on a 2-core
 # machine on purpose: much of the suite waits (moto's server, PostgreSQL, subprocesses, long polls), and on
 # this machine 4 finished in 234 s against 2 (one per core) in 256 s. PYTEST_WORKERS=0 runs it in one process.
 PYTEST_WORKERS ?= 4
-test: check browser
+test: check browser zsh
 	$(PYTEST) $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
 
 # Offline `cdk diff` of the current synth against the committed snapshot of $(ENV): what a reviewer needs,
@@ -109,14 +119,14 @@ snapshot: synth
 	$(VENV)/bin/python -m tests.infra.diff_base record
 
 # A real deploy to your AWS account, after the one check that CloudFormation would otherwise fail half-way:
-# the account's Lambda concurrency against the environment's reservations (`jobs doctor --before-deploy`).
+# the account's Lambda concurrency against the environment's reservations (`jobstack doctor --before-deploy`).
 deploy: deps
-	$(VENV)/bin/jobs doctor --env $(ENV) --before-deploy
+	$(VENV)/bin/jobstack doctor --env $(ENV) --before-deploy
 	cdk deploy $(STACK)
 
 # The real `cdk deploy JobsStack-$(ENV)` rehearsed against a moto server of its own (cli/rehearsal.py): bootstrap,
 # deploy, migrate, doctor, publish and work a few jobs on the deployed queues. The server keeps running for
-# `jobs --env $(ENV) --endpoint-url ...` until `make destroy-local`.
+# `jobstack --env $(ENV) --endpoint-url ...` until `make destroy-local`.
 deploy-local: deps
 	$(VENV)/bin/python -m cli.rehearsal up --env $(ENV) $(if $(SETTINGS),--settings '$(SETTINGS)')
 

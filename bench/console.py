@@ -136,7 +136,7 @@ def main() -> None:
     )
     mix = ", ".join(f"{status} {n:,}" for status, n in sorted(counts.items(), key=lambda kv: -kv[1]))
     body = f"""
-Server time of `jobs console`'s pages (the WSGI call, rendering included) on a table of {args.rows:,} jobs
+Server time of `jobstack console`'s pages (the WSGI call, rendering included) on a table of {args.rows:,} jobs
 ({mix}; 8 types, spread over 30 days; built by one INSERT ... SELECT generate_series in {seconds:.0f} s with
 VACUUM ANALYZE), {args.requests} requests each after two warm-ups. Targets from issue 25: p95 ≤ 200 ms for the
 overview and job list, ≤ 50 ms for a job's detail.

@@ -1,4 +1,4 @@
-"""Monthly Lambda + SQS cost of a few typical workloads, from prod's settings, via the `jobs cost` model.
+"""Monthly Lambda + SQS cost of a few typical workloads, from prod's settings, via the `jobstack cost` model.
 
 Not a measurement but arithmetic on list prices (cli/commands/cost.py states the model); it lives beside the
 benchmarks because the round trips per job it charges are the ones bench.cold_start measures.
@@ -44,7 +44,7 @@ Batching saves Lambda requests and SQS receives and deletes ({1 - 1 / settings.b
 {settings.batch_size}), which dominate when handlers are short. When handlers are long, duration dominates and
 memory decides: prod's {settings.memory_mb} MB against the runbook's 256 MB for a handler that runs as fast at
 256 MB (one that waits on I/O){note}; size `memory_mb` to what your handlers need.
-Any workload: `jobs cost --jobs-per-month N --avg-ms M [--env prod]`.
+Any workload: `jobstack cost --jobs-per-month N --avg-ms M [--env prod]`.
 """
     print(body)
     write_section("cost", "make bench  (or: .venv/bin/python -m bench.cost)", body)

@@ -150,10 +150,10 @@ OPERATIONS: list[tuple[str, Callable[[Table], Any]]] = [
     ("sweeper: resend", lambda t: take_for_resend(t.db, WINDOWS, limit=500)),
     ("sweeper: release due", lambda t: take_due(t.db, horizon=utcnow() + timedelta(minutes=15))),
     ("sweeper: abandoned", lambda t: abandoned_jobs(t.db, STALE_AFTER)),
-    ("jobs stats as it was (GROUP BY status, type)", lambda t: count_by_status_and_type(t.db)),
-    ("jobs stats (counts, oldest pending)", lambda t: (job_counts(t.db), oldest_pending(t.db))),
-    ("jobs list", lambda t: list_jobs(t.db, limit=50)),
-    ("jobs list --status failed", lambda t: list_jobs(t.db, status=JobStatus.FAILED, limit=50)),
+    ("jobstack stats as it was (GROUP BY status, type)", lambda t: count_by_status_and_type(t.db)),
+    ("jobstack stats (counts, oldest pending)", lambda t: (job_counts(t.db), oldest_pending(t.db))),
+    ("jobstack list", lambda t: list_jobs(t.db, limit=50)),
+    ("jobstack list --status failed", lambda t: list_jobs(t.db, status=JobStatus.FAILED, limit=50)),
 ]
 
 
@@ -243,7 +243,7 @@ Pruning (cost per row deleted, so rows/s): {args.prune_batches} statements of {P
 each, oldest first: {large_rate:,.0f} rows/s on the large table ({large_pruned:,} rows), {small_rate:,.0f}
 rows/s on the small one ({small_pruned:,} rows). {pruning_capacity(large_rate)}
 
-"jobs stats as it was" is the GROUP BY status, type that `jobs stats` ran before this change, measured to
+"jobstack stats as it was" is the GROUP BY status, type that `jobstack stats` ran before this change, measured to
 show why it was replaced: it reads every row.
 """
     write_section(

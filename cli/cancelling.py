@@ -1,4 +1,4 @@
-"""Cancelling jobs: one implementation for `jobs cancel` and the console's cancel button, so both refuse,
+"""Cancelling jobs: one implementation for `jobstack cancel` and the console's cancel button, so both refuse,
 write and send the same way.
 
 A cancel does all it says or nothing. Cancelling a job others wait for may release them (`on_failure`

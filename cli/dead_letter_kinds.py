@@ -1,5 +1,5 @@
 """The dead-letter kinds the CLI treats apart, without importing the database layer (the parser needs
-them, and `jobs --help` must not pay for SQLAlchemy). The kinds themselves are the worker's contract
+them, and `jobstack --help` must not pay for SQLAlchemy). The kinds themselves are the worker's contract
 (worker/contract.py: DeadLetterKind), which imports nothing but the standard library."""
 
 from __future__ import annotations
@@ -18,5 +18,5 @@ JOB_STATUSES = ("pending", "processing", "completed", "failed", "cancelled", "sc
 #: A dead letter whose job has moved on since (retried, so it has a newer message; completed; cancelled;
 #: running): redriving it would give the job a second message. A redrive deletes it and counts it.
 SUPERSEDED = "superseded"
-#: Every kind a dead letter can be shown as (`jobs dlq redrive --kind`, the console's groups).
+#: Every kind a dead letter can be shown as (`jobstack dlq redrive --kind`, the console's groups).
 ALL_KINDS = (*(str(k) for k in DeadLetterKind), SQS_REDRIVE)

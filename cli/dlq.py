@@ -126,8 +126,8 @@ _FAILED_FOR_GOOD = frozenset({DeadLetterKind.FAILED, DeadLetterKind.EXHAUSTED})
 def _superseded(letter: DeadLetter, kind: str, job: JobState) -> bool:
     """This letter is no longer its job's message: the job finished, is running, or has moved on since it
     was written. A letter the worker wrote when the job failed for good is stale once the job is anything
-    else (`jobs retry` gave it fresh attempts and a message); any other is stale once the job was sent
-    again after it (`jobs retry`, the sweeper)."""
+    else (`jobstack retry` gave it fresh attempts and a message); any other is stale once the job was sent
+    again after it (`jobstack retry`, the sweeper)."""
     if job.status in (JobStatus.COMPLETED, JobStatus.CANCELLED, JobStatus.PROCESSING):
         return True
     if kind in _FAILED_FOR_GOOD:

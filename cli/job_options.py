@@ -1,4 +1,4 @@
-"""The job options (`jobstack.JobOptions`) as `jobs publish` flags: one row per option, so an option added
+"""The job options (`jobstack.JobOptions`) as `jobstack publish` flags: one row per option, so an option added
 to JobOptions is one row here (a test fails until it is), and the CLI's values go through the same
 `publish(**options)` and the same validation as a web app's."""
 
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from cli.argument_types import at_type, duration_type, uuid_type
 
-if TYPE_CHECKING:  # `jobs --help` and completion load no database code (tests/cli/test_output.py)
+if TYPE_CHECKING:  # `jobstack --help` and completion load no database code (tests/cli/test_output.py)
     from db import JobOptions
 
 

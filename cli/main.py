@@ -1,9 +1,9 @@
-"""`jobs`: publish, inspect, retry and redrive jobs; pause the worker; run the whole pipeline locally.
+"""`jobstack`: publish, inspect, retry and redrive jobs; pause the worker; run the whole pipeline locally.
 
 This module dispatches and turns every deliberate error into one line with an exit code: 0 done, 1 failed,
 2 bad usage. The parser is cli/parser.py; every command is in one table (COMMANDS), each next to its
 mechanics (cli/commands/jobs.py, cli/commands/queues.py, cli/commands/doctor.py, cli/local/command.py, ...),
-imported only when it runs, so `jobs --help` and shell completion never load SQLAlchemy or boto3.
+imported only when it runs, so `jobstack --help` and shell completion never load SQLAlchemy or boto3.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return err.code
     except KeyboardInterrupt:
         return FAILED
-    except BrokenPipeError:  # `jobs list | head`: the reader left; say nothing more
+    except BrokenPipeError:  # `jobstack list | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return OK
     except Exception as err:

@@ -1,7 +1,7 @@
-"""The `jobs` command line: argument types and the parser (what each command accepts, and its help).
+"""The `jobstack` command line: argument types and the parser (what each command accepts, and its help).
 
 Every command takes the connection options after its name, e.g.
-`jobs publish test-echo --payload '{}' --queue-url URL`. Exit codes: 0 done, 1 failed, 2 bad usage.
+`jobstack publish test-echo --payload '{}' --queue-url URL`. Exit codes: 0 done, 1 failed, 2 bad usage.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ DESCRIPTION = "publish, inspect, retry and redrive jobs; pause the worker; run t
 GLOBAL = "global_"
 CONNECTION_OPTIONS = ("env", "pool", "database_url", "queue_url", "dlq_url", "endpoint_url", "region", "json")
 GLOBAL_NOTE = (
-    "\n\nconnection options go before or after the command (`jobs --env dev list`, `jobs list --env dev`);"
+    "\n\nconnection options go before or after the command (`jobstack --env dev list`, `jobstack list --env dev`);"
     "\n$JOBS_ENV stands for --env."
 )
 
@@ -62,7 +62,7 @@ def merge_global(args: argparse.Namespace, environ: dict[str, str]) -> argparse.
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse prints the whole usage before a mistake; the `jobs` command prints one line that names the
+    """argparse prints the whole usage before a mistake; the `jobstack` command prints one line that names the
     mistake and where the help is (subcommands inherit the class)."""
 
     def error(self, message: str) -> NoReturn:
@@ -76,9 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     _connection_options(connection.add_argument_group("connection"), prefix="")
 
     parser = OneLineParser(
-        prog="jobs", description=DESCRIPTION + GLOBAL_NOTE, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="jobstack", description=DESCRIPTION + GLOBAL_NOTE, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    # The same options before the command (`jobs --env dev list`): their own names, merged by `merge_global`,
+    # The same options before the command (`jobstack --env dev list`): their own names, merged by `merge_global`,
     # because a subcommand's defaults would overwrite values parsed before it.
     _connection_options(parser.add_argument_group("connection (also accepted before the command)"), prefix=GLOBAL)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -221,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--console",
         action="store_true",
-        help="also serve `jobs console` on this run's database and queues (its URL is printed); in a terminal it "
+        help="also serve `jobstack console` on this run's database and queues (its URL is printed); in a terminal it "
         "stays up after the run until Ctrl-C",
     )
 
@@ -229,9 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8787, help="default 8787 (0: any free port)")
     p.add_argument("--host", default="127.0.0.1", help="the address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--read-only", action="store_true", help="no retry, cancel or redrive: look, don't touch")
-    p.add_argument("--sqlite", type=Path, help="a local SQLite database file (what `jobs local` leaves behind)")
+    p.add_argument("--sqlite", type=Path, help="a local SQLite database file (what `jobstack local` leaves behind)")
 
-    p = sub.add_parser("completion", help='print a shell completion script: eval "$(jobs completion bash)"')
+    p = sub.add_parser("completion", help='print a shell completion script: eval "$(jobstack completion bash)"')
     p.add_argument("shell", choices=["bash", "zsh"])
 
     help_text = "the environment's periodic jobs (cdk.json schedules) with their next fire times (offline)"

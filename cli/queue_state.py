@@ -1,5 +1,5 @@
 """What SQS and Lambda say about a pool right now: its queues' depths, its worker's state and reserved
-concurrency. Read by `jobs stats` and the console, the same way."""
+concurrency. Read by `jobstack stats` and the console, the same way."""
 
 from __future__ import annotations
 

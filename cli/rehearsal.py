@@ -1,9 +1,9 @@
 """`make deploy-local ENV=dev` / `make destroy-local ENV=dev`: the real `cdk deploy`, rehearsed on this machine.
 
-`up` starts a moto server this rehearsal owns (it keeps running, so `jobs --env dev --endpoint-url URL ...`
+`up` starts a moto server this rehearsal owns (it keeps running, so `jobstack --env dev --endpoint-url URL ...`
 works against it afterwards), runs the pinned CDK CLI's real `cdk bootstrap` and `cdk deploy JobsStack-ENV`,
-migrates a database of its own, runs `jobs doctor`, publishes a few jobs and works them with `jobs local`
-on the deployed queues, as the event source would, then leaves `jobs console` running on it and prints its
+migrates a database of its own, runs `jobstack doctor`, publishes a few jobs and works them with `jobstack local`
+on the deployed queues, as the event source would, then leaves `jobstack console` running on it and prints its
 URL. `down` runs the real `cdk destroy`, stops the server and
 drops the database. State lives in `.build/rehearsal-ENV/`.
 
@@ -15,9 +15,9 @@ What moto makes us handle (each is AWS's behaviour being stricter, or moto's gap
   rehearsal creates the secret first and names it with `-c jobstack-overrides=...`;
 - the CLI caches the account per access key under the home directory: `CDK_HOME` is the rehearsal's own.
 moto also runs the deployed event source mapping, which takes messages and cannot invoke the function (its
-Lambda needs Docker): the rehearsal pauses it (`jobs pause`) and plays the event source with `jobs local`.
+Lambda needs Docker): the rehearsal pauses it (`jobstack pause`) and plays the event source with `jobstack local`.
 What it does not prove: alarms, queue and topic policies (moto skips them), IAM (moto does not enforce it
-here; tests/infra/test_iam_execution.py does), and the Lambda runtime (no Lambda code runs: `jobs local`
+here; tests/infra/test_iam_execution.py does), and the Lambda runtime (no Lambda code runs: `jobstack local`
 plays the event source with the same handler).
 """
 
@@ -63,7 +63,7 @@ def state_dir(env: str) -> Path:
 
 
 def aws_environ(port: int, env: str) -> dict[str, str]:
-    """The environment for the CDK CLI and `jobs`: moto's endpoint on `localhost`, dummy credentials, and a
+    """The environment for the CDK CLI and `jobstack`: moto's endpoint on `localhost`, dummy credentials, and a
     CDK_HOME of the rehearsal's own."""
     return {
         **os.environ,
@@ -99,7 +99,7 @@ def start_server(env: str) -> int:
 
 
 def start_console(env: str, environ: dict[str, str], port: int) -> str:
-    """`jobs console` on the rehearsal, in the background until `make destroy-local`: its URL (with its token)."""
+    """`jobstack console` on the rehearsal, in the background until `make destroy-local`: its URL (with its token)."""
     folder = state_dir(env)
     log_path = folder / "console.log"
     command = [sys.executable, "-m", "cli", "--env", env, "--endpoint-url", f"http://localhost:{port}", "console",
@@ -115,7 +115,7 @@ def start_console(env: str, environ: dict[str, str], port: int) -> str:
         if found:
             return found.group(1)
         time.sleep(0.1)
-    raise RehearsalError(f"`jobs console` did not start: see {log_path}")
+    raise RehearsalError(f"`jobstack console` did not start: see {log_path}")
 
 
 def stop_server(env: str, state: str = "server.json") -> None:
@@ -191,7 +191,7 @@ def _run(command: list[str], environ: dict[str, str], what: str) -> None:
 
 def _jobs(args: list[str], environ: dict[str, str], env: str, port: int, *, check: bool = True) -> int:
     command = [sys.executable, "-m", "cli", "--env", env, "--endpoint-url", f"http://localhost:{port}", *args]
-    print(f"$ {shlex.join(['.venv/bin/jobs', '--env', env, '--endpoint-url', f'http://localhost:{port}', *args])}",
+    print(f"$ {shlex.join(['.venv/bin/jobstack', '--env', env, '--endpoint-url', f'http://localhost:{port}', *args])}",
           flush=True)  # fmt: skip
     code = subprocess.run(command, cwd=ROOT, env=environ, check=False).returncode  # noqa: S603 - ours
     if check and code != 0:
@@ -217,7 +217,7 @@ def up(env: str, settings: dict[str, Any] | None = None) -> None:
     # The secret exists before the stack (moto's CloudFormation would not create it); termination
     # protection off, so `make destroy-local` can delete even prod's rehearsal.
     overrides = {env: {**(settings or {}), "database_secret_arn": secret_arn, "termination_protection": False}}
-    environ[OVERRIDES_VARIABLE] = json.dumps(overrides)  # `jobs` reads the settings this deploy used
+    environ[OVERRIDES_VARIABLE] = json.dumps(overrides)  # `jobstack` reads the settings this deploy used
     _run(["cdk", "bootstrap", f"aws://{ACCOUNT}/{REGION}"], environ, "cdk bootstrap")
     _run(
         ["cdk", "deploy", f"JobsStack-{env}", "--method=direct", "--require-approval", "never",
@@ -226,12 +226,12 @@ def up(env: str, settings: dict[str, Any] | None = None) -> None:
         environ,
         "cdk deploy",
     )  # fmt: skip
-    environ.pop("AWS_ENDPOINT_URL")  # `jobs` is given --endpoint-url, as a user would
+    environ.pop("AWS_ENDPOINT_URL")  # `jobstack` is given --endpoint-url, as a user would
     _jobs(["migrate"], environ, env, port)
     _jobs(["doctor"], environ, env, port)  # what only AWS can answer is marked "expected on an emulator"
     # moto runs the deployed event source mapping: it receives the messages and fails to invoke the function
     # (moto's Lambda needs Docker), so SQS's redrive would dead-letter them. Pause it, as an operator would
-    # for maintenance, and play the event source with `jobs local` on the same queues.
+    # for maintenance, and play the event source with `jobstack local` on the same queues.
     pools = list(json.loads(outputs(env)["Routes"])["queues"])
     for pool in pools:
         _jobs(["pause", "--pool", pool], environ, env, port)
@@ -241,11 +241,11 @@ def up(env: str, settings: dict[str, Any] | None = None) -> None:
         _jobs(["local", "--pool", pool, "--until-empty", "--concurrency", "2"], environ, env, port)
     shell_file = shlex.quote(str(write_shell_environment(env, overrides).relative_to(ROOT)))
     console_url = start_console(env, environ, port)
-    print(f"\nThe jobs console of JobsStack-{env} (until make destroy-local): {console_url}")
+    print(f"\nThe jobstack console of JobsStack-{env} (until make destroy-local): {console_url}")
     print(
         f"\nJobsStack-{env} is deployed on moto at http://localhost:{port} and keeps running. In a shell:\n"
         f"  source {shell_file}   # moto's dummy credentials, and the settings this deploy used\n"
-        f"  .venv/bin/jobs --env {env} --endpoint-url http://localhost:{port} stats\n"
+        f"  .venv/bin/jobstack --env {env} --endpoint-url http://localhost:{port} stats\n"
         f"  make destroy-local ENV={env}   # cdk destroy, then stop the server and drop the database"
     )
 
@@ -261,8 +261,8 @@ def check_environment(env: str) -> None:
 
 
 def write_shell_environment(env: str, overrides: dict[str, Any]) -> Path:
-    """What a plain shell needs for `jobs --endpoint-url` against this rehearsal: moto accepts any
-    credentials but boto3 still wants some, and `jobs` reads the settings this deploy used."""
+    """What a plain shell needs for `jobstack --endpoint-url` against this rehearsal: moto accepts any
+    credentials but boto3 still wants some, and `jobstack` reads the settings this deploy used."""
     path = state_dir(env) / "env.sh"
     variables = {
         "AWS_ACCESS_KEY_ID": "rehearsal",

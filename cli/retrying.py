@@ -1,5 +1,5 @@
 """Retrying jobs: fresh attempts and a new message each, ten messages per SQS call. One implementation for
-`jobs retry` and the console's retry button, so both refuse, send and report the same way."""
+`jobstack retry` and the console's retry button, so both refuse, send and report the same way."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def why_not_retried(job: Job) -> str:
     if job.status in (JobStatus.COMPLETED, JobStatus.CANCELLED):
         return f"it is {job.status.value} (use --force to run it again)"
     if job.status is JobStatus.WAITING:
-        return f"it waits for {job.waiting_on} job(s) to finish and runs when they have (jobs show {job.id})"
+        return f"it waits for {job.waiting_on} job(s) to finish and runs when they have (jobstack show {job.id})"
     return f"it is {job.status.value}"
 
 

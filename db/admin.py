@@ -1,4 +1,4 @@
-"""The operators' queries: find, list, count, retry and cancel jobs (`jobs` CLI, the DLQ redrive).
+"""The operators' queries: find, list, count, retry and cancel jobs (`jobstack` CLI, the DLQ redrive).
 
 Reads are bounded (keyset pages, counts by index) so they stay cheap on a large table; every change is one
 conditional statement, so a job that moves meanwhile is reported as what it became.
@@ -62,7 +62,7 @@ class JobFilter:
     created_to: datetime | None = None
     idempotency_key: str | None = None
     id_prefix: str | None = None
-    #: A group's or chain's jobs (`jobs list --group ID`): the partial workflow_id index.
+    #: A group's or chain's jobs (`jobstack list --group ID`): the partial workflow_id index.
     workflow_id: UUID | None = None
 
     def clauses(self) -> list[ColumnElement[bool]]:
@@ -293,7 +293,7 @@ def cancel_jobs(db: DB | Connection, job_ids: Sequence[UUID], *, now: datetime |
 
 
 def waited_for(db: DB | Connection, job_ids: Sequence[UUID]) -> list[UUID]:
-    """Those of `job_ids` other jobs wait for (`has_dependents`): the only ones whose cancel can release a job
+    """Those of `job_ids` other jobstack wait for (`has_dependents`): the only ones whose cancel can release a job
     that must then be sent, so a caller without a queue can refuse before it writes."""
     if not job_ids:
         return []
@@ -303,7 +303,7 @@ def waited_for(db: DB | Connection, job_ids: Sequence[UUID]) -> list[UUID]:
 
 
 def unfinished_in_workflow(db: DB | Connection, workflow_id: UUID) -> list[UUID]:
-    """The jobs of a group or chain that have not finished (what `jobs cancel --group` cancels)."""
+    """The jobs of a group or chain that have not finished (what `jobstack cancel --group` cancels)."""
     query = select(_t.c.id).where(_t.c.workflow_id == workflow_id, text(f"NOT {FINISHED.sql()}")).order_by(_t.c.id)
     with statements(db) as conn:
         return list(conn.execute(query).scalars())

@@ -44,7 +44,7 @@ class UnroutableJob(JobstackError):
         where = f"{stack}'s routes" if stack else "the routes"
         super().__init__(
             f"job type {job_type!r} runs in pool {pool!r}, which {where} give no queue (pools: "
-            f"{', '.join(pools)}): refresh JOBSTACK_ROUTES from `jobs routes --env ENV` after deploying"
+            f"{', '.join(pools)}): refresh JOBSTACK_ROUTES from `jobstack routes --env ENV` after deploying"
         )
 
 
@@ -85,7 +85,7 @@ class PublishError(JobstackError):
         self.cause = cause
         super().__init__(
             f"job {job_id} is saved as pending but SQS did not accept its message ({cause}); "
-            f"the sweeper will send it, or retry with `jobs retry {job_id}`"
+            f"the sweeper will send it, or retry with `jobstack retry {job_id}`"
         )
 
 
@@ -143,7 +143,7 @@ class InvalidBatchItem(JobstackError):
 
 
 class SchemaNotMigrated(DatabaseUnavailable):
-    """The database lacks jobstack's table or a column of it: `jobs migrate` was not run against it (or this
+    """The database lacks jobstack's table or a column of it: `jobstack migrate` was not run against it (or this
     code is newer than its migrations). A DatabaseUnavailable, so the worker returns its records and fails
     the batch (an alarm) instead of spending attempts."""
 

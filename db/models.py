@@ -119,7 +119,7 @@ jobs_table = Table(
     Column("sent_at", UTCDateTime),
     #: Messages sent for this job: 1 after a normal publish; more means the sweeper or an operator re-sent.
     Column("send_count", Integer, nullable=False, default=0, server_default="0"),
-    # When `jobs cancel` asked a running job to stop (migration 0003); the handler polls it.
+    # When `jobstack cancel` asked a running job to stop (migration 0003); the handler polls it.
     Column("cancel_requested_at", UTCDateTime),
     Column("run_at", UTCDateTime),  # a scheduled job's time (migration 0004); None: as soon as possible
     Column("ordering_key", String(128)),  # FIFO: the message group its messages go to (migration 0005)
@@ -163,8 +163,9 @@ jobs_table = Table(
     # migration only: `postgresql_where` here would load SQLAlchemy's PostgreSQL dialect on every import of
     # this module, 20 ms of the worker's cold start. tests/db/test_migrations.py checks it exists, partial.
     Index(None, "type", "created_at"),
-    # `jobs list --group`, `jobs show`'s workflow and `jobs cancel --group` (migration 0008; partial, declared
-    # there only, as the idempotency key's: most jobs belong to no workflow): ix_background_jobs_workflow_id.
+    # `jobstack list --group`, `jobstack show`'s workflow and `jobstack cancel --group` (migration 0008;
+    # partial, declared there only, as the idempotency key's: most jobs belong to no workflow):
+    # ix_background_jobs_workflow_id.
 )
 
 #: One token bucket per named rate limiter (migration 0009, db/rate_limits.py): the tokens left at updated_at.

@@ -61,7 +61,7 @@ _MISSING_COLUMN = re.compile(
 
 #: Both places a migration runs from: this repository's tools, and a web app with the package's `migrate` extra.
 MIGRATE_HOW = (
-    "run `jobs migrate` (or `make migrate`) from the jobstack checkout, or `python -m jobstack.migrate upgrade` "
+    "run `jobstack migrate` (or `make migrate`) from the jobstack checkout, or `python -m jobstack.migrate upgrade` "
     "where the package is installed with its [migrate] extra"
 )
 

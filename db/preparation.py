@@ -253,7 +253,7 @@ def check_priority(priority: object) -> None:
 
 def run_at_after(delay: timedelta | None, run_at: datetime | None, now: datetime) -> datetime | None:
     """`publish(..., delay=)` as a run_at: a delay runs the job later, never earlier, so a negative one is
-    refused (as `jobs publish --delay -5` is) rather than run at once."""
+    refused (as `jobstack publish --delay -5` is) rather than run at once."""
     if delay is None:
         return run_at
     if run_at is not None:
@@ -264,7 +264,7 @@ def run_at_after(delay: timedelta | None, run_at: datetime | None, now: datetime
 
 
 def job_ids(after: Sequence[object]) -> tuple[uuid.UUID, ...]:
-    """`after=`'s entries as job ids: a UUID, its text (as `jobs show` prints it), or a published Job;
+    """`after=`'s entries as job ids: a UUID, its text (as `jobstack show` prints it), or a published Job;
     anything else is one line naming it, before anything is written."""
     ids = []
     for entry in after:

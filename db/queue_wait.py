@@ -1,5 +1,5 @@
 """How long a job waited in the queue: from publish (or its run_at, if that is later) to its first attempt's
-start. The one rule behind the worker's JobQueueWait metric and the percentiles of `jobs stats` and the
+start. The one rule behind the worker's JobQueueWait metric and the percentiles of `jobstack stats` and the
 console, so the metric and the tables always agree.
 
 A retry is left out: its start is its last attempt's, so its publish-to-start time is mostly backoff, which

@@ -1,4 +1,4 @@
-"""What operators read of the jobs table (`jobs stats`, the console): counts by state and type, throughput
+"""What operators read of the jobs table (`jobstack stats`, the console): counts by state and type, throughput
 per minute, and queue-wait and run-time percentiles per type.
 
 Every read is bounded, because the console refreshes every few seconds against a table of millions of

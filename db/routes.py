@@ -1,6 +1,6 @@
 """Which queue each job type goes to, when a stack has several worker pools (stacks/pools.py).
 
-The stack writes the map as its `Routes` output (`jobs routes --env prod` prints it as a line to export),
+The stack writes the map as its `Routes` output (`jobstack routes --env prod` prints it as a line to export),
 and a web app configures publishing with one line:
 
     queue = Router.from_env()          # reads JOBSTACK_ROUTES; boto3's default SQS client
@@ -49,9 +49,9 @@ class Routes:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
-            raise ConfigError(f"{source} is not JSON ({err.msg}): copy it from `jobs routes --env ENV`") from None
+            raise ConfigError(f"{source} is not JSON ({err.msg}): copy it from `jobstack routes --env ENV`") from None
         if not isinstance(data, dict):
-            raise ConfigError(f"{source} must be a JSON object with queues and types: copy it from `jobs routes`")
+            raise ConfigError(f"{source} must be a JSON object with queues and types: copy it from `jobstack routes`")
         queues, types, stack = data.get("queues"), data.get("types", {}), data.get("stack", "")
         priorities = data.get("priorities", {})
         if (
@@ -121,7 +121,7 @@ class Router:
         text = environ.get(ROUTES_VARIABLE, "").strip()
         if not text:
             raise ConfigError(
-                f"{ROUTES_VARIABLE} is not set: export the line `jobs routes --env ENV` prints (the stack's "
+                f"{ROUTES_VARIABLE} is not set: export the line `jobstack routes --env ENV` prints (the stack's "
                 "Routes output)"
             )
         routes = Routes.from_json(text)

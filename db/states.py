@@ -74,7 +74,7 @@ HAS_ATTEMPTS = State(
     lambda job: not spent(job.attempts, job.max_attempts),
 )
 
-#: Failed, with no attempt left: only an operator's `jobs retry` runs it again (it dead-lettered).
+#: Failed, with no attempt left: only an operator's `jobstack retry` runs it again (it dead-lettered).
 FAILED_FOR_GOOD = State(
     "failed for good",
     f"{{a}}status = '{_FAILED}' AND {SPENT.template}",

@@ -4,7 +4,7 @@ published it: the W3C `traceparent` of the current OpenTelemetry span, if the we
 The OpenTelemetry API is optional (`pip install "jobstack-sqs[tracing]"`; your SDK and exporter do the
 rest): without it, or outside a sampled span, a job carries nothing and publishing pays one cached check.
 The value travels twice: as the message attribute `traceparent` and in the row, so a re-send (the sweeper,
-`jobs retry`, a released callback) carries the same link as the first send. On X-Ray, SQS's own
+`jobstack retry`, a released callback) carries the same link as the first send. On X-Ray, SQS's own
 `AWSTraceHeader` system attribute links the message to the Lambda invocation without us.
 """
 

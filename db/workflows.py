@@ -61,14 +61,14 @@ class WorkflowAlreadyPublished(JobstackError):
         self.job_id, self.workflow_id = job.id, job.workflow_id
         super().__init__(
             f"job type {job.type!r} with idempotency key {job.idempotency_key!r} is already job {job.id} of "
-            f"workflow {job.workflow_id}: this group or chain was published before (jobs list --group "
+            f"workflow {job.workflow_id}: this group or chain was published before (jobstack list --group "
             f"{job.workflow_id}); nothing was written"
         )
 
 
 @dataclass(frozen=True)
 class Workflow:
-    """A group or chain as written: its id (`jobs list --group ID`), its members or steps in order, and a
+    """A group or chain as written: its id (`jobstack list --group ID`), its members or steps in order, and a
     group's callback."""
 
     id: uuid.UUID

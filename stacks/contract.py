@@ -1,4 +1,4 @@
-"""The worker's environment, written once: every function the stack deploys and `jobs local` get theirs here.
+"""The worker's environment, written once: every function the stack deploys and `jobstack local` get theirs here.
 
 worker/config.py reads these variables (by worker/contract.py's names) and refuses what it cannot use, so
 the values are derived in one place from the pool's settings: the worker pool's function, the sweeper and
@@ -38,7 +38,7 @@ def worker_environment(
     max_receive_count: int | None = None,
 ) -> dict[str, str]:
     """What a pool's worker reads. Deployed functions name the database's secret, and how to verify its TLS;
-    `jobs local` names a database URL (which says its own sslmode) and may run with another timeout, from
+    `jobstack local` names a database URL (which says its own sslmode) and may run with another timeout, from
     which the stale window follows as the stack derives it."""
     if (database_secret_arn is None) == (database_url is None):
         raise ValueError("worker_environment needs exactly one of database_secret_arn and database_url")

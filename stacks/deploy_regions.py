@@ -10,7 +10,7 @@ alarms exist). So the decision is made once, here, from every layer in use:
 - a region-agnostic stack carries one `DeployRegion` rule with an assertion per layer, so CloudFormation
   admits only the intersection of their regions and refuses the others before it creates anything
   (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/rules-section-structure.html);
-- `jobs doctor --before-deploy` asks `region_problem` the same question for the region it would deploy to.
+- `jobstack doctor --before-deploy` asks `region_problem` the same question for the region it would deploy to.
 """
 
 from __future__ import annotations

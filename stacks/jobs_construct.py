@@ -354,7 +354,7 @@ class Jobs(Construct):
                 outputs[output_key(name, "WorkerFunctionName")] = worker_pool.worker.function_name
                 outputs[output_key(name, "EventSourceMappingId")] = worker_pool.event_source.event_source_mapping_id
                 outputs[output_key(name, "WorkerLogGroupName")] = worker_pool.log_group.log_group_name
-        # What a web app's publisher needs, as one value: `jobs routes --env ENV` prints it to export.
+        # What a web app's publisher needs, as one value: `jobstack routes --env ENV` prints it to export.
         outputs["Routes"] = self.routes
         if self.schedule_failures:
             outputs["ScheduleFailuresQueueUrl"] = self.schedule_failures.queue_url

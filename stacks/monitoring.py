@@ -88,7 +88,7 @@ class Monitoring:
         specs: list[tuple[str, str, cw.IMetric, float, cw.ComparisonOperator, int]] = [
             (
                 "DeadLetterQueueNotEmpty",
-                "Jobs are in the DLQ: inspect with `jobs dlq peek`, fix, then `jobs dlq redrive`",
+                "Jobs are in the DLQ: inspect with `jobstack dlq peek`, fix, then `jobstack dlq redrive`",
                 self._held(dead_letter_queue),
                 settings.alarm_dlq_depth,
                 cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -96,8 +96,8 @@ class Monitoring:
             ),
             (
                 "OldestMessageAge",
-                "Jobs are waiting too long: is the worker paused (`jobs stats` shows it; `jobs resume`), throttled "
-                "(raise max_concurrency), or failing (`jobs logs --since 1h`)?",
+                "Jobs are waiting too long: is the worker paused (`jobstack stats` shows it; `jobstack resume`), "
+                "throttled (raise max_concurrency), or failing (`jobstack logs --since 1h`)?",
                 queue.metric_approximate_age_of_oldest_message(period=one_minute, statistic="Maximum"),
                 settings.alarm_oldest_message_seconds,
                 at_least,
@@ -105,7 +105,7 @@ class Monitoring:
             ),
             (
                 "WorkerErrors",
-                "The worker function failed: a settings error (one line in `jobs logs --since 1h`), the database "
+                "The worker function failed: a settings error (one line in `jobstack logs --since 1h`), the database "
                 "unreachable (the batch went back to the queue, nothing is lost: check the database and its secret), "
                 "or a bug (the log has the traceback)",
                 worker.metric_errors(period=five_minutes, statistic="Sum"),
@@ -116,7 +116,7 @@ class Monitoring:
             (
                 "WorkerThrottles",
                 "Invocations were throttled: raise reserved_concurrency (or the account's Lambda quota) or lower "
-                "max_concurrency; the worker requeues before SQS's redrive, and `jobs stats` shows the backlog",
+                "max_concurrency; the worker requeues before SQS's redrive, and `jobstack stats` shows the backlog",
                 worker.metric_throttles(period=five_minutes, statistic="Sum"),
                 1,
                 at_least,
@@ -125,7 +125,7 @@ class Monitoring:
             (
                 "DatabaseUnavailable",
                 "Jobs could not reach the database, or its secret is missing or empty: check the database, the "
-                "pooler and the secret; the jobs wait in the queue (`jobs stats`) and nothing is lost",
+                "pooler and the secret; the jobstack wait in the queue (`jobstack stats`) and nothing is lost",
                 self._worker_metric(pool.service, METRIC_NAMES["unavailable"]),
                 1,
                 at_least,
@@ -134,7 +134,7 @@ class Monitoring:
             (
                 "WorkerRecordErrors",
                 "The worker itself failed on jobs (the DLQ unreachable, or a bug): the messages went back to the "
-                "queue; read `jobs logs --since 1h` for the error",
+                "queue; read `jobstack logs --since 1h` for the error",
                 self._worker_metric(pool.service, METRIC_NAMES["errored"]),
                 1,
                 at_least,
@@ -151,7 +151,7 @@ class Monitoring:
 
     @staticmethod
     def _held(queue: sqs.IQueue) -> cw.MathExpression:
-        """Every message `queue` holds, visible or not, per minute. `jobs dlq peek` and `redrive` hold dead
+        """Every message `queue` holds, visible or not, per minute. `jobstack dlq peek` and `redrive` hold dead
         letters for 60 s and the sweeper's replay holds failed fires up to 120 s: visible alone dips and
         comes back, so an alarm on it would change state (and notify) for nothing; visible + in flight stays
         level. A missing point is an empty queue: SQS publishes these metrics for active queues only, and a
@@ -198,13 +198,13 @@ class Monitoring:
     ) -> tuple[str, str, cw.IMetric, float, cw.ComparisonOperator, int]:
         """New dead letters, whatever is already in the DLQ. An alarm's actions run only when its state
         changes (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html#alarms-and-actions),
-        and the depth alarm stays in ALARM while `jobs dlq redrive` leaves messages it must not move (14 days
+        and the depth alarm stays in ALARM while `jobstack dlq redrive` leaves messages it must not move (14 days
         at most): later dead letters, even of a new kind, would notify nobody. This one watches arrivals per
         minute and returns to OK after a quiet minute, so each new burst notifies again."""
         return (
             "DeadLetterArrivals",
             "New jobs reached the DLQ in the last minute (notifies for every new burst, even while older dead "
-            "letters wait): `jobs dlq peek` shows their reasons",
+            "letters wait): `jobstack dlq peek` shows their reasons",
             cls._arrivals(dead_letter_queue),
             1,
             cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -224,7 +224,7 @@ class Monitoring:
                 "ScheduledErrors",
                 "A schedule's fire could not publish its job (database unreachable, or a job type this worker does "
                 "not register): Lambda retries twice, then the fire waits in the ScheduleFailures queue; read "
-                "`jobs logs --log-group <ScheduledLogGroupName output> --since 1h`",
+                "`jobstack logs --log-group <ScheduledLogGroupName output> --since 1h`",
                 scheduled.metric_errors(period=Duration.minutes(5), statistic="Sum"),
                 1,
                 at_least,
@@ -233,8 +233,8 @@ class Monitoring:
             (
                 "ScheduleFailureArrivals",
                 "Scheduled fires gave up and wait in the ScheduleFailures queue: the sweeper publishes them again "
-                "every run once the cause is fixed (`jobs doctor` checks the schedules' types; `jobs logs` has the "
-                "error)",
+                "every run once the cause is fixed (`jobstack doctor` checks the schedules' types; `jobstack logs` has "
+                "the error)",
                 cls._arrivals(failures),
                 1,
                 at_least,
@@ -246,7 +246,7 @@ class Monitoring:
         return (
             "SweeperErrors",
             "The sweeper failed: unsent jobs are not relayed and history is not pruned; read "
-            "`jobs logs --log-group <SweeperLogGroupName output> --since 1h`",
+            "`jobstack logs --log-group <SweeperLogGroupName output> --since 1h`",
             self.sweeper.metric_errors(period=Duration.minutes(15), statistic="Sum"),
             1,
             cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -283,7 +283,7 @@ class Monitoring:
         return (
             "QueueWaitP99",
             f"The slowest 1% of jobs waited {seconds} s or more from publish to start, for 15 minutes: raise "
-            "max_concurrency, or give the slow types a pool of their own; `jobs stats` shows p50/p95 per type",
+            "max_concurrency, or give the slow types a pool of their own; `jobstack stats` shows p50/p95 per type",
             cw.Metric(
                 namespace=METRICS_NAMESPACE,
                 metric_name=QUEUE_WAIT_METRIC,

@@ -1,6 +1,6 @@
 """Settings for one deploy without editing cdk.json: `cdk deploy -c jobstack-overrides='{"dev": {...}}'`
 (the local rehearsal names the secret it created, and may add pools), laid over each environment's
-settings and validated like the rest. The `jobs` CLI reads the same JSON from $JOBSTACK_OVERRIDES, so its
+settings and validated like the rest. The `jobstack` CLI reads the same JSON from $JOBSTACK_OVERRIDES, so its
 commands see the settings that deploy used. No aws_cdk here: the CLI imports it.
 """
 

@@ -3,7 +3,7 @@ is built: loading, and every rule, the environment's and its pools'.
 
 The types (`Settings`, `Pool`, `SettingsError`) and the values they derive (visibility timeout, stale
 window, names) are stacks/settings_model.py's, re-exported here; the model imports nothing back. This
-module imports no `aws_cdk`, so the local runner and the `jobs` CLI read the very same settings cheaply.
+module imports no `aws_cdk`, so the local runner and the `jobstack` CLI read the very same settings cheaply.
 
 Every rule raises SettingsError with one line naming the environment (and pool), the key and the rule.
 """

@@ -25,7 +25,7 @@ LAMBDA_TASK_ROOT = "/var/task"
 
 def stale_after_for(timeout_seconds: int) -> int:
     """A `processing` row older than this belongs to a dead invocation: the function's timeout plus a margin
-    (the stack's functions and `jobs local`, whose timeout may be shorter)."""
+    (the stack's functions and `jobstack local`, whose timeout may be shorter)."""
     return timeout_seconds + 60
 
 

@@ -2,10 +2,10 @@
 reads, the metrics it emits and the log levels Lambda names; and with the operators' CLI: the attributes and
 kinds of the dead letters it writes. The stack (stacks/) writes what this names and its alarms watch what
 this names; the worker (worker/config.py, worker/metrics.py, worker/transport.py) reads and emits it, and
-`jobs dlq` (cli/dlq.py) reads its dead letters by these names.
+`jobstack dlq` (cli/dlq.py) reads its dead letters by these names.
 
 This module imports nothing but the standard library, so stacks/ may import it without loading the worker
-(the one module of worker/ it imports), and the CLI too (`jobs --help` loads no SQLAlchemy).
+(the one module of worker/ it imports), and the CLI too (`jobstack --help` loads no SQLAlchemy).
 tests/infra/test_contract.py feeds every synthesized function's environment to the worker's loader, and
 every alarm on the worker's metrics is checked against what a real batch prints.
 """
@@ -80,7 +80,7 @@ METRIC_NAMES: Final = {
     "failed": "JobsFailed",
     "retried": "JobsRetried",
     "dead_lettered": "JobsDeadLettered",
-    "cancelled": "JobsCancelled",  # acknowledged unrun, or stopped when asked: an operator's jobs cancel
+    "cancelled": "JobsCancelled",  # acknowledged unrun, or stopped when asked: an operator's jobstack cancel
     "unavailable": "JobsUnavailable",  # the database (or its secret) could not be reached
     "errored": "JobsErrored",  # the worker itself failed on the record
     "snoozed": "JobsSnoozed",  # the handler asked to run again later (Snooze): no attempt used
@@ -99,7 +99,7 @@ TRACING_MODES: Final = ("off", "xray", "otel")
 #: function's level from it, and the worker prints its metrics at it (worker/metrics.py).
 LAMBDA_LOG_LEVELS: Final = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARN", "ERROR": "ERROR"}
 
-#: The attributes the worker adds to a message it copies to the DLQ, read back by `jobs dlq` (cli/dlq.py).
+#: The attributes the worker adds to a message it copies to the DLQ, read back by `jobstack dlq` (cli/dlq.py).
 #: Every one starts with DEAD_LETTER_PREFIX, so a redrive can strip them all.
 DEAD_LETTER_PREFIX: Final = "jobstack."
 DEAD_LETTER_REASON: Final = "jobstack.error"
@@ -112,7 +112,7 @@ DELIVERIES_ATTRIBUTE: Final = "jobstack.deliveries"
 
 
 class DeadLetterKind(StrEnum):
-    """Why the worker dead-lettered a message: its `jobstack.error-kind` attribute, which `jobs dlq` groups
+    """Why the worker dead-lettered a message: its `jobstack.error-kind` attribute, which `jobstack dlq` groups
     by and which decides what a redrive may send back."""
 
     MALFORMED = "malformed"  # the body is not a job message

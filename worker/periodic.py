@@ -79,7 +79,7 @@ def fire_of(body: str, attributes: Mapping[str, Any] | None = None) -> dict[str,
         when = _attribute(attributes, "SCHEDULED_TIME") or "an unknown time"
         raise ScheduleEventError(
             f"Scheduler truncated the input of {schedule}'s fire at {when}: it cannot be replayed from this "
-            "message, which stays in the queue; publish that run's job by hand (`jobs publish`)"
+            "message, which stays in the queue; publish that run's job by hand (`jobstack publish`)"
         )
     try:
         record = json.loads(body)

@@ -75,7 +75,7 @@ class JobContext:
         return spent(self.attempt, self.max_attempts)
 
     def cancel_requested(self) -> bool:
-        """Whether an operator ran `jobs cancel` on this job while it runs: poll it between steps of a long
+        """Whether an operator ran `jobstack cancel` on this job while it runs: poll it between steps of a long
         job and stop (return, or raise) if so. A job that stops by raising is cancelled, not retried; one
         that returns is completed. One small query per call: not in a tight loop."""
         return cancel_requested(self.db, self.job_id)

@@ -173,7 +173,7 @@ def current() -> Runtime:
 
 def check_handlers(config: WorkerConfig) -> None:
     """What every entry point that starts a worker checks before its first job (the Lambda container here,
-    `jobs local` before its first invocation): every registered handler fits the function's timeout and
+    `jobstack local` before its first invocation): every registered handler fits the function's timeout and
     names only rate limits the settings define. ConfigError in one line otherwise."""
     if config.function_timeout is not None:
         check_fits(config.function_timeout)

@@ -1,5 +1,5 @@
-"""`jobs completion bash|zsh`: a shell completion script, written from the parser itself so it never
-drifts from the commands. Install: `eval "$(jobs completion bash)"` in ~/.bashrc (zsh: `... zsh`)."""
+"""`jobstack completion bash|zsh`: a shell completion script, written from the parser itself so it never
+drifts from the commands. Install: `eval "$(jobstack completion bash)"` in ~/.bashrc (zsh: `... zsh`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 
 from cli.errors import OK
 
-_BASH = """_jobs_complete() {
+_BASH = """_jobstack_complete() {
     local cur="${COMP_WORDS[COMP_CWORD]}" command="" action="" skip="" i word
     for ((i = 1; i < COMP_CWORD; i++)); do
         word="${COMP_WORDS[i]}"
@@ -25,7 +25,7 @@ _BASH = """_jobs_complete() {
     esac
     COMPREPLY=($(compgen -W "$words" -- "$cur"))
 }
-complete -F _jobs_complete jobs
+complete -F _jobstack_complete jobstack
 """
 
 
@@ -67,7 +67,7 @@ def bash_script(parser: argparse.ArgumentParser) -> str:
 
 
 def cmd_completion(args: argparse.Namespace) -> int:
-    """`jobs completion bash|zsh`: the script for this very parser."""
+    """`jobstack completion bash|zsh`: the script for this very parser."""
     from cli.parser import build_parser
 
     return print_completion(build_parser(), args.shell)

@@ -1,4 +1,4 @@
-"""`jobs cost`: what a month of jobs costs in Lambda and SQS requests, from the stack's own settings.
+"""`jobstack cost`: what a month of jobs costs in Lambda and SQS requests, from the stack's own settings.
 
 The figure users argue about in review is batch size, so the estimate sets the stack's setting beside the
 same stack at batch size 1 and beside the seeds' runbook as it deploys itself (batch size 1, three
@@ -131,7 +131,7 @@ def assumptions(jobs_per_month: int, avg_ms: float, db_rtt_ms: float) -> str:
     )
 
 
-# -- `jobs cost` ------------------------------------------------------------------------------------------
+# -- `jobstack cost` ------------------------------------------------------------------------------------------
 
 
 def cmd_cost(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""`jobs doctor --env ENV`: what an operator checks before and after a deploy, one line per check.
+"""`jobstack doctor --env ENV`: what an operator checks before and after a deploy, one line per check.
 
 Each check answers one question with ✓ or ✗ and, when ✗, what to do. Nothing here changes anything, and
 nothing prints a secret: the secret is parsed, never shown. Checks that need something an earlier one
@@ -270,7 +270,7 @@ class Doctor:
         tls = f"the URL's own sslmode={own}" if own else f"TLS {self.settings.database_sslmode}"
         if revision != head():
             return Check("database", False, f"answers ({tls}) at migration {revision or 'none'}, not {head()}",
-                         "run: jobs migrate --env " + self.settings.env_name)  # fmt: skip
+                         "run: jobstack migrate --env " + self.settings.env_name)  # fmt: skip
         return Check("database", True, f"answers ({tls}), migrations at head ({revision})")
 
     def queues(self) -> Check:

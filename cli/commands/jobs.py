@@ -1,4 +1,4 @@
-"""`jobs` commands on the jobs themselves: publish, show, list, retry, prune, migrate."""
+"""`jobstack` commands on the jobs themselves: publish, show, list, retry, prune, migrate."""
 
 from __future__ import annotations
 
@@ -94,11 +94,11 @@ def cmd_show(args: argparse.Namespace, target: Target) -> int:
                 ["id", "type", "status", "error"],
             )
             if len(related) > SHOWN_RELATED:
-                print(f"… and {len(related) - SHOWN_RELATED} more: jobs list --group {job.workflow_id}")
+                print(f"… and {len(related) - SHOWN_RELATED} more: jobstack list --group {job.workflow_id}")
     return OK
 
 
-#: A group's callback lists its members; `jobs show` prints this many, `jobs list --group` pages the rest.
+#: A group's callback lists its members; `jobstack show` prints this many, `jobstack list --group` pages the rest.
 SHOWN_RELATED = 20
 
 

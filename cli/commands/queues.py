@@ -1,4 +1,4 @@
-"""`jobs` commands on the queues and the worker: stats, dlq, logs, pause/resume, local, cost, doctor."""
+"""`jobstack` commands on the queues and the worker: stats, dlq, logs, pause/resume, local, cost, doctor."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from db.readings import COUNT_CAP, STATES, job_counts, timings
 from stacks.pools import DEFAULT_POOL
 from worker.contract import DeadLetterKind
 
-#: The window of `jobs stats`' queue-wait percentiles (the console's overview picks its own).
+#: The window of `jobstack stats`' queue-wait percentiles (the console's overview picks its own).
 QUEUE_WAIT_WINDOW = timedelta(hours=1)
 
 
@@ -308,7 +308,7 @@ def _no_lines_why(group: str, args: argparse.Namespace, target: Target) -> str:
     since = args.since.strftime("%Y-%m-%d %H:%M:%S UTC")
     matching = f" matching job {args.job}" if args.job else ""
     why = (
-        "an emulator's log group holds only what is written to it, and no Lambda runs there: `jobs local` "
+        "an emulator's log group holds only what is written to it, and no Lambda runs there: `jobstack local` "
         "prints the worker's lines in its own terminal"
         if target.endpoint_url
         else "the function has not run since then, or logs at a level that hides these lines (log_level)"

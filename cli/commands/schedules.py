@@ -1,4 +1,4 @@
-"""Commands that show what this checkout's cdk.json will deploy, without AWS: `jobs schedules`."""
+"""Commands that show what this checkout's cdk.json will deploy, without AWS: `jobstack schedules`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from stacks.settings import Settings
 
 
 def schedule_rows(settings: Settings, after: datetime) -> list[dict[str, Any]]:
-    """Each schedule of `settings` with its next three fire times after `after` (`jobs schedules`, the console)."""
+    """Each schedule of `settings` with its next three fire times after `after` (`jobstack schedules`, the console)."""
     return [
         {
             "name": schedule.name,

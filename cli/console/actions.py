@@ -21,7 +21,7 @@ from db.admin import JobFilter, count_matching, page_jobs
 
 #: The most jobs one click retries or cancels (the rest stay as they are, and the result says so).
 ACTION_LIMIT = 1000
-#: The most dead letters one redrive moves, as `jobs dlq redrive`'s default --limit.
+#: The most dead letters one redrive moves, as `jobstack dlq redrive`'s default --limit.
 REDRIVE_LIMIT = 1000
 
 
@@ -64,17 +64,17 @@ class Selection:
 
 
 def retry(sources: Sources, selection: Selection) -> RetryReport:
-    """As `jobs retry`: fresh attempts and a new message, refused for jobs a retry would duplicate."""
+    """As `jobstack retry`: fresh attempts and a new message, refused for jobs a retry would duplicate."""
     return retry_jobs(sources.db, sources.target.destination, selection.pages(sources))
 
 
 def cancel(sources: Sources, selection: Selection) -> CancelReport:
-    """As `jobs cancel`: waiting jobs never run, running ones are asked to stop, finished ones refused."""
+    """As `jobstack cancel`: waiting jobs never run, running ones are asked to stop, finished ones refused."""
     return cancel_and_send(sources.db, sources.target, selection.pages(sources))
 
 
 def redrive(sources: Sources, pool: PoolQueues, kind: str) -> dead_letters.RedriveReport:
-    """As `jobs dlq redrive --kind KIND`: the letters of one kind back to the pool's queue, bounded."""
+    """As `jobstack dlq redrive --kind KIND`: the letters of one kind back to the pool's queue, bounded."""
     if not pool.dlq_url or not pool.queue_url:
         raise ValueError(f"pool {pool.name} has no queues here: start the console with --env or --queue-url/--dlq-url")
     return dead_letters.redrive(

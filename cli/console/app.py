@@ -54,7 +54,7 @@ def create_app(sources: Sources, guard: Guard, *, read_only: bool = False, refre
         given = request.args.get(TOKEN_PARAMETER)
         if given is not None:
             if not guard.token_ok(given):
-                abort(403, "wrong token: open the URL `jobs console` printed")
+                abort(403, "wrong token: open the URL `jobstack console` printed")
             if request.method == "GET":  # the cookie from now on; the token leaves the address bar
                 query = {k: v for k, v in request.args.items(multi=True) if k != TOKEN_PARAMETER}
                 response = redirect(request.path + (f"?{urlencode(query)}" if query else ""), code=303)
@@ -62,7 +62,7 @@ def create_app(sources: Sources, guard: Guard, *, read_only: bool = False, refre
                 response.set_cookie(guard.cookie, session, httponly=True, samesite="Strict", path="/")
                 return response  # type: ignore[return-value]
         elif not guard.session_ok(request.cookies.get(guard.cookie)):
-            abort(403, "no token: open the URL `jobs console` printed (it ends in ?token=...)")
+            abort(403, "no token: open the URL `jobstack console` printed (it ends in ?token=...)")
         if request.method == "POST":
             if read_only:
                 abort(403, "this console is read-only (started with --read-only)")

@@ -1,4 +1,4 @@
-"""`jobs console`: start the console on this machine and print its URL (with its token)."""
+"""`jobstack console`: start the console on this machine and print its URL (with its token)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def cmd_console(args: argparse.Namespace, target: Target) -> int:
             "plain HTTP. Prefer the default 127.0.0.1 and an SSH tunnel.",
             file=sys.stderr,
         )
-    print(f"jobs console{' (read-only)' if args.read_only else ''} for {server.label}: {server.url}", flush=True)
+    print(f"jobstack console{' (read-only)' if args.read_only else ''} for {server.label}: {server.url}", flush=True)
     print("Ctrl-C to stop", file=sys.stderr, flush=True)
     try:
         server.serve_forever()
@@ -47,7 +47,7 @@ def start(target: Target, *, host: str = "127.0.0.1", port: int = 8787, read_onl
     revision, latest = current(target.db), head()
     if revision != latest:
         env = f" --env {target.env}" if target.env else ""
-        raise CliError(f"the database is at migration {revision or 'none'}, not {latest}: run `jobs migrate{env}`")
+        raise CliError(f"the database is at migration {revision or 'none'}, not {latest}: run `jobstack migrate{env}`")
     sources = Sources(target)
     sources.client("sqs")  # the clients now, on this thread: boto3 does not create them safely from several
     try:

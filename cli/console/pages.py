@@ -24,7 +24,7 @@ from db.trace_context import trace_id_of
 
 pages = Blueprint("pages", __name__)
 PAGE_SIZE = 50
-#: A payload is shown up to this many characters of its pretty-printed JSON (`jobs show --json` has all).
+#: A payload is shown up to this many characters of its pretty-printed JSON (`jobstack show --json` has all).
 PAYLOAD_SHOWN = 64 * 1024
 #: A group's callback waits for up to 10,000 members: the detail lists this many, the group's list the rest.
 RELATED_SHOWN = 50

@@ -21,7 +21,7 @@ from db.admin import JobFilter
 from stacks.pools import DEFAULT_POOL
 
 #: How many dead letters the console reads per look (a peek holds them for the moment it reads them,
-#: then makes them visible again, as `jobs dlq peek` does).
+#: then makes them visible again, as `jobstack dlq peek` does).
 PEEK_LIMIT = 100
 
 

@@ -1,4 +1,4 @@
-"""`jobs local`: the whole system on one machine. See cli/local/runner.py for the event source emulation
+"""`jobstack local`: the whole system on one machine. See cli/local/runner.py for the event source emulation
 and cli/local/embedded.py for the embedded SQS and database defaults."""
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def own_jobs(pairs: list[list[str]] | None) -> list[JobRequest]:
 
 
 def share_line(target: Target, database_url: str, queue_url: str, dlq_url: str) -> str:
-    """The `export` line a second shell (a web app, `jobs publish`) needs for this run's database and queues;
+    """The `export` line a second shell (a web app, `jobstack publish`) needs for this run's database and queues;
     an emulator takes any credentials, but boto3 wants some (dummy ones, printed; never the caller's). A
     database URL with a password is left out (the line is printed): the other shell sets its own."""
     variables = {"QUEUE_URL": queue_url, "DLQ_URL": dlq_url}
@@ -130,7 +130,7 @@ def run_local(args: argparse.Namespace, target: Target) -> int:
     console: Any = None
     try:
         if database_url.startswith("sqlite"):
-            upgrade(db)  # the embedded database migrates itself; a real one is migrated with `jobs migrate`
+            upgrade(db)  # the embedded database migrates itself; a real one is migrated with `jobstack migrate`
         os.environ.update(environment)
         if target.endpoint_url:
             os.environ["AWS_ENDPOINT_URL"] = target.endpoint_url
@@ -218,7 +218,7 @@ def run_local(args: argparse.Namespace, target: Target) -> int:
             _keep_serving(console)
         elif console is not None and database_url.startswith("sqlite"):
             path = database_url.removeprefix("sqlite:///")
-            print(f"the console stops with this run; reopen it on these jobs: jobs console --sqlite {path}",
+            print(f"the console stops with this run; reopen it on these jobs: jobstack console --sqlite {path}",
                   file=sys.stderr)  # fmt: skip
         return 0
     finally:
@@ -231,7 +231,7 @@ def run_local(args: argparse.Namespace, target: Target) -> int:
 
 
 def _start_console(target: Target, database_url: str, queue_url: str, dlq_url: str) -> Any:
-    """`jobs console` on this run's database and queues, served from a thread while the worker runs."""
+    """`jobstack console` on this run's database and queues, served from a thread while the worker runs."""
     from cli.console.command import start
 
     own = Target(
@@ -244,7 +244,7 @@ def _start_console(target: Target, database_url: str, queue_url: str, dlq_url: s
         pool=target.pool,
     )
     server = start(own, port=0).start()
-    print(f"jobs console on this run: {server.url}", file=sys.stderr, flush=True)
+    print(f"jobstack console on this run: {server.url}", file=sys.stderr, flush=True)
     return server
 
 

@@ -1,4 +1,4 @@
-"""The embedded default for `jobs local`: a moto SQS server on a free loopback port, with the queue and
+"""The embedded default for `jobstack local`: a moto SQS server on a free loopback port, with the queue and
 DLQ created from JobsStack-dev's own settings (read from the same settings object, not copied), and a
 SQLite file for the database. No AWS account, no Docker, nothing to install."""
 
@@ -32,7 +32,7 @@ def keep_one_receiver_per_message() -> None:
     visibility timeout.
 
     moto checks a message's visibility and marks it received without a lock, so two receivers polling at
-    once (`jobs local`'s concurrent slots, the reliability tests' runners) can both take one message: a
+    once (`jobstack local`'s concurrent slots, the reliability tests' runners) can both take one message: a
     duplicate that SQS would not produce within the visibility timeout. Each scan-and-mark runs under one
     lock here; the long poll waits outside it, so a poll never blocks another queue's receivers.
     Idempotent: it wraps moto's method once per process.

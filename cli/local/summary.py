@@ -1,4 +1,4 @@
-"""`jobs local`'s live summary: what happened to the jobs so far, redrawn once a second on a terminal.
+"""`jobstack local`'s live summary: what happened to the jobs so far, redrawn once a second on a terminal.
 
 It reads the truth rather than the runner's guesses: job counts from the database (completed, failed,
 waiting for a retry, in flight), the DLQ's depth from SQS, and the rate from completions over time.

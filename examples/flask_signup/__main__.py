@@ -18,7 +18,7 @@ def main() -> int:
     missing = [name for name in NEEDED if not os.environ.get(name)]
     if missing:
         print(
-            f"error: set {' and '.join(missing)} (`jobs local` prints an export line with them): see "
+            f"error: set {' and '.join(missing)} (`jobstack local` prints an export line with them): see "
             "examples/flask_signup/README.md",
             file=sys.stderr,
         )

@@ -1,4 +1,4 @@
-"""Drive `jobs` as a user would: its real entry point with argv, against real PostgreSQL and moto."""
+"""Drive `jobstack` as a user would: its real entry point with argv, against real PostgreSQL and moto."""
 
 from __future__ import annotations
 

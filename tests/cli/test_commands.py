@@ -1,4 +1,4 @@
-"""Every `jobs` command, including the bad-input cases: one line, the right exit code, nothing written."""
+"""Every `jobstack` command, including the bad-input cases: one line, the right exit code, nothing written."""
 
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ def test_missing_urls_name_what_to_pass(jobs: Jobs) -> None:
 
 def test_an_unreachable_database_is_one_line_from_the_console_script(queue: Queue) -> None:
     result = subprocess.run(
-        [str(ROOT / ".venv/bin/jobs"), "list", "--database-url", "postgresql://app:hunter2@127.0.0.1:1/jobs"],
+        [str(ROOT / ".venv/bin/jobstack"), "list", "--database-url", "postgresql://app:hunter2@127.0.0.1:1/jobs"],
         capture_output=True,
         text=True,
         check=False,
@@ -412,21 +412,27 @@ def test_prune_with_a_bad_age_is_bad_usage_in_one_line(capsys: pytest.CaptureFix
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert err.strip().splitlines() == [  # the line alone, no usage block before it
-        "error: jobs prune: argument --older-than: 'a while' is not a duration like 30d, 12h or 90m "
-        "(see `jobs prune --help`)"
+        "error: jobstack prune: argument --older-than: 'a while' is not a duration like 30d, 12h or 90m "
+        "(see `jobstack prune --help`)"
     ]
 
 
 @pytest.mark.parametrize(
     ("argv", "line"),
     [
-        (["show", "not-a-uuid"], "error: jobs show: argument id: 'not-a-uuid' is not a job id (a UUID)"),
-        (["publish", "test-echo", "--at", "tomorrow"], "error: jobs publish: argument --at: 'tomorrow' is not an ISO"),
-        (["publish", "test-echo", "--in", "3x"], "error: jobs publish: argument --in: '3x' is not a duration"),
-        (["cost", "--jobs-per-month", "-5"], "error: jobs cost: argument --jobs-per-month: -5 must be at least 1"),
-        (["lsit"], "error: jobs: argument COMMAND: invalid choice: 'lsit'"),
-        (["publish", "t", "--in", "-3h"], "error: jobs publish: argument --in: expected one argument (a value that"),
-        (["publish", "t", "--in=-3h"], "error: jobs publish: argument --in: '-3h': a duration is never negative"),
+        (["show", "not-a-uuid"], "error: jobstack show: argument id: 'not-a-uuid' is not a job id (a UUID)"),
+        (
+            ["publish", "test-echo", "--at", "tomorrow"],
+            "error: jobstack publish: argument --at: 'tomorrow' is not an ISO",
+        ),
+        (["publish", "test-echo", "--in", "3x"], "error: jobstack publish: argument --in: '3x' is not a duration"),
+        (["cost", "--jobs-per-month", "-5"], "error: jobstack cost: argument --jobs-per-month: -5 must be at least 1"),
+        (["lsit"], "error: jobstack: argument COMMAND: invalid choice: 'lsit'"),
+        (
+            ["publish", "t", "--in", "-3h"],
+            "error: jobstack publish: argument --in: expected one argument (a value that",
+        ),
+        (["publish", "t", "--in=-3h"], "error: jobstack publish: argument --in: '-3h': a duration is never negative"),
     ],
 )
 def test_every_usage_error_is_one_line(argv: list[str], line: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,4 +1,4 @@
-"""`jobs cost`: the estimate's arithmetic, that it follows the stack's settings, and its bad-input lines."""
+"""`jobstack cost`: the estimate's arithmetic, that it follows the stack's settings, and its bad-input lines."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`jobs` dispatches every command through one table (cli/main.py COMMANDS): a command the parser accepts
+"""`jobstack` dispatches every command through one table (cli/main.py COMMANDS): a command the parser accepts
 but the table lacks would fail with a KeyError traceback, and an entry whose function moved would fail only
 when a user runs it."""
 

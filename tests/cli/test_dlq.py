@@ -1,4 +1,4 @@
-"""`jobs dlq`: peek leaves messages in place, redrive sends before it deletes (a crash duplicates, never
+"""`jobstack dlq`: peek leaves messages in place, redrive sends before it deletes (a crash duplicates, never
 loses), purge asks first.
 
 Redrive counts the DLQ first with ApproximateNumberOfMessages, which AWS documents as approximate
@@ -50,7 +50,7 @@ def test_peek_shows_dead_letters_and_leaves_them_visible(
 def test_a_dead_letter_of_a_job_retried_since_is_deleted_by_redrive_not_sent_again(
     jobs: Jobs, pg_db: DB, queue: Queue, dlq: Queue, runtime: Runtime
 ) -> None:
-    """Reported: `jobs retry ID` left the job's dead letter in the DLQ, a later redrive moved it too, and one
+    """Reported: `jobstack retry ID` left the job's dead letter in the DLQ, a later redrive moved it too, and one
     job got two messages ("moved 2 ... 2 jobs given fresh attempts"). The letter is superseded: deleted,
     counted, and the job keeps the one message its retry sent."""
     job = dead_letter_one(pg_db, queue, runtime)
@@ -190,7 +190,7 @@ def test_purge_needs_confirmation(jobs: Jobs, dlq: Queue) -> None:
 def test_jobs_dlq_reads_the_kind_and_reason_the_worker_writes(
     pg_db: DB, queue: Queue, dlq: Queue, runtime: Runtime, calls: Calls
 ) -> None:
-    """The dead-letter attributes are a contract between the worker (writer) and `jobs dlq` (reader),
+    """The dead-letter attributes are a contract between the worker (writer) and `jobstack dlq` (reader),
     written once in worker/contract.py: a real dead letter from a real batch is read back by the CLI."""
     publish(pg_db, "test-echo", {"fail": "card declined"}, queue=queue, max_attempts=1)
     process_batch(receive_event(queue), FakeLambdaContext(), runtime)

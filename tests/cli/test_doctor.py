@@ -1,4 +1,4 @@
-"""`jobs doctor --env dev` against an environment built in moto and a PostgreSQL with TLS of the test's own.
+"""`jobstack doctor --env dev` against an environment built in moto and a PostgreSQL with TLS of the test's own.
 
 The "stack" is a CloudFormation stack in moto whose outputs name queues, a secret, functions and a topic
 made the way JobsStack makes them. moto implements no `lambda:GetAccountSettings`, so the account's limits
@@ -179,7 +179,8 @@ def test_an_empty_secret_and_a_database_behind_on_migrations(
     try:
         code, lines = doctor(capsys, "--ca-file", str(tls_server.ca.pem), "--database-url", tls_server.url())
         assert (
-            "✗ database: answers (TLS verify-full) at migration 0001, not 0011 — run: jobs migrate --env dev" in lines
+            "✗ database: answers (TLS verify-full) at migration 0001, not 0011 — run: jobstack migrate --env dev"
+            in lines
         )
     finally:
         upgrade(db)

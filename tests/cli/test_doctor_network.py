@@ -1,4 +1,4 @@
-"""`jobs doctor` in a VPC: the functions reach AWS only through their subnets' routes. Reported: a VPC with
+"""`jobstack doctor` in a VPC: the functions reach AWS only through their subnets' routes. Reported: a VPC with
 tracing on has no route to X-Ray (or the OTLP endpoint) and spans are dropped silently; nothing said so.
 
 Lambda's functions in a VPC get no public address, so an internet gateway route does not reach anything:

@@ -1,4 +1,4 @@
-"""`jobs doctor` against an emulator, without a database: what only AWS can answer is marked as such and
+"""`jobstack doctor` against an emulator, without a database: what only AWS can answer is marked as such and
 does not fail the run."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ pytestmark = pytest.mark.unit
 
 
 def test_against_an_emulator_what_only_aws_answers_is_marked_and_does_not_fail_the_run() -> None:
-    """Reported: `jobs doctor` by hand against the rehearsal exited 1 on the Lambda-quota and subscription
+    """Reported: `jobstack doctor` by hand against the rehearsal exited 1 on the Lambda-quota and subscription
     lines, without the "(expected on an emulator)" the rehearsal added. A real failure still fails."""
     from cli.commands.doctor import Check, Doctor, report
 

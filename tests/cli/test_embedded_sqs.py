@@ -2,7 +2,7 @@
 its visibility timeout ("Amazon SQS sets a visibility timeout, a period of time during which Amazon SQS
 prevents all consumers from receiving and processing the message",
 https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-visibility-timeout.html).
-moto alone breaks it under concurrent receives; `jobs local` runs several receivers at once."""
+moto alone breaks it under concurrent receives; `jobstack local` runs several receivers at once."""
 
 from __future__ import annotations
 

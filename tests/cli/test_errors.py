@@ -1,4 +1,4 @@
-"""`jobs` never shows a traceback for what an operator can fix, and never pairs one place's database with
+"""`jobstack` never shows a traceback for what an operator can fix, and never pairs one place's database with
 another's queues: each case is one line on stderr that names what is wrong and what to do."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ REGION = "us-east-1"
 
 @pytest.fixture
 def empty_database() -> Iterator[str]:
-    """A PostgreSQL database nobody ran `jobs migrate` against."""
+    """A PostgreSQL database nobody ran `jobstack migrate` against."""
     server = make_url(admin_url()).set(drivername="postgresql+psycopg")
     name = f"jobstack_unmigrated_{uuid.uuid4().hex[:8]}"
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
@@ -53,10 +53,10 @@ def test_an_unmigrated_database_says_run_jobs_migrate(jobs: Jobs, empty_database
     for argv in (["list"], ["stats"], ["publish", "test-echo"]):
         result = jobs(*argv, "--database-url", empty_database, "--queue-url", "http://q", connect=False)
         assert result.code == 1
-        assert "has no background_jobs table: run `jobs migrate`" in _one_line(result)
+        assert "has no background_jobs table: run `jobstack migrate`" in _one_line(result)
     sqlite = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
     result = jobs("list", "--database-url", sqlite, connect=False)
-    assert result.code == 1 and "run `jobs migrate`" in _one_line(result)
+    assert result.code == 1 and "run `jobstack migrate`" in _one_line(result)
 
 
 def test_a_database_behind_on_migrations_names_the_missing_column(jobs: Jobs, empty_database: str) -> None:
@@ -66,7 +66,7 @@ def test_a_database_behind_on_migrations_names_the_missing_column(jobs: Jobs, em
     result = jobs("list", "--database-url", empty_database, connect=False)
     assert result.code == 1
     line = _one_line(result)
-    assert "background_jobs table has no sent_at column" in line and "run `jobs migrate`" in line
+    assert "background_jobs table has no sent_at column" in line and "run `jobstack migrate`" in line
 
 
 def _stack(outputs: dict[str, str]) -> None:
@@ -129,7 +129,7 @@ def test_connection_options_go_before_or_after_the_command(
 def test_an_environment_is_never_paired_with_a_url_left_in_the_shell(
     jobs: Jobs, pg_url: str, monkeypatch: pytest.MonkeyPatch, aws: None
 ) -> None:
-    """Reported: `jobs --env prod ...` with a local DATABASE_URL exported used the local database beside the
+    """Reported: `jobstack --env prod ...` with a local DATABASE_URL exported used the local database beside the
     prod queue. Only a flag pairs them."""
     _stack({"QueueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/JobsStack-dev-jobs"})
     monkeypatch.setenv("DATABASE_URL", pg_url)

@@ -1,4 +1,4 @@
-"""`jobs publish` has one flag for every job option (jobstack.JobOptions), and gives publish what it read."""
+"""`jobstack publish` has one flag for every job option (jobstack.JobOptions), and gives publish what it read."""
 
 from __future__ import annotations
 

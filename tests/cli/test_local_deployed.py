@@ -1,4 +1,4 @@
-"""`jobs local --env dev --endpoint-url URL` works the deployed environment's queues and database (read
+"""`jobstack local --env dev --endpoint-url URL` works the deployed environment's queues and database (read
 from the stack's outputs and secret, through the endpoint), as the event source would; it used to ignore
 both and run an embedded queue and database."""
 

@@ -1,4 +1,4 @@
-"""The whole pipeline through `jobs local`: publish, process with concurrent invocations, dead-letter,
+"""The whole pipeline through `jobstack local`: publish, process with concurrent invocations, dead-letter,
 fix, redrive, complete. Real PostgreSQL; SQS is moto with redrive."""
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def test_ctrl_c_stops_the_embedded_runner_cleanly(tmp_path) -> None:
 
     root = Path(__file__).resolve().parents[2]
     process = subprocess.Popen(
-        [str(root / ".venv/bin/jobs"), "local", "--sqlite", str(tmp_path / "local.db")],
+        [str(root / ".venv/bin/jobstack"), "local", "--sqlite", str(tmp_path / "local.db")],
         cwd=tmp_path,
         stderr=subprocess.PIPE,
         stdout=subprocess.PIPE,

@@ -1,4 +1,4 @@
-"""`jobs local` runs the worker with the environment the stack gives it (stacks/contract.py), and the worker's
+"""`jobstack local` runs the worker with the environment the stack gives it (stacks/contract.py), and the worker's
 own loader accepts it: the local run cannot drift from the deployed one."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`jobs local --publish TYPE PAYLOAD`: try a job type of your own on this machine in one command, with the
+"""`jobstack local --publish TYPE PAYLOAD`: try a job type of your own on this machine in one command, with the
 embedded SQS and SQLite, and nothing else to start. A type the worker cannot run, or a payload its schema
 refuses, is one line before anything starts."""
 
@@ -60,7 +60,7 @@ def test_the_run_names_its_database_without_its_password(
 def test_a_handler_naming_an_undefined_rate_limit_is_one_line_before_anything_starts(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Reported: `jobs local --publish charge '{}'` printed a traceback per invocation, then waited for the
+    """Reported: `jobstack local --publish charge '{}'` printed a traceback per invocation, then waited for the
     queue to empty for ever. The worker's own start-up check now runs before anything is published."""
     from tests.support.worker_support import CountCalls, job_type_for_test
 

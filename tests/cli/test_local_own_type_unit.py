@@ -1,4 +1,4 @@
-"""The export line `jobs local` prints for another shell: shell-quoted, and never with a password."""
+"""The export line `jobstack local` prints for another shell: shell-quoted, and never with a password."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ pytestmark = pytest.mark.unit
 
 
 def test_the_line_for_another_shell_never_prints_a_password() -> None:
-    """`jobs local` prints an export line; a database URL's password must not be in it (nor in any output)."""
+    """`jobstack local` prints an export line; a database URL's password must not be in it (nor in any output)."""
     from cli.local.command import share_line
     from cli.target import Target
 

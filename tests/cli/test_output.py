@@ -1,5 +1,5 @@
 """Output people would rather look at: fast help, shell completion, tables that fit the terminal, a
-refreshing `stats --watch`, and `jobs local`'s summary of what happened to the jobs."""
+refreshing `stats --watch`, and `jobstack local`'s summary of what happened to the jobs."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_help_and_completion_load_neither_sqlalchemy_nor_boto3() -> None:
-    """`jobs --help` took 0.36 s because it imported SQLAlchemy up front; commands now load on use."""
+    """`jobstack --help` took 0.36 s because it imported SQLAlchemy up front; commands now load on use."""
     probe = (
         "import sys, contextlib, io\n"
         "from cli.main import main\n"
@@ -40,11 +40,11 @@ def test_help_and_completion_load_neither_sqlalchemy_nor_boto3() -> None:
 @pytest.mark.parametrize(
     ("words", "expected"),
     [
-        (["jobs", "dl"], "dlq"),
-        (["jobs", "--env", "dev", "li"], "list"),  # an option's value is not taken for the command
-        (["jobs", "dlq", "red"], "redrive"),
-        (["jobs", "dlq", "redrive", "--inc"], "--include"),
-        (["jobs", "retry", "--sta"], "--status"),
+        (["jobstack", "dl"], "dlq"),
+        (["jobstack", "--env", "dev", "li"], "list"),  # an option's value is not taken for the command
+        (["jobstack", "dlq", "red"], "redrive"),
+        (["jobstack", "dlq", "redrive", "--inc"], "--include"),
+        (["jobstack", "retry", "--sta"], "--status"),
     ],
 )
 def test_bash_completion_completes_commands_actions_and_options(
@@ -53,7 +53,8 @@ def test_bash_completion_completes_commands_actions_and_options(
     assert main(["completion", "bash"]) == 0
     script = capsys.readouterr().out
     words_array = " ".join(f"'{w}'" for w in words)
-    run = f'{script}\nCOMP_WORDS=({words_array}); COMP_CWORD={len(words) - 1}; _jobs_complete; echo "${{COMPREPLY[@]}}"'
+    complete = f'COMP_WORDS=({words_array}); COMP_CWORD={len(words) - 1}; _jobstack_complete; echo "${{COMPREPLY[@]}}"'
+    run = f"{script}\n{complete}"
     out = subprocess.run(["bash", "-c", run], capture_output=True, text=True, check=True)
     assert out.stdout.split() == [expected]
 

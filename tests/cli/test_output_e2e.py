@@ -1,4 +1,4 @@
-"""`jobs local` end to end: its closing summary says what happened to the jobs."""
+"""`jobstack local` end to end: its closing summary says what happened to the jobs."""
 
 from __future__ import annotations
 

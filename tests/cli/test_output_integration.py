@@ -1,4 +1,4 @@
-"""`jobs stats --watch` against a real database: it refreshes the given number of times."""
+"""`jobstack stats --watch` against a real database: it refreshes the given number of times."""
 
 from __future__ import annotations
 

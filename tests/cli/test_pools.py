@@ -1,4 +1,4 @@
-"""`jobs` with worker pools: `--pool` picks a pool's queue, DLQ and event source mapping from the stack's
+"""`jobstack` with worker pools: `--pool` picks a pool's queue, DLQ and event source mapping from the stack's
 outputs, publishing with `--env` routes by the `Routes` output, `stats` shows a row per pool, `routes`
 prints the web app's one line, and `local --pool` runs one pool's worker (FIFO included) on this machine.
 Real PostgreSQL, moto's SQS, CloudFormation (outputs) and Lambda (mappings)."""
@@ -149,7 +149,7 @@ def _run_local_pool(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], pools: dict[str, Any],
     pool: str, demo: int,
 ) -> tuple[Result, list[Job]]:  # fmt: skip
-    """`jobs local --pool POOL --demo N` in a checkout whose dev settings have `pools`: the run's result, and
+    """`jobstack local --pool POOL --demo N` in a checkout whose dev settings have `pools`: the run's result, and
     the jobs its embedded database holds afterwards."""
     config = json.loads((Path(cli.target.ROOT) / "cdk.json").read_text())
     config["context"]["jobstack"]["environments"]["dev"]["pools"] = pools
@@ -168,7 +168,7 @@ def _run_local_pool(
 def test_local_runs_one_pools_worker_fifo_included(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`jobs local --pool ledger`: the embedded queues are that pool's (FIFO), its settings are the pool's."""
+    """`jobstack local --pool ledger`: the embedded queues are that pool's (FIFO), its settings are the pool's."""
     pools = {"ledger": {"types": ["test-echo"], "fifo": True, "timeout_seconds": 30, "batch_size": 5}}
     result, jobs = _run_local_pool(tmp_path, monkeypatch, capsys, pools, "ledger", 10)
     assert result.code == 0, result.err
@@ -183,7 +183,7 @@ def test_local_runs_one_pools_worker_fifo_included(
 def test_local_runs_a_priority_lanes_worker_and_its_jobs_carry_the_priority(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`jobs local --pool urgent` for a lane: its queue, and jobs published there carry its priority, so the
+    """`jobstack local --pool urgent` for a lane: its queue, and jobs published there carry its priority, so the
     rows say which lane they ran in (as a Router's would)."""
     result, jobs = _run_local_pool(tmp_path, monkeypatch, capsys, {"urgent": {"priority": "high"}}, "urgent", 5)
     assert result.code == 0, result.err

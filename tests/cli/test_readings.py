@@ -1,4 +1,4 @@
-"""Counts by state and type that stay bounded on a large table (db/readings.py, `jobs stats` and the
+"""Counts by state and type that stay bounded on a large table (db/readings.py, `jobstack stats` and the
 console): exact while PostgreSQL expects few rows, its estimate beyond, a lower bound while its statistics
 lag behind a backlog that just grew."""
 

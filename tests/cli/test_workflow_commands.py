@@ -1,4 +1,4 @@
-"""`jobs show`, `jobs list --group` and `jobs cancel --group` on a workflow: one line per refusal, the right
+"""`jobstack show`, `jobstack list --group` and `jobstack cancel --group` on a workflow: one line per refusal, the right
 exit code, and the cancelled jobs' dependents settled."""
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ def test_retrying_a_waiting_job_is_refused_with_why(jobs: Jobs, pg_db: DB, queue
     result = jobs("retry", str(group.then.id), "--force")
     assert result.code == 1
     assert result.err.strip() == (
-        f"refused {group.then.id}: it waits for 1 job(s) to finish and runs when they have (jobs show {group.then.id})"
+        f"refused {group.then.id}: it waits for 1 job(s) to finish and runs when they have "
+        f"(jobstack show {group.then.id})"
     )
     assert get_job(pg_db, group.then.id).status is JobStatus.WAITING  # type: ignore[union-attr]
 
@@ -103,7 +104,7 @@ def test_cancelling_the_last_member_of_a_continue_group_sends_its_callback(
 def test_a_cancel_with_only_a_database_does_all_it_says_or_nothing(
     jobs: Jobs, pg_db: DB, pg_url: str, queue: Queue, seen: Seen
 ) -> None:
-    """Reported: with only DATABASE_URL (an operator on a bastion), `jobs cancel` of a pending job marked it
+    """Reported: with only DATABASE_URL (an operator on a bastion), `jobstack cancel` of a pending job marked it
     cancelled, then exited 2 with "no queue". A cancel that releases nothing needs no queue; one that may
     release waiting jobs (which must be sent) is refused before it writes."""
     from datetime import UTC, datetime, timedelta

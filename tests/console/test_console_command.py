@@ -1,4 +1,4 @@
-"""`jobs console` and `jobs local --console` as a user runs them: real processes, real HTTP."""
+"""`jobstack console` and `jobstack local --console` as a user runs them: real processes, real HTTP."""
 
 from __future__ import annotations
 
@@ -32,11 +32,11 @@ def test_local_with_console_prints_its_url_then_jobs_console_reopens_the_databas
         monkeypatch.delenv(name, raising=False)
     assert main(["local", "--demo", "5", "--sqlite", str(database), "--console"]) == 0
     err = capsys.readouterr().err
-    during = re.search(r"jobs console on this run: (http://\S+)", err)
+    during = re.search(r"jobstack console on this run: (http://\S+)", err)
     assert during, err
     with pytest.raises(urllib.error.URLError, match="Connection refused"):  # it stopped with the run
         _open(during.group(1))
-    assert f"reopen it on these jobs: jobs console --sqlite {database}" in err
+    assert f"reopen it on these jobs: jobstack console --sqlite {database}" in err
 
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "QUEUE_URL", "DLQ_URL"))}
     process = subprocess.Popen(

@@ -285,7 +285,7 @@ def test_job_detail_names_the_lane_and_the_trace_that_published_it(client: Flask
 def test_a_big_payload_is_cut_with_a_pointer_to_the_cli(client: FlaskClient, pg_db: DB) -> None:
     job = insert_job(pg_db, payload={"blob": "x" * 100_000})
     page = client.get(f"/jobs/{job.id}").get_data(as_text=True)
-    assert f"jobs show {job.id} --json" in page
+    assert f"jobstack show {job.id} --json" in page
     assert len(page) < 80_000
 
 
@@ -457,7 +457,7 @@ def test_the_console_refuses_a_database_behind_the_schema(tmp_path: object, queu
     from cli.errors import CliError
 
     empty = Path(str(tmp_path)) / "empty.sqlite3"
-    with pytest.raises(CliError, match=r"the database is at migration none, not \d+: run `jobs migrate`"):
+    with pytest.raises(CliError, match=r"the database is at migration none, not \d+: run `jobstack migrate`"):
         start(closing(flag_target(f"sqlite:///{empty}", queue.url)), port=0)
 
 
@@ -484,7 +484,7 @@ def test_a_callbacks_detail_shows_its_group_and_the_list_filters_by_it(
 def test_a_console_with_only_a_database_cancels_what_needs_no_queue_and_refuses_the_rest_first(
     pg_url: str, pg_db: DB, queue: Queue, seen: Seen, closing: Callable[[Target], Target]
 ) -> None:
-    """The console's cancel is `jobs cancel`'s (cli/cancelling.py): with no queue, a pending job is cancelled,
+    """The console's cancel is `jobstack cancel`'s (cli/cancelling.py): with no queue, a pending job is cancelled,
     and a job others wait for is refused in one line before anything is written (it was cancelled, then the
     send of its released callback failed with a server error)."""
     client, guard = client_for(closing(flag_target(pg_url)))

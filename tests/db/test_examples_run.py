@@ -1,4 +1,4 @@
-"""Each example runs as its README says: `jobs local` in one process prints the line a second shell
+"""Each example runs as its README says: `jobstack local` in one process prints the line a second shell
 needs, `python -m examples.flask_signup` in another serves signups on it, a good signup's job completes,
 and an address the schema refuses is a 400 with one line. Only a new user's environment is passed on."""
 
@@ -46,7 +46,7 @@ def _exports(line: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("example", ["flask_signup", "django_signup"])
 def test_each_example_runs_as_its_readme_says(example: str, tmp_path: Path) -> None:
-    if example == "flask_signup":  # the Flask example runs on SQLite, as `jobs local` embeds it
+    if example == "flask_signup":  # the Flask example runs on SQLite, as `jobstack local` embeds it
         _run_example(example, ["--sqlite", str(tmp_path / "example.sqlite3")])
         return
     with scratch_database(admin_url(), prefix="jobstack_example") as url:  # Django's needs PostgreSQL
@@ -55,7 +55,7 @@ def test_each_example_runs_as_its_readme_says(example: str, tmp_path: Path) -> N
 
 def _run_example(example: str, database: list[str]) -> None:
     worker = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "jobs"), "local", *database, "--concurrency", "1"],
+        [str(ROOT / ".venv" / "bin" / "jobstack"), "local", *database, "--concurrency", "1"],
         cwd=ROOT, env=NEW_USER, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     app = None

@@ -1,6 +1,6 @@
 """A job request's rules are the same whichever way it comes in: publish, publish_many, enqueue, workflows
 and the CLI, on both databases. Reported: `publish(..., delay=timedelta(seconds=-5))` ran at once while
-`jobs publish --delay -5` was refused; `priority="bogus"` was stored and run on a stack with one queue and
+`jobstack publish --delay -5` was refused; `priority="bogus"` was stored and run on a stack with one queue and
 refused on one with lanes; `after=` with a string id was a multi-line StatementError, and on SQLite every
 `after=` was UnknownPrerequisite.
 

@@ -8,7 +8,7 @@
   SQS's redrive moves to a DLQ
   (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html):
   the arrivals alarm watches both that and a rise of what the DLQ holds, visible or in flight (a 60 s hold by
-  `jobs dlq peek` is no arrival), with a missing point read as empty (SQS publishes for active queues only,
+  `jobstack dlq peek` is no arrival), with a missing point read as empty (SQS publishes for active queues only,
   and one holding messages is active), so the first burst into a DLQ idle for hours is one.
 - AlarmDescription is at most 1,024 characters (AWS::CloudWatch::Alarm's schema; cfn-lint E3033), and
   CloudFormation fails a deploy, half-way, on a longer one.
@@ -151,7 +151,7 @@ def _fires(values: Series) -> bool:
 
 
 def test_a_peek_or_redrive_hold_is_no_arrival_and_a_first_burst_into_an_idle_dlq_is_one() -> None:
-    """Reported: `jobs dlq peek` holds dead letters for 60 s, so visible dips and comes back and the old
+    """Reported: `jobstack dlq peek` holds dead letters for 60 s, so visible dips and comes back and the old
     expression paged for nothing; a DLQ idle for hours has no earlier point, so the first burst had no DIFF."""
     # Five dead letters wait; an operator peeks at minute 2 (held, in flight), they come back at minute 4.
     sent: Series = [0, 0, 0, 0, 0]

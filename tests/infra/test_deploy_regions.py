@@ -1,5 +1,5 @@
 """Regional layers (the Parameters and Secrets extension, tracing "otel"'s ADOT layer) exist in some regions
-only; every stack says so before AWS does, and `jobs doctor --before-deploy` asks the same question.
+only; every stack says so before AWS does, and `jobstack doctor --before-deploy` asks the same question.
 
 aws-cdk-lib maps the layer per region (21 for arm64 today); CloudFormation rejects a template whose
 `Fn::FindInMap` has no entry for the region it is deployed to, before it creates anything

@@ -45,8 +45,8 @@ def test_deploy_local_deploys_with_the_real_cli_works_jobs_and_destroy_local_rem
             assert outputs["PoolLedgerQueueUrl"].endswith("JobsStack-dev-ledger-jobs.fifo")
             assert json.loads(outputs["Routes"])["types"] == {"test-echo": "video", "ledger.post": "ledger"}
             assert "running the worker of pool video on" in up.stderr
-        assert rehearsal.running_port("dev") is not None, "the server stays up for `jobs --endpoint-url`"
-        console_url = re.search(r"The jobs console of JobsStack-dev \(until make destroy-local\): (\S+)", up.stdout)
+        assert rehearsal.running_port("dev") is not None, "the server stays up for `jobstack --endpoint-url`"
+        console_url = re.search(r"The jobstack console of JobsStack-dev \(until make destroy-local\): (\S+)", up.stdout)
         assert console_url, up.stdout[-2000:]
         overview = _open_console(console_url.group(1))
         assert (
@@ -90,7 +90,7 @@ def _printed_commands(stdout: str) -> list[str]:
     """The lines `up` tells the user to run, without `make destroy-local` (the test runs `down` itself)."""
     block = stdout.split("keeps running. In a shell:\n", 1)[1].splitlines()
     commands = [line.strip() for line in block if line.startswith("  ")]
-    assert commands[0].startswith("source ") and "jobs --env dev" in commands[1], commands
+    assert commands[0].startswith("source ") and "jobstack --env dev" in commands[1], commands
     return [c for c in commands if not c.startswith("make ")]
 
 

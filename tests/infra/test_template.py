@@ -276,7 +276,7 @@ def test_outage_and_worker_error_alarms_watch_the_workers_own_metrics(env_templa
         alarm = alarms[name]
         assert alarm["Namespace"] == "Jobstack"
         assert alarm["Dimensions"] == [{"Name": "Service", "Value": f"JobsStack-{env}"}]
-    assert all("`jobs " in a["AlarmDescription"] for a in alarms.values()), "every alarm says what to do"
+    assert all("`jobstack " in a["AlarmDescription"] for a in alarms.values()), "every alarm says what to do"
 
 
 def test_dashboard_shows_queue_function_and_per_type_job_metrics(env_template: tuple[str, Template]) -> None:
@@ -348,7 +348,7 @@ def test_grant_publish_gives_send_message_on_the_queue_only() -> None:
 
 
 def test_log_group_outputs_name_the_groups_the_functions_write_to(env_template: tuple[str, Template]) -> None:
-    """`jobs logs` reads the WorkerLogGroupName output: it must be the group in the function's LoggingConfig,
+    """`jobstack logs` reads the WorkerLogGroupName output: it must be the group in the function's LoggingConfig,
     not `/aws/lambda/<name>`, which a function with its own log group never writes to."""
     _, template = env_template
     outputs = template.to_json()["Outputs"]

@@ -1,4 +1,4 @@
-"""Flow control under concurrency, through `jobs local` (the real Lambda handler, several invocations)."""
+"""Flow control under concurrency, through `jobstack local` (the real Lambda handler, several invocations)."""
 
 from __future__ import annotations
 

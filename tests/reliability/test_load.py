@@ -1,4 +1,4 @@
-"""Load: 10,000 no-op jobs through `jobs local` with 8 concurrent invocations and batches of 10."""
+"""Load: 10,000 no-op jobs through `jobstack local` with 8 concurrent invocations and batches of 10."""
 
 from __future__ import annotations
 

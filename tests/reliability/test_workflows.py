@@ -1,4 +1,4 @@
-"""Workflows under concurrency, through `jobs local` (the real Lambda handler, several invocations at once)."""
+"""Workflows under concurrency, through `jobstack local` (the real Lambda handler, several invocations at once)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What a test that drives `jobs` gets back: exit code, stdout and stderr (tests/cli/conftest.py's `jobs`
+"""What a test that drives `jobstack` gets back: exit code, stdout and stderr (tests/cli/conftest.py's `jobstack`
 fixture runs the real entry point with argv)."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ Jobs = Callable[..., Result]
 
 
 def restoring_environ() -> Iterator[None]:
-    """`jobs local` exports the worker's settings into os.environ, as a shell would: an autouse fixture of
+    """`jobstack local` exports the worker's settings into os.environ, as a shell would: an autouse fixture of
     this undoes that per test (tests/cli and tests/console use it)."""
     saved = dict(os.environ)
     yield None

@@ -1,4 +1,4 @@
-"""The console under test: a Target as `jobs console` builds one (flags, or a deployed stack's outputs), the
+"""The console under test: a Target as `jobstack console` builds one (flags, or a deployed stack's outputs), the
 Flask app behind a test client that sends this server's Host, and a running server for the browser."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ SCREENSHOTS = ROOT / ".build" / "test-output" / "console"
 
 
 def flag_target(database_url: str, queue_url: str | None = None, dlq_url: str | None = None) -> Target:
-    """A target named by flags, as `jobs console --database-url ... --queue-url ... --dlq-url ...`."""
+    """A target named by flags, as `jobstack console --database-url ... --queue-url ... --dlq-url ...`."""
     return Target(database_url_flag=database_url, queue_url_flag=queue_url, dlq_url_flag=dlq_url, environ={})
 
 

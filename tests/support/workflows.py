@@ -22,7 +22,7 @@ class Step(BaseModel):
 
 @dataclass
 class Seen:
-    """Every run of the workflow types, thread-safe (jobs local runs invocations in threads)."""
+    """Every run of the workflow types, thread-safe (jobstack local runs invocations in threads)."""
 
     runs: list[tuple[str, Any]] = field(default_factory=list)
     callbacks: list[list[tuple[str, str, Any]]] = field(default_factory=list)

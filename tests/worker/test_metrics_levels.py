@@ -62,7 +62,7 @@ def test_a_real_batch_emits_each_first_attempts_queue_wait(
 ) -> None:  # fmt: skip
     """JobQueueWait (ms, publish or run_at → claim) per type in the batch's EMF, one value per first attempt:
     the retry of a failed job is not counted again (its wait is mostly backoff). The values are the rows'
-    own started_at - created_at, so the metric and `jobs stats` agree."""
+    own started_at - created_at, so the metric and `jobstack stats` agree."""
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "worker")
     jobs = [publish(pg_db, "count-calls", {"n": n}, queue=queue) for n in range(3)]
 

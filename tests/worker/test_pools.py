@@ -173,7 +173,7 @@ def test_an_unroutable_type_is_refused_before_anything_is_written(pg_db: DB, sqs
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("", "JOBSTACK_ROUTES is not set: export the line `jobs routes --env ENV` prints"),
+        ("", "JOBSTACK_ROUTES is not set: export the line `jobstack routes --env ENV` prints"),
         ("{nope", "JOBSTACK_ROUTES is not JSON"),
         ('{"queues": {"default": "not-a-url"}}', "queues must map each pool's name to its queue URL"),
         ('{"queues": {"default": "https://q"}, "types": {"x": "video"}}', "types name pool 'video'"),

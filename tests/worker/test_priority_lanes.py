@@ -76,7 +76,7 @@ def test_without_lanes_a_priority_is_kept_on_the_row_and_the_job_goes_to_its_typ
 def test_every_later_send_of_a_job_goes_to_its_lane(
     pg_db: DB, sqs: Any, queues: tuple[Queue, Queue], lane: tuple[Queue, Queue], ranked: Ranked
 ) -> None:
-    """A re-send (the sweeper's relay, `jobs retry`) and an enqueued job's send after commit go to the lane
+    """A re-send (the sweeper's relay, `jobstack retry`) and an enqueued job's send after commit go to the lane
     the job was published to, not to its type's pool."""
     router = lane_router(sqs, queues[0], lane[0])
     job = publish(pg_db, "report", {"n": 1}, queue=router, priority="high")

@@ -148,5 +148,5 @@ def test_schedulers_dead_letter_event_is_replayed_and_a_truncated_one_kept_with_
     assert str(caught.value) == (
         "Scheduler truncated the input of arn:aws:scheduler:us-east-1:123456789012:schedule/default/"
         "JobsStack-dev-nightly's fire at 2026-11-29T02:00:00Z: it cannot be replayed from this message, which stays "
-        "in the queue; publish that run's job by hand (`jobs publish`)"
+        "in the queue; publish that run's job by hand (`jobstack publish`)"
     )

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def runtime(any_runtime: Runtime) -> Runtime:
-    """Every workflow test on both databases (SQLite is `make local`'s and `jobs local`'s default), but the
+    """Every workflow test on both databases (SQLite is `make local`'s and `jobstack local`'s default), but the
     few whose means are PostgreSQL's own (a plpgsql trigger, a second writer while a transaction is open,
     the statement counts production pays through a pooler): they ask for `pg_db` and `pg_runtime`."""
     return any_runtime
@@ -403,7 +403,7 @@ def test_a_group_published_twice_by_its_callbacks_key_is_refused_and_writes_noth
         publish_group(any_db, members, then=then, queue=queue)
     assert first.then is not None and str(raised.value) == (
         f"job type 'wf-callback' with idempotency key 'album-7' is already job {first.then.id} of workflow "
-        f"{first.id}: this group or chain was published before (jobs list --group {first.id}); nothing was written"
+        f"{first.id}: this group or chain was published before (jobstack list --group {first.id}); nothing was written"
     )
     with any_db.engine.begin() as conn:  # in the caller's transaction: its own rows stay, ours roll back
         conn.execute(text("CREATE TEMP TABLE mine (n int)"))

@@ -1,4 +1,4 @@
-"""`welcome-email`: the example apps' job (examples/), so they run end to end with `jobs local`. It logs the
+"""`welcome-email`: the example apps' job (examples/), so they run end to end with `jobstack local`. It logs the
 address's domain and completes; it sends nothing. Put your mailer here, or delete this module and the type
 in db/job_types.py."""
 

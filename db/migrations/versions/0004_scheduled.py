@@ -2,7 +2,7 @@
 
 A scheduled row has no message yet; the sweeper releases it (status `pending`, message sent with the rest of
 the wait as SQS's DelaySeconds) once it is due within the release window. The (status, run_at) index serves
-that query however many jobs wait.
+that query however many jobstack wait.
 
 Revision ID: 0004
 Revises: 0003

@@ -1,4 +1,4 @@
-"""Indexes for the operators' console (`jobs console`): its job list filters by type, and by idempotency key,
+"""Indexes for the operators' console (`jobstack console`): its job list filters by type, and by idempotency key,
 newest first. Without them, a filter on a rare type or on one key walks the whole created_at index of a
 table of millions of rows; with them each page reads its own rows only. The key's index is partial (most
 jobs have no key), so publishes without a key pay nothing for it.

@@ -2,7 +2,7 @@
 
 `priority` names a pool of the stack that runs any job type published with that priority (its own queue
 and workers: stacks/pools.py). The row keeps it so that every later send of the job (the sweeper's relay,
-a release, `jobs retry`) goes to the same lane as the first. NULL: the job type's own pool.
+a release, `jobstack retry`) goes to the same lane as the first. NULL: the job type's own pool.
 
 Revision ID: 0010
 Revises: 0009

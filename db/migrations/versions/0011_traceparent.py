@@ -2,7 +2,7 @@
 
 `traceparent` (W3C Trace Context, 55 characters for version 00) is the span that published the job, if the
 web app had one (db/trace_context.py). The message carries it as an attribute; the row keeps it so every
-later send of the job (the sweeper's relay, a release, `jobs retry`) links to the same trace.
+later send of the job (the sweeper's relay, a release, `jobstack retry`) links to the same trace.
 
 Revision ID: 0011
 Revises: 0010
