@@ -218,9 +218,9 @@ def up(env: str, settings: dict[str, Any] | None = None) -> None:
     # protection off, so `make destroy-local` can delete even prod's rehearsal.
     overrides = {env: {**(settings or {}), "database_secret_arn": secret_arn, "termination_protection": False}}
     environ[OVERRIDES_VARIABLE] = json.dumps(overrides)  # `jobstack` reads the settings this deploy used
-    _run(["cdk", "bootstrap", f"aws://{ACCOUNT}/{REGION}"], environ, "cdk bootstrap")
+    _run(["cdk", "bootstrap", f"aws://{ACCOUNT}/{REGION}", *_output(env)], environ, "cdk bootstrap")
     _run(
-        ["cdk", "deploy", f"JobsStack-{env}", "--method=direct", "--require-approval", "never",
+        ["cdk", "deploy", f"JobsStack-{env}", *_output(env), "--method=direct", "--require-approval", "never",
          "-c", f"jobstack-overrides={json.dumps(overrides)}",
          "--outputs-file", str(state_dir(env) / "outputs.json")],
         environ,
@@ -279,10 +279,16 @@ def outputs(env: str) -> dict[str, str]:
     return found
 
 
+def _output(env: str) -> list[str]:
+    """Each rehearsal synthesizes into its own directory: the CDK CLI locks its output directory, so two
+    environments' rehearsals (or a rehearsal beside `make synth`) would otherwise refuse each other."""
+    return ["--output", str(state_dir(env) / "cdk.out")]
+
+
 def down(env: str) -> None:
     port = running_port(env)
     if port is not None:
-        _run(["cdk", "destroy", f"JobsStack-{env}", "--force"], aws_environ(port, env), "cdk destroy")
+        _run(["cdk", "destroy", f"JobsStack-{env}", *_output(env), "--force"], aws_environ(port, env), "cdk destroy")
     stop_server(env, "console.json")
     stop_server(env)
     drop_database(env)

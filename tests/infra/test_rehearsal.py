@@ -1,97 +1,21 @@
 """`make deploy-local` / `make destroy-local`: the pinned CDK CLI's real bootstrap, deploy and destroy of
-JobsStack-dev against a moto server, and jobs published and completed on the deployed queues."""
+JobsStack-dev against a moto server, and jobs published and completed on the deployed queues (the default
+settings: one pool; tests/infra/test_rehearsal_pools.py rehearses three, on staging, beside it)."""
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from cli import rehearsal
+from tests.support.rehearsal import NEW_USER, rehearse
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
-
-
-#: Two more pools for the rehearsal: test-echo (the demo's jobs) runs in `video`; `ledger` is FIFO.
-POOLS = {"video": {"types": ["test-echo"], "timeout_seconds": 120}, "ledger": {"types": ["ledger.post"], "fifo": True}}
-
-
-@pytest.mark.parametrize("settings", [None, {"pools": POOLS}], ids=["one pool", "three pools, one FIFO"])
-def test_deploy_local_deploys_with_the_real_cli_works_jobs_and_destroy_local_removes_it(
-    settings: dict[str, object] | None,
-) -> None:
-    assert (ROOT / "node_modules" / ".bin" / "cdk").exists(), "make deps installs the pinned CDK CLI"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    extra = ["--settings", json.dumps(settings)] if settings else []
-    up = subprocess.run(
-        [sys.executable, "-m", "cli.rehearsal", "up", "--env", "dev", *extra],
-        cwd=ROOT, env=env, capture_output=True, text=True,
-    )  # fmt: skip
-    try:
-        assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
-        outputs = json.loads((rehearsal.state_dir("dev") / "outputs.json").read_text())["JobsStack-dev"]
-        assert {"QueueUrl", "DeadLetterQueueUrl", "DatabaseSecretArn", "EventSourceMappingId"} <= set(outputs)
-        assert "✅  JobsStack-dev" in up.stdout + up.stderr
-        assert f"completed {rehearsal.DEMO_JOBS}, failed 0, in flight 0, waiting 0, dead-lettered 0" in up.stderr
-        if settings:
-            assert outputs["PoolLedgerQueueUrl"].endswith("JobsStack-dev-ledger-jobs.fifo")
-            assert json.loads(outputs["Routes"])["types"] == {"test-echo": "video", "ledger.post": "ledger"}
-            assert "running the worker of pool video on" in up.stderr
-        assert rehearsal.running_port("dev") is not None, "the server stays up for `jobstack --endpoint-url`"
-        console_url = re.search(r"The jobstack console of JobsStack-dev \(until make destroy-local\): (\S+)", up.stdout)
-        assert console_url, up.stdout[-2000:]
-        overview = _open_console(console_url.group(1))
-        assert (
-            "JobsStack-dev" in overview and f'<td class="num" data-total="completed">{rehearsal.DEMO_JOBS}<' in overview
-        )
-        for pool in ["default", *(POOLS if settings else [])]:
-            assert f'<tr data-pool="{pool}">' in overview
-        printed = _printed_commands(up.stdout)
-        shell = subprocess.run(  # as a new user pastes them: a plain shell, no AWS credentials of their own
-            ["bash", "-c", "set -e\n" + "\n".join(printed)],
-            cwd=ROOT, env=NEW_USER, capture_output=True, text=True,
-        )  # fmt: skip
-        assert shell.returncode == 0, shell.stdout[-2000:] + shell.stderr[-2000:]
-        assert f"completed  test-echo  {rehearsal.DEMO_JOBS}" in shell.stdout, "stats of the deployed stack's jobs"
-    finally:
-        down = subprocess.run(
-            [sys.executable, "-m", "cli.rehearsal", "down", "--env", "dev"],
-            cwd=ROOT, env=env, capture_output=True, text=True,
-        )  # fmt: skip
-    assert down.returncode == 0, down.stdout[-3000:] + down.stderr[-3000:]
-    assert "JobsStack-dev: destroyed" in down.stdout + down.stderr
-    assert rehearsal.running_port("dev") is None
-    assert not rehearsal.state_dir("dev").exists(), "destroy-local leaves nothing behind"
-    with pytest.raises(urllib.error.URLError, match="Connection refused"):  # the console stopped with it
-        _open_console(console_url.group(1))
-
-
-def _open_console(url: str) -> str:
-    """The console's overview as a browser gets it: the token's URL, its cookie, then the page."""
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
-    with opener.open(url, timeout=10) as response:
-        assert response.status == 200 and response.url.endswith("/")  # redirected, the token now a cookie
-        return str(response.read().decode())
-
-
-#: A new user's shell: a PATH and a home, nothing of ours or of AWS's.
-NEW_USER = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root")}
-
-
-def _printed_commands(stdout: str) -> list[str]:
-    """The lines `up` tells the user to run, without `make destroy-local` (the test runs `down` itself)."""
-    block = stdout.split("keeps running. In a shell:\n", 1)[1].splitlines()
-    commands = [line.strip() for line in block if line.startswith("  ")]
-    assert commands[0].startswith("source ") and "jobstack --env dev" in commands[1], commands
-    return [c for c in commands if not c.startswith("make ")]
 
 
 def test_deploy_local_of_an_environment_not_in_cdk_json_fails_in_one_line_before_starting_anything() -> None:
@@ -105,3 +29,7 @@ def test_deploy_local_of_an_environment_not_in_cdk_json_fails_in_one_line_before
         "prod)"
     ]
     assert rehearsal.running_port("qa") is None and not rehearsal.state_dir("qa").exists()
+
+
+def test_deploy_local_deploys_with_the_real_cli_works_jobs_and_destroy_local_removes_it() -> None:
+    rehearse("dev")
