@@ -1,6 +1,7 @@
 """`make deploy-local` / `make destroy-local`: the pinned CDK CLI's real bootstrap, deploy and destroy of
-JobsStack-dev against a moto server, and jobs published and completed on the deployed queues (the default
-settings: one pool; tests/infra/test_rehearsal_pools.py rehearses three, on staging, beside it)."""
+JobsStack-dev against a moto server, and jobs published and completed on the deployed queues: the default
+settings (one pool), and three pools, one FIFO, on staging. One after the other, in one test process: each
+is CPU-bound (the CDK CLI), and side by side on two cores they took longer than in a row."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from cli import rehearsal
-from tests.support.rehearsal import NEW_USER, rehearse
+from tests.support.rehearsal import NEW_USER, POOLS, rehearse
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,5 +32,10 @@ def test_deploy_local_of_an_environment_not_in_cdk_json_fails_in_one_line_before
     assert rehearsal.running_port("qa") is None and not rehearsal.state_dir("qa").exists()
 
 
-def test_deploy_local_deploys_with_the_real_cli_works_jobs_and_destroy_local_removes_it() -> None:
-    rehearse("dev")
+@pytest.mark.parametrize(
+    ("env", "settings"), [("dev", None), ("staging", {"pools": POOLS})], ids=["one pool", "three pools, one FIFO"]
+)
+def test_deploy_local_deploys_with_the_real_cli_works_jobs_and_destroy_local_removes_it(
+    env: str, settings: dict[str, object] | None
+) -> None:
+    rehearse(env, settings)

@@ -1,5 +1,5 @@
-"""`make deploy-local` rehearsed end to end, for tests/infra/test_rehearsal*.py: each environment's rehearsal
-has its own state directory and moto server, so the files run on two test processes at once."""
+"""`make deploy-local` rehearsed end to end, for tests/infra/test_rehearsal.py: each environment's rehearsal
+has its own state directory, moto server and CDK output directory."""
 
 from __future__ import annotations
 

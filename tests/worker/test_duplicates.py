@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -21,17 +20,28 @@ pytestmark = pytest.mark.integration
 def test_three_concurrent_deliveries_run_the_handler_once(
     pg_url: str, pg_db: DB, queue: Queue, dlq: Queue, calls: Calls
 ) -> None:
-    calls.behaviour = lambda _ctx: time.sleep(0.3)  # hold the claim while the duplicates arrive
+    responses: list[dict[str, Any]] = []
+    answered = threading.Condition()
+
+    def hold_the_claim(_ctx: Any) -> None:
+        """The winner runs until both duplicates have answered (however slow this machine is), so each of
+        them meets the claim held, never a finished job."""
+        with answered:
+            assert answered.wait_for(lambda: len(responses) == 2, timeout=30), "the duplicates never answered"
+
+    calls.behaviour = hold_the_claim
     job = publish(pg_db, "count-calls", {}, queue=queue)
     event = receive_event(queue)
     # Three Lambda containers, each with its own connection, get the same message.
     runtimes = [Runtime(make_config(pg_url, queue, dlq), db=create_db(pg_url), sqs=queue.client) for _ in range(3)]
     barrier = threading.Barrier(3)
-    responses: list[dict[str, Any]] = []
 
     def invoke(runtime: Runtime) -> None:
         barrier.wait()
-        responses.append(process_batch(copy.deepcopy(event), FakeLambdaContext(), runtime))
+        response = process_batch(copy.deepcopy(event), FakeLambdaContext(), runtime)
+        with answered:
+            responses.append(response)
+            answered.notify_all()
 
     threads = [threading.Thread(target=invoke, args=(r,)) for r in runtimes]
     for t in threads:
