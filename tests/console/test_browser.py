@@ -227,7 +227,8 @@ def test_the_refusal_page_is_styled_and_the_session_cookie_is_this_consoles_own(
         assert refused is not None and refused.status == 403
         assert "system-ui" in page.evaluate("getComputedStyle(document.body).fontFamily")  # console.css applied
         assert statics and all(status == 200 for _, status in statics), statics
-        # Chromium reports the refused page itself (one line); nothing else failed to load
+        # Chromium reports the refused page itself (one line); nothing else failed to load (the page names its
+        # icon, so the browser does not ask for /favicon.ico, which would be refused too)
         assert len(_problems(page)) == 1 and "403" in _problems(page)[0], _problems(page)
         page.goto(first.url)
         page.goto(second.url)
