@@ -36,7 +36,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -286,6 +286,9 @@ def _output(env: str) -> list[str]:
 
 
 def down(env: str) -> None:
+    if not state_dir(env).exists() and running_port(env) is None:
+        print(f"JobsStack-{env} has no rehearsal on this machine: nothing to destroy (make deploy-local ENV={env})")
+        return
     port = running_port(env)
     if port is not None:
         _run(["cdk", "destroy", f"JobsStack-{env}", *_output(env), "--force"], aws_environ(port, env), "cdk destroy")
@@ -296,12 +299,31 @@ def down(env: str) -> None:
     print(f"JobsStack-{env}'s rehearsal is gone")
 
 
+class _MakeTargetParser(argparse.ArgumentParser):
+    """Run by `make deploy-local` / `make destroy-local`: a mistake is one line naming the make variable."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message.removeprefix('argument --settings: ')}\n")
+
+
+def settings_json(text: str) -> dict[str, object]:
+    """`SETTINGS='...'`: a JSON object, or one line saying what to give instead."""
+    example = """'{"pools": {...}}'"""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"SETTINGS is not JSON ({err.msg}): give an object like {example}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"SETTINGS must be a JSON object like {example}, got {text!r}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cli.rehearsal", description=__doc__.splitlines()[0])
+    parser = _MakeTargetParser(prog="python -m cli.rehearsal", description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=["up", "down"])
     parser.add_argument("--env", default="dev")
     parser.add_argument(
-        "--settings", type=json.loads, help="more settings for this deploy, as JSON: '{\"pools\": {...}}'"
+        "--settings", type=settings_json, help="more settings for this deploy, as JSON: '{\"pools\": {...}}'"
     )
     args = parser.parse_args(argv)
     try:

@@ -39,3 +39,37 @@ def test_deploy_local_deploys_with_the_real_cli_works_jobs_and_destroy_local_rem
     env: str, settings: dict[str, object] | None
 ) -> None:
     rehearse(env, settings)
+
+
+@pytest.mark.parametrize(
+    ("settings", "says"),
+    [
+        (
+            "{bad",
+            "error: SETTINGS is not JSON (Expecting property name enclosed in double quotes): give an object like ",
+        ),
+        ("[1]", "error: SETTINGS must be a JSON object like '{\"pools\": {...}}', got '[1]'"),
+    ],
+)
+def test_deploy_local_with_settings_that_are_not_a_json_object_fails_in_one_line(settings: str, says: str) -> None:
+    up = subprocess.run(
+        [sys.executable, "-m", "cli.rehearsal", "up", "--env", "staging", "--settings", settings],
+        cwd=ROOT, env=NEW_USER | {"PATH": os.environ["PATH"]}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert up.returncode == 2
+    [line] = up.stderr.strip().splitlines()
+    assert line.startswith(says), line
+    assert rehearsal.running_port("staging") is None and not rehearsal.state_dir("staging").exists()
+
+
+def test_destroy_local_without_a_rehearsal_says_there_was_none() -> None:
+    """Reported: `make destroy-local ENV=nosuch` said the rehearsal "is gone" when none existed."""
+    assert not rehearsal.state_dir("prod").exists()
+    down = subprocess.run(
+        [sys.executable, "-m", "cli.rehearsal", "down", "--env", "prod"],
+        cwd=ROOT, env=NEW_USER | {"PATH": os.environ["PATH"]}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert down.returncode == 0
+    assert down.stdout.strip() == (
+        "JobsStack-prod has no rehearsal on this machine: nothing to destroy (make deploy-local ENV=prod)"
+    )
