@@ -70,14 +70,16 @@ def _cut(text: str, width: int) -> str:
 
 
 def fields(pairs: Iterable[tuple[str, Any]], out: TextIO | None = None) -> None:
-    items = [(k, _cell(v)) for k, v in pairs]
+    """One field a line, each value whole (`jobstack show` is where an operator reads a job's error: a table
+    cuts, this does not); a value's further lines are indented under its first."""
+    items = [(k, _cell(v, whole=True)) for k, v in pairs]
     width = max((len(k) for k, _ in items), default=0)
     stream = out or sys.stdout
     for key, value in items:
-        stream.write(f"{key.ljust(width)}  {value}\n")
+        stream.write(f"{key.ljust(width)}  {value.replace(chr(10), chr(10) + ' ' * (width + 2))}\n")
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, *, whole: bool = False) -> str:
     if value is None:
         return "-"
     if isinstance(value, datetime):
@@ -87,7 +89,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, separators=(",", ":"))
     text = str(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return text if whole or len(text) <= 80 else text[:77] + "..."
 
 
 class Progress:

@@ -406,6 +406,14 @@ def test_show_prints_the_jobs_id_type_and_payload(jobs: Jobs, pg_db: DB, queue: 
     assert (shown["id"], shown["type"], shown["payload"]) == (str(job.id), "test-echo", '{"hello":"world"}')
 
 
+def test_show_prints_a_long_error_whole(jobs: Jobs, pg_db: DB) -> None:
+    """Reported: `jobstack show` cut the error, the one field an operator opens it for."""
+    error = "ValueError: " + "the upstream said no; " * 20 + "the end"
+    job = insert_job(pg_db, status=JobStatus.FAILED, attempts=1, max_attempts=5, error=error)
+    shown = dict(line.split(None, 1) for line in jobs("show", str(job.id)).out.strip().splitlines())
+    assert shown["error"] == error
+
+
 def test_prune_with_a_bad_age_is_bad_usage_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:  # argparse's own exit, as for every option of the wrong type
         main(["prune", "--older-than", "a while"])
