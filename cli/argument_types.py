@@ -51,6 +51,14 @@ def uuid_type(value: str) -> UUID:
         raise argparse.ArgumentTypeError(f"{value!r} is not a job id (a UUID)") from None
 
 
+def job_id_or_prefix(value: str) -> str:
+    """A job's id, or its start (what a table cut on a narrow terminal shows): hex digits, dashes allowed."""
+    digits = value.strip().replace("-", "").lower()
+    if not digits or len(digits) > 32 or any(c not in "0123456789abcdef" for c in digits):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a job id or the start of one (hex digits: 3f2a9c1e)")
+    return value.strip()
+
+
 def milliseconds(value: str) -> float:
     try:
         number = float(value)

@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 from typing import Any, NoReturn
 
-from cli.argument_types import duration_type, milliseconds, positive, since_type, uuid_type
+from cli.argument_types import duration_type, job_id_or_prefix, milliseconds, positive, since_type, uuid_type
 from cli.dead_letter_kinds import ALL_KINDS, JOB_STATUSES, NEVER_SUCCEED
 from cli.errors import USAGE
 from cli.job_options import add_option_flags
@@ -99,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     command("routes", "the line a web app exports to publish to every pool: export JOBSTACK_ROUTES='...'")
 
     p = command("show", "one job, all fields")
-    p.add_argument("id", type=uuid_type)
+    p.add_argument(
+        "id", type=job_id_or_prefix, help="the job's id, or enough of its start to name one job (8 hex digits, say)"
+    )
 
     p = command("list", "jobs, newest first")
     p.add_argument("--status", choices=JOB_STATUSES)

@@ -28,7 +28,7 @@ from db import (
     publish,
     utcnow,
 )
-from db.admin import unfinished_in_workflow
+from db.admin import job_ids_starting, unfinished_in_workflow
 from db.dependencies import dependencies_of, dependents_of
 
 PRUNE_BATCH = 1000  # rows per DELETE statement
@@ -78,7 +78,7 @@ def _read_payload(args: argparse.Namespace) -> Any:
 
 def cmd_show(args: argparse.Namespace, target: Target) -> int:
     """Every field, then the job's place in a workflow: the jobs it waits for and those waiting for it."""
-    job = get_job(target.db, args.id)
+    job = get_job(target.db, _job_named(target, args.id))
     if job is None:
         raise CliError(f"no job {args.id}")
     waits_for, waited_by = dependencies_of(target.db, job.id), dependents_of(target.db, job.id)
@@ -96,6 +96,23 @@ def cmd_show(args: argparse.Namespace, target: Target) -> int:
             if len(related) > SHOWN_RELATED:
                 print(f"… and {len(related) - SHOWN_RELATED} more: jobstack list --group {job.workflow_id}")
     return OK
+
+
+def _job_named(target: Target, given: str) -> UUID:
+    """A whole id, or the start of one (a table cut on a narrow terminal shows that much) naming one job."""
+    try:
+        return UUID(given)
+    except ValueError:
+        pass
+    try:
+        found = job_ids_starting(target.db, given)
+    except ValueError as err:
+        raise CliError(str(err), USAGE) from None
+    if not found:
+        raise CliError(f"no job's id starts with {given!r}")
+    if len(found) > 1:
+        raise CliError(f"more than one job's id starts with {given!r}: give more of it", USAGE)
+    return found[0]
 
 
 #: A group's callback lists its members; `jobstack show` prints this many, `jobstack list --group` pages the rest.

@@ -406,6 +406,20 @@ def test_show_prints_the_jobs_id_type_and_payload(jobs: Jobs, pg_db: DB, queue: 
     assert (shown["id"], shown["type"], shown["payload"]) == (str(job.id), "test-echo", '{"hello":"world"}')
 
 
+def test_show_finds_a_job_by_the_start_of_its_id(jobs: Jobs, pg_db: DB) -> None:
+    """A table cut on a narrow terminal shows the start of an id: enough of it names the job."""
+    job = insert_job(pg_db)
+    shown = dict(line.split(None, 1) for line in jobs("show", str(job.id)[:8]).out.strip().splitlines())
+    assert shown["id"] == str(job.id)
+    missing = "0" * 8 if not str(job.id).startswith("0" * 8) else "f" * 8
+    refused = jobs("show", missing)
+    assert (refused.code, refused.err.strip()) == (1, f"error: no job's id starts with {missing!r}")
+    twin = insert_job(pg_db, id=uuid.UUID(str(job.id)[:8] + "-0000-4000-8000-000000000000"))
+    assert twin.id != job.id
+    ambiguous = jobs("show", str(job.id)[:8])
+    assert ambiguous.code == 2 and ambiguous.err.strip().endswith("give more of it")
+
+
 def test_show_prints_a_long_error_whole(jobs: Jobs, pg_db: DB) -> None:
     """Reported: `jobstack show` cut the error, the one field an operator opens it for."""
     error = "ValueError: " + "the upstream said no; " * 20 + "the end"
@@ -428,7 +442,7 @@ def test_prune_with_a_bad_age_is_bad_usage_in_one_line(capsys: pytest.CaptureFix
 @pytest.mark.parametrize(
     ("argv", "line"),
     [
-        (["show", "not-a-uuid"], "error: jobstack show: argument id: 'not-a-uuid' is not a job id (a UUID)"),
+        (["show", "not-a-uuid"], "error: jobstack show: argument id: 'not-a-uuid' is not a job id or the start of one"),
         (
             ["publish", "test-echo", "--at", "tomorrow"],
             "error: jobstack publish: argument --at: 'tomorrow' is not an ISO",

@@ -28,9 +28,10 @@ def insert_job(
     error: str | None = None,
     priority: str | None = None,
     traceparent: str | None = None,
+    id: uuid.UUID | None = None,
 ) -> Job:
     now = utcnow()
-    job_id = uuid.uuid4()
+    job_id = id or uuid.uuid4()
     with db.begin() as conn:
         conn.execute(
             jobs_table.insert().values(
