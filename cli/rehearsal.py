@@ -241,11 +241,19 @@ def up(env: str, settings: dict[str, Any] | None = None) -> None:
         _jobs(["local", "--pool", pool, "--until-empty", "--concurrency", "2"], environ, env, port)
     shell_file = shlex.quote(str(write_shell_environment(env, overrides).relative_to(ROOT)))
     console_url = start_console(env, environ, port)
+    base = f".venv/bin/jobstack --env {env} --endpoint-url http://localhost:{port}"
+    # moto runs no Lambda: the deployed workers stay paused, and a job published later waits for these
+    work = "".join(
+        f"  {base} local{'' if pools == ['default'] else f' --pool {pool}'} --until-empty   # works it\n"
+        for pool in pools
+    )
     print(f"\nThe jobstack console of JobsStack-{env} (until make destroy-local): {console_url}")
     print(
         f"\nJobsStack-{env} is deployed on moto at http://localhost:{port} and keeps running. In a shell:\n"
         f"  source {shell_file}   # moto's dummy credentials, and the settings this deploy used\n"
-        f"  .venv/bin/jobstack --env {env} --endpoint-url http://localhost:{port} stats\n"
+        f"  {base} stats\n"
+        f"Its workers are paused (moto runs no Lambda): a job published from now on waits until you run\n"
+        f"{work}"
         f"  make destroy-local ENV={env}   # cdk destroy, then stop the server and drop the database"
     )
 

@@ -56,6 +56,10 @@ def rehearse(env: str, settings: dict[str, object] | None = None) -> None:
         for pool in ["default", *(POOLS if settings else [])]:
             assert f'<tr data-pool="{pool}">' in overview
         printed = _printed_commands(up.stdout, env)
+        # moto runs no Lambda: it says the workers are paused and how to work a job published later, per pool
+        assert "Its workers are paused (moto runs no Lambda)" in up.stdout
+        pools = ["default", *(POOLS if settings else [])]
+        assert sum(" local" in c and c.split("#")[0].rstrip().endswith("--until-empty") for c in printed) == len(pools)
         shell = subprocess.run(  # as a new user pastes them: a plain shell, no AWS credentials of their own
             ["bash", "-c", "set -e\n" + "\n".join(printed)],
             cwd=ROOT, env=NEW_USER, capture_output=True, text=True,
