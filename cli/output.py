@@ -36,14 +36,16 @@ def table(
     rows: Sequence[Sequence[Any]], headers: Sequence[str], out: TextIO | None = None, *, width: int | None = None
 ) -> None:
     """Columns padded to their widest cell; on a terminal (or with `width`), the widest columns are cut
-    (ending in `…`) until a row fits the line, so nothing wraps into a mess."""
+    (ending in `…`) until a row fits the line, so nothing wraps into a mess. An `id` column is never cut:
+    an id is what a reader copies into the next command."""
     stream = out or sys.stdout
     cells = [[_cell(c) for c in row] for row in rows]
     widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
     if width is None and stream.isatty():
         width = shutil.get_terminal_size().columns
     if width is not None:
-        widths = fit_widths(widths, width - 2 * (len(widths) - 1))
+        whole = {i for i, h in enumerate(headers) if h == "id"}
+        widths = fit_widths(widths, width - 2 * (len(widths) - 1), whole=whole)
         cells = [[_cut(c, w) for c, w in zip(row, widths, strict=True)] for row in cells]
         headers = [_cut(h, w) for h, w in zip(headers, widths, strict=True)]
     stream.write("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip() + "\n")
@@ -53,12 +55,16 @@ def table(
         stream.write("(none)\n")
 
 
-def fit_widths(widths: Sequence[int], budget: int, *, minimum: int = 6) -> list[int]:
+def fit_widths(
+    widths: Sequence[int], budget: int, *, minimum: int = 6, whole: set[int] | frozenset[int] = frozenset()
+) -> list[int]:
     """Narrow the widest column, one character at a time, until the columns fit `budget` (or all are at
-    `minimum`): short columns (status, counts) stay whole, long ones (ids, errors) give way."""
+    `minimum`): short columns (status, counts) stay whole, long ones (errors) give way; the columns in
+    `whole` never do."""
     fitted = list(widths)
-    while sum(fitted) > budget:
-        widest = max(range(len(fitted)), key=lambda i: fitted[i])
+    narrowable = [i for i in range(len(fitted)) if i not in whole]
+    while narrowable and sum(fitted) > budget:
+        widest = max(narrowable, key=lambda i: fitted[i])
         if fitted[widest] <= minimum:
             break
         fitted[widest] -= 1

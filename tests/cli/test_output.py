@@ -67,6 +67,8 @@ def test_tables_cut_their_widest_columns_to_fit_the_line() -> None:
     lines = stream.getvalue().splitlines()
     assert all(len(line) <= 70 for line in lines)
     assert "failed" in lines[1] and lines[1].endswith("…")
+    # the id whole (reported: `make local` printed ids cut to 22 characters, which `jobstack show` refused)
+    assert lines[1].startswith("3f1c2a9e-1111-4222-8333-944455556666  ")
     wide = io.StringIO()
     table(rows, ["id", "status", "error"], wide)  # not a terminal: whole cells (up to 80 characters)
     assert "…" not in wide.getvalue()
