@@ -238,3 +238,25 @@ def test_the_refusal_page_is_styled_and_the_session_cookie_is_this_consoles_own(
         assert page.goto(first.base_url + "/jobs").status == 200  # type: ignore[union-attr]  # still signed in
         assert page.goto(second.base_url + "/jobs").status == 200  # type: ignore[union-attr]
         shot(page, "two-consoles")
+
+
+def test_a_finished_job_offers_no_retry_or_cancel_and_the_refresh_toggle_says_what_it_stops(
+    console: ConsoleServer, page: Page, pg_db: DB
+) -> None:
+    """Reported: Retry… and Cancel… were offered on a completed job (both then refused), and the header's
+    "pause" read like `jobstack pause`, which stops the worker, when it stops this page's refresh."""
+    seeded = _seed(pg_db)
+    page.goto(console.url)
+    page.goto(f"{console.base_url}/jobs/{seeded['done'][0].id}")
+    expect(page.locator("#job-status")).to_have_text("completed")
+    expect(page.locator("#retry")).to_have_count(0)
+    expect(page.locator("#cancel")).to_have_count(0)
+    page.goto(f"{console.base_url}/jobs/{seeded['failed'].id}")  # a failed one still offers both
+    expect(page.locator("#retry")).to_have_count(1)
+    page.goto(console.base_url + "/")
+    toggle = page.locator("button.pause")
+    expect(toggle).to_have_text("stop refreshing")
+    toggle.click()
+    expect(toggle).to_have_text("refresh again")
+    shot(page, "refresh-stopped")
+    assert _problems(page) == []

@@ -52,11 +52,12 @@
     const toggle = document.createElement("button");
     toggle.type = "button";
     toggle.className = "pause";
-    toggle.textContent = "pause";
+    // This page's refresh only: "pause" read like `jobstack pause`, which stops the worker.
+    toggle.textContent = "stop refreshing";
     toggle.addEventListener("click", function () {
       paused = !paused;
-      toggle.textContent = paused ? "resume" : "pause";
-      say(paused ? "paused" : "live", paused ? "" : "ok");
+      toggle.textContent = paused ? "refresh again" : "stop refreshing";
+      say(paused ? "not refreshing" : "live", paused ? "" : "ok");
     });
     state.after(toggle);
     say("live", "ok");
