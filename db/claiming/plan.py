@@ -46,7 +46,11 @@ class ClaimPlan:
     job_type: str | None
     stale_after: timedelta
     gates: tuple[Gate, ...] = ()
-    _riding: dict[str, tuple[GateSql, ...]] = field(default_factory=dict, compare=False, repr=False)
+    #: Per database: the gates riding on the claim statement, and the ones that are steps before it. Split
+    #: once, at a plan's first claim on that database, not on every claim.
+    _split: dict[str, tuple[tuple[GateSql, ...], tuple[Gate, ...]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         assert self.job_type is not None or not self.gates, "a gated claim names its type"
@@ -135,14 +139,20 @@ class ClaimPlan:
         return params
 
     def _gates_riding(self, dialect: str) -> tuple[GateSql, ...]:
-        cached = self._riding.get(dialect)
-        if cached is None:
-            riding = (gate.riding(dialect) for gate in self.gates)
-            cached = self._riding[dialect] = tuple(g for g in riding if g is not None)
-        return cached
+        return self._split_for(dialect)[0]
 
-    def _steps(self, dialect: str) -> list[Gate]:
-        return [gate for gate in self.gates if gate.riding(dialect) is None]
+    def _steps(self, dialect: str) -> tuple[Gate, ...]:
+        return self._split_for(dialect)[1]
+
+    def _split_for(self, dialect: str) -> tuple[tuple[GateSql, ...], tuple[Gate, ...]]:
+        split = self._split.get(dialect)
+        if split is None:
+            riding = [(gate, gate.riding(dialect)) for gate in self.gates]
+            split = self._split[dialect] = (
+                tuple(riding_sql for _, riding_sql in riding if riding_sql is not None),
+                tuple(gate for gate, riding_sql in riding if riding_sql is None),
+            )
+        return split
 
     def _why_not(self, conn: Connection, job_id: UUID, now: datetime, row: Any = None) -> Claim:
         """The claim took nothing: a riding gate's refusal, else the row read once with the claim rule's
