@@ -1,4 +1,4 @@
-"""The architecture page and the README's layout name files; a rename or a split must carry them along, or
+"""The architecture page and the layout page name files; a rename or a split must carry them along, or
 the next reader follows a path that no longer exists."""
 
 from __future__ import annotations
@@ -23,10 +23,8 @@ def test_every_file_the_architecture_page_names_exists() -> None:
     assert sorted(p for p in named if not (ROOT / p).is_file()) == []
 
 
-def test_every_module_the_readme_layout_names_exists() -> None:
-    readme = (ROOT / "README.md").read_text()
-    layout = readme[readme.index("## Layout") :]
-    layout = layout[: layout.index("\n## ")]
+def test_every_module_the_layout_page_names_exists() -> None:
+    layout = (ROOT / "docs" / "design" / "layout.md").read_text()
     for row in layout.splitlines():
         folder = re.match(r"\| `(db|worker|stacks|cli)/` \|", row)
         if folder is None:

@@ -55,7 +55,7 @@ from worker.exceptions import BatchFailed
 from worker.metrics import MAX_DIMENSIONS, MAX_VALUES_PER_METRIC
 from worker.transport import MAX_REASON_BYTES
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+JOB_TYPES_PAGE = Path(__file__).resolve().parents[2] / "docs" / "guides" / "job-types.md"
 Invoke = Callable[..., dict[str, Any]]
 
 
@@ -432,7 +432,7 @@ def test_metrics_of_a_large_batch_stay_within_emf_limits(
 
 def test_a_handler_that_could_never_start_is_refused(invoke: Invoke, record: Any) -> None:
     """A handler whose min_time_left_seconds is at or above the function timeout would be deferred
-    forever: the first invocation fails with one line naming it, and the README's example fits."""
+    forever: the first invocation fails with one line naming it, and the docs' example fits."""
 
     class Slow(BaseModel):
         pass
@@ -446,8 +446,8 @@ def test_a_handler_that_could_never_start_is_refused(invoke: Invoke, record: Any
     finally:
         registry.unregister("slow-report")
         unregister_job_type("slow-report")
-    [example] = re.findall(r"min_time_left_seconds=(\d+)", README.read_text())
-    assert int(example) < 60  # the README's example runs with the default 60 s timeout
+    [example] = re.findall(r"min_time_left_seconds=(\d+)", JOB_TYPES_PAGE.read_text())
+    assert int(example) < 60  # the docs' example runs with the default 60 s timeout
     record("refused", "min_time_left_seconds=60 with a 60 s timeout")
 
 
