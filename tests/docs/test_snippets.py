@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import shlex
 import tomllib
@@ -123,9 +122,8 @@ SYBIL = Sybil(
 def _registries() -> Iterator[None]:
     """What a page registers (its job types, its handlers) is the page's own: both registries, and the
     `jobstack` one a web app imports, are as they were after it."""
-    import jobstack.job_types  # type: ignore[import-not-found]  # the installed name of db/
-
     import db.job_types
+    import jobstack.job_types  # type: ignore[import-not-found]  # the installed name of db/
     import worker.registry
 
     kept = [
@@ -151,6 +149,19 @@ def test_no_page_has_a_block_this_test_cannot_run() -> None:
     assert unknown == set()
 
 
+def test_a_web_app_snippet_imports_jobstack_never_db() -> None:
+    """`db` is this repository's name for the package; a web app has it as `jobstack` (the wheel)."""
+    visible = re.compile(r"^[ \t]*```python\n(.*?)^[ \t]*```", re.MULTILINE | re.DOTALL)
+    wrong = [
+        f"{page}: {line.strip()}"
+        for page in PAGES
+        for block in visible.findall((ROOT / page).read_text())
+        for line in block.splitlines()
+        if re.match(r"\s*(from db[ .]|import db\b)", line)
+    ]
+    assert wrong == []
+
+
 def test_the_pages_run_elsewhere_are_read_there() -> None:
     for page, runner in RUN_ELSEWHERE.items():
         test_file = ROOT / runner.split(" ")[0]
@@ -163,6 +174,7 @@ def test_every_snippet_of_the_page_runs(
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", pg_url)
     monkeypatch.setenv("QUEUE_URL", queue.url)
+    monkeypatch.setenv("JOBSTACK_ROUTES", "")  # a page that sets the routes sets them for itself
     monkeypatch.chdir(tmp_path)
     document = SYBIL.parse(ROOT / page)
     examples = list(document)

@@ -8,8 +8,10 @@ import os
 from typing import Any
 
 import boto3
+from sqlalchemy import String, create_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from db import Queue, create_db, get_job, publish
+from db import Queue, create_db, get_job, normalise_url, publish
 from tests.support import esm
 from tests.support.worker_support import make_config
 from worker.batch import process_batch
@@ -31,3 +33,90 @@ def run_one(job_type: str, payload: dict[str, Any]) -> tuple[str, object]:
         return done.status, done.result
     finally:
         db.dispose()
+
+
+def users_table(url: str) -> Any:
+    """The `User` model a page's web app has: a table of its own beside the jobs, created if missing."""
+
+    class Base(DeclarativeBase):
+        pass
+
+    class User(Base):
+        __tablename__ = "docs_users"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        email: Mapped[str] = mapped_column(String(200), unique=True)
+
+    engine = create_engine(normalise_url(url))
+    try:
+        Base.metadata.create_all(engine)
+    finally:
+        engine.dispose()
+    return User
+
+
+def django_on(url: str) -> None:
+    """Django configured on the page's database, as a project's settings.py would (once per process)."""
+    import django
+    from django.conf import settings
+    from sqlalchemy.engine import make_url
+
+    if settings.configured:
+        return
+    parts = make_url(url)
+    settings.configure(
+        DATABASES={
+            "default": {
+                "ENGINE": "django.db.backends.postgresql",
+                "NAME": parts.database, "USER": parts.username or "postgres", "PASSWORD": parts.password or "",
+                "HOST": parts.host, "PORT": str(parts.port or 5432),
+            }
+        },
+        INSTALLED_APPS=[], USE_TZ=True,
+    )  # fmt: skip
+    django.setup()
+
+
+def messages_for(queue_url: str) -> list[dict[str, Any]]:
+    """The job messages waiting in the queue, their bodies parsed (they stay invisible for a minute)."""
+    import json
+
+    sqs = boto3.client("sqs")
+    found: list[dict[str, Any]] = []
+    while got := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=60).get("Messages"):
+        found.extend(json.loads(m["Body"]) for m in got)
+    return found
+
+
+def web_app() -> tuple[Any, Any]:
+    """The `db` and `queue` a page's web app made as the publishing guide shows, from `jobstack` (the
+    installed name of db/, as a web app imports it)."""
+    import jobstack  # type: ignore[import-not-found]
+
+    return jobstack.create_db(os.environ["DATABASE_URL"]), jobstack.Queue(boto3.client("sqs"), os.environ["QUEUE_URL"])
+
+
+def declare(*names: str) -> None:
+    """The job types a page publishes, as the web app's `db/job_types.py` declares them (any JSON object)."""
+    from pydantic import BaseModel, ConfigDict
+
+    import jobstack
+
+    class AnyObject(BaseModel):
+        model_config = ConfigDict(extra="allow")
+
+    for name in names:
+        jobstack.register_job_type(name, AnyObject)
+
+
+def routes(types: dict[str, str], priorities: dict[str, str] | None = None) -> dict[str, str]:
+    """A stack's `Routes` output for these pools, each with a queue of its own on the embedded SQS, exported
+    as `JOBSTACK_ROUTES` the way `jobstack routes` prints it. Returns each pool's queue URL."""
+    import json
+
+    sqs = boto3.client("sqs")
+    pools = {"default", *types.values(), *(priorities or {}).values()}
+    queues = {pool: sqs.create_queue(QueueName=f"docs-{pool}")["QueueUrl"] for pool in sorted(pools)}
+    os.environ["JOBSTACK_ROUTES"] = json.dumps(
+        {"stack": "JobsStack-dev", "queues": queues, "types": types, "priorities": priorities or {}}
+    )
+    return queues
