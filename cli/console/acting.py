@@ -63,12 +63,15 @@ def act(action: str) -> str:
             f"{len(report.requeued_jobs)} job(s) given fresh attempts",
             *([f"deleted {report.superseded} whose jobs had moved on"] if report.superseded else []),
             *(f"not moved {m}: {r}" for m, r in report.failed.items()),
+            *(console().sources.idle_hints() if report.moved_total else []),
         ]
         back = f"/dead-letters?{urlencode({'pool': pool.name})}"
     else:
         selection = _selection(request.form, console().sources)
         if chosen is Action.RETRY:
-            summary, details = summaries.retried(actions.retry(console().sources, selection))
+            retried = actions.retry(console().sources, selection)
+            summary, details = summaries.retried(retried)
+            details += console().sources.idle_hints() if retried.retried else []
         else:
             summary, details = summaries.cancelled(actions.cancel(console().sources, selection))
         lines, back = [summary, *details], _back(selection)

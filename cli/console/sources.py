@@ -14,6 +14,7 @@ from typing import Any
 from cli import dlq as dead_letters
 from cli import queue_state
 from cli.commands.schedules import schedule_rows
+from cli.console.worker_presence import LocalWorker, Presence, idle_hint, presence
 from cli.queue_state import QueueCounts
 from cli.target import Target, _aws_reason, stack_settings
 from db import DB, oldest_pending, redact, utcnow
@@ -53,7 +54,7 @@ class PoolView:
     queues: PoolQueues
     queue: QueueCounts | None
     dlq: QueueCounts | None
-    worker: str | None  # the event source mapping's state; None: not a deployed stack
+    worker: Presence  # who works the queue, as far as the console can tell
     reserved: int | None
     oldest_pending_seconds: float | None
     problem: str | None  # why SQS or Lambda could not be read
@@ -68,6 +69,7 @@ class Sources:
         self._lock = threading.Lock()
         self._clients: dict[str, Any] = {}
         self.db: DB = target.db
+        self.local_worker: LocalWorker | None = None  # set by the `jobstack local` run that starts the console
 
     def client(self, service: str) -> Any:
         with self._lock:
@@ -122,16 +124,29 @@ class Sources:
         oldest = (utcnow() - created).total_seconds() if created is not None else None
         problem = None
         queue = dlq = None
-        worker = reserved = None
+        mapping = reserved = None
         try:
             sqs = self.client("sqs")
             queue = queue_state.queue_counts(sqs, pool.queue_url) if pool.queue_url else None
             dlq = queue_state.queue_counts(sqs, pool.dlq_url) if pool.dlq_url else None
-            worker = queue_state.worker_state(self.target, pool.name)
+            mapping = queue_state.worker_state(self.target, pool.name)
             reserved = queue_state.reserved_concurrency(self.target, pool.name)
         except Exception as err:
             problem = redact(_aws_reason(err))
-        return PoolView(pool, queue, dlq, worker, reserved, oldest, problem)
+        return PoolView(pool, queue, dlq, presence(mapping, self.local_worker), reserved, oldest, problem)
+
+    def idle_hints(self) -> list[str]:
+        """After an action that queued work: a line for each pool whose queue no worker takes from."""
+        hints = []
+        for pool in self.pools():
+            try:
+                mapping = queue_state.worker_state(self.target, pool.name)
+            except Exception:  # noqa: S112 - the overview says why Lambda could not be read; no guess here
+                continue
+            hint = idle_hint(pool.name, presence(mapping, self.local_worker), self.local_worker, self.target.env)
+            if hint is not None:
+                hints.append(hint)
+        return hints
 
     def dead_letters(self, pool: PoolQueues) -> list[tuple[dead_letters.DeadLetter, str]]:
         """Up to PEEK_LIMIT letters with their kinds, made visible again at once."""

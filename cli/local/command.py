@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from cli import dlq as dead_letters
+from cli.console.worker_presence import LocalWorker
 from cli.errors import USAGE, CliError
 from cli.local.embedded import create_queues, start_sqs
 from cli.local.runner import LocalEventSource, RunnerSettings
@@ -163,6 +164,10 @@ def run_local(args: argparse.Namespace, target: Target) -> int:
                   file=sys.stderr)  # fmt: skip
         if args.console:
             console = _start_console(target, database_url, queue_url, dlq_url)
+            console.sources.local_worker = LocalWorker(
+                f"work them from another shell: {share_line(target, database_url, queue_url, dlq_url)}; "
+                "then jobstack local --until-empty"
+            )
         live = LiveSummary(db, sqs, dlq_url)
         runner = LocalEventSource(
             sqs,
@@ -186,7 +191,11 @@ def run_local(args: argparse.Namespace, target: Target) -> int:
             + (" until the queue is empty" if runner.settings.until_empty else " (Ctrl-C to stop)"),
             file=sys.stderr,
         )
-        stats = runner.run()
+        try:
+            stats = runner.run()
+        finally:
+            if console is not None:
+                console.sources.local_worker.stopped()
         if not args.json:
             live.close(stats)
         summary = {

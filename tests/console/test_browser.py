@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, expect, sync_playwright
 
 from cli.console.server import ConsoleServer
+from cli.console.worker_presence import LocalWorker
 from cli.target import Target
 from db import DB, JobStatus, Queue, get_job, utcnow
 from tests.support.console import CHROMIUM_ARGS, SCREENSHOTS, chromium_path, running_console
@@ -260,3 +261,37 @@ def test_a_finished_job_offers_no_retry_or_cancel_and_the_refresh_toggle_says_wh
     expect(toggle).to_have_text("refresh again")
     shot(page, "refresh-stopped")
     assert _problems(page) == []
+
+
+def test_a_retry_says_when_no_worker_will_take_the_job(console: ConsoleServer, page: Page, pg_db: DB) -> None:
+    """Reported: on a console left up after `make local`'s worker exited, Retry said "retried 1 job(s)" and
+    the job stayed pending for good, with only "worker: not deployed here" as a hint. The overview now says
+    the local run has exited, and the result says nothing will take the job and what to run."""
+    failed = _seed(pg_db)["failed"]
+    console.sources.local_worker = LocalWorker("work them from another shell: export QUEUE_URL=...")
+    page.goto(console.url)
+    expect(page.locator('[data-field="worker"]')).to_have_text("running here")
+    console.sources.local_worker.stopped()  # what `jobstack local` does when its run ends
+    page.reload()
+    expect(page.locator('[data-field="worker"]')).to_have_text("jobstack local exited")
+    page.goto(f"{console.base_url}/jobs/{failed.id}")
+    page.locator("#retry").click()
+    page.locator("#confirm").click()
+    expect(page.locator("#result")).to_contain_text("retried 1 job(s)")
+    expect(page.locator("#result")).to_contain_text(
+        "no worker runs on this queue now (jobstack local has exited): the jobs wait in it; work them from "
+        "another shell: export QUEUE_URL=..."
+    )
+    shot(page, "retried-no-worker")
+    assert _problems(page) == []
+
+
+def test_a_retry_while_the_local_worker_runs_adds_no_warning(console: ConsoleServer, page: Page, pg_db: DB) -> None:
+    failed = _seed(pg_db)["failed"]
+    console.sources.local_worker = LocalWorker("work them from another shell")
+    page.goto(console.url)
+    page.goto(f"{console.base_url}/jobs/{failed.id}")
+    page.locator("#retry").click()
+    page.locator("#confirm").click()
+    expect(page.locator("#result li")).to_have_count(1)
+    expect(page.locator("#result")).to_contain_text("retried 1 job(s)")
