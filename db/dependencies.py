@@ -3,7 +3,9 @@
 A dependent row is `waiting` with `waiting_on` = the number of its prerequisites not yet finished. When a
 prerequisite finishes, its `job_dependencies` rows are settled (stamped, once: `settled_at IS NULL` is the
 fence) and each dependent's count drops by the rows settled for it. The statement that takes the count to
-zero makes the dependent `pending`: PostgreSQL locks the dependent's row, so of two members of a group that
+zero makes the dependent `pending` and stamps its `run_at` with that moment (a waiting job has no run_at
+of its own), so its queue wait starts at its release, not at its publish: a callback that waited an hour
+for its members did not wait an hour in the queue. PostgreSQL locks the dependent's row, so of two members of a group that
 finish at the same instant the second sees the first's decrement, and exactly one of them releases the
 callback. A prerequisite that fails for good or is cancelled cancels a dependent whose `on_failure` is
 "cancel" at once (and, through it, that one's own dependents), or counts like a success for "continue".
@@ -62,7 +64,8 @@ RELEASE_SQL = f"""
         UPDATE background_jobs AS w
         SET waiting_on = w.waiting_on - e.n,
             status = CASE WHEN w.waiting_on = e.n THEN '{JobStatus.PENDING.value}' ELSE w.status END,
-            updated_at = CASE WHEN w.waiting_on = e.n THEN :now ELSE w.updated_at END
+            updated_at = CASE WHEN w.waiting_on = e.n THEN :now ELSE w.updated_at END,
+            run_at = CASE WHEN w.waiting_on = e.n THEN :now ELSE w.run_at END
         FROM (SELECT job_id, count(*) AS n FROM settled_edges GROUP BY job_id) AS e
         WHERE w.id = e.job_id AND w.status = '{JobStatus.WAITING.value}'
         RETURNING w.id, w.status
@@ -120,7 +123,8 @@ _COUNT_DOWN = text(
         status = CASE WHEN {_CANCELS} THEN '{JobStatus.CANCELLED.value}'
                       WHEN waiting_on = :n THEN '{JobStatus.PENDING.value}' ELSE status END,
         error = CASE WHEN {_CANCELS} THEN :reason ELSE error END,
-        updated_at = CASE WHEN waiting_on = :n OR ({_CANCELS}) THEN :now ELSE updated_at END
+        updated_at = CASE WHEN waiting_on = :n OR ({_CANCELS}) THEN :now ELSE updated_at END,
+        run_at = CASE WHEN {_CANCELS} THEN run_at WHEN waiting_on = :n THEN :now ELSE run_at END
     WHERE id = :id AND status = '{JobStatus.WAITING.value}'
     RETURNING status
     """

@@ -19,6 +19,7 @@ from bench.statements import count_statements
 from db import DB, InvalidBatchItem, JobRequest, JobStatus, Queue, get_job, publish, utcnow
 from db.dependencies import settle
 from db.lifecycle import fail_job
+from db.queue_wait import queue_wait
 from db.workflows import UnknownPrerequisite, publish_chain, publish_group
 from tests.support.esm import FakeLambdaContext, acknowledge, deliver, receive_event
 from tests.support.worker_support import fifo_pair, job_type_for_test
@@ -478,3 +479,24 @@ def test_a_steps_options_are_publishs_options(any_db: DB, queue: Queue, seen: Se
     assert later.run_at is not None and timedelta(minutes=19) < later.run_at - utcnow() <= timedelta(minutes=20)
     with pytest.raises(TypeError, match=r"^unknown job option 'retries': the options are delay_seconds, "):
         JobRequest.of("wf-member", {}, retries=3)  # type: ignore[call-arg]
+
+
+def test_a_callbacks_queue_wait_starts_at_its_release_not_at_its_publish(
+    any_db: DB, queue: Queue, runtime: Runtime, seen: Seen
+) -> None:
+    """Reported: the console counted a callback's wait for its members as queue wait. Its release stamps
+    run_at, which db/queue_wait.py's rule (publish, or run_at if later) already reads, on both databases."""
+    group = publish_group(any_db, [JobRequest("wf-member", {"n": 1})], then=JobRequest("wf-callback", {}), queue=queue)
+    assert group.then is not None
+    an_hour_ago = utcnow() - timedelta(hours=1)  # as if its members had taken an hour
+    with any_db.begin() as conn:
+        conn.execute(text("UPDATE background_jobs SET created_at = :t"), {"t": an_hour_ago})
+    _run_all(queue, runtime)
+    callback = get_job(any_db, group.then.id)
+    assert callback is not None and callback.status is JobStatus.COMPLETED
+    assert callback.run_at is not None and callback.run_at > an_hour_ago + timedelta(minutes=59)
+    wait = queue_wait(callback.created_at, callback.run_at, callback.started_at, callback.attempts)
+    assert wait is not None and wait < timedelta(minutes=1)
+    [member] = group.jobs
+    member_row = get_job(any_db, member.id)
+    assert member_row is not None and member_row.run_at is None  # a job nobody waited on keeps its own
