@@ -5,10 +5,11 @@ prerequisite finishes, its `job_dependencies` rows are settled (stamped, once: `
 fence) and each dependent's count drops by the rows settled for it. The statement that takes the count to
 zero makes the dependent `pending` and stamps its `run_at` with that moment (a waiting job has no run_at
 of its own), so its queue wait starts at its release, not at its publish: a callback that waited an hour
-for its members did not wait an hour in the queue. PostgreSQL locks the dependent's row, so of two members of a group that
-finish at the same instant the second sees the first's decrement, and exactly one of them releases the
-callback. A prerequisite that fails for good or is cancelled cancels a dependent whose `on_failure` is
-"cancel" at once (and, through it, that one's own dependents), or counts like a success for "continue".
+for its members did not wait an hour in the queue. PostgreSQL locks the dependent's row, so of two
+members of a group that finish at the same instant the second sees the first's decrement, and exactly one
+of them releases the callback. A prerequisite that fails for good or is cancelled cancels a dependent whose
+`on_failure` is "cancel" at once (and, through it, that one's own dependents), or counts like a success for
+"continue".
 
 - A success settles in the statement that completes it (`RELEASE_SQL`, a pair of CTEs that ride on the
   completion: no extra round trip; db/lifecycle.py), so "the last member finished" is decided in the same

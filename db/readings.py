@@ -79,6 +79,7 @@ class Counts:
     totals: dict[str, int]  # state name -> jobs
     estimated: frozenset[str]  # states whose total is the planner's estimate (over COUNT_CAP rows)
     at_least: frozenset[str] = frozenset()  # states counted up to COUNT_CAP + 1 only: lower bounds
+    estimates: bool = True  # the database has a planner's estimate past the cap (PostgreSQL; SQLite has none)
 
 
 def job_counts(
@@ -99,8 +100,8 @@ def job_counts(
                 for job_type, n in rows:
                     by_type.setdefault(job_type, {})[state.name] = n
                 totals[state.name] = total
-                if total > cap and conn.dialect.name == "postgresql":
-                    at_least.add(state.name)  # the statistics are behind (a backlog that just grew): a lower bound
+                if total > cap:  # a lower bound: PostgreSQL's statistics are behind (a backlog that just grew),
+                    at_least.add(state.name)  # or SQLite, which has no estimate
                 continue
             sample = conn.execute(sample_query(state, since)).scalars().all()
             for job_type in set(sample):
@@ -108,7 +109,8 @@ def job_counts(
                 by_type.setdefault(job_type, {})[state.name] = share
             totals[state.name] = expected
             estimated.add(state.name)
-    return Counts(window, dict(sorted(by_type.items())), totals, frozenset(estimated), frozenset(at_least))
+        estimates = conn.dialect.name == "postgresql"
+    return Counts(window, dict(sorted(by_type.items())), totals, frozenset(estimated), frozenset(at_least), estimates)
 
 
 def _where(state: State, since: datetime) -> list[ColumnElement[bool]]:

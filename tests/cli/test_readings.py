@@ -62,3 +62,12 @@ def test_a_backlog_newer_than_the_statistics_is_a_lower_bound(pg_db: DB) -> None
     _bulk(pg_db, 80, status="pending", job_type="test-echo")
     counts = job_counts(pg_db, cap=50)
     assert counts.totals["pending"] == 51 and "pending" in counts.at_least
+
+
+def test_on_sqlite_a_state_past_the_cap_is_a_lower_bound_never_an_estimate(sqlite_db: DB) -> None:
+    """SQLite has no planner estimate: a state past the cap was shown as exactly cap + 1."""
+    for _ in range(8):
+        insert_job(sqlite_db, type="test-echo")
+    counts = job_counts(sqlite_db, cap=5)
+    assert counts.totals["pending"] == 6 and "pending" in counts.at_least
+    assert not counts.estimated and not counts.estimates

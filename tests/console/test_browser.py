@@ -19,7 +19,7 @@ from cli.console.server import ConsoleServer
 from cli.console.worker_presence import LocalWorker
 from cli.target import Target
 from db import DB, JobStatus, Queue, get_job, utcnow
-from tests.support.console import CHROMIUM_ARGS, SCREENSHOTS, chromium_path, running_console
+from tests.support.console import CHROMIUM_ARGS, SCREENSHOTS, chromium_path, flag_target, running_console
 from tests.support.esm import drain
 from tests.support.factories import insert_job
 
@@ -295,3 +295,18 @@ def test_a_retry_while_the_local_worker_runs_adds_no_warning(console: ConsoleSer
     page.locator("#confirm").click()
     expect(page.locator("#result li")).to_have_count(1)
     expect(page.locator("#result")).to_contain_text("retried 1 job(s)")
+
+
+def test_the_counts_note_names_postgresqls_estimate_only_on_postgresql(
+    console: ConsoleServer, page: Page, sqlite_db: DB, queue: Queue, dlq: Queue, closing: Any
+) -> None:
+    """Reported: "PostgreSQL's estimate" was explained on a console over SQLite, which never estimates."""
+    page.goto(console.url)
+    expect(page.locator("#counts-note")).to_contain_text("PostgreSQL's estimate")
+    url = sqlite_db.engine.url.render_as_string(hide_password=False)
+    with running_console(closing(flag_target(url, queue.url, dlq.url))) as on_sqlite:
+        page.goto(on_sqlite.url)
+        expect(page.locator("#counts-note")).to_contain_text("SQLite has no planner estimate")
+        expect(page.locator("#counts-note")).not_to_contain_text("PostgreSQL")
+        shot(page, "overview-sqlite")
+    assert _problems(page) == []
