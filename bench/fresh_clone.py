@@ -70,7 +70,8 @@ def report(rounds: list[dict[str, tuple[float, float]]]) -> str:
     for step in STEPS:
         cells = [f"{_duration(r[step][0])} ({r[step][1]:.1f})" for r in rounds]
         seconds = [r[step][0] for r in rounds]
-        lines.append(f"| `{step}` | " + " | ".join(cells) + f" | {_duration(min(seconds))}-{_duration(max(seconds))} |")
+        low, high = _duration(min(seconds)), _duration(max(seconds))
+        lines.append(f"| `{step}` | " + " | ".join(cells) + f" | {low if low == high else f'{low} to {high}'} |")
     return "\n".join(lines)
 
 
