@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -29,3 +30,12 @@ def test_the_cli_runs_by_its_name_after_activating_the_venv(shell: str, tmp_path
     assert done.returncode == 0, done.stderr
     assert f"jobstack is {ROOT / '.venv/bin/jobstack'}" in done.stdout, done.stdout  # the venv's, not a builtin
     assert "at revision" in done.stdout and done.stdout.rstrip().endswith("(none)"), done.stdout
+
+
+def test_no_page_or_hint_tells_a_reader_to_run_the_old_name() -> None:
+    """Inline code that starts with `jobs` and a command, even where a line break splits it (the rename
+    once missed three of those), in the docs, the README and everything the CLI prints."""
+    old = re.compile(r"`jobs\s+(?:[a-z-]+)")
+    files = [ROOT / "README.md", *(ROOT / "docs").rglob("*.md"), *(ROOT / "cli").rglob("*.py"), ROOT / "Makefile"]
+    found = [f"{p.relative_to(ROOT)}: {m.group(0)!r}" for p in files for m in old.finditer(p.read_text())]
+    assert found == []
