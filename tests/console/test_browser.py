@@ -14,14 +14,17 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, expect, sync_playwright
+from sqlalchemy import text
 
 from cli.console.server import ConsoleServer
 from cli.console.worker_presence import LocalWorker
 from cli.target import Target
-from db import DB, JobStatus, Queue, get_job, utcnow
+from db import DB, JobRequest, JobStatus, Queue, get_job, publish_group, utcnow
+from tests.support import esm
 from tests.support.console import CHROMIUM_ARGS, SCREENSHOTS, chromium_path, flag_target, running_console
 from tests.support.esm import drain
 from tests.support.factories import insert_job
+from worker.batch import process_batch
 
 pytestmark = pytest.mark.e2e
 
@@ -310,3 +313,34 @@ def test_the_counts_note_names_postgresqls_estimate_only_on_postgresql(
         expect(page.locator("#counts-note")).not_to_contain_text("PostgreSQL")
         shot(page, "overview-sqlite")
     assert _problems(page) == []
+
+
+def test_a_callbacks_queue_wait_starts_at_its_release(
+    console: ConsoleServer, page: Page, pg_db: DB, queue: Queue, pg_runtime: Any, seen: Any
+) -> None:
+    """Reported: the overview's queue wait of a workflow callback counted the hour it waited for its members."""
+    group = publish_group(pg_db, [JobRequest("wf-member", {"n": 1})], then=JobRequest("wf-callback", {}), queue=queue)
+    with pg_db.begin() as conn:  # as if the group had been published an hour ago and its member took that long
+        conn.execute(text("UPDATE background_jobs SET created_at = now() - interval '1 hour'"))
+    for _ in range(2):  # the member, then the callback its completion released
+        esm.deliver(queue, lambda event, ctx: process_batch(event, ctx, pg_runtime))
+    assert group.then is not None and _status(pg_db, group.then.id) is JobStatus.COMPLETED
+    page.goto(console.url)
+    callback = page.locator('[data-wait-type="wf-callback"] [data-field="wait-p50"]')
+    member = page.locator('[data-wait-type="wf-member"] [data-field="wait-p50"]')
+    expect(member).to_have_text(re.compile(r"\d"))
+    assert _shown_seconds(member.inner_text()) >= 3500  # a member did wait the hour (created, then run)
+    assert _shown_seconds(callback.inner_text()) < 60  # the callback only from its release
+    shot(page, "overview-callback-wait")
+
+
+def _shown_seconds(shown: str) -> float:
+    """The console's `seconds` filter read back: "250 ms" or "3600.0 s"."""
+    number, unit = shown.split()
+    return float(number) / (1000 if unit == "ms" else 1)
+
+
+def _status(db: DB, job_id: Any) -> JobStatus:
+    job = get_job(db, job_id)
+    assert job is not None
+    return job.status
