@@ -103,11 +103,12 @@ zsh:
 # machine on purpose: much of the suite waits (moto's server, PostgreSQL, subprocesses, long polls), and on
 # this machine 4 finished in 234 s against 2 (one per core) in 256 s. PYTEST_WORKERS=0 runs it in one process.
 PYTEST_WORKERS ?= 4
-test: check docs browser zsh
+test: check browser zsh
 	$(PYTEST) $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
 
 # The documentation site (mkdocs.yml) into .build/site: strict, so a broken link, a missing anchor or an API
-# entry that no longer resolves fails the build. `make test` builds it first; its snippets run in the tests.
+# entry that no longer resolves fails the build. `make test` builds it too (tests/docs/test_site.py) and runs
+# every snippet (tests/docs/test_snippets.py).
 docs: deps
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
