@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from db import DB, Queue
+from tests.support.django_settings import configure_django
 from tests.support.esm import drain
 
 pytestmark = pytest.mark.integration
@@ -85,23 +86,7 @@ def _flask_signups(client: Any, pg_db: DB, queue: Queue) -> None:
 def test_django_signup_writes_on_djangos_connection_and_sends_on_commit(
     pg_url: str, pg_db: DB, queue: Queue, users: None
 ) -> None:
-    import django
-    from django.conf import settings
-
-    url = make_url(pg_url)
-    if not settings.configured:
-        settings.configure(
-            DATABASES={
-                "default": {
-                    "ENGINE": "django.db.backends.postgresql",
-                    "NAME": url.database, "USER": url.username or "postgres", "PASSWORD": url.password or "",
-                    "HOST": url.host, "PORT": str(url.port or 5432),
-                }
-            },
-            ROOT_URLCONF="examples.django_signup.urls", ALLOWED_HOSTS=["testserver"], INSTALLED_APPS=[],
-            USE_TZ=True, DEBUG=False,
-        )  # fmt: skip
-        django.setup()
+    configure_django(pg_url)
     from django.db import connection
     from django.test import Client
 

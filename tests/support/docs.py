@@ -13,6 +13,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from db import Queue, create_db, get_job, normalise_url, publish
 from tests.support import esm
+from tests.support.django_settings import configure_django
 from tests.support.worker_support import make_config
 from worker.batch import process_batch
 from worker.runtime import Runtime
@@ -56,24 +57,7 @@ def users_table(url: str) -> Any:
 
 def django_on(url: str) -> None:
     """Django configured on the page's database, as a project's settings.py would (once per process)."""
-    import django
-    from django.conf import settings
-    from sqlalchemy.engine import make_url
-
-    if settings.configured:
-        return
-    parts = make_url(url)
-    settings.configure(
-        DATABASES={
-            "default": {
-                "ENGINE": "django.db.backends.postgresql",
-                "NAME": parts.database, "USER": parts.username or "postgres", "PASSWORD": parts.password or "",
-                "HOST": parts.host, "PORT": str(parts.port or 5432),
-            }
-        },
-        INSTALLED_APPS=[], USE_TZ=True,
-    )  # fmt: skip
-    django.setup()
+    configure_django(url)
 
 
 def messages_for(queue_url: str) -> list[dict[str, Any]]:
