@@ -183,9 +183,9 @@ def drop_database(env: str) -> None:
         engine.dispose()
 
 
-def _run(command: list[str], environ: dict[str, str], what: str) -> None:
+def _run(command: list[str], environ: dict[str, str], what: str, *, cwd: Path = ROOT) -> None:
     print(f"$ {shlex.join(command)}", flush=True)
-    if subprocess.run(command, cwd=ROOT, env=environ, check=False).returncode != 0:  # noqa: S603 - cdk, ours
+    if subprocess.run(command, cwd=cwd, env=environ, check=False).returncode != 0:  # noqa: S603 - cdk, ours
         raise RehearsalError(f"{what} failed (its output is above)")
 
 
@@ -218,7 +218,9 @@ def up(env: str, settings: dict[str, Any] | None = None) -> None:
     # protection off, so `make destroy-local` can delete even prod's rehearsal.
     overrides = {env: {**(settings or {}), "database_secret_arn": secret_arn, "termination_protection": False}}
     environ[OVERRIDES_VARIABLE] = json.dumps(overrides)  # `jobstack` reads the settings this deploy used
-    _run(["cdk", "bootstrap", f"aws://{ACCOUNT}/{REGION}", *_output(env)], environ, "cdk bootstrap")
+    # Outside the project (no cdk.json): with its environment named, bootstrap needs no app, and the CLI
+    # would otherwise synthesize all three stacks first (3 s instead of 9 s here).
+    _run(["cdk", "bootstrap", f"aws://{ACCOUNT}/{REGION}"], environ, "cdk bootstrap", cwd=state_dir(env))
     _run(
         ["cdk", "deploy", f"JobsStack-{env}", *_output(env), "--method=direct", "--require-approval", "never",
          "-c", f"jobstack-overrides={json.dumps(overrides)}",
@@ -293,13 +295,20 @@ def _output(env: str) -> list[str]:
     return ["--output", str(state_dir(env) / "cdk.out")]
 
 
+def _assembly(env: str) -> list[str]:
+    """What `cdk destroy` reads: the cloud assembly this rehearsal deployed, if it is still there (no
+    synthesis: the stack to delete is the one deployed), else the app, synthesized as for the deploy."""
+    assembly = state_dir(env) / "cdk.out"
+    return ["--app", str(assembly)] if (assembly / "manifest.json").exists() else _output(env)
+
+
 def down(env: str) -> None:
     if not state_dir(env).exists() and running_port(env) is None:
         print(f"JobsStack-{env} has no rehearsal on this machine: nothing to destroy (make deploy-local ENV={env})")
         return
     port = running_port(env)
     if port is not None:
-        _run(["cdk", "destroy", f"JobsStack-{env}", *_output(env), "--force"], aws_environ(port, env), "cdk destroy")
+        _run(["cdk", "destroy", f"JobsStack-{env}", *_assembly(env), "--force"], aws_environ(port, env), "cdk destroy")
     stop_server(env, "console.json")
     stop_server(env)
     drop_database(env)
