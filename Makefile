@@ -8,6 +8,10 @@ VENV := .venv
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
+# The suite starts hundreds of Python processes (pytest's workers, the CLI, the examples): with bytecode
+# writing off (some machines set PYTHONDONTWRITEBYTECODE), each compiles this repository's modules and pytest
+# rewrites every test module's asserts again. __pycache__ is ignored by git.
+unexport PYTHONDONTWRITEBYTECODE
 ENV ?= dev
 STACK := JobsStack-$(ENV)
 PYTEST := $(VENV)/bin/pytest
@@ -108,7 +112,7 @@ PYTEST_WORKERS ?= 4
 # at once), in a third of the time; the reliability report's row is always the 10,000-job run.
 test: export JOBSTACK_LOAD_JOBS ?= 3000
 test: check browser zsh
-	$(PYTEST) $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
+	$(PYTEST) $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 
 # The documentation site (mkdocs.yml) into .build/site: strict, so a broken link, a missing anchor or an API
 # entry that no longer resolves fails the build. `make test` builds it too (tests/docs/test_site.py) and runs

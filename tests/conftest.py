@@ -47,6 +47,14 @@ _NEEDS_POSTGRES = {"pg_url", "pg_db", "any_db", "runtime"}
 #: none would run only in `make test` and in no tier.
 TIERS = ("unit", "integration", "infra", "e2e")
 _SLOWEST_FIRST = ("e2e", "infra", "integration", "unit")
+#: The files that take longest (seconds on the 2-core machine, 4 workers: `pytest --durations=0` summed per
+#: file), started before the rest of their tier so that none of them is the last file a worker runs alone.
+_LONGEST_FILES = (
+    "tests/infra/test_rehearsal.py",  # 150-180 s: the CDK CLI's real deploy and destroy, twice
+    "tests/reliability/test_load.py",  # 25 s with make test's 3,000 jobs
+    "tests/infra/test_package.py",  # 40 s: a fresh virtualenv installs the wheel
+    "tests/console/test_browser.py",  # 40 s: Chromium
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -79,7 +87,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                     raise pytest.UsageError(f"{item.nodeid} is marked {tier} but needs PostgreSQL: mark it integration")
     # Longest first: pytest-xdist hands whole files to its workers in this order (--dist loadfile), so the
     # minutes-long end-to-end files start at once instead of last, when one worker would run them alone.
-    items.sort(key=lambda item: _SLOWEST_FIRST.index(next(m.name for m in item.iter_markers() if m.name in TIERS)))
+    # xdist keeps this order only with --no-loadscope-reorder (the Makefile passes it); by default it hands
+    # out the files with the most tests first.
+    items.sort(key=_start_order)
+
+
+def _start_order(item: pytest.Item) -> tuple[int, int]:
+    path = item.path.relative_to(ROOT).as_posix()
+    longest = _LONGEST_FILES.index(path) if path in _LONGEST_FILES else len(_LONGEST_FILES)
+    return longest, _SLOWEST_FIRST.index(next(m.name for m in item.iter_markers() if m.name in TIERS))
 
 
 @pytest.fixture(scope="session")
