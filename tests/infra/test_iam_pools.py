@@ -35,7 +35,7 @@ POOLS = {"video": {"types": ["test-echo"], "timeout_seconds": 300}, "ledger": {"
 
 @pytest.fixture
 def pooled_account(tmp_path: Path, aws: None, pg_db: DB) -> Iterator[dict[str, Any]]:
-    template = stack_template(synth_app(tmp_path / "out", cdk_context(dev={"pools": POOLS})), "dev")
+    template = stack_template(synth_app(tmp_path / "out", cdk_context(alone=True, dev={"pools": POOLS})), "dev")
     sqs = boto3.client("sqs", region_name=REGION)
     arns: dict[str, str] = {}
     urls: dict[str, str] = {}

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.infra
 
 
 def test_snapstart_on_and_the_extension_off_pass_cdk_nag_and_cfn_lint(tmp_path: Path) -> None:
-    assembly = synth_app(tmp_path / "out", cdk_context(dev={"snapstart": True, "secrets_extension": False}))
+    assembly = synth_app(tmp_path / "out", cdk_context(alone=True, dev={"snapstart": True, "secrets_extension": False}))
     assert_checks_pass(assembly, ("dev",), tmp_path)
     dev = stack_template(assembly, "dev")
     assert len(of_type(dev, "AWS::Lambda::Alias")) == 1

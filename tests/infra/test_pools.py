@@ -65,7 +65,7 @@ POOLS = VIDEO_AND_LEDGER_POOLS
 )  # fmt: skip
 def test_bad_pools_are_one_line_naming_the_pool(pools: dict[str, Any], message: str) -> None:
     with pytest.raises(SettingsError) as caught:
-        load_settings(cdk_context(dev={"pools": pools}), "dev")
+        load_settings(cdk_context(alone=True, dev={"pools": pools}), "dev")
     assert message in str(caught.value) and "\n" not in str(caught.value)
     assert str(caught.value).startswith("invalid settings for environment 'dev'")
 
@@ -73,11 +73,11 @@ def test_bad_pools_are_one_line_naming_the_pool(pools: dict[str, Any], message: 
 def test_a_schedule_of_a_fifo_pools_type_is_refused() -> None:
     schedules = {"nightly": {"cron": "0 3 * * ? *", "type": "ledger.post"}}
     with pytest.raises(SettingsError, match=r"schedules\.nightly publishes 'ledger\.post', which runs in FIFO pool"):
-        load_settings(cdk_context(dev={"pools": POOLS, "schedules": schedules}), "dev")
+        load_settings(cdk_context(alone=True, dev={"pools": POOLS, "schedules": schedules}), "dev")
 
 
 def test_pools_inherit_the_environments_settings_and_derive_their_own() -> None:
-    settings = load_settings(cdk_context(dev={"pools": POOLS}), "dev")
+    settings = load_settings(cdk_context(alone=True, dev={"pools": POOLS}), "dev")
     default, video, ledger = settings.all_pools
     assert (default.name, default.settings.timeout_seconds, default.settings.memory_mb) == ("default", 60, 512)
     assert video.settings.visibility_timeout_seconds == 6 * 900
@@ -91,7 +91,7 @@ def test_pools_inherit_the_environments_settings_and_derive_their_own() -> None:
 
 @pytest.fixture(scope="module")
 def pooled(tmp_path_factory: pytest.TempPathFactory) -> tuple[cdk.cx_api.CloudAssembly, dict[str, Any]]:
-    assembly = synth_app(tmp_path_factory.mktemp("pools"), cdk_context(dev={"pools": POOLS}))
+    assembly = synth_app(tmp_path_factory.mktemp("pools"), cdk_context(alone=True, dev={"pools": POOLS}))
     return assembly, stack_template(assembly, "dev")
 
 

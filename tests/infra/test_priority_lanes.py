@@ -38,19 +38,19 @@ LANES = {
 )
 def test_bad_lanes_are_one_line_naming_the_pool(pools: dict[str, Any], message: str) -> None:
     with pytest.raises(SettingsError) as caught:
-        load_settings(cdk_context(dev={"pools": pools}), "dev")
+        load_settings(cdk_context(alone=True, dev={"pools": pools}), "dev")
     assert message in str(caught.value) and "\n" not in str(caught.value)
 
 
 def test_the_route_map_names_lanes_only_when_there_are_some() -> None:
     """A stack without lanes publishes the map it always did (no `priorities` key: `cdk diff` stays empty)."""
-    lanes = load_settings(cdk_context(dev={"pools": LANES}), "dev").all_pools
+    lanes = load_settings(cdk_context(alone=True, dev={"pools": LANES}), "dev").all_pools
     document = route_document(lanes, lambda p: f"https://q/{p.name}")
     assert document["priorities"] == {"high": "urgent", "low": "bulk"}
     routes = Routes.from_json(json.dumps(document))
     assert routes.pool_for("video.transcode", "high") == "urgent"
     assert routes.pool_for("anything", "low") == "bulk" and routes.pool_for("anything") == "default"
-    plain = load_settings(cdk_context(dev={"pools": {"video": LANES["video"]}}), "dev").all_pools
+    plain = load_settings(cdk_context(alone=True, dev={"pools": {"video": LANES["video"]}}), "dev").all_pools
     assert "priorities" not in route_document(plain, lambda p: p.name)
     assert [p.types_summary() for p in lanes][2:] == [
         "jobs published with priority high", "jobs published with priority low"
@@ -59,7 +59,7 @@ def test_the_route_map_names_lanes_only_when_there_are_some() -> None:
 
 @pytest.fixture(scope="module")
 def laned(tmp_path_factory: pytest.TempPathFactory) -> tuple[cdk.cx_api.CloudAssembly, dict[str, Any]]:
-    assembly = synth_app(tmp_path_factory.mktemp("lanes"), cdk_context(dev={"pools": LANES}))
+    assembly = synth_app(tmp_path_factory.mktemp("lanes"), cdk_context(alone=True, dev={"pools": LANES}))
     return assembly, stack_template(assembly, "dev")
 
 

@@ -43,7 +43,7 @@ NIGHTLY = {"cron": "0 3 * * ? *", "timezone": "Europe/Paris", "type": "test-echo
 )
 def test_a_bad_schedule_is_one_line_naming_it(spec: dict[str, Any], message: str) -> None:
     with pytest.raises(SettingsError, match=message) as caught:
-        load_settings(cdk_context(dev={"schedules": {"nightly": spec}}), "dev")
+        load_settings(cdk_context(alone=True, dev={"schedules": {"nightly": spec}}), "dev")
     assert "schedule 'nightly'" in str(caught.value) and "\n" not in str(caught.value)
 
 
@@ -90,7 +90,7 @@ def test_each_schedule_is_a_scheduler_schedule_with_a_least_privilege_role(tmp_p
 
 
 def test_an_environment_without_schedules_has_none_of_it(tmp_path: Path) -> None:
-    dev = stack_template(synth_app(tmp_path / "out", cdk_context()), "dev")
+    dev = stack_template(synth_app(tmp_path / "out", cdk_context(alone=True, dev={})), "dev")
     assert of_type(dev, "AWS::Scheduler::Schedule") == {}
     assert all(
         f["Properties"]["Handler"] != "worker.scheduled.handler" for f in of_type(dev, "AWS::Lambda::Function").values()
@@ -104,7 +104,7 @@ def test_jobs_schedules_lists_each_with_its_next_fire_times(
 
     from cli.commands import schedules as settings_commands
 
-    context = cdk_context(dev={"schedules": {"nightly-report": NIGHTLY}})
+    context = cdk_context(alone=True, dev={"schedules": {"nightly-report": NIGHTLY}})
     monkeypatch.setattr(settings_commands, "stack_settings", lambda env: load_settings(context, env))
     args = argparse.Namespace(env="dev", json=True)
     assert settings_commands.cmd_schedules(args, now=datetime(2026, 11, 28, 1, 0, tzinfo=UTC)) == 0
@@ -117,10 +117,10 @@ def test_doctor_names_schedule_types_the_worker_does_not_register() -> None:
     from cli.target import Target
 
     spec = {"known": {"rate": "1 hour", "type": "test-echo"}, "typo": {"rate": "1 hour", "type": "tset-echo"}}
-    settings = load_settings(cdk_context(dev={"schedules": spec}), "dev")
+    settings = load_settings(cdk_context(alone=True, dev={"schedules": spec}), "dev")
     check = Doctor(Target(), settings).schedule_types()
     assert not check.ok and check.detail == "job type(s) tset-echo are not registered by this worker"
-    fine = load_settings(cdk_context(dev={"schedules": {"known": spec["known"]}}), "dev")
+    fine = load_settings(cdk_context(alone=True, dev={"schedules": {"known": spec["known"]}}), "dev")
     assert Doctor(Target(), fine).schedule_types().ok
 
 
@@ -132,7 +132,7 @@ def test_a_fire_that_fails_is_retried_then_kept_alarmed_and_replayed(tmp_path: P
     .../invocation-async-retain-records.html). Scheduler's dead-letter queue takes what it could not invoke
     (https://docs.aws.amazon.com/scheduler/latest/UserGuide/configuring-schedule-dlq.html; its execution role
     sends there). Both go to one queue, alarmed, that the sweeper reads; with a KMS key, every sender may use it."""
-    context = cdk_context(dev={"schedules": {"nightly-report": NIGHTLY}, "queue_encryption": "kms"})
+    context = cdk_context(alone=True, dev={"schedules": {"nightly-report": NIGHTLY}, "queue_encryption": "kms"})
     assembly = synth_app(tmp_path / "out", context)
     assert_checks_pass(assembly, ("dev",), tmp_path)
     dev = stack_template(assembly, "dev")
@@ -190,7 +190,7 @@ def test_the_sweepers_environment_names_the_failure_queue_the_worker_reads(tmp_p
     (references resolved to URLs), read by the worker's own loader."""
     from worker.config import load_config
 
-    dev = stack_template(synth_app(tmp_path / "out", cdk_context(dev={"schedules": {"n": NIGHTLY}})), "dev")
+    dev = stack_template(synth_app(tmp_path / "out", cdk_context(alone=True, dev={"schedules": {"n": NIGHTLY}})), "dev")
     [sweeper] = [f for f in of_type(dev, "AWS::Lambda::Function").values()
                  if f["Properties"]["Handler"] == "worker.sweeper.handler"]  # fmt: skip
     variables = sweeper["Properties"]["Environment"]["Variables"]

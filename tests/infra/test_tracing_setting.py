@@ -25,7 +25,7 @@ XRAY_ACTIONS = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
 
 
 def _synth(tmp_path_factory: pytest.TempPathFactory, name: str, **settings: Any) -> tuple[Any, dict[str, Any]]:
-    assembly = synth_app(tmp_path_factory.mktemp(name), cdk_context(dev=settings))
+    assembly = synth_app(tmp_path_factory.mktemp(name), cdk_context(alone=True, dev=settings))
     return assembly, stack_template(assembly, "dev")
 
 
@@ -108,7 +108,7 @@ def test_otel_adds_the_adot_layer_for_the_architecture_and_its_wrapper(
 )
 def test_bad_tracing_settings_are_one_line(settings: dict[str, Any], message: str) -> None:
     with pytest.raises(SettingsError) as caught:
-        load_settings(cdk_context(dev=settings), "dev")
+        load_settings(cdk_context(alone=True, dev=settings), "dev")
     assert message in str(caught.value) and "\n" not in str(caught.value)
 
 
@@ -123,7 +123,7 @@ def test_the_queue_wait_alarm_watches_what_the_worker_emits(
                if a["Properties"].get("MetricName") == QUEUE_WAIT_METRIC]  # fmt: skip
     assert (alarm["ExtendedStatistic"], alarm["Threshold"], alarm["EvaluationPeriods"]) == ("p99", 30_000, 3)
     dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
-    settings = load_settings(cdk_context(dev={"tracing": "xray"}), "dev")
+    settings = load_settings(cdk_context(alone=True, dev={"tracing": "xray"}), "dev")
     metrics = BatchMetrics(settings.default_pool.service)
     metrics.record(Decision(Outcome.SUCCEEDED, "m", job_type="test-echo", queue_wait_ms=1234.5))
     out = io.StringIO()

@@ -37,12 +37,17 @@ CLI_CONTEXT = {
 }
 
 
-def cdk_context(**environments: dict[str, Any]) -> dict[str, Any]:
+def cdk_context(*, alone: bool = False, **environments: dict[str, Any]) -> dict[str, Any]:
     """cdk.json's context, parsed afresh (callers may change it), with each named environment's settings
-    overlaid, e.g. `cdk_context(dev={"queue_encryption": "kms"})`."""
+    overlaid, e.g. `cdk_context(dev={"queue_encryption": "kms"})`. `alone`: the named environments only, so
+    a test of one environment's variant synthesizes one stack, not three (the others are cdk.json's own,
+    which the snapshot and checks tests cover)."""
     context: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
     for env, overrides in environments.items():
         context["jobstack"]["environments"][env].update(overrides)
+    if alone:
+        named = context["jobstack"]["environments"]
+        context["jobstack"]["environments"] = {env: named[env] for env in environments}
     return context | CLI_CONTEXT
 
 
