@@ -80,7 +80,9 @@ ROWS = _covering_rows()
 
 def _synth_unchecked(tmp_path: Path, rows: list[tuple[str, ...]]) -> list[tuple[tuple[str, ...], dict[str, Any]]]:
     """The rows' templates, one environment each, as `app.synth()` writes them before any of our checks."""
-    context = cdk_context(**{env: _merge(row) for env, row in zip(ENVIRONMENTS, rows, strict=False)})
+    context = cdk_context()
+    for env, row in zip(ENVIRONMENTS, rows, strict=False):
+        context["jobstack"]["environments"][env].update(_merge(row))
     app = build_app(cdk.App(outdir=str(tmp_path), context=context))
     assembly = app.synth()
     check_limits(app)  # the templates' string limits, as the construct checks them
