@@ -82,10 +82,14 @@ def test_a_fresh_virtualenv_publishes_and_enqueues_from_outside_the_repository(
     wheel: Path, tmp_path: Path, sqs_server: str
 ) -> None:
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    # Installed by this interpreter's pip into the new environment (`pip --python`), without compiling every
+    # installed file: the environment is as fresh, and the test a third faster (no ensurepip, no botocore
+    # bytecode the test never imports).
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
     install = subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", f"{wheel}[web,migrate]"],
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-compile",
+         "--disable-pip-version-check", f"{wheel}[web,migrate]"],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert install.returncode == 0, install.stderr[-2000:]
