@@ -110,9 +110,15 @@ PYTEST_WORKERS ?= 4
 # The load test's volume (tests/reliability/test_load.py): 3,000 jobs here prove what its 10,000 prove in
 # `make reliability` (each completes once, duplicates absorbed, connections within the budget, 8 invocations
 # at once), in a third of the time; the reliability report's row is always the 10,000-job run.
+# Lint and types run beside the tests, not before them: mypy alone takes 24 s on a fresh clone, and the tests
+# leave a core idle often enough to absorb it. Either failing fails `make test`; their output follows the tests'.
 test: export JOBSTACK_LOAD_JOBS ?= 3000
-test: check browser zsh
-	$(PYTEST) $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder)
+test: deps browser zsh
+	@mkdir -p .build
+	@$(MAKE) --no-print-directory check > .build/check.log 2>&1 & checking=$$!; \
+	status=0; $(PYTEST) $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder) || status=$$?; \
+	if wait $$checking; then cat .build/check.log; else cat .build/check.log; echo "make test: make check failed (above)" >&2; exit 1; fi; \
+	exit $$status
 
 # The documentation site (mkdocs.yml) into .build/site: strict, so a broken link, a missing anchor or an API
 # entry that no longer resolves fails the build. `make test` builds it too (tests/docs/test_site.py) and runs
