@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import boto3
 from sqlalchemy.engine import make_url
@@ -15,24 +16,29 @@ from jobstack import Queue  # type: ignore[import-not-found]
 NEEDED = ("DATABASE_URL", "QUEUE_URL")
 
 
-def configure(database_url: str) -> None:
+def django_settings(database_url: str) -> dict[str, Any]:
     """Django settings for the one view: PostgreSQL only (the job row is written on Django's own psycopg 3
     connection), no apps, no sessions."""
-    import django
-    from django.conf import settings
-
     url = make_url(database_url)
-    settings.configure(
-        DATABASES={
+    return {
+        "DATABASES": {
             "default": {
                 "ENGINE": "django.db.backends.postgresql",
                 "NAME": url.database, "USER": url.username or "postgres", "PASSWORD": url.password or "",
                 "HOST": url.host or "127.0.0.1", "PORT": str(url.port or 5432),
             }
         },
-        ROOT_URLCONF="examples.django_signup.urls", ALLOWED_HOSTS=["127.0.0.1", "localhost"], INSTALLED_APPS=[],
-        USE_TZ=True, DEBUG=False, SECRET_KEY=os.environ.get("DJANGO_SECRET_KEY", "example-only-not-secret"),
-    )  # fmt: skip
+        "ROOT_URLCONF": "examples.django_signup.urls", "ALLOWED_HOSTS": ["127.0.0.1", "localhost"],
+        "INSTALLED_APPS": [], "USE_TZ": True, "DEBUG": False,
+        "SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", "example-only-not-secret"),
+    }  # fmt: skip
+
+
+def configure(database_url: str) -> None:
+    import django
+    from django.conf import settings
+
+    settings.configure(**django_settings(database_url))
     django.setup()
 
 
