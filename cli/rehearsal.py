@@ -297,7 +297,9 @@ def _output(env: str) -> list[str]:
 
 def _assembly(env: str) -> list[str]:
     """What `cdk destroy` reads: the cloud assembly this rehearsal deployed, if it is still there (no
-    synthesis: the stack to delete is the one deployed), else the app, synthesized as for the deploy."""
+    synthesis: the stack to delete is the one deployed), else the app, synthesized as for the deploy. The
+    CLI's `--app` takes "a cloud assembly directory" as well as a command
+    (https://docs.aws.amazon.com/cdk/v2/guide/ref-cli-cmd.html)."""
     assembly = state_dir(env) / "cdk.out"
     return ["--app", str(assembly)] if (assembly / "manifest.json").exists() else _output(env)
 

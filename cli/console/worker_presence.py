@@ -46,6 +46,9 @@ def presence(mapping_state: str | None, local: LocalWorker | None) -> Presence:
         return Presence.RUNNING_HERE if local.running else Presence.EXITED
     if mapping_state is None:
         return Presence.UNKNOWN
+    # Lambda's mapping states: Creating, Enabling, Enabled, Disabling, Disabled, Updating, Deleting
+    # (https://docs.aws.amazon.com/lambda/latest/api/API_EventSourceMappingConfiguration.html); only Enabled
+    # polls the queue.
     return Presence.ENABLED if mapping_state == "Enabled" else Presence.PAUSED
 
 
