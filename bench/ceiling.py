@@ -91,9 +91,9 @@ def _worker(url: str, ids: list[uuid.UUID], mode: str, seconds: float, start: An
     db.dispose()
 
 
-def _database_cpu_seconds() -> float:
-    """CPU time (user + system) of every postgres and pgbouncer process alive now."""
-    total = 0
+def _database_cpu() -> dict[int, float]:
+    """CPU seconds (user + system) of each postgres and pgbouncer process alive now, by pid."""
+    found: dict[int, float] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text()
@@ -102,8 +102,14 @@ def _database_cpu_seconds() -> float:
         name = fields[fields.index("(") + 1 : fields.rindex(")")]
         if name in ("postgres", "pgbouncer"):
             rest = fields[fields.rindex(")") + 2 :].split()
-            total += int(rest[11]) + int(rest[12])  # utime, stime (fields 14 and 15 of proc(5))
-    return total / _TICKS
+            found[int(stat.parent.name)] = (int(rest[11]) + int(rest[12])) / _TICKS  # utime, stime (proc(5))
+    return found
+
+
+def _database_cpu_used(before: dict[int, float]) -> float:
+    """The database's CPU seconds since `before`: each process's growth, a new one's whole. A backend that
+    exited in between is not subtracted (a sum over live processes alone would shrink when one exits)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in _database_cpu().items())
 
 
 def _fresh_jobs(admin: Any, n: int) -> list[uuid.UUID]:
@@ -137,9 +143,9 @@ def measure(admin: Any, url: str, mode: str, processes: int, seconds: float, job
     for worker in workers:
         worker.start()
     start.wait()
-    cpu_before, began = _database_cpu_seconds(), time.perf_counter()
+    cpu_before, began = _database_cpu(), time.perf_counter()
     results = [out.get(timeout=seconds + 120) for _ in workers]
-    wall, cpu = time.perf_counter() - began, _database_cpu_seconds() - cpu_before
+    wall, cpu = time.perf_counter() - began, _database_cpu_used(cpu_before)
     for worker in workers:
         worker.join()
         if worker.exitcode:

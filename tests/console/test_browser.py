@@ -61,6 +61,9 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     page.on("dialog", on_dialog)
     page.problems = problems  # type: ignore[attr-defined]
     yield page
+    # Let the page's last requests (its icon, a refresh) finish before the browser goes: a response cut off
+    # mid-file leaves the server's file handle to the garbage collector (a ResourceWarning, an error here).
+    page.wait_for_load_state("networkidle")
     context.close()
 
 
