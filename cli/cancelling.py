@@ -13,10 +13,10 @@ from collections.abc import Iterable
 from uuid import UUID
 
 from cli.errors import USAGE, CliError
-from cli.retrying import send_released
 from cli.target import Target
 from db import DB, CancelReport, cancel_jobs
 from db.admin import waited_for
+from db.publish import send_released
 
 
 def cancel_and_send(db: DB, target: Target, pages: Iterable[list[UUID]]) -> CancelReport:
@@ -33,8 +33,8 @@ def cancel_and_send(db: DB, target: Target, pages: Iterable[list[UUID]]) -> Canc
             )
     reports = [cancel_jobs(db, page) for page in pages]
     released = [job_id for report in reports for job_id in report.released]
-    if released:  # jobs that run after a cancelled one anyway
-        send_released(db, target.destination, released)
+    if released:  # jobs that run after a cancelled one anyway: what SQS refuses, the sweeper's relay sends
+        send_released(db, released, queue=target.destination)
     return CancelReport(
         cancelled=[i for r in reports for i in r.cancelled],
         asked_to_stop=[i for r in reports for i in r.asked_to_stop],

@@ -11,8 +11,7 @@ from uuid import UUID
 
 from cli.dead_letter_kinds import NEVER_SUCCEED, SQS_REDRIVE, SUPERSEDED
 from db import DB, JobState, JobStatus, job_states, mark_sent, requeue_job
-from db.message import job_id_hint
-from db.sending import fifo_arguments
+from db.message import fifo_arguments, job_id_hint
 from worker.contract import DEAD_LETTER_KIND, DEAD_LETTER_PREFIX, DEAD_LETTER_REASON, DeadLetterKind
 
 #: A job's recorded send is taken as newer than a dead letter only past this margin: the publisher records

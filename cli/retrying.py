@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from db import DB, Job, JobStatus, PublishBatchError, get_job, mark_sent, requeue_job, resend, send
+from db import DB, Job, JobStatus, get_job, mark_sent, requeue_job, resend
 from db.destinations import Destination
-from db.relay import unsent_jobs
 
 RETRY_BATCH = 10  # SQS's SendMessageBatch maximum
 
@@ -72,11 +70,3 @@ def why_not_retried(job: Job) -> str:
     if job.status is JobStatus.WAITING:
         return f"it waits for {job.waiting_on} job(s) to finish and runs when they have (jobstack show {job.id})"
     return f"it is {job.status.value}"
-
-
-def send_released(db: DB, destination: Destination, job_ids: list[UUID]) -> None:
-    """Send the jobs a cancellation released (they waited for it with on_failure "continue"), as a worker
-    sends what its completions release. What SQS refuses stays pending: the sweeper's relay sends it."""
-    if job_ids:
-        with contextlib.suppress(PublishBatchError):
-            send(unsent_jobs(db, job_ids), queue=destination, db=db)

@@ -24,7 +24,7 @@ from .admin import (
 from .after_commit import send
 from .claiming import Claim, ClaimOutcome, ClaimPlan, claim_job, plan_for
 from .clock import utcnow
-from .dependencies import Dependency, OnFailure, ResultNotStorable
+from .dependencies import Dependency, OnFailure
 from .engine import DB, create_db, normalise_url
 from .exceptions import (
     ConfigError,
@@ -44,7 +44,7 @@ from .exceptions import (
     UnroutableJob,
 )
 from .job_types import JobType, get_job_type, job_type_names, register_job_type, validate_payload
-from .lifecycle import cancel_requested, cancel_running, complete_job, fail_job
+from .lifecycle import ResultNotStorable, cancel_requested, cancel_running, complete_job, fail_job
 from .message import JobMessage, MalformedMessage, job_id_hint, parse_body
 from .models import Job, JobStatus
 from .outbox import enqueue, enqueue_many

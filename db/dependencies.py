@@ -26,7 +26,6 @@ first, the row is `pending` and unsent, and the sweeper's outbox relay sends it 
 from __future__ import annotations
 
 import enum
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,15 +36,11 @@ from sqlalchemy import Boolean, Connection, Text, bindparam, select, text, updat
 
 from .clock import utcnow
 from .engine import DB, statements
-from .exceptions import JobstackError
 from .models import JobStatus, dependencies_table, jobs_table
 from .states import FINISHED
 
 _t = jobs_table
 _d = dependencies_table
-
-#: The largest result a handler may return, as JSON: results live in the job's row, read by the next step.
-RESULT_MAX_BYTES = 64 * 1024
 
 
 class OnFailure(enum.StrEnum):
@@ -87,31 +82,6 @@ def settled_columns(settling: bool) -> str:
     if settling:
         return RELEASED_IDS_SQL
     return "ARRAY(SELECT id FROM done WHERE has_dependents) AS unsettled_ids"
-
-
-class ResultNotStorable(JobstackError):
-    """A handler returned something that cannot be stored as its result."""
-
-
-def encode_result(value: Any) -> str | None:
-    """The handler's return value as the JSON text its row stores (None: nothing to store). Refused with one
-    line when it is not JSON or larger than RESULT_MAX_BYTES: a result is for the next step to read, not
-    a place for bulk data (put that in S3 and return its key)."""
-    if value is None:
-        return None
-    try:
-        encoded = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as err:
-        raise ResultNotStorable(
-            f"the handler returned a result that is not JSON ({err}): return a dict, list, str, number or None"
-        ) from None
-    size = len(encoded.encode("utf-8"))
-    if size > RESULT_MAX_BYTES:
-        raise ResultNotStorable(
-            f"the handler returned a {size}-byte result; results are limited to {RESULT_MAX_BYTES} bytes: store "
-            "large data elsewhere (S3) and return its key"
-        )
-    return encoded
 
 
 _CANCELS = f":cancel AND on_failure = '{OnFailure.CANCEL.value}'"

@@ -18,7 +18,9 @@ Adding a job type:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -97,6 +99,11 @@ def get_job_type(name: str) -> JobType:
         return _registry[name]
     except KeyError:
         raise UnknownJobType(name, list(_registry)) from None
+
+
+def registered_job_types() -> Mapping[str, JobType]:
+    """Every declared type by name, read-only."""
+    return MappingProxyType(_registry)
 
 
 def is_registered(name: str | None) -> bool:

@@ -24,11 +24,39 @@ from sqlalchemy import Connection, bindparam, select, text, update
 from .clock import utcnow
 from .dependencies import settle, settled_columns, settling_ctes
 from .engine import DB, dialect_of, statements
-from .exceptions import DatabaseUnavailable
+from .exceptions import DatabaseUnavailable, JobstackError
 from .models import JobStatus, jobs_table
 
 MAX_ERROR_CHARS = 4000
 _t = jobs_table
+
+#: The largest result a handler may return, as JSON: results live in the job's row, read by the next step.
+RESULT_MAX_BYTES = 64 * 1024
+
+
+class ResultNotStorable(JobstackError):
+    """A handler returned something that cannot be stored as its result."""
+
+
+def encode_result(value: Any) -> str | None:
+    """The handler's return value as the JSON text its row stores (None: nothing to store). Refused with one
+    line when it is not JSON or larger than RESULT_MAX_BYTES: a result is for the next step to read, not
+    a place for bulk data (put that in S3 and return its key)."""
+    if value is None:
+        return None
+    try:
+        encoded = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise ResultNotStorable(
+            f"the handler returned a result that is not JSON ({err}): return a dict, list, str, number or None"
+        ) from None
+    size = len(encoded.encode("utf-8"))
+    if size > RESULT_MAX_BYTES:
+        raise ResultNotStorable(
+            f"the handler returned a {size}-byte result; results are limited to {RESULT_MAX_BYTES} bytes: store "
+            "large data elsewhere (S3) and return its key"
+        )
+    return encoded
 
 
 # The completion statements, built once with bind parameters: building and cache-keying a fresh statement
@@ -162,7 +190,7 @@ def finish_job(
     dependents: bool = False,
     now: datetime | None = None,
 ) -> Finished:
-    """Complete a processing job with its result (JSON text, `db.dependencies.encode_result`) and settle its
+    """Complete a processing job with its result (JSON text, `db.lifecycle.encode_result`) and settle its
     dependents: in the same statement on PostgreSQL when it had some when claimed (`dependents`, else the
     lean statement and, for one that gained a dependent since, `settle`); on SQLite, in one transaction (the
     caller's, given one)."""

@@ -51,6 +51,13 @@ def message_size(body: str, attributes: dict[str, dict[str, str]]) -> int:
     return size
 
 
+def fifo_arguments(group: str, deduplication_id: str) -> dict[str, str]:
+    """SendMessage's arguments for a FIFO queue, for every sender (publish, the worker's copies, redrive).
+    SQS silently drops a message whose deduplication id it saw in the last 5 minutes, so every copy of a
+    message that must arrive again carries an id of its own."""
+    return {"MessageGroupId": group, "MessageDeduplicationId": deduplication_id}
+
+
 def parse_body(body: str) -> JobMessage:
     """Parse a received body, or raise MalformedMessage naming exactly what is wrong."""
     try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -36,6 +36,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.expression import false
 from sqlalchemy.types import TypeEngine
+
+from .queue_wait import queue_wait
 
 
 class JobStatus(enum.StrEnum):
@@ -228,6 +230,11 @@ class Job:
     @property
     def attempts_left(self) -> int:
         return max(self.max_attempts - self.attempts, 0)
+
+    @property
+    def queue_wait(self) -> timedelta | None:
+        """How long its first attempt waited in the queue (db/queue_wait.py's rule); None for a retry."""
+        return queue_wait(self.created_at, self.run_at, self.started_at, self.attempts)
 
     @classmethod
     def from_row(cls, row: Any) -> Job:

@@ -33,7 +33,7 @@ from .preparation import (
     request_of,
     unsent,
 )
-from .relay import mark_sent, take_due, unrelease
+from .relay import mark_sent, take_due, unrelease, unsent_jobs
 from .rows import existing_jobs, insert_ignoring_duplicates, write_rows
 from .sending import describe_error, send_all, send_args
 from .sqs_limits import SQS_MAX_DELAY_SECONDS, SQS_MAX_MESSAGE_BYTES
@@ -180,6 +180,20 @@ def resend(jobs: Sequence[Job], *, queue: Destination, now: datetime | None = No
     caller's: the sweeper marked them before sending."""
     now = now or utcnow()
     return send_all(queue, [Outgoing.resend_of(j, delay_until(j.run_at, now)) for j in jobs])
+
+
+def send_released(
+    db: DB, job_ids: Sequence[uuid.UUID], *, queue: Destination
+) -> tuple[list[uuid.UUID], dict[uuid.UUID, str]]:
+    """Send the messages of jobs a completion or a cancellation released (a group's callback, a chain's next
+    step) that are still unsent, and record the sends: the jobs sent, and those SQS refused with why. A
+    refused one, or one whose process dies before sending, stays pending and unsent, and the sweeper's relay
+    sends it after its unsent window. DatabaseUnavailable propagates, with the same outcome."""
+    jobs = unsent_jobs(db, job_ids)
+    failures = resend(jobs, queue=queue)
+    sent = [job.id for job in jobs if job.id not in failures]
+    mark_sent(db, sent)
+    return sent, failures
 
 
 def _record_sent(db: DB, jobs: list[Job]) -> list[Job]:

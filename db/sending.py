@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .destinations import Destination, Queue
-from .message import message_size
+from .message import fifo_arguments, message_size
 from .preparation import Outgoing
 from .redaction import redact
 from .sqs_limits import SQS_BATCH_ENTRIES
@@ -41,13 +41,6 @@ def send_args(queue: Queue, prepared: Outgoing) -> dict[str, Any]:
     elif prepared.delay_seconds:
         args["DelaySeconds"] = prepared.delay_seconds
     return args
-
-
-def fifo_arguments(group: str, deduplication_id: str) -> dict[str, str]:
-    """SendMessage's arguments for a FIFO queue, for every sender (publish, the worker's copies, redrive).
-    SQS silently drops a message whose deduplication id it saw in the last 5 minutes, so every copy of a
-    message that must arrive again carries an id of its own."""
-    return {"MessageGroupId": group, "MessageDeduplicationId": deduplication_id}
 
 
 def _sqs_batches(items: Sequence[Outgoing], max_bytes: int) -> Iterable[list[Outgoing]]:

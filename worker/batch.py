@@ -69,10 +69,11 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
         elif record.group is not None and record.group in held_groups:
             decision = held_for_order(record)
         else:
-            decision = _carry_out(runtime, record, decide(record, context, runtime, completion, trace))
-            if decision.cause == "auth" and runtime.refresh_secret("the database refused the credentials"):
-                # once, with the new password
+            for first_try in (True, False):
                 decision = _carry_out(runtime, record, decide(record, context, runtime, completion, trace))
+                refused = first_try and decision.cause == "auth"
+                if not (refused and runtime.refresh_secret("the database refused the credentials")):
+                    break  # else once more, with the new password
             if decision.outcome is Outcome.UNAVAILABLE:
                 database_down = decision.error
         trace.mark_ended()
@@ -81,7 +82,16 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
             held_groups.add(record.group)
         results.append((record, decision))
         durations.append((time.perf_counter() - started) * 1000)
-    database_down = _complete_the_last(completion, database_down)
+    # The success still held is completed now; with the database gone, its record returns to the queue.
+    if database_down is not None:
+        completion.abandon(database_down)
+    else:
+        try:
+            completion.flush()
+        except DatabaseUnavailable as err:
+            database_down = str(err)
+        except Exception:  # the held record was returned to the queue with the reason; the batch goes on
+            log.exception("worker error while completing the batch's last job")
     # Every outcome is final only now (the last success completes here): then requeue, log and count.
     for index, (record, decision) in enumerate(results):
         final = completion.final(decision)
@@ -129,23 +139,12 @@ def _carry_out(runtime: Runtime, record: SqsRecord, decision: Decision) -> Decis
         if not send_fresh_copy(runtime, record, decision.requeue_after):
             return replace(decision, requeue_after=None)
         if decision.outcome is not Outcome.UNAVAILABLE and decision.job_id is not None:
-            _remember_sent(runtime, decision)
+            # The sweeper must know the job has a message in the queue again (so it does not send another).
+            # If this fails the copy is out anyway: at worst the sweeper sends a duplicate the claim absorbs.
+            with contextlib.suppress(DatabaseUnavailable):
+                mark_sent(runtime.db, [decision.job_id])
         return replace(decision, requeue_after=None, requeued=True)
     return decision
-
-
-def _complete_the_last(completion: Completion, database_down: str | None) -> str | None:
-    """Complete the success still held; with the database gone, return its record to the queue instead."""
-    if database_down is not None:
-        completion.abandon(database_down)
-        return database_down
-    try:
-        completion.flush()
-    except DatabaseUnavailable as err:
-        return str(err)
-    except Exception:  # the held record was returned to the queue with the reason; the batch goes on
-        log.exception("worker error while completing the batch's last job")
-    return None
 
 
 def _database_problem(runtime: Runtime) -> str | None:
@@ -155,14 +154,6 @@ def _database_problem(runtime: Runtime) -> str | None:
     except (DatabaseUnavailable, ConfigError) as err:
         return redact(str(err))
     return None
-
-
-def _remember_sent(runtime: Runtime, decision: Decision) -> None:
-    """Tell the sweeper the job has a message in the queue again (so it does not send another)."""
-    assert decision.job_id is not None
-    # If this fails the copy is out anyway: at worst the sweeper sends one duplicate, which the claim absorbs.
-    with contextlib.suppress(DatabaseUnavailable):
-        mark_sent(runtime.db, [decision.job_id])
 
 
 def _log_outcome(decision: Decision, duration_ms: float, trace_fields: dict[str, str]) -> None:

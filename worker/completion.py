@@ -44,7 +44,7 @@ class _Held:
     job_type: str
     attempt: int
     decision: Decision
-    result: str | None  # the handler's result as JSON text (db.dependencies.encode_result)
+    result: str | None  # the handler's result as JSON text (db.lifecycle.encode_result)
     dependents: bool  # others waited for it when claimed: its completion settles them in the same statement
     trace: JobTrace = field(default=NO_TRACE, compare=False)
 

@@ -57,17 +57,9 @@ def configure_logging(level: int) -> logging.Logger:
     return logger
 
 
-class _BoundLogger(logging.LoggerAdapter[logging.Logger]):
+class BoundLogger(logging.LoggerAdapter[logging.Logger]):
     """Adds the job's fields to every record, keeping the caller's own `extra` too."""
 
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
         kwargs["extra"] = {**(self.extra or {}), **kwargs.get("extra", {})}
         return msg, kwargs
-
-
-def job_logger(
-    job_id: str, job_type: str, attempt: int, trace_fields: dict[str, str] | None = None
-) -> logging.LoggerAdapter[logging.Logger]:
-    """A handler's logger (`ctx.log`): every line carries the job and its trace ids (worker/tracing.py)."""
-    fields: dict[str, object] = {"job_id": job_id, "type": job_type, "attempt": attempt, **(trace_fields or {})}
-    return _BoundLogger(logging.getLogger(LOGGER_NAME), fields)

@@ -33,22 +33,19 @@ from db import (
     redact,
 )
 from db.clock import utcnow
-from db.dependencies import ResultNotStorable, encode_result
-from db.lifecycle import AttemptEnd, Ending, Finished, end_attempt, finish_job
-from db.queue_wait import queue_wait
+from db.lifecycle import AttemptEnd, Ending, Finished, ResultNotStorable, encode_result, end_attempt, finish_job
 from db.sqs_limits import SQS_MAX_VISIBILITY_SECONDS
 from db.states import SPENT
-from worker.backoff import retry_delay
 from worker.completion import Completion
 from worker.config import WorkerConfig
 from worker.contract import DeadLetterKind
 from worker.exceptions import HandlerNotFound, Snooze
-from worker.observability import LOGGER_NAME, job_logger
+from worker.observability import LOGGER_NAME
 from worker.outcomes import ABANDONED, NOT_RUN, Decision, Outcome
 from worker.record import SqsRecord
 from worker.registry import JobContext, RegisteredHandler
 from worker.runtime import Runtime
-from worker.tracing import NO_TRACE, JobTrace, name_job
+from worker.tracing import NO_TRACE, JobTrace
 
 log = logging.getLogger(LOGGER_NAME)
 _NO_DEADLINE_MS = 15 * 60 * 1000
@@ -108,7 +105,6 @@ def _attempt(
         return _dead_letter(base, DeadLetterKind.MALFORMED, f"malformed message: {record.malformed}"), None
 
     base = Decision(Outcome.DEAD_LETTERED, mid, message.job_id, message.type)
-    name_job(trace, message.type, message.job_id)
     try:
         runnable = runtime.runnable(message.type)
     except (UnknownJobType, HandlerNotFound) as err:
@@ -130,7 +126,8 @@ def _attempt(
         return _not_claimed(record, config, claim, base)
     job = claim.job
     assert job is not None
-    base = replace(base, attempt=job.attempts, queue_wait_ms=queue_wait_ms(job))
+    wait = job.queue_wait
+    base = replace(base, attempt=job.attempts, queue_wait_ms=None if wait is None else wait.total_seconds() * 1000)
     try:
         payload = job_type.validate(job.payload)  # the row is the source of truth, not the message's copy
     except InvalidPayload as err:
@@ -176,12 +173,6 @@ def _not_claimed(
     return _dead_letter(base, DeadLetterKind.EXHAUSTED, reason, attempt=job.attempts), end
 
 
-def queue_wait_ms(job: Job) -> float | None:
-    """A first attempt's JobQueueWait, in milliseconds (db/queue_wait.py's rule); None for a retry."""
-    wait = queue_wait(job.created_at, job.run_at, job.started_at, job.attempts)
-    return None if wait is None else wait.total_seconds() * 1000
-
-
 def _run(
     record: SqsRecord,
     context: Any,
@@ -201,7 +192,7 @@ def _run(
         type=job.type,
         payload=payload,
         db=runtime.db,
-        log=job_logger(str(job.id), job.type, job.attempts, trace.fields),
+        log=trace.logger(str(job.id), job.type, job.attempts),
         attempt=job.attempts,
         max_attempts=job.max_attempts,
         message_id=record.message_id,
@@ -212,14 +203,23 @@ def _run(
     started = time.perf_counter()
     finished: Finished | None = None
     try:
-        if handler.transactional:
-            finished = _run_in_transaction(runtime, job, handler.run, ctx, trace)
-        else:
+        # A transactional handler writes through `ctx.conn`: its writes commit with the job's completion or
+        # not at all (it raises, the completion misses, the commit fails: all roll back).
+        with runtime.db.begin() if handler.transactional else contextlib.nullcontext() as conn:
             with trace.step("handler", expected=(Snooze,)):
-                returned = handler.run(ctx)
+                returned = handler.run(replace(ctx, _conn=conn))
             if isinstance(returned, Snooze):
-                raise returned
+                raise returned  # a transactional handler's writes roll back: a snoozed run did not happen
             result = encode_result(returned)
+            if conn is not None:
+                with trace.step("completion"):
+                    finished = finish_job(
+                        conn, job.id, attempt=job.attempts, result=result, dependents=job.has_dependents
+                    )
+                if not finished.completed:
+                    raise _CompletionLost(
+                        "another invocation took the job over while it ran: this run's writes were rolled back"
+                    )
     except DatabaseUnavailable:
         raise  # the row stays processing; the stale window hands it to a later invocation
     except Snooze as snooze:
@@ -245,26 +245,6 @@ def _run(
 class _CompletionLost(Exception):
     """A transactional handler's completion found the job taken over by another invocation: its writes roll
     back with the completion, and that invocation's run stands."""
-
-
-def _run_in_transaction(
-    runtime: Runtime, job: Job, run: Callable[[JobContext], object], ctx: JobContext, trace: JobTrace
-) -> Finished:
-    """The handler and the job's completion in one transaction: its writes commit with the completion or not
-    at all (the handler raises, the completion misses, the commit fails: all roll back)."""
-    with runtime.db.begin() as conn:
-        with trace.step("handler", expected=(Snooze,)):
-            returned = run(replace(ctx, _conn=conn))
-        if isinstance(returned, Snooze):
-            raise returned  # its writes roll back: a snoozed run did not happen
-        result = encode_result(returned)
-        with trace.step("completion"):
-            finished = finish_job(conn, job.id, attempt=job.attempts, result=result, dependents=job.has_dependents)
-        if not finished.completed:
-            raise _CompletionLost(
-                "another invocation took the job over while it ran: this run's writes were rolled back"
-            )
-    return finished
 
 
 def _snoozed(job: Job, base: Decision, snooze: Snooze) -> tuple[Decision, AttemptEnd]:
@@ -313,6 +293,14 @@ def before_the_receive_limit(record: SqsRecord, decision: Decision, config: Work
     if delay is None:  # database down or a worker error: wait as a retry would, not a hot loop
         delay = retry_delay(total, base=config.backoff_base_seconds, cap=config.backoff_max_seconds)
     return replace(decision, requeue_after=delay)
+
+
+def retry_delay(attempt: int, *, base: int, cap: int, rand: Callable[[], float] = random.random) -> int:
+    """Seconds until the next try after `attempt` failed: uniform in [d/2, d], d = min(cap, base x 2^(n-1)).
+    Exponential so a failing dependency gets room to recover, jittered so a burst of failures does not
+    return as a burst, capped so a job is retried within a bounded time."""
+    ceiling = min(cap, base * 2 ** max(attempt - 1, 0))
+    return int(ceiling / 2 + rand() * ceiling / 2)
 
 
 def _remaining_ms(context: Any) -> int:

@@ -44,6 +44,7 @@ class SqsRecord:
         attributes = record.get("attributes") or {}
         message_attributes = record.get("messageAttributes") or {}
         received = _receive_count(attributes)
+        deliveries = _earlier_deliveries(message_attributes) + received
         group = attributes.get("MessageGroupId")
         body = str(record.get("body") or "")
         message, malformed, hint = None, None, None
@@ -55,7 +56,7 @@ class SqsRecord:
             message_id=str(record.get("messageId") or "unknown"),
             body=body,
             receive_count=received,
-            deliveries=_earlier_deliveries(message_attributes) + received,
+            deliveries=deliveries,
             group=str(group) if group else None,
             receipt_handle=record.get("receiptHandle") or None,
             message_attributes=MappingProxyType(dict(message_attributes)),

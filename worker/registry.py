@@ -8,9 +8,10 @@ testable by calling them directly with a context.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from types import MappingProxyType
 from typing import Any
 from uuid import UUID
 
@@ -81,7 +82,7 @@ class JobContext:
         return cancel_requested(self.db, self.job_id)
 
 
-#: A handler returns None, or a result (JSON, at most db.dependencies.RESULT_MAX_BYTES) stored with the job.
+#: A handler returns None, or a result (JSON, at most db.lifecycle.RESULT_MAX_BYTES) stored with the job.
 JobHandler = Callable[[JobContext], object]
 
 
@@ -138,6 +139,11 @@ def job(
         return func
 
     return register
+
+
+def registered_handlers() -> Mapping[str, RegisteredHandler]:
+    """Every registered handler by type, read-only (the worker composes its table from it)."""
+    return MappingProxyType(_handlers)
 
 
 def get_handler(name: str) -> RegisteredHandler:

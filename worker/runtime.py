@@ -26,12 +26,14 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from db import DB, ClaimPlan, JobType, create_db, get_job_type, plan_for
+from db import DB, ClaimPlan, ConfigError, JobType, UnknownJobType, create_db, job_type_names, plan_for
+from db.job_types import registered_job_types
 from db.rate_limits import Limiter
 from worker.config import WorkerConfig, load_config, log_level_number
 from worker.contract import BATCHED
+from worker.exceptions import HandlerNotFound
 from worker.observability import LOGGER_NAME, configure_logging
-from worker.registry import RegisteredHandler, check_fits, check_rate_limits, get_handler
+from worker.registry import RegisteredHandler, check_fits, check_rate_limits, registered_handlers
 from worker.secrets import database_url_from_secret
 
 POOL_TIMEOUT_SECONDS = 3
@@ -42,7 +44,7 @@ log = logging.getLogger(LOGGER_NAME)
 
 @dataclass(frozen=True)
 class Runnable:
-    """A job type as this worker runs it: composed once per type (`Runtime.runnable`)."""
+    """A job type as this worker runs it: composed once per type (`Runtime._composed`)."""
 
     job_type: JobType  # its payload schema and attempts (db/job_types.py)
     handler: RegisteredHandler
@@ -67,7 +69,8 @@ class Runtime:
     def config(self, config: WorkerConfig) -> None:
         """A new configuration (tests, the local runner) drops what was composed from the old one."""
         self._config = config
-        self._runnables: dict[str, Runnable] = {}
+        self._runnables: dict[str, Runnable | Exception] = {}
+        self._table_of: tuple[dict[str, RegisteredHandler], dict[str, JobType]] | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Runtime:
@@ -117,18 +120,40 @@ class Runtime:
             self.refresh_secret("max age", fresh=False)
 
     def runnable(self, type_name: str) -> Runnable:
-        """What running a job of `type_name` needs: its payload schema, its handler and its claim plan (its
-        flow control composed with the claim rule), composed at its first job and kept for the container's
-        life. UnknownJobType or HandlerNotFound (in that order) if this deployment cannot run it."""
-        job_type, handler = get_job_type(type_name), get_handler(type_name)
-        found = self._runnables.get(type_name)
-        if found is None or found.handler is not handler or found.job_type is not job_type:  # (re-registered)
-            found = self._runnables[type_name] = Runnable(job_type, handler, self._plan(handler))
-            if self.config.completion == BATCHED and found.plan.unbatchable is not None:
-                log.info(
-                    "claimed one by one in this batched pool",
-                    extra={"type": type_name, "reason": found.plan.unbatchable},
-                )
+        """What running a job of `type_name` needs: its payload schema, its handler and its claim plan. A
+        lookup in the table `_composed` keeps; UnknownJobType, HandlerNotFound or the ConfigError met
+        composing it if this deployment cannot run it."""
+        found = self._composed().get(type_name)
+        if isinstance(found, Runnable):
+            return found
+        if found is None:
+            raise UnknownJobType(type_name, job_type_names())
+        raise found.with_traceback(None)  # kept from composing: raised afresh, its traceback not grown
+
+    def _composed(self) -> Mapping[str, Runnable | Exception]:
+        """Every declared job type, as this worker runs it (or why it cannot), composed once: each type's flow
+        control with the claim rule into its plan. Composed again only when a handler or a type is
+        registered after it (tests, a local reload): comparing the registries costs a dict comparison."""
+        handlers, types = registered_handlers(), registered_job_types()
+        if self._table_of != (handlers, types):
+            self._runnables = {name: self._compose(name, handlers, types) for name in {*types, *handlers}}
+            self._table_of = (dict(handlers), dict(types))
+        return self._runnables
+
+    def _compose(
+        self, name: str, handlers: Mapping[str, RegisteredHandler], types: Mapping[str, JobType]
+    ) -> Runnable | Exception:
+        if name not in types:
+            return UnknownJobType(name, list(types))
+        if name not in handlers:
+            return HandlerNotFound(name, list(handlers))
+        handler = handlers[name]
+        try:
+            found = Runnable(types[name], handler, self._plan(handler))
+        except ConfigError as err:
+            return err
+        if self.config.completion == BATCHED and found.plan.unbatchable is not None:
+            log.info("claimed one by one in this batched pool", extra={"type": name, "reason": found.plan.unbatchable})
         return found
 
     def _plan(self, handler: RegisteredHandler) -> ClaimPlan:

@@ -9,7 +9,7 @@ and starts containers from copies of it. https://docs.aws.amazon.com/lambda/late
   (it would sit in every snapshot, and go stale with rotation).
 - After a restore: forget any runtime (connections, the secret, the SQS client) and reseed `random`,
   whose state would otherwise be identical in every container restored from one snapshot: the retry
-  jitter (worker/backoff.py) exists to spread containers apart, not to move them in step.
+  jitter (worker/processing.py: retry_delay) exists to spread containers apart, not to move them in step.
 
 `snapshot_restore_py` is part of Lambda's Python 3.12+ runtimes; elsewhere `install` does nothing.
 """

@@ -19,6 +19,7 @@ id) and `trace_id` (the job span's, when one records).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 from collections.abc import Iterator, Mapping
@@ -27,6 +28,7 @@ from typing import Any
 
 from db import redact
 from db.trace_context import TRACEPARENT_ATTRIBUTE, trace_id_of, valid_traceparent
+from worker.observability import LOGGER_NAME, BoundLogger
 from worker.outcomes import Decision, Outcome
 
 TRACER_NAME = "jobstack.worker"
@@ -55,6 +57,11 @@ class JobTrace:
     #: When the record's work ended (its decision, or its completion if that came later): the span's end,
     #: though the batch ends every span only once the outcomes are final.
     ended_ns: int | None = None
+
+    def logger(self, job_id: str, job_type: str, attempt: int) -> logging.LoggerAdapter[logging.Logger]:
+        """A handler's logger (`ctx.log`): every line carries the job and this trace's ids."""
+        fields: dict[str, object] = {"job_id": job_id, "type": job_type, "attempt": attempt, **self.fields}
+        return BoundLogger(logging.getLogger(LOGGER_NAME), fields)
 
     def mark_ended(self, at_ns: int | None = None) -> None:
         if self.span is not None:
@@ -170,19 +177,16 @@ class BatchTracing:
         attributes: dict[str, Any] = {"messaging.system": "aws_sqs", "messaging.message.id": record.message_id}
         if self.queue_name:
             attributes["messaging.destination.name"] = self.queue_name
+        name, message = "job", record.message  # the body was parsed with the record: the span names its job
+        if message is not None:
+            name = f"job {message.type}"
+            attributes.update({"jobstack.job.type": message.type, "jobstack.job.id": str(message.job_id)})
         span = self.tracer.start_span(
-            "job", context=parent, kind=SpanKind.CONSUMER, links=links, attributes=attributes,
+            name, context=parent, kind=SpanKind.CONSUMER, links=links, attributes=attributes,
             start_time=time.time_ns(),
         )  # fmt: skip
         fields["trace_id"] = format(span.get_span_context().trace_id, "032x")
         return JobTrace(span, self.tracer, fields)
-
-
-def name_job(trace: JobTrace, job_type: str, job_id: object) -> None:
-    """Name the span by the job's type once the body is parsed (`job <type>`) and say which job it is."""
-    if trace.span is not None:
-        trace.span.update_name(f"job {job_type}")
-        trace.span.set_attributes({"jobstack.job.type": job_type, "jobstack.job.id": str(job_id)})
 
 
 def _traceparent(attributes: Mapping[str, Mapping[str, Any]]) -> str | None:

@@ -4,25 +4,31 @@ released (a group's callback, a chain's next step); for the sweeper, reading and
 fires that failed.
 
 The rules SQS enforces, and moto does not (attribute characters and sizes, 10 attributes per message, no
-per-message delay on FIFO queues), live here. The event uses lowerCamel keys; SendMessage wants
-UpperCamel: converted here. A call SQS refuses is reported to the caller (or logged where a failure only
-delays a message), never raised into the batch.
+per-message delay on FIFO queues), live here. SQS applies the message body's character rules to String
+attribute values too: only #x9, #xA, #xD, #x20-#xD7FF, #xE000-#xFFFD and #x10000-#x10FFFF are allowed, and
+anything else rejects the whole SendMessage ("Invalid characters found",
+https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html). A dead-letter
+reason quotes a handler's exception and a message's own fields, so it can hold any of them: a refused DLQ
+send would loop the message until SQS's redrive dropped the reason (`sqs_safe`).
+
+The event uses lowerCamel keys; SendMessage wants UpperCamel: converted here. A call SQS refuses is
+reported to the caller (or logged where a failure only delays a message), never raised into the batch.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from db import mark_sent, resend
 from db.exceptions import DatabaseUnavailable
-from db.message import message_size
-from db.relay import unsent_jobs
-from db.sending import fifo_arguments
+from db.message import fifo_arguments, message_size
+from db.publish import send_released as send_released_jobs
 from db.sqs_limits import SQS_MAX_DELAY_SECONDS, SQS_MAX_MESSAGE_BYTES
 from worker.contract import (
     DEAD_LETTER_FAILED_AT,
@@ -36,7 +42,6 @@ from worker.contract import (
 from worker.observability import LOGGER_NAME
 from worker.record import SqsRecord
 from worker.runtime import Runtime
-from worker.sqs_text import sqs_safe
 
 log = logging.getLogger(LOGGER_NAME)
 _MAX_ATTRIBUTES = 10  # SQS's limit per message
@@ -44,6 +49,25 @@ _OUR_DLQ_ATTRIBUTES = 5
 #: The reason travels in at most this many bytes: with the other four attributes it stays inside the
 #: DLQ_ATTRIBUTE_RESERVE the publisher keeps free in every message.
 MAX_REASON_BYTES = 1024
+REPLACEMENT = "\ufffd"
+
+
+@functools.cache
+def _not_allowed() -> re.Pattern[str]:
+    """Compiled on first use (a dead letter), not at import: this character class costs 3.5 ms to compile."""
+    return re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def sqs_safe(text: str, max_bytes: int) -> str:
+    """`text` with every character SQS refuses replaced by U+FFFD, cut to at most `max_bytes` of UTF-8
+    (never in the middle of a character), with "…" marking a cut."""
+    clean = _not_allowed().sub(REPLACEMENT, text)
+    encoded = clean.encode("utf-8")
+    if len(encoded) <= max_bytes:
+        return clean
+    marker = "…"
+    budget = max(max_bytes - len(marker.encode("utf-8")), 0)
+    return encoded[:budget].decode("utf-8", errors="ignore") + marker
 
 
 @dataclass(frozen=True)
@@ -110,22 +134,19 @@ def send_fresh_copy(runtime: Runtime, record: SqsRecord, delay_seconds: int) -> 
 
 def send_released(runtime: Runtime, job_ids: list[UUID]) -> dict[UUID, str]:
     """Send the messages of jobs made pending by this batch (each to its type's pool queue) and record the
-    sends; the jobs SQS refused, with why. A refused send, or a process that dies before sending, leaves the
-    row pending and unsent: the sweeper's outbox relay sends it after its unsent window. Never raises."""
+    sends (db.publish.send_released); the jobs not sent, with why: the sweeper's outbox relay sends them after
+    their unsent window. Never raises."""
     if not job_ids:
         return {}
     try:
-        jobs = unsent_jobs(runtime.db, job_ids)
-        failures = resend(jobs, queue=runtime.config.destination(runtime.sqs))
-        mark_sent(runtime.db, [job.id for job in jobs if job.id not in failures])
+        sent, failures = send_released_jobs(runtime.db, job_ids, queue=runtime.config.destination(runtime.sqs))
     except DatabaseUnavailable as err:
         log.warning("released jobs not sent; the sweeper will send them", extra={"error": str(err)})
         return {job_id: str(err) for job_id in job_ids}
     for job_id, reason in failures.items():
         log.warning("released job not sent; the sweeper will send it", extra={"job_id": str(job_id), "code": reason})
-    if len(jobs) > len(failures):
-        sent = [str(job.id) for job in jobs if job.id not in failures]
-        log.info("released jobs sent", extra={"job_ids": sent[:20], "count": len(sent)})
+    if sent:
+        log.info("released jobs sent", extra={"job_ids": [str(i) for i in sent[:20]], "count": len(sent)})
     return failures
 
 

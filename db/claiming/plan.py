@@ -112,7 +112,7 @@ class ClaimPlan:
         """Complete `done` (job id, attempt: the same fence as `finish_job`'s) and claim `job_id` in one round
         trip and one commit (PostgreSQL, a plan that `rides_with_completion`).
 
-        `result` is its handler's result as JSON text (`db.dependencies.encode_result`); `dependents`:
+        `result` is its handler's result as JSON text (`db.lifecycle.encode_result`); `dependents`:
         whether the job had dependents when claimed (`Job.has_dependents`): True settles them in this
         statement; False (always correct) is the lean statement, which reads the mark back and settles any
         in one more. `done` and `job_id` must differ (one statement may not change a row twice)."""

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from worker.backoff import retry_delay
 from worker.metrics import BatchMetrics
+from worker.processing import retry_delay
 
 pytestmark = pytest.mark.unit
 
