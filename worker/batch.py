@@ -171,7 +171,7 @@ def _log_outcome(decision: Decision, duration_ms: float, trace_fields: dict[str,
     if decision.requeued:
         fields["requeued"] = True
     if decision.error:
-        fields["error"] = redact(decision.error)
+        fields["error"] = decision.error  # redacted where it was made (and the log filter masks any slip)
     quiet = (Outcome.SUCCEEDED, Outcome.DUPLICATE, Outcome.CANCELLED, Outcome.SNOOZED, Outcome.THROTTLED)
     level = logging.INFO if decision.outcome in quiet else logging.WARNING
     if decision.outcome in (Outcome.UNAVAILABLE, Outcome.ERROR):

@@ -228,7 +228,8 @@ def _run(
         handler_ms = (time.perf_counter() - started) * 1000
         return replace(base, outcome=Outcome.DUPLICATE, error=str(lost), handler_ms=handler_ms), None
     except Exception as err:  # ConnectionBusy (the handler deadlocked its own connection) lands here too
-        error = f"{type(err).__name__}: {err}" if not isinstance(err, ResultNotStorable) else str(err)
+        # redacted here, once: the reason goes to the row, the DLQ's attributes, the log line and the span
+        error = redact(f"{type(err).__name__}: {err}" if not isinstance(err, ResultNotStorable) else str(err))
         failed = replace(base, error=error, handler_ms=(time.perf_counter() - started) * 1000, handler_failed=True)
         end = AttemptEnd(Ending.FAILED, job.id, job.attempts, error, for_good=SPENT(job))
         if end.for_good:

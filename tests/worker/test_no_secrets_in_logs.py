@@ -94,12 +94,19 @@ def test_the_password_appears_nowhere_at_debug(
     finally:
         worker.handler.reset_runtime()
     assert len(response["batchItemFailures"]) == 1  # the retry; the rest succeeded or were dead-lettered
-    assert len(drain(dlq)) == 2
+    letters = drain(dlq)
+    assert len(letters) == 2
+    reasons = [json.dumps(letter.get("MessageAttributes", {})) for letter in letters]
+    with pg_db.engine.connect() as conn:
+        errors = [str(e) for (e,) in conn.exec_driver_sql("SELECT error FROM background_jobs WHERE error IS NOT NULL")]
+    assert errors and any("could not reach" in e for e in errors), "the handler's error was stored"
 
     out = capsys.readouterr()
     logged = runtime_shaped_root.getvalue()
     assert "Response body" not in logged, "botocore's DEBUG lines stay off whatever the root level"
     assert "job outcome" in logged, "the sink did capture the worker's lines"
-    for where, text in {"root handler": logged, "stdout": out.out, "stderr": out.err, "caplog": caplog.text}.items():
+    outputs = {"root handler": logged, "stdout": out.out, "stderr": out.err, "caplog": caplog.text}
+    outputs |= {"the DLQ's reason attributes": "\n".join(reasons), "the rows' error column": "\n".join(errors)}
+    for where, text in outputs.items():
         assert PASSWORD not in text, f"the password reached {where}"
     assert "Tr0ub4dor" in url  # the URL really holds it, so the checks above could fail
