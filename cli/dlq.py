@@ -11,7 +11,7 @@ from uuid import UUID
 
 from cli.dead_letter_kinds import NEVER_SUCCEED, SQS_REDRIVE, SUPERSEDED
 from db import DB, JobState, JobStatus, job_states, mark_sent, requeue_job
-from db.message import fifo_arguments, job_id_hint
+from db.message import job_id_hint, send_arguments
 from worker.contract import DEAD_LETTER_KIND, DEAD_LETTER_PREFIX, DEAD_LETTER_REASON, DeadLetterKind
 
 #: A job's recorded send is taken as newer than a dead letter only past this margin: the publisher records
@@ -236,20 +236,18 @@ def _move(
             job_id = letter.job_id
             if job_id is not None and requeue_job(db, job_id, message_lost=True) is not None:
                 report.requeued_jobs.append(job_id)
-    fifo = queue_url.endswith(".fifo")
     entries = []
     for i, letter in enumerate(letters):
-        entry: dict[str, Any] = {
-            "Id": str(i),
-            "MessageBody": letter.body,
-            "MessageAttributes": {
-                k: v for k, v in letter.message_attributes.items() if not k.startswith(DEAD_LETTER_PREFIX)
-            },  # ours stay behind
-        }
-        if fifo:
-            group = letter.attributes.get("MessageGroupId") or str(letter.job_id or letter.message_id)
-            entry.update(fifo_arguments(group, f"redrive-{letter.message_id}"))
-        entries.append(entry)
+        attributes = {k: v for k, v in letter.message_attributes.items() if not k.startswith(DEAD_LETTER_PREFIX)}
+        entry = send_arguments(
+            queue_url,
+            letter.body,
+            attributes,  # ours stay behind
+            group=letter.attributes.get("MessageGroupId") or str(letter.job_id or letter.message_id),
+            deduplication_id=f"redrive-{letter.message_id}",
+        )
+        del entry["QueueUrl"]
+        entries.append({"Id": str(i), **entry})
     response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
     sent = sorted(int(s["Id"]) for s in response.get("Successful", []))
     for failure in response.get("Failed", []):

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from .sqs_limits import SQS_MAX_DELAY_SECONDS
+
 TYPE_ATTRIBUTE = "jobType"
 TRACEPARENT_ATTRIBUTE = "traceparent"  # db/trace_context.py: the publisher's span, when it had one
 
@@ -51,11 +53,20 @@ def message_size(body: str, attributes: dict[str, dict[str, str]]) -> int:
     return size
 
 
-def fifo_arguments(group: str, deduplication_id: str) -> dict[str, str]:
-    """SendMessage's arguments for a FIFO queue, for every sender (publish, the worker's copies, redrive).
-    SQS silently drops a message whose deduplication id it saw in the last 5 minutes, so every copy of a
-    message that must arrive again carries an id of its own."""
-    return {"MessageGroupId": group, "MessageDeduplicationId": deduplication_id}
+def send_arguments(
+    url: str, body: str, attributes: dict[str, Any], *, group: str, deduplication_id: str, delay_seconds: int = 0
+) -> dict[str, Any]:
+    """One SendMessage's arguments, for every sender (publish, the worker's copies, a redrive; a batch entry
+    is these without `QueueUrl`). A FIFO queue gets the group and a deduplication id, and no per-message
+    delay, which it refuses (its messages wait for their run_at in the claim instead). SQS silently drops a
+    message whose deduplication id it saw in the last 5 minutes, so every copy that must arrive again
+    carries an id of its own."""
+    args: dict[str, Any] = {"QueueUrl": url, "MessageBody": body, "MessageAttributes": attributes}
+    if url.endswith(".fifo"):
+        args.update(MessageGroupId=group, MessageDeduplicationId=deduplication_id)
+    elif delay_seconds > 0:
+        args["DelaySeconds"] = min(delay_seconds, SQS_MAX_DELAY_SECONDS)
+    return args
 
 
 def parse_body(body: str) -> JobMessage:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .destinations import Destination, Queue
-from .message import fifo_arguments, message_size
+from .message import message_size, send_arguments
 from .preparation import Outgoing
 from .redaction import redact
 from .sqs_limits import SQS_BATCH_ENTRIES
@@ -28,19 +28,17 @@ def send_all(destination: Destination, outgoing: Sequence[Outgoing]) -> dict[uui
 
 
 def send_args(queue: Queue, prepared: Outgoing) -> dict[str, Any]:
-    args: dict[str, Any] = {
-        "QueueUrl": queue.url,
-        "MessageBody": prepared.body,
-        "MessageAttributes": prepared.message.attributes(),
-    }
-    if queue.fifo:
-        # The ordering key's group (a job from before its pool was FIFO: its own group); the job id
-        # deduplicates a publish retried after a lost reply, a re-send carries an id of its own.
-        job_id = str(prepared.message.job_id)
-        args.update(fifo_arguments(prepared.group or job_id, prepared.deduplication_id or job_id))
-    elif prepared.delay_seconds:
-        args["DelaySeconds"] = prepared.delay_seconds
-    return args
+    # The ordering key's group (a job from before its pool was FIFO: its own group); the job id deduplicates a
+    # publish retried after a lost reply, a re-send carries an id of its own.
+    job_id = str(prepared.message.job_id)
+    return send_arguments(
+        queue.url,
+        prepared.body,
+        prepared.message.attributes(),
+        group=prepared.group or job_id,
+        deduplication_id=prepared.deduplication_id or job_id,
+        delay_seconds=prepared.delay_seconds,
+    )
 
 
 def _sqs_batches(items: Sequence[Outgoing], max_bytes: int) -> Iterable[list[Outgoing]]:

@@ -25,10 +25,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from dataclasses import replace
 from typing import Any
 
-from db import ConfigError, DatabaseUnavailable, mark_sent, redact
+from db import ConfigError, DatabaseUnavailable, redact
 from worker.completion import BatchedCompletion, Completion, DeferredCompletion
 from worker.contract import BATCHED
 from worker.exceptions import BatchFailed
@@ -39,7 +38,7 @@ from worker.processing import before_the_receive_limit, decide, held_for_order
 from worker.record import SqsRecord
 from worker.runtime import Runtime
 from worker.tracing import BatchTracing, JobTrace
-from worker.transport import change_visibility, dead_letter, delete, send_fresh_copy, send_released
+from worker.transport import carry_out, change_visibility, delete, send_released
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -70,7 +69,7 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
             decision = held_for_order(record)
         else:
             for first_try in (True, False):
-                decision = _carry_out(runtime, record, decide(record, context, runtime, completion, trace))
+                decision = carry_out(runtime, record, decide(record, context, runtime, completion, trace))
                 refused = first_try and decision.cause == "auth"
                 if not (refused and runtime.refresh_secret("the database refused the credentials")):
                     break  # else once more, with the new password
@@ -92,19 +91,20 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
             database_down = str(err)
         except Exception:  # the held record was returned to the queue with the reason; the batch goes on
             log.exception("worker error while completing the batch's last job")
-    # Every outcome is final only now (the last success completes here): then requeue, log and count.
+    # Every outcome is final only now (the last success completes here): requeue, delay and send, then log
+    # and count what each record became.
     for index, (record, decision) in enumerate(results):
-        final = completion.final(decision)
-        final = _carry_out(runtime, record, before_the_receive_limit(record, final, runtime.config))
-        results[index] = (record, final)
-        _log_outcome(final, durations[index], traces[index].fields)
-        traces[index].finish(final)
-        metrics.record(final)
+        final = before_the_receive_limit(record, completion.final(decision), runtime.config)
+        results[index] = (record, carry_out(runtime, record, final))
     change_visibility(
         runtime,
         [(r, d.visibility_seconds) for r, d in results if not d.acknowledged and d.visibility_seconds is not None],
     )
     send_released(runtime, [*completion.released, *(job_id for _, d in results for job_id in d.released)])
+    for (_, final), duration_ms, trace in zip(results, durations, traces, strict=True):
+        _log_outcome(final, duration_ms, trace.fields)
+        trace.finish(final)
+        metrics.record(final)
     metrics.flush()
     if database_down is not None:
         delete(runtime, [r for r, d in results if d.acknowledged])
@@ -117,7 +117,7 @@ def process_record(record: dict[str, Any], context: Any, runtime: Runtime) -> De
     view = SqsRecord.of(record)
     completion = DeferredCompletion(runtime)
     trace = BatchTracing.of(runtime.config.tracing).start_job(view)
-    decision = _carry_out(runtime, view, decide(view, context, runtime, completion, trace))
+    decision = carry_out(runtime, view, decide(view, context, runtime, completion, trace))
     trace.mark_ended()
     with contextlib.suppress(Exception):  # an unconfirmed completion returns the record: final() says why
         completion.flush()
@@ -125,26 +125,6 @@ def process_record(record: dict[str, Any], context: Any, runtime: Runtime) -> De
     final = completion.final(decision)
     trace.finish(final)
     return final
-
-
-def _carry_out(runtime: Runtime, record: SqsRecord, decision: Decision) -> Decision:
-    """What SQS must do for `decision` (a dead letter, a fresh copy), done; the decision as it turned out."""
-    if decision.dead_letter is not None and not decision.requeued:
-        sent = dead_letter(runtime, record, decision.dead_letter, decision.error, decision.job_id)
-        if sent.refused is not None:
-            error = f"could not send to the DLQ ({sent.refused}); the message stays queued: {sent.reason}"
-            return replace(decision, outcome=Outcome.ERROR, error=error, dead_letter=None)
-        return replace(decision, error=sent.reason, dead_letter=None)
-    if decision.requeue_after is not None and not decision.requeued:
-        if not send_fresh_copy(runtime, record, decision.requeue_after):
-            return replace(decision, requeue_after=None)
-        if decision.outcome is not Outcome.UNAVAILABLE and decision.job_id is not None:
-            # The sweeper must know the job has a message in the queue again (so it does not send another).
-            # If this fails the copy is out anyway: at worst the sweeper sends a duplicate the claim absorbs.
-            with contextlib.suppress(DatabaseUnavailable):
-                mark_sent(runtime.db, [decision.job_id])
-        return replace(decision, requeue_after=None, requeued=True)
-    return decision
 
 
 def _database_problem(runtime: Runtime) -> str | None:

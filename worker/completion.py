@@ -25,14 +25,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from uuid import UUID
 
-from db import Claim, ClaimOutcome, ClaimPlan, DatabaseUnavailable, Job, UnknownJobType, redact
+from db import Claim, ClaimOutcome, ClaimPlan, DatabaseUnavailable, Job, redact
 from db.claiming import HeldClaim, claim_many, release_claims
 from db.lifecycle import complete_many, finish_job, in_one_statement
-from worker.exceptions import HandlerNotFound
 from worker.observability import LOGGER_NAME
 from worker.outcomes import Decision, Outcome
 from worker.record import SqsRecord
-from worker.runtime import Runtime
+from worker.runtime import Runnable, Runtime
 from worker.tracing import NO_TRACE, JobTrace
 
 log = logging.getLogger(LOGGER_NAME)
@@ -240,11 +239,8 @@ def _claimable(runtime: Runtime, records: list[SqsRecord]) -> list[tuple[UUID, s
         message = record.message
         if message is None:
             continue
-        try:
-            plan = runtime.runnable(message.type).plan
-        except (UnknownJobType, HandlerNotFound):
-            continue
-        if plan.unbatchable is None:
+        runnable = runtime.runnables.get(message.type)
+        if isinstance(runnable, Runnable) and runnable.plan.unbatchable is None:
             wanted.setdefault(message.job_id, message.type)
     return list(wanted.items())
 

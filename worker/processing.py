@@ -30,6 +30,7 @@ from db import (
     Job,
     JobStatus,
     UnknownJobType,
+    job_type_names,
     redact,
 )
 from db.clock import utcnow
@@ -39,12 +40,12 @@ from db.states import SPENT
 from worker.completion import Completion
 from worker.config import WorkerConfig
 from worker.contract import DeadLetterKind
-from worker.exceptions import HandlerNotFound, Snooze
+from worker.exceptions import Snooze
 from worker.observability import LOGGER_NAME
 from worker.outcomes import ABANDONED, NOT_RUN, Decision, Outcome
 from worker.record import SqsRecord
 from worker.registry import JobContext, RegisteredHandler
-from worker.runtime import Runtime
+from worker.runtime import Runnable, Runtime
 from worker.tracing import NO_TRACE, JobTrace
 
 log = logging.getLogger(LOGGER_NAME)
@@ -105,13 +106,12 @@ def _attempt(
         return _dead_letter(base, DeadLetterKind.MALFORMED, f"malformed message: {record.malformed}"), None
 
     base = Decision(Outcome.DEAD_LETTERED, mid, message.job_id, message.type)
-    try:
-        runnable = runtime.runnable(message.type)
-    except (UnknownJobType, HandlerNotFound) as err:
+    runnable = runtime.runnables.get(message.type) or UnknownJobType(message.type, job_type_names())
+    if not isinstance(runnable, Runnable):
         # The row of this type (if any) cannot run in this deployment: failed with the reason. A row of
         # another type is somebody else's and is left alone.
-        end = AttemptEnd(Ending.UNRUNNABLE, message.job_id, error=str(err), job_type=message.type)
-        return _dead_letter(base, DeadLetterKind.UNKNOWN_TYPE, str(err)), end
+        end = AttemptEnd(Ending.UNRUNNABLE, message.job_id, error=str(runnable), job_type=message.type)
+        return _dead_letter(base, DeadLetterKind.UNKNOWN_TYPE, str(runnable)), end
 
     job_type, handler = runnable.job_type, runnable.handler
     needed = max(config.min_time_left, handler.min_time_left or config.min_time_left)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from db import DB, ClaimPlan, ConfigError, JobType, UnknownJobType, create_db, job_type_names, plan_for
+from db import DB, ClaimPlan, JobstackError, JobType, create_db, plan_for
 from db.job_types import registered_job_types
 from db.rate_limits import Limiter
 from worker.config import WorkerConfig, load_config, log_level_number
@@ -44,7 +44,7 @@ log = logging.getLogger(LOGGER_NAME)
 
 @dataclass(frozen=True)
 class Runnable:
-    """A job type as this worker runs it: composed once per type (`Runtime._composed`)."""
+    """A job type as this worker runs it: composed once per type (`Runtime.runnables`)."""
 
     job_type: JobType  # its payload schema and attempts (db/job_types.py)
     handler: RegisteredHandler
@@ -69,7 +69,7 @@ class Runtime:
     def config(self, config: WorkerConfig) -> None:
         """A new configuration (tests, the local runner) drops what was composed from the old one."""
         self._config = config
-        self._runnables: dict[str, Runnable | Exception] = {}
+        self._runnables: dict[str, Runnable | JobstackError] = {}
         self._table_of: tuple[dict[str, RegisteredHandler], dict[str, JobType]] | None = None
 
     @classmethod
@@ -119,39 +119,26 @@ class Runtime:
         if old and "db" in self.__dict__ and self.config.database_secret_arn:
             self.refresh_secret("max age", fresh=False)
 
-    def runnable(self, type_name: str) -> Runnable:
-        """What running a job of `type_name` needs: its payload schema, its handler and its claim plan. A
-        lookup in the table `_composed` keeps; UnknownJobType, HandlerNotFound or the ConfigError met
-        composing it if this deployment cannot run it."""
-        found = self._composed().get(type_name)
-        if isinstance(found, Runnable):
-            return found
-        if found is None:
-            raise UnknownJobType(type_name, job_type_names())
-        raise found.with_traceback(None)  # kept from composing: raised afresh, its traceback not grown
-
-    def _composed(self) -> Mapping[str, Runnable | Exception]:
-        """Every declared job type, as this worker runs it (or why it cannot), composed once: each type's flow
-        control with the claim rule into its plan. Composed again only when a handler or a type is
-        registered after it (tests, a local reload): comparing the registries costs a dict comparison."""
+    @property
+    def runnables(self) -> Mapping[str, Runnable | JobstackError]:
+        """Every declared job type as this worker runs it (its payload schema, handler and claim plan), or why
+        it cannot (HandlerNotFound): composed once, each type's flow control with the claim rule into its
+        plan, so a record only looks its type up. Composed again only when a handler or a type was
+        registered since (tests, a local reload): comparing the registries is one dict comparison. A
+        ConfigError (a limiter the settings lack) is raised: the container's start refuses it first."""
         handlers, types = registered_handlers(), registered_job_types()
         if self._table_of != (handlers, types):
-            self._runnables = {name: self._compose(name, handlers, types) for name in {*types, *handlers}}
+            self._runnables = {name: self._compose(name, handlers, types) for name in types}
             self._table_of = (dict(handlers), dict(types))
         return self._runnables
 
     def _compose(
         self, name: str, handlers: Mapping[str, RegisteredHandler], types: Mapping[str, JobType]
-    ) -> Runnable | Exception:
-        if name not in types:
-            return UnknownJobType(name, list(types))
+    ) -> Runnable | JobstackError:
         if name not in handlers:
             return HandlerNotFound(name, list(handlers))
         handler = handlers[name]
-        try:
-            found = Runnable(types[name], handler, self._plan(handler))
-        except ConfigError as err:
-            return err
+        found = Runnable(types[name], handler, self._plan(handler))
         if self.config.completion == BATCHED and found.plan.unbatchable is not None:
             log.info("claimed one by one in this batched pool", extra={"type": name, "reason": found.plan.unbatchable})
         return found

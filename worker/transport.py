@@ -1,7 +1,7 @@
 """Every SQS call the worker makes, and nothing else: for a batch, the dead letters and fresh copies
-worker/processing.py decided, visibility changes and deletes, and the messages of jobs its completions
-released (a group's callback, a chain's next step); for the sweeper, reading and deleting the scheduled
-fires that failed.
+worker/processing.py decided (`carry_out`), visibility changes and deletes, and the messages of jobs its
+completions released (a group's callback, a chain's next step); for the sweeper, reading and deleting the
+scheduled fires that failed.
 
 The rules SQS enforces, and moto does not (attribute characters and sizes, 10 attributes per message, no
 per-message delay on FIFO queues), live here. SQS applies the message body's character rules to String
@@ -18,18 +18,20 @@ reported to the caller (or logged where a failure only delays a message), never 
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from db.exceptions import DatabaseUnavailable
-from db.message import fifo_arguments, message_size
+from db.message import message_size, send_arguments
 from db.publish import send_released as send_released_jobs
-from db.sqs_limits import SQS_MAX_DELAY_SECONDS, SQS_MAX_MESSAGE_BYTES
+from db.relay import mark_sent
+from db.sqs_limits import SQS_MAX_MESSAGE_BYTES
 from worker.contract import (
     DEAD_LETTER_FAILED_AT,
     DEAD_LETTER_KIND,
@@ -40,6 +42,7 @@ from worker.contract import (
     DeadLetterKind,
 )
 from worker.observability import LOGGER_NAME
+from worker.outcomes import Decision, Outcome
 from worker.record import SqsRecord
 from worker.runtime import Runtime
 
@@ -78,6 +81,27 @@ class DeadLetterSent:
     refused: str | None = None
 
 
+def carry_out(runtime: Runtime, record: SqsRecord, decision: Decision) -> Decision:
+    """What SQS must do for `decision` (a dead letter, a fresh copy), done at once, in record order (a FIFO
+    group's hold sees what really happened); the decision as it turned out."""
+    if decision.dead_letter is not None and not decision.requeued:
+        sent = dead_letter(runtime, record, decision.dead_letter, decision.error, decision.job_id)
+        if sent.refused is not None:
+            error = f"could not send to the DLQ ({sent.refused}); the message stays queued: {sent.reason}"
+            return replace(decision, outcome=Outcome.ERROR, error=error, dead_letter=None)
+        return replace(decision, error=sent.reason, dead_letter=None)
+    if decision.requeue_after is not None and not decision.requeued:
+        if not send_fresh_copy(runtime, record, decision.requeue_after):
+            return replace(decision, requeue_after=None)
+        if decision.outcome is not Outcome.UNAVAILABLE and decision.job_id is not None:
+            # The sweeper must know the job has a message in the queue again (so it does not send another).
+            # If this fails the copy is out anyway: at worst the sweeper sends a duplicate the claim absorbs.
+            with contextlib.suppress(DatabaseUnavailable):
+                mark_sent(runtime.db, [decision.job_id])
+        return replace(decision, requeue_after=None, requeued=True)
+    return decision
+
+
 def dead_letter(
     runtime: Runtime, record: SqsRecord, kind: DeadLetterKind, error: str | None, job_id: object = None
 ) -> DeadLetterSent:
@@ -97,10 +121,8 @@ def dead_letter(
     }
     body = record.body or "(empty body)"
     attributes = _fit(body, original_attributes(record, _MAX_ATTRIBUTES - _OUR_DLQ_ATTRIBUTES), ours)
-    url = runtime.config.dlq_url
-    args: dict[str, Any] = {"QueueUrl": url, "MessageBody": body, "MessageAttributes": attributes}
-    if url.endswith(".fifo"):
-        args.update(fifo_arguments(record.group or str(job_id or record.message_id), record.message_id))
+    group = record.group or str(job_id or record.message_id)
+    args = send_arguments(runtime.config.dlq_url, body, attributes, group=group, deduplication_id=record.message_id)
     try:
         runtime.sqs.send_message(**args)
     except Exception as err:
@@ -115,12 +137,14 @@ def send_fresh_copy(runtime: Runtime, record: SqsRecord, delay_seconds: int) -> 
         k: v for k, v in original_attributes(record, _MAX_ATTRIBUTES - 1).items() if k != DELIVERIES_ATTRIBUTE
     }
     attributes[DELIVERIES_ATTRIBUTE] = {"DataType": "Number", "StringValue": str(record.deliveries)}
-    url = runtime.config.queue_url
-    args: dict[str, Any] = {"QueueUrl": url, "MessageBody": record.body, "MessageAttributes": attributes}
-    if url.endswith(".fifo"):  # FIFO queues take no per-message delay; a new deduplication id per copy
-        args.update(fifo_arguments(record.group or record.message_id, f"copy-{record.message_id}"))
-    elif delay_seconds > 0:
-        args["DelaySeconds"] = min(delay_seconds, SQS_MAX_DELAY_SECONDS)
+    args = send_arguments(
+        runtime.config.queue_url,
+        record.body,
+        attributes,
+        group=record.group or record.message_id,
+        deduplication_id=f"copy-{record.message_id}",  # a new one per copy
+        delay_seconds=delay_seconds,
+    )
     try:
         runtime.sqs.send_message(**args)
     except Exception as err:

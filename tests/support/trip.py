@@ -9,10 +9,12 @@ class (its `__init__`, or the classmethod called), a method of `self`, or a meth
 annotation names one class of the project. A callee chosen only as the program runs (a union, a callback)
 is not followed, and is listed.
 
-Each function entered is an event; a STAY is a run of consecutive events in one file, and the trip's
-ROOMS are the files it stays in. A function already walked with the same parameters is entered again (an
-event) but not walked again. A call from the worker into `db/` (the shared boundary) is a stop in the db
-module it enters, not walked further: what db does inside is db's own trip. `python -m tests.support.trip`
+Each function entered is an event; a STAY is a run of consecutive events in one room, and the trip's
+ROOMS are where it stays: each worker file, and `db/`. A function already walked with the same parameters
+is entered again (an event) but not walked again. A call from the worker into `db/` (the shared boundary,
+installed as `jobstack`: a library to the worker) is a stop in `db/`, its function named with its module,
+not walked further: what db does inside is db's own trip. The figures with each db module as a room of its
+own are given beside them. `python -m tests.support.trip`
 prints the worker's trip; `make trip` writes it into docs/architecture.md, and tests/test_worker_trip.py
 holds the page to the code.
 """
@@ -50,18 +52,28 @@ class Trip:
     events: list[tuple[str, str]] = field(default_factory=list)  # (file, function) in the order entered
     not_followed: list[str] = field(default_factory=list)  # calls passing the value whose callee is dynamic
 
-    def stays(self) -> list[tuple[str, list[str]]]:
-        """The events grouped into runs of one file: (file, the functions entered there)."""
+    def stays(self, *, db_as_one_room: bool = True) -> list[tuple[str, list[str]]]:
+        """The events grouped into runs of one room: (room, the functions entered there). A worker file is a
+        room; `db/` is one room (the library the worker calls, its function named with its module), unless
+        `db_as_one_room` is False: then each db module is a room of its own."""
         runs: list[tuple[str, list[str]]] = []
         for file, function in self.events:
-            if runs and runs[-1][0] == file:
-                runs[-1][1].append(function)
+            room, name = _room(file, function, db_as_one_room)
+            if runs and runs[-1][0] == room:
+                runs[-1][1].append(name)
             else:
-                runs.append((file, [function]))
+                runs.append((room, [name]))
         return runs
 
-    def rooms(self) -> list[str]:
-        return list(dict.fromkeys(file for file, _ in self.events))
+    def rooms(self, *, db_as_one_room: bool = True) -> list[str]:
+        return list(dict.fromkeys(_room(file, function, db_as_one_room)[0] for file, function in self.events))
+
+
+def _room(file: str, function: str, db_as_one_room: bool) -> tuple[str, str]:
+    if db_as_one_room and file.startswith("db/"):
+        module = file.removeprefix("db/").removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+        return "db/", f"{module}.{function}"
+    return file, function
 
 
 def module_file(module: str) -> str:
@@ -298,7 +310,8 @@ BEGIN, END = "<!-- the worker's trip: begin -->", "<!-- the worker's trip: end -
 
 
 def summary(trip: Trip) -> str:
-    return f"{len(trip.stays())} stays in {len(trip.rooms())} files"
+    per_module = f"{len(trip.stays(db_as_one_room=False))} stays in {len(trip.rooms(db_as_one_room=False))} files"
+    return f"{len(trip.stays())} stays in {len(trip.rooms())} rooms (db/ one of them; each db module a room: {per_module})"
 
 
 def section(trip: Trip) -> str:
