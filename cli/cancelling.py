@@ -16,7 +16,7 @@ from cli.errors import USAGE, CliError
 from cli.target import Target
 from db import DB, CancelReport, cancel_jobs
 from db.admin import waited_for
-from db.publish import send_released
+from db.publishing import send_released
 
 
 def cancel_and_send(db: DB, target: Target, pages: Iterable[list[UUID]]) -> CancelReport:

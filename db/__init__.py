@@ -5,23 +5,15 @@ The worker and any web app import this package; it imports neither of them.
     from . import create_db, publish, Queue
     db = create_db(os.environ["DATABASE_URL"])
     job = publish(db, "test-echo", {"hello": "world"}, queue=Queue(boto3.client("sqs"), QUEUE_URL))
+
+What only a web app or an operator uses (publishing, the outbox, workflows, the admin queries) is imported
+on first use of one of its names (`_LAZY`): the worker, which never publishes from its hot path, does not
+pay for those modules at its cold start (docs/benchmarks.md, worker).
 """
 
-from .admin import (
-    CancelReport,
-    JobState,
-    cancel_jobs,
-    count_by_status_and_type,
-    count_jobs,
-    existing_job_ids,
-    get_job,
-    job_id_pages,
-    job_states,
-    list_jobs,
-    oldest_pending,
-    requeue_job,
-)
-from .after_commit import send
+from importlib import import_module
+from typing import TYPE_CHECKING
+
 from .claiming import Claim, ClaimOutcome, ClaimPlan, claim_job, plan_for
 from .clock import utcnow
 from .dependencies import Dependency, OnFailure
@@ -47,9 +39,6 @@ from .job_types import JobType, get_job_type, job_type_names, register_job_type,
 from .lifecycle import ResultNotStorable, cancel_requested, cancel_running, complete_job, fail_job
 from .message import JobMessage, MalformedMessage, job_id_hint, parse_body
 from .models import Job, JobStatus
-from .outbox import enqueue, enqueue_many
-from .preparation import JobOptions
-from .publish import JobRequest, Queue, publish, publish_many, resend
 from .redaction import redact
 from .relay import (
     JobTypes,
@@ -63,15 +52,67 @@ from .relay import (
     unrelease,
 )
 from .routes import Router, Routes
-from .workflows import (
-    UnknownPrerequisite,
-    Workflow,
-    WorkflowAlreadyPublished,
-    enqueue_chain,
-    enqueue_group,
-    publish_chain,
-    publish_group,
-)
+
+if TYPE_CHECKING:  # what the lazy names below are, for type checkers and editors
+    from .admin import (
+        CancelReport,
+        JobState,
+        cancel_jobs,
+        count_by_status_and_type,
+        count_jobs,
+        existing_job_ids,
+        get_job,
+        job_id_pages,
+        job_states,
+        list_jobs,
+        oldest_pending,
+        requeue_job,
+    )
+    from .after_commit import send
+    from .outbox import enqueue, enqueue_many
+    from .preparation import JobOptions
+    from .publishing import JobRequest, Queue, publish, publish_many, resend
+    from .workflows import (
+        UnknownPrerequisite,
+        Workflow,
+        WorkflowAlreadyPublished,
+        enqueue_chain,
+        enqueue_group,
+        publish_chain,
+        publish_group,
+    )
+
+#: Each lazily imported name and the module that defines it: imported on first use (`__getattr__`).
+_LAZY = {
+    "CancelReport": "admin",
+    "JobState": "admin",
+    "cancel_jobs": "admin",
+    "count_by_status_and_type": "admin",
+    "count_jobs": "admin",
+    "existing_job_ids": "admin",
+    "get_job": "admin",
+    "job_id_pages": "admin",
+    "job_states": "admin",
+    "list_jobs": "admin",
+    "oldest_pending": "admin",
+    "requeue_job": "admin",
+    "send": "after_commit",
+    "enqueue": "outbox",
+    "enqueue_many": "outbox",
+    "JobOptions": "preparation",
+    "JobRequest": "publishing",
+    "Queue": "publishing",
+    "publish": "publishing",
+    "publish_many": "publishing",
+    "resend": "publishing",
+    "UnknownPrerequisite": "workflows",
+    "Workflow": "workflows",
+    "WorkflowAlreadyPublished": "workflows",
+    "enqueue_chain": "workflows",
+    "enqueue_group": "workflows",
+    "publish_chain": "workflows",
+    "publish_group": "workflows",
+}
 
 __all__ = [
     "DB",
@@ -161,9 +202,14 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    """`db.BackgroundJob` (the ORM class) is imported on first use: the worker never pays for the ORM."""
+    """A name of `_LAZY` (or `db.BackgroundJob`, the ORM class the worker never pays for), imported on first
+    use and kept."""
     if name == "BackgroundJob":
         from .orm import BackgroundJob
 
         return BackgroundJob
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value

@@ -1,6 +1,6 @@
 """Preparing a job to publish: the checks before a row is written, the row itself, and its message.
 
-`db/publish.py` commits its own rows; `db/outbox.py` writes them in the caller's transaction. Both prepare
+`db/publishing.py` commits its own rows; `db/outbox.py` writes them in the caller's transaction. Both prepare
 here, write through db/rows.py and send through db/sending.py, so a job is validated, sized and sent the
 same way whichever way it came.
 """

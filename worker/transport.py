@@ -29,7 +29,6 @@ from uuid import UUID
 
 from db.exceptions import DatabaseUnavailable
 from db.message import message_size, send_arguments
-from db.publish import send_released as send_released_jobs
 from db.relay import mark_sent
 from db.sqs_limits import SQS_MAX_MESSAGE_BYTES
 from worker.contract import (
@@ -158,10 +157,12 @@ def send_fresh_copy(runtime: Runtime, record: SqsRecord, delay_seconds: int) -> 
 
 def send_released(runtime: Runtime, job_ids: list[UUID]) -> dict[UUID, str]:
     """Send the messages of jobs made pending by this batch (each to its type's pool queue) and record the
-    sends (db.publish.send_released); the jobs not sent, with why: the sweeper's outbox relay sends them after
+    sends (db.publishing.send_released); the jobs not sent, with why: the sweeper's outbox relay sends them after
     their unsent window. Never raises."""
     if not job_ids:
         return {}
+    from db.publishing import send_released as send_released_jobs  # publishing's modules: only when jobs were released
+
     try:
         sent, failures = send_released_jobs(runtime.db, job_ids, queue=runtime.config.destination(runtime.sqs))
     except DatabaseUnavailable as err:

@@ -31,7 +31,7 @@ from db import (
     send,
     utcnow,
 )
-from db.publish import JobRequest
+from db.publishing import JobRequest
 from tests.support.esm import FakeLambdaContext, acknowledge, drain, receive_event
 from worker.batch import process_batch
 from worker.runtime import Runtime

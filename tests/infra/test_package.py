@@ -126,5 +126,5 @@ def test_both_names_import_inside_the_repository() -> None:
     """`db` is the package's name here and in the Lambda asset; `jobstack` is its name for web apps."""
     import jobstack  # type: ignore[import-not-found]  # db/ under its installed name (pip install -e .)
 
-    assert db.publish.__module__ == "db.publish" and jobstack.publish.__module__ == "jobstack.publish"
+    assert db.publish.__module__ == "db.publishing" and jobstack.publish.__module__ == "jobstack.publishing"
     assert set(db.__all__) == set(jobstack.__all__)

@@ -106,13 +106,14 @@ def _index(module: str) -> tuple[dict[str, Function], dict[str, tuple[str, str |
             for item in node.body:
                 if isinstance(item, ast.FunctionDef):
                     functions[f"{node.name}.{item.name}"] = Function(module, f"{node.name}.{item.name}", item)
-        elif isinstance(node, ast.ImportFrom):
+    for node in ast.walk(tree):  # a function's own imports too (a lazy import is still a call's way out)
+        if isinstance(node, ast.ImportFrom):
             source = _absolute(package, node.module, node.level)
             for alias in node.names:
-                imports[alias.asname or alias.name] = (source, alias.name)
+                imports.setdefault(alias.asname or alias.name, (source, alias.name))
         elif isinstance(node, ast.Import):
             for alias in node.names:
-                imports[alias.asname or alias.name.split(".")[0]] = (alias.name, None)
+                imports.setdefault(alias.asname or alias.name.split(".")[0], (alias.name, None))
     return functions, imports, classes
 
 
@@ -311,7 +312,8 @@ BEGIN, END = "<!-- the worker's trip: begin -->", "<!-- the worker's trip: end -
 
 def summary(trip: Trip) -> str:
     per_module = f"{len(trip.stays(db_as_one_room=False))} stays in {len(trip.rooms(db_as_one_room=False))} files"
-    return f"{len(trip.stays())} stays in {len(trip.rooms())} rooms (db/ one of them; each db module a room: {per_module})"
+    one_room = f"{len(trip.stays())} stays in {len(trip.rooms())} rooms"
+    return f"{one_room} (db/ one of them; each db module a room: {per_module})"
 
 
 def section(trip: Trip) -> str:
