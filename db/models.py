@@ -146,6 +146,10 @@ jobs_table = Table(
     # The publisher's W3C trace context (migration 0011, db/trace_context.py): every send of the job carries
     # it, so the job's spans link to the request that published it.
     Column("traceparent", String(55)),
+    # What the handler last reported (`ctx.progress`, migration 0012): for `jobstack show`, the console and
+    # the web app (db/steps.py).
+    Column("progress", Float),
+    Column("progress_message", String(255)),
     CheckConstraint(f"status IN ({STATUS_VALUES})", name="status"),
     CheckConstraint("attempts >= 0", name="attempts_not_negative"),
     CheckConstraint("max_attempts >= 1", name="max_attempts_positive"),
@@ -195,6 +199,22 @@ dependencies_table = Table(
     Index(None, "job_id", "position"),
 )
 
+#: The steps a job's handler completed (migration 0012, db/steps.py), in the order they ran: each one's
+#: result is read back instead of running it again. Deleting a job (pruning) deletes its steps.
+steps_table = Table(
+    "job_steps",
+    metadata,
+    Column("job_id", Uuid, ForeignKey("background_jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("result", Text),
+    Column("attempt", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("job_id", "position"),
+    UniqueConstraint("job_id", "name"),
+)
+
 
 @dataclass(frozen=True)
 class Job:
@@ -226,6 +246,8 @@ class Job:
     concurrency_key: str | None = None
     priority: str | None = None
     traceparent: str | None = None
+    progress: float | None = None
+    progress_message: str | None = None
 
     @property
     def attempts_left(self) -> int:

@@ -217,6 +217,8 @@ def prepare(request: JobRequest, queue: Queue, *, now: datetime) -> Prepared:
         "concurrency_key": request.concurrency_key,
         "priority": request.priority,
         "traceparent": message.traceparent,
+        "progress": None,
+        "progress_message": None,
     }
     if request.ordering_key is not None:
         if not queue.fifo and queue.url:

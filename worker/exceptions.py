@@ -39,3 +39,13 @@ class Snooze(Exception):
             raise ValueError(f"Snooze takes 1 to {MAX_SNOOZE_SECONDS} seconds, got {seconds}")
         self.seconds = seconds
         super().__init__(f"snoozed for {seconds} s")
+
+
+class Slice(Snooze):
+    """Raised by `ctx.step` when the invocation's time is nearly out: the job continues from that step in a
+    later invocation, its attempt given back (a slice is not a failure). Let it propagate: a handler that
+    catches it would run the step without the time to finish it."""
+
+    def __init__(self, reason: str) -> None:
+        Exception.__init__(self, reason)
+        self.seconds = 0  # due again at once: its message is visible again when this invocation returns

@@ -40,12 +40,13 @@ from db.states import SPENT
 from worker.completion import Completion
 from worker.config import WorkerConfig
 from worker.contract import DeadLetterKind
-from worker.exceptions import Snooze
+from worker.exceptions import Slice, Snooze
 from worker.observability import LOGGER_NAME
 from worker.outcomes import ABANDONED, NOT_RUN, Decision, Outcome
 from worker.record import SqsRecord
 from worker.registry import JobContext, RegisteredHandler
 from worker.runtime import Runnable, Runtime
+from worker.steps import StepLost
 from worker.tracing import NO_TRACE, JobTrace
 
 log = logging.getLogger(LOGGER_NAME)
@@ -197,6 +198,9 @@ def _run(
         max_attempts=job.max_attempts,
         message_id=record.message_id,
         _remaining_ms=lambda: _remaining_ms(context),
+        _journaled=True,
+        _start_margin=max(config.min_time_left, handler.min_time_left or config.min_time_left),
+        _max_duration=handler.max_duration,
     )
     if handler.transactional:
         completion.flush()  # a held success first: this job completes in its own transaction, below
@@ -224,7 +228,7 @@ def _run(
         raise  # the row stays processing; the stale window hands it to a later invocation
     except Snooze as snooze:
         return _snoozed(job, replace(base, handler_ms=(time.perf_counter() - started) * 1000), snooze)
-    except _CompletionLost as lost:
+    except (_CompletionLost, StepLost) as lost:
         handler_ms = (time.perf_counter() - started) * 1000
         return replace(base, outcome=Outcome.DUPLICATE, error=str(lost), handler_ms=handler_ms), None
     except Exception as err:  # ConnectionBusy (the handler deadlocked its own connection) lands here too
@@ -259,7 +263,7 @@ def _snoozed(job: Job, base: Decision, snooze: Snooze) -> tuple[Decision, Attemp
         outcome=Outcome.SNOOZED,
         attempt=job.attempts - 1,
         visibility_seconds=min(wait, SQS_MAX_VISIBILITY_SECONDS),
-        error=f"snoozed for {wait} s",
+        error=str(snooze) if isinstance(snooze, Slice) else f"snoozed for {wait} s",
     )
     return decision, end
 

@@ -21,6 +21,7 @@ from db import DB, ConfigError, cancel_requested, get_job_type
 from db.dependencies import Dependency, dependencies_of
 from db.states import spent
 from worker.exceptions import HandlerAlreadyRegistered, HandlerNotFound, Snooze
+from worker.steps import StepRunner, unjournaled
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,12 @@ class JobContext:
     _remaining_ms: Callable[[], int] = field(repr=False)
     #: A transactional handler's connection: open in the transaction that also completes the job.
     _conn: Connection | None = field(default=None, repr=False)
+    #: Whether its steps are journaled (the worker's runs) or just run (a handler called directly in a test);
+    #: the start margin and max_duration slicing uses; the run's StepRunner, made at its first step.
+    _journaled: bool = field(default=False, repr=False)
+    _start_margin: timedelta = field(default=timedelta(0), repr=False)
+    _max_duration: timedelta | None = field(default=None, repr=False)
+    _runner: list[StepRunner] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def conn(self) -> Connection:
@@ -51,6 +58,43 @@ class JobContext:
         """The jobs this one waited for (a group's members, a chain's previous step, `after=`), in the order
         they were given, with their status, result and error. One query, when called."""
         return dependencies_of(self._conn if self._conn is not None else self.db, self.job_id)
+
+    def step(self, name: str, fn: Callable[..., Any], *, transactional: bool = False) -> Any:
+        """Run `fn()` once for this job and return its result (JSON: stored, at most RESULT_MAX_BYTES): a
+        retry, or a later invocation of a job too long for one, gets the stored result without running it.
+        At least once: an invocation that dies before `fn`'s result is stored runs it again.
+        `transactional=True`: `fn(conn)` writes through `conn`, and its writes commit with the stored result,
+        or not at all (exactly once). Names are unique within a job; their order must not change while a
+        job is unfinished. With too little time left for another step, the job continues in a later
+        invocation from this one (its attempt given back)."""
+        if not self._journaled:
+            return unjournaled(name, fn, self.db, transactional)
+        return self._steps().step(name, fn, transactional=transactional)
+
+    def progress(self, fraction: float, message: str | None = None) -> None:
+        """Report how far the job is (0 to 1) and what it does, for `jobstack show`, the console and
+        `jobstack.get_job`: stored at most once a second (one small UPDATE), the first and the last (1.0)
+        report always."""
+        if self._journaled:
+            self._steps().progress(fraction, message)
+        elif not 0 <= fraction <= 1:
+            raise ValueError(f"progress takes a fraction from 0 to 1, got {fraction}")
+
+    def _steps(self) -> StepRunner:
+        """This run's steps, made at the first step or report: a job that uses neither never pays for them."""
+        if not self._runner:
+            self._runner.append(
+                StepRunner(
+                    self.db,
+                    self.job_id,
+                    self.attempt,
+                    remaining_ms=self._remaining_ms,
+                    start_margin=self._start_margin,
+                    max_duration=self._max_duration,
+                    transactional_handler=self._conn is not None,
+                )
+            )
+        return self._runner[0]
 
     def snooze(self, seconds: float) -> Snooze:
         """`return ctx.snooze(60)` (or raise it): run again in `seconds`, this attempt not counted."""
@@ -99,6 +143,8 @@ class RegisteredHandler:
     concurrency_per_key: int | None = None
     #: The named limiter (settings `rate_limits`) its starts take a token from (None: not limited).
     rate_limit: str | None = None
+    #: How long a job with steps may run in all, across the invocations it is sliced into (None: a day).
+    max_duration: timedelta | None = None
 
 
 _handlers: dict[str, RegisteredHandler] = {}
@@ -111,6 +157,7 @@ def job(
     transactional: bool = False,
     concurrency_per_key: int | None = None,
     rate_limit: str | None = None,
+    max_duration_seconds: int | None = None,
 ) -> Callable[[JobHandler], JobHandler]:
     """Register the decorated function as the handler of job type `name` (declared in db/job_types.py).
 
@@ -119,7 +166,11 @@ def job(
     `concurrency_per_key=N`: at most N jobs of this type with the same `concurrency_key` (given at publish)
     run at once, across every worker; other keys are not held back (db/claiming/concurrency_gate.py).
     `rate_limit=NAME`: each start takes a token of the limiter NAME of the settings' `rate_limits`
-    (db/rate_limits.py), shared by every worker and every type naming it."""
+    (db/rate_limits.py), shared by every worker and every type naming it.
+    `max_duration_seconds=S`: a job with steps (`ctx.step`) sliced across invocations fails once S seconds
+    have passed since its first step (default: a day)."""
+    if max_duration_seconds is not None and max_duration_seconds < 1:
+        raise ConfigError(f"@job({name!r}): max_duration_seconds must be at least 1, got {max_duration_seconds}")
     if concurrency_per_key is not None and concurrency_per_key < 1:
         raise ConfigError(f"@job({name!r}): concurrency_per_key must be at least 1, got {concurrency_per_key}")
     get_job_type(name)  # the payload schema must exist first: it is the contract with publishers
@@ -135,6 +186,7 @@ def job(
             transactional=transactional,
             concurrency_per_key=concurrency_per_key,
             rate_limit=rate_limit,
+            max_duration=timedelta(seconds=max_duration_seconds) if max_duration_seconds is not None else None,
         )
         return func
 

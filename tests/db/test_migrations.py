@@ -20,12 +20,12 @@ def _tables(db: DB) -> set[str]:
 
 
 def test_upgrade_downgrade_upgrade(pg_db: DB) -> None:
-    assert current(pg_db) == "0011"
+    assert current(pg_db) == "0012"
     downgrade(pg_db, "base")
     assert current(pg_db) is None
     assert "background_jobs" not in _tables(pg_db)
     upgrade(pg_db)
-    assert current(pg_db) == "0011"
+    assert current(pg_db) == "0012"
     assert "background_jobs" in _tables(pg_db)
 
 
@@ -124,7 +124,7 @@ def test_indexes_serve_the_sweeper_and_listing(pg_db: DB) -> None:
 
 def test_migrate_cli_reports_the_revision(pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["upgrade", "--database-url", pg_url]) == 0
-    assert "at revision 0011" in capsys.readouterr().out
+    assert "at revision 0012" in capsys.readouterr().out
 
 
 def test_migrate_cli_without_a_url_is_bad_usage(

@@ -83,12 +83,17 @@ def job_type_for_test(
     transactional: bool = False,
     concurrency_per_key: int | None = None,
     rate_limit: str | None = None,
+    max_duration_seconds: int | None = None,
 ) -> Iterator[None]:
     """A job type and its handler, registered on both sides (db and worker) for one test, then removed."""
     register_job_type(name, schema, max_attempts=max_attempts)
-    registry.job(name, transactional=transactional, concurrency_per_key=concurrency_per_key, rate_limit=rate_limit)(
-        handler
-    )
+    registry.job(
+        name,
+        transactional=transactional,
+        concurrency_per_key=concurrency_per_key,
+        rate_limit=rate_limit,
+        max_duration_seconds=max_duration_seconds,
+    )(handler)
     try:
         yield
     finally:
