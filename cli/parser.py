@@ -130,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also pending jobs and failed ones with attempts left (a second message), completed and cancelled ones",
     )
+    p.add_argument(
+        "--from-scratch",
+        action="store_true",
+        help="forget the jobs' completed steps (ctx.step), so every step runs again; by default they are kept",
+    )
 
     p = command("cancel", "cancel jobs: waiting ones never run, running ones are asked to stop, completed refused")
     p.add_argument("ids", nargs="*", type=uuid_type)

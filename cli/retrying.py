@@ -9,6 +9,7 @@ from uuid import UUID
 
 from db import DB, Job, JobStatus, get_job, mark_sent, requeue_job, resend
 from db.destinations import Destination
+from db.steps import forget_steps
 
 RETRY_BATCH = 10  # SQS's SendMessageBatch maximum
 
@@ -31,17 +32,23 @@ def retry_jobs(
     pages: Iterable[list[UUID]],
     *,
     force: bool = False,
+    from_scratch: bool = False,
     progress: Callable[[int], None] = lambda _n: None,
 ) -> RetryReport:
     """Retry every job of `pages`; it goes on past jobs it may not retry and messages SQS refuses (their
-    rows are pending: the sweeper sends them), and reports each."""
+    rows are pending: the sweeper sends them), and reports each. A retried job keeps its completed steps
+    (`ctx.step`: they are not run again) unless `from_scratch`, which forgets them in the transaction that
+    makes it pending, before its message is sent."""
     report = RetryReport()
     for page in pages:
         for start in range(0, len(page), RETRY_BATCH):
             chunk = page[start : start + RETRY_BATCH]
             requeued = []
             for job_id in chunk:
-                job = requeue_job(db, job_id, force=force)
+                with db.begin() as conn:
+                    job = requeue_job(conn, job_id, force=force)
+                    if job is not None and from_scratch:
+                        forget_steps(conn, [job.id])
                 if job is not None:
                     requeued.append(job)
                 elif (current := get_job(db, job_id)) is None:

@@ -41,6 +41,16 @@ class Step:
     finished_at: datetime
 
 
+#: How `jobstack show` and the console list a job's steps: one row each (`step_row`).
+STEP_COLUMNS = ("step", "name", "attempt", "started", "took", "result")
+
+
+def step_row(step: Step) -> tuple[object, ...]:
+    took = step.finished_at - step.started_at
+    size = "none" if step.result is None else f"{len(step.result.encode())} bytes"
+    return (step.position + 1, step.name, step.attempt, step.started_at, f"{took.total_seconds():.3f} s", size)
+
+
 def journal(db: DB | Connection, job_id: UUID) -> list[Step]:
     """The job's completed steps, in the order they ran. One indexed read (the table's primary key)."""
     query = select(_s).where(_s.c.job_id == job_id).order_by(_s.c.position)

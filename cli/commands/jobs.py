@@ -30,6 +30,7 @@ from db import (
 )
 from db.admin import job_ids_starting, unfinished_in_workflow
 from db.dependencies import dependencies_of, dependents_of
+from db.steps import STEP_COLUMNS, journal, step_row
 
 PRUNE_BATCH = 1000  # rows per DELETE statement
 
@@ -82,10 +83,14 @@ def cmd_show(args: argparse.Namespace, target: Target) -> int:
     if job is None:
         raise CliError(f"no job {args.id}")
     waits_for, waited_by = dependencies_of(target.db, job.id), dependents_of(target.db, job.id)
+    steps = journal(target.db, job.id)
     if args.json:
-        emit_json({**_plain_job(job), "waits_for": waits_for, "waited_for_by": waited_by})
+        emit_json({**_plain_job(job), "waits_for": waits_for, "waited_for_by": waited_by, "steps": steps})
         return OK
     fields([(f, getattr(job, f)) for f in job.__dataclass_fields__])
+    if steps:
+        print(f"\nsteps ({len(steps)}), completed, kept by a retry unless --from-scratch:")
+        table([step_row(step) for step in steps], list(STEP_COLUMNS))
     for title, related in (("waits for", waits_for), ("waited for by", waited_by)):
         if related:
             print(f"\n{title} ({len(related)}):")
@@ -146,7 +151,9 @@ def cmd_retry(args: argparse.Namespace, target: Target) -> int:
     else:
         total, pages = len(args.ids), [list(args.ids)]
     progress = Progress(total, "retrying")
-    report = retry_jobs(db, target.destination, pages, force=args.force, progress=progress.advance)
+    report = retry_jobs(
+        db, target.destination, pages, force=args.force, from_scratch=args.from_scratch, progress=progress.advance
+    )
     progress.close()
     if args.json:
         emit_json(

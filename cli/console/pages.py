@@ -16,10 +16,11 @@ from cli.console.charts import throughput_svg
 from cli.console.context import BadInput, console
 from cli.console.filters import filter_from
 from cli.dead_letter_kinds import NEVER_SUCCEED
-from db import JobStatus, get_job
+from db import Job, JobStatus, get_job
 from db.admin import Cursor, page_jobs
 from db.dependencies import dependencies_of, dependents_of
 from db.readings import COUNT_CAP, STATES, TYPE_SAMPLE, job_counts, throughput, timings
+from db.steps import STEP_COLUMNS, journal, step_row
 from db.trace_context import trace_id_of
 
 pages = Blueprint("pages", __name__)
@@ -104,8 +105,7 @@ def jobs_live() -> str:
     return render_template("_jobs.html", **list_context())
 
 
-@pages.get("/jobs/<job_id>")
-def job(job_id: str) -> str:
+def _job(job_id: str) -> Job:
     try:
         ident = UUID(job_id)
     except ValueError:
@@ -113,10 +113,21 @@ def job(job_id: str) -> str:
     found = get_job(console().sources.db, ident)
     if found is None:
         abort(404, f"no job {ident}")
+    return found
+
+
+def _progress_context(found: Job) -> dict[str, Any]:
+    steps = journal(console().sources.db, found.id)
+    return {"job": found, "steps": [step_row(s) for s in steps], "step_columns": STEP_COLUMNS}
+
+
+@pages.get("/jobs/<job_id>")
+def job(job_id: str) -> str:
+    found = _job(job_id)
     text = json.dumps(found.payload, indent=2, sort_keys=True, ensure_ascii=False)
     return render_template(
         "job.html",
-        job=found,
+        **_progress_context(found),
         payload=text[:PAYLOAD_SHOWN],
         payload_cut=max(len(text) - PAYLOAD_SHOWN, 0),
         error=found.error,
@@ -128,6 +139,12 @@ def job(job_id: str) -> str:
         publisher_trace=trace_id_of(found.traceparent),
         page="jobs",
     )
+
+
+@pages.get("/live/jobs/<job_id>/progress")
+def job_progress_live(job_id: str) -> str:
+    """The job page's live part: its status, its progress and its steps, refreshed while it runs."""
+    return render_template("_job_progress.html", **_progress_context(_job(job_id)))
 
 
 # -- dead letters, schedules, pools ------------------------------------------------------------------

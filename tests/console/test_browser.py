@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,12 +20,15 @@ from sqlalchemy import text
 from cli.console.server import ConsoleServer
 from cli.console.worker_presence import LocalWorker
 from cli.target import Target
-from db import DB, JobRequest, JobStatus, Queue, get_job, publish_group, utcnow
+from db import DB, JobRequest, JobStatus, Queue, get_job, publish, publish_group, utcnow
 from tests.support import esm
 from tests.support.console import CHROMIUM_ARGS, SCREENSHOTS, chromium_path, flag_target, running_console
 from tests.support.esm import drain
 from tests.support.factories import insert_job
+from tests.support.worker_support import CountCalls, job_type_for_test, make_config
 from worker.batch import process_batch
+from worker.registry import JobContext
+from worker.runtime import Runtime
 
 pytestmark = pytest.mark.e2e
 
@@ -347,3 +351,42 @@ def _status(db: DB, job_id: Any) -> JobStatus:
     job = get_job(db, job_id)
     assert job is not None
     return job.status
+
+
+def test_a_running_jobs_progress_and_steps_show_live_on_its_page(
+    console: ConsoleServer, page: Page, pg_db: DB, pg_url: str, queue: Queue, dlq: Queue
+) -> None:
+    """The job page open while the job runs: its progress report and its completed step appear without a
+    reload, and the page keeps refreshing until the job has completed."""
+    go, seen = threading.Event(), threading.Event()
+
+    def handler(ctx: JobContext) -> str:
+        assert go.wait(30)
+        ctx.step("render", lambda: "page-40")
+        ctx.progress(0.4, "rendering page 40 of 100")
+        assert seen.wait(30)
+        return "done"
+
+    with job_type_for_test("long-render", CountCalls, handler, max_attempts=1):
+        job = publish(pg_db, "long-render", {}, queue=queue)
+        runtime = Runtime(make_config(pg_url, queue, dlq), db=pg_db, sqs=queue.client)
+        event = esm.receive_event(queue)
+        worker = threading.Thread(target=process_batch, args=(event, esm.FakeLambdaContext(), runtime))
+        worker.start()
+        try:
+            page.goto(console.url)  # the token becomes the session's cookie
+            page.goto(f"{console.base_url}/jobs/{job.id}")
+            expect(page.locator("#job-live-status")).to_have_text("processing", timeout=10_000)
+            page.evaluate("window.__same_document = true")
+            go.set()
+            expect(page.locator("#job-progress-message")).to_have_text("rendering page 40 of 100", timeout=15_000)
+            expect(page.locator("#job-progress-percent")).to_have_text("40%")
+            expect(page.locator("#job-steps")).to_contain_text("render")
+            shot(page, "job-progress")
+            assert page.evaluate("window.__same_document") is True  # refreshed in place, not reloaded
+        finally:
+            go.set()
+            seen.set()
+            worker.join(30)
+        expect(page.locator("#job-live-status")).to_have_text("completed", timeout=15_000)
+    assert _problems(page) == []
