@@ -36,6 +36,28 @@ def run_one(job_type: str, payload: dict[str, Any]) -> tuple[str, object]:
         db.dispose()
 
 
+def run_until_finished(job_type: str, payload: dict[str, Any], *, deliveries: int = 5) -> tuple[str, object, int]:
+    """Publish one job of `job_type` and deliver its message until it completes or fails for good (retries
+    come back at once): its status, its result and its attempts."""
+    sqs = boto3.client("sqs")
+    queue = Queue(sqs, os.environ["QUEUE_URL"])
+    dlq = Queue(sqs, sqs.create_queue(QueueName="docs-dlq")["QueueUrl"])
+    db = create_db(os.environ["DATABASE_URL"])
+    config = make_config(os.environ["DATABASE_URL"], queue, dlq, backoff_base_seconds=0)
+    runtime = Runtime(config, db=db, sqs=sqs)
+    try:
+        job = publish(db, job_type, payload, queue=queue)
+        for _ in range(deliveries):
+            esm.deliver(queue, lambda event, ctx: process_batch(event, ctx, runtime))
+            done = get_job(db, job.id)
+            assert done is not None
+            if done.status in ("completed", "failed") and (done.status == "completed" or done.attempts_left == 0):
+                return done.status, done.result, done.attempts
+        raise AssertionError(f"job {job.id} not finished after {deliveries} deliveries")
+    finally:
+        db.dispose()
+
+
 def users_table(url: str) -> Any:
     """The `User` model a page's web app has: a table of its own beside the jobs, created if missing."""
 
