@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, delete, exists, insert, literal, select, update
+from sqlalchemy import Connection, bindparam, delete, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .clock import utcnow
@@ -58,6 +59,28 @@ def journal(db: DB | Connection, job_id: UUID) -> list[Step]:
         return [Step(r.position, r.name, r.result, r.attempt, r.started_at, r.finished_at) for r in conn.execute(query)]
 
 
+def _record_statement() -> Any:
+    """INSERT ... SELECT the step's row WHERE the attempt still holds the job, RETURNING its place (an
+    INSERT's rowcount is -1): built once, its parameters bound per call."""
+    holder = exists().where(
+        _t.c.id == bindparam("job_id"), _t.c.status == JobStatus.PROCESSING.value, _t.c.attempts == bindparam("attempt")
+    )
+    row = select(
+        bindparam("job_id", type_=_s.c.job_id.type),
+        bindparam("position", type_=_s.c.position.type),
+        bindparam("name", type_=_s.c.name.type),
+        bindparam("result", type_=_s.c.result.type),
+        bindparam("attempt", type_=_s.c.attempt.type),
+        bindparam("started_at", type_=_s.c.started_at.type),
+        bindparam("finished_at", type_=_s.c.finished_at.type),
+    ).where(holder)
+    columns = ["job_id", "position", "name", "result", "attempt", "started_at", "finished_at"]
+    return insert(_s).from_select(columns, row).returning(_s.c.position)
+
+
+_RECORD = _record_statement()
+
+
 def record_step(
     db: DB | Connection,
     job_id: UUID,
@@ -72,21 +95,11 @@ def record_step(
     """Journal a finished step, only while `attempt` still holds the job (processing, on that attempt): True
     if written. False: another invocation took the job over (its own run stands), or a step of that place
     or name was journaled meanwhile."""
-    holder = exists().where(_t.c.id == job_id, _t.c.status == JobStatus.PROCESSING.value, _t.c.attempts == attempt)
-    values = select(
-        literal(job_id, _s.c.job_id.type),
-        literal(position),
-        literal(name, _s.c.name.type),
-        literal(result, _s.c.result.type),
-        literal(attempt),
-        literal(started_at, _s.c.started_at.type),
-        literal(now or utcnow(), _s.c.finished_at.type),
-    ).where(holder)
-    columns = ["job_id", "position", "name", "result", "attempt", "started_at", "finished_at"]
-    stmt = insert(_s).from_select(columns, values).returning(_s.c.position)  # (an INSERT's rowcount is -1)
+    params = {"job_id": job_id, "position": position, "name": name, "result": result, "attempt": attempt,
+              "started_at": started_at, "finished_at": now or utcnow()}  # fmt: skip
     with statements(db) as conn:
         try:
-            return conn.execute(stmt).first() is not None
+            return conn.execute(_RECORD, params).first() is not None
         except IntegrityError:
             return False
 
