@@ -277,6 +277,21 @@ def snooze_job(
         return conn.execute(stmt).rowcount == 1
 
 
+def stamp_heartbeats(db: DB | Connection, job_ids: list[UUID], *, since: datetime, now: datetime | None = None) -> int:
+    """The invocation holding these jobs is alive: stamp those it claimed (processing, claimed at or after
+    `since`, its batch's start), so the claim rule (db/states.py: STALE) does not take them for dead. One
+    UPDATE; the rows stamped."""
+    if not job_ids:
+        return 0
+    stmt = (
+        update(_t)
+        .where(_t.c.id.in_(job_ids), _t.c.status == JobStatus.PROCESSING.value, _t.c.started_at >= since)
+        .values(heartbeat_at=now or utcnow())
+    )
+    with statements(db) as conn:
+        return conn.execute(stmt).rowcount
+
+
 def cancel_requested(db: DB | Connection, job_id: UUID) -> bool:
     """Whether an operator asked this (running) job to stop: one indexed read, for handlers to poll."""
     with statements(db) as conn:

@@ -147,9 +147,11 @@ jobs_table = Table(
     # it, so the job's spans link to the request that published it.
     Column("traceparent", String(55)),
     # What the handler last reported (`ctx.progress`, migration 0012): for `jobstack show`, the console and
-    # the web app (db/steps.py).
+    # the web app (db/steps.py); when the invocation holding it last said it is alive (its claim, then
+    # worker/heartbeat.py): the stale-claim rule (db/states.py: STALE) reads it before the start time.
     Column("progress", Float),
     Column("progress_message", String(255)),
+    Column("heartbeat_at", UTCDateTime),
     CheckConstraint(f"status IN ({STATUS_VALUES})", name="status"),
     CheckConstraint("attempts >= 0", name="attempts_not_negative"),
     CheckConstraint("max_attempts >= 1", name="max_attempts_positive"),
@@ -248,6 +250,7 @@ class Job:
     traceparent: str | None = None
     progress: float | None = None
     progress_message: str | None = None
+    heartbeat_at: datetime | None = None
 
     @property
     def attempts_left(self) -> int:

@@ -219,6 +219,7 @@ def prepare(request: JobRequest, queue: Queue, *, now: datetime) -> Prepared:
         "traceparent": message.traceparent,
         "progress": None,
         "progress_message": None,
+        "heartbeat_at": None,
     }
     if request.ordering_key is not None:
         if not queue.fifo and queue.url:

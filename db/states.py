@@ -8,8 +8,8 @@ as a Python predicate (a `Job` in hand). The three forms sit side by side, so a 
 of them in one place, and tests/db/test_states.py runs each over the same rows on both databases and
 requires the three answers to agree. The same test fails if a rule's own text appears anywhere else.
 
-Two states (due, claimable) depend on the clock: their SQL names the bind parameters `:due_by` and
-`:stale_before`, and their other forms take the same two values.
+The states that depend on the clock name their bind parameters `:due_by` (due), `:stale_before` and
+`:silent_before` (stale: started, or last heard of, before then), and their other forms take the same values.
 """
 
 from __future__ import annotations
@@ -99,14 +99,38 @@ DUE = State(
     lambda job, due_by: _status(job) == _PENDING and (job.run_at is None or job.run_at <= due_by),
 )
 
-#: Failed, or processing since before :stale_before (its invocation died): another attempt may take it.
+#: Processing, and the invocation holding it looks dead: silent since before :silent_before (the heartbeat its
+#: claim and then worker/heartbeat.py stamp), or, never stamped (a claim by a worker from before heartbeats),
+#: started before :stale_before. Never NULL: the heartbeat's absence is tested, not compared.
+STALE = State(
+    "stale",
+    f"{{a}}status = '{_PROCESSING}' AND (({{a}}heartbeat_at IS NULL AND {{a}}started_at < :stale_before)"
+    " OR ({a}heartbeat_at IS NOT NULL AND {a}heartbeat_at < :silent_before))",
+    lambda c, stale_before, silent_before: and_(
+        c.status == _PROCESSING,
+        or_(
+            and_(c.heartbeat_at.is_(None), c.started_at < stale_before),
+            and_(c.heartbeat_at.is_not(None), c.heartbeat_at < silent_before),
+        ),
+    ),
+    lambda job, stale_before, silent_before: (
+        _status(job) == _PROCESSING
+        and (
+            (job.heartbeat_at is None and job.started_at is not None and job.started_at < stale_before)
+            or (job.heartbeat_at is not None and job.heartbeat_at < silent_before)
+        )
+    ),
+)
+
+#: Failed, or stale (its invocation died): another attempt may take it.
 RETRYABLE = State(
     "retryable",
-    f"{{a}}status = '{_FAILED}' OR ({{a}}status = '{_PROCESSING}' AND {{a}}started_at < :stale_before)",
-    lambda c, stale_before: or_(c.status == _FAILED, and_(c.status == _PROCESSING, c.started_at < stale_before)),
-    lambda job, stale_before: (
-        _status(job) == _FAILED
-        or (_status(job) == _PROCESSING and job.started_at is not None and job.started_at < stale_before)
+    f"{{a}}status = '{_FAILED}' OR ({STALE.template})",
+    lambda c, stale_before, silent_before: or_(
+        c.status == _FAILED, STALE.core(c, stale_before=stale_before, silent_before=silent_before)
+    ),
+    lambda job, stale_before, silent_before: (
+        _status(job) == _FAILED or STALE(job, stale_before=stale_before, silent_before=silent_before)
     ),
 )
 
@@ -114,11 +138,13 @@ RETRYABLE = State(
 CLAIMABLE = State(
     "claimable",
     f"({DUE.template}) OR (({RETRYABLE.template}) AND {HAS_ATTEMPTS.template})",
-    lambda c, due_by, stale_before: or_(
-        DUE.core(c, due_by=due_by), and_(RETRYABLE.core(c, stale_before=stale_before), HAS_ATTEMPTS.core(c))
+    lambda c, due_by, stale_before, silent_before: or_(
+        DUE.core(c, due_by=due_by),
+        and_(RETRYABLE.core(c, stale_before=stale_before, silent_before=silent_before), HAS_ATTEMPTS.core(c)),
     ),
-    lambda job, due_by, stale_before: (
-        DUE(job, due_by=due_by) or (RETRYABLE(job, stale_before=stale_before) and HAS_ATTEMPTS(job))
+    lambda job, due_by, stale_before, silent_before: (
+        DUE(job, due_by=due_by)
+        or (RETRYABLE(job, stale_before=stale_before, silent_before=silent_before) and HAS_ATTEMPTS(job))
     ),
 )
 
@@ -126,8 +152,12 @@ CLAIMABLE = State(
 EXHAUSTED = State(
     "exhausted",
     f"({RETRYABLE.template}) AND {SPENT.template}",
-    lambda c, stale_before: and_(RETRYABLE.core(c, stale_before=stale_before), SPENT.core(c)),
-    lambda job, stale_before: RETRYABLE(job, stale_before=stale_before) and SPENT(job),
+    lambda c, stale_before, silent_before: and_(
+        RETRYABLE.core(c, stale_before=stale_before, silent_before=silent_before), SPENT.core(c)
+    ),
+    lambda job, stale_before, silent_before: (
+        RETRYABLE(job, stale_before=stale_before, silent_before=silent_before) and SPENT(job)
+    ),
 )
 
-STATES = (SPENT, HAS_ATTEMPTS, FAILED_FOR_GOOD, FINISHED, DUE, RETRYABLE, CLAIMABLE, EXHAUSTED)
+STATES = (SPENT, HAS_ATTEMPTS, FAILED_FOR_GOOD, FINISHED, DUE, STALE, RETRYABLE, CLAIMABLE, EXHAUSTED)

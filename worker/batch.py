@@ -56,41 +56,44 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
     runtime.expire_old_secret()
     database_down = _database_problem(runtime) if records else None
     completion: Completion = (
-        BatchedCompletion(runtime, records) if runtime.config.completion == BATCHED else DeferredCompletion(runtime)
+        BatchedCompletion(runtime, records)
+        if runtime.config.completion == BATCHED
+        else DeferredCompletion(runtime, records)
     )
     held_groups: set[str] = set()  # FIFO: groups whose earlier record of this batch was not acknowledged
     tracing = BatchTracing.of(runtime.config.tracing, runtime.config.queue_url.rsplit("/", 1)[-1])
-    for record in records:
-        started = time.perf_counter()
-        trace = tracing.start_job(record)
+    with completion.kept_alive():  # its messages invisible and its claims stamped, however long it runs
+        for record in records:
+            started = time.perf_counter()
+            trace = tracing.start_job(record)
+            if database_down is not None:
+                decision = Decision(Outcome.UNAVAILABLE, record.message_id, error=database_down)
+            elif record.group is not None and record.group in held_groups:
+                decision = held_for_order(record)
+            else:
+                for first_try in (True, False):
+                    decision = carry_out(runtime, record, decide(record, context, runtime, completion, trace))
+                    refused = first_try and decision.cause == "auth"
+                    if not (refused and runtime.refresh_secret("the database refused the credentials")):
+                        break  # else once more, with the new password
+                if decision.outcome is Outcome.UNAVAILABLE:
+                    database_down = decision.error
+            trace.mark_ended()
+            traces.append(trace)
+            if record.group is not None and not decision.acknowledged:
+                held_groups.add(record.group)
+            results.append((record, decision))
+            durations.append((time.perf_counter() - started) * 1000)
+        # The success still held is completed now; with the database gone, its record returns to the queue.
         if database_down is not None:
-            decision = Decision(Outcome.UNAVAILABLE, record.message_id, error=database_down)
-        elif record.group is not None and record.group in held_groups:
-            decision = held_for_order(record)
+            completion.abandon(database_down)
         else:
-            for first_try in (True, False):
-                decision = carry_out(runtime, record, decide(record, context, runtime, completion, trace))
-                refused = first_try and decision.cause == "auth"
-                if not (refused and runtime.refresh_secret("the database refused the credentials")):
-                    break  # else once more, with the new password
-            if decision.outcome is Outcome.UNAVAILABLE:
-                database_down = decision.error
-        trace.mark_ended()
-        traces.append(trace)
-        if record.group is not None and not decision.acknowledged:
-            held_groups.add(record.group)
-        results.append((record, decision))
-        durations.append((time.perf_counter() - started) * 1000)
-    # The success still held is completed now; with the database gone, its record returns to the queue.
-    if database_down is not None:
-        completion.abandon(database_down)
-    else:
-        try:
-            completion.flush()
-        except DatabaseUnavailable as err:
-            database_down = str(err)
-        except Exception:  # the held record was returned to the queue with the reason; the batch goes on
-            log.exception("worker error while completing the batch's last job")
+            try:
+                completion.flush()
+            except DatabaseUnavailable as err:
+                database_down = str(err)
+            except Exception:  # the held record was returned to the queue with the reason; the batch goes on
+                log.exception("worker error while completing the batch's last job")
     # Every outcome is final only now (the last success completes here): requeue, delay and send, then log
     # and count what each record became.
     for index, (record, decision) in enumerate(results):

@@ -19,6 +19,7 @@ A held success is never acknowledged unless its completion was sent and answered
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -27,12 +28,15 @@ from uuid import UUID
 
 from db import Claim, ClaimOutcome, ClaimPlan, DatabaseUnavailable, Job, redact
 from db.claiming import HeldClaim, claim_many, release_claims
-from db.lifecycle import complete_many, finish_job, in_one_statement
+from db.clock import utcnow
+from db.lifecycle import complete_many, finish_job, in_one_statement, stamp_heartbeats
+from worker.config import HEARTBEAT_HOLD
 from worker.observability import LOGGER_NAME
 from worker.outcomes import Decision, Outcome
 from worker.record import SqsRecord
 from worker.runtime import Runnable, Runtime
 from worker.tracing import NO_TRACE, JobTrace
+from worker.transport import change_visibility
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -64,13 +68,68 @@ def _completing(held: Sequence[_Held]) -> Iterator[None]:
         each.trace.timed_step("completion", start, end)
 
 
-class _Unconfirmed:
-    """The decisions of held successes whose completion was not confirmed, and their replacements; and the
-    dependents the confirmed ones released (pending now: the batch sends their messages)."""
+class _Heartbeat:
+    """While a batch runs, every `heartbeat` (worker/config.py): its messages are kept invisible for
+    HEARTBEAT_HOLD beats more (ChangeMessageVisibility, far inside SQS's 12 hours from the first receive:
+    Lambda's 15 minutes), and the rows it claimed are stamped (db.lifecycle.stamp_heartbeats), so a
+    redelivery never takes over a job that is still running, however long its step, and a dead invocation's
+    messages come back, and its claims count as stale, within HEARTBEAT_HOLD beats rather than the function's
+    whole timeout. A thread of its own, with a connection of its own (`Runtime.heartbeat_db`): the handler
+    may hold the worker's connection for as long as it runs. A beat that fails is logged and the next one
+    tries again; a beat costs one ChangeMessageVisibilityBatch per ten records and one UPDATE."""
 
-    def __init__(self) -> None:
+    def __init__(self, runtime: Runtime, records: Sequence[SqsRecord]) -> None:
+        self.runtime, self.records = runtime, list(records)
+        self.job_ids = [r.message.job_id for r in self.records if r.message is not None]
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._since = utcnow()
+
+    def start(self) -> None:
+        interval = self.runtime.config.heartbeat
+        if interval is None or not self.records or self._thread is not None:
+            return
+        self._since = utcnow()
+        self._thread = threading.Thread(target=self._run, args=(interval.total_seconds(),), daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _run(self, interval: float) -> None:
+        """A beat every `interval`, the first one `interval` after the batch started: a batch that ends
+        sooner (most) makes no call at all."""
+        while not self._stop.wait(interval):
+            self._beat(int(interval) * HEARTBEAT_HOLD)
+
+    def _beat(self, hold_seconds: int) -> None:
+        change_visibility(self.runtime, [(record, hold_seconds) for record in self.records])
+        try:
+            stamp_heartbeats(self.runtime.heartbeat_db, self.job_ids, since=self._since)
+        except Exception as err:  # the next beat tries again; the stale window is several beats long
+            log.warning("heartbeat not stamped", extra={"error": redact(f"{type(err).__name__}: {err}")})
+
+
+class _Unconfirmed:
+    """The decisions of held successes whose completion was not confirmed, and their replacements; the
+    dependents the confirmed ones released (pending now: the batch sends their messages); and the batch's
+    heartbeat, which keeps what it claimed alive until it is settled (`kept_alive`)."""
+
+    def __init__(self, runtime: Runtime, records: Sequence[SqsRecord]) -> None:
         self._unconfirmed: list[tuple[Decision, Decision]] = []
         self.released: list[UUID] = []
+        self._heartbeat = _Heartbeat(runtime, records)
+
+    @contextmanager
+    def kept_alive(self) -> Iterator[None]:
+        """The batch's messages and claims kept alive (its heartbeat) while the block runs."""
+        self._heartbeat.start()
+        try:
+            yield
+        finally:
+            self._heartbeat.stop()
 
     def final(self, decision: Decision) -> Decision:
         """`decision`, or what replaced it because its completion was not confirmed."""
@@ -94,8 +153,8 @@ class _Unconfirmed:
 class DeferredCompletion(_Unconfirmed):
     """The batch's one held completion, and the decisions of those that could not be confirmed."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        super().__init__()
+    def __init__(self, runtime: Runtime, records: Sequence[SqsRecord] = ()) -> None:
+        super().__init__(runtime, records)
         self.runtime = runtime
         self._held: _Held | None = None
 
@@ -165,7 +224,7 @@ class BatchedCompletion(_Unconfirmed):
     success alone, as the per-job mode does there."""
 
     def __init__(self, runtime: Runtime, records: list[SqsRecord]) -> None:
-        super().__init__()
+        super().__init__(runtime, records)
         self.runtime = runtime
         self._wanted = _claimable(runtime, records)
         self._claimed = False
@@ -177,7 +236,9 @@ class BatchedCompletion(_Unconfirmed):
         if not self._claimed:
             self._claimed = True
             if in_one_statement(db):
-                self._claims = claim_many(db, self._wanted, stale_after=plan.stale_after)
+                self._claims = claim_many(
+                    db, self._wanted, stale_after=plan.stale_after, silent_after=plan.silent_after
+                )
         held = self._claims.pop(job_id, None)
         if held is not None:
             return Claim(ClaimOutcome.CLAIMED, held.job)

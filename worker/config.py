@@ -26,6 +26,13 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 
+#: A claim whose heartbeat is this many beats old is stale (its invocation is taken for dead) ...
+HEARTBEAT_MISSED = 3
+#: ... and each beat keeps the batch's messages invisible this many beats more: a dead invocation's messages
+#: come back one beat after its claims went stale, when a redelivery may take them.
+HEARTBEAT_HOLD = HEARTBEAT_MISSED + 1
+
+
 @dataclass(frozen=True)
 class WorkerConfig:
     database_url: str | None  # local runs
@@ -42,6 +49,10 @@ class WorkerConfig:
     stale_after: timedelta = timedelta(seconds=960)
     #: Records are not started with less time than this before the Lambda deadline.
     min_time_left: timedelta = timedelta(seconds=10)
+    #: How often a running batch keeps its messages invisible and stamps its claimed rows (None: never). A
+    #: claim silent for HEARTBEAT_MISSED beats is stale; a dead invocation's messages come back within
+    #: HEARTBEAT_HOLD beats (worker/completion.py).
+    heartbeat: timedelta | None = timedelta(seconds=10)
     completion: str = PER_JOB  # COMPLETION_MODES: how successes are settled (worker/completion.py)
     #: Retry delay: base x 2^(attempt-1), jittered, capped (SQS allows up to 12 h; we cap lower).
     backoff_base_seconds: int = 10
@@ -76,6 +87,11 @@ class WorkerConfig:
     #: TRACING_MODES (the setting `tracing`, absent: "off"): "off" makes no spans; otherwise spans through the
     #: OpenTelemetry API where an SDK is configured (worker/tracing.py).
     tracing: str = "off"
+
+    @property
+    def silent_after(self) -> timedelta | None:
+        """A claim heard of less recently than this is stale (None: no heartbeat, `stale_after` decides)."""
+        return None if self.heartbeat is None else self.heartbeat * HEARTBEAT_MISSED
 
     @property
     def requeue_at_receive_count(self) -> int:
@@ -161,6 +177,14 @@ def load_config(environ: Mapping[str, str]) -> WorkerConfig:
 
     stale = _whole(environ, Env.STALE_AFTER_SECONDS, 960)
     min_left = _whole(environ, Env.MIN_TIME_LEFT_SECONDS, 10)
+    heartbeat = _whole(environ, Env.HEARTBEAT_SECONDS, 10)
+    if heartbeat * HEARTBEAT_HOLD >= stale:  # could not tell a live claim from a dead one sooner than `stale`
+        if environ.get(Env.HEARTBEAT_SECONDS, "").strip() and heartbeat:
+            raise ConfigError(
+                f"JOB_HEARTBEAT_SECONDS ({heartbeat}) times {HEARTBEAT_HOLD} must stay below JOB_STALE_AFTER_SECONDS "
+                f"({stale}): lower it, or set 0 for no heartbeat"
+            )
+        heartbeat = 0  # the default, with a stale window that short (a local run's): no heartbeat
     base = _whole(environ, Env.BACKOFF_BASE_SECONDS, 10)
     cap = _whole(environ, Env.BACKOFF_MAX_SECONDS, 900)
     if cap < base:
@@ -193,6 +217,7 @@ def load_config(environ: Mapping[str, str]) -> WorkerConfig:
         secret_max_age=timedelta(seconds=max(_whole(environ, Env.SECRET_MAX_AGE_SECONDS, 3600), 60)),
         stale_after=timedelta(seconds=stale),
         min_time_left=timedelta(seconds=min_left),
+        heartbeat=timedelta(seconds=heartbeat) if heartbeat else None,
         completion=completion,
         tracing=tracing,
         backoff_base_seconds=base,

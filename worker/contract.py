@@ -54,6 +54,8 @@ class Env:
     DATABASE_URL: Final = "DATABASE_URL"
     SECRET_MAX_AGE_SECONDS: Final = "JOB_SECRET_MAX_AGE_SECONDS"  # noqa: S105 - a variable's name
     MIN_TIME_LEFT_SECONDS: Final = "JOB_MIN_TIME_LEFT_SECONDS"
+    #: How often a running batch says it is alive (worker/completion.py's heartbeat; 0: never).
+    HEARTBEAT_SECONDS: Final = "JOB_HEARTBEAT_SECONDS"
     BACKOFF_BASE_SECONDS: Final = "JOB_BACKOFF_BASE_SECONDS"
     BACKOFF_MAX_SECONDS: Final = "JOB_BACKOFF_MAX_SECONDS"
     MAX_DELIVERIES: Final = "JOB_MAX_DELIVERIES"

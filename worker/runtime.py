@@ -111,6 +111,8 @@ class Runtime:
         log.warning("re-read the database secret", extra={"reason": reason, "url_changed": changed})
         if changed:
             self.__dict__.pop("db").dispose()
+            if "heartbeat_db" in self.__dict__:
+                self.__dict__.pop("heartbeat_db").dispose()
         return changed
 
     def expire_old_secret(self) -> None:
@@ -152,8 +154,21 @@ class Runtime:
         return plan_for(
             handler.type,
             stale_after=self.config.stale_after,
+            silent_after=self.config.silent_after,
             concurrency_per_key=handler.concurrency_per_key,
             limiter=limiter,
+        )
+
+    @cached_property
+    def heartbeat_db(self) -> DB:
+        """A connection of its own for the heartbeat's stamps (worker/completion.py): the handler may hold the
+        worker's one connection for as long as it runs."""
+        url = self.config.database_url or self._secret_url or self._read_secret()
+        return create_db(
+            url,
+            pool_timeout=POOL_TIMEOUT_SECONDS,
+            sslmode=self.config.database_sslmode,
+            sslrootcert=self.config.database_sslrootcert,
         )
 
     @cached_property
@@ -163,8 +178,9 @@ class Runtime:
         return boto3.client("sqs")
 
     def close(self) -> None:
-        if "db" in self.__dict__:
-            self.db.dispose()
+        for name in ("db", "heartbeat_db"):
+            if name in self.__dict__:
+                self.__dict__[name].dispose()
 
 
 _container = threading.local()

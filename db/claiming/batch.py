@@ -13,7 +13,7 @@ from sqlalchemy import update
 from ..clock import utcnow
 from ..engine import DB, statements
 from ..models import Job, JobStatus, jobs_table
-from .params import DUE_TOLERANCE
+from .params import clock
 from .statements import CLAIM_MANY
 
 _t = jobs_table
@@ -26,27 +26,35 @@ class HeldClaim:
     job: Job
     previous_status: str
     previous_started_at: datetime | None
+    previous_heartbeat_at: datetime | None = None
 
 
 def claim_many(
-    db: DB, wanted: list[tuple[UUID, str]], *, stale_after: timedelta, now: datetime | None = None
+    db: DB,
+    wanted: list[tuple[UUID, str]],
+    *,
+    stale_after: timedelta,
+    silent_after: timedelta | None = None,
+    now: datetime | None = None,
 ) -> dict[UUID, HeldClaim]:
     """Claim every (job id, type) the claim rule allows, in one statement (PostgreSQL). A row another
     transaction holds is skipped, never waited for."""
     if not wanted:
         return {}
     now = now or utcnow()
-    params = {
-        "ids": [job_id for job_id, _ in wanted], "types": [t for _, t in wanted],
-        "now": now, "stale_before": now - stale_after, "due_by": now + DUE_TOLERANCE,
-    }  # fmt: skip
+    params = {"ids": [job_id for job_id, _ in wanted], "types": [t for _, t in wanted], "now": now} | clock(
+        now, stale_after=stale_after, silent_after=silent_after or stale_after
+    )
     with statements(db) as conn:
         rows = conn.execute(CLAIM_MANY, params).all()
-    return {row.id: HeldClaim(Job.from_row(row), row.previous_status, row.previous_started_at) for row in rows}
+    return {
+        row.id: HeldClaim(Job.from_row(row), row.previous_status, row.previous_started_at, row.previous_heartbeat_at)
+        for row in rows
+    }
 
 
 def release_claims(db: DB, held: list[HeldClaim]) -> int:
-    """Hand claims the batch did not use back as they were: status and started_at restored, the attempt
+    """Hand claims the batch did not use back as they were: status, started_at and heartbeat_at restored, the attempt
     not spent. Only a row still processing on that attempt (nobody took it since)."""
     released = 0
     with statements(db) as conn:
@@ -62,6 +70,7 @@ def release_claims(db: DB, held: list[HeldClaim]) -> int:
                     status=claim.previous_status,
                     attempts=_t.c.attempts - 1,
                     started_at=claim.previous_started_at,
+                    heartbeat_at=claim.previous_heartbeat_at,
                     updated_at=claim.job.updated_at,
                 )
             )

@@ -10,6 +10,7 @@ the count, the claim, COMMIT): only jobs of such types pay them (bench/flow_cont
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,17 +19,18 @@ from uuid import UUID
 from sqlalchemy import Connection, text
 
 from ..models import JobStatus
+from ..states import STALE
 from .gate import GateSql
 from .outcome import Claim, ClaimOutcome
-from .params import JOB_ID, STALE_BEFORE
+from .params import JOB_ID, SILENT_BEFORE, STALE_BEFORE
 
 _KEY_OF = text("SELECT concurrency_key, status FROM background_jobs WHERE id = :job_id").bindparams(JOB_ID)
 _MAY_RUN = (JobStatus.PENDING.value, JobStatus.FAILED.value, JobStatus.PROCESSING.value)
 _LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))")
 _RUNNING_WITH_KEY = text(
     f"SELECT count(*) FROM background_jobs WHERE type = :job_type AND concurrency_key = :key "
-    f"AND status = '{JobStatus.PROCESSING.value}' AND started_at >= :stale_before"
-).bindparams(STALE_BEFORE)
+    f"AND status = '{JobStatus.PROCESSING.value}' AND NOT ({STALE.template.format(a='')})"
+).bindparams(STALE_BEFORE, SILENT_BEFORE)
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class ConcurrencyGate:
         return {}
 
     def before(
-        self, conn: Connection, job_id: UUID, job_type: str, now: datetime, stale_before: datetime
+        self, conn: Connection, job_id: UUID, job_type: str, now: datetime, clock: Mapping[str, datetime]
     ) -> Claim | None:
         row = conn.execute(_KEY_OF, {"job_id": job_id}).first()
         key = row.concurrency_key if row is not None and row.status in _MAY_RUN else None
@@ -58,7 +60,8 @@ class ConcurrencyGate:
             return None
         if conn.dialect.name == "postgresql":
             conn.execute(_LOCK, {"name": f"jobstack:{job_type}:{key}"})
-        params = {"job_type": job_type, "key": key, "stale_before": stale_before}
+        params = {"job_type": job_type, "key": key, "stale_before": clock["stale_before"],
+                  "silent_before": clock["silent_before"]}  # fmt: skip
         if conn.execute(_RUNNING_WITH_KEY, params).scalar_one() >= self.limit:
             return Claim(ClaimOutcome.THROTTLED, reason="its concurrency key is busy")
         return None

@@ -16,6 +16,7 @@ batched pool claims such a type's jobs one by one.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -62,9 +63,10 @@ if TYPE_CHECKING:  # a type for the checker: defining a Protocol costs a cold st
             """The bind parameters its SQL (riding or step) needs."""
 
         def before(
-            self, conn: Connection, job_id: UUID, job_type: str, now: datetime, stale_before: datetime
+            self, conn: Connection, job_id: UUID, job_type: str, now: datetime, clock: Mapping[str, datetime]
         ) -> Claim | None:
-            """The gate as a step in the claim's transaction: a refusal, or None to go on to the claim."""
+            """The gate as a step in the claim's transaction: a refusal, or None to go on to the claim. `clock`:
+            the claim rule's (params.clock), for a gate that tells live claims from stale ones."""
 
         def refused(self, conn: Connection, row: Any, now: datetime) -> Claim | None:
             """After a riding claim took nothing: the gate's refusal if it refused (from `verdict`'s columns)."""

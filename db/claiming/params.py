@@ -3,7 +3,7 @@ timestamp as text in the column's own format, so an untyped parameter would comp
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam
 
@@ -14,9 +14,18 @@ JOB_ID = bindparam("job_id", type_=_t.c.id.type)
 DONE_ID = bindparam("done_id", type_=_t.c.id.type)
 NOW = bindparam("now", type_=_t.c.updated_at.type)
 STALE_BEFORE = bindparam("stale_before", type_=_t.c.started_at.type)
+SILENT_BEFORE = bindparam("silent_before", type_=_t.c.heartbeat_at.type)
 DUE_BY = bindparam("due_by", type_=_t.c.run_at.type)
 JOB_TYPE = bindparam("job_type", type_=_t.c.type.type)
 
 #: A pending job is due once its run_at is no later than now plus this: hosts' clocks are NTP-synced, and a
 #: message SQS delayed until run_at may arrive a hair before the worker's clock says so.
 DUE_TOLERANCE = timedelta(seconds=2)
+
+
+def clock(now: datetime, *, stale_after: timedelta, silent_after: timedelta) -> dict[str, datetime]:
+    """The claim rule's clock (db/states.py): due by now plus the tolerance; stale if started before
+    `stale_after` ago without a heartbeat, or silent since its last one for `silent_after` (never longer
+    than `stale_after`, the outer bound)."""
+    silent = min(silent_after, stale_after)
+    return {"due_by": now + DUE_TOLERANCE, "stale_before": now - stale_after, "silent_before": now - silent}

@@ -32,7 +32,7 @@ from ..rate_limits import Limiter
 from . import statements as sql
 from .gate import GateSql
 from .outcome import Claim, ClaimOutcome
-from .params import DUE_TOLERANCE
+from .params import clock
 
 if TYPE_CHECKING:  # the protocol is a type; a gate's module loads only for a type composed with it
     from .gate import Gate
@@ -46,6 +46,9 @@ class ClaimPlan:
     job_type: str | None
     stale_after: timedelta
     gates: tuple[Gate, ...] = ()
+    #: A claim heard of (its heartbeat) less recently than this is stale (None: `stale_after`, as a claim
+    #: with no heartbeat).
+    silent_after: timedelta | None = None
     #: Per database: the gates riding on the claim statement, and the ones that are steps before it. Split
     #: once, at a plan's first claim on that database, not on every claim.
     _split: dict[str, tuple[tuple[GateSql, ...], tuple[Gate, ...]]] = field(
@@ -54,6 +57,9 @@ class ClaimPlan:
 
     def __post_init__(self) -> None:
         assert self.job_type is not None or not self.gates, "a gated claim names its type"
+
+    def _clock(self, now: datetime) -> dict[str, datetime]:
+        return clock(now, stale_after=self.stale_after, silent_after=self.silent_after or self.stale_after)
 
     @property
     def unbatchable(self) -> str | None:
@@ -69,7 +75,8 @@ class ClaimPlan:
     def claim(self, db: DB | Connection, job_id: UUID, *, now: datetime | None = None) -> Claim:
         """Take the job for this invocation if the claim rule and every gate allow it.
 
-        A `processing` row whose `started_at` is older than `stale_after` belongs to an invocation that died
+        A `processing` row stale by the claim rule (db/states.py: STALE, silent past `silent_after` since its
+        last heartbeat, or started before `stale_after` without one) belongs to an invocation that died
         (timeout, crash); it is reclaimed and the attempt counts. A failed or abandoned job with no attempts
         left is not claimed (EXHAUSTED): `requeue_job` gives it new attempts when an operator retries it. A
         row of another type is never claimed (TYPE_MISMATCH)."""
@@ -84,7 +91,7 @@ class ClaimPlan:
         params = self._params(job_id, now)
         for gate in self._steps(conn.dialect.name):
             assert self.job_type is not None
-            refusal = gate.before(conn, job_id, self.job_type, now, params["stale_before"])
+            refusal = gate.before(conn, job_id, self.job_type, now, params)
             if refusal is not None:
                 return refusal
         riding = self._gates_riding(conn.dialect.name)
@@ -130,10 +137,7 @@ class ClaimPlan:
         return finished_from_row(db, row, dependents, now), claim
 
     def _params(self, job_id: UUID, now: datetime) -> dict[str, Any]:
-        params: dict[str, Any] = {
-            "job_id": job_id, "job_type": self.job_type, "now": now,
-            "stale_before": now - self.stale_after, "due_by": now + DUE_TOLERANCE,
-        }  # fmt: skip
+        params: dict[str, Any] = {"job_id": job_id, "job_type": self.job_type, "now": now} | self._clock(now)
         for gate in self.gates:
             params |= gate.params()
         return params
@@ -162,7 +166,7 @@ class ClaimPlan:
                 refusal = gate.refused(conn, row, now)
                 if refusal is not None:
                     return refusal
-        params = {"job_id": job_id, "stale_before": now - self.stale_after, "due_by": now + DUE_TOLERANCE}
+        params = {"job_id": job_id} | self._clock(now)
         current = conn.execute(sql.MISSED, params).first()
         if current is None:
             return Claim(ClaimOutcome.NOT_FOUND)
@@ -181,7 +185,12 @@ class ClaimPlan:
 
 
 def plan_for(
-    job_type: str, *, stale_after: timedelta, concurrency_per_key: int | None = None, limiter: Limiter | None = None
+    job_type: str,
+    *,
+    stale_after: timedelta,
+    silent_after: timedelta | None = None,
+    concurrency_per_key: int | None = None,
+    limiter: Limiter | None = None,
 ) -> ClaimPlan:
     """The plan of a job type with its flow control. Steps run before the claim statement and riding gates
     in it, so on PostgreSQL a job its key turns away spends no token; on SQLite (both steps) the token comes
@@ -195,7 +204,7 @@ def plan_for(
         from .concurrency_gate import ConcurrencyGate
 
         gates.append(ConcurrencyGate(concurrency_per_key))
-    return ClaimPlan(job_type, stale_after, tuple(gates))
+    return ClaimPlan(job_type, stale_after, tuple(gates), silent_after)
 
 
 def claim_job(

@@ -10,6 +10,7 @@ SQLite the token is a step before the claim, in its transaction.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -47,7 +48,7 @@ class RateLimitGate:
         return self.limiter.params()
 
     def before(
-        self, conn: Connection, job_id: UUID, job_type: str, now: datetime, stale_before: datetime
+        self, conn: Connection, job_id: UUID, job_type: str, now: datetime, clock: Mapping[str, datetime]
     ) -> Claim | None:
         limiter = self.limiter
         verdict = take_token(conn, limiter.name, per_second=limiter.per_second, burst=limiter.burst, now=now)

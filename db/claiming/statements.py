@@ -20,15 +20,15 @@ from ..dependencies import settled_columns, settling_ctes
 from ..models import JobStatus, jobs_table
 from ..states import CLAIMABLE, DUE, EXHAUSTED
 from .gate import GateSql
-from .params import DONE_ID, DUE_BY, JOB_ID, JOB_TYPE, NOW, STALE_BEFORE
+from .params import DONE_ID, DUE_BY, JOB_ID, JOB_TYPE, NOW, SILENT_BEFORE, STALE_BEFORE
 
 _t = jobs_table
 _COLUMNS = ", ".join(c.name for c in _t.c)  # by name, never `*`: a team's own extra column would shift a match
 _CLAIMABLE_SQL = CLAIMABLE.sql()
-#: What a claim sets: the job is this invocation's, its attempt counted.
+#: What a claim sets: the job is this invocation's, its attempt counted, its first heartbeat stamped.
 TAKE_SQL = (
     f"status = '{JobStatus.PROCESSING.value}', attempts = attempts + 1, started_at = :now, completed_at = NULL, "
-    "updated_at = :now"
+    "updated_at = :now, heartbeat_at = :now"
 )
 #: The delivery's job, of its type, is claimable now: what a riding gate makes its work depend on.
 _JOB_CLAIMABLE_SQL = (
@@ -38,13 +38,14 @@ _JOB_CLAIMABLE_SQL = (
 #: The claim with no gate riding on it: one UPDATE, the row back if it took.
 CLAIM = (
     update(_t)
-    .where(_t.c.id == JOB_ID, text(_CLAIMABLE_SQL).bindparams(STALE_BEFORE, DUE_BY))
+    .where(_t.c.id == JOB_ID, text(_CLAIMABLE_SQL).bindparams(STALE_BEFORE, SILENT_BEFORE, DUE_BY))
     .values(
         status=JobStatus.PROCESSING.value,
         attempts=_t.c.attempts + 1,
         started_at=NOW,
         completed_at=None,
         updated_at=NOW,
+        heartbeat_at=NOW,
     )
     .returning(*_t.c)
 )
@@ -57,7 +58,7 @@ MISSED = (
         f"status = '{JobStatus.PENDING.value}' AND NOT {DUE.sql()} AS not_due "
         "FROM background_jobs WHERE id = :job_id"
     )
-    .bindparams(STALE_BEFORE, JOB_ID, DUE_BY)
+    .bindparams(STALE_BEFORE, SILENT_BEFORE, JOB_ID, DUE_BY)
     .columns(*_t.c, column("exhausted", Boolean), column("not_due", Boolean))
 )
 
@@ -89,7 +90,7 @@ def claim_with(gates: tuple[GateSql, ...]) -> Any:
     FROM (VALUES (1)) AS one (x) LEFT JOIN claimed ON true
     """
         )
-        .bindparams(NOW, STALE_BEFORE, DUE_BY, JOB_ID)
+        .bindparams(NOW, STALE_BEFORE, SILENT_BEFORE, DUE_BY, JOB_ID)
         .columns(*_t.c)
     )
 
@@ -132,20 +133,21 @@ def complete_and_claim(settling: bool, gates: tuple[GateSql, ...] = ()) -> Any:
     FROM (VALUES (1)) AS one (x) LEFT JOIN claimed ON true
     """
         )
-        .bindparams(NOW, STALE_BEFORE, DUE_BY, DONE_ID, JOB_ID)
+        .bindparams(NOW, STALE_BEFORE, SILENT_BEFORE, DUE_BY, DONE_ID, JOB_ID)
         .columns(*_t.c, column("done_count", Integer))
     )
 
 
 # A batch's claims in one statement (a pool's `completion: batched`). The claim keeps each row's state from
-# before it (status, started_at), so a claim the batch does not use (a record deferred for lack of time) is
-# handed back as it was, its attempt not spent.
+# before it (status, started_at, heartbeat_at), so a claim the batch does not use (a record deferred for
+# lack of time) is handed back as it was, its attempt not spent.
 CLAIM_MANY = text(
     f"""
     UPDATE background_jobs AS t
     SET {TAKE_SQL}
     FROM (
-        SELECT id AS claimed_id, status AS previous_status, started_at AS previous_started_at
+        SELECT id AS claimed_id, status AS previous_status, started_at AS previous_started_at,
+               heartbeat_at AS previous_heartbeat_at
         FROM background_jobs
         JOIN unnest(CAST(:ids AS uuid[]), CAST(:types AS varchar[])) AS wanted (wanted_id, wanted_type)
           ON id = wanted_id AND type = wanted_type
@@ -153,6 +155,6 @@ CLAIM_MANY = text(
         FOR UPDATE OF background_jobs SKIP LOCKED
     ) AS before
     WHERE t.id = before.claimed_id
-    RETURNING t.*, before.previous_status, before.previous_started_at
+    RETURNING t.*, before.previous_status, before.previous_started_at, before.previous_heartbeat_at
     """
-).bindparams(NOW, STALE_BEFORE, DUE_BY)
+).bindparams(NOW, STALE_BEFORE, SILENT_BEFORE, DUE_BY)

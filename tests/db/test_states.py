@@ -13,25 +13,31 @@ from sqlalchemy import select, text
 
 from db import DB, JobStatus, get_job, utcnow
 from db.models import jobs_table
-from db.states import CLAIMABLE, DUE, EXHAUSTED, RETRYABLE, STATES
+from db.states import CLAIMABLE, DUE, EXHAUSTED, RETRYABLE, STALE, STATES
 from tests.support.factories import insert_job
 
 pytestmark = pytest.mark.integration
 
-CLOCKED = {DUE: ("due_by",), RETRYABLE: ("stale_before",), EXHAUSTED: ("stale_before",),
-           CLAIMABLE: ("due_by", "stale_before")}  # fmt: skip
+_STALE = ("stale_before", "silent_before")
+CLOCKED = {DUE: ("due_by",), STALE: _STALE, RETRYABLE: _STALE, EXHAUSTED: _STALE, CLAIMABLE: ("due_by", *_STALE)}
 
 
 def test_each_state_answers_the_same_as_sql_as_core_and_in_python(any_db: DB) -> None:
     now = utcnow()
-    clock = {"due_by": now + timedelta(seconds=2), "stale_before": now - timedelta(minutes=5)}
-    for status, attempts, run_at, started_at in itertools.product(
+    clock = {
+        "due_by": now + timedelta(seconds=2),
+        "stale_before": now - timedelta(minutes=5),
+        "silent_before": now - timedelta(seconds=30),
+    }
+    for status, attempts, run_at, started_at, heartbeat_at in itertools.product(
         JobStatus,
         (0, 2, 3),  # of max_attempts 3: unused, one left, spent
         (None, now - timedelta(minutes=1), now + timedelta(hours=1)),
         (None, now - timedelta(minutes=10), now),
+        (None, now - timedelta(minutes=1), now),  # never stamped, silent, alive
     ):
-        insert_job(any_db, status=status, attempts=attempts, max_attempts=3, run_at=run_at, started_at=started_at)
+        insert_job(any_db, status=status, attempts=attempts, max_attempts=3, run_at=run_at, started_at=started_at,
+                   heartbeat_at=heartbeat_at)  # fmt: skip
     with any_db.begin() as conn:
         ids = list(conn.execute(select(jobs_table.c.id)).scalars())
     jobs = [get_job(any_db, job_id) for job_id in ids]

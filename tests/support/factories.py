@@ -28,6 +28,7 @@ def insert_job(
     error: str | None = None,
     priority: str | None = None,
     traceparent: str | None = None,
+    heartbeat_at: datetime | None = None,
     id: uuid.UUID | None = None,
 ) -> Job:
     now = utcnow()
@@ -52,6 +53,7 @@ def insert_job(
                 error=error,
                 priority=priority,
                 traceparent=traceparent,
+                heartbeat_at=heartbeat_at,
             )
         )
     job = get_job(db, job_id)

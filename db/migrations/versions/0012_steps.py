@@ -1,4 +1,4 @@
-"""Durable steps, and a running job's progress.
+"""Durable steps, and a running job's progress and heartbeat.
 
 `job_steps`: one row per step a job's handler completed (`ctx.step`, db/steps.py), in the order it ran:
 its name, its result (JSON text, at most RESULT_MAX_BYTES) and the attempt that ran it. A later attempt, or
@@ -6,7 +6,8 @@ a later invocation of the same attempt (a job sliced across invocations), reads 
 running a completed step again. Deleting a job (pruning) deletes its steps.
 
 `progress` and `progress_message`: what the handler last reported (`ctx.progress`), for `jobstack show`,
-the console and the web app.
+the console and the web app. `heartbeat_at`: when the invocation holding the job last said it is alive (its
+claim, then worker/heartbeat.py): the stale-claim rule (db/states.py: STALE) reads it before the start time.
 
 Revision ID: 0012
 Revises: 0011
@@ -42,10 +43,12 @@ def upgrade() -> None:
     with op.batch_alter_table("background_jobs") as batch:
         batch.add_column(sa.Column("progress", sa.Float(), nullable=True))
         batch.add_column(sa.Column("progress_message", sa.String(255), nullable=True))
+        batch.add_column(sa.Column("heartbeat_at", models.UTCDateTime(), nullable=True))
 
 
 def downgrade() -> None:
     op.drop_table("job_steps")
     with op.batch_alter_table("background_jobs") as batch:
+        batch.drop_column("heartbeat_at")
         batch.drop_column("progress_message")
         batch.drop_column("progress")
