@@ -36,3 +36,10 @@ def stepped_handler(log: Path, *, die_in_step_two: bool = False) -> Callable[[Jo
         ctx.step("three", lambda: note("three"))
 
     return handler
+
+
+def long_running(_ctx: JobContext) -> None:
+    """A handler that outlives the test's patience: the test kills its process while it runs."""
+    import time
+
+    time.sleep(30)

@@ -1,0 +1,163 @@
+"""Heartbeats, through the worker's batch entry on PostgreSQL and moto's SQS, at a twentieth of the scale of
+"a 60 s handler with a 20 s visibility timeout": a 4 s handler, a 2 s visibility timeout, a 1 s beat.
+
+SQS's rule: a received message is hidden for the queue's visibility timeout, and ChangeMessageVisibility
+restarts that count from the call (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-visibility-timeout.html).
+So without a heartbeat the message of a job that runs longer than the timeout is delivered again while it
+runs; with one, it stays hidden until the batch ends, and a killed worker's message is back within the
+heartbeat's hold, its claim stale by then, however long the queue's own timeout."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from pydantic import BaseModel
+
+from cli.local.embedded import EmbeddedSqs, start_sqs
+from db import DB, JobStatus, Queue, get_job, publish
+from tests.support.esm import FakeLambdaContext, acknowledge, receive_event
+from tests.support.queues import queue_pair
+from tests.support.worker_support import job_type_for_test, make_config
+from worker.batch import process_batch
+from worker.config import HEARTBEAT_HOLD
+from worker.registry import JobContext
+from worker.runtime import Runtime
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+BEAT = timedelta(seconds=1)
+
+
+class Empty(BaseModel):
+    pass
+
+
+def _received_while(seconds: float, queue: Queue) -> list[str]:
+    """Every message another consumer could receive from `queue` in the next `seconds`."""
+    got: list[str] = []
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        messages = queue.client.receive_message(QueueUrl=queue.url, MaxNumberOfMessages=10).get("Messages", [])
+        got += [m["MessageId"] for m in messages]
+        time.sleep(0.25)
+    return got
+
+
+@pytest.mark.parametrize("heartbeat", [BEAT, None], ids=["with a heartbeat", "without"])
+def test_a_job_longer_than_the_visibility_timeout_is_never_delivered_twice_while_it_runs(
+    pg_url: str, pg_db: DB, sqs: Any, heartbeat: timedelta | None
+) -> None:
+    queue, dlq = queue_pair(sqs, f"hb-{heartbeat is None}", VisibilityTimeout="2")
+    runs: list[int] = []
+
+    def slow(ctx: JobContext) -> None:
+        runs.append(ctx.attempt)
+        time.sleep(4)
+
+    runtime = Runtime(make_config(pg_url, queue, dlq, heartbeat=heartbeat), db=pg_db, sqs=queue.client)
+    with job_type_for_test("slow", Empty, slow, max_attempts=3):
+        job = publish(pg_db, "slow", {}, queue=queue)
+        event = receive_event(queue)
+        worker = threading.Thread(
+            target=lambda: acknowledge(queue, event, process_batch(event, FakeLambdaContext(), runtime))
+        )
+        worker.start()
+        seen_meanwhile = _received_while(4.5, queue)
+        worker.join(10)
+    _close_heartbeat_db(runtime)
+    done = get_job(pg_db, job.id)
+    assert done is not None and done.status is JobStatus.COMPLETED and runs == [1]
+    if heartbeat is None:  # the control: SQS's own timeout hands the running job's message out again
+        assert seen_meanwhile, "the message should have come back after the 2 s visibility timeout"
+    else:
+        assert seen_meanwhile == [], "kept invisible while the job ran"
+        assert done.heartbeat_at is not None and done.started_at is not None
+        assert done.heartbeat_at > done.started_at, "stamped after its claim"
+
+
+def _close_heartbeat_db(runtime: Runtime) -> None:
+    """The heartbeat's own connection, made at its first stamp (the worker's is the test's `pg_db`)."""
+    if "heartbeat_db" in runtime.__dict__:
+        runtime.heartbeat_db.dispose()
+
+
+@pytest.fixture
+def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmbeddedSqs]:
+    """A moto server both this process and the killed worker's talk to."""
+    for name, value in {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    server = start_sqs()
+    yield server
+    server.stop()
+
+
+_KILLED_WHILE_RUNNING = """
+import json, sys, time
+from datetime import timedelta
+from pathlib import Path
+import boto3
+from tests.support.queues import Queue
+from tests.support.worker_support import job_type_for_test, make_config
+from tests.support.steps_jobs import Empty, long_running
+import worker.batch
+from worker.runtime import Runtime
+
+url, endpoint, queue_url, dlq_url, event_file = sys.argv[1:]
+sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
+queue, dlq = Queue(sqs, queue_url), Queue(sqs, dlq_url)
+config = make_config(url, queue, dlq, heartbeat=timedelta(seconds=1), stale_after=timedelta(seconds=60))
+with job_type_for_test("long-running", Empty, long_running, max_attempts=3):
+    event = json.loads(Path(event_file).read_text())
+    worker.batch.process_batch(event, None, Runtime(config, sqs=sqs))
+"""
+
+
+def test_a_killed_workers_job_is_recovered_within_the_heartbeats_hold_not_the_queues_timeout(
+    emulator: EmbeddedSqs, pg_url: str, pg_db: DB, tmp_path: Path
+) -> None:
+    endpoint = emulator.endpoint_url.replace("127.0.0.1", "localhost")
+    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
+    queue, dlq = queue_pair(sqs, "hb-killed", VisibilityTimeout="60")  # without a heartbeat: back in 60 s
+    finished: list[int] = []
+    with job_type_for_test("long-running", Empty, lambda ctx: finished.append(ctx.attempt), max_attempts=3):
+        job = publish(pg_db, "long-running", {}, queue=queue)
+        event = receive_event(queue)
+        event_file = tmp_path / "event.json"
+        event_file.write_text(json.dumps(event))
+        child = subprocess.Popen(
+            [sys.executable, "-c", _KILLED_WHILE_RUNNING, pg_url, endpoint, queue.url, dlq.url, str(event_file)],
+            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )  # fmt: skip
+        time.sleep(2.5)  # two beats: the message hidden for their hold, the claim stamped
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+        killed = time.monotonic()
+        running = get_job(pg_db, job.id)
+        assert running is not None and running.status is JobStatus.PROCESSING and running.heartbeat_at is not None
+
+        runtime = Runtime(
+            make_config(pg_url, queue, dlq, heartbeat=BEAT, stale_after=timedelta(seconds=60)), db=pg_db, sqs=sqs
+        )
+        again: dict[str, object] = {"Records": []}
+        while not again["Records"] and time.monotonic() - killed < 20:
+            again = receive_event(queue)
+        back_after = time.monotonic() - killed
+        assert again["Records"], "the killed worker's message came back"
+        acknowledge(queue, again, process_batch(again, FakeLambdaContext(), runtime))
+    _close_heartbeat_db(runtime)
+    assert back_after <= HEARTBEAT_HOLD * BEAT.total_seconds() + 1, f"back after {back_after:.1f} s"
+    done = get_job(pg_db, job.id)
+    assert done is not None and done.status is JobStatus.COMPLETED and done.attempts == 2 and finished == [2]
