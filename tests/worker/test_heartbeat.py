@@ -57,8 +57,10 @@ def _received_while(seconds: float, queue: Queue) -> list[str]:
 
 @pytest.mark.parametrize("heartbeat", [BEAT, None], ids=["with a heartbeat", "without"])
 def test_a_job_longer_than_the_visibility_timeout_is_never_delivered_twice_while_it_runs(
-    pg_url: str, pg_db: DB, sqs: Any, heartbeat: timedelta | None
+    any_db: DB, sqs: Any, heartbeat: timedelta | None
 ) -> None:
+    """On both databases: the local runner's SQLite stamps through a connection of its own to the same file."""
+    pg_db, pg_url = any_db, any_db.engine.url.render_as_string(hide_password=False)
     queue, dlq = queue_pair(sqs, f"hb-{heartbeat is None}", VisibilityTimeout="2")
     runs: list[int] = []
 

@@ -53,9 +53,16 @@ def test_a_job_failing_in_its_third_step_does_not_run_the_first_two_again(
 ) -> None:
     ran: list[str] = []
 
+    def noted(name: str, result: object) -> Callable[[], object]:
+        def step() -> object:
+            ran.append(name)
+            return result
+
+        return step
+
     def handler(ctx: JobContext) -> object:
-        charged = ctx.step("charge", lambda: ran.append("charge") or {"charged": 5})
-        page = ctx.step("render", lambda: ran.append("render") or ("page", 1))
+        charged = ctx.step("charge", noted("charge", {"charged": 5}))
+        page = ctx.step("render", noted("render", ("page", 1)))
 
         def send() -> list[Any]:
             ran.append("send")
@@ -191,7 +198,7 @@ def test_a_job_longer_than_one_invocation_continues_from_its_next_step_on_the_sa
             _deliver(queue, runtime, FakeLambdaContext(timeout_ms=1500))
     assert [n for n, _ in ran] == list(range(10)), "each step once, in order"
     assert len({i for _, i in ran}) >= 3, "across several invocations"
-    assert row.attempts == 1 and row.result == "done", "slices spend no attempt (max_attempts is 1)"
+    assert row is not None and row.attempts == 1 and row.result == "done", "slices spend no attempt (max is 1)"
 
 
 def _page(ran: list[tuple[int, int]], n: int, invocation: int) -> Callable[[], None]:
@@ -262,3 +269,17 @@ def test_the_decision_of_a_lost_step_is_a_duplicate(
         process_batch(receive_event(queue), FakeLambdaContext(), _runtime(pg_db, queue, dlq))
     other.dispose()
     assert seen == [Outcome.DUPLICATE] and journal(pg_db, job.id) == []
+
+
+def test_steps_in_a_transactional_handler_are_refused_in_one_line(pg_db: DB, queue: Queue, dlq: Queue) -> None:
+    def handler(ctx: JobContext) -> None:
+        ctx.step("a", lambda: None)
+
+    with job_type_for_test("tx-steps", Empty, handler, max_attempts=1, transactional=True):
+        job = publish(pg_db, "tx-steps", {}, queue=queue)
+        _deliver(queue, _runtime(pg_db, queue, dlq))
+    row = get_job(pg_db, job.id)
+    assert row is not None and row.status is JobStatus.FAILED
+    error = row.error or ""
+    assert "a transactional handler commits only when it returns" in error and "\n" not in error
+    assert journal(pg_db, job.id) == []
