@@ -127,10 +127,10 @@ def main() -> None:
     rows = []
     for kind in KINDS:
         verbs = ", ".join(f"{verb} {count / args.jobs:g}" for verb, count in sorted(statements[kind].items()))
-        extra = "" if kind == "plain" else (
-            f"{(statements_per_job[kind] - statements_per_job['plain']) / STEPS:.2f} | {(median[kind] - median['plain']) / STEPS:.3f} ms"
-        )  # fmt: skip
-        rows.append(f"| {kind} | {verbs} | {median[kind]:.2f} ms | {extra or '| '} |")
+        per_step = (statements_per_job[kind] - statements_per_job["plain"]) / STEPS
+        step_ms = (median[kind] - median["plain"]) / STEPS
+        extra = " | " if kind == "plain" else f"{per_step:.2f} | {step_ms:.3f} ms"
+        rows.append(f"| {kind} | {verbs} | {median[kind]:.2f} ms | {extra} |")
     body = f"""
 A job of {STEPS} no-op steps against a job with none, through the worker's batch entry (batches of 10) on real
 PostgreSQL (loopback), {args.jobs} jobs a kind, median of {args.rounds} interleaved rounds. A step's cost is

@@ -180,7 +180,7 @@ def test_a_transactional_step_whose_journal_write_fails_leaves_none_of_its_write
 def test_a_job_longer_than_one_invocation_continues_from_its_next_step_on_the_same_attempt(
     any_db: DB, queue: Queue, dlq: Queue
 ) -> None:
-    """Ten steps of 4 s under a 15 s deadline, at a tenth of the scale: 0.4 s steps, a 1.5 s function."""
+    """Ten steps of 4 s under a 15 s deadline, at a twentieth of the scale: 0.2 s steps, a 0.75 s function."""
     ran: list[tuple[int, int]] = []
     invocations = 0
 
@@ -189,13 +189,13 @@ def test_a_job_longer_than_one_invocation_continues_from_its_next_step_on_the_sa
             ctx.step(f"page-{n}", _page(ran, n, invocations))
         return "done"
 
-    runtime = _runtime(any_db, queue, dlq, min_time_left=timedelta(milliseconds=100))
+    runtime = _runtime(any_db, queue, dlq, min_time_left=timedelta(milliseconds=50))
     with job_type_for_test("long-report", Empty, handler, max_attempts=1):
         job = publish(any_db, "long-report", {}, queue=queue)
         while (row := get_job(any_db, job.id)) is not None and row.status is not JobStatus.COMPLETED:
             invocations += 1
             assert invocations <= 8, f"not finished after {invocations - 1} invocations: {row}"
-            _deliver(queue, runtime, FakeLambdaContext(timeout_ms=1500))
+            _deliver(queue, runtime, FakeLambdaContext(timeout_ms=750))
     assert [n for n, _ in ran] == list(range(10)), "each step once, in order"
     assert len({i for _, i in ran}) >= 3, "across several invocations"
     assert row is not None and row.attempts == 1 and row.result == "done", "slices spend no attempt (max is 1)"
@@ -203,7 +203,7 @@ def test_a_job_longer_than_one_invocation_continues_from_its_next_step_on_the_sa
 
 def _page(ran: list[tuple[int, int]], n: int, invocation: int) -> Callable[[], None]:
     def render() -> None:
-        time.sleep(0.4)
+        time.sleep(0.2)
         ran.append((n, invocation))
 
     return render
