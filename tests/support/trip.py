@@ -106,13 +106,13 @@ def _index(module: str) -> tuple[dict[str, Function], dict[str, tuple[str, str |
             for item in node.body:
                 if isinstance(item, ast.FunctionDef):
                     functions[f"{node.name}.{item.name}"] = Function(module, f"{node.name}.{item.name}", item)
-    for node in ast.walk(tree):  # a function's own imports too (a lazy import is still a call's way out)
-        if isinstance(node, ast.ImportFrom):
-            source = _absolute(package, node.module, node.level)
-            for alias in node.names:
+    for found in ast.walk(tree):  # a function's own imports too (a lazy import is still a call's way out)
+        if isinstance(found, ast.ImportFrom):
+            source = _absolute(package, found.module, found.level)
+            for alias in found.names:
                 imports.setdefault(alias.asname or alias.name, (source, alias.name))
-        elif isinstance(node, ast.Import):
-            for alias in node.names:
+        elif isinstance(found, ast.Import):
+            for alias in found.names:
                 imports.setdefault(alias.asname or alias.name.split(".")[0], (alias.name, None))
     return functions, imports, classes
 
