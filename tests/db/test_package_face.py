@@ -39,21 +39,18 @@ def test_every_public_name_resolves_to_the_object_its_module_defines() -> None:
         assert not isinstance(value, type(sys)), f"db.{name} is a module, not the name it exports"
 
 
-def test_a_submodule_imported_first_does_not_shadow_its_name() -> None:
-    """`db.publishing` is imported by the worker only when it sends released jobs: `from db import publish`
-    afterwards still gives the function (a module named like the function would have shadowed it)."""
+def test_the_worker_loads_none_of_it_and_a_submodule_imported_first_does_not_shadow_its_name() -> None:
+    """The worker's import loads none of what only publishers and operators use. Then `db.publishing`,
+    which the worker imports only when it sends released jobs: `from db import publish` afterwards still
+    gives the function (a module named like the function would have shadowed it)."""
     code = (
-        "import db.publishing, worker.handler; from db import publish, Queue; import sys;"
+        "import sys, worker.handler; print(sorted(m for m in sys.modules if m.startswith('db.')));"
+        "import db.publishing; from db import publish, Queue;"
         "assert callable(publish) and publish.__module__ == 'db.publishing', publish;"
         "print(sorted(m for m in ('db.admin', 'db.workflows') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['db.workflows']"  # publishing writes workflows; the admin queries stay out
-
-
-def test_the_worker_imports_none_of_what_only_publishers_and_operators_use() -> None:
-    code = "import worker.handler, sys; print(sorted(m for m in sys.modules if m.startswith('db.')))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    loaded = set(ast.literal_eval(out.stdout))
+    loaded, after = out.stdout.strip().splitlines()
     never = {"db.admin", "db.after_commit", "db.outbox", "db.preparation", "db.publishing", "db.workflows"}
-    assert not loaded & never, loaded & never
+    assert not set(ast.literal_eval(loaded)) & never, loaded
+    assert after == "['db.workflows']"  # publishing writes workflows; the admin queries stay out
