@@ -2,7 +2,8 @@
 
 Each record is read once (worker/record.py), decided (worker/processing.py), and its decision carried out
 at once through worker/transport.py (a dead letter, a fresh copy), so a FIFO group's hold sees what really
-happened. Once the last success is completed, the batch owes SQS and Lambda the rest:
+happened. While they run, the completion's heartbeat keeps the batch's messages invisible and its claims
+stamped (worker/completion.py). Once the last success is completed, the batch owes SQS and Lambda the rest:
 
 - Records returned to the queue are delayed by their backoff (ChangeMessageVisibility).
 - A returned record whose receive count has reached half of maxReceiveCount is replaced by a fresh copy
