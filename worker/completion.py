@@ -69,47 +69,85 @@ def _completing(held: Sequence[_Held]) -> Iterator[None]:
 
 
 class _Heartbeat:
-    """While a batch runs, every `heartbeat` (worker/config.py): its messages are kept invisible for
-    HEARTBEAT_HOLD beats more (ChangeMessageVisibility, far inside SQS's 12 hours from the first receive:
-    Lambda's 15 minutes), and the rows it claimed are stamped (db.lifecycle.stamp_heartbeats), so a
-    redelivery never takes over a job that is still running, however long its step, and a dead invocation's
-    messages come back, and its claims count as stale, within HEARTBEAT_HOLD beats rather than the function's
-    whole timeout. A thread of its own, with a connection of its own (`Runtime.heartbeat_db`): the handler
-    may hold the worker's connection for as long as it runs. A beat that fails is logged and the next one
-    tries again; a beat costs one ChangeMessageVisibilityBatch per ten records and one UPDATE."""
+    """One batch's heartbeat. Every `heartbeat` (worker/config.py) while the batch runs, its messages are kept
+    invisible for HEARTBEAT_HOLD beats more (ChangeMessageVisibility, far inside SQS's 12 hours from the
+    first receive: Lambda's 15 minutes), and the rows it claimed are stamped (db.lifecycle.stamp_heartbeats),
+    so a redelivery never takes over a job that is still running, however long its step, and a dead
+    invocation's messages come back, and its claims count as stale, within HEARTBEAT_HOLD beats rather than
+    the function's whole timeout. The first beat comes one interval after the batch started: a batch that
+    ends sooner (most) makes no call at all. A beat costs one ChangeMessageVisibilityBatch per ten records
+    and one UPDATE, through a connection of its own (`Runtime.heartbeat_db`: the handler may hold the
+    worker's connection for as long as it runs); one that fails is logged, and the next tries again."""
 
     def __init__(self, runtime: Runtime, records: Sequence[SqsRecord]) -> None:
         self.runtime, self.records = runtime, list(records)
         self.job_ids = [r.message.job_id for r in self.records if r.message is not None]
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._since = utcnow()
+        self.interval = runtime.config.heartbeat
+        self.since = utcnow()
+        self.next_beat = 0.0
+        self.beating = threading.Lock()  # held by a beat; its batch's end waits for it
+        self.ended = False
 
-    def start(self) -> None:
-        interval = self.runtime.config.heartbeat
-        if interval is None or not self.records or self._thread is not None:
-            return
-        self._since = utcnow()
-        self._thread = threading.Thread(target=self._run, args=(interval.total_seconds(),), daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-
-    def _run(self, interval: float) -> None:
-        """A beat every `interval`, the first one `interval` after the batch started: a batch that ends
-        sooner (most) makes no call at all."""
-        while not self._stop.wait(interval):
-            self._beat(int(interval) * HEARTBEAT_HOLD)
-
-    def _beat(self, hold_seconds: int) -> None:
+    def beat(self) -> None:
+        assert self.interval is not None
+        hold_seconds = int(self.interval.total_seconds()) * HEARTBEAT_HOLD
         change_visibility(self.runtime, [(record, hold_seconds) for record in self.records])
         try:
-            stamp_heartbeats(self.runtime.heartbeat_db, self.job_ids, since=self._since)
+            stamp_heartbeats(self.runtime.heartbeat_db, self.job_ids, since=self.since)
         except Exception as err:  # the next beat tries again; the stale window is several beats long
             log.warning("heartbeat not stamped", extra={"error": redact(f"{type(err).__name__}: {err}")})
+
+
+class _Beats:
+    """The process's one heartbeat thread, started at the first batch that needs it and kept: each batch
+    joins and leaves it (a lock and a signal each), instead of starting a thread of its own. It beats for
+    every batch running (the local runner runs several at once, one per invocation slot), each on its own
+    schedule."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._batches: set[_Heartbeat] = set()
+        self._changed = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def join(self, batch: _Heartbeat) -> None:
+        assert batch.interval is not None
+        batch.since, batch.next_beat = utcnow(), time.monotonic() + batch.interval.total_seconds()
+        with self._lock:
+            self._batches.add(batch)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="jobstack-heartbeat", daemon=True)
+                self._thread.start()
+        self._changed.set()
+
+    def leave(self, batch: _Heartbeat) -> None:
+        """After a beat in flight for `batch` is done: the batch then sets its records' final visibility,
+        which no late beat may override."""
+        with batch.beating:
+            batch.ended = True
+            with self._lock:
+                self._batches.discard(batch)
+        self._changed.set()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                due = min((b.next_beat for b in self._batches), default=None)
+            self._changed.wait(None if due is None else max(due - time.monotonic(), 0.0))
+            self._changed.clear()
+            now = time.monotonic()
+            with self._lock:
+                ready = [b for b in self._batches if b.next_beat <= now]
+            for batch in ready:
+                with batch.beating:
+                    if batch.ended:
+                        continue
+                    assert batch.interval is not None
+                    batch.next_beat = now + batch.interval.total_seconds()
+                    batch.beat()
+
+
+_BEATS = _Beats()
 
 
 class _Unconfirmed:
@@ -125,11 +163,15 @@ class _Unconfirmed:
     @contextmanager
     def kept_alive(self) -> Iterator[None]:
         """The batch's messages and claims kept alive (its heartbeat) while the block runs."""
-        self._heartbeat.start()
+        heartbeat = self._heartbeat
+        if heartbeat.interval is None or not heartbeat.records:
+            yield
+            return
+        _BEATS.join(heartbeat)
         try:
             yield
         finally:
-            self._heartbeat.stop()
+            _BEATS.leave(heartbeat)
 
     def final(self, decision: Decision) -> Decision:
         """`decision`, or what replaced it because its completion was not confirmed."""
