@@ -153,12 +153,12 @@ class _Context:
         return 600_000
 
 
-def _records(jobs: list[Any]) -> list[dict[str, Any]]:
+def _records(jobs: list[Any], job_type: str = "bench-noop") -> list[dict[str, Any]]:
     return [
         {
             "messageId": str(uuid.uuid4()),
             "receiptHandle": "r",
-            "body": f'{{"jobId":"{j.id}","type":"bench-noop","payload":{{}}}}',
+            "body": f'{{"jobId":"{j.id}","type":"{job_type}","payload":{{}}}}',
             "attributes": {"ApproximateReceiveCount": "1"},
             "messageAttributes": {},
             "eventSource": "aws:sqs",

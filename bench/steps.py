@@ -17,12 +17,11 @@ import os
 import statistics
 import sys
 import time
-import uuid
 from collections import Counter
-from typing import Any
 
 from pydantic import BaseModel
 
+from bench.cold_start import _Context, _records, _Sink
 from bench.report import write_section
 from bench.statements import count_statements
 from cli.scratch_database import scratch_database
@@ -57,29 +56,6 @@ def _register() -> None:
     def transactional(ctx: JobContext) -> None:
         for n in range(STEPS):
             ctx.step(f"step-{n}", lambda _conn: None, transactional=True)
-
-
-class _Sink:
-    def send_message_batch(self, **kwargs: Any) -> dict[str, Any]:
-        return {"Successful": [{"Id": e["Id"]} for e in kwargs["Entries"]], "Failed": []}
-
-
-class _Context:
-    def get_remaining_time_in_millis(self) -> int:
-        return 600_000
-
-
-def _records(jobs: list[Any], job_type: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "messageId": str(uuid.uuid4()),
-            "receiptHandle": "r",
-            "body": f'{{"jobId":"{j.id}","type":"{job_type}","payload":{{}}}}',
-            "attributes": {"ApproximateReceiveCount": "1"},
-            "messageAttributes": {},
-        }
-        for j in jobs
-    ]
 
 
 def _run(db: DB, runtime: Runtime, job_type: str, n: int) -> tuple[float, Counter[str]]:

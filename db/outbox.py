@@ -26,9 +26,16 @@ from sqlalchemy import Connection
 from .after_commit import is_session, send_after_commit
 from .clock import utcnow
 from .destinations import Destination, Queue
-from .exceptions import InvalidBatchItem, JobstackError
 from .models import Job, jobs_table
-from .preparation import JobOptions, JobRequest, Prepared, check_keys_within, check_same_payload, prepare, request_of
+from .preparation import (
+    JobOptions,
+    JobRequest,
+    Prepared,
+    check_keys_within,
+    check_same_payload,
+    prepare_all,
+    request_of,
+)
 from .rows import insert_ignoring_duplicates, write_rows
 from .workflows import enqueue_waiting
 
@@ -65,14 +72,7 @@ def enqueue_many(conn: Any, items: Iterable[JobRequest], *, queue: Destination |
     if any(r.after or r.on_failure is not None for r in requests):
         return enqueue_waiting(conn, requests, queue=queue)
     now = utcnow()
-    prepared: list[Prepared] = []
-    for index, request in enumerate(requests):
-        try:
-            prepared.append(prepare(request, (queue or _ANY_QUEUE).queue_for(request.type, request.priority), now=now))
-        except (JobstackError, ValueError) as err:
-            if len(requests) == 1:
-                raise
-            raise InvalidBatchItem(index, str(err)) from None
+    prepared = prepare_all(requests, queue or _ANY_QUEUE, now=now, own_error_for_one=True)
     if not prepared:
         return []
     check_keys_within(prepared)

@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 from typing import Any, TypedDict, Unpack
 
 from .clock import utcnow
-from .destinations import Queue
-from .exceptions import IdempotencyConflict, InvalidBatchItem, PayloadTooLarge
+from .destinations import Destination, Queue
+from .exceptions import IdempotencyConflict, InvalidBatchItem, JobstackError, PayloadTooLarge
 from .job_types import get_job_type
 from .message import JobMessage, message_size
 from .models import Job, JobStatus
@@ -165,6 +165,23 @@ def check_keys_within(prepared: Sequence[Prepared]) -> None:
                 "one key names one job",
             )
         seen.setdefault(key_of(p), (index, p))
+
+
+def prepare_all(
+    requests: Sequence[JobRequest], destination: Destination, *, now: datetime, own_error_for_one: bool = False
+) -> list[Prepared]:
+    """Every request prepared for its queue, in order, before anything is written: an invalid one rejects the
+    whole call with InvalidBatchItem naming its index (with `own_error_for_one`, a call of one request
+    raises that request's own error, as `enqueue` does)."""
+    prepared: list[Prepared] = []
+    for index, request in enumerate(requests):
+        try:
+            prepared.append(prepare(request, destination.queue_for(request.type, request.priority), now=now))
+        except (JobstackError, ValueError) as err:
+            if own_error_for_one and len(requests) == 1:
+                raise
+            raise InvalidBatchItem(index, str(err)) from None
+    return prepared
 
 
 def prepare(request: JobRequest, queue: Queue, *, now: datetime) -> Prepared:

@@ -19,7 +19,7 @@ from typing import Any, Unpack
 from .clock import utcnow
 from .destinations import Destination, Queue
 from .engine import DB
-from .exceptions import DatabaseUnavailable, InvalidBatchItem, JobstackError, PublishBatchError, PublishError
+from .exceptions import DatabaseUnavailable, InvalidBatchItem, PublishBatchError, PublishError
 from .models import Job, JobStatus
 from .preparation import (
     JobOptions,
@@ -30,6 +30,7 @@ from .preparation import (
     check_same_payload,
     delay_until,
     prepare,
+    prepare_all,
     request_of,
     unsent,
 )
@@ -137,12 +138,7 @@ def publish_many(db: DB, items: Iterable[JobRequest], *, queue: Destination) -> 
     if any(r.after or r.on_failure is not None for r in requests):
         return publish_waiting(db, requests, queue=queue)
     now = utcnow()
-    prepared: list[Prepared] = []
-    for index, request in enumerate(requests):
-        try:
-            prepared.append(prepare(request, queue.queue_for(request.type, request.priority), now=now))
-        except (JobstackError, ValueError) as err:
-            raise InvalidBatchItem(index, str(err)) from None
+    prepared = prepare_all(requests, queue, now=now)
     if not prepared:
         return []
 

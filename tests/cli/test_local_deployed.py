@@ -10,10 +10,11 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
-from cli.local.embedded import EmbeddedSqs, create_queues, start_sqs
+from cli.local.embedded import EmbeddedSqs, create_queues
 from cli.main import main
 from cli.target import stack_settings
 from db import DB, JobRequest, JobStatus, Queue, get_job, publish_many
+from tests.support.queues import moto_server
 
 pytestmark = pytest.mark.e2e
 
@@ -22,12 +23,8 @@ pytestmark = pytest.mark.e2e
 def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmbeddedSqs]:
     for name in ("DATABASE_URL", "QUEUE_URL", "DLQ_URL", "JOBS_ENV"):
         monkeypatch.delenv(name, raising=False)
-    for name, value in {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    server = start_sqs()
-    yield server
-    server.stop()
+    with moto_server(monkeypatch) as server:
+        yield server
 
 
 def test_jobs_local_works_the_deployed_queues_and_database(

@@ -4,8 +4,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import pytest
+
+from cli.local.embedded import EmbeddedSqs, start_sqs
 from db import Queue
 
 
@@ -29,3 +34,17 @@ def queue_pair(
         QueueName=name + suffix, Attributes={**fifo_attributes, **attributes, "RedrivePolicy": redrive}
     )["QueueUrl"]
     return Queue(sqs, url), Queue(sqs, dlq_url)
+
+
+@contextmanager
+def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmbeddedSqs]:
+    """A moto server on a free port, for what another process must reach too (a child worker, the CLI's own
+    clients): local credentials and region in this process's environment, stopped at the end."""
+    for name, value in {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    server = start_sqs()
+    try:
+        yield server
+    finally:
+        server.stop()

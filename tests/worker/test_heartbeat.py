@@ -25,10 +25,10 @@ import boto3
 import pytest
 from pydantic import BaseModel
 
-from cli.local.embedded import EmbeddedSqs, start_sqs
+from cli.local.embedded import EmbeddedSqs
 from db import DB, Job, JobStatus, Queue, get_job, publish
 from tests.support.esm import FakeLambdaContext, acknowledge, receive_event
-from tests.support.queues import queue_pair
+from tests.support.queues import moto_server, queue_pair
 from tests.support.worker_support import job_type_for_test, make_config
 from worker.batch import process_batch
 from worker.config import HEARTBEAT_HOLD
@@ -103,12 +103,8 @@ def _close_heartbeat_db(runtime: Runtime) -> None:
 @pytest.fixture
 def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmbeddedSqs]:
     """A moto server both this process and the killed worker's talk to."""
-    for name, value in {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    server = start_sqs()
-    yield server
-    server.stop()
+    with moto_server(monkeypatch) as server:
+        yield server
 
 
 _KILLED_WHILE_RUNNING = """
