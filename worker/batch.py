@@ -106,8 +106,7 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
     )
     send_released(runtime, [*completion.released, *(job_id for _, d in results for job_id in d.released)])
     for (_, final), duration_ms, trace in zip(results, durations, traces, strict=True):
-        _log_outcome(final, duration_ms, trace.fields)
-        trace.finish(final)
+        trace.report(final, duration_ms)
         metrics.record(final)
     metrics.flush()
     if database_down is not None:
@@ -138,26 +137,3 @@ def _database_problem(runtime: Runtime) -> str | None:
     except (DatabaseUnavailable, ConfigError) as err:
         return redact(str(err))
     return None
-
-
-def _log_outcome(decision: Decision, duration_ms: float, trace_fields: dict[str, str]) -> None:
-    fields: dict[str, Any] = {
-        "job_id": str(decision.job_id) if decision.job_id else None,
-        "type": decision.job_type,
-        "attempt": decision.attempt,
-        "message_id": decision.message_id,
-        "outcome": decision.outcome.value,
-        "duration_ms": round(duration_ms, 3),
-        **trace_fields,
-    }
-    if decision.queue_wait_ms is not None:
-        fields["queue_wait_ms"] = round(decision.queue_wait_ms, 3)
-    if decision.requeued:
-        fields["requeued"] = True
-    if decision.error:
-        fields["error"] = decision.error  # redacted where it was made (and the log filter masks any slip)
-    quiet = (Outcome.SUCCEEDED, Outcome.DUPLICATE, Outcome.CANCELLED, Outcome.SNOOZED, Outcome.THROTTLED)
-    level = logging.INFO if decision.outcome in quiet else logging.WARNING
-    if decision.outcome in (Outcome.UNAVAILABLE, Outcome.ERROR):
-        level = logging.ERROR
-    log.log(level, "job outcome", extra=fields)

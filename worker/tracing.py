@@ -31,6 +31,7 @@ from db.trace_context import TRACEPARENT_ATTRIBUTE, trace_id_of, valid_tracepare
 from worker.observability import LOGGER_NAME, BoundLogger
 from worker.outcomes import Decision, Outcome
 
+log = logging.getLogger(LOGGER_NAME)
 TRACER_NAME = "jobstack.worker"
 #: Lambda's per-invocation X-Ray trace header: Root=1-...;Parent=...;Sampled=1
 XRAY_TRACE_VARIABLE = "_X_AMZN_TRACE_ID"
@@ -105,6 +106,11 @@ class JobTrace:
             child.set_status(Status(StatusCode.ERROR, error))
         child.end(end_time=end_ns)
         self.mark_ended(end_ns)
+
+    def report(self, decision: Decision, duration_ms: float) -> None:
+        """What became of the record, once final: its `job outcome` log line, and the end of its span."""
+        log_outcome(decision, duration_ms, self.fields)
+        self.finish(decision)
 
     def finish(self, decision: Decision) -> None:
         """End the job's span with what became of the record."""
@@ -193,3 +199,27 @@ def _traceparent(attributes: Mapping[str, Mapping[str, Any]]) -> str | None:
     attribute = attributes.get(TRACEPARENT_ATTRIBUTE) or {}
     value = attribute.get("stringValue", attribute.get("StringValue"))
     return value if valid_traceparent(value) else None
+
+
+def log_outcome(decision: Decision, duration_ms: float, trace_fields: dict[str, str]) -> None:
+    """The record's one `job outcome` line: its job, attempt, outcome and error, with the trace's ids."""
+    fields: dict[str, Any] = {
+        "job_id": str(decision.job_id) if decision.job_id else None,
+        "type": decision.job_type,
+        "attempt": decision.attempt,
+        "message_id": decision.message_id,
+        "outcome": decision.outcome.value,
+        "duration_ms": round(duration_ms, 3),
+        **trace_fields,
+    }
+    if decision.queue_wait_ms is not None:
+        fields["queue_wait_ms"] = round(decision.queue_wait_ms, 3)
+    if decision.requeued:
+        fields["requeued"] = True
+    if decision.error:
+        fields["error"] = decision.error  # redacted where it was made (and the log filter masks any slip)
+    quiet = (Outcome.SUCCEEDED, Outcome.DUPLICATE, Outcome.CANCELLED, Outcome.SNOOZED, Outcome.THROTTLED)
+    level = logging.INFO if decision.outcome in quiet else logging.WARNING
+    if decision.outcome in (Outcome.UNAVAILABLE, Outcome.ERROR):
+        level = logging.ERROR
+    log.log(level, "job outcome", extra=fields)

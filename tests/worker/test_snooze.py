@@ -68,7 +68,7 @@ def test_a_snoozed_job_delivered_early_is_returned_unrun(
     calls.behaviour = snooze_first
     job = publish(pg_db, "count-calls", {}, queue=queue)
     seen: list[Decision] = []
-    monkeypatch.setattr("worker.batch._log_outcome", lambda decision, _ms, _trace: seen.append(decision))
+    monkeypatch.setattr("worker.tracing.log_outcome", lambda decision, _ms, _trace: seen.append(decision))
     _deliver(queue, runtime)
     snoozed = seen[-1]
     assert snoozed.outcome is Outcome.SNOOZED

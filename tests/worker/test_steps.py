@@ -263,7 +263,7 @@ def test_the_decision_of_a_lost_step_is_a_duplicate(
         ctx.step("a", taken_over)
 
     seen: list[Outcome] = []
-    monkeypatch.setattr("worker.batch._log_outcome", lambda decision, _ms, _fields: seen.append(decision.outcome))
+    monkeypatch.setattr("worker.tracing.log_outcome", lambda decision, _ms, _fields: seen.append(decision.outcome))
     with job_type_for_test("lost", Empty, handler, max_attempts=3):
         job = publish(pg_db, "lost", {}, queue=queue)
         process_batch(receive_event(queue), FakeLambdaContext(), _runtime(pg_db, queue, dlq))
