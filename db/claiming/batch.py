@@ -14,7 +14,7 @@ from ..clock import utcnow
 from ..engine import DB, statements
 from ..models import Job, JobStatus, jobs_table
 from .params import clock
-from .statements import CLAIM_MANY
+from .statements import CLAIM_MANY, claimed_job
 
 _t = jobs_table
 
@@ -48,7 +48,9 @@ def claim_many(
     with statements(db) as conn:
         rows = conn.execute(CLAIM_MANY, params).all()
     return {
-        row.id: HeldClaim(Job.from_row(row), row.previous_status, row.previous_started_at, row.previous_heartbeat_at)
+        row.id: HeldClaim(
+            claimed_job(row, now), row.previous_status, row.previous_started_at, row.previous_heartbeat_at
+        )
         for row in rows
     }
 

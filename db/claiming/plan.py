@@ -98,12 +98,12 @@ class ClaimPlan:
         if riding:
             row = conn.execute(sql.claim_with(riding), params).one()
             if row.id is not None:
-                return Claim(ClaimOutcome.CLAIMED, Job.from_row(row))
+                return Claim(ClaimOutcome.CLAIMED, sql.claimed_job(row, now))
             return self._why_not(conn, job_id, now, row)
         statement = sql.CLAIM if self.job_type is None else sql.CLAIM_OF_TYPE
         taken = conn.execute(statement, params).first()
         if taken is not None:
-            return Claim(ClaimOutcome.CLAIMED, Job.from_row(taken))
+            return Claim(ClaimOutcome.CLAIMED, sql.claimed_job(taken, now))
         return self._why_not(conn, job_id, now)
 
     def complete_and_claim(
@@ -131,7 +131,7 @@ class ClaimPlan:
         statement = sql.complete_and_claim(dependents, self._gates_riding(dialect_of(db)))
         with statements(db) as conn:
             row = conn.execute(statement, params).one()
-            claim = Claim(ClaimOutcome.CLAIMED, Job.from_row(row)) if row.id is not None else None
+            claim = Claim(ClaimOutcome.CLAIMED, sql.claimed_job(row, now)) if row.id is not None else None
             claim = claim or self._why_not(conn, job_id, now, row)
         # After the connection is back: any settling is its own transaction, on a connection of its own.
         return finished_from_row(db, row, dependents, now), claim

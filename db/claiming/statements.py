@@ -11,13 +11,14 @@ first time a plan asks for them and kept (`functools.cache`).
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cache
 from typing import Any
 
 from sqlalchemy import Boolean, Integer, column, text, update
 
 from ..dependencies import settled_columns, settling_ctes
-from ..models import JobStatus, jobs_table
+from ..models import Job, JobStatus, jobs_table
 from ..states import CLAIMABLE, DUE, EXHAUSTED
 from .gate import GateSql
 from .params import DONE_ID, DUE_BY, JOB_ID, JOB_TYPE, NOW, SILENT_BEFORE, STALE_BEFORE
@@ -30,6 +31,28 @@ TAKE_SQL = (
     f"status = '{JobStatus.PROCESSING.value}', attempts = attempts + 1, started_at = :now, completed_at = NULL, "
     "updated_at = :now, heartbeat_at = :now"
 )
+#: The columns a claim sets to what it knows (TAKE_SQL): the claimed job's are filled in by `claimed_job`, not
+#: sent back. A claim returns only the rest: each column a result carries costs the driver and the database on
+#: every claim (psycopg describes every column of every statement's result).
+SET_BY_CLAIM = ("status", "started_at", "completed_at", "updated_at", "heartbeat_at")
+CLAIMED = [c for c in _t.c if c.name not in SET_BY_CLAIM]
+_CLAIMED_NAMES = [c.name for c in CLAIMED]
+_CLAIMED_SQL = ", ".join(_CLAIMED_NAMES)
+
+
+def claimed_job(row: Any, now: datetime) -> Job:
+    """The job a claim took: the row's own columns as the claim returned them, and what TAKE_SQL set at `now`."""
+    m = row._mapping
+    return Job(
+        **{name: m[name] for name in _CLAIMED_NAMES},
+        status=JobStatus.PROCESSING,
+        started_at=now,
+        completed_at=None,
+        updated_at=now,
+        heartbeat_at=now,
+    )
+
+
 #: The delivery's job, of its type, is claimable now: what a riding gate makes its work depend on.
 _JOB_CLAIMABLE_SQL = (
     f"EXISTS (SELECT 1 FROM background_jobs WHERE id = :job_id AND type = :job_type AND {_CLAIMABLE_SQL})"
@@ -47,7 +70,7 @@ CLAIM = (
         updated_at=NOW,
         heartbeat_at=NOW,
     )
-    .returning(*_t.c)
+    .returning(*CLAIMED)
 )
 CLAIM_OF_TYPE = CLAIM.where(_t.c.type == JOB_TYPE)
 
@@ -84,14 +107,14 @@ def claim_with(gates: tuple[GateSql, ...]) -> Any:
     WITH {ctes.removeprefix(", ")}, claimed AS (
         UPDATE background_jobs SET {TAKE_SQL}
         WHERE id = :job_id AND type = :job_type AND {_CLAIMABLE_SQL}{conditions}
-        RETURNING *
+        RETURNING {_CLAIMED_SQL}
     )
-    SELECT {", ".join(f"claimed.{c.name}" for c in _t.c)}{verdicts}
+    SELECT {", ".join(f"claimed.{name}" for name in _CLAIMED_NAMES)}{verdicts}
     FROM (VALUES (1)) AS one (x) LEFT JOIN claimed ON true
     """
         )
         .bindparams(NOW, STALE_BEFORE, SILENT_BEFORE, DUE_BY, JOB_ID)
-        .columns(*_t.c)
+        .columns(*CLAIMED)
     )
 
 
@@ -126,15 +149,15 @@ def complete_and_claim(settling: bool, gates: tuple[GateSql, ...] = ()) -> Any:
         SET {TAKE_SQL}
         WHERE id = (SELECT id FROM background_jobs WHERE id = :job_id FOR UPDATE SKIP LOCKED)
           AND type = :job_type AND {_CLAIMABLE_SQL}{conditions}
-        RETURNING *
+        RETURNING {_CLAIMED_SQL}
     )
-    SELECT {", ".join(f"claimed.{c.name}" for c in _t.c)}, (SELECT count(*) FROM done) AS done_count,
+    SELECT {", ".join(f"claimed.{name}" for name in _CLAIMED_NAMES)}, (SELECT count(*) FROM done) AS done_count,
         {settled_columns(settling)}{verdicts}
     FROM (VALUES (1)) AS one (x) LEFT JOIN claimed ON true
     """
         )
         .bindparams(NOW, STALE_BEFORE, SILENT_BEFORE, DUE_BY, DONE_ID, JOB_ID)
-        .columns(*_t.c, column("done_count", Integer))
+        .columns(*CLAIMED, column("done_count", Integer))
     )
 
 
@@ -155,6 +178,7 @@ CLAIM_MANY = text(
         FOR UPDATE OF background_jobs SKIP LOCKED
     ) AS before
     WHERE t.id = before.claimed_id
-    RETURNING t.*, before.previous_status, before.previous_started_at, before.previous_heartbeat_at
+    RETURNING {", ".join(f"t.{name}" for name in _CLAIMED_NAMES)}, before.previous_status,
+        before.previous_started_at, before.previous_heartbeat_at
     """
 ).bindparams(NOW, STALE_BEFORE, SILENT_BEFORE, DUE_BY)
