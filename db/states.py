@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import ColumnElement, and_, false, func, or_
 from sqlalchemy.sql.expression import FromClause
 
 from .models import JobStatus, jobs_table
@@ -101,23 +101,23 @@ DUE = State(
 
 #: Processing, and the invocation holding it looks dead: silent since before :silent_before (the heartbeat its
 #: claim and then worker/heartbeat.py stamp), or, never stamped (a claim by a worker from before heartbeats),
-#: started before :stale_before. Never NULL: the heartbeat's absence is tested, not compared.
+#: started before :stale_before. Never NULL (the last `false`). One COALESCE rather than two guarded branches:
+#: the claim statements are planned anew on every call behind a pooler, and the planner estimates every
+#: comparison of every branch (docs/benchmarks.md, side by side).
 STALE = State(
     "stale",
-    f"{{a}}status = '{_PROCESSING}' AND (({{a}}heartbeat_at IS NULL AND {{a}}started_at < :stale_before)"
-    " OR ({a}heartbeat_at IS NOT NULL AND {a}heartbeat_at < :silent_before))",
+    f"{{a}}status = '{_PROCESSING}' AND COALESCE({{a}}heartbeat_at < :silent_before, "
+    "{a}started_at < :stale_before, false)",
     lambda c, stale_before, silent_before: and_(
         c.status == _PROCESSING,
-        or_(
-            and_(c.heartbeat_at.is_(None), c.started_at < stale_before),
-            and_(c.heartbeat_at.is_not(None), c.heartbeat_at < silent_before),
-        ),
+        func.coalesce(c.heartbeat_at < silent_before, c.started_at < stale_before, false()),
     ),
     lambda job, stale_before, silent_before: (
         _status(job) == _PROCESSING
         and (
-            (job.heartbeat_at is None and job.started_at is not None and job.started_at < stale_before)
-            or (job.heartbeat_at is not None and job.heartbeat_at < silent_before)
+            job.heartbeat_at < silent_before
+            if job.heartbeat_at is not None
+            else job.started_at is not None and job.started_at < stale_before
         )
     ),
 )

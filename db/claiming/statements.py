@@ -53,10 +53,13 @@ def claimed_job(row: Any, now: datetime) -> Job:
     )
 
 
-#: The delivery's job, of its type, is claimable now: what a riding gate makes its work depend on.
-_JOB_CLAIMABLE_SQL = (
-    f"EXISTS (SELECT 1 FROM background_jobs WHERE id = :job_id AND type = :job_type AND {_CLAIMABLE_SQL})"
+#: The delivery's job, of its type, is claimable now: what a riding gate makes its work depend on. Read once, in
+#: a CTE of its own, which every gate and verdict reads (the statement is planned anew on every call behind a
+#: pooler: each copy of the rule written out was planned again).
+_JOB_CLAIMABLE_CTE = (
+    f", claimable_job AS (SELECT 1 FROM background_jobs WHERE id = :job_id AND type = :job_type AND {_CLAIMABLE_SQL})"
 )
+_JOB_CLAIMABLE_SQL = "EXISTS (SELECT 1 FROM claimable_job)"
 
 #: The claim with no gate riding on it: one UPDATE, the row back if it took.
 CLAIM = (
@@ -90,7 +93,7 @@ def _with(gates: tuple[GateSql, ...]) -> tuple[str, str, str]:
     """The gates' CTEs (each led by a comma), their conditions on the claim, and their verdict columns."""
     rendered = [gate.render(_JOB_CLAIMABLE_SQL) for gate in gates]
     return (
-        "".join(f", {g.cte}" for g in rendered),
+        (_JOB_CLAIMABLE_CTE if gates else "") + "".join(f", {g.cte}" for g in rendered),
         "".join(g.condition for g in rendered),
         "".join(g.verdict for g in rendered),
     )

@@ -64,8 +64,8 @@ def test_the_claim_rule_reads_as_one_sentence() -> None:
     """What a reviewer reads when the claim's statement is printed (lifecycle's statements embed it)."""
     assert CLAIMABLE.sql() == (
         "((status = 'pending' AND (run_at IS NULL OR run_at <= :due_by)) OR ((status = 'failed' OR (status = "
-        "'processing' AND ((heartbeat_at IS NULL AND started_at < :stale_before) OR (heartbeat_at IS NOT NULL "
-        "AND heartbeat_at < :silent_before)))) AND attempts < max_attempts))"
+        "'processing' AND COALESCE(heartbeat_at < :silent_before, started_at < :stale_before, false))) AND "
+        "attempts < max_attempts))"
     )
     assert isinstance(CLAIMABLE, State)
 
