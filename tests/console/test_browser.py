@@ -11,6 +11,7 @@ import json
 import re
 import threading
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from sqlalchemy import text
 from cli.console.server import ConsoleServer
 from cli.console.worker_presence import LocalWorker
 from cli.target import Target
-from db import DB, JobRequest, JobStatus, Queue, get_job, publish, publish_group, utcnow
+from db import DB, Job, JobRequest, JobStatus, Queue, get_job, publish, publish_group, utcnow
 from tests.support import esm
 from tests.support.console import CHROMIUM_ARGS, SCREENSHOTS, chromium_path, flag_target, running_console
 from tests.support.esm import drain
@@ -86,11 +87,15 @@ def _seed(db: DB) -> dict[str, Any]:
     failed = insert_job(db, type="test-echo", status=JobStatus.FAILED, attempts=3, max_attempts=3,
                         payload={"to": "ada@example.com"}, error="EchoFailure: smtp said no")  # fmt: skip
     pending = [insert_job(db, type="count-calls") for _ in range(4)]
-    done = [
-        insert_job(db, type="test-echo", status=JobStatus.COMPLETED, attempts=1, started_at=now, completed_at=now)
-        for _ in range(6)
-    ]
+    # One last change for all six (the chart's bucket): inserted a minute's edge apart, they drew two bars.
+    done = [_completed(db, now) for _ in range(6)]
     return {"failed": failed, "pending": pending, "done": done}
+
+
+def _completed(db: DB, at: datetime) -> Job:
+    return insert_job(
+        db, type="test-echo", status=JobStatus.COMPLETED, attempts=1, started_at=at, completed_at=at, updated_at=at
+    )
 
 
 def test_the_overview_shows_the_databases_numbers(console: ConsoleServer, page: Page, pg_db: DB) -> None:
