@@ -19,7 +19,7 @@ from db import DB, JobStatus, Queue, create_db, get_job, publish, utcnow
 from db.relay import prune_jobs
 from db.steps import journal, record_step
 from tests.support.esm import FakeLambdaContext, acknowledge, receive_event
-from tests.support.worker_support import job_type_for_test, make_config
+from tests.support.worker_support import fifo_pair, job_type_for_test, make_config
 from worker.batch import process_batch
 from worker.contract import BATCHED, PER_JOB
 from worker.outcomes import Outcome
@@ -283,3 +283,44 @@ def test_steps_in_a_transactional_handler_are_refused_in_one_line(pg_db: DB, que
     error = row.error or ""
     assert "a transactional handler commits only when it returns" in error and "\n" not in error
     assert journal(pg_db, job.id) == []
+
+
+def test_a_sliced_job_on_a_fifo_queue_keeps_its_group_waiting_until_it_completes(pg_db: DB, sqs: Any) -> None:
+    """A slice returns its message unfinished. On a FIFO queue the next message of its group must not run in
+    between: SQS delivers no more of a group while one of its messages is in flight (SQS Developer Guide, "FIFO
+    queue delivery logic"), and the batch holds back the rest of a group after a record it returns."""
+    queue, dlq = fifo_pair(sqs, "sliced")
+    order: list[str] = []
+
+    def long_one(ctx: JobContext) -> None:
+        for n in range(5):
+            ctx.step(f"part-{n}", _part(order, n))
+
+    def next_one(_ctx: JobContext) -> None:
+        order.append("next")
+
+    runtime = _runtime(pg_db, queue, dlq, min_time_left=timedelta(milliseconds=50))
+    with (
+        job_type_for_test("sliced-long", Empty, long_one, max_attempts=1),
+        job_type_for_test("sliced-next", Empty, next_one, max_attempts=1),
+    ):
+        first = publish(pg_db, "sliced-long", {}, queue=queue, ordering_key="customer-7")
+        second = publish(pg_db, "sliced-next", {}, queue=queue, ordering_key="customer-7")
+        invocations = 0
+        while any(
+            (row := get_job(pg_db, j.id)) is None or row.status is not JobStatus.COMPLETED for j in (first, second)
+        ):
+            invocations += 1
+            assert invocations <= 10, f"not finished after {invocations - 1} invocations: {order}"
+            _deliver(queue, runtime, FakeLambdaContext(timeout_ms=550))
+    assert order == [*(f"long {n}" for n in range(5)), "next"], "the group's next job ran only after the sliced one"
+    assert invocations >= 3, "the long job was sliced"
+    assert (get_job(pg_db, first.id) or first).attempts == 1, "slices spend no attempt"
+
+
+def _part(order: list[str], n: int) -> Callable[[], None]:
+    def run() -> None:
+        time.sleep(0.2)
+        order.append(f"long {n}")
+
+    return run
