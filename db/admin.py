@@ -18,6 +18,7 @@ from .clock import utcnow
 from .dependencies import settle
 from .engine import DB, statements
 from .models import Job, JobStatus, jobs_table
+from .payload_search import PayloadContains, payload_document
 from .relay import JobTypes
 from .states import FAILED_FOR_GOOD, FINISHED
 
@@ -64,6 +65,9 @@ class JobFilter:
     id_prefix: str | None = None
     #: A group's or chain's jobs (`jobstack list --group ID`): the partial workflow_id index.
     workflow_id: UUID | None = None
+    #: Jobs whose payload contains this JSON object (canonical text from db/payload_search.py's
+    #: `payload_document`): the GIN index of migration 0013 on PostgreSQL.
+    payload: str | None = None
 
     def clauses(self) -> list[ColumnElement[bool]]:
         where: list[ColumnElement[bool]] = []
@@ -88,6 +92,8 @@ class JobFilter:
             where.append(_t.c.id.between(low, high))
         if self.workflow_id is not None:
             where.append(_t.c.workflow_id == self.workflow_id)
+        if self.payload is not None:
+            where.append(PayloadContains(_t.c.payload, payload_document(self.payload)))
         return where
 
 

@@ -10,11 +10,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sqlalchemy import Connection
+
 from .engine import DB, create_db
 from .exceptions import JobstackError
+from .outages import translate_errors
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -33,11 +38,21 @@ def _config() -> Config:
     return config
 
 
+@contextmanager
+def _connection(db: DB) -> Iterator[Connection]:
+    """A connection with no transaction of ours: alembic's own (env.py) holds every revision, and a revision
+    may step out of it (`autocommit_block`: 0013 builds its index CONCURRENTLY, which no transaction may
+    hold). Errors are translated to one line as `DB.begin`'s are."""
+    with translate_errors(db.tls_hint), db.engine.connect() as conn:
+        yield conn
+        conn.commit()
+
+
 def upgrade(db: DB, revision: str = "head") -> None:
     from alembic import command
 
     config = _config()
-    with db.begin() as conn:
+    with _connection(db) as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
 
@@ -46,7 +61,7 @@ def downgrade(db: DB, revision: str) -> None:
     from alembic import command
 
     config = _config()
-    with db.begin() as conn:
+    with _connection(db) as conn:
         config.attributes["connection"] = conn
         command.downgrade(config, revision)
 
