@@ -77,3 +77,13 @@ def positive(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError(f"{value} must be at least 1")
     return number
+
+
+def payload_search_type(value: str) -> str:
+    """`customer_id=4711` pairs or a JSON object: the canonical search document (db/payload_search.py)."""
+    from db.payload_search import search_document
+
+    try:
+        return search_document(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None

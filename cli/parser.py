@@ -10,7 +10,15 @@ import argparse
 from pathlib import Path
 from typing import Any, NoReturn
 
-from cli.argument_types import duration_type, job_id_or_prefix, milliseconds, positive, since_type, uuid_type
+from cli.argument_types import (
+    duration_type,
+    job_id_or_prefix,
+    milliseconds,
+    payload_search_type,
+    positive,
+    since_type,
+    uuid_type,
+)
 from cli.dead_letter_kinds import ALL_KINDS, JOB_STATUSES, NEVER_SUCCEED
 from cli.errors import USAGE
 from cli.job_options import add_option_flags
@@ -108,6 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--type")
     p.add_argument("--group", type=uuid_type, metavar="ID", help="the jobs of one group or chain (its workflow id)")
     p.add_argument("--since", type=since_type, help="30m, 2h, 7d, or an ISO time")
+    p.add_argument(
+        "--payload",
+        type=payload_search_type,
+        metavar="SEARCH",
+        help="jobs whose payload contains this: customer_id=4711 (address.city=Oslo for a nested key), or JSON",
+    )
     p.add_argument("--limit", type=positive, default=50)
 
     p = command("stats", "counts by status and type, queue depth, in-flight, DLQ depth, worker state")

@@ -178,10 +178,15 @@ def list_jobs(
     since: datetime | None = None,
     limit: int = 100,
     workflow_id: UUID | None = None,
+    payload: str | None = None,
 ) -> list[Job]:
-    """Newest first: the first page of `page_jobs`."""
+    """Newest first: the first page of `page_jobs`. `payload`: a search document (db/payload_search.py)."""
     which = JobFilter(
-        status=JobStatus(status) if status is not None else None, type=type, created_from=since, workflow_id=workflow_id
+        status=JobStatus(status) if status is not None else None,
+        type=type,
+        created_from=since,
+        workflow_id=workflow_id,
+        payload=payload,
     )
     return page_jobs(db, which, limit=limit).jobs
 

@@ -56,6 +56,38 @@ def _check(value: Any, in_list: bool = False) -> None:
             _check(item, in_list=True)
 
 
+def search_document(text: str) -> str:
+    """What an operator types, as a search document: a JSON object, or `key=value` pairs separated by commas
+    (`customer_id=4711, address.city=Oslo`: a dotted key names a nested one; a value is JSON if it reads as
+    JSON, 4711 or true, and text otherwise). ValueError, one line, for anything else."""
+    text = text.strip()
+    if text.startswith("{"):
+        return payload_document(text)
+    document: dict[str, Any] = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        key, equals, value = pair.partition("=")
+        path = [part.strip() for part in key.split(".")]
+        if not equals or not all(path):
+            raise ValueError(f"payload search {pair[:40]!r} is not key=value: give customer_id=4711, or a JSON object")
+        place = document
+        for part in path[:-1]:
+            inner = place.setdefault(part, {})
+            if not isinstance(inner, dict):
+                raise ValueError(f"payload search names {part!r} both as a value and as an object")
+            place = inner
+        place[path[-1]] = _value(value.strip())
+    if not document:
+        raise ValueError(f"payload search is empty: give customer_id=4711, or a JSON object like {_EXAMPLE}")
+    return payload_document(json.dumps(document))
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
 class PayloadContains(ColumnElement[bool]):
     """`column` (a jobs table's payload) contains `document` (canonical JSON, from `payload_document`)."""
 

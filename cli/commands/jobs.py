@@ -130,7 +130,13 @@ def _plain_job(job: Job) -> dict[str, Any]:
 
 def cmd_list(args: argparse.Namespace, target: Target) -> int:
     jobs = list_jobs(
-        target.db, status=args.status, type=args.type, since=args.since, limit=args.limit, workflow_id=args.group
+        target.db,
+        status=args.status,
+        type=args.type,
+        since=args.since,
+        limit=args.limit,
+        workflow_id=args.group,
+        payload=args.payload,
     )
     if args.json:
         emit_json(jobs)

@@ -134,6 +134,24 @@ def test_show_and_list(jobs: Jobs, pg_db: DB) -> None:
     assert table.splitlines()[0].split()[:3] == ["ID", "TYPE", "STATUS"]
 
 
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_list_by_payload_finds_one_customers_jobs(jobs: Jobs, database: str, request: pytest.FixtureRequest) -> None:
+    db: DB = request.getfixturevalue("pg_db" if database == "postgresql" else "sqlite_db")
+    url = db.engine.url.render_as_string(hide_password=False)
+    theirs = [insert_job(db, payload={"customer_id": 4711, "address": {"city": c}}) for c in ("Oslo", "Bergen")]
+    insert_job(db, payload={"customer_id": "4711"})
+    insert_job(db, payload={"customer_id": 42, "address": {"city": "Oslo"}})
+
+    def found(search: str) -> set[str]:
+        listed = jobs("list", "--payload", search, "--json", "--database-url", url, connect=False)
+        return {j["id"] for j in json.loads(listed.out)}
+
+    assert found("customer_id=4711") == {str(j.id) for j in theirs}
+    assert found('{"customer_id": 4711}') == {str(j.id) for j in theirs}
+    assert found("customer_id=4711, address.city=Oslo") == {str(theirs[0].id)}
+    assert found("customer_id=nobody") == set()
+
+
 def test_stats_counts_jobs_and_queues(jobs: Jobs, pg_db: DB, queue: Queue, dlq: Queue) -> None:
     publish(pg_db, "test-echo", {}, queue=queue)
     insert_job(pg_db, status=JobStatus.FAILED)
@@ -455,6 +473,14 @@ def test_prune_with_a_bad_age_is_bad_usage_in_one_line(capsys: pytest.CaptureFix
             "error: jobstack publish: argument --in: expected one argument (a value that",
         ),
         (["publish", "t", "--in=-3h"], "error: jobstack publish: argument --in: '-3h': a duration is never negative"),
+        (
+            ["list", "--payload", "customer_id"],
+            "error: jobstack list: argument --payload: payload search 'customer_id' is not key=value",
+        ),
+        (
+            ["list", "--payload", "{customer_id: 1}"],
+            "error: jobstack list: argument --payload: payload search is not JSON (Expecting property name",
+        ),
     ],
 )
 def test_every_usage_error_is_one_line(argv: list[str], line: str, capsys: pytest.CaptureFixture[str]) -> None:

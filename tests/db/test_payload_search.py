@@ -76,7 +76,7 @@ def test_a_search_narrows_with_the_other_filters_and_counts(seeded: DB) -> None:
     ],
 )
 def test_what_cannot_be_searched_is_refused_in_one_line(search: str, says: str) -> None:
-    with pytest.raises(ValueError) as refused:
+    with pytest.raises(ValueError, match="payload search") as refused:
         payload_document(search)
     assert str(refused.value).startswith(says) and "\n" not in str(refused.value)
 
