@@ -14,15 +14,16 @@ from cli.console.context import BadInput
 from cli.console.sources import Sources
 from db import JobStatus
 from db.admin import JobFilter
+from db.payload_search import search_document
 
-_FILTER_FIELDS = ("status", "type", "pool", "from", "to", "key", "id")
+_FILTER_FIELDS = ("status", "type", "pool", "from", "to", "key", "id", "group", "payload")
 
 
 def filter_from(args: Any, sources: Sources) -> tuple[JobFilter, dict[str, str]]:
     """The list's filter from query parameters, and the parameters that made it (for links)."""
     shown = {
         k: args[k].strip()
-        for k in ("status", "type", "pool", "from", "to", "key", "id", "group")
+        for k in _FILTER_FIELDS
         if args.get(k, "").strip()
     }
     status = shown.get("status")
@@ -47,6 +48,7 @@ def filter_from(args: Any, sources: Sources) -> tuple[JobFilter, dict[str, str]]
             idempotency_key=shown.get("key"),
             id_prefix=shown.get("id"),
             workflow_id=UUID(shown["group"]) if "group" in shown else None,
+            payload=search_document(shown["payload"]) if "payload" in shown else None,
         )
         which.clauses()  # an id prefix that is not hex is said now, as a 400
     except ValueError as err:

@@ -139,6 +139,38 @@ def test_filtering_the_job_list(console: ConsoleServer, page: Page, pg_db: DB) -
     expect(page.locator("#error-message")).to_contain_text("is not the start of a job id")
 
 
+def test_a_payload_search_finds_one_customers_two_jobs_among_ten_thousand_and_acts_on_them_alone(
+    console: ConsoleServer, page: Page, pg_db: DB
+) -> None:
+    with pg_db.begin() as conn:  # 10,000 jobs of other customers, in one statement
+        conn.execute(
+            text(
+                "INSERT INTO background_jobs (id, type, payload, status, attempts, max_attempts, created_at, "
+                "updated_at) SELECT gen_random_uuid(), 'test-echo', jsonb_build_object('customer_id', n), 'pending', "
+                "0, 5, now(), now() FROM generate_series(1, 10000) AS n WHERE n <> 4711"
+            )
+        )
+    theirs = {insert_job(pg_db, payload={"customer_id": 4711, "order": n}).id for n in (1, 2)}
+    insert_job(pg_db, payload={"customer_id": "4711"})  # the text "4711" is another customer's id
+    page.goto(console.url)
+    page.get_by_role("link", name="Jobs", exact=True).click()
+    page.fill('input[name="payload"]', "customer_id=4711")
+    page.get_by_role("button", name="Filter").click()
+    rows = page.locator("#jobs-table tbody tr")
+    expect(rows).to_have_count(2)
+    assert {r.get_attribute("data-job") for r in rows.all()} == {str(i) for i in theirs}
+    shot(page, "jobs-payload-search")
+    page.get_by_role("link", name="Cancel these…").click()  # a bulk action reads the same filter
+    expect(page.locator("#summary")).to_contain_text("Cancel 2 job(s)")
+    page.locator("#confirm").click()
+    expect(page.locator("#result")).to_contain_text("2")
+    with pg_db.begin() as conn:
+        cancelled = set(conn.execute(text("SELECT id FROM background_jobs WHERE status = 'cancelled'")).scalars())
+    assert cancelled == theirs, "the two jobs of customer 4711, and no other"
+    page.goto(f"{console.base_url}/jobs?payload=%7Bcustomer_id")
+    expect(page.locator("#error-message")).to_contain_text("payload search is not JSON")
+
+
 def test_opening_a_failed_job_and_retrying_it(console: ConsoleServer, page: Page, pg_db: DB, queue: Queue) -> None:
     failed = _seed(pg_db)["failed"]
     page.goto(console.url)
