@@ -39,7 +39,8 @@ TYPES = ["send-email", "resize-image", "sync-crm", "charge", "export-report", "w
 FILL = f"""
 INSERT INTO background_jobs (id, type, payload, status, attempts, max_attempts, error, idempotency_key,
                              created_at, updated_at, started_at, completed_at, sent_at, send_count, run_at)
-SELECT gen_random_uuid(), t.type, jsonb_build_object('n', g, 'to', 'user' || g || '@example.com'),
+SELECT gen_random_uuid(), t.type, jsonb_build_object('n', g, 'to', 'user' || g || '@example.com',
+                                     'customer_id', g % 50000, 'plan', CASE WHEN g % 3 = 0 THEN 'pro' ELSE 'free' END),
        s.status,
        CASE WHEN s.status = 'failed' AND r.spent THEN 5 WHEN s.status = 'failed' THEN 2
             WHEN s.status IN ('completed', 'processing') THEN 1 ELSE 0 END,
@@ -126,6 +127,14 @@ def main() -> None:
             ("job list, last hour", "/jobs?from=1h", lambda: client.get("/jobs?from=1h").status_code),
             ("job list, idempotency key", "/jobs?key=key-500", lambda: client.get("/jobs?key=key-500").status_code),
             ("job list, id prefix", "/jobs?id=3f2a", lambda: client.get("/jobs?id=3f2a").status_code),
+            ("job list, payload: one customer's 20 jobs", "/jobs?payload=customer_id=4711",
+             lambda: client.get("/jobs?payload=customer_id%3D4711").status_code),
+            ("job list, payload: a third of all jobs", "/jobs?payload=plan=pro",
+             lambda: client.get("/jobs?payload=plan%3Dpro").status_code),
+            ("job list, payload: no job", "/jobs?payload=customer_id=-1",
+             lambda: client.get("/jobs?payload=customer_id%3D-1").status_code),
+            ("job list, payload and status=failed", "/jobs?payload=customer_id=4711&status=failed",
+             lambda: client.get("/jobs?payload=customer_id%3D4711&status=failed").status_code),
             ("job detail", "/jobs/ID", lambda: client.get(f"/jobs/{rng.choice(ids)}").status_code),
         ]  # fmt: skip
         results = [(name, path, *timed(call, args.requests)) for name, path, call in cases]
@@ -148,7 +157,9 @@ overview and job list, ≤ 50 ms for a job's detail.
 The overview counts each state's rows up to 10,000 and takes PostgreSQL's estimate beyond that (marked ≈);
 completed and cancelled jobs are counted over the last 24 hours; throughput and percentiles read the
 status/updated_at index over the window. The list is keyset-paginated (no OFFSET); every filter has an index
-(tests/console/test_plans.py checks the plans).
+(tests/console/test_plans.py checks the plans). A payload search is jsonb containment (`payload @> ...`) served
+by the GIN index of migration 0013 (`jsonb_path_ops`); each job's payload here holds a customer id (50,000
+customers, 20 jobs each) and a plan ("pro" for a third of the jobs).
 """
     write_section("console", f"python -m bench.console --rows {args.rows} --requests {args.requests}", body)
     print(body)

@@ -18,6 +18,7 @@ from sqlalchemy.sql import Executable
 
 from db import DB, JobStatus, utcnow
 from db.admin import Cursor, JobFilter, job_query, oldest_pending_query, page_query
+from db.payload_search import payload_document
 from db.plans import plan, sequential_scans
 from db.readings import STATES, count_query, throughput_query, timings_query
 from tests.support.factories import insert_job
@@ -40,6 +41,8 @@ FILTERS = {
     "idempotency key": JobFilter(idempotency_key="order-7"),
     "id prefix": JobFilter(id_prefix="3f2a"),
     "group": JobFilter(workflow_id=UUID(int=7)),
+    "payload": JobFilter(payload=payload_document('{"customer_id": 4711}')),
+    "payload and status": JobFilter(status=JobStatus.FAILED, payload=payload_document('{"customer_id": 4711}')),
 }
 
 
