@@ -40,6 +40,7 @@ COMMANDS: dict[str, Command] = {
     "migrate": Command("cli.commands.jobs", "cmd_migrate"),
     "prune": Command("cli.commands.jobs", "cmd_prune"),
     "cancel": Command("cli.commands.jobs", "cmd_cancel"),
+    "audit": Command("cli.commands.jobs", "cmd_audit"),
     "stats": Command("cli.commands.queues", "cmd_stats"),
     "routes": Command("cli.commands.queues", "cmd_routes"),
     "dlq": Command("cli.commands.queues", "cmd_dlq"),

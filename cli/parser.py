@@ -124,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--limit", type=positive, default=50)
 
+    p = command("audit", "the operators' actions, newest first: who retried, cancelled, redrove, pruned, paused")
+    p.add_argument("--action", choices=["retry", "cancel", "redrive", "prune", "pause", "resume", "publish"])
+    p.add_argument("--limit", type=positive, default=50)
+
     p = command("stats", "counts by status and type, queue depth, in-flight, DLQ depth, worker state")
     p.add_argument(
         "--watch", type=float, nargs="?", const=2.0, metavar="SECONDS", help="refresh every SECONDS (default 2)"

@@ -218,6 +218,24 @@ steps_table = Table(
 )
 
 
+#: Every operator action (retry, cancel, redrive, prune, pause, resume, a job published by hand), from the CLI
+#: and the console: when, who, through what, what was asked (ids or a filter, never a payload), and how many
+#: jobs it touched (db/audit.py). Rows are never changed; `jobstack audit` and the console's Audit page read
+#: them newest first, by the index on `at`.
+audit_table = Table(
+    "operator_actions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False, index=True),
+    Column("actor", String(255), nullable=False),
+    Column("via", String(16), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("jobs", Integer, nullable=False),
+    Column("selection", String(500), nullable=False),
+    Column("outcome", String(500), nullable=False),
+)
+
+
 @dataclass(frozen=True)
 class Job:
     """A read-only snapshot of one row, as repository functions return it (safe to pass across threads)."""

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from cli import summaries
+from cli import audit_trail, summaries
 from cli.cancelling import cancel_and_send
 from cli.errors import FAILED, OK, USAGE, CliError
 from cli.job_options import options_of
@@ -20,6 +20,7 @@ from cli.target import Target, stack_settings
 from db import (
     Job,
     JobStatus,
+    audit,
     count_jobs,
     get_job,
     job_id_pages,
@@ -28,7 +29,8 @@ from db import (
     publish,
     utcnow,
 )
-from db.admin import job_ids_starting, unfinished_in_workflow
+from db.admin import JobFilter, job_ids_starting, unfinished_in_workflow
+from db.audit import describe_filter, describe_ids
 from db.dependencies import dependencies_of, dependents_of
 from db.steps import STEP_COLUMNS, journal, step_row
 
@@ -52,6 +54,7 @@ def cmd_publish(args: argparse.Namespace, target: Target) -> int:
     import worker.jobs  # noqa: F401 - the worker's job modules, so a type one of them registers is known here too
 
     job = publish(target.db, args.type, payload, queue=target.destination, **options)
+    _audit(target, "publish", 1, f"type {job.type}", f"published job {job.id} ({job.status.value})")
     if args.json:
         emit_json(job)
     else:
@@ -161,6 +164,8 @@ def cmd_retry(args: argparse.Namespace, target: Target) -> int:
         db, target.destination, pages, force=args.force, from_scratch=args.from_scratch, progress=progress.advance
     )
     progress.close()
+    asked = describe_ids([str(i) for i in args.ids]) if args.ids else _filter(args)
+    _audit(target, "retry", len(report.retried), asked, summaries.retried(report)[0])
     if args.json:
         emit_json(
             {
@@ -223,6 +228,12 @@ def cmd_prune(args: argparse.Namespace, target: Target) -> int:
         if progress is not None:
             progress.close()
         counts[status.value] = total
+    if not args.dry_run:
+        pruned = ", ".join(f"{n} {status}" for status, n in counts.items()) or "nothing"
+        age = f"older than {args.older_than}" if args.older_than is not None else "past the stack's retention"
+        _audit(
+            target, "prune", sum(counts.values()), f"status={args.status or 'any finished'} {age}", f"deleted {pruned}"
+        )
     if args.json:
         emit_json({"dry_run": args.dry_run, **counts})
     else:
@@ -246,6 +257,11 @@ def cmd_cancel(args: argparse.Namespace, target: Target) -> int:
         pages = [unfinished_in_workflow(db, args.group)]
     report = cancel_and_send(db, target, pages)
     cancelled, asked, refused, missing = report.cancelled, report.asked_to_stop, report.refused, report.missing
+    if args.ids:
+        selection = describe_ids([str(i) for i in args.ids])
+    else:
+        selection = _filter(args) if args.status else f"unfinished jobs of group {args.group}"
+    _audit(target, "cancel", len(cancelled) + len(asked), selection, summaries.cancelled(report)[0])
     if args.json:
         emit_json({"cancelled": cancelled, "asked_to_stop": asked, "refused": refused, "missing": missing})
     else:
@@ -255,3 +271,24 @@ def cmd_cancel(args: argparse.Namespace, target: Target) -> int:
         for line in details:
             print(line, file=sys.stderr)
     return OK if not refused and not missing else FAILED
+
+
+def cmd_audit(args: argparse.Namespace, target: Target) -> int:
+    entries = audit.recent(target.db, limit=args.limit, action=args.action)
+    if args.json:
+        emit_json(entries)
+    else:
+        rows = [(e.at, e.actor, e.via, e.action, e.jobs, e.selection, e.outcome) for e in entries]
+        table(rows, ["at", "who", "via", "action", "jobs", "asked", "outcome"])
+    return OK
+
+
+def _filter(args: argparse.Namespace) -> str:
+    """The --status/--type/--since an action was given, as the audit trail words a filter."""
+    status = JobStatus(args.status) if args.status in {s.value for s in JobStatus} else None
+    words = describe_filter(JobFilter(status=status, type=args.type, created_from=getattr(args, "since", None)))
+    return words if status is not None or not args.status else f"{words} ({args.status})"
+
+
+def _audit(target: Target, action: str, jobs: int, selection: str, outcome: str) -> None:
+    audit_trail.record(target, via="cli", action=action, jobs=jobs, selection=selection, outcome=outcome)

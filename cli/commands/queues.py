@@ -11,8 +11,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from cli import audit_trail, queue_state
 from cli import dlq as dead_letters
-from cli import queue_state
 from cli.dead_letter_kinds import SQS_REDRIVE
 from cli.errors import FAILED, OK, USAGE, CliError
 from cli.output import Progress, emit_json, fields, table
@@ -212,6 +212,12 @@ def cmd_dlq(args: argparse.Namespace, target: Target) -> int:
             progress=progress.advance,
         )
         progress.close()
+        if db is not None:
+            asked = "kind " + (",".join(sorted(args.kind)) if args.kind else "every fixable kind")
+            outcome = f"moved {report.moved_total}; {len(report.requeued_jobs)} job(s) given fresh attempts"
+            audit_trail.record(
+                target, via="cli", action="redrive", jobs=report.moved_total, selection=asked, outcome=outcome
+            )
         if args.json:
             emit_json(
                 {
@@ -320,6 +326,8 @@ def cmd_pause(args: argparse.Namespace, target: Target, *, enabled: bool) -> int
     mapping_id = args.mapping_id or target.stack_output("EventSourceMappingId", "--mapping-id")
     state = target.client("lambda").update_event_source_mapping(UUID=mapping_id, Enabled=enabled)["State"]
     verb = "resumed" if enabled else "paused"
+    action = "resume" if enabled else "pause"
+    audit_trail.record(target, via="cli", action=action, jobs=0, selection=f"mapping {mapping_id}", outcome=state)
     print(
         json.dumps({"mapping": mapping_id, "state": state})
         if args.json

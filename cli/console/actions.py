@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from uuid import UUID
 
+from cli import audit_trail, summaries
 from cli import dlq as dead_letters
 from cli.cancelling import cancel_and_send
 from cli.console.sources import PoolQueues, Sources
 from cli.retrying import RetryReport, retry_jobs
 from db import CancelReport
 from db.admin import JobFilter, count_matching, page_jobs
+from db.audit import describe_filter, describe_ids
 
 #: The most jobs one click retries or cancels (the rest stay as they are, and the result says so).
 ACTION_LIMIT = 1000
@@ -54,6 +56,10 @@ class Selection:
                 return
             after = page.next
 
+    def describe(self) -> str:
+        """What was asked, for the audit trail (db/audit.py): never a payload."""
+        return describe_ids([str(i) for i in self.ids]) if self.ids else describe_filter(self.which or JobFilter())
+
     def count(self, sources: Sources) -> tuple[int, bool]:
         """How many jobs the action would touch, and whether ACTION_LIMIT cut the selection short."""
         if self.ids:
@@ -65,19 +71,24 @@ class Selection:
 
 def retry(sources: Sources, selection: Selection) -> RetryReport:
     """As `jobstack retry`: fresh attempts and a new message, refused for jobs a retry would duplicate."""
-    return retry_jobs(sources.db, sources.target.destination, selection.pages(sources))
+    report = retry_jobs(sources.db, sources.target.destination, selection.pages(sources))
+    _audit(sources, "retry", len(report.retried), selection.describe(), summaries.retried(report)[0])
+    return report
 
 
 def cancel(sources: Sources, selection: Selection) -> CancelReport:
     """As `jobstack cancel`: waiting jobs never run, running ones are asked to stop, finished ones refused."""
-    return cancel_and_send(sources.db, sources.target, selection.pages(sources))
+    report = cancel_and_send(sources.db, sources.target, selection.pages(sources))
+    touched = len(report.cancelled) + len(report.asked_to_stop)
+    _audit(sources, "cancel", touched, selection.describe(), summaries.cancelled(report)[0])
+    return report
 
 
 def redrive(sources: Sources, pool: PoolQueues, kind: str) -> dead_letters.RedriveReport:
     """As `jobstack dlq redrive --kind KIND`: the letters of one kind back to the pool's queue, bounded."""
     if not pool.dlq_url or not pool.queue_url:
         raise ValueError(f"pool {pool.name} has no queues here: start the console with --env or --queue-url/--dlq-url")
-    return dead_letters.redrive(
+    report = dead_letters.redrive(
         sources.client("sqs"),
         sources.db,
         pool.dlq_url,
@@ -85,3 +96,10 @@ def redrive(sources: Sources, pool: PoolQueues, kind: str) -> dead_letters.Redri
         limit=REDRIVE_LIMIT,
         only=frozenset({kind}),
     )
+    outcome = f"moved {report.moved_total} dead letter(s); {len(report.requeued_jobs)} job(s) given fresh attempts"
+    _audit(sources, "redrive", report.moved_total, f"pool {pool.name}, kind {kind}", outcome)
+    return report
+
+
+def _audit(sources: Sources, action: str, jobs: int, selection: str, outcome: str) -> None:
+    audit_trail.record(sources.target, via="console", action=action, jobs=jobs, selection=selection, outcome=outcome)

@@ -21,11 +21,7 @@ _FILTER_FIELDS = ("status", "type", "pool", "from", "to", "key", "id", "group", 
 
 def filter_from(args: Any, sources: Sources) -> tuple[JobFilter, dict[str, str]]:
     """The list's filter from query parameters, and the parameters that made it (for links)."""
-    shown = {
-        k: args[k].strip()
-        for k in _FILTER_FIELDS
-        if args.get(k, "").strip()
-    }
+    shown = {k: args[k].strip() for k in _FILTER_FIELDS if args.get(k, "").strip()}
     status = shown.get("status")
     if status is not None and status not in {s.value for s in JobStatus}:
         raise BadInput(f"status {status[:20]!r} is not one of: {', '.join(s.value for s in JobStatus)}")
