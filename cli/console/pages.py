@@ -11,12 +11,13 @@ from urllib.parse import urlencode
 from uuid import UUID
 
 from flask import Blueprint, abort, render_template, request
+from sqlalchemy.exc import DatabaseError
 
 from cli.console.charts import throughput_svg
 from cli.console.context import BadInput, console
 from cli.console.filters import filter_from
 from cli.dead_letter_kinds import NEVER_SUCCEED
-from db import Job, JobStatus, get_job
+from db import Job, JobStatus, audit, get_job
 from db.admin import Cursor, page_jobs
 from db.dependencies import dependencies_of, dependents_of
 from db.readings import COUNT_CAP, STATES, TYPE_SAMPLE, job_counts, throughput, timings
@@ -177,6 +178,18 @@ def dead_letters_page() -> str:
 @pages.get("/schedules")
 def schedules() -> str:
     return render_template("schedules.html", schedules=console().sources.schedules(datetime.now(UTC)), page="schedules")
+
+
+AUDIT_ROWS = 200
+
+
+@pages.get("/audit")
+def audit_page() -> str:
+    try:
+        entries, unavailable = audit.recent(console().sources.db, limit=AUDIT_ROWS), None
+    except DatabaseError:  # a database not yet migrated to the trail (0014): said, not a 500
+        entries, unavailable = [], "this database has no audit trail yet: run jobstack migrate"
+    return render_template("audit.html", entries=entries, unavailable=unavailable, limit=AUDIT_ROWS, page="audit")
 
 
 @pages.get("/pools")

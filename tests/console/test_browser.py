@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, expect, sync_playwright
 from sqlalchemy import text
 
+from cli import audit_trail
 from cli.console.server import ConsoleServer
 from cli.console.worker_presence import LocalWorker
 from cli.target import Target
@@ -169,6 +170,36 @@ def test_a_payload_search_finds_one_customers_two_jobs_among_ten_thousand_and_ac
     assert cancelled == theirs, "the two jobs of customer 4711, and no other"
     page.goto(f"{console.base_url}/jobs?payload=%7Bcustomer_id")
     expect(page.locator("#error-message")).to_contain_text("payload search is not JSON")
+
+
+def test_each_console_action_leaves_an_audit_row_with_who_did_it(
+    console: ConsoleServer, page: Page, pg_db: DB, target: Target
+) -> None:
+    audit_trail._identity.cache_clear()
+    seeded = _seed(pg_db)
+    page.goto(console.url)
+    page.goto(f"{console.base_url}/jobs/{seeded['failed'].id}")
+    page.locator("#retry").click()
+    page.locator("#confirm").click()
+    expect(page.locator("#result")).to_contain_text("retried 1 job(s)")
+    page.goto(f"{console.base_url}/jobs?status=pending&type=count-calls")
+    page.get_by_role("link", name="Cancel these…").click()
+    page.locator("#confirm").click()
+    expect(page.locator("#result")).to_contain_text("cancelled 4")
+    page.get_by_role("link", name="Audit", exact=True).click()
+    rows = page.locator("#audit-table tbody tr")
+    expect(rows).to_have_count(2)
+    who = audit_trail.operator(target)
+    assert who.startswith("arn:aws:sts::") or who.startswith("os:"), who
+    cancel, retry = rows.nth(0), rows.nth(1)
+    assert cancel.get_attribute("data-action") == "cancel" and retry.get_attribute("data-action") == "retry"
+    expect(cancel).to_contain_text(who)
+    expect(cancel).to_contain_text("filter: status=pending type=count-calls")
+    expect(cancel.locator("td.num")).to_have_text("4")
+    expect(retry).to_contain_text(f"1 job id(s): {str(seeded['failed'].id)[:8]}")
+    expect(retry).to_contain_text("console")
+    shot(page, "audit")
+    assert _problems(page) == []
 
 
 def test_opening_a_failed_job_and_retrying_it(console: ConsoleServer, page: Page, pg_db: DB, queue: Queue) -> None:
