@@ -51,6 +51,15 @@ class DeadLetter:
             return None
 
     @property
+    def arrived_at(self) -> datetime | None:
+        """When it arrived in the dead-letter queue, where that is known: the worker sends each dead letter
+        itself (its SentTimestamp is the arrival). A message SQS moved from a standard queue (maxReceiveCount)
+        keeps its first enqueue time, so its arrival is not known (None); on a FIFO queue SQS resets it ("the
+        enqueue timestamp resets when the message is moved": SQS Developer Guide, dead-letter queue retention)."""
+        fifo_moved = self.attributes.get("MessageGroupId") is not None
+        return self.sent_at if self.kind is not None or fifo_moved else None
+
+    @property
     def reason(self) -> str | None:
         """Why the worker dead-lettered it (None: SQS's own redrive moved it)."""
         return self.attribute(DEAD_LETTER_REASON)

@@ -186,16 +186,18 @@ def cmd_dlq(args: argparse.Namespace, target: Target) -> int:
                         "body": m.body,
                         "error": m.reason,
                         "kind": kind,
+                        "arrived_at": m.arrived_at,
+                        "sent_at": m.sent_at,
                     }
                     for m, kind in zip(letters, kinds, strict=True)
                 ]
             )
         else:
             rows = [
-                (m.job_id, m.job_type, _KIND_LABELS.get(kind, kind), m.reason)
+                (m.job_id, m.job_type, _KIND_LABELS.get(kind, kind), m.arrived_at or "-", m.reason)
                 for m, kind in zip(letters, kinds, strict=True)
             ]
-            table(rows, ["job id", "type", "kind", "error"])
+            table(rows, ["job id", "type", "kind", "arrived", "error"])
         return OK
     if args.dlq_command == "redrive":
         db = _optional_db(target)

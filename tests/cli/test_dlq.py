@@ -44,7 +44,17 @@ def test_peek_shows_dead_letters_and_leaves_them_visible(
     assert letter["job_id"] == str(job.id)
     assert letter["kind"] == "failed"
     assert letter["error"] == "EchoFailure: bad card"
+    assert letter["arrived_at"] == letter["sent_at"] is not None, "the worker sent it: its send is its arrival"
     assert len(drain(dlq)) == 1, "still there, and visible at once"
+
+
+def test_a_letter_sqs_moved_from_a_standard_queue_has_no_known_arrival(jobs: Jobs, dlq: Queue) -> None:
+    """SQS keeps a moved message's first enqueue time on a standard queue (SQS Developer Guide, "Setting-up
+    dead-letter queue retention"): that is not when it arrived, so it is not shown as such."""
+    dlq.client.send_message(QueueUrl=dlq.url, MessageBody='{"jobId": "0b6f1f6e-8f4e-4d59-9a43-3c1c0f0e7a11"}')
+    [letter] = json.loads(jobs("dlq", "peek", "--json").out)
+    assert letter["arrived_at"] is None and letter["sent_at"] is not None
+    assert "-" in jobs("dlq", "peek").out.splitlines()[1].split()
 
 
 def test_a_dead_letter_of_a_job_retried_since_is_deleted_by_redrive_not_sent_again(

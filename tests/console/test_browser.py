@@ -11,7 +11,7 @@ import json
 import re
 import threading
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -133,6 +133,7 @@ def test_filtering_the_job_list(console: ConsoleServer, page: Page, pg_db: DB) -
     rows = page.locator("#jobs-table tbody tr")
     expect(rows).to_have_count(4)
     assert {r.get_attribute("data-job") for r in rows.all()} == {str(j.id) for j in seeded["pending"]}
+    expect(page.locator("#jobs-table thead")).to_contain_text("runs at (UTC)")
     assert "status=pending" in page.url and "type=count-calls" in page.url
     shot(page, "jobs-filtered")
     page.fill('input[name="id"]', "not-hex")
@@ -282,6 +283,8 @@ def test_dead_letters_schedules_and_pools_pages_render(
     page.goto(console.url)
     page.get_by_role("link", name="Dead letters").click()
     expect(page.locator('[data-kind="failed"] .count')).to_have_text("1")
+    arrived = page.locator('[data-kind="failed"] td.arrived').inner_text()
+    assert datetime.strptime(arrived, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC) > utcnow() - timedelta(minutes=5)
     page.locator("details summary").first.click()
     expect(page.locator("details pre").first).to_contain_text(str(failed.id))
     shot(page, "dead-letters")

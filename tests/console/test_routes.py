@@ -36,6 +36,7 @@ PAGES = [
     "/dead-letters",
     "/schedules",
     "/pools",
+    "/audit",
     "/confirm/retry?status=failed",
 ]
 
@@ -500,3 +501,14 @@ def test_a_console_with_only_a_database_cancels_what_needs_no_queue_and_refuses_
     assert response.status_code == 400
     assert f"job {member.id} has jobs waiting for it" in response.get_data(as_text=True)
     assert get_job(pg_db, member.id).status is JobStatus.PENDING  # type: ignore[union-attr]
+
+
+def test_the_job_list_shows_when_a_scheduled_job_runs(client: FlaskClient, pg_db: DB) -> None:
+    at = (utcnow() + timedelta(hours=3)).replace(microsecond=0)
+    scheduled = insert_job(pg_db, run_at=at)
+    plain = insert_job(pg_db)
+    page = client.get("/jobs").get_data(as_text=True)
+    rows = {
+        m.group(1): m.group(2) for m in re.finditer(r'data-job="([^"]+)".*?<td class="run-at">([^<]*)<', page, re.S)
+    }
+    assert rows == {str(scheduled.id): f"{at:%Y-%m-%d %H:%M:%S}", str(plain.id): "-"}
