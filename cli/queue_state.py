@@ -42,6 +42,13 @@ def worker_state(target: Target, pool: str) -> str | None:
     return state
 
 
+def set_worker(target: Target, mapping_id: str, *, enabled: bool) -> str:
+    """Pause (disable) or resume (enable) an event source mapping: its messages wait in the queue meanwhile.
+    Its state after the call (Disabling, Enabling: Lambda settles it within seconds)."""
+    state: str = target.client("lambda").update_event_source_mapping(UUID=mapping_id, Enabled=enabled)["State"]
+    return state
+
+
 def reserved_concurrency(target: Target, pool: str) -> int | None:
     """The pool's function's reserved concurrency (None: unreserved, or no deployed stack names it)."""
     name = target.output("WorkerFunctionName", pool) if target.env else None

@@ -326,7 +326,7 @@ def _no_lines_why(group: str, args: argparse.Namespace, target: Target) -> str:
 
 def cmd_pause(args: argparse.Namespace, target: Target, *, enabled: bool) -> int:
     mapping_id = args.mapping_id or target.stack_output("EventSourceMappingId", "--mapping-id")
-    state = target.client("lambda").update_event_source_mapping(UUID=mapping_id, Enabled=enabled)["State"]
+    state = queue_state.set_worker(target, mapping_id, enabled=enabled)
     verb = "resumed" if enabled else "paused"
     action = "resume" if enabled else "pause"
     audit_trail.record(target, via="cli", action=action, jobs=0, selection=f"mapping {mapping_id}", outcome=state)

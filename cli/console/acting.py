@@ -29,7 +29,17 @@ def confirm(action: str) -> str:
         abort(403, "this console is read-only (started with --read-only)")
     chosen = _action(action)
     fields = [(k, v) for k, v in request.args.items(multi=True) if k != TOKEN_PARAMETER]
-    if chosen is Action.REDRIVE:
+    if chosen in (Action.PAUSE, Action.RESUME):
+        pool = _pool(request.args, console().sources)
+        if chosen is Action.PAUSE:
+            summary = (
+                f"Pause the worker of pool {pool.name}: its event source mapping is disabled, no job of the pool "
+                "starts, and its messages wait in the queue (within its retention) until it is resumed."
+            )
+        else:
+            summary = f"Resume the worker of pool {pool.name}: its event source mapping is enabled again."
+        count, back = 0, "/pools"
+    elif chosen is Action.REDRIVE:
         pool, kind = _redrive_target(request.args, console().sources)
         letters = sum(1 for _, k in console().sources.dead_letters(pool) if k == kind)
         depth = console().sources.pool_view(pool).dlq
@@ -55,7 +65,12 @@ def confirm(action: str) -> str:
 @acting.post("/act/<action>")
 def act(action: str) -> str:
     chosen = _action(action)
-    if chosen is Action.REDRIVE:
+    if chosen in (Action.PAUSE, Action.RESUME):
+        pool = _pool(request.form, console().sources)
+        state = actions.set_worker(console().sources, pool, enabled=chosen is Action.RESUME)
+        verb = "resumed" if chosen is Action.RESUME else "paused"
+        lines, back = [f"worker of pool {pool.name} {verb}: its event source mapping is {state}"], "/pools"
+    elif chosen is Action.REDRIVE:
         pool, kind = _redrive_target(request.form, console().sources)
         report = actions.redrive(console().sources, pool, kind)
         lines = [
@@ -102,6 +117,16 @@ def _back(selection: Selection) -> str:
     if len(selection.ids) == 1:
         return f"/jobs/{selection.ids[0]}"
     return "/jobs"
+
+
+def _pool(args: Any, sources: Sources) -> Any:
+    """The pool a pause or resume is for, which must have a deployed worker: else a 400 in one line."""
+    try:
+        pool = sources.pool(args.get("pool", ""))
+        actions.mapping_of(sources, pool)
+    except ValueError as err:
+        raise BadInput(str(err)) from None
+    return pool
 
 
 def _redrive_target(args: Any, sources: Sources) -> tuple[Any, str]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from uuid import UUID
 
-from cli import audit_trail, summaries
+from cli import audit_trail, queue_state, summaries
 from cli import dlq as dead_letters
 from cli.cancelling import cancel_and_send
 from cli.console.sources import PoolQueues, Sources
@@ -31,6 +31,8 @@ class Action(StrEnum):
     RETRY = "retry"
     CANCEL = "cancel"
     REDRIVE = "redrive"
+    PAUSE = "pause"
+    RESUME = "resume"
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,23 @@ def redrive(sources: Sources, pool: PoolQueues, kind: str) -> dead_letters.Redri
     outcome = f"moved {report.moved_total} dead letter(s); {len(report.requeued_jobs)} job(s) given fresh attempts"
     _audit(sources, "redrive", report.moved_total, f"pool {pool.name}, kind {kind}", outcome)
     return report
+
+
+def set_worker(sources: Sources, pool: PoolQueues, *, enabled: bool) -> str:
+    """As `jobstack pause|resume --pool POOL`: the pool's event source mapping disabled or enabled; its state."""
+    mapping_id = mapping_of(sources, pool)
+    state = queue_state.set_worker(sources.target, mapping_id, enabled=enabled)
+    action = Action.RESUME if enabled else Action.PAUSE
+    _audit(sources, action.value, 0, f"pool {pool.name}, mapping {mapping_id}", state)
+    return state
+
+
+def mapping_of(sources: Sources, pool: PoolQueues) -> str:
+    """The pool's event source mapping; ValueError (one line) where no deployed stack names one."""
+    mapping_id = sources.target.output("EventSourceMappingId", pool.name) if sources.target.env else None
+    if not mapping_id:
+        raise ValueError(f"pool {pool.name} has no deployed worker here: start the console with --env ENV")
+    return mapping_id
 
 
 def _audit(sources: Sources, action: str, jobs: int, selection: str, outcome: str) -> None:

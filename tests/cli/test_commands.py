@@ -21,6 +21,7 @@ from db import DB, JobStatus, Queue, get_job, list_jobs, publish, requeue_job, u
 from tests.support.cli_runner import Jobs
 from tests.support.esm import FakeLambdaContext, acknowledge, drain, receive_event
 from tests.support.factories import insert_job
+from tests.support.queues import moto_mapping
 from tests.support.worker_support import Calls
 from worker.batch import process_batch
 from worker.runtime import Runtime
@@ -328,24 +329,8 @@ def test_logs_filters_to_one_job(jobs: Jobs, aws: None) -> None:
 
 
 def test_pause_and_resume_toggle_the_event_source_mapping(jobs: Jobs, queue: Queue, aws: None) -> None:
-    import io
-    import zipfile
-
-    iam = boto3.client("iam", region_name="us-east-1")
-    role = iam.create_role(RoleName="worker", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as archive:
-        archive.writestr("worker/handler.py", "def handler(e, c): return {}\n")
+    mapping = moto_mapping(queue)
     lambda_ = boto3.client("lambda", region_name="us-east-1")
-    lambda_.create_function(
-        FunctionName="worker",
-        Runtime="python3.12",
-        Role=role,
-        Handler="worker.handler.handler",
-        Code={"ZipFile": code.getvalue()},
-    )
-    arn = queue.client.get_queue_attributes(QueueUrl=queue.url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    mapping = lambda_.create_event_source_mapping(EventSourceArn=arn, FunctionName="worker")["UUID"]
     paused = jobs("pause", "--mapping-id", mapping, connect=False)
     assert paused.code == 0 and "paused" in paused.out
     assert lambda_.get_event_source_mapping(UUID=mapping)["State"] in ("Disabled", "Disabling")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,10 +23,19 @@ from cli.console.server import ConsoleServer
 from cli.console.worker_presence import LocalWorker
 from cli.target import Target
 from db import DB, Job, JobRequest, JobStatus, Queue, get_job, publish, publish_group, utcnow
+from stacks.pools import output_key
 from tests.support import esm
-from tests.support.console import CHROMIUM_ARGS, SCREENSHOTS, chromium_path, flag_target, running_console
+from tests.support.console import (
+    CHROMIUM_ARGS,
+    SCREENSHOTS,
+    chromium_path,
+    deployed_target,
+    flag_target,
+    running_console,
+)
 from tests.support.esm import drain
 from tests.support.factories import insert_job
+from tests.support.queues import moto_mapping
 from tests.support.worker_support import CountCalls, job_type_for_test, make_config
 from worker.batch import process_batch
 from worker.registry import JobContext
@@ -201,6 +210,40 @@ def test_each_console_action_leaves_an_audit_row_with_who_did_it(
     expect(retry).to_contain_text("console")
     shot(page, "audit")
     assert _problems(page) == []
+
+
+def test_pausing_and_resuming_a_pools_worker_shows_its_mapping_state_and_is_audited(
+    pg_url: str, pg_db: DB, queue: Queue, dlq: Queue, page: Page, closing: Callable[[Target], Target]
+) -> None:
+    mapping = moto_mapping(queue)
+    target = closing(deployed_target(pg_url, {"default": (queue.url, dlq.url)}, {}))
+    target.outputs[output_key("default", "EventSourceMappingId")] = mapping
+    lambda_ = target.client("lambda")
+    with running_console(target) as console:
+        page.goto(console.url)
+        page.get_by_role("link", name="Pools & routes").click()
+        expect(page.locator('[data-worker="default"]')).to_contain_text("enabled")
+        page.locator("#pause-default").click()
+        expect(page.locator("#summary")).to_contain_text("Pause the worker of pool default")
+        assert lambda_.get_event_source_mapping(UUID=mapping)["State"] == "Enabled", "asking changed nothing"
+        page.locator("#confirm").click()
+        expect(page.locator("#result")).to_contain_text("worker of pool default paused")
+        assert lambda_.get_event_source_mapping(UUID=mapping)["State"] in ("Disabled", "Disabling")
+        page.goto(f"{console.base_url}/pools")
+        expect(page.locator('[data-worker="default"]')).to_contain_text("paused")
+        shot(page, "pools-paused")
+        page.locator("#resume-default").click()
+        page.locator("#confirm").click()
+        expect(page.locator("#result")).to_contain_text("worker of pool default resumed")
+        page.goto(f"{console.base_url}/pools")
+        expect(page.locator('[data-worker="default"]')).to_contain_text("enabled")
+        page.goto(f"{console.base_url}/audit")
+        expect(page.locator("#audit-table tbody tr")).to_have_count(2)
+        assert [r.get_attribute("data-action") for r in page.locator("#audit-table tbody tr").all()] == [
+            "resume",
+            "pause",
+        ]
+        assert _problems(page) == []
 
 
 def test_opening_a_failed_job_and_retrying_it(console: ConsoleServer, page: Page, pg_db: DB, queue: Queue) -> None:
