@@ -16,16 +16,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from statistics import quantiles
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import ColumnElement, Connection, Select, case, cast, func, literal_column, select
 from sqlalchemy.types import Integer
 
 from .clock import utcnow
 from .engine import DB, statements
-from .models import JobStatus, jobs_table
+from .models import JobStatus, dependencies_table, jobs_table
 from .plans import estimated_rows
 from .queue_wait import queue_wait
-from .states import SPENT
+from .states import FAILED_FOR_GOOD, SPENT
 
 _t = jobs_table
 
@@ -256,3 +257,45 @@ def _percentile(values: list[float] | None, p: int) -> float | None:
     if len(values) == 1:
         return values[0]
     return quantiles(values, n=100, method="inclusive")[p - 1]
+
+
+#: The most jobs a workflow's graph draws (the group's list shows them all).
+GRAPH_NODES = 200
+
+
+@dataclass(frozen=True)
+class GraphNode:
+    id: UUID
+    type: str
+    status: str  # the row's status, or "dead" for failed for good
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class WorkflowGraph:
+    nodes: list[GraphNode]  # oldest first, at most GRAPH_NODES
+    edges: list[tuple[UUID, UUID]]  # (prerequisite, dependent), both among `nodes`
+    total: int  # the workflow's jobs, drawn or not
+
+
+def workflow_graph(db: DB | Connection, workflow_id: UUID, *, limit: int = GRAPH_NODES) -> WorkflowGraph:
+    """A group's or chain's jobs and what waits for what: two reads, by the workflow_id index and the
+    dependencies' primary key."""
+    _d = dependencies_table
+    dead = case((FAILED_FOR_GOOD.clause(), literal_column("'dead'")), else_=_t.c.status)
+    members = (
+        select(_t.c.id, _t.c.type, dead.label("state"), _t.c.created_at)
+        .where(_t.c.workflow_id == workflow_id)
+        .order_by(_t.c.created_at, _t.c.id)
+    )
+    with statements(db) as conn:
+        total = int(conn.execute(select(func.count()).select_from(members.subquery())).scalar_one())
+        nodes = [GraphNode(r.id, r.type, r.state, r.created_at) for r in conn.execute(members.limit(limit))]
+        ids = [n.id for n in nodes]
+        edges = [
+            (r.prerequisite_id, r.job_id)
+            for r in conn.execute(
+                select(_d.c.prerequisite_id, _d.c.job_id).where(_d.c.job_id.in_(ids), _d.c.prerequisite_id.in_(ids))
+            )
+        ]
+    return WorkflowGraph(nodes, edges, total)

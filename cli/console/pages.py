@@ -16,11 +16,12 @@ from sqlalchemy.exc import DatabaseError
 from cli.console.charts import throughput_svg
 from cli.console.context import BadInput, console
 from cli.console.filters import filter_from
+from cli.console.graphs import workflow_svg
 from cli.dead_letter_kinds import NEVER_SUCCEED
 from db import Job, JobStatus, audit, get_job
 from db.admin import Cursor, page_jobs
 from db.dependencies import dependencies_of, dependents_of
-from db.readings import COUNT_CAP, STATES, TYPE_SAMPLE, job_counts, throughput, timings
+from db.readings import COUNT_CAP, STATES, TYPE_SAMPLE, job_counts, throughput, timings, workflow_graph
 from db.steps import STEP_COLUMNS, journal, step_row
 from db.trace_context import trace_id_of
 
@@ -178,6 +179,24 @@ def dead_letters_page() -> str:
 @pages.get("/schedules")
 def schedules() -> str:
     return render_template("schedules.html", schedules=console().sources.schedules(datetime.now(UTC)), page="schedules")
+
+
+@pages.get("/workflows/<workflow_id>")
+def workflow(workflow_id: str) -> str:
+    try:
+        wanted = UUID(workflow_id)
+    except ValueError:
+        raise BadInput(f"{workflow_id[:40]!r} is not a group or chain id (a UUID)") from None
+    graph = workflow_graph(console().sources.db, wanted)
+    if not graph.nodes:
+        abort(404, f"no group or chain {wanted}")
+    states: dict[str, int] = {}
+    for node in graph.nodes:
+        states[node.status] = states.get(node.status, 0) + 1
+    return render_template(
+        "workflow.html", workflow_id=wanted, graph=workflow_svg(graph), total=graph.total,
+        drawn=len(graph.nodes), states=sorted(states.items()), page="jobs",
+    )  # fmt: skip
 
 
 AUDIT_ROWS = 200

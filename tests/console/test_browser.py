@@ -455,6 +455,40 @@ def test_a_callbacks_queue_wait_starts_at_its_release(
     shot(page, "overview-callback-wait")
 
 
+def test_a_25_member_group_is_drawn_as_a_graph_with_each_jobs_state(
+    console: ConsoleServer, page: Page, pg_db: DB, queue: Queue
+) -> None:
+    members = [JobRequest("test-echo", {"n": n}) for n in range(25)]
+    group = publish_group(pg_db, members, then=JobRequest("test-echo", {"callback": True}), queue=queue)
+    ids = [j.id for j in group.jobs]
+    with pg_db.begin() as conn:  # ten completed, five failed for good, three running, seven still pending
+        for status, chosen, attempts in (
+            ("completed", ids[:10], 1),
+            ("failed", ids[10:15], 5),
+            ("processing", ids[15:18], 1),
+        ):
+            conn.execute(
+                text("UPDATE background_jobs SET status = :s, attempts = :a, max_attempts = 5 WHERE id = ANY(:ids)"),
+                {"s": status, "a": attempts, "ids": chosen},
+            )
+    assert group.then is not None
+    page.goto(console.url)
+    page.goto(f"{console.base_url}/jobs/{ids[0]}")
+    page.locator("#job-workflow").click()
+    nodes = page.locator("#workflow-graph g.node")
+    expect(nodes).to_have_count(26)
+    drawn = {n.get_attribute("data-job"): n.get_attribute("data-state") for n in nodes.all()}
+    expected = {str(i): "completed" for i in ids[:10]} | {str(i): "dead" for i in ids[10:15]}
+    expected |= {str(i): "processing" for i in ids[15:18]} | {str(i): "pending" for i in ids[18:]}
+    assert drawn == expected | {str(group.then.id): "waiting"}
+    expect(page.locator("#workflow-graph line.edge")).to_have_count(25)  # each member to the callback
+    expect(page.locator("#workflow-states")).to_contain_text("26 job(s)")
+    shot(page, "workflow-graph")
+    page.locator(f'#workflow-graph g.node[data-job="{group.then.id}"]').click()
+    expect(page.locator("#job-status")).to_have_text("waiting")
+    assert _problems(page) == []
+
+
 def _shown_seconds(shown: str) -> float:
     """The console's `seconds` filter read back: "250 ms" or "3600.0 s"."""
     number, unit = shown.split()

@@ -512,3 +512,13 @@ def test_the_job_list_shows_when_a_scheduled_job_runs(client: FlaskClient, pg_db
         m.group(1): m.group(2) for m in re.finditer(r'data-job="([^"]+)".*?<td class="run-at">([^<]*)<', page, re.S)
     }
     assert rows == {str(scheduled.id): f"{at:%Y-%m-%d %H:%M:%S}", str(plain.id): "-"}
+
+
+def test_the_workflow_page_needs_the_token_and_says_what_is_wrong_with_an_id(target: Target, pg_db: DB) -> None:
+    anonymous, _ = client_for(target, log_in=False)
+    assert anonymous.get(f"/workflows/{UUID(int=7)}").status_code == 403
+    client, _ = client_for(target)
+    missing = client.get(f"/workflows/{UUID(int=7)}")
+    assert missing.status_code == 404 and f"no group or chain {UUID(int=7)}" in missing.get_data(as_text=True)
+    bad = client.get("/workflows/not-an-id")
+    assert bad.status_code == 400 and "is not a group or chain id" in bad.get_data(as_text=True)
