@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
+from uuid import UUID
 
 from sqlalchemy import insert, select
 
@@ -38,10 +39,22 @@ class AuditEntry:
 
 
 def record(
-    db: DB, *, actor: str, via: str, action: str, jobs: int, selection: str, outcome: str, at: datetime | None = None
+    db: DB,
+    *,
+    actor: str,
+    via: str,
+    action: str,
+    jobs: int,
+    selection: str,
+    outcome: str,
+    job_id: UUID | None = None,
+    new_job_id: UUID | None = None,
+    at: datetime | None = None,
 ) -> None:
-    """One row for one action that ran."""
+    """One row for one action that ran. `job_id`, `new_job_id`: a replay's old job and the job it published."""
     values = {
+        "job_id": job_id,
+        "new_job_id": new_job_id,
         "at": at or utcnow(),
         "actor": actor[:255],
         "via": via,
@@ -61,6 +74,24 @@ def recent(db: DB, *, limit: int = 100, action: str | None = None) -> list[Audit
         query = query.where(_a.c.action == action)
     with statements(db) as conn:
         return [AuditEntry(r.at, r.actor, r.via, r.action, r.jobs, r.selection, r.outcome) for r in conn.execute(query)]
+
+
+@dataclass(frozen=True)
+class Replays:
+    """A job's replays: the jobs published from it, and the job it was published from (if it is a replay)."""
+
+    replayed_as: list[UUID]
+    replay_of: UUID | None
+
+
+def replays(db: DB, job_id: UUID) -> Replays:
+    """Read by the two link indexes: what a job page shows of its replays."""
+    with statements(db) as conn:
+        later = conn.execute(
+            select(_a.c.new_job_id).where(_a.c.job_id == job_id, _a.c.action == "replay").order_by(_a.c.at)
+        ).scalars()
+        earlier = conn.execute(select(_a.c.job_id).where(_a.c.new_job_id == job_id, _a.c.action == "replay")).first()
+        return Replays([i for i in later if i is not None], earlier[0] if earlier else None)
 
 
 def describe_ids(ids: list[str] | tuple[str, ...]) -> str:

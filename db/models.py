@@ -233,6 +233,9 @@ audit_table = Table(
     Column("jobs", Integer, nullable=False),
     Column("selection", String(500), nullable=False),
     Column("outcome", String(500), nullable=False),
+    #: A replay's links: the job it replayed and the job it published (each job's page shows the other).
+    Column("job_id", Uuid, index=True),
+    Column("new_job_id", Uuid, index=True),
 )
 
 

@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from cli.console.acting import acting
 from cli.console.context import EXTENSION, BadInput, Console
+from cli.console.enqueuing import enqueuing
 from cli.console.guard import CSRF_FIELD, SECURITY_HEADERS, TOKEN_PARAMETER, Guard
 from cli.console.pages import pages
 from cli.console.sources import Sources, ago
@@ -98,6 +99,7 @@ def create_app(sources: Sources, guard: Guard, *, read_only: bool = False, refre
 
     app.register_blueprint(pages)
     app.register_blueprint(acting)
+    app.register_blueprint(enqueuing)
     return app
 
 

@@ -139,8 +139,16 @@ def job(job_id: str) -> str:
         related_shown=RELATED_SHOWN,
         result=None if found.result is None else json.dumps(found.result, indent=2, ensure_ascii=False),
         publisher_trace=trace_id_of(found.traceparent),
+        replays=_replays(found.id),
         page="jobs",
     )
+
+
+def _replays(job_id: UUID) -> audit.Replays:
+    try:
+        return audit.replays(console().sources.db, job_id)
+    except DatabaseError:  # a database without the trail (0014): no replays to show
+        return audit.Replays([], None)
 
 
 @pages.get("/live/jobs/<job_id>/progress")

@@ -22,7 +22,7 @@ from cli import audit_trail
 from cli.console.server import ConsoleServer
 from cli.console.worker_presence import LocalWorker
 from cli.target import Target
-from db import DB, Job, JobRequest, JobStatus, Queue, get_job, publish, publish_group, utcnow
+from db import DB, Job, JobRequest, JobStatus, Queue, get_job, list_jobs, publish, publish_group, utcnow
 from stacks.pools import output_key
 from tests.support import esm
 from tests.support.console import (
@@ -307,6 +307,10 @@ def test_read_only_mode_hides_the_actions(target: Target, pg_db: DB, page: Page)
         shot(page, "read-only")
         response = page.goto(f"{console.base_url}/confirm/retry?job={failed.id}")
         assert response is not None and response.status == 403
+        page.goto(f"{console.base_url}/jobs")
+        expect(page.locator("#start-job")).to_have_count(0)
+        response = page.goto(f"{console.base_url}/enqueue")
+        assert response is not None and response.status == 403
 
 
 def test_dead_letters_schedules_and_pools_pages_render(
@@ -486,6 +490,60 @@ def test_a_25_member_group_is_drawn_as_a_graph_with_each_jobs_state(
     shot(page, "workflow-graph")
     page.locator(f'#workflow-graph g.node[data-job="{group.then.id}"]').click()
     expect(page.locator("#job-status")).to_have_text("waiting")
+    assert _problems(page) == []
+
+
+def test_a_failed_jobs_payload_is_edited_refused_by_its_schema_then_replayed_as_a_linked_job(
+    console: ConsoleServer, page: Page, pg_db: DB, queue: Queue
+) -> None:
+    failed = insert_job(pg_db, type="welcome-email", payload={"email": "ada@example"}, status=JobStatus.FAILED,
+                        attempts=5, max_attempts=5, error="SMTPRecipientsRefused: no such domain")  # fmt: skip
+    page.goto(console.url)
+    page.goto(f"{console.base_url}/jobs/{failed.id}")
+    page.locator("#replay").click()
+    expect(page.locator("#payload")).to_have_value(re.compile(r'"email": "ada@example"'))
+    page.locator("#publish").click()  # unchanged: the schema refuses it, and nothing is written
+    expect(page.locator("#enqueue-error")).to_contain_text("email")
+    with pg_db.begin() as conn:
+        assert conn.execute(text("SELECT count(*) FROM background_jobs")).scalar() == 1
+    page.fill("#payload", '{"email": "ada@example.com"}')
+    page.locator("#publish").click()
+    expect(page.locator("#result")).to_contain_text(f"a replay of job {failed.id}")
+    with pg_db.begin() as conn:
+        [new_id] = conn.execute(text("SELECT id FROM background_jobs WHERE id <> :old"), {"old": failed.id}).scalars()
+    new = get_job(pg_db, new_id)
+    assert new is not None and new.payload == {"email": "ada@example.com"} and new.attempts == 0
+    old = get_job(pg_db, failed.id)
+    assert old is not None and old.status is JobStatus.FAILED and old.payload == {"email": "ada@example"}, "kept"
+    page.goto(f"{console.base_url}/jobs/{new_id}")
+    expect(page.locator("#replay-of")).to_have_text(str(failed.id))
+    page.goto(f"{console.base_url}/jobs/{failed.id}")
+    expect(page.locator(".replayed-as")).to_have_text(str(new_id))
+    shot(page, "replayed")
+    page.goto(f"{console.base_url}/audit")
+    expect(page.locator('#audit-table tr[data-action="replay"]')).to_contain_text(f"replay of job {failed.id}")
+    refused = "Failed to load resource: the server responded with a status of 400 (BAD REQUEST)"
+    assert _problems(page) == [refused], "the refused form alone answered 400"
+
+
+def test_a_job_started_from_the_console_is_checked_published_to_its_queue_and_run(
+    console: ConsoleServer, page: Page, pg_db: DB, queue: Queue, pg_runtime: Any
+) -> None:
+    page.goto(console.url)
+    page.get_by_role("link", name="Jobs", exact=True).click()
+    page.locator("#start-job").click()
+    page.select_option("#enqueue-type", "welcome-email")
+    page.locator("#load-type").click()
+    expect(page.locator("#schema")).to_contain_text('"pattern"')
+    expect(page.locator("#payload")).to_have_value(re.compile(r'"email": ""'))  # the schema's skeleton
+    page.fill("#payload", '{"email": "grace@example.com"}')
+    page.locator("#publish").click()
+    expect(page.locator("#result")).to_contain_text("published welcome-email job")
+    [job_id] = [j.id for j in list_jobs(pg_db)]
+    esm.deliver(queue, lambda event, ctx: process_batch(event, ctx, pg_runtime))  # the worker takes its message
+    assert _status(pg_db, job_id) is JobStatus.COMPLETED
+    page.goto(f"{console.base_url}/audit")
+    expect(page.locator('#audit-table tr[data-action="publish"]')).to_contain_text("type welcome-email")
     assert _problems(page) == []
 
 

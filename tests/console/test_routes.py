@@ -522,3 +522,16 @@ def test_the_workflow_page_needs_the_token_and_says_what_is_wrong_with_an_id(tar
     assert missing.status_code == 404 and f"no group or chain {UUID(int=7)}" in missing.get_data(as_text=True)
     bad = client.get("/workflows/not-an-id")
     assert bad.status_code == 400 and "is not a group or chain id" in bad.get_data(as_text=True)
+
+
+def test_starting_a_job_needs_the_forms_csrf_token_and_writes_nothing_without_it(target: Target, pg_db: DB) -> None:
+    client, guard = client_for(target)
+    base = {"type": "test-echo", "payload": '{"n": 1}'}
+    refused = client.post("/act/enqueue", data=base, headers={"Origin": "http://127.0.0.1:8787"})
+    assert refused.status_code == 403
+    with pg_db.begin() as conn:
+        assert conn.execute(jobs_table.select()).first() is None
+    done = client.post(
+        "/act/enqueue", data=base | {CSRF_FIELD: guard.csrf}, headers={"Origin": "http://127.0.0.1:8787"}
+    )
+    assert done.status_code == 200 and "published test-echo job" in done.get_data(as_text=True)

@@ -1,0 +1,118 @@
+"""Starting a job by hand from the console, and editing and replaying a failed one: one form, filled from the
+type's JSON schema (or from the failed job's payload), validated against that schema before anything is
+written, and published through `publish()` as the CLI's `jobstack publish` does, to the type's pool.
+
+A replay publishes a new job linked to the old one, rather than retrying the same row with another payload:
+the old row keeps what failed (its payload, its error, its attempts) for the incident's review, the new one
+starts with fresh attempts, and the audit trail links the two both ways (each job's page shows the other).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from uuid import UUID
+
+from flask import Blueprint, abort, render_template, request
+
+from cli import audit_trail
+from cli.console.context import BadInput, console
+from db import Job, JobStatus, get_job, publish
+from db.exceptions import JobstackError
+
+enqueuing = Blueprint("enqueuing", __name__)
+
+#: The payload a form shows at most (a bigger one is replayed from the CLI: `jobstack show ID --json`).
+FORM_CHARS = 64 * 1024
+
+
+def _types() -> list[str]:
+    import worker.jobs  # noqa: F401 - the worker's job modules, so the types they register are offered too
+    from db.job_types import job_type_names
+
+    return job_type_names()
+
+
+def _skeleton(job_type: str) -> str:
+    """A payload to start from: each property of the type's schema with its default, or an empty value of
+    its JSON type."""
+    from db.job_types import get_job_type
+
+    schema = get_job_type(job_type).schema.model_json_schema()
+    empty = {"string": "", "integer": 0, "number": 0, "boolean": False, "array": [], "object": {}}
+    document = {
+        name: spec.get("default", empty.get(str(spec.get("type"))))
+        for name, spec in schema.get("properties", {}).items()
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+def _schema(job_type: str) -> str:
+    from db.job_types import get_job_type
+
+    return json.dumps(get_job_type(job_type).schema.model_json_schema(), indent=2, ensure_ascii=False)
+
+
+def _replayed(job_id: str) -> Job:
+    try:
+        job = get_job(console().sources.db, UUID(job_id))
+    except ValueError:
+        raise BadInput(f"replay: {job_id[:40]!r} is not a job id") from None
+    if job is None:
+        abort(404, f"no job {job_id}")
+    if job.status is not JobStatus.FAILED:
+        raise BadInput(f"job {job.id} is {job.status.value}: only a failed job is edited and replayed")
+    return job
+
+
+def _form(job_type: str, payload: str, replay: Job | None, error: str | None = None, status: int = 200) -> Any:
+    types = _types()
+    if job_type not in types:
+        raise BadInput(f"unknown job type {job_type[:60]!r}: the types here are {', '.join(types)}")
+    page = render_template(
+        "enqueue.html", types=types, job_type=job_type, payload=payload, schema=_schema(job_type), replay=replay,
+        error=error, page="jobs",
+    )  # fmt: skip
+    return page, status
+
+
+@enqueuing.get("/enqueue")
+def enqueue_form() -> Any:
+    if console().read_only:
+        abort(403, "this console is read-only (started with --read-only)")
+    if request.args.get("replay"):
+        job = _replayed(request.args["replay"])
+        payload = json.dumps(job.payload, indent=2, ensure_ascii=False, sort_keys=True)
+        return _form(job.type, payload[:FORM_CHARS], job)
+    job_type = request.args.get("type") or _types()[0]
+    if job_type not in _types():
+        raise BadInput(f"unknown job type {job_type[:60]!r}: the types here are {', '.join(_types())}")
+    return _form(job_type, _skeleton(job_type), None)
+
+
+@enqueuing.post("/act/enqueue")
+def enqueue() -> Any:
+    """Validate, then publish; a payload the schema refuses comes back in the form with its one line, and
+    nothing is written."""
+    job_type, text = request.form.get("type", ""), request.form.get("payload", "")
+    replay = _replayed(request.form["replay"]) if request.form.get("replay") else None
+    if replay is not None and job_type != replay.type:
+        raise BadInput(f"a replay of job {replay.id} is of its type, {replay.type}")
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as err:
+        return _form(job_type, text, replay, f"the payload is not JSON: {err.msg} at line {err.lineno}", 400)
+    sources = console().sources
+    try:
+        job = publish(sources.db, job_type, payload, queue=sources.target.destination)
+    except JobstackError as err:  # the schema's refusal (InvalidPayload), an unknown type: nothing was written
+        return _form(job_type, text, replay, str(err).splitlines()[0], 400)
+    action = "replay" if replay is not None else "publish"
+    asked = f"replay of job {replay.id}, payload edited" if replay is not None else f"type {job_type}"
+    audit_trail.record(
+        sources.target, via="console", action=action, jobs=1, selection=asked,
+        outcome=f"published job {job.id} ({job.status.value})", job_id=replay.id if replay else None,
+        new_job_id=job.id,
+    )  # fmt: skip
+    lines = [f"published {job.type} job {job.id}" + (f", a replay of job {replay.id}" if replay else "")]
+    return render_template("result.html", lines=lines + sources.idle_hints(), back=f"/jobs/{job.id}", page="")
