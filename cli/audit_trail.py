@@ -13,7 +13,6 @@ import getpass
 import sys
 from functools import cache
 from typing import TYPE_CHECKING
-from uuid import UUID
 
 from db import audit
 from db.redaction import redact
@@ -49,26 +48,13 @@ def _os_user() -> str:
         return "os:unknown"
 
 
-def record(
-    target: Target,
-    *,
-    via: str,
-    action: str,
-    jobs: int,
-    selection: str,
-    outcome: str,
-    job_id: UUID | None = None,
-    new_job_id: UUID | None = None,
-) -> None:
+def record(target: Target, done: audit.Action) -> None:
     """Add the action that just ran to the trail."""
     try:
-        audit.record(
-            target.db, actor=operator(target), via=via, action=action, jobs=jobs, selection=selection,
-            outcome=outcome, job_id=job_id, new_job_id=new_job_id,
-        )  # fmt: skip
+        audit.record(target.db, operator(target), done)
     except Exception as err:  # the action ran; its record did not: say so, do not fail the action
         print(
-            f"warning: {action} done, but not recorded in the audit trail ({redact(str(err)).splitlines()[0][:200]}):"
-            " run jobstack migrate",
+            f"warning: {done.action} done, but not recorded in the audit trail "
+            f"({redact(str(err)).splitlines()[0][:200]}): run jobstack migrate",
             file=sys.stderr,
         )

@@ -38,30 +38,31 @@ class AuditEntry:
     outcome: str  # what came of it, in a few words
 
 
-def record(
-    db: DB,
-    *,
-    actor: str,
-    via: str,
-    action: str,
-    jobs: int,
-    selection: str,
-    outcome: str,
-    job_id: UUID | None = None,
-    new_job_id: UUID | None = None,
-    at: datetime | None = None,
-) -> None:
-    """One row for one action that ran. `job_id`, `new_job_id`: a replay's old job and the job it published."""
+@dataclass(frozen=True)
+class Action:
+    """One action that ran, as its command or page says it: the trail adds when and who."""
+
+    via: str  # "cli" or "console"
+    action: str  # retry, cancel, redrive, prune, pause, resume, publish, replay
+    jobs: int
+    selection: str
+    outcome: str
+    job_id: UUID | None = None  # a replay's old job
+    new_job_id: UUID | None = None  # the job a publish or a replay wrote
+
+
+def record(db: DB, actor: str, done: Action, *, at: datetime | None = None) -> None:
+    """One row for one action that ran."""
     values = {
-        "job_id": job_id,
-        "new_job_id": new_job_id,
         "at": at or utcnow(),
         "actor": actor[:255],
-        "via": via,
-        "action": action,
-        "jobs": jobs,
-        "selection": redact(selection)[:_TEXT],
-        "outcome": redact(outcome)[:_TEXT],
+        "via": done.via,
+        "action": done.action,
+        "jobs": done.jobs,
+        "selection": redact(done.selection)[:_TEXT],
+        "outcome": redact(done.outcome)[:_TEXT],
+        "job_id": done.job_id,
+        "new_job_id": done.new_job_id,
     }
     with statements(db) as conn:
         conn.execute(insert(_a).values(**values))

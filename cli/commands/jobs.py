@@ -291,4 +291,4 @@ def _filter(args: argparse.Namespace) -> str:
 
 
 def _audit(target: Target, action: str, jobs: int, selection: str, outcome: str) -> None:
-    audit_trail.record(target, via="cli", action=action, jobs=jobs, selection=selection, outcome=outcome)
+    audit_trail.record(target, audit.Action("cli", action, jobs, selection, outcome))

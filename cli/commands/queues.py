@@ -19,6 +19,7 @@ from cli.output import Progress, emit_json, fields, table
 from cli.queue_state import queue_counts
 from cli.target import Target
 from db import oldest_pending, utcnow
+from db.audit import Action
 from db.readings import COUNT_CAP, STATES, job_counts, timings
 from stacks.pools import DEFAULT_POOL
 from worker.contract import DeadLetterKind
@@ -217,9 +218,7 @@ def cmd_dlq(args: argparse.Namespace, target: Target) -> int:
         if db is not None:
             asked = "kind " + (",".join(sorted(args.kind)) if args.kind else "every fixable kind")
             outcome = f"moved {report.moved_total}; {len(report.requeued_jobs)} job(s) given fresh attempts"
-            audit_trail.record(
-                target, via="cli", action="redrive", jobs=report.moved_total, selection=asked, outcome=outcome
-            )
+            audit_trail.record(target, Action("cli", "redrive", report.moved_total, asked, outcome))
         if args.json:
             emit_json(
                 {
@@ -329,7 +328,7 @@ def cmd_pause(args: argparse.Namespace, target: Target, *, enabled: bool) -> int
     state = queue_state.set_worker(target, mapping_id, enabled=enabled)
     verb = "resumed" if enabled else "paused"
     action = "resume" if enabled else "pause"
-    audit_trail.record(target, via="cli", action=action, jobs=0, selection=f"mapping {mapping_id}", outcome=state)
+    audit_trail.record(target, Action("cli", action, 0, f"mapping {mapping_id}", state))
     print(
         json.dumps({"mapping": mapping_id, "state": state})
         if args.json

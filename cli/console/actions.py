@@ -19,6 +19,7 @@ from cli.console.sources import PoolQueues, Sources
 from cli.retrying import RetryReport, retry_jobs
 from db import CancelReport
 from db.admin import JobFilter, count_matching, page_jobs
+from db.audit import Action as Done
 from db.audit import describe_filter, describe_ids
 
 #: The most jobs one click retries or cancels (the rest stay as they are, and the result says so).
@@ -121,4 +122,4 @@ def mapping_of(sources: Sources, pool: PoolQueues) -> str:
 
 
 def _audit(sources: Sources, action: str, jobs: int, selection: str, outcome: str) -> None:
-    audit_trail.record(sources.target, via="console", action=action, jobs=jobs, selection=selection, outcome=outcome)
+    audit_trail.record(sources.target, Done("console", action, jobs, selection, outcome))

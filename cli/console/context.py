@@ -5,6 +5,7 @@ cannot use (`BadInput`, a 400 page)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from uuid import UUID
 
 from flask import current_app
 
@@ -16,6 +17,14 @@ EXTENSION = "jobstack.console"
 
 class BadInput(ValueError):
     """A query parameter the console cannot use: a 400 page with the one line."""
+
+
+def uuid_of(text: str, what: str) -> UUID:
+    """`text` as a UUID, or a 400 naming `what` it should have been ("a job id")."""
+    try:
+        return UUID(text)
+    except ValueError:
+        raise BadInput(f"{text[:40]!r} is not {what} (a UUID)") from None
 
 
 @dataclass(frozen=True)

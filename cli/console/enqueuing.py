@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from uuid import UUID
 
 from flask import Blueprint, abort, render_template, request
 
 from cli import audit_trail
-from cli.console.context import BadInput, console
+from cli.console.context import BadInput, console, uuid_of
 from db import Job, JobStatus, get_job, publish
+from db.audit import Action
 from db.exceptions import JobstackError
 
 enqueuing = Blueprint("enqueuing", __name__)
@@ -54,10 +54,7 @@ def _schema(job_type: str) -> str:
 
 
 def _replayed(job_id: str) -> Job:
-    try:
-        job = get_job(console().sources.db, UUID(job_id))
-    except ValueError:
-        raise BadInput(f"replay: {job_id[:40]!r} is not a job id") from None
+    job = get_job(console().sources.db, uuid_of(job_id, "a job id"))
     if job is None:
         abort(404, f"no job {job_id}")
     if job.status is not JobStatus.FAILED:
@@ -109,10 +106,8 @@ def enqueue() -> Any:
         return _form(job_type, text, replay, str(err).splitlines()[0], 400)
     action = "replay" if replay is not None else "publish"
     asked = f"replay of job {replay.id}, payload edited" if replay is not None else f"type {job_type}"
-    audit_trail.record(
-        sources.target, via="console", action=action, jobs=1, selection=asked,
-        outcome=f"published job {job.id} ({job.status.value})", job_id=replay.id if replay else None,
-        new_job_id=job.id,
-    )  # fmt: skip
+    outcome = f"published job {job.id} ({job.status.value})"
+    old = replay.id if replay is not None else None
+    audit_trail.record(sources.target, Action("console", action, 1, asked, outcome, old, job.id))
     lines = [f"published {job.type} job {job.id}" + (f", a replay of job {replay.id}" if replay else "")]
     return render_template("result.html", lines=lines + sources.idle_hints(), back=f"/jobs/{job.id}", page="")

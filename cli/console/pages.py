@@ -14,7 +14,7 @@ from flask import Blueprint, abort, render_template, request
 from sqlalchemy.exc import DatabaseError
 
 from cli.console.charts import throughput_svg
-from cli.console.context import BadInput, console
+from cli.console.context import BadInput, console, uuid_of
 from cli.console.filters import filter_from
 from cli.console.graphs import workflow_svg
 from cli.dead_letter_kinds import NEVER_SUCCEED
@@ -108,10 +108,7 @@ def jobs_live() -> str:
 
 
 def _job(job_id: str) -> Job:
-    try:
-        ident = UUID(job_id)
-    except ValueError:
-        raise BadInput(f"{job_id[:40]!r} is not a job id (a UUID)") from None
+    ident = uuid_of(job_id, "a job id")
     found = get_job(console().sources.db, ident)
     if found is None:
         abort(404, f"no job {ident}")
@@ -191,10 +188,7 @@ def schedules() -> str:
 
 @pages.get("/workflows/<workflow_id>")
 def workflow(workflow_id: str) -> str:
-    try:
-        wanted = UUID(workflow_id)
-    except ValueError:
-        raise BadInput(f"{workflow_id[:40]!r} is not a group or chain id (a UUID)") from None
+    wanted = uuid_of(workflow_id, "a group or chain id")
     graph = workflow_graph(console().sources.db, wanted)
     if not graph.nodes:
         abort(404, f"no group or chain {wanted}")
