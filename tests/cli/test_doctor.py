@@ -8,9 +8,7 @@ UnreservedConcurrentExecutions); every other call is moto's.
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +19,7 @@ from cli.main import main
 from cli.target import Target
 from db import create_db
 from db.migrate import downgrade, upgrade
+from tests.support.moto_stacks import moto_function
 from tests.support.own_postgres import OwnServer, make_authority, migrated_own_postgres
 from tests.support.queues import queue_pair
 from tests.support.synth import settings_of
@@ -54,21 +53,6 @@ def tls_server() -> Iterator[OwnServer]:
         yield pg
 
 
-def _function(name: str, role_arn: str) -> str:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("handler.py", "def handler(event, context):\n    return None\n")
-    client = boto3.client("lambda", region_name=REGION)
-    client.create_function(
-        FunctionName=name,
-        Runtime="python3.12",
-        Role=role_arn,
-        Handler="handler.handler",
-        Code={"ZipFile": buffer.getvalue()},
-    )
-    return name
-
-
 def deploy(*, secret: str, max_receive_count: int = DEV.max_receive_count, subscribe: bool = True) -> None:
     """What `cdk deploy JobsStack-dev` leaves that the doctor reads."""
     sqs = boto3.client("sqs", region_name=REGION)
@@ -81,7 +65,7 @@ def deploy(*, secret: str, max_receive_count: int = DEV.max_receive_count, subsc
     role = boto3.client("iam", region_name=REGION).create_role(
         RoleName="fn", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []})
     )["Role"]["Arn"]
-    worker, sweeper = _function("worker", role), _function("sweeper", role)
+    worker, sweeper = moto_function("worker", role), moto_function("sweeper", role)
     boto3.client("lambda", region_name=REGION).put_function_concurrency(
         FunctionName=worker, ReservedConcurrentExecutions=DEV.reserved_concurrency
     )

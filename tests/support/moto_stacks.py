@@ -60,3 +60,15 @@ def create_stack(template: dict[str, Any], asset_root: Path) -> tuple[dict[str, 
     stack = cloudformation.describe_stacks(StackName="JobsStack-dev")["Stacks"][0]
     assert stack["StackStatus"] == "CREATE_COMPLETE"
     return {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}, secret_arn
+
+
+def moto_function(name: str, role_arn: str) -> str:
+    """A Lambda function in moto (which runs none): what a deployed stack's worker or sweeper is to a reader."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("handler.py", "def handler(event, context):\n    return None\n")
+    boto3.client("lambda", region_name=REGION).create_function(
+        FunctionName=name, Runtime="python3.12", Role=role_arn, Handler="handler.handler",
+        Code={"ZipFile": buffer.getvalue()},
+    )  # fmt: skip
+    return name

@@ -53,22 +53,12 @@ def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmbeddedSqs]:
 def moto_mapping(queue: Queue, function: str = "worker", region: str = "us-east-1") -> str:
     """A Lambda function (never invoked: moto runs none) and its event source mapping on `queue`, as a deployed
     pool has; the mapping's id."""
-    import io
-    import zipfile
-
     import boto3
 
+    from tests.support.moto_stacks import moto_function
+
     role = boto3.client("iam", region_name=region).create_role(RoleName=function, AssumeRolePolicyDocument="{}")
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as archive:
-        archive.writestr("worker/handler.py", "def handler(e, c): return {}\n")
-    lambda_ = boto3.client("lambda", region_name=region)
-    lambda_.create_function(
-        FunctionName=function,
-        Runtime="python3.12",
-        Role=role["Role"]["Arn"],
-        Handler="worker.handler.handler",
-        Code={"ZipFile": code.getvalue()},
-    )
+    moto_function(function, role["Role"]["Arn"])
     arn = queue.client.get_queue_attributes(QueueUrl=queue.url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    lambda_ = boto3.client("lambda", region_name=region)
     return str(lambda_.create_event_source_mapping(EventSourceArn=arn, FunctionName=function)["UUID"])
