@@ -218,6 +218,23 @@ steps_table = Table(
 )
 
 
+#: Every attempt a job made, kept as it ended (migration 0015): written by the database itself, by a trigger on
+#: the statements that end an attempt (a completion, a failure, a snooze or slice, the sweeper's abandon, a
+#: stale claim taken over), so no settling statement and no entry point can forget it, and no round trip is
+#: added. Read by db/attempts.py; deleted with its job.
+attempts_table = Table(
+    "job_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", Uuid, ForeignKey("background_jobs.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("attempt", Integer, nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("ended_at", UTCDateTime, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("error", Text),
+)
+
+
 #: Every operator action (retry, cancel, redrive, prune, pause, resume, a job published by hand), from the CLI
 #: and the console: when, who, through what, what was asked (ids or a filter, never a payload), and how many
 #: jobs it touched (db/audit.py). Rows are never changed; `jobstack audit` and the console's Audit page read

@@ -297,7 +297,7 @@ def test_bulk_retry_pages_sends_ten_per_call_and_goes_on_past_refusals(
 def test_migrate_an_embedded_database(tmp_path: Path, jobs: Jobs) -> None:
     result = jobs("migrate", "--database-url", f"sqlite:///{tmp_path / 'x.db'}", connect=False)
     assert result.code == 0
-    assert result.out.strip().endswith("at revision 0014")
+    assert result.out.strip().endswith("at revision 0015")
 
 
 def test_logs_filters_to_one_job(jobs: Jobs, aws: None) -> None:

@@ -1,0 +1,83 @@
+"""Every attempt kept (db/attempts.py): `job_attempts`, one row per attempt as it ended, written by a trigger
+on `background_jobs`. The trigger fires when a row leaves `processing` (a completion, a failure, a snooze or a
+slice, the sweeper's abandon) or is claimed again while `processing` (a stale claim taken over: the attempt
+before it is recorded as abandoned), so every statement that ends an attempt records it, in that statement,
+with no round trip of its own, whatever the entry point. A claim handed back unused (its attempt count goes
+down) records nothing. A row is deleted with its job.
+
+On SQLite a later migration that alters `background_jobs` in batch mode (a copy of the table) must create the
+trigger again.
+
+Revision ID: 0015
+Revises: 0014
+Create Date: 2026-12-06
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import context, op
+
+revision: str = "0015"
+down_revision: str | None = "0014"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+#: An attempt ends: the row leaves processing, or a new claim takes over a stale one (attempts goes up). Not a
+#: claim handed back (attempts goes down), not a heartbeat or a progress report (nothing of these changes).
+_ENDED = (
+    "OLD.status = 'processing' AND NEW.attempts >= OLD.attempts "
+    "AND (NEW.status <> 'processing' OR NEW.attempts > OLD.attempts)"
+)
+_VALUES = (
+    "OLD.id, OLD.attempts, OLD.started_at, NEW.updated_at, "
+    "CASE WHEN NEW.status = 'processing' THEN 'abandoned' ELSE NEW.status END, "
+    "CASE WHEN NEW.status = 'processing' THEN NULL ELSE NEW.error END"
+)
+_COLUMNS = "job_id, attempt, started_at, ended_at, outcome, error"
+
+
+def upgrade() -> None:
+    models = context.config.attributes["models"]
+    op.create_table(
+        "job_attempts",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("job_id", sa.Uuid(), nullable=False),
+        sa.Column("attempt", sa.Integer(), nullable=False),
+        sa.Column("started_at", models.UTCDateTime(), nullable=True),
+        sa.Column("ended_at", models.UTCDateTime(), nullable=False),
+        sa.Column("outcome", sa.String(16), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(["job_id"], ["background_jobs.id"], name="fk_job_attempts_job_id", ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id", name="pk_job_attempts"),
+    )
+    op.create_index("ix_job_attempts_job_id", "job_attempts", ["job_id"])
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            f"""
+            CREATE FUNCTION jobstack_attempt_ended() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                INSERT INTO job_attempts ({_COLUMNS}) VALUES ({_VALUES});
+                RETURN NULL;
+            END $$
+            """
+        )
+        op.execute(
+            f"CREATE TRIGGER job_attempt_ended AFTER UPDATE ON background_jobs FOR EACH ROW WHEN ({_ENDED}) "
+            "EXECUTE FUNCTION jobstack_attempt_ended()"
+        )
+    else:
+        op.execute(
+            f"CREATE TRIGGER job_attempt_ended AFTER UPDATE ON background_jobs FOR EACH ROW WHEN {_ENDED} "
+            f"BEGIN INSERT INTO job_attempts ({_COLUMNS}) VALUES ({_VALUES}); END"
+        )
+
+
+def downgrade() -> None:
+    op.execute("DROP TRIGGER IF EXISTS job_attempt_ended" + (
+        " ON background_jobs" if op.get_bind().dialect.name == "postgresql" else ""
+    ))  # fmt: skip
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS jobstack_attempt_ended()")
+    op.drop_index("ix_job_attempts_job_id", table_name="job_attempts")
+    op.drop_table("job_attempts")
