@@ -30,6 +30,7 @@ from db import (
     utcnow,
 )
 from db.admin import JobFilter, job_ids_starting, unfinished_in_workflow
+from db.attempts import ATTEMPT_COLUMNS, attempt_row, history
 from db.audit import describe_filter, describe_ids
 from db.dependencies import dependencies_of, dependents_of
 from db.steps import STEP_COLUMNS, journal, step_row
@@ -86,11 +87,16 @@ def cmd_show(args: argparse.Namespace, target: Target) -> int:
     if job is None:
         raise CliError(f"no job {args.id}")
     waits_for, waited_by = dependencies_of(target.db, job.id), dependents_of(target.db, job.id)
-    steps = journal(target.db, job.id)
+    steps, attempts = journal(target.db, job.id), history(target.db, job)
     if args.json:
-        emit_json({**_plain_job(job), "waits_for": waits_for, "waited_for_by": waited_by, "steps": steps})
+        emit_json(
+            {**_plain_job(job), "waits_for": waits_for, "waited_for_by": waited_by, "steps": steps, "history": attempts}
+        )
         return OK
     fields([(f, getattr(job, f)) for f in job.__dataclass_fields__])
+    if attempts:
+        print(f"\nattempts ({len(attempts)}), each as it ended:")
+        table([attempt_row(a) for a in attempts], list(ATTEMPT_COLUMNS))
     if steps:
         print(f"\nsteps ({len(steps)}), completed, kept by a retry unless --from-scratch:")
         table([step_row(step) for step in steps], list(STEP_COLUMNS))

@@ -20,6 +20,7 @@ from cli.console.graphs import workflow_svg
 from cli.dead_letter_kinds import NEVER_SUCCEED
 from db import Job, JobStatus, audit, get_job
 from db.admin import Cursor, page_jobs
+from db.attempts import history
 from db.dependencies import dependencies_of, dependents_of
 from db.readings import COUNT_CAP, STATES, TYPE_SAMPLE, job_counts, throughput, timings, workflow_graph
 from db.steps import STEP_COLUMNS, journal, step_row
@@ -137,6 +138,7 @@ def job(job_id: str) -> str:
         result=None if found.result is None else json.dumps(found.result, indent=2, ensure_ascii=False),
         publisher_trace=trace_id_of(found.traceparent),
         replays=_replays(found.id),
+        attempts=history(console().sources.db, found),
         page="jobs",
     )
 

@@ -17,7 +17,19 @@ from sqlalchemy import text
 
 from cli.main import main
 from cli.target import Target
-from db import DB, JobStatus, Queue, get_job, list_jobs, publish, requeue_job, utcnow
+from db import (
+    DB,
+    JobStatus,
+    Queue,
+    claim_job,
+    complete_job,
+    fail_job,
+    get_job,
+    list_jobs,
+    publish,
+    requeue_job,
+    utcnow,
+)
 from tests.support.cli_runner import Jobs
 from tests.support.esm import FakeLambdaContext, acknowledge, drain, receive_event
 from tests.support.factories import insert_job
@@ -133,6 +145,23 @@ def test_show_and_list(jobs: Jobs, pg_db: DB) -> None:
     table = jobs("list").out
     assert str(pending.id) in table and str(failed.id) in table
     assert table.splitlines()[0].split()[:3] == ["ID", "TYPE", "STATUS"]
+
+
+def test_show_lists_every_attempt_as_it_ended(jobs: Jobs, pg_db: DB) -> None:
+    job = insert_job(pg_db, max_attempts=2)
+    for attempt, settle in ((1, "fail"), (2, "complete")):
+        claim_job(pg_db, job.id, stale_after=timedelta(minutes=5))
+        if settle == "fail":
+            fail_job(pg_db, job.id, "ConnectionError: reset by peer", attempt=attempt)
+        else:
+            complete_job(pg_db, job.id, attempt=attempt)
+    shown = json.loads(jobs("show", str(job.id), "--json").out)
+    assert [(a["attempt"], a["outcome"], a["error"]) for a in shown["history"]] == [
+        (1, "failed", "ConnectionError: reset by peer"),
+        (2, "completed", None),
+    ]
+    text = jobs("show", str(job.id)).out
+    assert "attempts (2), each as it ended:" in text and "ConnectionError: reset by peer" in text
 
 
 @pytest.mark.parametrize("database", ["postgresql", "sqlite"])

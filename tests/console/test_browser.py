@@ -22,7 +22,21 @@ from cli import audit_trail
 from cli.console.server import ConsoleServer
 from cli.console.worker_presence import LocalWorker
 from cli.target import Target
-from db import DB, Job, JobRequest, JobStatus, Queue, get_job, list_jobs, publish, publish_group, utcnow
+from db import (
+    DB,
+    Job,
+    JobRequest,
+    JobStatus,
+    Queue,
+    claim_job,
+    complete_job,
+    fail_job,
+    get_job,
+    list_jobs,
+    publish,
+    publish_group,
+    utcnow,
+)
 from stacks.pools import output_key
 from tests.support import esm
 from tests.support.console import (
@@ -544,6 +558,30 @@ def test_a_job_started_from_the_console_is_checked_published_to_its_queue_and_ru
     assert _status(pg_db, job_id) is JobStatus.COMPLETED
     page.goto(f"{console.base_url}/audit")
     expect(page.locator('#audit-table tr[data-action="publish"]')).to_contain_text("type welcome-email")
+    assert _problems(page) == []
+
+
+def test_a_jobs_page_keeps_every_attempt_across_three_failures_and_a_retry(
+    console: ConsoleServer, page: Page, pg_db: DB
+) -> None:
+    job = insert_job(pg_db, type="test-echo", max_attempts=3)
+    for attempt in (1, 2, 3):
+        assert claim_job(pg_db, job.id, stale_after=timedelta(minutes=5)).job is not None
+        assert fail_job(pg_db, job.id, f"TimeoutError: upstream, try {attempt}", attempt=attempt)
+    page.goto(console.url)
+    page.goto(f"{console.base_url}/jobs/{job.id}")
+    rows = page.locator("#job-attempts tbody tr")
+    expect(rows).to_have_count(3)
+    page.locator("#retry").click()
+    page.locator("#confirm").click()
+    expect(page.locator("#result")).to_contain_text("retried 1 job(s)")
+    assert claim_job(pg_db, job.id, stale_after=timedelta(minutes=5)).job is not None
+    assert complete_job(pg_db, job.id, attempt=1)
+    page.goto(f"{console.base_url}/jobs/{job.id}")
+    expect(rows).to_have_count(4)  # the retry erased none
+    assert [r.get_attribute("data-outcome") for r in rows.all()] == ["failed", "failed", "failed", "completed"]
+    expect(rows.nth(1)).to_contain_text("TimeoutError: upstream, try 2")
+    shot(page, "job-attempts")
     assert _problems(page) == []
 
 

@@ -4,11 +4,13 @@ trigger), whichever way it ends; a retry never erases one; what does not end an 
 from __future__ import annotations
 
 from datetime import timedelta
+from uuid import UUID
 
 import pytest
+from sqlalchemy import text
 
-from db import DB, JobStatus, claim_job, complete_job, fail_job, requeue_job, utcnow
-from db.attempts import history
+from db import DB, JobStatus, claim_job, complete_job, fail_job, get_job, requeue_job, utcnow
+from db.attempts import Attempt, history
 from db.claiming import claim_many, release_claims
 from db.lifecycle import stamp_heartbeats
 from db.relay import prune_jobs
@@ -18,8 +20,14 @@ pytestmark = pytest.mark.integration
 STALE = timedelta(minutes=5)
 
 
-def _outcomes(db: DB, job_id: object) -> list[tuple[int, str, str | None]]:
-    return [(a.attempt, a.outcome, a.error) for a in history(db, job_id)]  # type: ignore[arg-type]
+def _attempts(db: DB, job_id: UUID) -> list[Attempt]:
+    job = get_job(db, job_id)
+    assert job is not None
+    return history(db, job)
+
+
+def _outcomes(db: DB, job_id: UUID) -> list[tuple[int, str, str | None]]:
+    return [(a.attempt, a.outcome, a.error) for a in _attempts(db, job_id)]
 
 
 def test_a_failure_then_a_success_are_two_attempts_with_their_times(any_db: DB) -> None:
@@ -30,9 +38,9 @@ def test_a_failure_then_a_success_are_two_attempts_with_their_times(any_db: DB) 
     assert claim_job(any_db, job.id, stale_after=STALE).job is not None
     assert complete_job(any_db, job.id, attempt=2)
     assert _outcomes(any_db, job.id) == [(1, "failed", "TimeoutError: upstream"), (2, "completed", None)]
-    one, two = history(any_db, job.id)
+    one, two = _attempts(any_db, job.id)
     assert one.started_at == first.job.started_at and one.took is not None and one.took >= timedelta(0)
-    assert two.ended_at >= one.ended_at
+    assert two.ended_at is not None and one.ended_at is not None and two.ended_at >= one.ended_at
 
 
 def test_a_stale_claim_taken_over_records_the_attempt_before_it_as_abandoned(any_db: DB) -> None:
@@ -40,7 +48,7 @@ def test_a_stale_claim_taken_over_records_the_attempt_before_it_as_abandoned(any
     assert claim_job(any_db, job.id, stale_after=STALE).job is not None
     later = utcnow() + timedelta(hours=1)  # its invocation died: nothing settled it
     assert claim_job(any_db, job.id, stale_after=STALE, now=later).job is not None
-    assert _outcomes(any_db, job.id) == [(1, "abandoned", None)]
+    assert _outcomes(any_db, job.id) == [(1, "abandoned", None), (2, "running", None)]
 
 
 def test_a_retry_keeps_the_attempts_before_it(any_db: DB) -> None:
@@ -58,13 +66,33 @@ def test_a_heartbeat_and_a_claim_handed_back_record_nothing(pg_db: DB) -> None:
     held = claim_many(pg_db, [(job.id, job.type)], stale_after=STALE)
     assert stamp_heartbeats(pg_db, [job.id], since=utcnow() - timedelta(minutes=1)) == 1
     assert release_claims(pg_db, list(held.values())) == 1
-    assert history(pg_db, job.id) == []
+    assert _attempts(pg_db, job.id) == []
+    with pg_db.begin() as conn:
+        assert conn.execute(text("SELECT count(*) FROM job_attempts")).scalar() == 0
 
 
 def test_attempts_are_pruned_with_their_job(any_db: DB) -> None:
     job = insert_job(any_db)
     claim_job(any_db, job.id, stale_after=STALE)
-    complete_job(any_db, job.id, attempt=1)
-    assert len(history(any_db, job.id)) == 1
+    fail_job(any_db, job.id, "first", attempt=1)
+    claim_job(any_db, job.id, stale_after=STALE)
+    complete_job(any_db, job.id, attempt=2)
+    assert len(_attempts(any_db, job.id)) == 2
     assert prune_jobs(any_db, JobStatus.COMPLETED, utcnow() + timedelta(seconds=1)) == 1
-    assert history(any_db, job.id) == []
+    with any_db.begin() as conn:
+        assert conn.execute(text("SELECT count(*) FROM job_attempts")).scalar() == 0
+
+
+def test_a_success_writes_no_row_and_a_retry_of_a_completed_job_keeps_it(any_db: DB) -> None:
+    """A success is the row's own attempt (no row written: the throughput ceiling's cost); a forced retry of
+    the completed job records it before the row moves on."""
+    job = insert_job(any_db)
+    claim_job(any_db, job.id, stale_after=STALE)
+    complete_job(any_db, job.id, attempt=1)
+    with any_db.begin() as conn:
+        assert conn.execute(text("SELECT count(*) FROM job_attempts")).scalar() == 0
+    assert _outcomes(any_db, job.id) == [(1, "completed", None)]
+    assert requeue_job(any_db, job.id, force=True) is not None
+    claim_job(any_db, job.id, stale_after=STALE)
+    fail_job(any_db, job.id, "KeyError: 'sku'", attempt=1)
+    assert _outcomes(any_db, job.id) == [(1, "completed", None), (1, "failed", "KeyError: 'sku'")]
