@@ -8,10 +8,15 @@ covers the server's threads too). Each test saves a screenshot of the pages it v
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,6 +46,7 @@ from stacks.pools import output_key
 from tests.support import esm
 from tests.support.console import (
     CHROMIUM_ARGS,
+    ROOT,
     SCREENSHOTS,
     chromium_path,
     deployed_target,
@@ -583,6 +589,40 @@ def test_a_jobs_page_keeps_every_attempt_across_three_failures_and_a_retry(
     expect(rows.nth(1)).to_contain_text("TimeoutError: upstream, try 2")
     shot(page, "job-attempts")
     assert _problems(page) == []
+
+
+def test_a_job_started_in_the_console_of_a_local_run_is_run_by_jobstack_local(tmp_path: Path, page: Page) -> None:
+    """`jobstack local --console` (embedded SQS and SQLite, a real process): a job started from the console's
+    form goes to the run's queue, and the run's worker completes it."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "QUEUE_URL", "DLQ_URL"))}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "cli", "local", "--sqlite", str(tmp_path / "local.sqlite3"), "--console"],
+        cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert run.stderr is not None
+        url = None
+        for _ in range(200):  # its first lines: the queue, the worker, then the console's URL
+            line = run.stderr.readline()
+            found = re.search(r"jobstack console on this run: (http://\S+)", line)
+            if found:
+                url = found.group(1)
+                break
+        assert url, "jobstack local --console printed no console URL"
+        page.goto(url)
+        page.get_by_role("link", name="Jobs", exact=True).click()
+        page.locator("#start-job").click()
+        page.select_option("#enqueue-type", "test-echo")
+        page.locator("#load-type").click()
+        page.fill("#payload", '{"by": "hand"}')
+        page.locator("#publish").click()
+        expect(page.locator("#result")).to_contain_text("published test-echo job")
+        page.get_by_role("link", name="Back").click()
+        expect(page.locator("#job-status")).to_have_text("completed", timeout=20_000)  # the job's page refreshes
+        expect(page.locator("#job-payload")).to_contain_text('"by": "hand"')
+    finally:
+        run.send_signal(signal.SIGINT)
+        run.communicate(timeout=30)
 
 
 def _shown_seconds(shown: str) -> float:
