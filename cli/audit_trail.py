@@ -2,8 +2,10 @@
 (db/audit.py holds the trail).
 
 Who: the AWS identity of the session the command acts with (STS GetCallerIdentity, its ARN), when there is
-one; otherwise the OS user (`os:NAME`). Asked once per process, with a short timeout: an operator offline, or
-with no AWS credentials at all (a local run), is still recorded, by name. A trail that cannot be written (a
+one (it needs no permission: "No permissions are required to perform this operation", AWS STS API Reference,
+GetCallerIdentity, so an operator's narrow role still names itself); otherwise the OS user (`os:NAME`). Asked
+once per process, with a short timeout: an operator offline, or with no AWS credentials at all (a local run),
+is still recorded, by name. A trail that cannot be written (a
 database not yet migrated to it) does not undo the action that ran: the operator is told in one line.
 """
 

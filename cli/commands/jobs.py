@@ -291,9 +291,8 @@ def cmd_audit(args: argparse.Namespace, target: Target) -> int:
 
 def _filter(args: argparse.Namespace) -> str:
     """The --status/--type/--since an action was given, as the audit trail words a filter."""
-    status = JobStatus(args.status) if args.status in {s.value for s in JobStatus} else None
-    words = describe_filter(JobFilter(status=status, type=args.type, created_from=getattr(args, "since", None)))
-    return words if status is not None or not args.status else f"{words} ({args.status})"
+    since = getattr(args, "since", None)  # cancel has no --since
+    return describe_filter(JobFilter(status=JobStatus(args.status), type=args.type, created_from=since))
 
 
 def _audit(target: Target, action: str, jobs: int, selection: str, outcome: str) -> None:
