@@ -21,7 +21,7 @@ from .models import Job, JobStatus, attempts_table
 
 _a = attempts_table
 #: The columns `jobstack show` prints, in order (and the console's table).
-ATTEMPT_COLUMNS = ("attempt", "started", "ended", "took", "outcome", "error")
+ATTEMPT_COLUMNS = ("attempt", "started", "ended", "took", "outcome", "request id", "error")
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,10 @@ class Attempt:
     ended_at: datetime | None  # None: running
     outcome: str
     error: str | None
+    #: The invocation that made it (its Lambda request id and X-Ray trace id: migration 0016); None for one
+    #: made before that, or by a tool with no invocation.
+    request_id: str | None = None
+    trace_id: str | None = None
 
     @property
     def took(self) -> timedelta | None:
@@ -42,7 +46,10 @@ def history(db: DB, job: Job, *, limit: int = 200) -> list[Attempt]:
     query = select(_a).where(_a.c.job_id == job.id).order_by(_a.c.id.desc()).limit(limit)
     with statements(db) as conn:
         rows = list(conn.execute(query))
-    over = [Attempt(r.attempt, r.started_at, r.ended_at, r.outcome, r.error) for r in reversed(rows)]
+    over = [
+        Attempt(r.attempt, r.started_at, r.ended_at, r.outcome, r.error, r.request_id, r.trace_id)
+        for r in reversed(rows)
+    ]
     return over + _latest(job, over[-1] if over else None)
 
 
@@ -51,12 +58,15 @@ def _latest(job: Job, recorded: Attempt | None) -> list[Attempt]:
     if job.attempts == 0 or job.started_at is None:
         return []  # waiting for its first (or, after a retry, its next) attempt
     if job.status is JobStatus.PROCESSING:
-        return [Attempt(job.attempts, job.started_at, None, "running", None)]
+        return [Attempt(job.attempts, job.started_at, None, "running", None, job.request_id, job.trace_id)]
     if job.status is JobStatus.COMPLETED:
-        return [Attempt(job.attempts, job.started_at, job.completed_at or job.updated_at, "completed", None)]
+        ended = job.completed_at or job.updated_at
+        return [Attempt(job.attempts, job.started_at, ended, "completed", None, job.request_id, job.trace_id)]
     return []  # it ended otherwise: the trigger recorded it
 
 
 def attempt_row(attempt: Attempt) -> tuple[object, ...]:
     took = f"{attempt.took.total_seconds():.3f} s" if attempt.took is not None else "-"
-    return (attempt.attempt, attempt.started_at, attempt.ended_at or "-", took, attempt.outcome, attempt.error or "")
+    request = attempt.request_id or "-"
+    ended = attempt.ended_at or "-"
+    return (attempt.attempt, attempt.started_at, ended, took, attempt.outcome, request, attempt.error or "")

@@ -152,6 +152,10 @@ jobs_table = Table(
     Column("progress", Float),
     Column("progress_message", String(255)),
     Column("heartbeat_at", UTCDateTime),
+    # The invocation holding its latest attempt (migration 0016, set by every claim: db/claiming/params.py's
+    # Invocation): its Lambda request id and X-Ray trace id, copied into its attempt's history when it ends.
+    Column("request_id", String(64)),
+    Column("trace_id", String(64)),
     CheckConstraint(f"status IN ({STATUS_VALUES})", name="status"),
     CheckConstraint("attempts >= 0", name="attempts_not_negative"),
     CheckConstraint("max_attempts >= 1", name="max_attempts_positive"),
@@ -232,6 +236,8 @@ attempts_table = Table(
     Column("ended_at", UTCDateTime, nullable=False),
     Column("outcome", String(16), nullable=False),
     Column("error", Text),
+    Column("request_id", String(64)),
+    Column("trace_id", String(64)),
 )
 
 
@@ -289,6 +295,8 @@ class Job:
     progress: float | None = None
     progress_message: str | None = None
     heartbeat_at: datetime | None = None
+    request_id: str | None = None
+    trace_id: str | None = None
 
     @property
     def attempts_left(self) -> int:

@@ -237,6 +237,8 @@ def prepare(request: JobRequest, queue: Queue, *, now: datetime) -> Prepared:
         "progress": None,
         "progress_message": None,
         "heartbeat_at": None,
+        "request_id": None,
+        "trace_id": None,
     }
     if request.ordering_key is not None:
         if not queue.fifo and queue.url:

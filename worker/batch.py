@@ -56,13 +56,14 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
     traces: list[JobTrace] = []  # each record's span and the trace ids its log lines carry
     runtime.expire_old_secret()
     database_down = _database_problem(runtime) if records else None
+    tracing = BatchTracing.of(runtime.config.tracing, runtime.config.queue_url.rsplit("/", 1)[-1])
+    invocation = tracing.invocation(context)
     completion: Completion = (
-        BatchedCompletion(runtime, records)
+        BatchedCompletion(runtime, records, invocation)
         if runtime.config.completion == BATCHED
-        else DeferredCompletion(runtime, records)
+        else DeferredCompletion(runtime, records, invocation)
     )
     held_groups: set[str] = set()  # FIFO: groups whose earlier record of this batch was not acknowledged
-    tracing = BatchTracing.of(runtime.config.tracing, runtime.config.queue_url.rsplit("/", 1)[-1])
     with completion.kept_alive():  # its messages invisible and its claims stamped, however long it runs
         for record in records:
             started = time.perf_counter()
@@ -118,8 +119,9 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
 def process_record(record: dict[str, Any], context: Any, runtime: Runtime) -> Decision:
     """One record outside a batch (tests, tools): decided, carried out and completed before this returns."""
     view = SqsRecord.of(record)
-    completion = DeferredCompletion(runtime)
-    trace = BatchTracing.of(runtime.config.tracing).start_job(view)
+    tracing = BatchTracing.of(runtime.config.tracing)
+    completion = DeferredCompletion(runtime, invocation=tracing.invocation(context))
+    trace = tracing.start_job(view)
     decision = carry_out(runtime, view, decide(view, context, runtime, completion, trace))
     trace.mark_ended()
     with contextlib.suppress(Exception):  # an unconfirmed completion returns the record: final() says why

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from uuid import UUID
 
 from db import Claim, ClaimOutcome, ClaimPlan, DatabaseUnavailable, Job, redact
-from db.claiming import HeldClaim, claim_many, release_claims
+from db.claiming import NO_INVOCATION, HeldClaim, Invocation, claim_many, release_claims
 from db.clock import utcnow
 from db.lifecycle import complete_many, finish_job, in_one_statement, stamp_heartbeats
 from worker.config import HEARTBEAT_HOLD
@@ -165,9 +165,11 @@ _BEATS = _Beats()
 class _Unconfirmed:
     """The decisions of held successes whose completion was not confirmed, and their replacements; the
     dependents the confirmed ones released (pending now: the batch sends their messages); and the batch's
-    heartbeat, which keeps what it claimed alive until it is settled (`kept_alive`)."""
+    heartbeat, which keeps what it claimed alive until it is settled (`kept_alive`). Every claim names
+    `invocation` on its row."""
 
-    def __init__(self, runtime: Runtime, records: Sequence[SqsRecord]) -> None:
+    def __init__(self, runtime: Runtime, records: Sequence[SqsRecord], invocation: Invocation) -> None:
+        self.invocation = invocation
         self._unconfirmed: list[tuple[Decision, Decision]] = []
         self.released: list[UUID] = []
         self._heartbeat = _Heartbeat(runtime, records)
@@ -207,8 +209,10 @@ class _Unconfirmed:
 class DeferredCompletion(_Unconfirmed):
     """The batch's one held completion, and the decisions of those that could not be confirmed."""
 
-    def __init__(self, runtime: Runtime, records: Sequence[SqsRecord] = ()) -> None:
-        super().__init__(runtime, records)
+    def __init__(
+        self, runtime: Runtime, records: Sequence[SqsRecord] = (), invocation: Invocation = NO_INVOCATION
+    ) -> None:
+        super().__init__(runtime, records, invocation)
         self.runtime = runtime
         self._held: _Held | None = None
 
@@ -225,12 +229,17 @@ class DeferredCompletion(_Unconfirmed):
         held, db = self._held, self.runtime.db
         if held is None or held.job_id == job_id or not plan.rides_with_completion(db):
             self.flush()
-            return plan.claim(db, job_id)
+            return plan.claim(db, job_id, invocation=self.invocation)
         self._held = None
         try:
             with _completing([held]):
                 finished, claim = plan.complete_and_claim(
-                    db, (held.job_id, held.attempt), job_id, result=held.result, dependents=held.dependents
+                    db,
+                    (held.job_id, held.attempt),
+                    job_id,
+                    result=held.result,
+                    dependents=held.dependents,
+                    invocation=self.invocation,
                 )
         except BaseException as err:
             self._not_confirmed(held, err)
@@ -277,8 +286,8 @@ class BatchedCompletion(_Unconfirmed):
     batch) is claimed on its own, which says why, as in per-job mode. SQLite (local runs) completes each
     success alone, as the per-job mode does there."""
 
-    def __init__(self, runtime: Runtime, records: list[SqsRecord]) -> None:
-        super().__init__(runtime, records)
+    def __init__(self, runtime: Runtime, records: list[SqsRecord], invocation: Invocation = NO_INVOCATION) -> None:
+        super().__init__(runtime, records, invocation)
         self.runtime = runtime
         self._wanted = _claimable(runtime, records)
         self._claimed = False
@@ -291,12 +300,16 @@ class BatchedCompletion(_Unconfirmed):
             self._claimed = True
             if in_one_statement(db):
                 self._claims = claim_many(
-                    db, self._wanted, stale_after=plan.stale_after, silent_after=plan.silent_after
+                    db,
+                    self._wanted,
+                    stale_after=plan.stale_after,
+                    silent_after=plan.silent_after,
+                    invocation=self.invocation,
                 )
         held = self._claims.pop(job_id, None)
         if held is not None:
             return Claim(ClaimOutcome.CLAIMED, held.job)
-        return plan.claim(db, job_id)
+        return plan.claim(db, job_id, invocation=self.invocation)
 
     def complete_with_next_claim(
         self, job: Job, succeeded: Decision, result: str | None = None, trace: JobTrace = NO_TRACE

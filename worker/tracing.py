@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from db import redact
+from db.claiming import Invocation
 from db.trace_context import TRACEPARENT_ATTRIBUTE, trace_id_of, valid_traceparent
 from worker.observability import LOGGER_NAME, BoundLogger
 from worker.outcomes import Decision, Outcome
@@ -161,6 +162,11 @@ class BatchTracing:
     @classmethod
     def of(cls, mode: str, queue_name: str | None = None) -> BatchTracing:
         return cls(_tracer(mode), xray_trace_id(), queue_name)
+
+    def invocation(self, context: Any) -> Invocation:
+        """The invocation as its claims name it on each job's row and in its attempt history: Lambda's request
+        id (the key to its log lines) and its X-Ray trace id."""
+        return Invocation(getattr(context, "aws_request_id", None), self.xray_trace_id)
 
     def start_job(self, record: Any) -> JobTrace:
         """The span of one record (`worker.record.SqsRecord`), started now; NO_TRACE when nothing records

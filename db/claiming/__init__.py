@@ -6,16 +6,18 @@ worker whose types have no flow control never loads them."""
 from .batch import HeldClaim, claim_many, release_claims
 from .gate import GateSql
 from .outcome import Claim, ClaimOutcome
-from .params import DUE_TOLERANCE
+from .params import DUE_TOLERANCE, NO_INVOCATION, Invocation
 from .plan import ClaimPlan, claim_job, plan_for
 
 __all__ = [
     "DUE_TOLERANCE",
+    "NO_INVOCATION",
     "Claim",
     "ClaimOutcome",
     "ClaimPlan",
     "GateSql",
     "HeldClaim",
+    "Invocation",
     "claim_job",
     "claim_many",
     "plan_for",

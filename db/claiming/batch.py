@@ -13,7 +13,7 @@ from sqlalchemy import update
 from ..clock import utcnow
 from ..engine import DB, statements
 from ..models import Job, JobStatus, jobs_table
-from .params import clock
+from .params import NO_INVOCATION, Invocation, clock
 from .statements import CLAIM_MANY, claimed_job
 
 _t = jobs_table
@@ -27,6 +27,7 @@ class HeldClaim:
     previous_status: str
     previous_started_at: datetime | None
     previous_heartbeat_at: datetime | None = None
+    previous_invocation: Invocation = NO_INVOCATION
 
 
 def claim_many(
@@ -36,28 +37,33 @@ def claim_many(
     stale_after: timedelta,
     silent_after: timedelta | None = None,
     now: datetime | None = None,
+    invocation: Invocation = NO_INVOCATION,
 ) -> dict[UUID, HeldClaim]:
     """Claim every (job id, type) the claim rule allows, in one statement (PostgreSQL). A row another
     transaction holds is skipped, never waited for."""
     if not wanted:
         return {}
     now = now or utcnow()
-    params = {"ids": [job_id for job_id, _ in wanted], "types": [t for _, t in wanted], "now": now} | clock(
-        now, stale_after=stale_after, silent_after=silent_after or stale_after
-    )
+    params: dict[str, object] = {"ids": [job_id for job_id, _ in wanted], "types": [t for _, t in wanted], "now": now}
+    params |= clock(now, stale_after=stale_after, silent_after=silent_after or stale_after)
+    params |= invocation.params()
     with statements(db) as conn:
         rows = conn.execute(CLAIM_MANY, params).all()
     return {
         row.id: HeldClaim(
-            claimed_job(row, now), row.previous_status, row.previous_started_at, row.previous_heartbeat_at
+            claimed_job(row, now, invocation),
+            row.previous_status,
+            row.previous_started_at,
+            row.previous_heartbeat_at,
+            Invocation(row.previous_request_id, row.previous_trace_id),
         )
         for row in rows
     }
 
 
 def release_claims(db: DB, held: list[HeldClaim]) -> int:
-    """Hand claims the batch did not use back as they were: status, started_at and heartbeat_at restored, the attempt
-    not spent. Only a row still processing on that attempt (nobody took it since)."""
+    """Hand claims the batch did not use back as they were: status, started_at, heartbeat_at and the invocation
+    restored, the attempt not spent. Only a row still processing on that attempt (nobody took it since)."""
     released = 0
     with statements(db) as conn:
         for claim in held:
@@ -73,6 +79,8 @@ def release_claims(db: DB, held: list[HeldClaim]) -> int:
                     attempts=_t.c.attempts - 1,
                     started_at=claim.previous_started_at,
                     heartbeat_at=claim.previous_heartbeat_at,
+                    request_id=claim.previous_invocation.request_id,
+                    trace_id=claim.previous_invocation.trace_id,
                     updated_at=claim.job.updated_at,
                 )
             )

@@ -32,7 +32,7 @@ from ..rate_limits import Limiter
 from . import statements as sql
 from .gate import GateSql
 from .outcome import Claim, ClaimOutcome
-from .params import clock
+from .params import NO_INVOCATION, Invocation, clock
 
 if TYPE_CHECKING:  # the protocol is a type; a gate's module loads only for a type composed with it
     from .gate import Gate
@@ -72,23 +72,25 @@ class ClaimPlan:
         (`in_one_statement`) and every gate rides in the statement too."""
         return in_one_statement(db) and len(self._gates_riding(dialect_of(db))) == len(self.gates)
 
-    def claim(self, db: DB | Connection, job_id: UUID, *, now: datetime | None = None) -> Claim:
+    def claim(
+        self, db: DB | Connection, job_id: UUID, *, now: datetime | None = None, invocation: Invocation = NO_INVOCATION
+    ) -> Claim:
         """Take the job for this invocation if the claim rule and every gate allow it.
 
         A `processing` row stale by the claim rule (db/states.py: STALE, silent past `silent_after` since its
         last heartbeat, or started before `stale_after` without one) belongs to an invocation that died
         (timeout, crash); it is reclaimed and the attempt counts. A failed or abandoned job with no attempts
         left is not claimed (EXHAUSTED): `requeue_job` gives it new attempts when an operator retries it. A
-        row of another type is never claimed (TYPE_MISMATCH)."""
+        row of another type is never claimed (TYPE_MISMATCH). The claim names `invocation` on the row."""
         now = now or utcnow()
         if isinstance(db, DB) and self._steps(db.dialect):  # (a connection given: the caller's transaction)
             with db.begin() as conn:  # the steps and the claim in one transaction
-                return self._claim(conn, job_id, now)
+                return self._claim(conn, job_id, now, invocation)
         with statements(db) as conn:
-            return self._claim(conn, job_id, now)
+            return self._claim(conn, job_id, now, invocation)
 
-    def _claim(self, conn: Connection, job_id: UUID, now: datetime) -> Claim:
-        params = self._params(job_id, now)
+    def _claim(self, conn: Connection, job_id: UUID, now: datetime, invocation: Invocation) -> Claim:
+        params = self._params(job_id, now, invocation)
         for gate in self._steps(conn.dialect.name):
             assert self.job_type is not None
             refusal = gate.before(conn, job_id, self.job_type, now, params)
@@ -98,12 +100,12 @@ class ClaimPlan:
         if riding:
             row = conn.execute(sql.claim_with(riding), params).one()
             if row.id is not None:
-                return Claim(ClaimOutcome.CLAIMED, sql.claimed_job(row, now))
+                return Claim(ClaimOutcome.CLAIMED, sql.claimed_job(row, now, invocation))
             return self._why_not(conn, job_id, now, row)
         statement = sql.CLAIM if self.job_type is None else sql.CLAIM_OF_TYPE
         taken = conn.execute(statement, params).first()
         if taken is not None:
-            return Claim(ClaimOutcome.CLAIMED, sql.claimed_job(taken, now))
+            return Claim(ClaimOutcome.CLAIMED, sql.claimed_job(taken, now, invocation))
         return self._why_not(conn, job_id, now)
 
     def complete_and_claim(
@@ -115,6 +117,7 @@ class ClaimPlan:
         result: str | None = None,
         dependents: bool = False,
         now: datetime | None = None,
+        invocation: Invocation = NO_INVOCATION,
     ) -> tuple[Finished, Claim]:
         """Complete `done` (job id, attempt: the same fence as `finish_job`'s) and claim `job_id` in one round
         trip and one commit (PostgreSQL, a plan that `rides_with_completion`).
@@ -127,17 +130,19 @@ class ClaimPlan:
         assert self.job_type is not None, "a claim that rides on a completion names its type"
         assert self.rides_with_completion(db), "a step gate claims in its own transaction"
         now = now or utcnow()
-        params = self._params(job_id, now) | {"done_id": done[0], "done_attempt": done[1], "done_result": result}
+        params = self._params(job_id, now, invocation)
+        params |= {"done_id": done[0], "done_attempt": done[1], "done_result": result}
         statement = sql.complete_and_claim(dependents, self._gates_riding(dialect_of(db)))
         with statements(db) as conn:
             row = conn.execute(statement, params).one()
-            claim = Claim(ClaimOutcome.CLAIMED, sql.claimed_job(row, now)) if row.id is not None else None
+            claim = Claim(ClaimOutcome.CLAIMED, sql.claimed_job(row, now, invocation)) if row.id is not None else None
             claim = claim or self._why_not(conn, job_id, now, row)
         # After the connection is back: any settling is its own transaction, on a connection of its own.
         return finished_from_row(db, row, dependents, now), claim
 
-    def _params(self, job_id: UUID, now: datetime) -> dict[str, Any]:
-        params: dict[str, Any] = {"job_id": job_id, "job_type": self.job_type, "now": now} | self._clock(now)
+    def _params(self, job_id: UUID, now: datetime, invocation: Invocation) -> dict[str, Any]:
+        params: dict[str, Any] = {"job_id": job_id, "job_type": self.job_type, "now": now}
+        params |= self._clock(now) | invocation.params()
         for gate in self.gates:
             params |= gate.params()
         return params
@@ -214,6 +219,7 @@ def claim_job(
     stale_after: timedelta,
     job_type: str | None = None,
     now: datetime | None = None,
+    invocation: Invocation = NO_INVOCATION,
 ) -> Claim:
     """A claim with no gate (tools, tests, a type without flow control): `ClaimPlan.claim`."""
-    return ClaimPlan(job_type, stale_after).claim(db, job_id, now=now)
+    return ClaimPlan(job_type, stale_after).claim(db, job_id, now=now, invocation=invocation)

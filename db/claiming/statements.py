@@ -21,27 +21,40 @@ from ..dependencies import settled_columns, settling_ctes
 from ..models import Job, JobStatus, jobs_table
 from ..states import CLAIMABLE, DUE, EXHAUSTED
 from .gate import GateSql
-from .params import DONE_ID, DUE_BY, JOB_ID, JOB_TYPE, NOW, SILENT_BEFORE, STALE_BEFORE
+from .params import (
+    DONE_ID,
+    DUE_BY,
+    JOB_ID,
+    JOB_TYPE,
+    NOW,
+    REQUEST_ID,
+    SILENT_BEFORE,
+    STALE_BEFORE,
+    TRACE_ID,
+    Invocation,
+)
 
 _t = jobs_table
 _COLUMNS = ", ".join(c.name for c in _t.c)  # by name, never `*`: a team's own extra column would shift a match
 _CLAIMABLE_SQL = CLAIMABLE.sql()
-#: What a claim sets: the job is this invocation's, its attempt counted, its first heartbeat stamped.
+#: What a claim sets: the job is this invocation's (named by its request and trace ids), its attempt counted,
+#: its first heartbeat stamped.
 TAKE_SQL = (
     f"status = '{JobStatus.PROCESSING.value}', attempts = attempts + 1, started_at = :now, completed_at = NULL, "
-    "updated_at = :now, heartbeat_at = :now"
+    "updated_at = :now, heartbeat_at = :now, request_id = :request_id, trace_id = :trace_id"
 )
 #: The columns a claim sets to what it knows (TAKE_SQL): the claimed job's are filled in by `claimed_job`, not
 #: sent back. A claim returns only the rest: each column a result carries costs the driver and the database on
 #: every claim (psycopg describes every column of every statement's result).
-SET_BY_CLAIM = ("status", "started_at", "completed_at", "updated_at", "heartbeat_at")
+SET_BY_CLAIM = ("status", "started_at", "completed_at", "updated_at", "heartbeat_at", "request_id", "trace_id")
 CLAIMED = [c for c in _t.c if c.name not in SET_BY_CLAIM]
 _CLAIMED_NAMES = [c.name for c in CLAIMED]
 _CLAIMED_SQL = ", ".join(_CLAIMED_NAMES)
 
 
-def claimed_job(row: Any, now: datetime) -> Job:
-    """The job a claim took: the row's own columns as the claim returned them, and what TAKE_SQL set at `now`."""
+def claimed_job(row: Any, now: datetime, invocation: Invocation) -> Job:
+    """The job a claim took: the row's own columns as the claim returned them, and what TAKE_SQL set at `now`
+    for `invocation`."""
     m = row._mapping
     return Job(
         **{name: m[name] for name in _CLAIMED_NAMES},
@@ -50,6 +63,8 @@ def claimed_job(row: Any, now: datetime) -> Job:
         completed_at=None,
         updated_at=now,
         heartbeat_at=now,
+        request_id=invocation.request_id,
+        trace_id=invocation.trace_id,
     )
 
 
@@ -72,6 +87,8 @@ CLAIM = (
         completed_at=None,
         updated_at=NOW,
         heartbeat_at=NOW,
+        request_id=REQUEST_ID,
+        trace_id=TRACE_ID,
     )
     .returning(*CLAIMED)
 )
@@ -116,7 +133,7 @@ def claim_with(gates: tuple[GateSql, ...]) -> Any:
     FROM (VALUES (1)) AS one (x) LEFT JOIN claimed ON true
     """
         )
-        .bindparams(NOW, STALE_BEFORE, SILENT_BEFORE, DUE_BY, JOB_ID)
+        .bindparams(NOW, STALE_BEFORE, SILENT_BEFORE, DUE_BY, JOB_ID, REQUEST_ID, TRACE_ID)
         .columns(*CLAIMED)
     )
 
@@ -159,7 +176,7 @@ def complete_and_claim(settling: bool, gates: tuple[GateSql, ...] = ()) -> Any:
     FROM (VALUES (1)) AS one (x) LEFT JOIN claimed ON true
     """
         )
-        .bindparams(NOW, STALE_BEFORE, SILENT_BEFORE, DUE_BY, DONE_ID, JOB_ID)
+        .bindparams(NOW, STALE_BEFORE, SILENT_BEFORE, DUE_BY, DONE_ID, JOB_ID, REQUEST_ID, TRACE_ID)
         .columns(*CLAIMED, column("done_count", Integer))
     )
 
@@ -173,7 +190,8 @@ CLAIM_MANY = text(
     SET {TAKE_SQL}
     FROM (
         SELECT id AS claimed_id, status AS previous_status, started_at AS previous_started_at,
-               heartbeat_at AS previous_heartbeat_at
+               heartbeat_at AS previous_heartbeat_at, request_id AS previous_request_id,
+               trace_id AS previous_trace_id
         FROM background_jobs
         JOIN unnest(CAST(:ids AS uuid[]), CAST(:types AS varchar[])) AS wanted (wanted_id, wanted_type)
           ON id = wanted_id AND type = wanted_type
@@ -182,6 +200,7 @@ CLAIM_MANY = text(
     ) AS before
     WHERE t.id = before.claimed_id
     RETURNING {", ".join(f"t.{name}" for name in _CLAIMED_NAMES)}, before.previous_status,
-        before.previous_started_at, before.previous_heartbeat_at
+        before.previous_started_at, before.previous_heartbeat_at, before.previous_request_id,
+        before.previous_trace_id
     """
-).bindparams(NOW, STALE_BEFORE, SILENT_BEFORE, DUE_BY)
+).bindparams(NOW, STALE_BEFORE, SILENT_BEFORE, DUE_BY, REQUEST_ID, TRACE_ID)

@@ -11,13 +11,16 @@ from sqlalchemy import text
 
 from db import DB, JobStatus, claim_job, complete_job, fail_job, get_job, requeue_job, utcnow
 from db.attempts import Attempt, history
-from db.claiming import claim_many, release_claims
+from db.claiming import Invocation, claim_many, release_claims
 from db.lifecycle import stamp_heartbeats
 from db.relay import prune_jobs
 from tests.support.factories import insert_job
 
 pytestmark = pytest.mark.integration
 STALE = timedelta(minutes=5)
+#: Two invocations, as Lambda names them: a request id (a UUID) and an X-Ray trace id.
+FIRST = Invocation("0b5d5c4e-1f2a-4b3c-8d9e-0f1a2b3c4d5e", "1-6756a1b2-aaaaaaaaaaaaaaaaaaaaaaaa")
+SECOND = Invocation("9e8d7c6b-5a4f-4e3d-2c1b-0a9f8e7d6c5b", "1-6756a1b9-bbbbbbbbbbbbbbbbbbbbbbbb")
 
 
 def _attempts(db: DB, job_id: UUID) -> list[Attempt]:
@@ -96,3 +99,44 @@ def test_a_success_writes_no_row_and_a_retry_of_a_completed_job_keeps_it(any_db:
     claim_job(any_db, job.id, stale_after=STALE)
     fail_job(any_db, job.id, "KeyError: 'sku'", attempt=1)
     assert _outcomes(any_db, job.id) == [(1, "completed", None), (1, "failed", "KeyError: 'sku'")]
+
+
+def _invocations(db: DB, job_id: UUID) -> list[tuple[int, str, str | None, str | None]]:
+    return [(a.attempt, a.outcome, a.request_id, a.trace_id) for a in _attempts(db, job_id)]
+
+
+def test_each_attempt_names_the_invocation_that_made_it(any_db: DB) -> None:
+    job = insert_job(any_db, max_attempts=3)
+    claim_job(any_db, job.id, stale_after=STALE, invocation=FIRST)
+    assert fail_job(any_db, job.id, "TimeoutError", attempt=1)
+    claim_job(any_db, job.id, stale_after=STALE, invocation=SECOND)
+    assert _invocations(any_db, job.id) == [
+        (1, "failed", FIRST.request_id, FIRST.trace_id),
+        (2, "running", SECOND.request_id, SECOND.trace_id),
+    ]
+    assert complete_job(any_db, job.id, attempt=2)
+    assert _invocations(any_db, job.id)[-1] == (2, "completed", SECOND.request_id, SECOND.trace_id)
+
+
+def test_an_abandoned_attempt_names_the_invocation_that_died(any_db: DB) -> None:
+    """The id an operator needs is the dead invocation's (its logs say why it died), not its successor's."""
+    job = insert_job(any_db)
+    claim_job(any_db, job.id, stale_after=STALE, invocation=FIRST)
+    later = utcnow() + timedelta(hours=1)
+    claim_job(any_db, job.id, stale_after=STALE, now=later, invocation=SECOND)
+    assert _invocations(any_db, job.id) == [
+        (1, "abandoned", FIRST.request_id, FIRST.trace_id),
+        (2, "running", SECOND.request_id, SECOND.trace_id),
+    ]
+
+
+def test_a_claim_handed_back_gives_the_row_its_invocation_back(pg_db: DB) -> None:
+    """A batch claim the batch did not use leaves the row as it was, its last invocation included: a later
+    takeover must name the invocation that ran the attempt, not one that only held it for a moment."""
+    job = insert_job(pg_db)
+    claim_job(pg_db, job.id, stale_after=STALE, invocation=FIRST)
+    later = utcnow() + timedelta(hours=1)  # FIRST died; SECOND's batch takes the job over, then hands it back
+    held = claim_many(pg_db, [(job.id, job.type)], stale_after=STALE, now=later, invocation=SECOND)
+    assert release_claims(pg_db, list(held.values())) == 1
+    row = get_job(pg_db, job.id)
+    assert row is not None and (row.request_id, row.trace_id) == (FIRST.request_id, FIRST.trace_id)

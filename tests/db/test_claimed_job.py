@@ -1,6 +1,7 @@
 """A claim returns only the columns it did not set; the job it reports fills in the rest from what it set
 (db/claiming/statements.py: claimed_job). Every way to claim must report the row exactly as it now is, read
-back, or the worker would act on a job that is not the one in the table."""
+back, or the worker would act on a job that is not the one in the table. Each claim here names an invocation
+(its request and trace ids, written by the claim itself), which the row read back must carry."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from sqlalchemy import update
 
 from db import DB, ClaimOutcome, Job, JobStatus, claim_job, get_job, plan_for, utcnow
-from db.claiming import claim_many
+from db.claiming import Invocation, claim_many
 from db.claiming.statements import SET_BY_CLAIM, TAKE_SQL
 from db.models import jobs_table
 from db.rate_limits import Limiter
@@ -18,6 +19,7 @@ from tests.support.factories import insert_job
 
 pytestmark = pytest.mark.integration
 STALE = timedelta(minutes=5)
+LAMBDA = Invocation("3f1c2a9e-8b7d-4e6f-9a1b-2c3d4e5f6a7b", "1-6756a1b2-0123456789abcdef01234567")
 
 
 def _retried(db: DB) -> Job:
@@ -37,9 +39,10 @@ def test_what_a_claim_sets_is_what_it_does_not_return() -> None:
 
 def test_a_plain_claim_reports_the_row_as_it_is(any_db: DB) -> None:
     job = _retried(any_db)
-    claim = claim_job(any_db, job.id, stale_after=STALE, job_type=job.type)
+    claim = claim_job(any_db, job.id, stale_after=STALE, job_type=job.type, invocation=LAMBDA)
     assert claim.outcome is ClaimOutcome.CLAIMED and claim.job is not None
     assert claim.job == get_job(any_db, job.id)
+    assert (claim.job.request_id, claim.job.trace_id) == (LAMBDA.request_id, LAMBDA.trace_id)
     assert (claim.job.error, claim.job.progress_message, claim.job.attempts) == ("first attempt: boom", "half way", 2)
 
 
@@ -47,9 +50,10 @@ def test_a_gated_claim_reports_the_row_as_it_is(any_db: DB) -> None:
     """A rate limit rides in the claim statement on PostgreSQL and is a step before it on SQLite."""
     job = _retried(any_db)
     plan = plan_for(job.type, stale_after=STALE, limiter=Limiter("claimed-job", per_second=10, burst=5))
-    claim = plan.claim(any_db, job.id)
+    claim = plan.claim(any_db, job.id, invocation=LAMBDA)
     assert claim.outcome is ClaimOutcome.CLAIMED and claim.job is not None
     assert claim.job == get_job(any_db, job.id)
+    assert claim.job.request_id == LAMBDA.request_id
 
 
 @pytest.mark.parametrize("settling", [False, True])
@@ -58,14 +62,28 @@ def test_a_claim_riding_on_a_completion_reports_the_row_as_it_is(pg_db: DB, sett
     plan = plan_for(job.type, stale_after=STALE)
     held = plan.claim(pg_db, done.id)
     assert held.job is not None
-    finished, claim = plan.complete_and_claim(pg_db, (done.id, held.job.attempts), job.id, dependents=settling)
+    finished, claim = plan.complete_and_claim(
+        pg_db, (done.id, held.job.attempts), job.id, dependents=settling, invocation=LAMBDA
+    )
     assert finished.completed and claim.outcome is ClaimOutcome.CLAIMED and claim.job is not None
     assert claim.job == get_job(pg_db, job.id)
+    assert claim.job.trace_id == LAMBDA.trace_id
 
 
 def test_a_batch_claim_reports_each_row_as_it_is(pg_db: DB) -> None:
     jobs = [_retried(pg_db), insert_job(pg_db), insert_job(pg_db)]
-    held = claim_many(pg_db, [(j.id, j.type) for j in jobs], stale_after=STALE, now=utcnow())
+    held = claim_many(pg_db, [(j.id, j.type) for j in jobs], stale_after=STALE, now=utcnow(), invocation=LAMBDA)
     assert set(held) == {j.id for j in jobs}
     for job in jobs:
         assert held[job.id].job == get_job(pg_db, job.id)
+        assert held[job.id].job.request_id == LAMBDA.request_id
+
+
+def test_an_id_longer_than_its_column_is_cut_not_refused(any_db: DB) -> None:
+    """A claim must not fail over a name: a runner with a longer request id (not Lambda's 36 characters)
+    still claims, its id cut to the column's 64."""
+    job = insert_job(any_db)
+    long = Invocation("r" * 100, "t" * 100)
+    claim = claim_job(any_db, job.id, stale_after=STALE, invocation=long)
+    assert claim.job is not None and claim.job == get_job(any_db, job.id)
+    assert (claim.job.request_id, claim.job.trace_id) == ("r" * 64, "t" * 64)

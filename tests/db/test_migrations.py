@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import Connection, inspect, text
 
 from db import DB
 from db.migrate import current, downgrade, head, main, upgrade
@@ -143,3 +143,43 @@ def test_migrate_cli_without_a_url_is_bad_usage(
     monkeypatch.delenv("DATABASE_URL", raising=False)
     assert main(["upgrade"]) == 2
     assert capsys.readouterr().err.strip() == "error: no database: set DATABASE_URL or pass --database-url"
+
+
+def test_0016_keeps_the_attempt_trigger_both_ways(any_db: DB) -> None:
+    """0016 adds the invocation's ids to the attempt trigger. Its downgrade keeps every attempt recorded (but
+    their ids, whose columns it drops) and the trigger (without the ids); the upgrade again records them. On
+    SQLite, a batch-mode copy of the table would have deleted the attempts (by the foreign key's cascade)
+    and dropped the trigger."""
+    job_id = "0b6f1f6e-8f4e-4d59-9a43-3c1c0f0e7a16"
+
+    def ends_an_attempt(conn: Connection, attempt: int) -> None:
+        conn.execute(
+            text(
+                "UPDATE background_jobs SET status = 'failed', error = 'boom', updated_at = '2026-12-06 10:00:00+00' "
+                "WHERE id = :id AND attempts = :attempt"
+            ),
+            {"id": job_id if any_db.dialect == "postgresql" else job_id.replace("-", ""), "attempt": attempt},
+        )
+
+    with any_db.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO background_jobs (id, type, payload, status, attempts, max_attempts, created_at, "
+                "updated_at, started_at, request_id, trace_id) VALUES (:id, 'test-echo', '{}', 'processing', 1, 5, "
+                "'2026-12-06 09:00:00+00', '2026-12-06 09:00:00+00', '2026-12-06 09:00:00+00', 'req-1', 'trace-1')"
+            ),
+            {"id": job_id if any_db.dialect == "postgresql" else job_id.replace("-", "")},
+        )
+        ends_an_attempt(conn, 1)
+    try:
+        downgrade(any_db, "0015")
+        with any_db.begin() as conn:
+            conn.execute(text("UPDATE background_jobs SET status = 'processing', attempts = 2"))
+            ends_an_attempt(conn, 2)
+    finally:
+        upgrade(any_db)
+    with any_db.begin() as conn:
+        conn.execute(text("UPDATE background_jobs SET status = 'processing', attempts = 3, request_id = 'req-3'"))
+        ends_an_attempt(conn, 3)
+        rows = conn.execute(text("SELECT attempt, outcome, request_id FROM job_attempts ORDER BY id")).all()
+    assert [tuple(r) for r in rows] == [(1, "failed", None), (2, "failed", None), (3, "failed", "req-3")]

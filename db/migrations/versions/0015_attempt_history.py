@@ -63,12 +63,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_job_attempts"),
     )
     op.create_index("ix_job_attempts_job_id", "job_attempts", ["job_id"])
+    create_trigger(_COLUMNS, _VALUES)
+
+
+def create_trigger(columns: str, values: str) -> None:
+    """The trigger writing `values` into `columns` of job_attempts when an attempt ends (`_ENDED`); a later
+    revision that changes what is written calls it again (after `drop_trigger`)."""
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
             f"""
-            CREATE FUNCTION jobstack_attempt_ended() RETURNS trigger LANGUAGE plpgsql AS $$
+            CREATE OR REPLACE FUNCTION jobstack_attempt_ended() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
-                INSERT INTO job_attempts ({_COLUMNS}) VALUES ({_VALUES});
+                INSERT INTO job_attempts ({columns}) VALUES ({values});
                 RETURN NULL;
             END $$
             """
@@ -80,14 +86,18 @@ def upgrade() -> None:
     else:
         op.execute(
             f"CREATE TRIGGER job_attempt_ended AFTER UPDATE ON background_jobs FOR EACH ROW WHEN {_ENDED} "
-            f"BEGIN INSERT INTO job_attempts ({_COLUMNS}) VALUES ({_VALUES}); END"
+            f"BEGIN INSERT INTO job_attempts ({columns}) VALUES ({values}); END"
         )
 
 
-def downgrade() -> None:
+def drop_trigger() -> None:
     op.execute("DROP TRIGGER IF EXISTS job_attempt_ended" + (
         " ON background_jobs" if op.get_bind().dialect.name == "postgresql" else ""
     ))  # fmt: skip
+
+
+def downgrade() -> None:
+    drop_trigger()
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION IF EXISTS jobstack_attempt_ended()")
     op.drop_index("ix_job_attempts_job_id", table_name="job_attempts")
