@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from bench.lambda_ids import lambda_invocation
 from bench.pgbouncer import pgbouncer
 from bench.report import write_section
 from cli.scratch_database import scratch_database
@@ -57,9 +58,12 @@ def _claimed(claim: Claim) -> int:
 
 
 def _run_chain(db: Any, chain: list[uuid.UUID], mode: str) -> None:
-    """One batch's database work for `chain`, as the worker does it in `mode`."""
+    """One batch's database work for `chain`, as the worker does it in `mode`: one invocation's."""
+    invocation = lambda_invocation()
     if mode == "batched":
-        claims = claim_many(db, [(job_id, JOB_TYPE) for job_id in chain], stale_after=STALE_AFTER)
+        claims = claim_many(
+            db, [(job_id, JOB_TYPE) for job_id in chain], stale_after=STALE_AFTER, invocation=invocation
+        )
         assert len(claims) == len(chain), "bench.ceiling: the batch claim missed a job"
         assert len(complete_many(db, [(job_id, c.job.attempts) for job_id, c in claims.items()]).completed) == len(
             chain
@@ -67,12 +71,13 @@ def _run_chain(db: Any, chain: list[uuid.UUID], mode: str) -> None:
         return
     if mode == "two statements":
         for job_id in chain:
-            attempt = _claimed(claim_job(db, job_id, stale_after=STALE_AFTER, job_type=JOB_TYPE))
+            attempt = _claimed(claim_job(db, job_id, stale_after=STALE_AFTER, job_type=JOB_TYPE, invocation=invocation))
             assert complete_job(db, job_id, attempt=attempt)
         return
-    held = (chain[0], _claimed(claim_job(db, chain[0], stale_after=STALE_AFTER, job_type=JOB_TYPE)))
+    first = claim_job(db, chain[0], stale_after=STALE_AFTER, job_type=JOB_TYPE, invocation=invocation)
+    held = (chain[0], _claimed(first))
     for job_id in chain[1:]:
-        completed, claim = PLAN.complete_and_claim(db, held, job_id)
+        completed, claim = PLAN.complete_and_claim(db, held, job_id, invocation=invocation)
         assert completed.completed
         held = (job_id, _claimed(claim))
     assert complete_job(db, held[0], attempt=held[1])

@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import text
 
+from bench.lambda_ids import lambda_invocation
 from bench.report import write_section
 from bench.statements import count_statements
 from cli.scratch_database import scratch_database
@@ -30,6 +31,7 @@ from db.rate_limits import Limiter
 
 JOB_TYPE = "bench-flow"
 STALE = timedelta(minutes=15)
+LAMBDA = lambda_invocation()  # one invocation's claims, named as Lambda names them
 
 
 class _Empty(BaseModel):
@@ -77,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     keyed_plan = plan_for(JOB_TYPE, stale_after=STALE, concurrency_per_key=10**6)
 
     def claim(i: Any, limiter: Limiter | None = None) -> object:
-        return plans[limiter.name if limiter else None].claim(db, i)
+        return plans[limiter.name if limiter else None].claim(db, i, invocation=LAMBDA)
 
     counts: dict[str, float] = {}
     with scratch_database() as url:
@@ -91,14 +93,15 @@ def main(argv: list[str] | None = None) -> int:
             claim(ids[0], slow)  # the bucket's one token: every claim after it is throttled
             results["throttled"].append(_per_call_ms([functools.partial(claim, i, slow) for i in ids[1:]]))
             keyed = _pending(db, n, "tenant")
-            results["keyed claim"].append(_per_call_ms([functools.partial(keyed_plan.claim, db, i) for i in keyed]))
+            calls = [functools.partial(keyed_plan.claim, db, i, invocation=LAMBDA) for i in keyed]
+            results["keyed claim"].append(_per_call_ms(calls))
         plain_id, limited_id, throttled_id = _pending(db, 3, None)
         keyed_id = _pending(db, 1, "tenant", fresh=False)[0]
         once: dict[str, Callable[[], object]] = {
             "plain claim": lambda: claim(plain_id),
             "rate-limited claim": lambda: claim(limited_id, fast),
             "throttled": lambda: claim(throttled_id, slow),
-            "keyed claim": lambda: keyed_plan.claim(db, keyed_id),
+            "keyed claim": lambda: keyed_plan.claim(db, keyed_id, invocation=LAMBDA),
         }
         for name, call in once.items():
             with count_statements(db) as c:

@@ -1,5 +1,6 @@
-"""Starting a job by hand from the console, and editing and replaying a failed one: one form, filled from the
-type's JSON schema (or from the failed job's payload), validated against that schema before anything is
+"""Starting a job by hand from the console, and editing and replaying a failed one: one form, built from the
+type's JSON schema (a field per property: cli/console/schema_form.py; or the payload as JSON), filled from
+the schema's defaults or the failed job's payload, validated against that schema before anything is
 written, and published through `publish()` as the CLI's `jobstack publish` does, to the type's pool.
 
 A replay publishes a new job linked to the old one, rather than retrying the same row with another payload:
@@ -16,6 +17,7 @@ from flask import Blueprint, abort, render_template, request
 
 from cli import audit_trail
 from cli.console.context import BadInput, console, uuid_of
+from cli.console.schema_form import FieldError, FormField, form_fields, payload_from
 from db import Job, JobStatus, get_job, publish
 from db.audit import Action
 from db.exceptions import JobstackError
@@ -47,10 +49,10 @@ def _skeleton(job_type: str) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False)
 
 
-def _schema(job_type: str) -> str:
+def _schema(job_type: str) -> dict[str, Any]:
     from db.job_types import get_job_type
 
-    return json.dumps(get_job_type(job_type).schema.model_json_schema(), indent=2, ensure_ascii=False)
+    return get_job_type(job_type).schema.model_json_schema()
 
 
 def _replayed(job_id: str) -> Job:
@@ -62,14 +64,29 @@ def _replayed(job_id: str) -> Job:
     return job
 
 
-def _form(job_type: str, payload: str, replay: Job | None, error: str | None = None, status: int = 200) -> Any:
-    """The form for `job_type` (a 400 in one line if no such type is declared here)."""
+def _known(job_type: str) -> list[str]:
     types = _types()
     if job_type not in types:
         raise BadInput(f"unknown job type {job_type[:60]!r}: the types here are {', '.join(types)}")
+    return types
+
+
+def _form(
+    job_type: str,
+    payload: str,
+    replay: Job | None,
+    error: str | None = None,
+    status: int = 200,
+    fields: list[FormField] | None = None,
+) -> Any:
+    """The form for `job_type` (a 400 in one line if no such type is declared here): its `fields`, or the
+    payload as JSON when there are none."""
+    types = _known(job_type)
+    schema = _schema(job_type)
     page = render_template(
-        "enqueue.html", types=types, job_type=job_type, payload=payload, schema=_schema(job_type), replay=replay,
-        error=error, page="jobs",
+        "enqueue.html", types=types, job_type=job_type, payload=payload, fields=fields, replay=replay, error=error,
+        schema=json.dumps(schema, indent=2, ensure_ascii=False), as_fields=bool(schema.get("properties")),
+        page="jobs",
     )  # fmt: skip
     return page, status
 
@@ -78,31 +95,45 @@ def _form(job_type: str, payload: str, replay: Job | None, error: str | None = N
 def enqueue_form() -> Any:
     if console().read_only:
         abort(403, "this console is read-only (started with --read-only)")
+    as_json = request.args.get("as") == "json"
     if request.args.get("replay"):
         job = _replayed(request.args["replay"])
         payload = json.dumps(job.payload, indent=2, ensure_ascii=False, sort_keys=True)
-        return _form(job.type, payload[:FORM_CHARS], job)
+        fields = None if as_json else form_fields(_schema(job.type), job.payload)
+        return _form(job.type, payload[:FORM_CHARS], job, fields=fields)
     job_type = request.args.get("type") or _types()[0]
-    return _form(job_type, _skeleton(job_type) if job_type in _types() else "", None)
+    _known(job_type)
+    return _form(job_type, _skeleton(job_type), None, fields=None if as_json else form_fields(_schema(job_type)))
 
 
 @enqueuing.post("/act/enqueue")
 def enqueue() -> Any:
-    """Validate, then publish; a payload the schema refuses comes back in the form with its one line, and
-    nothing is written."""
+    """Validate, then publish; a payload the schema refuses comes back in the form, as it was typed, with its
+    one line, and nothing is written."""
     job_type, text = request.form.get("type", ""), request.form.get("payload", "")
     replay = _replayed(request.form["replay"]) if request.form.get("replay") else None
     if replay is not None and job_type != replay.type:
         raise BadInput(f"a replay of job {replay.id} is of its type, {replay.type}")
-    try:
-        payload = json.loads(text)
-    except json.JSONDecodeError as err:
-        return _form(job_type, text, replay, f"the payload is not JSON: {err.msg} at line {err.lineno}", 400)
+    fields = None
+    if request.form.get("mode") == "fields":
+        _known(job_type)
+        fields = form_fields(_schema(job_type), shown=request.form)
+        if fields is None:
+            raise BadInput(f"the {job_type} schema has no fields: send the payload as JSON")
+        try:
+            payload = payload_from(fields, request.form)
+        except FieldError as err:
+            return _form(job_type, text, replay, str(err), 400, fields)
+    else:
+        try:
+            payload = json.loads(text)
+        except json.JSONDecodeError as err:
+            return _form(job_type, text, replay, f"the payload is not JSON: {err.msg} at line {err.lineno}", 400)
     sources = console().sources
     try:
         job = publish(sources.db, job_type, payload, queue=sources.target.destination)
     except JobstackError as err:  # the schema's refusal (InvalidPayload), an unknown type: nothing was written
-        return _form(job_type, text, replay, str(err).splitlines()[0], 400)
+        return _form(job_type, text, replay, str(err).splitlines()[0], 400, fields)
     action = "replay" if replay is not None else "publish"
     asked = f"replay of job {replay.id}, payload edited" if replay is not None else f"type {job_type}"
     outcome = f"published job {job.id} ({job.status.value})"

@@ -521,12 +521,13 @@ def test_a_failed_jobs_payload_is_edited_refused_by_its_schema_then_replayed_as_
     page.goto(console.url)
     page.goto(f"{console.base_url}/jobs/{failed.id}")
     page.locator("#replay").click()
-    expect(page.locator("#payload")).to_have_value(re.compile(r'"email": "ada@example"'))
+    expect(page.locator("#field-email")).to_have_value("ada@example")  # the schema's field, the failed payload
     page.locator("#publish").click()  # unchanged: the schema refuses it, and nothing is written
     expect(page.locator("#enqueue-error")).to_contain_text("email")
+    expect(page.locator("#field-email")).to_have_value("ada@example")  # the form keeps what was sent
     with pg_db.begin() as conn:
         assert conn.execute(text("SELECT count(*) FROM background_jobs")).scalar() == 1
-    page.fill("#payload", '{"email": "ada@example.com"}')
+    page.fill("#field-email", "ada@example.com")
     page.locator("#publish").click()
     expect(page.locator("#result")).to_contain_text(f"a replay of job {failed.id}")
     with pg_db.begin() as conn:
@@ -555,8 +556,11 @@ def test_a_job_started_from_the_console_is_checked_published_to_its_queue_and_ru
     page.select_option("#enqueue-type", "welcome-email")
     page.locator("#load-type").click()
     expect(page.locator("#schema")).to_contain_text('"pattern"')
-    expect(page.locator("#payload")).to_have_value(re.compile(r'"email": ""'))  # the schema's skeleton
-    page.fill("#payload", '{"email": "grace@example.com"}')
+    expect(page.locator("#field-email")).to_have_value("")  # a field per property of the schema
+    page.locator("#as-json").click()  # the same payload as JSON, the schema's skeleton
+    expect(page.locator("#payload")).to_have_value(re.compile(r'"email": ""'))
+    page.locator("#as-fields").click()
+    page.fill("#field-email", "grace@example.com")
     page.locator("#publish").click()
     expect(page.locator("#result")).to_contain_text("published welcome-email job")
     [job_id] = [j.id for j in list_jobs(pg_db)]
