@@ -93,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
             claim(ids[0], slow)  # the bucket's one token: every claim after it is throttled
             results["throttled"].append(_per_call_ms([functools.partial(claim, i, slow) for i in ids[1:]]))
             keyed = _pending(db, n, "tenant")
-            calls = [functools.partial(keyed_plan.claim, db, i, invocation=LAMBDA) for i in keyed]
+            calls: list[Callable[[], object]] = [
+                functools.partial(keyed_plan.claim, db, i, invocation=LAMBDA) for i in keyed
+            ]
             results["keyed claim"].append(_per_call_ms(calls))
         plain_id, limited_id, throttled_id = _pending(db, 3, None)
         keyed_id = _pending(db, 1, "tenant", fresh=False)[0]
