@@ -12,10 +12,12 @@ from uuid import UUID
 
 import pytest
 from flask.testing import FlaskClient
+from pydantic import BaseModel
 
 from cli.console.guard import CONTENT_SECURITY_POLICY, CSRF_FIELD, Guard
 from cli.target import Target
-from db import DB, JobRequest, JobStatus, Queue, get_job, utcnow
+from db import DB, JobRequest, JobStatus, Queue, get_job, list_jobs, utcnow
+from db.job_types import register_job_type, unregister_job_type
 from db.models import jobs_table
 from db.workflows import publish_group
 from tests.support.console import cells, client_for, deployed_target, flag_target, number, page_facts, visible
@@ -535,3 +537,42 @@ def test_starting_a_job_needs_the_forms_csrf_token_and_writes_nothing_without_it
         "/act/enqueue", data=base | {CSRF_FIELD: guard.csrf}, headers={"Origin": "http://127.0.0.1:8787"}
     )
     assert done.status_code == 200 and "published test-echo job" in done.get_data(as_text=True)
+
+
+class _Invoice(BaseModel):
+    customer_id: int
+    note: str = ""
+
+
+def test_a_field_that_cannot_be_its_kind_or_a_payload_the_schema_refuses_writes_nothing(
+    target: Target, pg_db: DB
+) -> None:
+    """The fields form, refused twice in one line each (the field's kind, then the schema), the form coming back
+    as it was typed; then accepted, the payload typed as JSON reads it."""
+    client, guard = client_for(target)
+    headers = {"Origin": "http://127.0.0.1:8787"}
+    register_job_type("console-invoice", _Invoice)
+    try:
+        shown = client.get("/enqueue?type=console-invoice").get_data(as_text=True)
+        assert 'id="field-customer_id"' in shown and 'id="payload"' not in shown
+        base = {CSRF_FIELD: guard.csrf, "type": "console-invoice", "mode": "fields", "field:note": "rush"}
+        not_a_number = client.post("/act/enqueue", data=base | {"field:customer_id": "47x"}, headers=headers)
+        page = not_a_number.get_data(as_text=True)
+        assert not_a_number.status_code == 400 and "customer_id: &#39;47x&#39; is not a whole number" in page
+        assert 'value="47x"' in page and 'value="rush"' in page  # as it was typed
+        missing = client.post("/act/enqueue", data=base | {"field:customer_id": ""}, headers=headers)
+        assert missing.status_code == 400 and "customer_id: Field required" in missing.get_data(as_text=True)
+        with pg_db.begin() as conn:
+            assert conn.execute(jobs_table.select()).first() is None
+        done = client.post("/act/enqueue", data=base | {"field:customer_id": "4711"}, headers=headers)
+        assert done.status_code == 200
+        [job] = list_jobs(pg_db)
+        assert job.payload == {"customer_id": 4711, "note": "rush"}
+    finally:
+        unregister_job_type("console-invoice")
+
+
+def test_a_type_without_properties_is_edited_as_json(target: Target, pg_db: DB) -> None:
+    client, _ = client_for(target)
+    shown = client.get("/enqueue?type=test-echo").get_data(as_text=True)
+    assert 'id="payload"' in shown and 'id="payload-fields"' not in shown and 'id="as-fields"' not in shown

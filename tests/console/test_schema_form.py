@@ -68,8 +68,8 @@ def test_a_new_form_shows_the_defaults_and_a_replay_its_payload() -> None:
     assert shown == ("0.5", "on", "free", "[]")
     assert fresh["customer_id"].value == "" and fresh["retries"].value == ""
     replay = _by_name({"customer_id": 4711, "email": "a@b", "send": False, "address": {"city": "Oslo"}})
-    shown = (replay["customer_id"].value, replay["send"].value, replay["address"].value)
-    assert shown == ("4711", "", '{"city": "Oslo"}')
+    again = (replay["customer_id"].value, replay["send"].value, replay["address"].value)
+    assert again == ("4711", "", '{"city": "Oslo"}')
 
 
 def test_the_fields_make_the_payload_typed_as_json_reads_it() -> None:
