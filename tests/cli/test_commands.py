@@ -30,6 +30,7 @@ from db import (
     requeue_job,
     utcnow,
 )
+from db.claiming import Invocation
 from db.migrate import head
 from tests.support.cli_runner import Jobs
 from tests.support.esm import FakeLambdaContext, acknowledge, drain, receive_event
@@ -151,18 +152,21 @@ def test_show_and_list(jobs: Jobs, pg_db: DB) -> None:
 def test_show_lists_every_attempt_as_it_ended(jobs: Jobs, pg_db: DB) -> None:
     job = insert_job(pg_db, max_attempts=2)
     for attempt, settle in ((1, "fail"), (2, "complete")):
-        claim_job(pg_db, job.id, stale_after=timedelta(minutes=5))
+        named = Invocation(f"request-{attempt}", f"1-6756a1b2-{attempt:024x}")
+        claim_job(pg_db, job.id, stale_after=timedelta(minutes=5), invocation=named)
         if settle == "fail":
             fail_job(pg_db, job.id, "ConnectionError: reset by peer", attempt=attempt)
         else:
             complete_job(pg_db, job.id, attempt=attempt)
     shown = json.loads(jobs("show", str(job.id), "--json").out)
-    assert [(a["attempt"], a["outcome"], a["error"]) for a in shown["history"]] == [
-        (1, "failed", "ConnectionError: reset by peer"),
-        (2, "completed", None),
+    assert [(a["attempt"], a["outcome"], a["error"], a["request_id"]) for a in shown["history"]] == [
+        (1, "failed", "ConnectionError: reset by peer", "request-1"),
+        (2, "completed", None, "request-2"),
     ]
+    assert shown["history"][0]["trace_id"] == f"1-6756a1b2-{1:024x}"
     text = jobs("show", str(job.id)).out
     assert "attempts (2), each as it ended:" in text and "ConnectionError: reset by peer" in text
+    assert "REQUEST ID" in text and "request-1" in text
 
 
 @pytest.mark.parametrize("database", ["postgresql", "sqlite"])

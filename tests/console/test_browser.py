@@ -42,6 +42,7 @@ from db import (
     publish_group,
     utcnow,
 )
+from db.claiming import Invocation
 from stacks.pools import output_key
 from tests.support import esm
 from tests.support.console import (
@@ -575,8 +576,9 @@ def test_a_jobs_page_keeps_every_attempt_across_three_failures_and_a_retry(
     console: ConsoleServer, page: Page, pg_db: DB
 ) -> None:
     job = insert_job(pg_db, type="test-echo", max_attempts=3)
-    for attempt in (1, 2, 3):
-        assert claim_job(pg_db, job.id, stale_after=timedelta(minutes=5)).job is not None
+    for attempt in (1, 2, 3):  # each by its own invocation, named as Lambda names it
+        named = Invocation(f"0b5d5c4e-1f2a-4b3c-8d9e-0f1a2b3c4d5{attempt}", f"1-6756a1b2-{attempt:024x}")
+        assert claim_job(pg_db, job.id, stale_after=timedelta(minutes=5), invocation=named).job is not None
         assert fail_job(pg_db, job.id, f"TimeoutError: upstream, try {attempt}", attempt=attempt)
     page.goto(console.url)
     page.goto(f"{console.base_url}/jobs/{job.id}")
@@ -591,6 +593,8 @@ def test_a_jobs_page_keeps_every_attempt_across_three_failures_and_a_retry(
     expect(rows).to_have_count(4)  # the retry erased none
     assert [r.get_attribute("data-outcome") for r in rows.all()] == ["failed", "failed", "failed", "completed"]
     expect(rows.nth(1)).to_contain_text("TimeoutError: upstream, try 2")
+    expect(rows.nth(1).locator("td.invocation")).to_contain_text("0b5d5c4e-1f2a-4b3c-8d9e-0f1a2b3c4d52")
+    expect(rows.nth(1).locator("td.invocation")).to_contain_text(f"1-6756a1b2-{2:024x}")
     shot(page, "job-attempts")
     assert _problems(page) == []
 
