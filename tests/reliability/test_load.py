@@ -1,7 +1,7 @@
 """Load: 10,000 no-op jobs through `jobstack local` with 8 concurrent invocations and batches of 10.
 
-`make reliability`, which writes the report's row, runs the 10,000; `make test` runs 2,000 (JOBSTACK_LOAD_JOBS,
-set in the Makefile), which prove the same rules in a fifth of the time."""
+`make reliability`, which writes the report's row, runs the 10,000; `make test` runs 1,000 (JOBSTACK_LOAD_JOBS,
+set in the Makefile), which prove the same rules in a tenth of the time."""
 
 from __future__ import annotations
 
