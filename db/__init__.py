@@ -69,6 +69,13 @@ if TYPE_CHECKING:  # what the lazy names below are, for type checkers and editor
         requeue_job,
     )
     from .after_commit import send
+    from .async_outbox import (
+        enqueue_async,
+        enqueue_many_async,
+        publish_async,
+        publish_many_async,
+        send_async,
+    )
     from .outbox import enqueue, enqueue_many
     from .preparation import JobOptions
     from .publishing import JobRequest, Queue, publish, publish_many, resend
@@ -97,6 +104,11 @@ _LAZY = {
     "oldest_pending": "admin",
     "requeue_job": "admin",
     "send": "after_commit",
+    "enqueue_async": "async_outbox",
+    "enqueue_many_async": "async_outbox",
+    "publish_async": "async_outbox",
+    "publish_many_async": "async_outbox",
+    "send_async": "async_outbox",
     "enqueue": "outbox",
     "enqueue_many": "outbox",
     "JobOptions": "preparation",
@@ -165,9 +177,11 @@ __all__ = [
     "count_jobs",
     "create_db",
     "enqueue",
+    "enqueue_async",
     "enqueue_chain",
     "enqueue_group",
     "enqueue_many",
+    "enqueue_many_async",
     "existing_job_ids",
     "fail_job",
     "get_job",
@@ -184,14 +198,17 @@ __all__ = [
     "plan_for",
     "prune_jobs",
     "publish",
+    "publish_async",
     "publish_chain",
     "publish_group",
     "publish_many",
+    "publish_many_async",
     "redact",
     "register_job_type",
     "requeue_job",
     "resend",
     "send",
+    "send_async",
     "take_due",
     "take_for_resend",
     "unmark_sent",

@@ -30,12 +30,21 @@ def send(jobs: Sequence[Job], *, queue: Destination, db: DB | None = None) -> li
     """Send the messages of enqueued jobs, after their transaction committed. With `db`, records the send
     (so the sweeper does not send them again). Raises PublishBatchError listing what SQS refused: those rows
     stay pending and the sweeper sends them later."""
+    return _record_sent(jobs, *_send_messages(jobs, queue), db)
+
+
+def _send_messages(jobs: Sequence[Job], queue: Destination) -> tuple[list[Job], dict[Any, str], Any]:
+    """SQS's part of `send`: the jobs sent, what SQS refused, and when."""
     waiting = [job for job in jobs if unsent(job)]
-    if not waiting:
-        return list(jobs)
     now = utcnow()  # a job enqueued to run within 15 minutes waits the rest of its time in SQS
+    if not waiting:
+        return [], {}, now
     failures = send_all(queue, [Prepared.first_send_of(job, delay_until(job.run_at, now)) for job in waiting])
-    sent = [job for job in waiting if job.id not in failures]
+    return [job for job in waiting if job.id not in failures], failures, now
+
+
+def _record_sent(jobs: Sequence[Job], sent: list[Job], failures: dict[Any, str], now: Any, db: DB | None) -> list[Job]:
+    """The database's part of `send`: the sent rows marked (with `db`), what SQS refused raised."""
     if db is not None and sent:
         # If this fails the messages are out anyway: at worst the sweeper sends one duplicate, which the
         # worker's claim absorbs.
@@ -75,10 +84,25 @@ def _after_commit(session: Any) -> None:
         committed = set(conn.execute(select(jobs_table.c.id).where(jobs_table.c.id.in_(ids))).scalars())
     for jobs, queue in pending:
         try:
-            send([job for job in jobs if job.id in committed], queue=queue, db=db)
+            _send_committed([job for job in jobs if job.id in committed], queue, db)
         except PublishBatchError as err:
             # After a commit there is nobody to raise to: the rows are pending and the sweeper sends them.
             log.warning("enqueued jobs not sent; the sweeper will send them", extra={"failures": str(err)})
+
+
+def _send_committed(jobs: list[Job], queue: Destination, db: DB) -> None:
+    """`send`, from a session's after_commit hook. An AsyncSession (db/async_outbox.py) commits in a greenlet
+    on the caller's event loop: there SQS is called on a thread (boto3 blocks; the loop serves other requests
+    meanwhile) and awaited, so `await session.commit()` returns once the messages are out, as a Session's
+    `commit()` does; the sent rows are marked on the session's own (async) engine, in the greenlet."""
+    from sqlalchemy.util.concurrency import await_only, in_greenlet
+
+    if not in_greenlet():
+        send(jobs, queue=queue, db=db)
+        return
+    import asyncio
+
+    _record_sent(jobs, *await_only(asyncio.to_thread(_send_messages, jobs, queue)), db)
 
 
 def _after_rollback(session: Any) -> None:

@@ -33,3 +33,8 @@ class Destination(Protocol):
     """Where `publish` and friends send: a `Queue`, or a `db.routes.Router` over a stack's worker pools."""
 
     def queue_for(self, job_type: str, priority: str | None = None) -> Queue: ...
+
+
+#: Validation without a queue at hand (an outbox's enqueue): SQS's limits; a queue with a smaller limit is
+#: checked again when the message is sent.
+ANY_QUEUE = Queue(client=None, url="")

@@ -25,7 +25,7 @@ from sqlalchemy import Connection
 
 from .after_commit import is_session, send_after_commit
 from .clock import utcnow
-from .destinations import Destination, Queue
+from .destinations import ANY_QUEUE, Destination
 from .models import Job, jobs_table
 from .preparation import (
     JobOptions,
@@ -41,8 +41,6 @@ from .workflows import enqueue_waiting
 
 log = logging.getLogger("jobstack.outbox")
 _t = jobs_table
-#: Validation without a queue at hand: SQS's limits (a queue with a smaller limit is checked again at send).
-_ANY_QUEUE = Queue(client=None, url="")
 _PENDING_KEY = "jobstack_pending_jobs"
 
 
@@ -72,7 +70,7 @@ def enqueue_many(conn: Any, items: Iterable[JobRequest], *, queue: Destination |
     if any(r.after or r.on_failure is not None for r in requests):
         return enqueue_waiting(conn, requests, queue=queue)
     now = utcnow()
-    prepared = prepare_all(requests, queue or _ANY_QUEUE, now=now, own_error_for_one=True)
+    prepared = prepare_all(requests, queue or ANY_QUEUE, now=now, own_error_for_one=True)
     if not prepared:
         return []
     check_keys_within(prepared)
@@ -101,16 +99,12 @@ def _psycopg_insert() -> Any:
 def _write_psycopg(conn: Any, prepared: list[Prepared]) -> list[Job]:
     """The same INSERT, compiled by SQLAlchemy for PostgreSQL and run on the caller's psycopg connection
     with `prepare=False` (a transaction-mode pooler may hand the next statement to another server)."""
-    from psycopg.types.json import Jsonb
 
-    if any(p.row["unique_key"] for p in prepared):
-        raise ValueError("unique_key needs a SQLAlchemy Session or Connection, or publish(): not a psycopg connection")
-    compiled = _psycopg_insert()
+    compiled = psycopg_insert(prepared)
     inserted = set()
     with conn.cursor() as cur:
         for p in prepared:
-            params = {**p.row, "payload": Jsonb(p.row["payload"])}
-            cur.execute(compiled.string, compiled.construct_params(params), prepare=False)
+            cur.execute(compiled.string, psycopg_params(compiled, p), prepare=False)
             row = cur.fetchone()
             if row is not None:
                 inserted.add(row[0])
@@ -119,16 +113,34 @@ def _write_psycopg(conn: Any, prepared: list[Prepared]) -> list[Job]:
             if p.message.job_id in inserted:
                 jobs.append(p.job())
                 continue
-            cur.execute(
-                "SELECT * FROM background_jobs WHERE type = %s AND idempotency_key = %s",
-                (p.row["type"], p.row["idempotency_key"]),
-                prepare=False,
-            )
-            columns = [c.name for c in cur.description or []]
-            first = Job.from_row(_Row(dict(zip(columns, cur.fetchone() or (), strict=True))))
-            check_same_payload(first, p)
-            jobs.append(first)
+            cur.execute(EXISTING_SQL, (p.row["type"], p.row["idempotency_key"]), prepare=False)
+            jobs.append(existing_job(cur.description, cur.fetchone(), p))
     return jobs
+
+
+def psycopg_insert(prepared: list[Prepared]) -> Any:
+    """The compiled INSERT for these jobs on a psycopg connection (sync or async)."""
+    if any(p.row["unique_key"] for p in prepared):
+        raise ValueError("unique_key needs a SQLAlchemy Session or Connection, or publish(): not a psycopg connection")
+    return _psycopg_insert()
+
+
+def psycopg_params(compiled: Any, p: Prepared) -> Any:
+    from psycopg.types.json import Jsonb
+
+    return compiled.construct_params({**p.row, "payload": Jsonb(p.row["payload"])})
+
+
+#: The job an idempotency key already names (its INSERT did nothing).
+EXISTING_SQL = "SELECT * FROM background_jobs WHERE type = %s AND idempotency_key = %s"
+
+
+def existing_job(description: Any, row: Any, p: Prepared) -> Job:
+    """The job EXISTING_SQL read, checked to hold the payload `p` asked for."""
+    columns = [c.name for c in description or []]
+    first = Job.from_row(_Row(dict(zip(columns, row or (), strict=True))))
+    check_same_payload(first, p)
+    return first
 
 
 class _Row:

@@ -27,7 +27,7 @@ from sqlalchemy import Connection, bindparam, insert, select, text
 from .after_commit import is_session, send, send_after_commit
 from .clock import utcnow
 from .dependencies import OnFailure, settle
-from .destinations import Destination, Queue
+from .destinations import ANY_QUEUE, Destination
 from .engine import DB, statements
 from .exceptions import InvalidBatchItem, JobstackError
 from .models import Job, JobStatus, dependencies_table, jobs_table
@@ -37,7 +37,6 @@ from .states import FINISHED
 
 _t = jobs_table
 _d = dependencies_table
-_ANY_QUEUE = Queue(client=None, url="")
 
 #: The most members one group may have (and prerequisites one job may wait for). bench/workflows.py measured
 #: a group of 10,000 written in about 1 s, each member's completion the same statements as a plain job's.
@@ -129,7 +128,7 @@ def enqueue_group(
     your commit. Nothing is written if it raises."""
     now = utcnow()
     workflow_id = uuid.uuid4()
-    nodes = _group_nodes(members, then, queue or _ANY_QUEUE, on_failure, now)
+    nodes = _group_nodes(members, then, queue or ANY_QUEUE, on_failure, now)
     written = _write_nested(_connection_of(conn), nodes, workflow_id=workflow_id, now=now)
     _send_later(conn, written.jobs, queue)
     return _group(workflow_id, written.jobs, then is not None)
@@ -150,7 +149,7 @@ def enqueue_chain(conn: Any, steps: Sequence[JobRequest], *, queue: Destination 
     """`publish_chain` in the caller's transaction, as `enqueue_group`."""
     now = utcnow()
     workflow_id = uuid.uuid4()
-    nodes = _chain_nodes(steps, queue or _ANY_QUEUE, now)
+    nodes = _chain_nodes(steps, queue or ANY_QUEUE, now)
     written = _write_nested(_connection_of(conn), nodes, workflow_id=workflow_id, now=now)
     _send_later(conn, written.jobs, queue)
     return Workflow(workflow_id, written.jobs)
@@ -176,7 +175,7 @@ def publish_waiting(db: DB, requests: Sequence[JobRequest], *, queue: Destinatio
 def enqueue_waiting(conn: Any, requests: Sequence[JobRequest], *, queue: Destination | None = None) -> list[Job]:
     """`publish_waiting` in the caller's transaction (a SQLAlchemy Session or Connection)."""
     now = utcnow()
-    nodes = [_node(index, request, queue or _ANY_QUEUE, now) for index, request in enumerate(requests)]
+    nodes = [_node(index, request, queue or ANY_QUEUE, now) for index, request in enumerate(requests)]
     written = _write(_connection_of(conn), nodes, workflow_id=None, now=now)
     _send_later(conn, written.jobs, queue)
     return written.jobs
