@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from .claiming import Claim, ClaimOutcome, ClaimPlan, claim_job, plan_for
 from .clock import utcnow
 from .dependencies import Dependency, OnFailure
-from .engine import DB, create_db, normalise_url
+from .engine import DB, async_url, create_db, normalise_url
 from .exceptions import (
     ConfigError,
     ConnectionBusy,
@@ -168,6 +168,7 @@ __all__ = [
     "Workflow",
     "WorkflowAlreadyPublished",
     "abandoned_jobs",
+    "async_url",
     "cancel_jobs",
     "cancel_requested",
     "cancel_running",

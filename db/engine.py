@@ -35,6 +35,16 @@ PING_AFTER_IDLE_SECONDS = 10.0
 _PG_ONLY_QUERY_KEYS = ("pgbouncer",)  # Prisma-style flags that libpq rejects; the engine handles pooling.
 
 
+def async_url(url: str) -> URL:
+    """`normalise_url`, with the async driver of its database (for SQLAlchemy's create_async_engine, and
+    db/async_outbox.py): psycopg's own async mode for PostgreSQL (no prepared statements: poolers in
+    transaction mode work), aiosqlite for SQLite."""
+    parsed = normalise_url(url)
+    return parsed.set(
+        drivername="postgresql+psycopg" if parsed.get_backend_name() == "postgresql" else "sqlite+aiosqlite"
+    )
+
+
 def normalise_url(url: str) -> URL:
     """Accept the URL spellings users paste (`postgres://`, `postgresql://`, `sqlite:///`) and pin the driver.
 

@@ -19,6 +19,7 @@ from db import (
     InvalidPayload,
     JobStatus,
     Queue,
+    async_url,
     enqueue_async,
     get_job,
     list_jobs,
@@ -32,9 +33,7 @@ pytestmark = pytest.mark.integration
 
 def _async_engine(db: DB) -> AsyncEngine:
     """The test's database through the async driver a FastAPI app would use."""
-    url = db.engine.url
-    driver = "postgresql+psycopg" if db.dialect == "postgresql" else "sqlite+aiosqlite"
-    return create_async_engine(url.set(drivername=driver))
+    return create_async_engine(async_url(db.engine.url.render_as_string(hide_password=False)))
 
 
 def _run(db: DB, body: Callable[[AsyncEngine], Awaitable[Any]]) -> Any:

@@ -1,6 +1,7 @@
 """Each example runs as its README says: `jobstack local` in one process prints the line a second shell
-needs, `python -m examples.flask_signup` in another serves signups on it, a good signup's job completes,
-and an address the schema refuses is a 400 with one line. Only a new user's environment is passed on."""
+needs, `python -m examples.flask_signup` (or the Django one, or the async FastAPI one) in another serves
+signups on it, a good signup's job completes, and an address the schema refuses is a 400 with one line. Only
+a new user's environment is passed on."""
 
 from __future__ import annotations
 
@@ -44,9 +45,9 @@ def _exports(line: str) -> dict[str, str]:
     return dict(word.split("=", 1) for word in words)
 
 
-@pytest.mark.parametrize("example", ["flask_signup", "django_signup"])
+@pytest.mark.parametrize("example", ["flask_signup", "django_signup", "fastapi_signup"])
 def test_each_example_runs_as_its_readme_says(example: str, tmp_path: Path) -> None:
-    if example == "flask_signup":  # the Flask example runs on SQLite, as `jobstack local` embeds it
+    if example != "django_signup":  # the Flask and FastAPI examples run on SQLite, as `jobstack local` embeds it
         _run_example(example, ["--sqlite", str(tmp_path / "example.sqlite3")])
         return
     with scratch_database(admin_url(), prefix="jobstack_example") as url:  # Django's needs PostgreSQL

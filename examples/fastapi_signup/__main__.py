@@ -1,0 +1,37 @@
+"""`python -m examples.fastapi_signup`: the example app on http://127.0.0.1:8001 (uvicorn), on the database and
+queue the environment names (DATABASE_URL, QUEUE_URL; AWS_ENDPOINT_URL for an emulator). See README.md beside
+it."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import boto3
+import uvicorn
+
+from examples.fastapi_signup.app import create_app
+from jobstack import Queue  # type: ignore[import-not-found]
+
+NEEDED = ("DATABASE_URL", "QUEUE_URL")
+
+
+def main() -> int:
+    missing = [name for name in NEEDED if not os.environ.get(name)]
+    if missing:
+        print(
+            f"error: set {' and '.join(missing)} (`jobstack local` prints an export line with them): see "
+            "examples/fastapi_signup/README.md",
+            file=sys.stderr,
+        )
+        return 2
+    queue = Queue(boto3.client("sqs"), os.environ["QUEUE_URL"])
+    app = create_app(os.environ["DATABASE_URL"], queue)
+    port = int(os.environ.get("PORT", "8001"))
+    print(f'the signup view on http://127.0.0.1:{port}/signup: POST {{"email": ...}} (Ctrl-C stops it)', flush=True)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
