@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         queue = Queue(client=SinkSqs(args.rtt_ms / 1000), url="https://sqs.example/jobs")
         for _ in range(args.rounds):  # interleaved, so a machine growing busier weighs on both alike
             for mode, send in (("thread", _THREADED), ("inline", _inline)):
-                after_commit._send_committed = send  # type: ignore[assignment]
+                after_commit._send_committed = send
                 try:
                     results[mode].append(asyncio.run(_serve(async_url, queue, args.requests, args.concurrency)))
                 finally:
