@@ -24,6 +24,7 @@ from .sending import send_all
 
 log = logging.getLogger("jobstack.outbox")
 _PENDING_KEY = "jobstack_pending_jobs"
+_COMMITTED_KEY = "jobstack_committed_jobs"
 
 
 def send(jobs: Sequence[Job], *, queue: Destination, db: DB | None = None) -> list[Job]:
@@ -64,15 +65,29 @@ def is_session(conn: Any) -> bool:
 
 
 def send_after_commit(session: Any, jobs: list[Job], queue: Destination) -> None:
-    """Remember the jobs on the session; send them once its transaction commits, drop them on rollback."""
+    """Remember the jobs on the session; send them once its transaction commits, drop them on rollback.
+
+    The send waits for the transaction's end (`after_transaction_end`), not its commit (`after_commit`): at the
+    commit the session still holds its connection, and the send needs one of the pool's (to read which rows
+    committed and mark them sent). With every connection held by a committing request (a busy app, a small
+    pool), each would wait for another's: measured with 20 concurrent async commits on a pool of 20, every one
+    failed with ConnectionBusy after the pool's timeout."""
     session.info.setdefault(_PENDING_KEY, []).append((jobs, queue))
     if not event.contains(session, "after_commit", _after_commit):
         event.listen(session, "after_commit", _after_commit)
         event.listen(session, "after_rollback", _after_rollback)
+        event.listen(session, "after_transaction_end", _after_transaction_end)
 
 
 def _after_commit(session: Any) -> None:
-    pending: list[tuple[list[Job], Destination]] = session.info.pop(_PENDING_KEY, [])
+    """Committed: what it enqueued is sent when the transaction has ended and given its connection back."""
+    session.info[_COMMITTED_KEY] = session.info.pop(_PENDING_KEY, [])
+
+
+def _after_transaction_end(session: Any, transaction: Any) -> None:
+    if transaction.parent is not None:
+        return  # a savepoint's end: the outer transaction decides
+    pending: list[tuple[list[Job], Destination]] = session.info.pop(_COMMITTED_KEY, [])
     if not pending:
         return
     bind = session.get_bind()

@@ -192,3 +192,23 @@ class _SlowSqs:
     def send_message_batch(self, **kwargs: Any) -> Any:
         time.sleep(self._seconds)
         return self._client.send_message_batch(**kwargs)
+
+
+def test_a_commit_on_a_pool_of_one_connection_sends(pg_url: str, pg_db: DB, queue: Queue) -> None:
+    """The send after a commit needs a connection of the pool (which rows committed, and marking them sent):
+    it waits until the session has given its own back, so a pool that every committing request holds (here,
+    one connection) does not starve it (before: ConnectionBusy after the pool's timeout)."""
+
+    async def main() -> Any:
+        engine = create_async_engine(async_url(pg_url), pool_size=1, max_overflow=0, pool_timeout=2)
+        try:
+            async with AsyncSession(engine) as session:
+                job = await enqueue_async(session, "test-echo", {"n": 8}, queue=queue)
+                await session.commit()
+            return job
+        finally:
+            await engine.dispose()
+
+    job = asyncio.run(main())
+    row = get_job(pg_db, job.id)
+    assert row is not None and row.sent_at is not None and str(job.id) in _messages(queue)[0]

@@ -28,6 +28,7 @@ from db import (
     enqueue,
     enqueue_many,
     get_job,
+    normalise_url,
     send,
     utcnow,
 )
@@ -84,6 +85,22 @@ def test_a_session_sends_after_its_commit_and_nothing_after_a_rollback(engine: E
     row = get_job(pg_db, job.id)
     assert row is not None and row.status is JobStatus.PENDING and row.sent_at is not None
     assert _users(pg_db) == ["bob@example.com"]
+
+
+def test_a_session_on_a_pool_of_one_connection_sends_after_its_commit(pg_url: str, pg_db: DB, queue: Queue) -> None:
+    """The send needs a connection of the pool: it waits for the session to give its own back (the
+    transaction's end), so a pool that every committing request holds does not starve it (before: ConnectionBusy
+    after the pool's timeout, on a busy app's every commit)."""
+    small = create_engine(normalise_url(pg_url), pool_size=1, max_overflow=0, pool_timeout=2)
+    try:
+        with Session(small) as session:
+            job = enqueue(session, "test-echo", {"welcome": "cy"}, queue=queue)
+            session.commit()
+    finally:
+        small.dispose()
+    assert _job_ids(drain(queue)) == [str(job.id)]
+    row = get_job(pg_db, job.id)
+    assert row is not None and row.sent_at is not None
 
 
 def test_a_connection_enqueues_then_sends_after_the_callers_commit(engine: Engine, pg_db: DB, queue: Queue) -> None:
