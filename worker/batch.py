@@ -23,6 +23,7 @@ stamped (worker/completion.py). Once the last success is completed, the batch ow
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -35,9 +36,10 @@ from worker.exceptions import BatchFailed
 from worker.metrics import BatchMetrics
 from worker.observability import LOGGER_NAME
 from worker.outcomes import Decision, Outcome
-from worker.processing import before_the_receive_limit, decide, held_for_order
+from worker.processing import before_the_receive_limit, decide, decide_async, held_for_order
 from worker.record import SqsRecord
 from worker.runtime import Runtime
+from worker.together import InvocationLoop, runs_together
 from worker.tracing import BatchTracing, JobTrace
 from worker.transport import carry_out, change_visibility, delete, send_released
 
@@ -64,38 +66,59 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
         else DeferredCompletion(runtime, records, invocation)
     )
     held_groups: set[str] = set()  # FIFO: groups whose earlier record of this batch was not acknowledged
-    with completion.kept_alive():  # its messages invisible and its claims stamped, however long it runs
-        for record in records:
-            started = time.perf_counter()
-            trace = tracing.start_job(record)
+    loop = InvocationLoop()  # an async def handler's (worker/together.py), made at the first one
+    together = [r for r in records if database_down is None and runs_together(runtime, r)]
+    in_order = [r for r in records if not any(r is t for t in together)]
+    settled: dict[int, tuple[Decision, float, JobTrace]] = {}  # by record (its id), put back in batch order below
+    try:
+        with completion.kept_alive():  # its messages invisible and its claims stamped, however long it runs
+            for record in in_order:
+                started = time.perf_counter()
+                trace = tracing.start_job(record)
+                if database_down is not None:
+                    decision = Decision(Outcome.UNAVAILABLE, record.message_id, error=database_down)
+                elif record.group is not None and record.group in held_groups:
+                    decision = held_for_order(record)
+                else:
+                    for first_try in (True, False):
+                        decided = decide(record, context, runtime, completion, trace, run_coroutine=loop.run)
+                        decision = carry_out(runtime, record, decided)
+                        if not _retry_with_new_secret(runtime, decision, first_try):
+                            break
+                    if decision.outcome is Outcome.UNAVAILABLE:
+                        database_down = decision.error
+                trace.mark_ended()
+                if record.group is not None and not decision.acknowledged:
+                    held_groups.add(record.group)
+                settled[id(record)] = (decision, (time.perf_counter() - started) * 1000, trace)
+            if together and database_down is None:
+                ran = loop.run(_run_together(together, context, runtime, completion, tracing))
+                for record, (decision, took, trace) in zip(together, ran, strict=True):
+                    database_down = database_down or (
+                        decision.error if decision.outcome is Outcome.UNAVAILABLE else None
+                    )
+                    settled[id(record)] = (decision, took, trace)
+            for record in together:  # the database went away before their turn: unrun
+                if id(record) not in settled:
+                    unrun = Decision(Outcome.UNAVAILABLE, record.message_id, error=database_down)
+                    settled[id(record)] = (unrun, 0.0, tracing.start_job(record))
+            for record in records:
+                decision, took, trace = settled[id(record)]
+                results.append((record, decision))
+                durations.append(took)
+                traces.append(trace)
+            # The success still held is completed now; with the database gone, its record returns to the queue.
             if database_down is not None:
-                decision = Decision(Outcome.UNAVAILABLE, record.message_id, error=database_down)
-            elif record.group is not None and record.group in held_groups:
-                decision = held_for_order(record)
+                completion.abandon(database_down)
             else:
-                for first_try in (True, False):
-                    decision = carry_out(runtime, record, decide(record, context, runtime, completion, trace))
-                    refused = first_try and decision.cause == "auth"
-                    if not (refused and runtime.refresh_secret("the database refused the credentials")):
-                        break  # else once more, with the new password
-                if decision.outcome is Outcome.UNAVAILABLE:
-                    database_down = decision.error
-            trace.mark_ended()
-            traces.append(trace)
-            if record.group is not None and not decision.acknowledged:
-                held_groups.add(record.group)
-            results.append((record, decision))
-            durations.append((time.perf_counter() - started) * 1000)
-        # The success still held is completed now; with the database gone, its record returns to the queue.
-        if database_down is not None:
-            completion.abandon(database_down)
-        else:
-            try:
-                completion.flush()
-            except DatabaseUnavailable as err:
-                database_down = str(err)
-            except Exception:  # the held record was returned to the queue with the reason; the batch goes on
-                log.exception("worker error while completing the batch's last job")
+                try:
+                    completion.flush()
+                except DatabaseUnavailable as err:
+                    database_down = str(err)
+                except Exception:  # the held record was returned to the queue with the reason; the batch goes on
+                    log.exception("worker error while completing the batch's last job")
+    finally:
+        loop.close()
     # Every outcome is final only now (the last success completes here): requeue, delay and send, then log
     # and count what each record became.
     for index, (record, decision) in enumerate(results):
@@ -116,13 +139,43 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
     return {"batchItemFailures": [{"itemIdentifier": d.message_id} for _, d in results if not d.acknowledged]}
 
 
+async def _run_together(
+    records: list[SqsRecord], context: Any, runtime: Runtime, completion: Completion, tracing: BatchTracing
+) -> list[tuple[Decision, float, JobTrace]]:
+    """The batch's second phase (worker/together.py): each record in a task of its own on the invocation's
+    loop, their handlers' awaits overlapping; each record's decision, whole time, and trace, in their order."""
+
+    async def one(record: SqsRecord) -> tuple[Decision, float, JobTrace]:
+        started = time.perf_counter()
+        trace = tracing.start_job(record)
+        for first_try in (True, False):
+            decision = carry_out(runtime, record, await decide_async(record, context, runtime, completion, trace))
+            if not _retry_with_new_secret(runtime, decision, first_try):
+                break
+        trace.mark_ended()
+        return decision, (time.perf_counter() - started) * 1000, trace
+
+    return list(await asyncio.gather(*(one(record) for record in records)))
+
+
+def _retry_with_new_secret(runtime: Runtime, decision: Decision, first_try: bool) -> bool:
+    """Whether to decide the record once more: the database refused the credentials on its first try, and a
+    newer password was read (the secret rotated)."""
+    refused = first_try and decision.cause == "auth"
+    return refused and runtime.refresh_secret("the database refused the credentials")
+
+
 def process_record(record: dict[str, Any], context: Any, runtime: Runtime) -> Decision:
     """One record outside a batch (tests, tools): decided, carried out and completed before this returns."""
     view = SqsRecord.of(record)
     tracing = BatchTracing.of(runtime.config.tracing)
     completion = DeferredCompletion(runtime, invocation=tracing.invocation(context))
     trace = tracing.start_job(view)
-    decision = carry_out(runtime, view, decide(view, context, runtime, completion, trace))
+    loop = InvocationLoop()
+    try:
+        decision = carry_out(runtime, view, decide(view, context, runtime, completion, trace, run_coroutine=loop.run))
+    finally:
+        loop.close()
     trace.mark_ended()
     with contextlib.suppress(Exception):  # an unconfirmed completion returns the record: final() says why
         completion.flush()

@@ -12,14 +12,15 @@ row: the row's own message may still be on its way and must find it unchanged.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import math
 import random
 import time
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Coroutine, Generator
+from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import worker.jobs  # noqa: F401 - registers the built-in handlers wherever records are processed
 from db import (
@@ -56,28 +57,105 @@ THROTTLED_MAX_SECONDS = 30
 _TURNED_AWAY = (ClaimOutcome.THROTTLED, ClaimOutcome.RATE_LIMITED)
 
 
+@dataclass(frozen=True)
+class HandlerCall:
+    """The one point where a record's decision waits for user code: the handler, called with its context. The
+    decision is a generator that yields this and is sent back what the handler returned (or has its exception
+    thrown in), so one body of rules serves a sync driver (`decide`) and an async one (`decide_async`)."""
+
+    run: Callable[[JobContext], object]
+    ctx: JobContext
+
+
+_T = TypeVar("_T")
+#: A decision's steps: yields the handler's call, ends with its value.
+Steps = Generator[HandlerCall, object, _T]
+
+
 def decide(
-    record: SqsRecord, context: Any, runtime: Runtime, completion: Completion, trace: JobTrace = NO_TRACE
+    record: SqsRecord,
+    context: Any,
+    runtime: Runtime,
+    completion: Completion,
+    trace: JobTrace = NO_TRACE,
+    run_coroutine: Callable[[Coroutine[Any, Any, object]], object] | None = None,
 ) -> Decision:
     """One record's decision. A success's completion is deferred to the next claim (`completion`); `trace`
-    gets the record's claim, handler and completion spans (worker/tracing.py)."""
+    gets the record's claim, handler and completion spans (worker/tracing.py). An `async def` handler's
+    coroutine is run by `run_coroutine` (the invocation's event loop: worker/together.py), to its end, before
+    the next record starts."""
     try:
-        return _decide(record, context, runtime, completion, trace)
-    except DatabaseUnavailable as err:
+        return _drive(_decide(record, context, runtime, completion, trace), run_coroutine)
+    except Exception as err:
+        return _failed(record, err)
+
+
+async def decide_async(
+    record: SqsRecord, context: Any, runtime: Runtime, completion: Completion, trace: JobTrace = NO_TRACE
+) -> Decision:
+    """`decide`, awaiting an `async def` handler on the running loop, so other records' handlers run while
+    it waits (worker/together.py says which records run so)."""
+    try:
+        return await _drive_async(_decide(record, context, runtime, completion, trace))
+    except Exception as err:
+        return _failed(record, err)
+
+
+def _failed(record: SqsRecord, err: Exception) -> Decision:
+    if isinstance(err, DatabaseUnavailable):
         return Decision(Outcome.UNAVAILABLE, record.message_id, error=str(err), cause=err.kind)
-    except Exception as err:  # a bug of ours must not fail the other records of the batch
-        log.exception("worker error", extra={"message_id": record.message_id})
-        return Decision(Outcome.ERROR, record.message_id, error=redact(f"{type(err).__name__}: {err}"))
+    # a bug of ours must not fail the other records of the batch
+    log.exception("worker error", extra={"message_id": record.message_id})
+    return Decision(Outcome.ERROR, record.message_id, error=redact(f"{type(err).__name__}: {err}"))
+
+
+def _drive(steps: Steps[_T], run_coroutine: Callable[[Coroutine[Any, Any, object]], object] | None) -> _T:
+    try:
+        call = next(steps)
+        while True:
+            try:
+                returned = call.run(call.ctx)
+                if inspect.iscoroutine(returned):
+                    if run_coroutine is None:
+                        returned.close()
+                        raise RuntimeError("an async def handler, and no event loop to run it on")
+                    returned = run_coroutine(returned)
+            except BaseException as err:  # the handler's, raised where it was called: the rules catch what they catch
+                call = steps.throw(err)
+            else:
+                call = steps.send(returned)
+    except StopIteration as done:
+        value: _T = done.value
+        return value
+
+
+async def _drive_async(steps: Steps[_T]) -> _T:
+    try:
+        call = next(steps)
+        while True:
+            try:
+                returned = call.run(call.ctx)
+                if inspect.isawaitable(returned):
+                    returned = await returned
+            except BaseException as err:
+                call = steps.throw(err)
+            else:
+                call = steps.send(returned)
+    except StopIteration as done:
+        value: _T = done.value
+        return value
 
 
 def _dead_letter(base: Decision, kind: DeadLetterKind, reason: str, **fields: Any) -> Decision:
     return replace(base, outcome=Outcome.DEAD_LETTERED, dead_letter=kind, error=reason, **fields)
 
 
-def _decide(record: SqsRecord, context: Any, runtime: Runtime, completion: Completion, trace: JobTrace) -> Decision:
+def _decide(
+    record: SqsRecord, context: Any, runtime: Runtime, completion: Completion, trace: JobTrace
+) -> Steps[Decision]:
     """The record's decision; where it ends an attempt other than in success, the row is moved once, here,
     by `end_attempt` (db/lifecycle.py), and the decision is what that found."""
-    decision, end = _attempt(record, context, runtime, completion, trace)
+    decision, end = yield from _attempt(record, context, runtime, completion, trace)
     if end is None:
         return decision
     with trace.step("completion") if end.ending in _AFTER_A_RUN else contextlib.nullcontext():
@@ -96,7 +174,7 @@ _AFTER_A_RUN = (Ending.INVALID, Ending.FAILED)  # traced as the job's `completio
 
 def _attempt(
     record: SqsRecord, context: Any, runtime: Runtime, completion: Completion, trace: JobTrace
-) -> tuple[Decision, AttemptEnd | None]:
+) -> Steps[tuple[Decision, AttemptEnd | None]]:
     """The decision, and how the row's attempt ends if not in success (None: the row is not changed here)."""
     config = runtime.config
     mid = record.message_id
@@ -134,7 +212,7 @@ def _attempt(
     except InvalidPayload as err:
         end = AttemptEnd(Ending.INVALID, job.id, job.attempts, str(err))
         return _dead_letter(base, DeadLetterKind.INVALID_PAYLOAD, str(err)), end
-    return _run(record, context, runtime, completion, job, handler, payload, base, trace)
+    return (yield from _run(record, context, runtime, completion, job, handler, payload, base, trace))
 
 
 def _not_claimed(
@@ -184,7 +262,7 @@ def _run(
     payload: dict[str, Any],
     base: Decision,
     trace: JobTrace = NO_TRACE,
-) -> tuple[Decision, AttemptEnd | None]:
+) -> Steps[tuple[Decision, AttemptEnd | None]]:
     """Run the claimed job's handler: succeeded (its completion deferred to the next claim, or committed with
     a transactional handler's writes), snoozed, retried, or failed for good."""
     config = runtime.config
@@ -211,7 +289,7 @@ def _run(
         # not at all (it raises, the completion misses, the commit fails: all roll back).
         with runtime.db.begin() if handler.transactional else contextlib.nullcontext() as conn:
             with trace.step("handler", expected=(Snooze,)):
-                returned = handler.run(replace(ctx, _conn=conn))
+                returned = yield HandlerCall(handler.run, replace(ctx, _conn=conn))
             if isinstance(returned, Snooze):
                 raise returned  # a transactional handler's writes roll back: a snoozed run did not happen
             result = encode_result(returned)

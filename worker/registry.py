@@ -7,6 +7,7 @@ testable by calling them directly with a context.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -145,6 +146,9 @@ class RegisteredHandler:
     rate_limit: str | None = None
     #: How long a job with steps may run in all, across the invocations it is sliced into (None: a day).
     max_duration: timedelta | None = None
+    #: An `async def` handler: awaited on the invocation's event loop, beside the batch's other async jobs in a
+    #: standard pool (worker/together.py).
+    is_async: bool = False
 
 
 _handlers: dict[str, RegisteredHandler] = {}
@@ -178,6 +182,12 @@ def job(
     def register(func: JobHandler) -> JobHandler:
         if name in _handlers:
             raise HandlerAlreadyRegistered(name)
+        is_async = inspect.iscoroutinefunction(func)
+        if is_async and transactional:
+            raise ConfigError(
+                f"@job({name!r}): an async def handler cannot be transactional (ctx.conn is a sync connection, "
+                "and would hold the event loop): make it a sync def, or drop transactional=True"
+            )
         min_left = timedelta(seconds=min_time_left_seconds) if min_time_left_seconds is not None else None
         _handlers[name] = RegisteredHandler(
             type=name,
@@ -187,6 +197,7 @@ def job(
             concurrency_per_key=concurrency_per_key,
             rate_limit=rate_limit,
             max_duration=timedelta(seconds=max_duration_seconds) if max_duration_seconds is not None else None,
+            is_async=is_async,
         )
         return func
 

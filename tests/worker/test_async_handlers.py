@@ -1,0 +1,165 @@
+"""`async def` handlers (worker/together.py) through the worker's batch entry: on a standard pool a batch's
+async jobs run together on one event loop, in both completion modes and on both databases; on a FIFO pool
+they run one after another, in order; a failure, a snooze and the time left are the sync handlers' rules.
+Times are compared within one run (the same batch, sync against async), never against a constant."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from db import DB, ConfigError, JobStatus, Queue, get_job, publish
+from db.attempts import history
+from db.job_types import register_job_type, unregister_job_type
+from tests.support.esm import FakeLambdaContext, acknowledge, receive_event
+from tests.support.worker_support import fifo_pair, job_type_for_test, make_config
+from worker import registry
+from worker.batch import process_batch
+from worker.contract import BATCHED, PER_JOB
+from worker.exceptions import Snooze
+from worker.registry import JobContext
+from worker.runtime import Runtime
+
+pytestmark = pytest.mark.integration
+WAIT = 0.1  # each job's await (or sleep), seconds
+N = 10  # a batch (SQS's largest receive)
+
+
+class Empty(BaseModel):
+    pass
+
+
+class Numbered(BaseModel):
+    n: int = 0
+
+
+def _runtime(db: DB, queue: Queue, dlq: Queue, **overrides: Any) -> Runtime:
+    url = db.engine.url.render_as_string(hide_password=False)
+    config = make_config(url, queue, dlq, backoff_base_seconds=0, backoff_max_seconds=0, **overrides)
+    return Runtime(config, db=db, sqs=queue.client)
+
+
+def _one_batch(queue: Queue, runtime: Runtime, context: FakeLambdaContext | None = None) -> float:
+    """One invocation with what the queue holds (up to 10 records): its wall time."""
+    event = receive_event(queue)
+    started = time.perf_counter()
+    response = process_batch(event, context or FakeLambdaContext(), runtime)
+    took = time.perf_counter() - started
+    acknowledge(queue, event, response)
+    return took
+
+
+@pytest.mark.parametrize("completion", [PER_JOB, BATCHED])
+def test_a_batch_of_async_jobs_runs_together_and_each_completes_once(
+    any_db: DB, queue: Queue, dlq: Queue, completion: str
+) -> None:
+    running, most = 0, 0
+
+    async def waits(ctx: JobContext) -> dict[str, int]:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(WAIT)
+        running -= 1
+        return {"n": ctx.payload["n"]}
+
+    def sleeps(_ctx: JobContext) -> None:
+        time.sleep(WAIT)
+
+    runtime = _runtime(any_db, queue, dlq, completion=completion)
+    with (
+        job_type_for_test("async-waits", Numbered, waits, max_attempts=3),
+        job_type_for_test("sync-sleeps", Empty, sleeps, max_attempts=3),
+    ):
+        sync_jobs = [publish(any_db, "sync-sleeps", {}, queue=queue) for _ in range(N)]
+        one_after_another = _one_batch(queue, runtime)
+        async_jobs = [publish(any_db, "async-waits", {"n": n}, queue=queue) for n in range(N)]
+        together = _one_batch(queue, runtime)
+    assert most == N, f"at most {most} of {N} async jobs ran at once"
+    assert together < one_after_another / 3, (together, one_after_another)
+    for n, job in enumerate(async_jobs):
+        row = get_job(any_db, job.id)
+        assert row is not None and row.status is JobStatus.COMPLETED and row.attempts == 1
+        assert row.result == {"n": n}
+    assert all((get_job(any_db, j.id) or j).status is JobStatus.COMPLETED for j in sync_jobs)
+
+
+def test_async_jobs_on_a_fifo_pool_run_one_after_another_in_order(pg_db: DB, sqs: Any) -> None:
+    """SQS hands a FIFO group's messages in order (SQS Developer Guide, "FIFO queue delivery logic"); running
+    them together would let a later one finish, or fail, first."""
+    queue, dlq = fifo_pair(sqs, "async-fifo")
+    spans: list[tuple[int, float, float]] = []
+
+    async def waits(ctx: JobContext) -> None:
+        started = time.perf_counter()
+        await asyncio.sleep(WAIT / 2)
+        spans.append((ctx.payload["n"], started, time.perf_counter()))
+
+    runtime = _runtime(pg_db, queue, dlq)
+    with job_type_for_test("async-fifo", Numbered, waits, max_attempts=1):
+        for n in range(5):
+            publish(pg_db, "async-fifo", {"n": n}, queue=queue, ordering_key="customer-7")
+        _one_batch(queue, runtime)
+    assert [n for n, _, _ in spans] == [0, 1, 2, 3, 4]
+    assert all(later[1] >= earlier[2] for earlier, later in itertools.pairwise(spans)), "no overlap"
+
+
+def test_a_failure_and_a_snooze_of_async_handlers_follow_the_sync_rules(any_db: DB, queue: Queue, dlq: Queue) -> None:
+    async def fails(_ctx: JobContext) -> None:
+        await asyncio.sleep(0)
+        raise RuntimeError("upstream said 503")
+
+    async def snoozes(_ctx: JobContext) -> None:
+        await asyncio.sleep(0)
+        raise Snooze(60)
+
+    runtime = _runtime(any_db, queue, dlq)
+    with (
+        job_type_for_test("async-fails", Empty, fails, max_attempts=3),
+        job_type_for_test("async-snoozes", Empty, snoozes, max_attempts=3),
+    ):
+        failing = publish(any_db, "async-fails", {}, queue=queue)
+        snoozing = publish(any_db, "async-snoozes", {}, queue=queue)
+        _one_batch(queue, runtime)
+    failed = get_job(any_db, failing.id)
+    assert failed is not None and failed.status is JobStatus.FAILED and failed.attempts == 1
+    assert "RuntimeError: upstream said 503" in (failed.error or "")
+    assert [a.outcome for a in history(any_db, failed)] == ["failed"]
+    snoozed = get_job(any_db, snoozing.id)
+    assert snoozed is not None and snoozed.status is JobStatus.PENDING and snoozed.attempts == 0, "no attempt spent"
+
+
+def test_an_async_job_with_too_little_time_left_is_returned_unclaimed(pg_db: DB, queue: Queue, dlq: Queue) -> None:
+    ran: list[str] = []
+
+    async def waits(_ctx: JobContext) -> None:
+        ran.append("ran")
+
+    runtime = _runtime(pg_db, queue, dlq)
+    with job_type_for_test("async-late", Empty, waits, max_attempts=1):
+        job = publish(pg_db, "async-late", {}, queue=queue)
+        _one_batch(queue, runtime, FakeLambdaContext(timeout_ms=10))
+    row = get_job(pg_db, job.id)
+    assert ran == [] and row is not None and row.status is JobStatus.PENDING and row.attempts == 0
+
+
+def test_an_async_transactional_handler_is_refused_in_one_line() -> None:
+    async def writes(_ctx: JobContext) -> None:
+        await asyncio.sleep(0)
+
+    register_job_type("async-transactional", Empty, max_attempts=1)
+    try:
+        with pytest.raises(ConfigError) as refused:
+            registry.job("async-transactional", transactional=True)(writes)
+    finally:
+        registry.unregister("async-transactional")
+        unregister_job_type("async-transactional")
+    assert str(refused.value) == (
+        "@job('async-transactional'): an async def handler cannot be transactional (ctx.conn is a sync "
+        "connection, and would hold the event loop): make it a sync def, or drop transactional=True"
+    )
