@@ -32,14 +32,14 @@ from typing import Any
 from db import ConfigError, DatabaseUnavailable, redact
 from worker.completion import BatchedCompletion, Completion, DeferredCompletion
 from worker.contract import BATCHED
+from worker.event_loop import InvocationLoop
 from worker.exceptions import BatchFailed
 from worker.metrics import BatchMetrics
 from worker.observability import LOGGER_NAME
 from worker.outcomes import Decision, Outcome
-from worker.processing import before_the_receive_limit, decide, decide_async, held_for_order
+from worker.processing import before_the_receive_limit, decide, decide_async, held_for_order, runs_together
 from worker.record import SqsRecord
 from worker.runtime import Runtime
-from worker.together import InvocationLoop, runs_together
 from worker.tracing import BatchTracing, JobTrace
 from worker.transport import carry_out, change_visibility, delete, send_released
 
@@ -66,7 +66,7 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
         else DeferredCompletion(runtime, records, invocation)
     )
     held_groups: set[str] = set()  # FIFO: groups whose earlier record of this batch was not acknowledged
-    loop = InvocationLoop()  # an async def handler's (worker/together.py), made at the first one
+    loop = InvocationLoop()  # an async def handler's (worker/event_loop.py), made at the first one
     together = [r for r in records if database_down is None and runs_together(runtime, r)]
     in_order = [r for r in records if not any(r is t for t in together)]
     settled: dict[int, tuple[Decision, float, JobTrace]] = {}  # by record (its id), put back in batch order below
@@ -83,8 +83,9 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
                     for first_try in (True, False):
                         decided = decide(record, context, runtime, completion, trace, run_coroutine=loop.run)
                         decision = carry_out(runtime, record, decided)
-                        if not _retry_with_new_secret(runtime, decision, first_try):
-                            break
+                        refused = first_try and decision.cause == "auth"
+                        if not (refused and runtime.refresh_secret("the database refused the credentials")):
+                            break  # else once more, with the new password
                     if decision.outcome is Outcome.UNAVAILABLE:
                         database_down = decision.error
                 trace.mark_ended()
@@ -142,27 +143,22 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
 async def _run_together(
     records: list[SqsRecord], context: Any, runtime: Runtime, completion: Completion, tracing: BatchTracing
 ) -> list[tuple[Decision, float, JobTrace]]:
-    """The batch's second phase (worker/together.py): each record in a task of its own on the invocation's
-    loop, their handlers' awaits overlapping; each record's decision, whole time, and trace, in their order."""
+    """The batch's second phase (worker/processing.py: runs_together): each record in a task of its own on the
+    invocation's loop, their handlers' awaits overlapping; each record's decision, whole time, and trace, in
+    their order."""
 
     async def one(record: SqsRecord) -> tuple[Decision, float, JobTrace]:
         started = time.perf_counter()
         trace = tracing.start_job(record)
         for first_try in (True, False):
             decision = carry_out(runtime, record, await decide_async(record, context, runtime, completion, trace))
-            if not _retry_with_new_secret(runtime, decision, first_try):
-                break
+            refused = first_try and decision.cause == "auth"
+            if not (refused and runtime.refresh_secret("the database refused the credentials")):
+                break  # else once more, with the new password
         trace.mark_ended()
         return decision, (time.perf_counter() - started) * 1000, trace
 
     return list(await asyncio.gather(*(one(record) for record in records)))
-
-
-def _retry_with_new_secret(runtime: Runtime, decision: Decision, first_try: bool) -> bool:
-    """Whether to decide the record once more: the database refused the credentials on its first try, and a
-    newer password was read (the secret rotated)."""
-    refused = first_try and decision.cause == "auth"
-    return refused and runtime.refresh_secret("the database refused the credentials")
 
 
 def process_record(record: dict[str, Any], context: Any, runtime: Runtime) -> Decision:

@@ -82,34 +82,9 @@ def decide(
 ) -> Decision:
     """One record's decision. A success's completion is deferred to the next claim (`completion`); `trace`
     gets the record's claim, handler and completion spans (worker/tracing.py). An `async def` handler's
-    coroutine is run by `run_coroutine` (the invocation's event loop: worker/together.py), to its end, before
-    the next record starts."""
-    try:
-        return _drive(_decide(record, context, runtime, completion, trace), run_coroutine)
-    except Exception as err:
-        return _failed(record, err)
-
-
-async def decide_async(
-    record: SqsRecord, context: Any, runtime: Runtime, completion: Completion, trace: JobTrace = NO_TRACE
-) -> Decision:
-    """`decide`, awaiting an `async def` handler on the running loop, so other records' handlers run while
-    it waits (worker/together.py says which records run so)."""
-    try:
-        return await _drive_async(_decide(record, context, runtime, completion, trace))
-    except Exception as err:
-        return _failed(record, err)
-
-
-def _failed(record: SqsRecord, err: Exception) -> Decision:
-    if isinstance(err, DatabaseUnavailable):
-        return Decision(Outcome.UNAVAILABLE, record.message_id, error=str(err), cause=err.kind)
-    # a bug of ours must not fail the other records of the batch
-    log.exception("worker error", extra={"message_id": record.message_id})
-    return Decision(Outcome.ERROR, record.message_id, error=redact(f"{type(err).__name__}: {err}"))
-
-
-def _drive(steps: Steps[_T], run_coroutine: Callable[[Coroutine[Any, Any, object]], object] | None) -> _T:
+    coroutine is run by `run_coroutine` (the invocation's event loop: worker/event_loop.py), to its end,
+    before the next record starts."""
+    steps = _decide(record, context, runtime, completion, trace)
     try:
         call = next(steps)
         while True:
@@ -125,11 +100,16 @@ def _drive(steps: Steps[_T], run_coroutine: Callable[[Coroutine[Any, Any, object
             else:
                 call = steps.send(returned)
     except StopIteration as done:
-        value: _T = done.value
-        return value
+        decision: Decision = done.value
+        return decision
 
 
-async def _drive_async(steps: Steps[_T]) -> _T:
+async def decide_async(
+    record: SqsRecord, context: Any, runtime: Runtime, completion: Completion, trace: JobTrace = NO_TRACE
+) -> Decision:
+    """`decide`, awaiting an `async def` handler on the running loop, so other records' handlers run while
+    it waits (`runs_together` says which records run so)."""
+    steps = _decide(record, context, runtime, completion, trace)
     try:
         call = next(steps)
         while True:
@@ -142,8 +122,29 @@ async def _drive_async(steps: Steps[_T]) -> _T:
             else:
                 call = steps.send(returned)
     except StopIteration as done:
-        value: _T = done.value
-        return value
+        decision: Decision = done.value
+        return decision
+
+
+def runs_together(runtime: Runtime, record: SqsRecord) -> bool:
+    """Whether `record` runs in its batch's second phase, beside the batch's other async jobs on the
+    invocation's event loop (worker/batch.py): a standard pool's record whose type has an `async def` handler.
+
+    A batch of 100 jobs that each await an API for 100 ms takes 10 s one after another; together, about as
+    long as the slowest. So the batch first runs, one after another, every record of a FIFO pool (its group's
+    order is the point of FIFO) and every record whose handler is sync (it holds the thread while it runs; an
+    async handler met there is run to its end before the next record starts); then the rest together, each
+    in a task of its own. What overlaps is the handlers' awaits: the worker's own steps (parse, claim,
+    completion, a dead letter's send) are sync and short and run one at a time between them, on the same
+    thread, so the batch's completion (per job, or batched) holds as in order and each decision is its own.
+    The rules a handler meets are the sync handlers': the time left is checked before each claim, the batch's
+    heartbeat keeps every claim alive while any runs, `ctx.cancel_requested()` reads an operator's cancel. A
+    sync call inside an async handler (`ctx.step`, `ctx.cancel_requested`, a blocking client) holds the loop,
+    and the other records' handlers with it, while it runs."""
+    if record.group is not None or record.message is None:
+        return False
+    runnable = runtime.runnables.get(record.message.type)
+    return isinstance(runnable, Runnable) and runnable.handler.is_async
 
 
 def _dead_letter(base: Decision, kind: DeadLetterKind, reason: str, **fields: Any) -> Decision:
@@ -154,12 +155,19 @@ def _decide(
     record: SqsRecord, context: Any, runtime: Runtime, completion: Completion, trace: JobTrace
 ) -> Steps[Decision]:
     """The record's decision; where it ends an attempt other than in success, the row is moved once, here,
-    by `end_attempt` (db/lifecycle.py), and the decision is what that found."""
-    decision, end = yield from _attempt(record, context, runtime, completion, trace)
-    if end is None:
-        return decision
-    with trace.step("completion") if end.ending in _AFTER_A_RUN else contextlib.nullcontext():
-        ended = end_attempt(runtime.db, end)
+    by `end_attempt` (db/lifecycle.py), and the decision is what that found. A database gone is UNAVAILABLE;
+    any other exception here is a bug of ours, which must not fail the batch's other records: ERROR."""
+    try:
+        decision, end = yield from _attempt(record, context, runtime, completion, trace)
+        if end is None:
+            return decision
+        with trace.step("completion") if end.ending in _AFTER_A_RUN else contextlib.nullcontext():
+            ended = end_attempt(runtime.db, end)
+    except DatabaseUnavailable as err:
+        return Decision(Outcome.UNAVAILABLE, record.message_id, error=str(err), cause=err.kind)
+    except Exception as err:
+        log.exception("worker error", extra={"message_id": record.message_id})
+        return Decision(Outcome.ERROR, record.message_id, error=redact(f"{type(err).__name__}: {err}"))
     if end.ending is Ending.SNOOZED and not ended.changed:
         return replace(decision, outcome=Outcome.DUPLICATE, error="another invocation took the job over while it ran")
     if ended.cancelled:  # asked to stop, and it stopped: not retried

@@ -147,7 +147,7 @@ class RegisteredHandler:
     #: How long a job with steps may run in all, across the invocations it is sliced into (None: a day).
     max_duration: timedelta | None = None
     #: An `async def` handler: awaited on the invocation's event loop, beside the batch's other async jobs in a
-    #: standard pool (worker/together.py).
+    #: standard pool (worker/processing.py: runs_together).
     is_async: bool = False
 
 

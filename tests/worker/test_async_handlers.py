@@ -1,4 +1,4 @@
-"""`async def` handlers (worker/together.py) through the worker's batch entry: on a standard pool a batch's
+"""`async def` handlers (worker/processing.py: runs_together) through the worker's batch entry: on a standard
 async jobs run together on one event loop, in both completion modes and on both databases; on a FIFO pool
 they run one after another, in order; a failure, a snooze and the time left are the sync handlers' rules.
 Times are compared within one run (the same batch, sync against async), never against a constant."""
