@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from db import DB, ConfigError, JobStatus, Queue, get_job, publish
+from db import DB, ConfigError, JobRequest, JobStatus, Queue, get_job, publish, publish_group
 from db.attempts import history
 from db.job_types import register_job_type, unregister_job_type
 from tests.support.esm import FakeLambdaContext, acknowledge, receive_event
@@ -163,3 +163,57 @@ def test_an_async_transactional_handler_is_refused_in_one_line() -> None:
         "@job('async-transactional'): an async def handler cannot be transactional (ctx.conn is a sync "
         "connection, and would hold the event loop): make it a sync def, or drop transactional=True"
     )
+
+
+@pytest.mark.parametrize("completion", [PER_JOB, BATCHED])
+def test_a_group_of_async_jobs_completed_together_releases_its_callback_once(
+    any_db: DB, queue: Queue, dlq: Queue, completion: str
+) -> None:
+    """The crossing with workflows: the group's members finish in one phase, in any order; the one whose
+    completion finishes the group releases the callback, exactly once."""
+    called: list[str] = []
+
+    async def member(_ctx: JobContext) -> None:
+        await asyncio.sleep(WAIT)
+
+    def callback(_ctx: JobContext) -> None:
+        called.append("then")
+
+    runtime = _runtime(any_db, queue, dlq, completion=completion)
+    with (
+        job_type_for_test("async-member", Numbered, member, max_attempts=1),
+        job_type_for_test("group-then", Empty, callback, max_attempts=1),
+    ):
+        group = publish_group(
+            any_db,
+            [JobRequest("async-member", {"n": n}) for n in range(5)],
+            queue=queue,
+            then=JobRequest("group-then", {}),
+        )
+        _one_batch(queue, runtime)  # the five members, together
+        _one_batch(queue, runtime)  # the callback its last completion released
+    assert called == ["then"]
+    assert all((get_job(any_db, j.id) or j).status is JobStatus.COMPLETED for j in group.jobs)
+
+
+def test_a_concurrency_key_holds_async_jobs_run_together(pg_db: DB, queue: Queue, dlq: Queue) -> None:
+    """The crossing with a claim gate: six async jobs of one key in one batch, at most two running per key.
+    The four the gate turns away are returned unrun with no attempt spent, not run beside the two."""
+    running, most = 0, 0
+
+    async def keyed(_ctx: JobContext) -> None:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(WAIT)
+        running -= 1
+
+    runtime = _runtime(pg_db, queue, dlq)
+    with job_type_for_test("async-keyed", Numbered, keyed, max_attempts=1, concurrency_per_key=2):
+        jobs = [publish(pg_db, "async-keyed", {"n": n}, queue=queue, concurrency_key="tenant-42") for n in range(6)]
+        _one_batch(queue, runtime)
+    rows = [get_job(pg_db, j.id) for j in jobs]
+    assert most <= 2, f"{most} jobs of one key ran at once, over its limit of 2"
+    done = [r for r in rows if r is not None and r.status is JobStatus.COMPLETED]
+    waiting = [r for r in rows if r is not None and r.status is JobStatus.PENDING]
+    assert len(done) == 2 and len(waiting) == 4 and all(r.attempts == 0 for r in waiting)
