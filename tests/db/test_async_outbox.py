@@ -5,6 +5,7 @@ after a rollback; a refusal in one line with nothing written; the event loop fre
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 from db import (
     DB,
     InvalidPayload,
+    JobRequest,
     JobStatus,
     Queue,
     async_url,
@@ -24,9 +26,10 @@ from db import (
     get_job,
     list_jobs,
     publish_async,
+    publish_many_async,
     send_async,
 )
-from tests.support.esm import receive_event
+from tests.support.esm import drain, receive_event
 
 pytestmark = pytest.mark.integration
 
@@ -212,3 +215,24 @@ def test_a_commit_on_a_pool_of_one_connection_sends(pg_url: str, pg_db: DB, queu
     job = asyncio.run(main())
     row = get_job(pg_db, job.id)
     assert row is not None and row.sent_at is not None and str(job.id) in _messages(queue)[0]
+
+
+def test_publish_many_async_and_a_key_seen_before_in_an_async_session(any_db: DB, queue: Queue) -> None:
+    """The crossings with `publish_many` (one transaction, batched sends) and idempotency keys (a key seen
+    before returns its job and sends nothing more)."""
+    jobs = asyncio.run(publish_many_async(any_db, [JobRequest("test-echo", {"n": n}) for n in range(12)], queue=queue))
+    assert len(jobs) == 12 and sorted(json.loads(m["Body"])["jobId"] for m in drain(queue)) == sorted(
+        str(j.id) for j in jobs
+    )
+
+    async def body(engine: AsyncEngine) -> tuple[Any, Any]:
+        async with AsyncSession(engine) as session:
+            first = await enqueue_async(session, "test-echo", {"order": 9}, queue=queue, idempotency_key="order-9")
+            await session.commit()
+        async with AsyncSession(engine) as session:
+            again = await enqueue_async(session, "test-echo", {"order": 9}, queue=queue, idempotency_key="order-9")
+            await session.commit()
+        return first, again
+
+    first, again = _run(any_db, body)
+    assert again.id == first.id and len(_messages(queue)) == 1, "one job, one message"
