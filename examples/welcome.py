@@ -6,6 +6,7 @@ is a 400 with one line saying what to send, never a 500."""
 from __future__ import annotations
 
 import json
+import os
 
 JOB_TYPE = "welcome-email"
 EXAMPLE_BODY = '{"email": "you@example.com"}'
@@ -28,3 +29,23 @@ def signup_email(body: bytes | str) -> str:
     if not isinstance(email, str):
         raise BadSignup(f"email must be a string: send {EXAMPLE_BODY}")
     return email
+
+
+#: What every example reads from its shell: the line `jobstack local` prints exports both.
+NEEDED = ("DATABASE_URL", "QUEUE_URL")
+
+
+def missing_environment(example: str) -> str | None:
+    """The one line an example prints when its shell lacks what it needs (None: everything is set)."""
+    missing = [name for name in NEEDED if not os.environ.get(name)]
+    if not missing:
+        return None
+    return (
+        f"error: set {' and '.join(missing)} (`jobstack local` prints an export line with them): see "
+        f"examples/{example}/README.md"
+    )
+
+
+def serving_line(port: int | str) -> str:
+    """What an example prints once it serves: where to send a signup (the examples' e2e test waits for it)."""
+    return f'the signup view on http://127.0.0.1:{port}/signup: POST {{"email": ...}} (Ctrl-C stops it)'

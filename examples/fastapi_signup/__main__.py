@@ -11,24 +11,19 @@ import boto3
 import uvicorn
 
 from examples.fastapi_signup.app import create_app
+from examples.welcome import missing_environment, serving_line
 from jobstack import Queue  # type: ignore[import-not-found]
-
-NEEDED = ("DATABASE_URL", "QUEUE_URL")
 
 
 def main() -> int:
-    missing = [name for name in NEEDED if not os.environ.get(name)]
-    if missing:
-        print(
-            f"error: set {' and '.join(missing)} (`jobstack local` prints an export line with them): see "
-            "examples/fastapi_signup/README.md",
-            file=sys.stderr,
-        )
+    missing = missing_environment("fastapi_signup")
+    if missing is not None:
+        print(missing, file=sys.stderr)
         return 2
     queue = Queue(boto3.client("sqs"), os.environ["QUEUE_URL"])
     app = create_app(os.environ["DATABASE_URL"], queue)
     port = int(os.environ.get("PORT", "8001"))
-    print(f'the signup view on http://127.0.0.1:{port}/signup: POST {{"email": ...}} (Ctrl-C stops it)', flush=True)
+    print(serving_line(port), flush=True)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
     return 0
 
