@@ -67,14 +67,16 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
     )
     held_groups: set[str] = set()  # FIFO: groups whose earlier record of this batch was not acknowledged
     loop = InvocationLoop()  # an async def handler's (worker/event_loop.py), made at the first one
-    together = [r for r in records if database_down is None and runs_together(runtime, r)]
-    in_order = [r for r in records if not any(r is t for t in together)]
-    settled: dict[int, tuple[Decision, float, JobTrace]] = {}  # by record (its id), put back in batch order below
+    later: list[tuple[int, JobTrace]] = []  # the async jobs run together after the rest (by place in the batch)
+    settled: list[tuple[Decision, float, JobTrace] | None] = [None] * len(records)  # by place in the batch
     try:
         with completion.kept_alive():  # its messages invisible and its claims stamped, however long it runs
-            for record in in_order:
+            for index, record in enumerate(records):
                 started = time.perf_counter()
                 trace = tracing.start_job(record)
+                if database_down is None and runs_together(runtime, record):
+                    later.append((index, trace))  # its turn comes below, beside the other async jobs
+                    continue
                 if database_down is not None:
                     decision = Decision(Outcome.UNAVAILABLE, record.message_id, error=database_down)
                 elif record.group is not None and record.group in held_groups:
@@ -91,23 +93,24 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
                 trace.mark_ended()
                 if record.group is not None and not decision.acknowledged:
                     held_groups.add(record.group)
-                settled[id(record)] = (decision, (time.perf_counter() - started) * 1000, trace)
-            if together and database_down is None:
-                ran = loop.run(_run_together(together, context, runtime, completion, tracing))
-                for record, (decision, took, trace) in zip(together, ran, strict=True):
-                    database_down = database_down or (
-                        decision.error if decision.outcome is Outcome.UNAVAILABLE else None
-                    )
-                    settled[id(record)] = (decision, took, trace)
-            for record in together:  # the database went away before their turn: unrun
-                if id(record) not in settled:
-                    unrun = Decision(Outcome.UNAVAILABLE, record.message_id, error=database_down)
-                    settled[id(record)] = (unrun, 0.0, tracing.start_job(record))
-            for record in records:
-                decision, took, trace = settled[id(record)]
-                results.append((record, decision))
-                durations.append(took)
-                traces.append(trace)
+                settled[index] = (decision, (time.perf_counter() - started) * 1000, trace)
+            if later and database_down is None:
+                jobs = [(records[index], trace) for index, trace in later]
+                for (index, _), outcome in zip(
+                    later, loop.run(_run_together(jobs, context, runtime, completion)), strict=True
+                ):
+                    if database_down is None and outcome[0].outcome is Outcome.UNAVAILABLE:
+                        database_down = outcome[0].error
+                    settled[index] = outcome
+            for index, trace in later:
+                if settled[index] is None:  # its turn never came: the database went away before it
+                    unrun = Decision(Outcome.UNAVAILABLE, records[index].message_id, error=database_down)
+                    settled[index] = (unrun, 0.0, trace)
+            for record, outcome in zip(records, settled, strict=True):
+                assert outcome is not None
+                results.append((record, outcome[0]))
+                durations.append(outcome[1])
+                traces.append(outcome[2])
             # The success still held is completed now; with the database gone, its record returns to the queue.
             if database_down is not None:
                 completion.abandon(database_down)
@@ -141,15 +144,14 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
 
 
 async def _run_together(
-    records: list[SqsRecord], context: Any, runtime: Runtime, completion: Completion, tracing: BatchTracing
+    jobs: list[tuple[SqsRecord, JobTrace]], context: Any, runtime: Runtime, completion: Completion
 ) -> list[tuple[Decision, float, JobTrace]]:
     """The batch's second phase (worker/processing.py: runs_together): each record in a task of its own on the
     invocation's loop, their handlers' awaits overlapping; each record's decision, whole time, and trace, in
     their order."""
 
-    async def one(record: SqsRecord) -> tuple[Decision, float, JobTrace]:
+    async def one(record: SqsRecord, trace: JobTrace) -> tuple[Decision, float, JobTrace]:
         started = time.perf_counter()
-        trace = tracing.start_job(record)
         for first_try in (True, False):
             decision = carry_out(runtime, record, await decide_async(record, context, runtime, completion, trace))
             refused = first_try and decision.cause == "auth"
@@ -158,7 +160,7 @@ async def _run_together(
         trace.mark_ended()
         return decision, (time.perf_counter() - started) * 1000, trace
 
-    return list(await asyncio.gather(*(one(record) for record in records)))
+    return list(await asyncio.gather(*(one(record, trace) for record, trace in jobs)))
 
 
 def process_record(record: dict[str, Any], context: Any, runtime: Runtime) -> Decision:
