@@ -217,3 +217,37 @@ def test_a_concurrency_key_holds_async_jobs_run_together(pg_db: DB, queue: Queue
     done = [r for r in rows if r is not None and r.status is JobStatus.COMPLETED]
     waiting = [r for r in rows if r is not None and r.status is JobStatus.PENDING]
     assert len(done) == 2 and len(waiting) == 4 and all(r.attempts == 0 for r in waiting)
+
+
+def test_an_async_jobs_steps_are_journaled_and_not_run_again_on_retry(any_db: DB, queue: Queue, dlq: Queue) -> None:
+    """The crossing with durable steps: an async handler's `ctx.step` (a sync call, run between its awaits)
+    journals as a sync handler's does; the retry after a failure in the third step runs only that one."""
+    ran: list[str] = []
+    failed_once: list[bool] = []
+
+    def noted(name: str) -> Any:
+        def step() -> str:
+            ran.append(name)
+            if name == "third" and not failed_once:
+                failed_once.append(True)
+                raise RuntimeError("the third step's API said 503")
+            return name
+
+        return step
+
+    async def stepped(ctx: JobContext) -> list[str]:
+        done = []
+        for name in ("first", "second", "third"):
+            await asyncio.sleep(0)
+            done.append(ctx.step(name, noted(name)))
+        return done
+
+    runtime = _runtime(any_db, queue, dlq)
+    with job_type_for_test("async-stepped", Empty, stepped, max_attempts=3):
+        job = publish(any_db, "async-stepped", {}, queue=queue)
+        _one_batch(queue, runtime)
+        _one_batch(queue, runtime)  # the retry, at once (no backoff here)
+    row = get_job(any_db, job.id)
+    assert row is not None and row.status is JobStatus.COMPLETED and row.attempts == 2
+    assert ran == ["first", "second", "third", "third"], "the journaled steps did not run again"
+    assert row.result == ["first", "second", "third"]
