@@ -1,7 +1,8 @@
 """`async def` handlers (worker/processing.py: runs_together) through the worker's batch entry: on a standard
 async jobs run together on one event loop, in both completion modes and on both databases; on a FIFO pool
 they run one after another, in order; a failure, a snooze and the time left are the sync handlers' rules.
-Times are compared within one run (the same batch, sync against async), never against a constant."""
+Concurrency is proved by the handlers themselves (how many ran at once); times are only compared within one
+run (the same batch, sync against async), never against a constant."""
 
 from __future__ import annotations
 
@@ -80,8 +81,8 @@ def test_a_batch_of_async_jobs_runs_together_and_each_completes_once(
         one_after_another = _one_batch(queue, runtime)
         async_jobs = [publish(any_db, "async-waits", {"n": n}, queue=queue) for n in range(N)]
         together = _one_batch(queue, runtime)
-    assert most == N, f"at most {most} of {N} async jobs ran at once"
-    assert together < one_after_another / 3, (together, one_after_another)
+    assert most == N, f"at most {most} of {N} async jobs ran at once"  # the proof: every wait overlapped
+    assert together < one_after_another, (together, one_after_another)  # and it shows, even on a loaded machine
     for n, job in enumerate(async_jobs):
         row = get_job(any_db, job.id)
         assert row is not None and row.status is JobStatus.COMPLETED and row.attempts == 1

@@ -144,7 +144,13 @@ def test_a_killed_workers_job_is_recovered_within_the_heartbeats_hold_not_the_qu
             [sys.executable, "-c", _KILLED_WHILE_RUNNING, pg_url, endpoint, queue.url, dlq.url, str(event_file)],
             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
         )  # fmt: skip
-        time.sleep(2.5)  # two beats: the message hidden for their hold, the claim stamped
+        # Two beats after its claim (the message hidden for their hold, the claim stamped), however long the
+        # child took to start: on a loaded 2-core machine its imports alone can outlast a fixed wait.
+        deadline = time.monotonic() + 30
+        while (claimed := get_job(pg_db, job.id)) is None or claimed.status is not JobStatus.PROCESSING:
+            assert time.monotonic() < deadline and child.poll() is None, "the child worker never claimed the job"
+            time.sleep(0.05)
+        time.sleep(2 * BEAT.total_seconds() + 0.5)
         child.send_signal(signal.SIGKILL)
         child.wait(10)
         killed = time.monotonic()
