@@ -56,6 +56,7 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
     results: list[tuple[SqsRecord, Decision]] = []
     durations: list[float] = []  # each record's whole time in the worker, for its log line
     traces: list[JobTrace] = []  # each record's span and the trace ids its log lines carry
+    ended: list[int] = []  # when each record's work ended (its span's end, set when it is reported)
     runtime.expire_old_secret()
     database_down = _database_problem(runtime) if records else None
     tracing = BatchTracing.of(runtime.config.tracing, runtime.config.queue_url.rsplit("/", 1)[-1])
@@ -68,7 +69,7 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
     held_groups: set[str] = set()  # FIFO: groups whose earlier record of this batch was not acknowledged
     loop = InvocationLoop()  # an async def handler's (worker/event_loop.py), made at the first one
     later: list[tuple[int, JobTrace]] = []  # the async jobs run together after the rest (by place in the batch)
-    settled: list[tuple[Decision, float, JobTrace] | None] = [None] * len(records)  # by place in the batch
+    settled: list[_Settled | None] = [None] * len(records)  # by place in the batch
     try:
         with completion.kept_alive():  # its messages invisible and its claims stamped, however long it runs
             for index, record in enumerate(records):
@@ -90,10 +91,9 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
                             break  # else once more, with the new password
                     if decision.outcome is Outcome.UNAVAILABLE:
                         database_down = decision.error
-                trace.mark_ended()
                 if record.group is not None and not decision.acknowledged:
                     held_groups.add(record.group)
-                settled[index] = (decision, (time.perf_counter() - started) * 1000, trace)
+                settled[index] = (decision, (time.perf_counter() - started) * 1000, trace, time.time_ns())
             if later and database_down is None:
                 jobs = [(records[index], trace) for index, trace in later]
                 for (index, _), outcome in zip(
@@ -105,12 +105,13 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
             for index, trace in later:
                 if settled[index] is None:  # its turn never came: the database went away before it
                     unrun = Decision(Outcome.UNAVAILABLE, records[index].message_id, error=database_down)
-                    settled[index] = (unrun, 0.0, trace)
+                    settled[index] = (unrun, 0.0, trace, time.time_ns())
             for record, outcome in zip(records, settled, strict=True):
                 assert outcome is not None
                 results.append((record, outcome[0]))
                 durations.append(outcome[1])
                 traces.append(outcome[2])
+                ended.append(outcome[3])
             # The success still held is completed now; with the database gone, its record returns to the queue.
             if database_down is not None:
                 completion.abandon(database_down)
@@ -133,7 +134,8 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
         [(r, d.visibility_seconds) for r, d in results if not d.acknowledged and d.visibility_seconds is not None],
     )
     send_released(runtime, [*completion.released, *(job_id for _, d in results for job_id in d.released)])
-    for (_, final), duration_ms, trace in zip(results, durations, traces, strict=True):
+    for (_, final), duration_ms, trace, ended_ns in zip(results, durations, traces, ended, strict=True):
+        trace.mark_ended(ended_ns)
         trace.report(final, duration_ms)
         metrics.record(final)
     metrics.flush()
@@ -143,22 +145,25 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
     return {"batchItemFailures": [{"itemIdentifier": d.message_id} for _, d in results if not d.acknowledged]}
 
 
+#: A record's outcome in its batch: its decision, its whole time (ms), its trace, and when its work ended (ns).
+_Settled = tuple[Decision, float, JobTrace, int]
+
+
 async def _run_together(
     jobs: list[tuple[SqsRecord, JobTrace]], context: Any, runtime: Runtime, completion: Completion
-) -> list[tuple[Decision, float, JobTrace]]:
+) -> list[_Settled]:
     """The batch's second phase (worker/processing.py: runs_together): each record in a task of its own on the
     invocation's loop, their handlers' awaits overlapping; each record's decision, whole time, and trace, in
     their order."""
 
-    async def one(record: SqsRecord, trace: JobTrace) -> tuple[Decision, float, JobTrace]:
+    async def one(record: SqsRecord, trace: JobTrace) -> _Settled:
         started = time.perf_counter()
         for first_try in (True, False):
             decision = carry_out(runtime, record, await decide_async(record, context, runtime, completion, trace))
             refused = first_try and decision.cause == "auth"
             if not (refused and runtime.refresh_secret("the database refused the credentials")):
                 break  # else once more, with the new password
-        trace.mark_ended()
-        return decision, (time.perf_counter() - started) * 1000, trace
+        return decision, (time.perf_counter() - started) * 1000, trace, time.time_ns()
 
     return list(await asyncio.gather(*(one(record, trace) for record, trace in jobs)))
 
