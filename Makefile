@@ -3,7 +3,10 @@
 # which is first on PATH: the machine's own Node 20 is end-of-life.
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
-PYTHON ?= python3
+# Python 3.13, the Lambda runtime's version (stacks/worker_code.py): the suite runs the worker on the Python it
+# runs on in AWS, and Django 6 (examples/django_signup, jobstack.django) needs 3.12 or newer. Found on PATH or
+# under pyenv (a pyenv shim that cannot run it is passed over); `make PYTHON=/path/to/python3.13` names another.
+PYTHON ?= $(shell for p in $$(command -v python3.13) $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.13*/bin/python3.13 2>/dev/null); do $$p -c '' 2>/dev/null && echo $$p && break; done)
 VENV := .venv
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
@@ -31,6 +34,8 @@ endef
 deps: $(VENV)/.installed $(VENV)/bin/jobstack node_modules/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt worker/requirements.txt pyproject.toml
+	@test -n "$(PYTHON)" || { echo "make: no Python 3.13 (the Lambda runtime's); install one (pyenv install 3.13) or run make PYTHON=/path/to/python3.13" >&2; exit 1; }
+	@test ! -x $(VENV)/bin/python || $(VENV)/bin/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' || { echo "make: $(VENV) is not Python 3.13; making it again"; rm -rf $(VENV); }
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@$(VENV)/bin/pip uninstall --quiet --disable-pip-version-check -y jobstack 2>/dev/null || true  # the old distribution name

@@ -72,6 +72,23 @@ class WelcomeEmail(BaseModel):
     email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)
 
 
+class DjangoTaskCall(BaseModel):
+    """A Django task to run (jobstack.django enqueues it; worker/jobs/django_tasks.py runs it): the task by its
+    module path, as `Task.module_path` names it, and its arguments, already JSON (Django's rule for a task's
+    arguments). What `get_result` needs to rebuild the Task travels with it, so a result can be read from the
+    row alone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: str = Field(min_length=3, max_length=255, pattern=r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$")
+    args: list[Any] = Field(default_factory=list)
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    backend: str = Field(default="default", max_length=128)
+    queue_name: str = Field(default="default", max_length=128)
+    priority: int = Field(default=0, ge=-100, le=100)
+    takes_context: bool = False
+
+
 _registry: dict[str, JobType] = {}
 
 
@@ -144,3 +161,5 @@ def _describe(err: ValidationError) -> str:
 
 register_job_type("test-echo", TestEcho)
 register_job_type("welcome-email", WelcomeEmail)
+#: Django's tasks, every one of them: `TASKS = {"default": {"BACKEND": "jobstack.django.JobstackBackend"}}`.
+DJANGO_TASK = register_job_type("django.task", DjangoTaskCall).name

@@ -1,70 +1,39 @@
-"""`python -m examples.django_signup`: the example view on http://127.0.0.1:8000/signup, with a minimal
-Django configuration, on the PostgreSQL database and the queue the environment names (DATABASE_URL,
-QUEUE_URL; AWS_ENDPOINT_URL for an emulator). See README.md beside it."""
+"""`python -m examples.django_signup`: the example's views on http://127.0.0.1:8000, on the PostgreSQL
+database and the queue the environment names (DATABASE_URL, QUEUE_URL; AWS_ENDPOINT_URL for an emulator),
+with the example's settings (examples/django_signup/settings.py). See README.md beside it."""
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import Any
 
-import boto3
-from sqlalchemy.engine import make_url
+from examples.welcome import missing_environment, serving_line
 
-from jobstack import Queue  # type: ignore[import-not-found]
-
-NEEDED = ("DATABASE_URL", "QUEUE_URL")
-
-
-def django_settings(database_url: str) -> dict[str, Any]:
-    """Django settings for the one view: PostgreSQL only (the job row is written on Django's own psycopg 3
-    connection), no apps, no sessions."""
-    url = make_url(database_url)
-    return {
-        "DATABASES": {
-            "default": {
-                "ENGINE": "django.db.backends.postgresql",
-                "NAME": url.database, "USER": url.username or "postgres", "PASSWORD": url.password or "",
-                "HOST": url.host or "127.0.0.1", "PORT": str(url.port or 5432),
-            }
-        },
-        "ROOT_URLCONF": "examples.django_signup.urls", "ALLOWED_HOSTS": ["127.0.0.1", "localhost"],
-        "INSTALLED_APPS": [], "USE_TZ": True, "DEBUG": False,
-        "SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", "example-only-not-secret"),
-    }  # fmt: skip
-
-
-def configure(database_url: str) -> None:
-    import django
-    from django.conf import settings
-
-    settings.configure(**django_settings(database_url))
-    django.setup()
+SETTINGS = "examples.django_signup.settings"
 
 
 def main() -> int:
-    missing = [name for name in NEEDED if not os.environ.get(name)]
+    missing = missing_environment("django_signup")
     if missing:
-        print(f"error: set {' and '.join(missing)}: see examples/django_signup/README.md", file=sys.stderr)
+        print(missing, file=sys.stderr)
         return 2
     if not os.environ["DATABASE_URL"].startswith(("postgres://", "postgresql")):
         print(
-            "error: the Django example needs PostgreSQL (DATABASE_URL=postgresql://...): it enqueues on Django's "
-            "own psycopg connection; the Flask example also runs on SQLite",
+            "error: the Django example needs PostgreSQL (DATABASE_URL=postgresql://...): its tasks are written on "
+            "Django's own psycopg connection; the Flask and FastAPI examples also run on SQLite",
             file=sys.stderr,
         )
         return 2
-    configure(os.environ["DATABASE_URL"])
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS)
+    import django
     from django.core.management import execute_from_command_line
     from django.db import connection
 
-    from examples.django_signup import views
-
+    django.setup()
     with connection.cursor() as cursor:  # the example's own table
         cursor.execute("CREATE TABLE IF NOT EXISTS users (id serial PRIMARY KEY, email text UNIQUE NOT NULL)")
-    views.QUEUE = Queue(boto3.client("sqs"), os.environ["QUEUE_URL"])
     port = os.environ.get("PORT", "8000")
-    print(f'the signup view on http://127.0.0.1:{port}/signup: POST {{"email": ...}} (Ctrl-C stops it)', flush=True)
+    print(serving_line(port), flush=True)
     execute_from_command_line(["django", "runserver", "--noreload", f"127.0.0.1:{port}"])
     return 0
 

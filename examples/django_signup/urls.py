@@ -1,5 +1,5 @@
 from django.urls import path
 
-from examples.django_signup.views import signup
+from examples.django_signup.views import signup, task_status
 
-urlpatterns = [path("signup", signup)]
+urlpatterns = [path("signup", signup), path("tasks/<str:result_id>", task_status)]

@@ -1,0 +1,248 @@
+"""jobstack.django, Django's Tasks backend, held to the behaviours Django's docs state for a backend
+(enqueue, get_result, run_after, priorities, takes_context, validate_task) on real PostgreSQL, with the
+worker running the tasks through its Lambda entry (moto's SQS, the event source mapping played as AWS does):
+the row is written in the request's transaction, so a task enqueued in a transaction that rolls back never
+runs; a result is read from the row by any process."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from types import ModuleType
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from db import DB, JobStatus, Queue, get_job
+from tests.support.django_settings import configure_django
+from tests.support.esm import FakeLambdaContext, deliver, receive_event
+from tests.support.worker_support import make_config
+from worker.batch import process_batch
+from worker.runtime import Runtime
+
+pytestmark = pytest.mark.integration
+BACKEND = "jobstack.django.JobstackBackend"
+
+
+@pytest.fixture
+def tasks(pg_url: str, pg_db: DB, queue: Queue) -> Iterator[ModuleType]:
+    """Django on the test's database, its default task backend jobstack's on the test's queue."""
+    configure_django(pg_url)
+    from django.db import connection
+    from django.tasks import task_backends
+    from django.test.utils import override_settings
+
+    options = {"QUEUE_URL": queue.url, "SQS_CLIENT": queue.client}
+    with override_settings(TASKS={"default": {"BACKEND": BACKEND, "OPTIONS": options}}):
+        from tests.support import django_tasks
+
+        try:
+            yield django_tasks
+        finally:
+            task_backends["default"].close()
+            connection.close()
+
+
+def _backend(**params: Any) -> Any:
+    from django.tasks import task_backends
+    from django.test.utils import override_settings
+
+    return override_settings(TASKS={"default": {"BACKEND": BACKEND, **params}}), task_backends
+
+
+def _work(pg_db: DB, queue: Queue, dlq: Queue, context: FakeLambdaContext | None = None) -> dict[str, Any]:
+    """One poll of the event source mapping into the worker's batch entry."""
+    url = pg_db.engine.url.render_as_string(hide_password=False)
+    runtime = Runtime(make_config(url, queue, dlq, backoff_base_seconds=0, backoff_max_seconds=0), db=pg_db, sqs=queue.client)
+    return deliver(queue, lambda event, ctx: process_batch(event, ctx, runtime), context)[1]
+
+
+def _sent(queue: Queue) -> list[dict[str, Any]]:
+    return [json.loads(r["body"]) for r in receive_event(queue)["Records"]]
+
+
+def test_enqueue_writes_the_job_and_sends_it_then_the_worker_runs_it(
+    tasks: ModuleType, pg_db: DB, queue: Queue, dlq: Queue
+) -> None:
+    from django.tasks import TaskResultStatus
+
+    result = tasks.echo.enqueue(1, two=3)
+    assert result.status == TaskResultStatus.READY and not result.is_finished
+    assert (result.args, result.kwargs, result.attempts, result.backend) == ([1], {"two": 3}, 0, "default")
+    assert result.enqueued_at is not None and result.started_at is None and result.finished_at is None
+    job = get_job(pg_db, uuid.UUID(result.id))
+    assert job is not None and job.type == "django.task" and job.status is JobStatus.PENDING
+    assert job.payload["task"] == "tests.support.django_tasks.echo"
+
+    _work(pg_db, queue, dlq, FakeLambdaContext(aws_request_id="req-1"))
+    result.refresh()
+    assert result.status == TaskResultStatus.SUCCESSFUL and result.is_finished
+    assert result.return_value == {"args": [1], "kwargs": {"two": 3}}
+    assert result.worker_ids == ["req-1"] and result.attempts == 1
+    assert result.enqueued_at <= result.started_at <= result.finished_at  # type: ignore[operator]
+    assert result.last_attempted_at == result.started_at and result.errors == []
+    assert tasks.echo.get_result(result.id).return_value == result.return_value  # Task.get_result too
+
+
+def test_a_task_enqueued_in_a_rolled_back_transaction_never_runs(
+    tasks: ModuleType, pg_db: DB, queue: Queue
+) -> None:
+    from django.db import transaction
+
+    class Refused(Exception):
+        pass
+
+    with pytest.raises(Refused), transaction.atomic():
+        result = tasks.noop.enqueue()
+        raise Refused
+    assert get_job(pg_db, uuid.UUID(result.id)) is None, "the row rolled back with the request"
+    assert _sent(queue) == [], "and nothing was sent"
+
+    with transaction.atomic():
+        kept = tasks.noop.enqueue()
+        assert _sent(queue) == [], "the message waits for the commit"
+    [message] = _sent(queue)
+    assert message["jobId"] == kept.id
+
+
+def test_a_failing_task_records_each_error_and_fails_for_good(
+    tasks: ModuleType, pg_db: DB, queue: Queue, dlq: Queue
+) -> None:
+    from django.tasks import TaskResultStatus
+
+    for task, exception, message in (
+        (tasks.failing_value_error, ValueError, "This Task failed due to ValueError"),
+        (tasks.failing_system_exit, SystemExit, "This Task failed due to SystemExit"),
+    ):
+        result = task.enqueue()
+        for _ in range(5):  # the type's max_attempts (DEFAULT_MAX_ATTEMPTS), retried at once (backoff 0)
+            _work(pg_db, queue, dlq)
+        result.refresh()
+        assert result.status == TaskResultStatus.FAILED and result.is_finished
+        with pytest.raises(ValueError, match="Task failed"):
+            _ = result.return_value
+        assert len(result.errors) == 5 and result.attempts == 5
+        assert all(e.exception_class is exception for e in result.errors)
+        assert result.errors[0].traceback.endswith(f"{exception.__name__}: {message}\n")
+        assert result.finished_at is not None and result.finished_at >= result.started_at  # type: ignore[operator]
+
+
+def test_a_return_value_that_is_not_json_fails_the_task_with_a_type_error(
+    tasks: ModuleType, pg_db: DB, queue: Queue, dlq: Queue
+) -> None:
+    result = tasks.complex_return_value.enqueue()
+    _work(pg_db, queue, dlq)
+    result.refresh()
+    assert result.errors[0].exception_class is TypeError and "Unsupported type" in result.errors[0].traceback
+
+
+def test_takes_context_gives_the_result_and_the_attempt(tasks: ModuleType, pg_db: DB, queue: Queue, dlq: Queue) -> None:
+    own = tasks.own_id.enqueue()
+    twice = tasks.fails_once.enqueue()
+    _work(pg_db, queue, dlq)  # both in one batch: own_id completes, fails_once fails its first attempt
+    _work(pg_db, queue, dlq)
+    own.refresh()
+    twice.refresh()
+    assert own.return_value == own.id
+    assert twice.return_value == 2 and twice.attempts == 2 and len(twice.errors) == 1
+    assert twice.errors[0].exception_class is RuntimeError
+
+
+def test_an_async_task_runs(tasks: ModuleType, pg_db: DB, queue: Queue, dlq: Queue) -> None:
+    from asgiref.sync import async_to_sync
+
+    # aenqueue from an async view: async_to_sync keeps Django's thread-sensitive call on this thread (and its
+    # connection, which the fixture closes), as ASGI's request handling does
+    result = async_to_sync(tasks.async_echo.aenqueue)("hello")
+    _work(pg_db, queue, dlq)
+    assert async_to_sync(tasks.async_echo.aget_result)(result.id).return_value == "async hello"
+
+
+def test_run_after_defers_the_job(tasks: ModuleType, pg_db: DB, queue: Queue) -> None:
+    from django.tasks.exceptions import InvalidTask
+
+    later = datetime.now(UTC) + timedelta(hours=2)
+    result = tasks.noop.using(run_after=later).enqueue()
+    job = get_job(pg_db, uuid.UUID(result.id))
+    assert job is not None and job.status is JobStatus.SCHEDULED and job.run_at == later
+    assert _sent(queue) == [], "beyond SQS's 15 minutes: the sweeper releases it at its time"
+    assert tasks.noop.get_result(result.id).task.run_after == later
+    with pytest.raises(InvalidTask, match="run_after must be an aware datetime"):
+        tasks.noop.using(run_after=datetime.now() + timedelta(hours=1))  # noqa: DTZ005 - the naive one refused
+
+
+def test_priority_runs_in_a_lane_by_the_stated_rule_and_is_refused_without_lanes(
+    tasks: ModuleType, pg_db: DB, queue: Queue
+) -> None:
+    from django.tasks.exceptions import InvalidTask
+
+    with pytest.raises(InvalidTask) as refused:
+        tasks.noop.using(priority=10)
+    assert "SQS keeps no order within a queue" in str(refused.value) and "\n" not in str(refused.value)
+
+    override, _ = _backend(OPTIONS={"QUEUE_URL": queue.url, "SQS_CLIENT": queue.client, "PRIORITY_LANES": {"high": 50, "urgent": 90, "bulk": -50}})
+    with override:
+        lanes = {p: tasks.noop.using(priority=p).enqueue().id for p in (100, 90, 60, 49, 0, -49, -50, -100)}
+        rows = {p: get_job(pg_db, uuid.UUID(i)) for p, i in lanes.items()}
+        assert {p: r.priority for p, r in rows.items() if r} == {
+            100: "urgent", 90: "urgent", 60: "high", 49: None, 0: None, -49: None, -50: "bulk", -100: "bulk"
+        }
+        assert tasks.noop.get_result(lanes[60]).task.priority == 60
+        with pytest.raises(InvalidTask, match="priority must be a whole number between -100 and 100"):
+            tasks.noop.using(priority=101)
+
+
+def test_queue_names_are_pools_and_an_unknown_one_is_refused(tasks: ModuleType, pg_db: DB, queue: Queue) -> None:
+    from django.tasks.exceptions import InvalidTask
+
+    with pytest.raises(InvalidTask, match="Queue 'video' is not valid for backend"):
+        tasks.noop.using(queue_name="video").enqueue()
+    routes = json.dumps({"stack": "JobsStack-test", "queues": {"default": queue.url, "video": queue.url + "-video"}})
+    override, _ = _backend(QUEUES=["default", "video", "audio"], OPTIONS={"JOBSTACK_ROUTES": routes, "SQS_CLIENT": queue.client})
+    queue.client.create_queue(QueueName=queue.url.rsplit("/", 1)[1] + "-video")
+    with override:
+        sent = tasks.noop.using(queue_name="video").enqueue()
+        video = queue.client.receive_message(QueueUrl=queue.url + "-video").get("Messages", [])
+        assert [json.loads(m["Body"])["jobId"] for m in video] == [sent.id]
+        with pytest.raises(InvalidTask) as refused:
+            tasks.noop.using(queue_name="audio").enqueue()
+        assert "queue 'audio' is not a pool of JobsStack-test (its pools: default, video)" in str(refused.value)
+    assert _sent(queue) == [] and _count(pg_db) == 1, "the refused task wrote nothing"
+
+
+def test_what_cannot_run_is_refused_in_one_line_and_writes_nothing(tasks: ModuleType, pg_db: DB, queue: Queue) -> None:
+    from django.tasks import task
+    from django.tasks.exceptions import InvalidTask
+
+    def inner() -> None:
+        return None
+
+    with pytest.raises(InvalidTask, match="Task function must be defined at a module level"):
+        task(inner)
+    with pytest.raises(InvalidTask) as not_json:
+        tasks.noop.enqueue(object())
+    assert str(not_json.value).startswith("task tests.support.django_tasks.noop: its arguments must be JSON")
+    assert "\n" not in str(not_json.value)
+    assert _sent(queue) == [] and _count(pg_db) == 0
+
+
+def test_get_result_of_an_unknown_id_does_not_exist(tasks: ModuleType, pg_db: DB) -> None:
+    from asgiref.sync import async_to_sync
+    from django.tasks.exceptions import TaskResultDoesNotExist, TaskResultMismatch
+
+    for unknown in ("not-a-uuid", "00000000-0000-0000-0000-000000000000"):
+        with pytest.raises(TaskResultDoesNotExist):
+            tasks.noop.get_result(unknown)
+    with pytest.raises(TaskResultDoesNotExist):
+        async_to_sync(tasks.noop.aget_result)("00000000-0000-0000-0000-000000000000")
+    other = tasks.echo.enqueue()
+    with pytest.raises(TaskResultMismatch):
+        tasks.noop.get_result(other.id)
+
+
+def _count(pg_db: DB) -> int:
+    with pg_db.engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM background_jobs")).scalar_one())
