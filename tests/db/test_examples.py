@@ -1,6 +1,6 @@
 """The example web apps (examples/): a signup creates the user and enqueues its welcome e-mail in one
 transaction. A signup that fails (the e-mail is taken) sends nothing; one that commits sends exactly one
-message. Flask with SQLAlchemy's Session, Django on its own psycopg connection with on_commit."""
+message. Flask with SQLAlchemy's Session, Django 6 with a task of Django's Tasks framework (jobstack.django)."""
 
 from __future__ import annotations
 
@@ -83,35 +83,48 @@ def _flask_signups(client: Any, pg_db: DB, queue: Queue) -> None:
     assert _sent(queue) == [] and _state(pg_db) == (["jo@example.com"], ["jo@example.com"]), "nothing written"
 
 
-def test_django_signup_writes_on_djangos_connection_and_sends_on_commit(
+def test_django_signup_enqueues_its_task_in_the_signups_transaction(
     pg_url: str, pg_db: DB, queue: Queue, users: None
 ) -> None:
     configure_django(pg_url)
     from django.db import connection
+    from django.tasks import task_backends
     from django.test import Client
+    from django.test.utils import override_settings
 
-    from examples.django_signup import views
+    options = {"QUEUE_URL": queue.url, "SQS_CLIENT": queue.client}
+    with override_settings(TASKS={"default": {"BACKEND": "jobstack.django.JobstackBackend", "OPTIONS": options}}):
+        client = Client()
+        try:
+            created = client.post("/signup", data={"email": "kim@example.com"}, content_type="application/json")
+            assert created.status_code == 201, created.content
+            [message] = _sent(queue)
+            assert message["type"] == "django.task" and message["jobId"] == created.json()["task"]
+            assert message["payload"]["task"] == "examples.django_signup.tasks.send_welcome_email"
+            assert message["payload"]["args"] == ["kim@example.com"]
+            status = client.get(f"/tasks/{created.json()['task']}")
+            assert status.json() == {"status": "READY", "attempts": 0, "return_value": None}
+            assert client.get("/tasks/00000000-0000-0000-0000-000000000000").status_code == 404
 
-    views.QUEUE = queue
-    client = Client()
-    try:
-        created = client.post("/signup", data={"email": "kim@example.com"}, content_type="application/json")
-        assert created.status_code == 201, created.content
-        [message] = _sent(queue)
-        assert message["payload"] == {"email": "kim@example.com"} and message["jobId"] == created.json()["job"]
+            taken = client.post("/signup", data={"email": "kim@example.com"}, content_type="application/json")
+            assert taken.status_code == 409
+            assert _sent(queue) == [], "the failed signup rolled its task back: nothing sent"
+            assert _django_state(pg_db) == (["kim@example.com"], 1)
 
-        taken = client.post("/signup", data={"email": "kim@example.com"}, content_type="application/json")
-        assert taken.status_code == 409
-        assert _sent(queue) == [], "the failed signup rolled its job back: nothing sent"
-        assert _state(pg_db) == (["kim@example.com"], ["kim@example.com"])
+            refused = client.post("/signup", data={"email": "nope"}, content_type="application/json")
+            assert refused.status_code == 400
+            assert refused.json()["error"].startswith("invalid payload for job type 'welcome-email': email: ")
+            for body, says in BAD_BODIES:
+                bad = client.post("/signup", data=body, content_type="application/json")
+                assert (bad.status_code, bad.json()["error"]) == (400, says), body
+            assert _sent(queue) == [] and _django_state(pg_db) == (["kim@example.com"], 1), "nothing written"
+        finally:
+            task_backends["default"].close()
+            connection.close()
 
-        refused = client.post("/signup", data={"email": "nope"}, content_type="application/json")
-        assert refused.status_code == 400
-        assert refused.json()["error"].startswith("invalid payload for job type 'welcome-email': email: ")
-        assert _sent(queue) == [] and _state(pg_db) == (["kim@example.com"], ["kim@example.com"]), "nothing written"
-        for body, says in BAD_BODIES:
-            bad = client.post("/signup", data=body, content_type="application/json")
-            assert (bad.status_code, bad.json()["error"]) == (400, says), body
-        assert _sent(queue) == [] and _state(pg_db) == (["kim@example.com"], ["kim@example.com"]), "nothing written"
-    finally:
-        connection.close()
+
+def _django_state(pg_db: DB) -> tuple[list[str], int]:
+    with pg_db.begin() as conn:
+        emails = [r[0] for r in conn.execute(text("SELECT email FROM users ORDER BY email"))]
+        tasks = conn.execute(text("SELECT count(*) FROM background_jobs WHERE type = 'django.task'")).scalar_one()
+    return emails, int(tasks)

@@ -54,10 +54,15 @@ def test_each_example_runs_as_its_readme_says(example: str, tmp_path: Path) -> N
         _run_example(example, ["--database-url", url])
 
 
+#: What each example's README sets in the worker's shell: the Django project's settings, whose tasks it runs.
+WORKER_SHELL = {"django_signup": {"DJANGO_SETTINGS_MODULE": "examples.django_signup.settings"}}
+
+
 def _run_example(example: str, database: list[str]) -> None:
     worker = subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "jobstack"), "local", *database, "--concurrency", "1"],
-        cwd=ROOT, env=NEW_USER, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT, env=NEW_USER | WORKER_SHELL.get(example, {}), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
     )  # fmt: skip
     app = None
     try:
@@ -95,8 +100,14 @@ def _run_example(example: str, database: list[str]) -> None:
                 break
             time.sleep(0.3)
         engine.dispose()
-        assert [(str(r.id).replace("-", ""), r.status) for r in rows] == [(body["job"].replace("-", ""), "completed")]
+        job_id = body["task"] if example == "django_signup" else body["job"]
+        assert [(str(r.id).replace("-", ""), r.status) for r in rows] == [(job_id.replace("-", ""), "completed")]
         assert users == ["jo@example.com"], "the refused signup wrote nothing"
+        if example == "django_signup":  # the worker's result, read back by the web app (get_result)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/tasks/{job_id}", timeout=10) as response:  # noqa: S310
+                assert json.loads(response.read()) == {
+                    "status": "SUCCESSFUL", "attempts": 1, "return_value": {"domain": "example.com", "attempt": 1}
+                }
         app.terminate()
         said, _ = app.communicate(timeout=30)
         assert f"the signup view on http://127.0.0.1:{port}/signup" in said, said  # where to send, at start

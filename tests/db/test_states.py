@@ -9,10 +9,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text
 
 from db import DB, JobStatus, get_job, utcnow
-from db.models import jobs_table
+from db.models import UTCDateTime, jobs_table
 from db.states import CLAIMABLE, DUE, EXHAUSTED, RETRYABLE, STALE, STATES
 from tests.support.factories import insert_job
 
@@ -48,7 +48,10 @@ def test_each_state_answers_the_same_as_sql_as_core_and_in_python(any_db: DB) ->
         with any_db.begin() as conn:
             as_sql = set(
                 conn.execute(
-                    text(f"SELECT id FROM background_jobs WHERE {state.sql()}").columns(id=jobs_table.c.id.type), params
+                    text(f"SELECT id FROM background_jobs WHERE {state.sql()}")
+                    .bindparams(*(bindparam(name, type_=UTCDateTime) for name in params))  # SQLite: UTC text
+                    .columns(id=jobs_table.c.id.type),
+                    params,
                 ).scalars()
             )
             as_core = set(conn.execute(select(jobs_table.c.id).where(state.clause(**params))).scalars())

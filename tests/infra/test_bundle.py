@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
 from stacks.bundling import BundleSpec, BundlingError, build_bundle, bundle_size, find_interpreter
-from tests.support.synth import HOST_PYTHON
+
+#: Another Python than the runtime's (pyenv has it on these machines): the bytecode, hence the asset, differs.
+OTHER_PYTHON = "3.12"
 
 pytestmark = pytest.mark.infra
 
@@ -30,7 +31,7 @@ def test_the_hash_changes_exactly_when_an_input_changes(tmp_path: Path) -> None:
     (root / "worker" / "__pycache__").mkdir(exist_ok=True)
     (root / "worker" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"noise")
     assert spec.digest() == first, "bytecode caches are not inputs"
-    assert BundleSpec(HOST_PYTHON, "arm64", root=root, requirements=spec.requirements).digest() != first
+    assert BundleSpec(OTHER_PYTHON, "arm64", root=root, requirements=spec.requirements).digest() != first
     assert BundleSpec("3.13", "x86_64", root=root, requirements=spec.requirements).digest() != first
     (root / "worker" / "handler.py").write_text((root / "worker" / "handler.py").read_text() + "\n# changed\n")
     assert spec.digest() != first
@@ -46,8 +47,8 @@ def test_the_lambda_bundle_is_small_and_has_no_boto3(tmp_path: Path) -> None:
     assert not {"boto3", "botocore", "greenlet"} & names
     # The example web apps and their frameworks are the web app's, never the worker's.
     assert not {"examples", "flask", "django", "jobstack", "cli", "stacks"} & names
-    host = f"cpython-{sys.version_info.major}{sys.version_info.minor}"
-    assert not list(out.rglob(f"*.{host}.pyc")), "no bytecode of the build host's Python: only the runtime's"
+    tags = {p.suffixes[-2] for p in out.rglob("*.pyc") if len(p.suffixes) > 1}
+    assert tags <= {".cpython-313"}, f"bytecode of the runtime's Python only (3.13), found {sorted(tags)}"
     assert not list(out.rglob("tests"))
     unzipped, zipped = bundle_size(out)
     assert zipped < 12_000_000, f"asset is {zipped} bytes zipped"

@@ -13,10 +13,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import text, update
 
 from bench.statements import count_statements
 from db import DB, InvalidBatchItem, JobRequest, JobStatus, Queue, get_job, publish, utcnow
+from db.models import jobs_table
 from db.dependencies import settle
 from db.lifecycle import fail_job
 from db.queue_wait import queue_wait
@@ -490,7 +491,7 @@ def test_a_callbacks_queue_wait_starts_at_its_release_not_at_its_publish(
     assert group.then is not None
     an_hour_ago = utcnow() - timedelta(hours=1)  # as if its members had taken an hour
     with any_db.begin() as conn:
-        conn.execute(text("UPDATE background_jobs SET created_at = :t"), {"t": an_hour_ago})
+        conn.execute(update(jobs_table).values(created_at=an_hour_ago))
     _run_all(queue, runtime)
     callback = get_job(any_db, group.then.id)
     assert callback is not None and callback.status is JobStatus.COMPLETED
