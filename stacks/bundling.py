@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stacks.settings_model import DjangoProject
+
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE_PACKAGES = ("worker", "db")
 REQUIREMENTS = ROOT / "worker" / "requirements.txt"
@@ -74,14 +76,25 @@ class BundleSpec:
     architecture: str  # "arm64" | "x86_64"
     root: Path = ROOT
     requirements: Path = REQUIREMENTS
+    #: A Django project whose tasks the worker runs: its packages at the asset's root (as its `root` is on
+    #: sys.path when Django runs it), its requirements installed with the worker's, and `jobstack` importable
+    #: as the asset's `db` (its settings name jobstack.django's backend).
+    django: DjangoProject | None = None
 
-    def source_files(self) -> list[Path]:
+    def source_files(self) -> list[tuple[Path, Path]]:
+        """Every file copied into the asset: (where it is, where it goes in the asset)."""
         files = []
-        for package in SOURCE_PACKAGES:
-            for path in sorted((self.root / package).rglob("*")):
-                if path.is_file() and not _stripped(path.relative_to(self.root)):
-                    files.append(path)
+        places = [(self.root, package) for package in SOURCE_PACKAGES]
+        if self.django is not None:
+            places += [(self.root / self.django.root, package) for package in self.django.packages]
+        for base, package in places:
+            for path in sorted((base / package).rglob("*")):
+                if path.is_file() and not _stripped(path.relative_to(base)):
+                    files.append((path, path.relative_to(base)))
         return files
+
+    def requirement_files(self) -> list[Path]:
+        return [self.requirements] + ([self.root / self.django.requirements] if self.django is not None else [])
 
     def digest(self) -> str:
         h = hashlib.sha256()
@@ -89,9 +102,12 @@ class BundleSpec:
         h.update(
             f"bundler={BUNDLER_VERSION};python={self.python_version};compiler={compiler};arch={self.architecture}\n".encode()
         )
-        h.update(self.requirements.read_bytes())
-        for path in self.source_files():
-            h.update(str(path.relative_to(self.root)).encode() + b"\0")
+        for requirements in self.requirement_files():
+            h.update(requirements.read_bytes())
+        if self.django is not None:
+            h.update(f"django={self.django.settings_module};alias={JOBSTACK_ALIAS}\n".encode())
+        for path, target in self.source_files():
+            h.update(str(target).encode() + b"\0")
             h.update(path.read_bytes() + b"\0")
         return h.hexdigest()
 
@@ -112,10 +128,14 @@ def build_bundle(spec: BundleSpec, output_dir: Path, *, cache: Path = CACHE) -> 
         staging = Path(tempfile.mkdtemp(prefix="bundle-", dir=cache))
         try:
             _install_wheels(spec, staging)
-            for path in spec.source_files():
-                target = staging / path.relative_to(spec.root)
+            for path, relative in spec.source_files():
+                target = staging / relative
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(path, target)
+            if spec.django is not None:
+                _check_django(spec, staging)
+                (staging / "jobstack").mkdir()
+                (staging / "jobstack" / "__init__.py").write_text(JOBSTACK_ALIAS)
             _strip(staging)
             _compile(spec.python_version, staging)
             _normalise_mtimes(staging)
@@ -145,8 +165,9 @@ def _install_wheels(spec: BundleSpec, target: Path) -> None:
         "--implementation", "cp",
         "--python-version", spec.python_version,
         "--target", str(target),
-        "-r", str(spec.requirements),
     ]  # fmt: skip
+    for requirements in spec.requirement_files():  # one resolution: the project's pins meet the worker's
+        command += ["-r", str(requirements)]
     result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 - fixed argv
     if result.returncode != 0:
         raise BundlingError(_explain_pip_failure(result.stderr, spec))
@@ -155,13 +176,60 @@ def _install_wheels(spec: BundleSpec, target: Path) -> None:
 def _explain_pip_failure(stderr: str, spec: BundleSpec) -> str:
     missing = re.search(r"No matching distribution found for ([^\s(]+)", stderr)
     where = f"Python {spec.python_version} on {spec.architecture} (manylinux)"
+    files = " and ".join(_shown(path, spec.root) for path in spec.requirement_files())
     if missing:
         return (
-            f"worker/requirements.txt: {missing.group(1)} publishes no wheel for {where}: "
+            f"{files}: {missing.group(1)} publishes no wheel for {where}: "
             "pin a version that does, or change the function's runtime or architecture"
         )
     last = [line for line in stderr.strip().splitlines() if line.strip() and "is ignored" not in line][-1:]
-    return f"installing worker/requirements.txt for {where} failed: {last[0] if last else 'pip gave no reason'}"
+    return f"installing {files} for {where} failed: {last[0] if last else 'pip gave no reason'}"
+
+
+def _shown(path: Path, root: Path) -> str:
+    """A requirements file as the user named it: worker/requirements.txt for the worker's own."""
+    if path == REQUIREMENTS:
+        return "worker/requirements.txt"
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
+def _check_django(spec: BundleSpec, staging: Path) -> None:
+    """The project's requirements must bring Django itself: without it every Django task would fail at its
+    first import, after the deploy."""
+    assert spec.django is not None
+    if not (staging / "django" / "tasks").is_dir():
+        raise BundlingError(
+            f"django: {spec.django.requirements} installs no Django with django.tasks: pin django>=6.0 in it"
+        )
+
+
+#: The asset's `jobstack`: the name a web app imports the shared package by (a Django project's settings name
+#: `jobstack.django.JobstackBackend`), which the asset ships as `db`. An alias, not a copy: `jobstack.X` is the
+#: module `db.X`, so each job type is registered once and the worker and the project share one state.
+JOBSTACK_ALIAS = '''"""`jobstack`, as the asset's `db` (stacks/bundling.py: JOBSTACK_ALIAS)."""
+
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+
+import db
+
+
+class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, name, path=None, target=None):
+        return importlib.util.spec_from_loader(name, self) if name.startswith("jobstack.") else None
+
+    def create_module(self, spec):
+        return importlib.import_module("db" + spec.name[len("jobstack"):])
+
+    def exec_module(self, module):
+        return None
+
+
+sys.meta_path.insert(0, _Alias())
+sys.modules[__name__] = db
+'''
 
 
 def _strip(root: Path) -> None:

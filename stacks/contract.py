@@ -66,6 +66,8 @@ def worker_environment(
         env[Env.TRACING] = s.tracing
         if s.otel_exporter_endpoint is not None:
             env[OTEL_EXPORTER_ENDPOINT] = s.otel_exporter_endpoint
+    if s.django is not None:  # absent: no Django project, and Django is never imported
+        env[Env.DJANGO_SETTINGS_MODULE] = s.django.settings_module
     if s.rate_limits:  # absent means none: templates without limiters are unchanged
         env[Env.RATE_LIMITS] = rate_limits_json(dict(s.rate_limits))
     if database_secret_arn is not None:

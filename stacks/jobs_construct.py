@@ -70,7 +70,7 @@ class Jobs(Construct):
         self.settings = settings
         deploy_regions.check_region(Stack.of(self), settings)
         removal = RemovalPolicy.RETAIN if settings.removal_policy == "retain" else RemovalPolicy.DESTROY
-        code = code or worker_code(settings.architecture)
+        code = code or worker_code(settings.architecture, settings.django)
         self.network: FunctionNetwork | None = function_network(self, settings)
         self.queue_key: kms.IKey | None = self._queue_key(settings, removal)
         self.database_secret = self._database_secret(settings, removal)

@@ -29,6 +29,7 @@ from stacks.pools import (
 from stacks.schedules import ScheduleError, parse_schedules
 from stacks.settings_model import (
     DEFAULT_POOL,
+    DjangoProject,
     DLQ_RETENTION_DAYS,
     LAMBDA_CA_BUNDLE,
     LAMBDA_TASK_ROOT,
@@ -171,6 +172,8 @@ _LIST_KEYS = {"alarm_emails", "s3_read_buckets", "s3_write_buckets", "vpc_subnet
 
 
 def coerce(where: str, key: str, value: Any) -> Any:
+    if key == "django":
+        return None if value is None else _django_project(where, value)
     if key == "rate_limits":
         try:
             return tuple(sorted(parse_rate_limits(value, f"{where}: rate_limits").items()))
@@ -466,6 +469,55 @@ def _vpc(s: Settings) -> Iterator[Violation]:
 
 
 #: Every rule, in the order they are checked: one function a concern, each yielding what it finds broken.
+_MODULE_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+
+
+def _django_project(where: str, value: Any) -> DjangoProject:
+    """cdk.json's `django` entry: {"settings_module", "packages", "requirements", "root"}."""
+    shape = (
+        'must be {"settings_module": "mysite.settings", "packages": ["mysite", ...], "requirements": '
+        '"path/to/requirements.txt"} (and "root", where manage.py is, default ".")'
+    )
+    if not isinstance(value, Mapping) or not {"settings_module", "packages", "requirements"} <= value.keys():
+        raise SettingsError(f"{where}: django {shape}")
+    unknown = sorted(value.keys() - {"settings_module", "packages", "requirements", "root"})
+    packages = value["packages"]
+    if unknown or not isinstance(packages, list) or not packages or not all(isinstance(p, str) for p in packages):
+        raise SettingsError(f"{where}: django {shape}" + (f"; unknown key {unknown[0]!r}" if unknown else ""))
+    strings = {k: value.get(k, ".") for k in ("settings_module", "requirements", "root")}
+    if not all(isinstance(v, str) for v in strings.values()):
+        raise SettingsError(f"{where}: django {shape}")
+    return DjangoProject(strings["settings_module"], tuple(packages), strings["requirements"], strings["root"])
+
+
+def _django(s: Settings) -> Iterator[Violation]:
+    """The project must be shippable: every path inside the repository and present, the settings module one of
+    the shipped packages' modules (the worker imports it at its first Django task)."""
+    project = s.django
+    if project is None:
+        return
+    root = REPOSITORY / project.root
+    for name, relative in (("root", project.root), ("requirements", project.requirements)):
+        if Path(relative).is_absolute() or ".." in Path(relative).parts:
+            yield ("django", f"{name} must be a path inside the repository, got {relative!r}")
+            return
+    if not root.is_dir():
+        yield ("django", f"root {project.root!r} is not a directory of the repository")
+        return
+    if not (REPOSITORY / project.requirements).is_file():
+        yield ("django", f"requirements {project.requirements!r} does not exist: pin Django and what your tasks import")
+    for package in project.packages:
+        if not _MODULE_PATH.fullmatch(package) or "." in package or not (root / package / "__init__.py").is_file():
+            yield ("django", f"packages: {package!r} is not a package under {project.root!r} (a directory with __init__.py)")
+        elif package in ("worker", "db", "jobstack"):
+            yield ("django", f"packages: {package!r} is the worker's own; name your project's packages")
+    module = project.settings_module
+    if not _MODULE_PATH.fullmatch(module) or module.split(".")[0] not in project.packages:
+        yield ("django", f"settings_module {module!r} must be a module of one of the packages {list(project.packages)}")
+    elif not (root / (module.replace(".", "/") + ".py")).is_file():
+        yield ("django", f"settings_module {module!r}: no {project.root}/{module.replace('.', '/')}.py")
+
+
 RULES: tuple[Callable[[Settings], Iterator[Violation]], ...] = (
     _account,
     _account_id,
@@ -502,6 +554,7 @@ RULES: tuple[Callable[[Settings], Iterator[Violation]], ...] = (
     _queue_encryption,
     _queue_kms_key_arn,
     _vpc,
+    _django,
 )
 
 

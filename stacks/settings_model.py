@@ -29,6 +29,17 @@ def stale_after_for(timeout_seconds: int) -> int:
     return timeout_seconds + 60
 
 
+@dataclass(frozen=True)
+class DjangoProject:
+    """A Django project whose tasks the workers run (jobstack.django): shipped in the asset beside worker/ and
+    db/, its settings module named to every function (DJANGO_SETTINGS_MODULE). Paths are the repository's."""
+
+    settings_module: str  # e.g. "mysite.settings", importable from `root`
+    packages: tuple[str, ...]  # the top-level packages under `root` the tasks and settings import
+    requirements: str  # a pinned requirements file: Django and what the tasks import (installed as wheels)
+    root: str = "."  # the directory on sys.path (where manage.py is): its packages land at the asset's root
+
+
 class SettingsError(ValueError):
     """An invalid setting (an environment's or a pool's); its message is the whole explanation, in one line."""
 
@@ -112,6 +123,8 @@ class Settings:
     vpc_id: str | None = None
     vpc_subnet_ids: tuple[str, ...] = ()
     vpc_security_group_ids: tuple[str, ...] = ()  # none: the stack creates one, outbound only
+    #: A Django project whose tasks the workers run (None: none).
+    django: DjangoProject | None = None
     #: Worker pools (stacks/pools.py), the default one first; each has this environment's settings with its
     #: own values laid over them. Read through `all_pools`, which is never empty.
     pools: tuple[Pool, ...] = ()

@@ -7,6 +7,7 @@ from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
 from stacks.bundling import ROOT, SOURCE_PACKAGES, BundleSpec, LocalBundler
+from stacks.settings_model import DjangoProject
 
 #: Python 3.13, not Lambda's newest (3.14): the asset ships bytecode, which only an interpreter of exactly the
 #: function's version can compile, and no 3.14 interpreter can be installed where this is built (no package
@@ -24,8 +25,8 @@ class _JsiiLocalBundler(LocalBundler):
     pass
 
 
-def worker_code(architecture: str) -> lambda_.Code:
-    spec = BundleSpec(python_version=PYTHON_VERSION, architecture=architecture)
+def worker_code(architecture: str, django: DjangoProject | None = None) -> lambda_.Code:
+    spec = BundleSpec(python_version=PYTHON_VERSION, architecture=architecture, django=django)
     return lambda_.Code.from_asset(
         str(ROOT),
         asset_hash=spec.digest(),

@@ -49,6 +49,9 @@ class Env:
     #: The setting `tracing` (TRACING_MODES); absent means "off": no spans even where the OpenTelemetry API is
     #: importable. "xray" and "otel" make spans through the API where an SDK is configured.
     TRACING: Final = "JOBSTACK_TRACING"
+    #: Only with a `django` project in the settings: Django's own variable, the settings module the worker sets
+    #: Django up with at its first `django.task` job (worker/jobs/django_tasks.py).
+    DJANGO_SETTINGS_MODULE: Final = "DJANGO_SETTINGS_MODULE"
 
     # Local runs and tuning.
     DATABASE_URL: Final = "DATABASE_URL"

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from db import DB, JobStatus, Queue, get_job, publish
-from stacks.bundling import BundleSpec, build_bundle
+from stacks.bundling import BundleSpec, build_bundle, bundle_size
+from stacks.settings_model import DjangoProject
 from tests.support.esm import receive_event
 from tests.support.synth import HOST_PYTHON
 
@@ -61,3 +62,55 @@ def test_the_bundle_alone_runs_a_test_echo_job(
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {"batchItemFailures": []}
     row = get_job(pg_db, job.id)
     assert row is not None and row.status is JobStatus.COMPLETED
+
+
+#: The Django example as cdk.json's `django` entry names it (examples/django_signup/README.md).
+EXAMPLE_PROJECT = DjangoProject(
+    settings_module="examples.django_signup.settings",
+    packages=("examples",),
+    requirements="examples/django_signup/requirements.txt",
+)
+
+
+def test_the_bundle_with_a_django_project_runs_its_task_alone(
+    tmp_path: Path, pg_url: str, pg_db: DB, queue: Queue, dlq: Queue
+) -> None:
+    """The project's packages and Django in the asset, `jobstack` its alias of `db` (the settings name
+    jobstack.django's backend), and the task run by the asset's handler with nothing else on sys.path."""
+    asset = build_bundle(BundleSpec(HOST_PYTHON, HOST_ARCH, django=EXAMPLE_PROJECT), tmp_path / "asset")
+    assert {"django", "asgiref", "examples", "jobstack", "worker", "db"} <= {p.name for p in asset.iterdir()}
+    assert [p.stem for p in (asset / "jobstack").iterdir()] == ["__init__"], "an alias, not a copy"
+    unzipped, _zipped = bundle_size(asset)
+    assert unzipped < 250 * 1024 * 1024, f"Lambda's limit for a function's unzipped code: {unzipped} bytes"
+    call = {"task": "examples.django_signup.tasks.send_welcome_email", "args": ["kim@example.com"]}
+    job = publish(pg_db, "django.task", call, queue=queue)
+    event = receive_event(queue)
+    script = (
+        "import json, sys\n"
+        f"sys.path.insert(0, {str(asset)!r})\n"
+        "import worker.handler\n"
+        "class Ctx:\n"
+        "    aws_request_id = 'req-django'\n"
+        "    def get_remaining_time_in_millis(self): return 60000\n"
+        "print(json.dumps(worker.handler.handler(json.loads(sys.stdin.read()), Ctx())))\n"
+        "import django, jobstack.django, db.django\n"
+        "assert django.__file__.startswith(sys.path[0]), django.__file__\n"
+        "assert jobstack.django is db.django, 'one module, one registry'\n"
+    )
+    env = {
+        "DATABASE_URL": pg_url,
+        "QUEUE_URL": queue.url,
+        "DLQ_URL": dlq.url,
+        "LOG_LEVEL": "WARNING",
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": EXAMPLE_PROJECT.settings_module,
+    }
+    result = subprocess.run(
+        [sys.executable, "-S", "-I", "-c", script],
+        input=json.dumps(event), capture_output=True, text=True, env=env, check=False, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"batchItemFailures": []}
+    row = get_job(pg_db, job.id)
+    assert row is not None and row.status is JobStatus.COMPLETED, row
+    assert row.result == {"domain": "example.com", "attempt": 1}

@@ -17,8 +17,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from db import ConfigError
+from db import DB, ConfigError
 from db.job_types import DJANGO_TASK
+from worker.contract import Env
 from worker.registry import JobContext, job
 
 _exception_types: dict[str, type[Exception]] = {}
@@ -31,7 +32,7 @@ class TaskRaised(Exception):
 
 @job(DJANGO_TASK)
 def run_django_task(ctx: JobContext) -> Any:
-    _setup_django()
+    _setup_django(ctx.db)
     from django.db import close_old_connections
 
     close_old_connections()
@@ -70,7 +71,7 @@ def _recorded(err: BaseException) -> Exception:
     return named(str(err))
 
 
-def _setup_django() -> None:
+def _setup_django(db: DB) -> None:
     if _set_up:
         return
     import django
@@ -83,5 +84,19 @@ def _setup_django() -> None:
             "settings' django.settings_module)"
         )
     if not apps.ready:
+        _hand_over_database(db)
         django.setup()
     _set_up.append(True)
+
+
+def _hand_over_database(db: DB) -> None:
+    """The worker's database (a deployed worker reads it from its secret) for the project's settings
+    (jobstack.django_database): Django's connection must reach the jobs' PostgreSQL, and the URL is never an
+    environment variable. With the worker's TLS settings, so Django's connections are checked as its own."""
+    from db.django_database import hand_over
+
+    hand_over(
+        db.engine.url.render_as_string(hide_password=False),
+        sslmode=os.environ.get(Env.DATABASE_SSLMODE),
+        sslrootcert=os.environ.get(Env.DATABASE_SSLROOTCERT),
+    )
