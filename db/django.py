@@ -79,7 +79,7 @@ class JobstackBackend(BaseTaskBackend):
         self.lanes = _lanes(alias, self.options.get("PRIORITY_LANES", {}))
 
     @property
-    def supports_priority(self) -> bool:  # type: ignore[override]
+    def supports_priority(self) -> bool:
         return bool(self.lanes)
 
     # -- Django's contract ---------------------------------------------------------------------------------
@@ -220,7 +220,9 @@ def _result_of(task: Task, job: Job, attempts: list[Attempt], backend: str) -> T
         if job.status is JobStatus.PROCESSING
         else TaskResultStatus.READY
     )
-    finished = job.completed_at or job.updated_at if status in (TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED) else None
+    finished = (
+        job.completed_at or job.updated_at if status in (TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED) else None
+    )
     result = TaskResult(
         task=task,
         id=str(job.id),
@@ -255,7 +257,9 @@ def task_named(path: str) -> Task:
     try:
         found = import_string(path)
     except ImportError as err:
-        raise InvalidTask(f"task {path!r} cannot be imported here ({err}): deploy the same code as the web app") from None
+        raise InvalidTask(
+            f"task {path!r} cannot be imported here ({err}): deploy the same code as the web app"
+        ) from None
     if not isinstance(found, Task):
         raise InvalidTask(f"{path!r} is not a Django task (decorate the function with @task)")
     return found
@@ -295,4 +299,3 @@ def _url_of(settings: Mapping[str, Any]) -> str:
         host=settings.get("HOST") or None, port=int(settings["PORT"]) if settings.get("PORT") else None,
         database=settings.get("NAME") or None,
     ).render_as_string(hide_password=False)  # fmt: skip
-

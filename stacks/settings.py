@@ -29,12 +29,12 @@ from stacks.pools import (
 from stacks.schedules import ScheduleError, parse_schedules
 from stacks.settings_model import (
     DEFAULT_POOL,
-    DjangoProject,
     DLQ_RETENTION_DAYS,
     LAMBDA_CA_BUNDLE,
     LAMBDA_TASK_ROOT,
     RESERVED_HEADROOM,
     WORKER_BACKOFF_MAX_SECONDS,
+    DjangoProject,
     Pool,
     Settings,
     SettingsError,
@@ -508,7 +508,10 @@ def _django(s: Settings) -> Iterator[Violation]:
         yield ("django", f"requirements {project.requirements!r} does not exist: pin Django and what your tasks import")
     for package in project.packages:
         if not _MODULE_PATH.fullmatch(package) or "." in package or not (root / package / "__init__.py").is_file():
-            yield ("django", f"packages: {package!r} is not a package under {project.root!r} (a directory with __init__.py)")
+            yield (
+                "django",
+                f"packages: {package!r} is not a package under {project.root!r} (a directory with __init__.py)",
+            )
         elif package in ("worker", "db", "jobstack"):
             yield ("django", f"packages: {package!r} is the worker's own; name your project's packages")
     module = project.settings_module

@@ -56,7 +56,9 @@ def _backend(**params: Any) -> Any:
 def _work(pg_db: DB, queue: Queue, dlq: Queue, context: FakeLambdaContext | None = None) -> dict[str, Any]:
     """One poll of the event source mapping into the worker's batch entry."""
     url = pg_db.engine.url.render_as_string(hide_password=False)
-    runtime = Runtime(make_config(url, queue, dlq, backoff_base_seconds=0, backoff_max_seconds=0), db=pg_db, sqs=queue.client)
+    runtime = Runtime(
+        make_config(url, queue, dlq, backoff_base_seconds=0, backoff_max_seconds=0), db=pg_db, sqs=queue.client
+    )
     return deliver(queue, lambda event, ctx: process_batch(event, ctx, runtime), context)[1]
 
 
@@ -87,9 +89,7 @@ def test_enqueue_writes_the_job_and_sends_it_then_the_worker_runs_it(
     assert tasks.echo.get_result(result.id).return_value == result.return_value  # Task.get_result too
 
 
-def test_a_task_enqueued_in_a_rolled_back_transaction_never_runs(
-    tasks: ModuleType, pg_db: DB, queue: Queue
-) -> None:
+def test_a_task_enqueued_in_a_rolled_back_transaction_never_runs(tasks: ModuleType, pg_db: DB, queue: Queue) -> None:
     from django.db import transaction
 
     class Refused(Exception):
@@ -127,7 +127,7 @@ def test_a_failing_task_records_each_error_and_fails_for_good(
         assert len(result.errors) == 5 and result.attempts == 5
         assert all(e.exception_class is exception for e in result.errors)
         assert result.errors[0].traceback.endswith(f"{exception.__name__}: {message}\n")
-        assert result.finished_at is not None and result.finished_at >= result.started_at  # type: ignore[operator]
+        assert result.finished_at is not None and result.finished_at >= result.started_at
 
 
 def test_a_return_value_that_is_not_json_fails_the_task_with_a_type_error(
@@ -171,7 +171,7 @@ def test_run_after_defers_the_job(tasks: ModuleType, pg_db: DB, queue: Queue) ->
     assert _sent(queue) == [], "beyond SQS's 15 minutes: the sweeper releases it at its time"
     assert tasks.noop.get_result(result.id).task.run_after == later
     with pytest.raises(InvalidTask, match="run_after must be an aware datetime"):
-        tasks.noop.using(run_after=datetime.now() + timedelta(hours=1))  # noqa: DTZ005 - the naive one refused
+        tasks.noop.using(run_after=datetime.now() + timedelta(hours=1))
 
 
 def test_priority_runs_in_a_lane_by_the_stated_rule_and_is_refused_without_lanes(
@@ -183,12 +183,25 @@ def test_priority_runs_in_a_lane_by_the_stated_rule_and_is_refused_without_lanes
         tasks.noop.using(priority=10)
     assert "SQS keeps no order within a queue" in str(refused.value) and "\n" not in str(refused.value)
 
-    override, _ = _backend(OPTIONS={"QUEUE_URL": queue.url, "SQS_CLIENT": queue.client, "PRIORITY_LANES": {"high": 50, "urgent": 90, "bulk": -50}})
+    override, _ = _backend(
+        OPTIONS={
+            "QUEUE_URL": queue.url,
+            "SQS_CLIENT": queue.client,
+            "PRIORITY_LANES": {"high": 50, "urgent": 90, "bulk": -50},
+        }
+    )
     with override:
         lanes = {p: tasks.noop.using(priority=p).enqueue().id for p in (100, 90, 60, 49, 0, -49, -50, -100)}
         rows = {p: get_job(pg_db, uuid.UUID(i)) for p, i in lanes.items()}
         assert {p: r.priority for p, r in rows.items() if r} == {
-            100: "urgent", 90: "urgent", 60: "high", 49: None, 0: None, -49: None, -50: "bulk", -100: "bulk"
+            100: "urgent",
+            90: "urgent",
+            60: "high",
+            49: None,
+            0: None,
+            -49: None,
+            -50: "bulk",
+            -100: "bulk",
         }
         assert tasks.noop.get_result(lanes[60]).task.priority == 60
         with pytest.raises(InvalidTask, match="priority must be a whole number between -100 and 100"):
@@ -201,7 +214,9 @@ def test_queue_names_are_pools_and_an_unknown_one_is_refused(tasks: ModuleType, 
     with pytest.raises(InvalidTask, match="Queue 'video' is not valid for backend"):
         tasks.noop.using(queue_name="video").enqueue()
     routes = json.dumps({"stack": "JobsStack-test", "queues": {"default": queue.url, "video": queue.url + "-video"}})
-    override, _ = _backend(QUEUES=["default", "video", "audio"], OPTIONS={"JOBSTACK_ROUTES": routes, "SQS_CLIENT": queue.client})
+    override, _ = _backend(
+        QUEUES=["default", "video", "audio"], OPTIONS={"JOBSTACK_ROUTES": routes, "SQS_CLIENT": queue.client}
+    )
     queue.client.create_queue(QueueName=queue.url.rsplit("/", 1)[1] + "-video")
     with override:
         sent = tasks.noop.using(queue_name="video").enqueue()

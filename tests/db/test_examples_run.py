@@ -104,9 +104,11 @@ def _run_example(example: str, database: list[str]) -> None:
         assert [(str(r.id).replace("-", ""), r.status) for r in rows] == [(job_id.replace("-", ""), "completed")]
         assert users == ["jo@example.com"], "the refused signup wrote nothing"
         if example == "django_signup":  # the worker's result, read back by the web app (get_result)
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/tasks/{job_id}", timeout=10) as response:  # noqa: S310
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/tasks/{job_id}", timeout=10) as response:
                 assert json.loads(response.read()) == {
-                    "status": "SUCCESSFUL", "attempts": 1, "return_value": {"domain": "example.com", "attempt": 1}
+                    "status": "SUCCESSFUL",
+                    "attempts": 1,
+                    "return_value": {"domain": "example.com", "attempt": 1},
                 }
         app.terminate()
         said, _ = app.communicate(timeout=30)

@@ -12,6 +12,12 @@ from stacks.settings import SettingsError, load_all, load_settings
 from tests.support.synth import ROOT, cdk_context
 
 pytestmark = pytest.mark.unit
+#: The Django example as cdk.json names it (examples/django_signup/README.md).
+DJANGO = {
+    "settings_module": "examples.django_signup.settings",
+    "packages": ["examples"],
+    "requirements": "examples/django_signup/requirements.txt",
+}
 KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9"
 
 
@@ -105,6 +111,18 @@ def test_the_committed_settings_load_for_every_environment() -> None:
             "vpc_subnet_ids has 17 ids: Lambda allows at most 16",
         ),
         ({"vpc_subnet_ids": "subnet-12345678"}, "vpc_subnet_ids must be a list of strings"),
+        ({"django": "mysite.settings"}, 'django must be {"settings_module": "mysite.settings", "packages"'),
+        ({"django": {**DJANGO, "packages": []}}, 'django must be {"settings_module"'),
+        ({"django": {**DJANGO, "apps": []}}, "unknown key 'apps'"),
+        ({"django": {**DJANGO, "requirements": "../requirements.txt"}}, "requirements must be a path inside the"),
+        ({"django": {**DJANGO, "requirements": "nope.txt"}}, "requirements 'nope.txt' does not exist"),
+        ({"django": {**DJANGO, "packages": ["mysite"]}}, "packages: 'mysite' is not a package under '.'"),
+        ({"django": {**DJANGO, "packages": ["examples", "db"]}}, "packages: 'db' is the worker's own"),
+        ({"django": {**DJANGO, "settings_module": "other.settings"}}, "settings_module 'other.settings' must be a"),
+        (
+            {"django": {**DJANGO, "settings_module": "examples.django_signup.nope"}},
+            "settings_module 'examples.django_signup.nope': no ./examples/django_signup/nope.py",
+        ),
     ],
 )
 def test_invalid_settings_fail_with_one_line(values: dict[str, Any], says: str) -> None:
@@ -143,3 +161,15 @@ def test_the_settings_module_imports_no_aws_cdk() -> None:
     code = "import sys, stacks.settings; print(any(m.startswith(('aws_cdk', 'jsii')) for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_django_project_loads() -> None:
+    project = load_settings(with_dev(django=DJANGO), "dev").django
+    assert project is not None and project.settings_module == "examples.django_signup.settings"
+    assert (project.packages, project.root) == (("examples",), ".")
+
+
+def test_a_pool_cannot_name_its_own_django_project() -> None:
+    """The asset is one for every pool: the project is the environment's."""
+    with pytest.raises(SettingsError, match="pool 'video': unknown key 'django'"):
+        load_settings(with_dev(pools={"video": {"types": ["test-echo"], "django": DJANGO}}), "dev")

@@ -55,4 +55,3 @@ def fails_once(context: TaskContext) -> int:
     if context.attempt == 1:
         raise RuntimeError("first attempt fails")
     return context.attempt
-

@@ -58,6 +58,40 @@ def run_until_finished(job_type: str, payload: dict[str, Any], *, deliveries: in
         db.dispose()
 
 
+def work_once() -> None:
+    """One poll of the event source into the real worker: what the page's queue (`QUEUE_URL`) holds, run on
+    the page's database, as a deployed worker would run it."""
+    sqs = boto3.client("sqs")
+    queue = Queue(sqs, os.environ["QUEUE_URL"])
+    dlq = Queue(sqs, sqs.create_queue(QueueName="docs-dlq")["QueueUrl"])
+    db = create_db(os.environ["DATABASE_URL"])
+    try:
+        runtime = Runtime(make_config(os.environ["DATABASE_URL"], queue, dlq), db=db, sqs=sqs)
+        esm.deliver(queue, lambda event, ctx: process_batch(event, ctx, runtime))
+    finally:
+        db.dispose()
+
+
+def fresh_task_backends() -> Any:
+    """Django's task backends made anew for the page (its QUEUE_URL), as a project's process makes them once:
+    a context manager, closing the page's backend after it."""
+    import contextlib
+
+    from django.conf import settings
+    from django.tasks import task_backends
+    from django.test.utils import override_settings
+
+    @contextlib.contextmanager
+    def fresh() -> Any:
+        with override_settings(TASKS=settings.TASKS):
+            try:
+                yield
+            finally:
+                task_backends["default"].close()
+
+    return fresh()
+
+
 def users_table(url: str) -> Any:
     """The `User` model a page's web app has: a table of its own beside the jobs, created if missing."""
 

@@ -17,9 +17,9 @@ from sqlalchemy import text, update
 
 from bench.statements import count_statements
 from db import DB, InvalidBatchItem, JobRequest, JobStatus, Queue, get_job, publish, utcnow
-from db.models import jobs_table
 from db.dependencies import settle
 from db.lifecycle import fail_job
+from db.models import jobs_table
 from db.queue_wait import queue_wait
 from db.workflows import UnknownPrerequisite, publish_chain, publish_group
 from tests.support.esm import FakeLambdaContext, acknowledge, deliver, receive_event

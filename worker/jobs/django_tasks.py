@@ -58,7 +58,7 @@ def _run(ctx: JobContext) -> Any:
         return normalize_json(task.call(*args, **call["kwargs"]))
     except KeyboardInterrupt:
         raise
-    except BaseException as err:  # noqa: BLE001 - SystemExit too: one task must not end the batch
+    except BaseException as err:  # SystemExit too: one task must not end the batch
         raise _recorded(err) from err
 
 
