@@ -89,8 +89,10 @@ class BundleSpec:
             places += [(self.root / self.django.root, package) for package in self.django.packages]
         for base, package in places:
             for path in sorted((base / package).rglob("*")):
-                if path.is_file() and not _stripped(path.relative_to(base)):
-                    files.append((path, path.relative_to(base)))
+                relative = path.relative_to(base)
+                django_only = self.django is None and relative.as_posix() in DJANGO_ONLY
+                if path.is_file() and not _stripped(relative) and not django_only:
+                    files.append((path, relative))
         return files
 
     def requirement_files(self) -> list[Path]:
@@ -110,6 +112,11 @@ class BundleSpec:
             h.update(str(target).encode() + b"\0")
             h.update(path.read_bytes() + b"\0")
         return h.hexdigest()
+
+
+#: Our own modules that only a Django project imports (jobstack.django, its settings' database): shipped only in
+#: an asset with one (BundleSpec.django); the `django.task` handler refuses in one line without them.
+DJANGO_ONLY = ("db/django.py", "db/django_database.py")
 
 
 def _stripped(relative: Path) -> bool:
@@ -176,7 +183,7 @@ def _install_wheels(spec: BundleSpec, target: Path) -> None:
 def _explain_pip_failure(stderr: str, spec: BundleSpec) -> str:
     missing = re.search(r"No matching distribution found for ([^\s(]+)", stderr)
     where = f"Python {spec.python_version} on {spec.architecture} (manylinux)"
-    files = " and ".join(_shown(path, spec.root) for path in spec.requirement_files())
+    files = " and ".join(_shown(path, spec) for path in spec.requirement_files())
     if missing:
         return (
             f"{files}: {missing.group(1)} publishes no wheel for {where}: "
@@ -186,11 +193,12 @@ def _explain_pip_failure(stderr: str, spec: BundleSpec) -> str:
     return f"installing {files} for {where} failed: {last[0] if last else 'pip gave no reason'}"
 
 
-def _shown(path: Path, root: Path) -> str:
-    """A requirements file as the user named it: worker/requirements.txt for the worker's own."""
-    if path == REQUIREMENTS:
+def _shown(path: Path, spec: BundleSpec) -> str:
+    """A requirements file as the user named it: the worker's own as worker/requirements.txt, a Django
+    project's as cdk.json names it."""
+    if spec.django is None or path != spec.root / spec.django.requirements:
         return "worker/requirements.txt"
-    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+    return spec.django.requirements
 
 
 def _check_django(spec: BundleSpec, staging: Path) -> None:

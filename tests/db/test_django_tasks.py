@@ -6,7 +6,9 @@ runs; a result is read from the row by any process."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,7 +21,7 @@ from sqlalchemy import text
 from db import DB, JobStatus, Queue, get_job
 from tests.support.django_settings import configure_django
 from tests.support.esm import FakeLambdaContext, deliver, receive_event
-from tests.support.worker_support import make_config
+from tests.support.worker_support import job_type_for_test, make_config
 from worker.batch import process_batch
 from worker.runtime import Runtime
 
@@ -67,11 +69,16 @@ def _sent(queue: Queue) -> list[dict[str, Any]]:
 
 
 def test_enqueue_writes_the_job_and_sends_it_then_the_worker_runs_it(
-    tasks: ModuleType, pg_db: DB, queue: Queue, dlq: Queue
+    tasks: ModuleType, pg_db: DB, queue: Queue, dlq: Queue, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from django.tasks import TaskResultStatus
+    from django.tasks import TaskResultStatus, task_backends
 
-    result = tasks.echo.enqueue(1, two=3)
+    backend = task_backends["default"]
+    assert type(backend).__module__ == "jobstack.django" and backend.alias == "default"
+    with caplog.at_level(logging.DEBUG, logger="django.tasks"):
+        result = tasks.echo.enqueue(1, two=3)
+    [enqueued] = [r.getMessage() for r in caplog.records if r.name == "django.tasks"]
+    assert "enqueued" in enqueued and result.id in enqueued, "Django's task_enqueued signal, sent by enqueue"
     assert result.status == TaskResultStatus.READY and not result.is_finished
     assert (result.args, result.kwargs, result.attempts, result.backend) == ([1], {"two": 3}, 0, "default")
     assert result.enqueued_at is not None and result.started_at is None and result.finished_at is None
@@ -261,3 +268,29 @@ def test_get_result_of_an_unknown_id_does_not_exist(tasks: ModuleType, pg_db: DB
 def _count(pg_db: DB) -> int:
     with pg_db.engine.connect() as conn:
         return int(conn.execute(text("SELECT count(*) FROM background_jobs")).scalar_one())
+
+
+def test_an_async_django_task_and_an_async_handler_share_one_batch(
+    tasks: ModuleType, pg_db: DB, queue: Queue, dlq: Queue
+) -> None:
+    """Crossing: the Django task runs in the batch's in-order phase (Django's async_to_sync needs no running
+    loop there), the async handler on the invocation's loop after it; both complete in one invocation."""
+    from pydantic import BaseModel
+
+    from db import publish
+
+    class Empty(BaseModel):
+        pass
+
+    async def waits(_ctx: Any) -> str:
+        await asyncio.sleep(0.01)
+        return "handler"
+
+    with job_type_for_test("async-beside-django", Empty, waits, max_attempts=2):
+        plain = publish(pg_db, "async-beside-django", {}, queue=queue)
+        result = tasks.async_echo.enqueue("both")
+        assert _work(pg_db, queue, dlq) == {"batchItemFailures": []}
+    result.refresh()
+    assert result.return_value == "async both"
+    done = get_job(pg_db, plain.id)
+    assert done is not None and done.result == "handler"

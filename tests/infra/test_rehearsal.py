@@ -1,6 +1,7 @@
 """`make deploy-local` / `make destroy-local`: the pinned CDK CLI's real bootstrap, deploy and destroy of
 JobsStack-dev against a moto server, and jobs published and completed on the deployed queues: the default
-settings (one pool), and three pools, one FIFO, on staging. One after the other, in one test process: each
+settings (one pool), and three pools, one FIFO, with the Django example project, on staging (a task of it run by
+the deployed settings). One after the other, in one test process: each
 is CPU-bound (the CDK CLI), and side by side on two cores they took longer than in a row."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cli import rehearsal
-from tests.support.rehearsal import NEW_USER, POOLS, rehearse
+from tests.support.rehearsal import DJANGO, NEW_USER, POOLS, rehearse
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +34,9 @@ def test_deploy_local_of_an_environment_not_in_cdk_json_fails_in_one_line_before
 
 
 @pytest.mark.parametrize(
-    ("env", "settings"), [("dev", None), ("staging", {"pools": POOLS})], ids=["one pool", "three pools, one FIFO"]
+    ("env", "settings"),
+    [("dev", None), ("staging", {"pools": POOLS, "django": DJANGO})],
+    ids=["one pool", "three pools, one FIFO, a Django project"],
 )
 def test_deploy_local_deploys_with_the_real_cli_works_jobs_and_destroy_local_removes_it(
     env: str, settings: dict[str, object] | None

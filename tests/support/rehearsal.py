@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import urllib.error
@@ -21,6 +22,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 #: Two more pools for the rehearsal: test-echo (the demo's jobs) runs in `video`; `ledger` is FIFO.
 POOLS = {"video": {"types": ["test-echo"], "timeout_seconds": 120}, "ledger": {"types": ["ledger.post"], "fifo": True}}
+#: The Django example as cdk.json names it (examples/django_signup/README.md), and a task of it to run.
+DJANGO = {
+    "settings_module": "examples.django_signup.settings",
+    "packages": ["examples"],
+    "requirements": "examples/django_signup/requirements.txt",
+}
+DJANGO_TASK = {"task": "examples.django_signup.tasks.send_welcome_email", "args": ["ada@example.com"]}
 
 
 def rehearse(env: str, settings: dict[str, object] | None = None) -> None:
@@ -60,12 +68,21 @@ def rehearse(env: str, settings: dict[str, object] | None = None) -> None:
         assert "Its workers are paused (moto runs no Lambda)" in up.stdout
         pools = ["default", *(POOLS if settings else [])]
         assert sum(" local" in c and c.split("#")[0].rstrip().endswith("--until-empty") for c in printed) == len(pools)
+        if settings and "django" in settings:  # the deployed settings' Django project runs a task of its own
+            base = printed[1].split(" stats")[0]
+            printed += [
+                f"{base} publish django.task --payload {shlex.quote(json.dumps(DJANGO_TASK))}",
+                f"{base} local --until-empty",
+                f"{base} stats",
+            ]
         shell = subprocess.run(  # as a new user pastes them: a plain shell, no AWS credentials of their own
             ["bash", "-c", "set -e\n" + "\n".join(printed)],
             cwd=ROOT, env=NEW_USER, capture_output=True, text=True,
         )  # fmt: skip
         assert shell.returncode == 0, shell.stdout[-2000:] + shell.stderr[-2000:]
         assert f"completed  test-echo  {rehearsal.DEMO_JOBS}" in shell.stdout, "stats of the deployed stack's jobs"
+        if settings and "django" in settings:
+            assert "completed  django.task  1" in shell.stdout, shell.stdout[-2000:] + shell.stderr[-2000:]
     finally:
         down = subprocess.run(
             [sys.executable, "-m", "cli.rehearsal", "down", "--env", env],
