@@ -42,22 +42,7 @@ def test_the_bundle_alone_runs_a_test_echo_job(
         "    def get_remaining_time_in_millis(self): return 60000\n"
         "print(json.dumps(worker.handler.handler(json.loads(sys.stdin.read()), Ctx())))\n"
     )
-    env = {
-        "DATABASE_URL": pg_url,
-        "QUEUE_URL": queue.url,
-        "DLQ_URL": dlq.url,
-        "LOG_LEVEL": "WARNING",
-        "PATH": "/usr/bin:/bin",
-    }
-    result = subprocess.run(
-        [sys.executable, "-S", "-I", "-c", script],  # -S: no site-packages; -I: no PYTHONPATH, no user site
-        input=json.dumps(event),
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=120,
-    )
+    result = _run_alone(script, event, _worker_env(pg_url, queue, dlq))
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {"batchItemFailures": []}
     row = get_job(pg_db, job.id)
@@ -97,20 +82,24 @@ def test_the_bundle_with_a_django_project_runs_its_task_alone(
         "assert django.__file__.startswith(sys.path[0]), django.__file__\n"
         "assert jobstack.django is db.django, 'one module, one registry'\n"
     )
-    env = {
-        "DATABASE_URL": pg_url,
-        "QUEUE_URL": queue.url,
-        "DLQ_URL": dlq.url,
-        "LOG_LEVEL": "WARNING",
-        "PATH": "/usr/bin:/bin",
-        "DJANGO_SETTINGS_MODULE": EXAMPLE_PROJECT.settings_module,
-    }
-    result = subprocess.run(
-        [sys.executable, "-S", "-I", "-c", script],
-        input=json.dumps(event), capture_output=True, text=True, env=env, check=False, timeout=120,
-    )  # fmt: skip
+    env = _worker_env(pg_url, queue, dlq) | {"DJANGO_SETTINGS_MODULE": EXAMPLE_PROJECT.settings_module}
+    result = _run_alone(script, event, env)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {"batchItemFailures": []}
     row = get_job(pg_db, job.id)
     assert row is not None and row.status is JobStatus.COMPLETED, row
     assert row.result == {"domain": "example.com", "attempt": 1}
+
+
+def _worker_env(pg_url: str, queue: Queue, dlq: Queue) -> dict[str, str]:
+    return {"DATABASE_URL": pg_url, "QUEUE_URL": queue.url, "DLQ_URL": dlq.url, "LOG_LEVEL": "WARNING",
+            "PATH": "/usr/bin:/bin"}  # fmt: skip
+
+
+def _run_alone(script: str, event: dict[str, object], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The script in this host's Python with nothing but the asset (which it puts on sys.path) and the stdlib:
+    -S, no site-packages; -I, no PYTHONPATH and no user site."""
+    return subprocess.run(
+        [sys.executable, "-S", "-I", "-c", script],
+        input=json.dumps(event), capture_output=True, text=True, env=env, check=False, timeout=120,
+    )  # fmt: skip
