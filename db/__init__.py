@@ -79,6 +79,8 @@ if TYPE_CHECKING:  # what the lazy names below are, for type checkers and editor
     from .outbox import enqueue, enqueue_many
     from .preparation import JobOptions
     from .publishing import JobRequest, Queue, publish, publish_many, resend
+    from .signals import signal, signal_now
+    from .waits import Signal
     from .workflows import (
         UnknownPrerequisite,
         Workflow,
@@ -117,6 +119,9 @@ _LAZY = {
     "publish": "publishing",
     "publish_many": "publishing",
     "resend": "publishing",
+    "signal": "signals",
+    "signal_now": "signals",
+    "Signal": "waits",
     "UnknownPrerequisite": "workflows",
     "Workflow": "workflows",
     "WorkflowAlreadyPublished": "workflows",
@@ -161,6 +166,7 @@ __all__ = [
     "Router",
     "Routes",
     "SchemaNotMigrated",
+    "Signal",
     "UnknownJobType",
     "UnknownPrerequisite",
     "UnknownPriority",
@@ -210,6 +216,8 @@ __all__ = [
     "resend",
     "send",
     "send_async",
+    "signal",
+    "signal_now",
     "take_due",
     "take_for_resend",
     "unmark_sent",

@@ -26,6 +26,7 @@ from .dependencies import settle, settled_columns, settling_ctes
 from .engine import DB, dialect_of, statements
 from .exceptions import DatabaseUnavailable, JobstackError
 from .models import JobStatus, jobs_table
+from .waits import park
 
 MAX_ERROR_CHARS = 4000
 _t = jobs_table
@@ -325,6 +326,9 @@ class Ending(enum.StrEnum):
     INVALID = "invalid"  # its payload fails its schema: failed on this attempt; settled
     FAILED = "failed"  # its handler raised: cancelled if an operator asked, else failed; settled if for good
     SNOOZED = "snoozed"  # its handler asked to run again at `run_at`: pending again, the attempt given back
+    #: It waits for the signal `wait_key` until `run_at` (waiting), or for `run_at` itself (scheduled): no message
+    #: until a signal, its timeout or its time releases it (db/waits.py), the attempt given back.
+    WAITS = "waits"
 
 
 @dataclass(frozen=True)
@@ -342,6 +346,7 @@ class AttemptEnd:
     run_at: datetime | None = None
     for_good: bool = True
     running: bool = False
+    wait_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -362,6 +367,10 @@ def end_attempt(db: DB, end: AttemptEnd) -> Ended:
     job_id, attempt = end.job_id, end.attempt
     if end.ending is Ending.UNRUNNABLE:  # a row of another type is somebody else's: left alone
         return Ended(fail_job(db, job_id, end.error, job_type=end.job_type))
+    if end.ending is Ending.WAITS:
+        assert attempt is not None, "a wait ends a claimed attempt"
+        assert end.run_at is not None, "a wait lasts until a time"
+        return Ended(park(db, job_id, attempt=attempt, key=end.wait_key, until=end.run_at) is not None)
     if end.ending is Ending.SNOOZED:
         assert attempt is not None, "a snooze ends a claimed attempt"
         assert end.run_at is not None, "a snooze says when to run again"

@@ -156,6 +156,11 @@ jobs_table = Table(
     # Invocation): its Lambda request id and X-Ray trace id, copied into its attempt's history when it ends.
     Column("request_id", String(64)),
     Column("trace_id", String(64)),
+    # A wait (migration 0017, db/waits.py): the signal key a `waiting` job waits for (its run_at is the wait's
+    # timeout), and what ended its last wait (the signal's payload, or its timeout), for its wait step to read.
+    # Their partial index (ix_background_jobs_wait_key, WHERE status = 'waiting') is declared there only.
+    Column("wait_key", String(255)),
+    Column("wait_result", JsonDocument(none_as_null=True)),
     CheckConstraint(f"status IN ({STATUS_VALUES})", name="status"),
     CheckConstraint("attempts >= 0", name="attempts_not_negative"),
     CheckConstraint("max_attempts >= 1", name="max_attempts_positive"),
@@ -219,6 +224,18 @@ steps_table = Table(
     Column("finished_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("job_id", "position"),
     UniqueConstraint("job_id", "name"),
+)
+
+
+#: A signal sent to a key no job waited for yet (migration 0017, db/waits.py): kept, at most one per key (the
+#: first), until a job waits for that key and takes it, or until `expires_at`, when the sweeper drops it.
+signals_table = Table(
+    "job_signals",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("payload", JsonDocument(none_as_null=True)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
 )
 
 
@@ -297,6 +314,8 @@ class Job:
     heartbeat_at: datetime | None = None
     request_id: str | None = None
     trace_id: str | None = None
+    wait_key: str | None = None
+    wait_result: Any = None
 
     @property
     def attempts_left(self) -> int:

@@ -239,6 +239,8 @@ def prepare(request: JobRequest, queue: Queue, *, now: datetime) -> Prepared:
         "heartbeat_at": None,
         "request_id": None,
         "trace_id": None,
+        "wait_key": None,
+        "wait_result": None,
     }
     if request.ordering_key is not None:
         if not queue.fifo and queue.url:

@@ -116,7 +116,9 @@ def pg_url() -> Iterator[str]:
 def pg_db(pg_url: str) -> Iterator[DB]:
     db = create_db(pg_url, pool_size=4)
     with db.begin() as conn:
-        conn.execute(text("TRUNCATE background_jobs, rate_limiters, operator_actions CASCADE"))  # all tests fill
+        conn.execute(
+            text("TRUNCATE background_jobs, rate_limiters, operator_actions, job_signals CASCADE")
+        )  # all tests fill
     yield db
     db.dispose()
 

@@ -90,6 +90,7 @@ METRIC_NAMES: Final = {
     "errored": "JobsErrored",  # the worker itself failed on the record
     "snoozed": "JobsSnoozed",  # the handler asked to run again later (Snooze): no attempt used
     "throttled": "JobsThrottled",  # not run: its concurrency key's slots were taken (no attempt used)
+    "waiting": "JobsWaiting",  # the handler waits for a signal or a time (db/waits.py): no attempt used
 }
 DURATION_METRIC: Final = "JobDuration"
 #: Milliseconds from publish (or run_at, if later) to the first attempt's claim: what says whether a pool needs

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from db.exceptions import JobstackError
 
 
@@ -49,3 +51,17 @@ class Slice(Snooze):
     def __init__(self, reason: str) -> None:
         Exception.__init__(self, reason)
         self.seconds = 0  # due again at once: its message is visible again when this invocation returns
+
+
+class Wait(Exception):
+    """Raised by `ctx.wait_for_signal` and `ctx.sleep`: the job waits for the signal `key` (None: for its time)
+    until `until`, in the database, with no message in flight and no function running; its attempt is given
+    back. Let it propagate: a handler that catches it would go on without what it waited for."""
+
+    def __init__(self, key: str | None, until: datetime) -> None:
+        self.key, self.until = key, until
+        super().__init__(
+            f"waits for signal {key!r} until {until:%Y-%m-%d %H:%M:%S} UTC"
+            if key
+            else f"sleeps until {until:%Y-%m-%d %H:%M:%S} UTC"
+        )

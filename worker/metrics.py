@@ -80,6 +80,8 @@ class BatchMetrics:
             self.count(job_type, "snoozed")
         elif result.outcome is Outcome.THROTTLED:
             self.count(job_type, "throttled")
+        elif result.outcome is Outcome.WAITING:
+            self.count(job_type, "waiting")
         elif not result.outcome.acknowledged:
             self.count(job_type, "retried")
         if result.outcome is Outcome.UNAVAILABLE:

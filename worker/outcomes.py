@@ -25,10 +25,11 @@ class Outcome(enum.StrEnum):
     CANCELLED = "cancelled"  # cancelled by an operator (before it ran, or while running and then stopped); deleted
     SNOOZED = "snoozed"  # the handler asked to run again later: no attempt used; message back when due
     THROTTLED = "throttled"  # its concurrency key had every slot taken: not run, no attempt; message back soon
+    WAITING = "waiting"  # the handler waits for a signal or a time: no attempt used; message deleted, row parked
 
     @property
     def acknowledged(self) -> bool:
-        return self in (Outcome.SUCCEEDED, Outcome.DUPLICATE, Outcome.DEAD_LETTERED, Outcome.CANCELLED)
+        return self in (Outcome.SUCCEEDED, Outcome.DUPLICATE, Outcome.DEAD_LETTERED, Outcome.CANCELLED, Outcome.WAITING)
 
 
 #: Outcomes of deliveries that never ran the handler and left the job as it was: they must not cost the

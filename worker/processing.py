@@ -36,12 +36,12 @@ from db import (
 )
 from db.clock import utcnow
 from db.lifecycle import AttemptEnd, Ending, Finished, ResultNotStorable, encode_result, end_attempt, finish_job
-from db.sqs_limits import SQS_MAX_VISIBILITY_SECONDS
+from db.sqs_limits import SQS_MAX_DELAY_SECONDS, SQS_MAX_VISIBILITY_SECONDS
 from db.states import SPENT
 from worker.completion import Completion
 from worker.config import WorkerConfig
 from worker.contract import DeadLetterKind
-from worker.exceptions import Slice, Snooze
+from worker.exceptions import Slice, Snooze, Wait
 from worker.observability import LOGGER_NAME
 from worker.outcomes import ABANDONED, NOT_RUN, Decision, Outcome
 from worker.record import SqsRecord
@@ -168,7 +168,7 @@ def _decide(
     except Exception as err:
         log.exception("worker error", extra={"message_id": record.message_id})
         return Decision(Outcome.ERROR, record.message_id, error=redact(f"{type(err).__name__}: {err}"))
-    if end.ending is Ending.SNOOZED and not ended.changed:
+    if end.ending in (Ending.SNOOZED, Ending.WAITS) and not ended.changed:
         return replace(decision, outcome=Outcome.DUPLICATE, error="another invocation took the job over while it ran")
     if ended.cancelled:  # asked to stop, and it stopped: not retried
         return replace(
@@ -287,6 +287,7 @@ def _run(
         _journaled=True,
         _start_margin=max(config.min_time_left, handler.min_time_left or config.min_time_left),
         _max_duration=handler.max_duration,
+        _delivered=job.wait_result,
     )
     if handler.transactional:
         completion.flush()  # a held success first: this job completes in its own transaction, below
@@ -314,6 +315,8 @@ def _run(
         raise  # the row stays processing; the stale window hands it to a later invocation
     except Snooze as snooze:
         return _snoozed(job, replace(base, handler_ms=(time.perf_counter() - started) * 1000), snooze)
+    except Wait as wait:
+        return _waits(job, replace(base, handler_ms=(time.perf_counter() - started) * 1000), wait)
     except (_CompletionLost, StepLost) as lost:
         handler_ms = (time.perf_counter() - started) * 1000
         return replace(base, outcome=Outcome.DUPLICATE, error=str(lost), handler_ms=handler_ms), None
@@ -352,6 +355,17 @@ def _snoozed(job: Job, base: Decision, snooze: Snooze) -> tuple[Decision, Attemp
         error=str(snooze) if isinstance(snooze, Slice) else f"snoozed for {wait} s",
     )
     return decision, end
+
+
+def _waits(job: Job, base: Decision, wait: Wait) -> tuple[Decision, AttemptEnd]:
+    """The handler waits for a signal, or sleeps: the row parked (db/waits.py), the attempt given back, the
+    message deleted, so nothing is in flight while it waits. A sleep within SQS's 15-minute delay is a snooze
+    instead: its message comes back when it is due, without the sweeper."""
+    seconds = (wait.until - utcnow()).total_seconds()
+    if wait.key is None and seconds <= SQS_MAX_DELAY_SECONDS:
+        return _snoozed(job, base, Snooze(min(max(seconds, 1), SQS_MAX_DELAY_SECONDS)))
+    end = AttemptEnd(Ending.WAITS, job.id, job.attempts, run_at=wait.until, wait_key=wait.key)
+    return replace(base, outcome=Outcome.WAITING, attempt=job.attempts - 1, error=str(wait)), end
 
 
 def held_for_order(record: SqsRecord) -> Decision:

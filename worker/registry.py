@@ -11,7 +11,7 @@ import inspect
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 from uuid import UUID
@@ -19,8 +19,10 @@ from uuid import UUID
 from sqlalchemy import Connection
 
 from db import DB, ConfigError, cancel_requested, get_job_type
+from db.clock import utcnow
 from db.dependencies import Dependency, dependencies_of
 from db.states import spent
+from db.waits import Signal
 from worker.exceptions import HandlerAlreadyRegistered, HandlerNotFound, Snooze
 from worker.steps import StepRunner, unjournaled
 
@@ -44,6 +46,8 @@ class JobContext:
     _start_margin: timedelta = field(default=timedelta(0), repr=False)
     _max_duration: timedelta | None = field(default=None, repr=False)
     _runner: list[StepRunner] = field(default_factory=list, repr=False, compare=False)
+    #: What ended the job's last wait (its row's wait_result): the signal, or its timeout, for its wait step.
+    _delivered: Any = field(default=None, repr=False)
 
     @property
     def conn(self) -> Connection:
@@ -71,6 +75,27 @@ class JobContext:
         if not self._journaled:
             return unjournaled(name, fn, self.db, transactional)
         return self._steps().step(name, fn, transactional=transactional)
+
+    def wait_for_signal(self, key: str, *, timeout: timedelta) -> Signal:
+        """Wait for `signal(conn, key, payload)` from anywhere (a web app's transaction, `jobstack signal`), at
+        most `timeout`: the invocation ends here and the job waits in the database, no message in flight and no
+        function running; it resumes from this step when the signal commits (`Signal.payload`) or the timeout
+        passes (`Signal.timed_out`). A step of its own (`wait:KEY`): a retry gets the same signal. A signal sent
+        before the wait is kept for it (db/waits.py says for how long, and what one key wakes)."""
+        if not self._journaled:
+            raise RuntimeError(f"wait_for_signal({key!r}) needs the worker's journal: run the job through the worker")
+        return self._steps().wait(key, timeout, self._delivered)
+
+    def sleep(self, duration: timedelta) -> None:
+        """Go on after `duration`, with no function running meanwhile: the invocation ends here, and the job is
+        released at its time (SQS's delay within 15 minutes, the sweeper beyond). Steps before it are not run
+        again. `sleep_until` for a time."""
+        self.sleep_until(utcnow() + duration)
+
+    def sleep_until(self, when: datetime) -> None:
+        if not self._journaled:
+            raise RuntimeError("sleep needs the worker's journal: run the job through the worker")
+        self._steps().sleep(when)
 
     def progress(self, fraction: float, message: str | None = None) -> None:
         """Report how far the job is (0 to 1) and what it does, for `jobstack show`, the console and

@@ -29,7 +29,11 @@ from db import DB
 from db.clock import utcnow
 from db.lifecycle import encode_result
 from db.steps import PROGRESS_MESSAGE_MAX, STEP_NAME_MAX, Step, journal, record_step, report_progress
-from worker.exceptions import Slice
+from db.waits import Signal, check_key, check_timeout, take_kept
+from worker.exceptions import Slice, Wait
+
+#: A step not journaled yet (its journaled result may be None).
+_NEW = object()
 
 #: Progress is stored at most this often (plus its first and its last, 1.0, report): one UPDATE each.
 PROGRESS_MIN_SECONDS = 1.0
@@ -74,6 +78,7 @@ class StepRunner:
         self._ran_here = 0  # steps run (not replayed) by this invocation
         self._longest = timedelta(0)
         self._progress_at: float | None = None
+        self._sleeps = 0
 
     def step(self, name: str, fn: Callable[..., Any], *, transactional: bool = False) -> Any:
         """`fn`'s result, run once for this job: from the journal if a run before this one completed it."""
@@ -92,6 +97,65 @@ class StepRunner:
             raise StepsChanged(self._changed(name, position, done))
         self._check_time(name)
         return self._run(name, position, fn, transactional)
+
+    def wait(self, key: str, timeout: timedelta, delivered: Any) -> Signal:
+        """The signal this job waits for at this step: from the journal (a later run), from its row (the signal
+        that released it, `delivered`), or kept for the key before the wait (taken and journaled in one
+        transaction); else Wait: the job waits in the database until a signal or `timeout`."""
+        name = f"wait:{check_key(key)}"
+        check_timeout(timeout)
+        position, replayed = self._place(name)
+        if replayed is not _NEW:
+            return Signal.from_result(replayed)
+        started_at = utcnow()
+        if isinstance(delivered, dict) and delivered.get("key") == key:
+            signal = Signal.from_result(delivered)
+            self._record(self.db, name, position, encode_result(signal.as_result()), started_at)
+        else:
+            with self.db.begin() as conn:
+                kept = take_kept(conn, key)
+                if kept is None:
+                    raise Wait(key, started_at + timeout)
+                signal = kept
+                self._record(conn, name, position, encode_result(signal.as_result()), started_at)
+        self._journaled_here(position, name, signal.as_result(), started_at)
+        return signal
+
+    def sleep(self, until: datetime) -> None:
+        """Return once `until` has passed: the first run journals the time and waits (Wait with no key), a
+        later one, released at that time, finds it in the journal and goes on. Named `sleep:N`, N counting this
+        job's sleeps in order."""
+        self._sleeps += 1
+        name = f"sleep:{self._sleeps}"
+        position, replayed = self._place(name)
+        if replayed is _NEW:
+            started_at = utcnow()
+            recorded = {"until": until.isoformat()}
+            self._record(self.db, name, position, encode_result(recorded), started_at)
+            self._journaled_here(position, name, recorded, started_at)
+        else:
+            until = datetime.fromisoformat(replayed["until"])
+        if utcnow() < until:
+            raise Wait(None, until)
+
+    def _place(self, name: str) -> tuple[int, Any]:
+        """This step's place, and its journaled result if a run before this one completed it (else _NEW)."""
+        self._check_name(name)
+        if self._transactional_handler:
+            raise RuntimeError(
+                f"{name!r}: a transactional handler commits only when it returns, so it cannot wait: register it "
+                "without transactional=True and pass transactional=True to the steps that write"
+            )
+        position, done = self._next, self._done()
+        self._next += 1
+        if position < len(done):
+            return position, self._replayed(done[position], name, position)
+        if name in {step.name for step in done}:
+            raise StepsChanged(self._changed(name, position, done))
+        return position, _NEW
+
+    def _journaled_here(self, position: int, name: str, result: Any, started_at: datetime) -> None:
+        self._done().append(Step(position, name, json.dumps(result), self.attempt, started_at, utcnow()))
 
     def progress(self, fraction: float, message: str | None = None) -> bool:
         """Store what the job reports (throttled): True if this report was written."""

@@ -41,7 +41,9 @@ from db import (
     utcnow,
 )
 from db.dependencies import settle, unsettled_finished
+from db.relay import mark_sent
 from db.sqs_limits import SQS_MAX_DELAY_SECONDS
+from db.waits import time_out
 from worker.config import WorkerConfig
 from worker.observability import LOGGER_NAME
 from worker.outcomes import ABANDONED
@@ -69,6 +71,8 @@ class SweepReport:
     fires_still_failing: int = 0
     #: Finished jobs whose dependents were never settled (a worker died between a failure and settling).
     settled: int = 0
+    #: Jobs whose wait for a signal timed out (db/waits.py): resumed with the timeout result.
+    timed_out: list[UUID] = field(default_factory=list)
 
     def summary(self) -> dict[str, int]:
         return {
@@ -80,6 +84,7 @@ class SweepReport:
             "fires_replayed": self.fires_replayed,
             "fires_still_failing": self.fires_still_failing,
             "settled": self.settled,
+            "waits_timed_out": len(self.timed_out),
         }
 
 
@@ -108,6 +113,7 @@ def sweep(runtime: Runtime, *, now: datetime | None = None, prune_until: float |
 
     settle_left_over(runtime, report, now=now)
     release(runtime, report, now=now)
+    time_out_waits(runtime, report, now=now)
 
     for windows, job_types in sweeps:
         due = take_for_resend(db, windows, limit=config.sweep_batch_limit, now=now, job_types=job_types)
@@ -152,6 +158,19 @@ def release(runtime: Runtime, report: SweepReport, *, now: datetime) -> None:
     unrelease(runtime.db, list(failures))
     report.send_failures.update(failures)
     report.released += [j.id for j in due if j.id not in failures]
+
+
+def time_out_waits(runtime: Runtime, report: SweepReport, *, now: datetime) -> None:
+    """Waits past their timeout resume with the timeout result, their messages sent now; a refused send leaves
+    the row pending and unsent, which the re-send below (its unsent window passed) or a later sweep sends."""
+    timed_out = time_out(runtime.db, limit=runtime.config.sweep_batch_limit, now=now)
+    if not timed_out:
+        return
+    failures = resend(timed_out, queue=runtime.config.destination(runtime.sqs), now=now)
+    sent = [j.id for j in timed_out if j.id not in failures]
+    mark_sent(runtime.db, sent, now=now)
+    report.send_failures.update(failures)
+    report.timed_out += [j.id for j in timed_out]
 
 
 def prune(

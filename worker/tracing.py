@@ -224,7 +224,14 @@ def log_outcome(decision: Decision, duration_ms: float, trace_fields: dict[str, 
         fields["requeued"] = True
     if decision.error:
         fields["error"] = decision.error  # redacted where it was made (and the log filter masks any slip)
-    quiet = (Outcome.SUCCEEDED, Outcome.DUPLICATE, Outcome.CANCELLED, Outcome.SNOOZED, Outcome.THROTTLED)
+    quiet = (
+        Outcome.SUCCEEDED,
+        Outcome.DUPLICATE,
+        Outcome.CANCELLED,
+        Outcome.SNOOZED,
+        Outcome.THROTTLED,
+        Outcome.WAITING,
+    )
     level = logging.INFO if decision.outcome in quiet else logging.WARNING
     if decision.outcome in (Outcome.UNAVAILABLE, Outcome.ERROR):
         level = logging.ERROR

@@ -39,6 +39,7 @@ def test_metrics_are_embedded_metric_format_by_job_type() -> None:
         "JobsErrored",
         "JobsSnoozed",
         "JobsThrottled",
+        "JobsWaiting",
         "JobDuration",
     }
     assert docs["resize"]["JobsDeadLettered"] == 1

@@ -141,6 +141,7 @@ def test_sweeper_entry_point_reports_counts(
         "fires_replayed": 0,  # no schedules: no failure queue to read
         "fires_still_failing": 0,
         "settled": 0,
+        "waits_timed_out": 0,
     }
     assert worker.runtime.current().config.queue_url == queue.url, "the sweeper built the container's runtime"
     worker.runtime.reset()
