@@ -34,6 +34,7 @@ class Command:
 #: Every command, in one table; each lives next to its mechanics.
 COMMANDS: dict[str, Command] = {
     "publish": Command("cli.commands.jobs", "cmd_publish"),
+    "signal": Command("cli.commands.jobs", "cmd_signal"),
     "show": Command("cli.commands.jobs", "cmd_show"),
     "list": Command("cli.commands.jobs", "cmd_list"),
     "retry": Command("cli.commands.jobs", "cmd_retry"),

@@ -104,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-past", action="store_true", help="accept an --at more than a minute ago (the job then runs now)"
     )
 
+    p = command("signal", "signal the jobs waiting on KEY (ctx.wait_for_signal): they resume with the payload")
+    p.add_argument("key", help="the key the jobs wait on, e.g. refund-approval:4711")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--payload", help="the signal's payload as JSON (default null)")
+    source.add_argument("--payload-file", type=Path, help="read the payload JSON from a file ('-' for stdin)")
+
     command("routes", "the line a web app exports to publish to every pool: export JOBSTACK_ROUTES='...'")
 
     p = command("show", "one job, all fields")
@@ -125,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=positive, default=50)
 
     p = command("audit", "the operators' actions, newest first: who retried, cancelled, redrove, pruned, paused")
-    p.add_argument("--action", choices=["retry", "cancel", "redrive", "prune", "pause", "resume", "publish"])
+    p.add_argument("--action", choices=["retry", "cancel", "redrive", "prune", "pause", "resume", "publish", "signal"])
     p.add_argument("--limit", type=positive, default=50)
 
     p = command("stats", "counts by status and type, queue depth, in-flight, DLQ depth, worker state")

@@ -187,16 +187,22 @@ def time_out(db: DB, *, limit: int = 500, now: datetime | None = None) -> list[J
 
 
 def waiting_by_prefix(db: DB | Connection, *, separator: str = ":", limit: int = 50) -> list[tuple[str, int]]:
-    """How many jobs wait on each key prefix (the key up to its first `separator`): what `stats` shows."""
-    prefix = func.substr(_t.c.wait_key, 1, func.coalesce(func.nullif(func.instr(_t.c.wait_key, separator), 0), 256) - 1)
-    query = (
-        select(prefix.label("prefix"), func.count())
-        .where(_t.c.status == JobStatus.WAITING.value, _t.c.wait_key.is_not(None))
-        .group_by(prefix)
-        .order_by(func.count().desc())
-        .limit(limit)
-    )
+    """How many jobs wait on each key prefix (the key up to its first `separator`): what `stats` shows. Read by
+    the partial index of waiting keys."""
     with statements(db) as conn:
+        position = func.strpos if conn.dialect.name == "postgresql" else func.instr
+        cut = func.coalesce(func.nullif(position(_t.c.wait_key, separator), 0), 256) - 1
+        keys = (
+            select(func.substr(_t.c.wait_key, 1, cut).label("prefix"))
+            .where(_t.c.status == JobStatus.WAITING.value, _t.c.wait_key.is_not(None))
+            .subquery()
+        )
+        query = (
+            select(keys.c.prefix, func.count().label("jobs"))
+            .group_by(keys.c.prefix)
+            .order_by(func.count().desc(), keys.c.prefix)
+            .limit(limit)
+        )
         return [(str(p), int(n)) for p, n in conn.execute(query)]
 
 

@@ -27,6 +27,7 @@ from db import (
     list_jobs,
     prune_jobs,
     publish,
+    signal_now,
     utcnow,
 )
 from db.admin import JobFilter, job_ids_starting, unfinished_in_workflow
@@ -65,7 +66,31 @@ def cmd_publish(args: argparse.Namespace, target: Target) -> int:
     return OK
 
 
-def _read_payload(args: argparse.Namespace) -> Any:
+def cmd_signal(args: argparse.Namespace, target: Target) -> int:
+    """Send a signal by hand (an approval nobody's app will send, a stuck wait): what a web app's
+    `signal(...)` does, committed at once, the released jobs sent; audited."""
+    payload = _read_payload(args, default="null")
+    try:
+        sent = signal_now(target.db, args.key, payload, queue=target.destination)
+    except ValueError as err:
+        raise CliError(str(err), USAGE) from None
+    released = [str(job.id) for job in sent.released]
+    outcome = (
+        f"released {len(released)} waiting job(s)"
+        if released
+        else "kept for the first wait on it"
+        if sent.kept
+        else "a signal for this key is kept already: the first stands"
+    )
+    _audit(target, "signal", len(released), f"signal {args.key}", outcome)
+    if args.json:
+        emit_json({"key": args.key, "released": released, "kept": sent.kept})
+    else:
+        print(f"signal {args.key}: {outcome}" + (f": {', '.join(released)}" if released else ""))
+    return OK
+
+
+def _read_payload(args: argparse.Namespace, default: str = "{}") -> Any:
     if args.payload_file is not None:
         name = str(args.payload_file)
         try:
@@ -74,7 +99,7 @@ def _read_payload(args: argparse.Namespace) -> Any:
             raise CliError(f"cannot read --payload-file {name}: {err.strerror}", USAGE) from None
         where = f"--payload-file {name}"
     else:
-        text, where = args.payload, "--payload"
+        text, where = args.payload if args.payload is not None else default, "--payload"
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
@@ -94,6 +119,9 @@ def cmd_show(args: argparse.Namespace, target: Target) -> int:
         )
         return OK
     fields([(f, getattr(job, f)) for f in job.__dataclass_fields__])
+    if job.status is JobStatus.WAITING and job.wait_key:
+        since, until = f"{job.updated_at:%Y-%m-%d %H:%M:%S %Z}", f"{job.run_at:%Y-%m-%d %H:%M:%S %Z}"
+        print(f"\nwaits for signal {job.wait_key!r} since {since}, until {until} (then it resumes timed out)")
     if attempts:
         print(f"\nattempts ({len(attempts)}), each as it ended:")
         table([attempt_row(a) for a in attempts], list(ATTEMPT_COLUMNS))

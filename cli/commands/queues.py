@@ -21,6 +21,7 @@ from cli.target import Target
 from db import oldest_pending, utcnow
 from db.audit import Action
 from db.readings import COUNT_CAP, STATES, job_counts, timings
+from db.waits import waiting_by_prefix
 from stacks.pools import DEFAULT_POOL
 from worker.contract import DeadLetterKind
 
@@ -83,6 +84,7 @@ def _stats_once(args: argparse.Namespace, target: Target) -> int:
         else []
     )
     waits = timings(target.db, window=QUEUE_WAIT_WINDOW)
+    signals = waiting_by_prefix(target.db)
     data = {
         "jobs": [{"status": s, "type": t, "count": n} for (s, t), n in sorted(counts.items())],
         "estimated": sorted(estimated),  # statuses whose counts are PostgreSQL's estimates
@@ -96,6 +98,8 @@ def _stats_once(args: argparse.Namespace, target: Target) -> int:
             {"type": w.type, "jobs": w.jobs, "p50_seconds": w.wait_p50, "p95_seconds": w.wait_p95} for w in waits
         ],
         **({"pools": pools} if pools else {}),
+        # jobs waiting for a signal (ctx.wait_for_signal), by the key's prefix (up to its first ':')
+        "waiting_for_signals": [{"prefix": prefix, "jobs": n} for prefix, n in signals],
     }
     if args.json:
         emit_json(data)
@@ -110,6 +114,9 @@ def _stats_once(args: argparse.Namespace, target: Target) -> int:
             ["type", "completed", "queue wait p50", "queue wait p95"],
         )
         print("(the last hour's completions: publish, or run_at, to the first attempt's start)\n")
+    if signals:
+        table(signals, ["waiting for signal", "jobs"])
+        print("(jobs waiting for a signal, by the key up to its first ':')\n")
     if pools:
         table(
             [(p["pool"], p["visible"], p["in_flight"], p["delayed"], p["dlq_depth"], p["worker"]) for p in pools],
