@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from cli.retrying import RetryReport
 from db import CancelReport
+from db.waits import Sent
 
 
 def retried(report: RetryReport) -> tuple[str, list[str]]:
@@ -30,3 +31,14 @@ def cancelled(report: CancelReport) -> tuple[str, list[str]]:
         *(f"no job {job_id}" for job_id in report.missing),
     ]
     return summary, details
+
+
+def signalled(sent: Sent) -> str:
+    """What a signal by hand did (`jobstack signal`, the console's Signal), in one line."""
+    if sent.released:
+        return f"signal {sent.key}: released {len(sent.released)} waiting job(s): " + ", ".join(
+            str(job.id) for job in sent.released
+        )
+    if sent.kept:
+        return f"signal {sent.key}: kept for the first wait on it"
+    return f"signal {sent.key}: a signal for this key is kept already: the first stands"

@@ -32,7 +32,7 @@ class AuditEntry:
     at: datetime
     actor: str  # an AWS identity's ARN, or `os:NAME` where no AWS session exists
     via: str  # "cli" or "console"
-    action: str  # retry, cancel, redrive, prune, pause, resume, publish
+    action: str  # retry, cancel, redrive, prune, pause, resume, publish, replay, signal
     jobs: int  # how many jobs (or dead letters) it touched
     selection: str  # what was asked for: ids, a filter, a kind of dead letter
     outcome: str  # what came of it, in a few words
@@ -43,7 +43,7 @@ class Action:
     """One action that ran, as its command or page says it: the trail adds when and who."""
 
     via: str  # "cli" or "console"
-    action: str  # retry, cancel, redrive, prune, pause, resume, publish, replay
+    action: str  # retry, cancel, redrive, prune, pause, resume, publish, replay, signal
     jobs: int
     selection: str
     outcome: str

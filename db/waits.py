@@ -206,6 +206,13 @@ def waiting_by_prefix(db: DB | Connection, *, separator: str = ":", limit: int =
         return [(str(p), int(n)) for p, n in conn.execute(query)]
 
 
+def waiting_on(db: DB | Connection, key: str) -> int:
+    """How many jobs wait on `key` now (the partial index of waiting keys)."""
+    query = select(func.count()).where(_t.c.status == JobStatus.WAITING.value, _t.c.wait_key == key)
+    with statements(db) as conn:
+        return int(conn.execute(query).scalar_one())
+
+
 def kept_signals(db: DB | Connection, keys: Sequence[str] | None = None) -> list[tuple[str, datetime]]:
     """Signals kept for a wait (no job waited yet), oldest first: their keys and when they expire."""
     query = select(_s.c.key, _s.c.expires_at).order_by(_s.c.created_at)

@@ -65,3 +65,7 @@ class Wait(Exception):
             if key
             else f"sleeps until {until:%Y-%m-%d %H:%M:%S} UTC"
         )
+
+
+class FifoCannotWait(JobstackError):
+    """A FIFO pool's job asked to wait for a signal, or to sleep past SQS's delay: refused, the job fails."""

@@ -288,6 +288,7 @@ def _run(
         _start_margin=max(config.min_time_left, handler.min_time_left or config.min_time_left),
         _max_duration=handler.max_duration,
         _delivered=job.wait_result,
+        _ordering_key=job.ordering_key,
     )
     if handler.transactional:
         completion.flush()  # a held success first: this job completes in its own transaction, below

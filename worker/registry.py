@@ -21,9 +21,10 @@ from sqlalchemy import Connection
 from db import DB, ConfigError, cancel_requested, get_job_type
 from db.clock import utcnow
 from db.dependencies import Dependency, dependencies_of
+from db.sqs_limits import SQS_MAX_DELAY_SECONDS
 from db.states import spent
 from db.waits import Signal
-from worker.exceptions import HandlerAlreadyRegistered, HandlerNotFound, Snooze
+from worker.exceptions import FifoCannotWait, HandlerAlreadyRegistered, HandlerNotFound, Snooze
 from worker.steps import StepRunner, unjournaled
 
 
@@ -48,6 +49,8 @@ class JobContext:
     _runner: list[StepRunner] = field(default_factory=list, repr=False, compare=False)
     #: What ended the job's last wait (its row's wait_result): the signal, or its timeout, for its wait step.
     _delivered: Any = field(default=None, repr=False)
+    #: Its FIFO group (None: a standard pool's job): a wait would let the group's later jobs run before it.
+    _ordering_key: str | None = field(default=None, repr=False)
 
     @property
     def conn(self) -> Connection:
@@ -84,6 +87,7 @@ class JobContext:
         before the wait is kept for it (db/waits.py says for how long, and what one key wakes)."""
         if not self._journaled:
             raise RuntimeError(f"wait_for_signal({key!r}) needs the worker's journal: run the job through the worker")
+        self._refuse_in_fifo(f"wait for signal {key!r}")
         return self._steps().wait(key, timeout, self._delivered)
 
     def sleep(self, duration: timedelta) -> None:
@@ -95,7 +99,19 @@ class JobContext:
     def sleep_until(self, when: datetime) -> None:
         if not self._journaled:
             raise RuntimeError("sleep needs the worker's journal: run the job through the worker")
+        if when - utcnow() > timedelta(seconds=SQS_MAX_DELAY_SECONDS):
+            self._refuse_in_fifo(f"sleep until {when:%Y-%m-%d %H:%M:%S} UTC (past SQS's 15-minute delay)")
         self._steps().sleep(when)
+
+    def _refuse_in_fifo(self, what: str) -> None:
+        """A FIFO pool's job keeps its message in flight while it runs, holding its group behind it; a wait deletes
+        it, and the group's later jobs would run first. Refused: the job fails with this line (a snooze, or a
+        sleep within 15 minutes, keeps the message and the order)."""
+        if self._ordering_key is not None:
+            raise FifoCannotWait(
+                f"a FIFO pool's job cannot {what}: its group {self._ordering_key!r} would run its later jobs "
+                "first; wait in a standard pool's job (publish one from here), or sleep at most 15 minutes"
+            )
 
     def progress(self, fraction: float, message: str | None = None) -> None:
         """Report how far the job is (0 to 1) and what it does, for `jobstack show`, the console and

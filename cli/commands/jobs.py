@@ -75,18 +75,12 @@ def cmd_signal(args: argparse.Namespace, target: Target) -> int:
     except ValueError as err:
         raise CliError(str(err), USAGE) from None
     released = [str(job.id) for job in sent.released]
-    outcome = (
-        f"released {len(released)} waiting job(s)"
-        if released
-        else "kept for the first wait on it"
-        if sent.kept
-        else "a signal for this key is kept already: the first stands"
-    )
-    _audit(target, "signal", len(released), f"signal {args.key}", outcome)
+    line = summaries.signalled(sent)
+    _audit(target, "signal", len(released), f"signal {args.key}", line.split(": ", 1)[1][:200])
     if args.json:
         emit_json({"key": args.key, "released": released, "kept": sent.kept})
     else:
-        print(f"signal {args.key}: {outcome}" + (f": {', '.join(released)}" if released else ""))
+        print(line)
     return OK
 
 

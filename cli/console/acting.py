@@ -4,6 +4,7 @@ The changes themselves are cli/console/actions.py's, through the CLI's own code.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
@@ -19,6 +20,7 @@ from cli.console.guard import TOKEN_PARAMETER
 from cli.console.sources import Sources
 from cli.dead_letter_kinds import ALL_KINDS
 from db import redact
+from db.waits import check_key, waiting_on
 
 acting = Blueprint("acting", __name__)
 
@@ -39,6 +41,15 @@ def confirm(action: str) -> str:
         else:
             summary = f"Resume the worker of pool {pool.name}: its event source mapping is enabled again."
         count, back = 0, "/pools"
+    elif chosen is Action.SIGNAL:
+        key = _signal_key(request.args)
+        count = waiting_on(console().sources.db, key)
+        summary = (
+            f"Signal {key}: {count} waiting job(s) resume with the payload below (JSON; null for none). With none "
+            "waiting, it is kept for the first job that waits on the key."
+        )
+        job = request.args.get("job")
+        back = f"/jobs/{job}" if job else "/jobs?status=waiting"
     elif chosen is Action.REDRIVE:
         pool, kind = _redrive_target(request.args, console().sources)
         letters = sum(1 for _, k in console().sources.dead_letters(pool) if k == kind)
@@ -70,6 +81,15 @@ def act(action: str) -> str:
         state = actions.set_worker(console().sources, pool, enabled=chosen is Action.RESUME)
         verb = "resumed" if chosen is Action.RESUME else "paused"
         lines, back = [f"worker of pool {pool.name} {verb}: its event source mapping is {state}"], "/pools"
+    elif chosen is Action.SIGNAL:
+        key = _signal_key(request.form)
+        try:
+            payload = json.loads(request.form.get("payload") or "null")
+        except json.JSONDecodeError as err:
+            raise BadInput(f"the payload is not JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
+        lines = [summaries.signalled(actions.signal(console().sources, key, payload))]
+        job = request.form.get("job")
+        back = f"/jobs/{job}" if job else "/jobs?status=waiting"
     elif chosen is Action.REDRIVE:
         pool, kind = _redrive_target(request.form, console().sources)
         report = actions.redrive(console().sources, pool, kind)
@@ -111,6 +131,13 @@ def _selection(args: Any, sources: Sources) -> Selection:
     if not shown:
         raise BadInput("no jobs chosen: filter the list first (an action on every job is not offered)")
     return Selection(which=which)
+
+
+def _signal_key(args: Any) -> str:
+    try:
+        return check_key(args.get("key", ""))
+    except ValueError as err:
+        raise BadInput(str(err)) from None
 
 
 def _back(selection: Selection) -> str:

@@ -17,10 +17,11 @@ from cli import dlq as dead_letters
 from cli.cancelling import cancel_and_send
 from cli.console.sources import PoolQueues, Sources
 from cli.retrying import RetryReport, retry_jobs
-from db import CancelReport
+from db import CancelReport, signal_now
 from db.admin import JobFilter, count_matching, page_jobs
 from db.audit import Action as Done
 from db.audit import describe_filter, describe_ids
+from db.waits import Sent
 
 #: The most jobs one click retries or cancels (the rest stay as they are, and the result says so).
 ACTION_LIMIT = 1000
@@ -34,6 +35,7 @@ class Action(StrEnum):
     REDRIVE = "redrive"
     PAUSE = "pause"
     RESUME = "resume"
+    SIGNAL = "signal"
 
 
 @dataclass(frozen=True)
@@ -123,3 +125,12 @@ def mapping_of(sources: Sources, pool: PoolQueues) -> str:
 
 def _audit(sources: Sources, action: str, jobs: int, selection: str, outcome: str) -> None:
     audit_trail.record(sources.target, Done("console", action, jobs, selection, outcome))
+
+
+def signal(sources: Sources, key: str, payload: object) -> Sent:
+    """As `jobstack signal KEY`: the jobs waiting on the key resume with the payload, or it is kept for the
+    first wait on it; committed at once, the released jobs sent."""
+    sent = signal_now(sources.db, key, payload, queue=sources.target.destination)
+    line = summaries.signalled(sent)
+    _audit(sources, Action.SIGNAL.value, len(sent.released), f"signal {key}", line.split(": ", 1)[1][:200])
+    return sent

@@ -25,6 +25,7 @@ from db.dependencies import dependencies_of, dependents_of
 from db.readings import COUNT_CAP, STATES, TYPE_SAMPLE, job_counts, throughput, timings, workflow_graph
 from db.steps import STEP_COLUMNS, journal, step_row
 from db.trace_context import trace_id_of
+from db.waits import waiting_by_prefix
 
 pages = Blueprint("pages", __name__)
 PAGE_SIZE = 50
@@ -61,6 +62,7 @@ def overview_context() -> dict[str, Any]:
         "windows": list(WINDOWS),
         "per": per,
         "timings": timings(console().sources.db, window=window),
+        "signals": waiting_by_prefix(console().sources.db),
     }
 
 

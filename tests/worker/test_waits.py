@@ -21,7 +21,7 @@ from db import DB, JobStatus, Queue, get_job, publish, signal, signal_now, utcno
 from db.models import jobs_table, steps_table
 from db.waits import kept_signals
 from tests.support.esm import FakeLambdaContext, acknowledge, receive_event
-from tests.support.worker_support import job_type_for_test, make_config
+from tests.support.worker_support import fifo_pair, job_type_for_test, make_config
 from worker.batch import process_batch
 from worker.registry import JobContext
 from worker.runtime import Runtime
@@ -222,3 +222,22 @@ def _twenty_minutes_pass(db: DB, job_id: Any) -> None:
             .where(steps_table.c.job_id == job_id, steps_table.c.name == "sleep:1")
             .values(result=json.dumps({"until": past.isoformat()}))
         )
+
+
+def test_a_fifo_pools_job_cannot_wait_and_fails_in_one_line_keeping_its_groups_order(pg_db: DB, sqs: Any) -> None:
+    """A FIFO group's later jobs wait behind the one in flight (SQS Developer Guide, "FIFO queue delivery
+    logic"); a parked job's message is deleted, so the group would run on without it: refused."""
+    queue, dlq = fifo_pair(sqs, "waits-fifo")
+
+    def waits(ctx: JobContext) -> None:
+        ctx.wait_for_signal("approval:fifo", timeout=timedelta(hours=1))
+
+    with job_type_for_test("fifo-waits", Refund, waits, max_attempts=1):
+        job = publish(pg_db, "fifo-waits", {"n": 1}, queue=queue, ordering_key="customer-7")
+        event = receive_event(queue)
+        process_batch(event, FakeLambdaContext(), _runtime(pg_db, queue, dlq))
+    failed = get_job(pg_db, job.id)
+    assert failed is not None and failed.status is JobStatus.FAILED and failed.wait_key is None
+    assert failed.error is not None and failed.error.startswith(
+        "FifoCannotWait: a FIFO pool's job cannot wait for signal 'approval:fifo': its group 'customer-7' would run"
+    )
