@@ -203,7 +203,7 @@ class StepRunner:
         """Stop at this boundary (Slice) when the invocation could not finish the next step; fail past the
         type's max_duration."""
         done = self._done()
-        if done and utcnow() - done[0].started_at > self._max_duration:
+        if done and utcnow() - _running_since(done) > self._max_duration:
             raise MaxDurationExceeded(
                 f"the job has run for longer than its max_duration ({int(self._max_duration.total_seconds())} s) "
                 "since its first step: raise @job(max_duration_seconds=...) or split the work"
@@ -242,6 +242,18 @@ class StepRunner:
                 f"step {name!r} finished after another invocation took the job over: not journaled"
                 + (", its writes rolled back" if isinstance(db, Connection) else "")
             )
+
+
+def _running_since(done: list[Step]) -> datetime:
+    """When the job's current stretch of work began: its first step, or the end of its latest wait or sleep
+    (time spent waiting in the database is not running time, and does not count toward max_duration)."""
+    since = done[0].started_at
+    for step in done:
+        if step.name.startswith("wait:"):
+            since = max(since, step.finished_at)
+        elif step.name.startswith("sleep:") and step.result:
+            since = max(since, datetime.fromisoformat(json.loads(step.result)["until"]))
+    return since
 
 
 def unjournaled(name: str, fn: Callable[..., Any], db: DB | None, transactional: bool) -> Any:

@@ -241,3 +241,29 @@ def test_a_fifo_pools_job_cannot_wait_and_fails_in_one_line_keeping_its_groups_o
     assert failed.error is not None and failed.error.startswith(
         "FifoCannotWait: a FIFO pool's job cannot wait for signal 'approval:fifo': its group 'customer-7' would run"
     )
+
+
+def test_time_spent_waiting_does_not_count_toward_max_duration(pg_db: DB, queue: Queue, dlq: Queue) -> None:
+    """Crossing: a job's max_duration (a day by default) bounds its running time across slices; a two-day wait
+    for an approval is not running time, so the steps after it run."""
+    after: list[str] = []
+
+    def approves(ctx: JobContext) -> str:
+        ctx.step("before", lambda: "done")
+        ctx.wait_for_signal("approval:long", timeout=timedelta(days=3))
+        ctx.step("after", lambda: after.append("ran"))
+        return "approved"
+
+    runtime = _runtime(pg_db, queue, dlq)
+    with job_type_for_test("long-approval", Refund, approves, max_attempts=2):
+        job = publish(pg_db, "long-approval", {"n": 1}, queue=queue)
+        _batch(queue, runtime)
+        two_days_ago = utcnow() - timedelta(days=2)
+        with pg_db.begin() as conn:  # the first step ran two days ago; the job has waited since
+            conn.execute(update(steps_table).where(steps_table.c.job_id == job.id).values(
+                started_at=two_days_ago, finished_at=two_days_ago))  # fmt: skip
+        signal_now(pg_db, "approval:long", {"ok": True}, queue=queue)
+        _batch(queue, runtime)
+    done = get_job(pg_db, job.id)
+    assert done is not None and done.status is JobStatus.COMPLETED and done.result == "approved", done
+    assert after == ["ran"]
