@@ -41,7 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCE_PACKAGES = ("worker", "db")
 REQUIREMENTS = ROOT / "worker" / "requirements.txt"
 CACHE = ROOT / ".build" / "bundles"
-BUNDLER_VERSION = "2"  # bump when the bundle's layout or stripping rules change (2: ships bytecode)
+#: Bump when the bundle's layout or stripping rules change (2: ships bytecode; 3: no pydantic/mypy.py).
+BUNDLER_VERSION = "3"
 LAMBDA_TASK_ROOT = "/var/task"
 
 #: Never shipped as the wheels bring them: their bytecode (compiled anew below, for the function's Python,
@@ -56,6 +57,7 @@ STRIP_PACKAGES = {
     "sqlalchemy/dialects/mysql": "other databases' dialects",
     "sqlalchemy/dialects/oracle": "other databases' dialects",
     "sqlalchemy/ext/mypy": "a type-checker plugin",
+    "pydantic/mypy.py": "a type-checker plugin",
     "pydantic/v1": "pydantic's v1 compatibility layer; our schemas are v2",
     "sqlalchemy/ext/asyncio": "needs greenlet, which is not shipped; the worker is synchronous",
     "sqlalchemy/dialects/sqlite": "the deployed worker talks to PostgreSQL; SQLite is for local runs",
@@ -242,6 +244,8 @@ sys.modules[__name__] = db
 
 def _strip(root: Path) -> None:
     for relative in STRIP_PACKAGES:
+        if (root / relative).is_file():
+            (root / relative).unlink()
         shutil.rmtree(root / relative, ignore_errors=True)
     for dist_info in root.glob("greenlet-*.dist-info"):
         shutil.rmtree(dist_info)
