@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from db import DB, JobStatus, Queue, get_job, publish, signal, signal_now, utcnow
 from db.models import jobs_table, steps_table
 from db.waits import kept_signals
-from tests.support.esm import FakeLambdaContext, acknowledge, receive_event
+from tests.support.esm import FakeLambdaContext, deliver, receive_event
 from tests.support.worker_support import fifo_pair, job_type_for_test, make_config
 from worker.batch import process_batch
 from worker.registry import JobContext
@@ -40,11 +40,8 @@ def _runtime(db: DB, queue: Queue, dlq: Queue) -> Runtime:
 
 
 def _batch(queue: Queue, runtime: Runtime) -> dict[str, Any]:
-    event = receive_event(queue)
-    assert event["Records"], "expected a message to deliver"
-    response = process_batch(event, FakeLambdaContext(), runtime)
-    acknowledge(queue, event, response)
-    return response
+    """One poll of the event source mapping into the worker's batch entry: its response."""
+    return deliver(queue, lambda event, context: process_batch(event, context, runtime))[1]
 
 
 def _in_flight(queue: Queue) -> int:
