@@ -46,6 +46,7 @@ FLAGS: dict[str, Flag] = {
     ),
     "concurrency_key": Flag("--concurrency-key", "the key its handler's concurrency_per_key counts (a tenant, say)"),
     "priority": Flag("--priority", "run in this priority lane (a pool with `priority` in the stack's settings)"),
+    "tenant": Flag("--tenant", "the customer it is for: kept on the row, and SQS fair queues' MessageGroupId"),
 }
 
 

@@ -139,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--watch", type=float, nargs="?", const=2.0, metavar="SECONDS", help="refresh every SECONDS (default 2)"
     )
     p.add_argument("--count", type=positive, help="with --watch: stop after this many refreshes (default: Ctrl-C)")
+    p.add_argument(
+        "--by-tenant", action="store_true", help="each tenant's backlog, running and failed jobs, largest backlog first"
+    )
+    p.add_argument("--limit", type=positive, default=20, help="with --by-tenant: this many tenants (default 20)")
 
     p = command("retry", "re-publish jobs from the database with fresh attempts (job ids kept)")
     p.add_argument("ids", nargs="*", type=uuid_type)

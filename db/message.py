@@ -54,17 +54,28 @@ def message_size(body: str, attributes: dict[str, dict[str, str]]) -> int:
 
 
 def send_arguments(
-    url: str, body: str, attributes: dict[str, Any], *, group: str, deduplication_id: str, delay_seconds: int = 0
+    url: str,
+    body: str,
+    attributes: dict[str, Any],
+    *,
+    group: str,
+    deduplication_id: str,
+    delay_seconds: int = 0,
+    tenant: str | None = None,
 ) -> dict[str, Any]:
     """One SendMessage's arguments, for every sender (publish, the worker's copies, a redrive; a batch entry
     is these without `QueueUrl`). A FIFO queue gets the group and a deduplication id, and no per-message
     delay, which it refuses (its messages wait for their run_at in the claim instead). SQS silently drops a
     message whose deduplication id it saw in the last 5 minutes, so every copy that must arrive again
-    carries an id of its own."""
+    carries an id of its own. A standard queue gets the job's tenant as its MessageGroupId, the tenant SQS fair
+    queues balance by ("How Amazon SQS fair queues work": a message without one is a tenant of its own)."""
     args: dict[str, Any] = {"QueueUrl": url, "MessageBody": body, "MessageAttributes": attributes}
     if url.endswith(".fifo"):
         args.update(MessageGroupId=group, MessageDeduplicationId=deduplication_id)
-    elif delay_seconds > 0:
+        return args
+    if tenant is not None:
+        args["MessageGroupId"] = tenant
+    if delay_seconds > 0:
         args["DelaySeconds"] = min(delay_seconds, SQS_MAX_DELAY_SECONDS)
     return args
 

@@ -161,6 +161,10 @@ jobs_table = Table(
     # Their partial index (ix_background_jobs_wait_key, WHERE status = 'waiting') is declared there only.
     Column("wait_key", String(255)),
     Column("wait_result", JsonDocument(none_as_null=True)),
+    # The customer the job is for (migration 0018): a standard queue's MessageGroupId (SQS fair queues). Its
+    # index by tenant and status (ix_background_jobs_tenant_status, partial: only jobs with a tenant) is
+    # declared there only.
+    Column("tenant", String(128)),
     CheckConstraint(f"status IN ({STATUS_VALUES})", name="status"),
     CheckConstraint("attempts >= 0", name="attempts_not_negative"),
     CheckConstraint("max_attempts >= 1", name="max_attempts_positive"),
@@ -316,6 +320,7 @@ class Job:
     trace_id: str | None = None
     wait_key: str | None = None
     wait_result: Any = None
+    tenant: str | None = None
 
     @property
     def attempts_left(self) -> int:

@@ -59,6 +59,10 @@ class JobRequest:
     #: The priority lane to run in (a pool of the stack with this `priority`), whatever the type's pool;
     #: None: the type's own pool. Kept on the row, so every later send goes to the same lane.
     priority: str | None = None
+    #: The customer (tenant) the job is for: kept on the row, and on a standard queue sent as the message's
+    #: MessageGroupId, by which SQS fair queues keep one tenant's backlog from delaying the others' messages.
+    #: A FIFO pool's group stays the ordering key (its order is per key; a tenant is usually one key or many).
+    tenant: str | None = None
 
     @classmethod
     def of(cls, type: str, payload: dict[str, Any], **options: Unpack[JobOptions]) -> JobRequest:
@@ -84,6 +88,7 @@ class JobOptions(TypedDict, total=False):
     on_conflict: str
     concurrency_key: str | None
     priority: str | None
+    tenant: str | None
 
 
 _OPTION_NAMES = frozenset(JobOptions.__annotations__)  # read once: publish is a hot path
@@ -109,14 +114,14 @@ class Outgoing:
     #: drops, a message whose id it saw in the last 5 minutes.
     deduplication_id: str | None = None
     priority: str | None = None  # the lane whose queue it goes to (None: its type's pool)
+    tenant: str | None = None  # a standard queue's MessageGroupId (SQS fair queues); FIFO queues use `group`
 
     @classmethod
     def resend_of(cls, job: Job, delay_seconds: int = 0) -> Outgoing:
         """An existing job's message sent once more (sweeper, retry), with a deduplication id of its own."""
         message = JobMessage(job.id, job.type, job.payload, job.traceparent)
-        return cls(
-            message, message.body(), delay_seconds, job.ordering_key, f"{job.id}.{uuid.uuid4().hex[:12]}", job.priority
-        )
+        dedup = f"{job.id}.{uuid.uuid4().hex[:12]}"
+        return cls(message, message.body(), delay_seconds, job.ordering_key, dedup, job.priority, job.tenant)
 
 
 @dataclass(frozen=True)
@@ -130,7 +135,10 @@ class Prepared(Outgoing):
         """The first send of a job written earlier whose message SQS never accepted (an enqueued job, or a
         publish that got PublishError): deduplicated by the job id, like the publish it completes."""
         message = JobMessage(job.id, job.type, job.payload, job.traceparent)
-        return cls(message, message.body(), delay_seconds, job.ordering_key, priority=job.priority, existing=job)
+        return cls(
+            message, message.body(), delay_seconds, job.ordering_key, priority=job.priority, tenant=job.tenant,
+            existing=job,
+        )  # fmt: skip
 
     def job(self) -> Job:
         if self.existing is not None:
@@ -198,6 +206,7 @@ def prepare(request: JobRequest, queue: Queue, *, now: datetime) -> Prepared:
     if request.concurrency_key is not None and not 1 <= len(request.concurrency_key) <= 255:
         raise ValueError("concurrency_key must be 1-255 characters")
     check_priority(request.priority)
+    check_tenant(request.tenant)
     max_attempts = request.max_attempts if request.max_attempts is not None else job_type.max_attempts
     if max_attempts < 1:
         raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
@@ -241,6 +250,7 @@ def prepare(request: JobRequest, queue: Queue, *, now: datetime) -> Prepared:
         "trace_id": None,
         "wait_key": None,
         "wait_result": None,
+        "tenant": request.tenant,
     }
     if request.ordering_key is not None:
         if not queue.fifo and queue.url:
@@ -254,7 +264,7 @@ def prepare(request: JobRequest, queue: Queue, *, now: datetime) -> Prepared:
         )
     return Prepared(
         message=message, body=body, delay_seconds=delay, group=request.ordering_key, priority=request.priority,
-        row=row, on_conflict=request.on_conflict,
+        tenant=request.tenant, row=row, on_conflict=request.on_conflict,
     )  # fmt: skip
 
 
@@ -262,6 +272,19 @@ def prepare(request: JobRequest, queue: Queue, *, now: datetime) -> Prepared:
 #: tests/db/test_request_rules.py feeds to this one, so a priority a lane could have is never refused here.
 PRIORITY_NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 MAX_PRIORITY = 24
+
+
+#: A tenant is sent as SQS's MessageGroupId: 1-128 characters, letters, digits and punctuation (SQS's rule for
+#: the attribute: "alphanumeric characters and punctuation"), no spaces.
+TENANT = re.compile(r"[A-Za-z0-9!-/:-@\[-`{-~]{1,128}")
+
+
+def check_tenant(tenant: object) -> None:
+    if tenant is not None and not (isinstance(tenant, str) and TENANT.fullmatch(tenant)):
+        raise ValueError(
+            f"tenant must be 1-128 letters, digits or punctuation, no spaces (it is sent as SQS's MessageGroupId), "
+            f"got {tenant!r}"
+        )
 
 
 def check_priority(priority: object) -> None:

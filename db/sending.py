@@ -38,6 +38,7 @@ def send_args(queue: Queue, prepared: Outgoing) -> dict[str, Any]:
         group=prepared.group or job_id,
         deduplication_id=prepared.deduplication_id or job_id,
         delay_seconds=prepared.delay_seconds,
+        tenant=prepared.tenant,
     )
 
 

@@ -21,6 +21,7 @@ from cli.target import Target
 from db import oldest_pending, utcnow
 from db.audit import Action
 from db.readings import COUNT_CAP, STATES, job_counts, timings
+from db.tenants import tenant_counts
 from db.waits import waiting_by_prefix
 from stacks.pools import DEFAULT_POOL
 from worker.contract import DeadLetterKind
@@ -67,6 +68,8 @@ def _status_counts(target: Target) -> tuple[dict[tuple[str, str], int], set[str]
 
 
 def _stats_once(args: argparse.Namespace, target: Target) -> int:
+    if getattr(args, "by_tenant", False):
+        return _tenant_stats(args, target)
     counts, estimated, window_hours = _status_counts(target)
     oldest = oldest_pending(target.db)
     oldest_age = (utcnow() - oldest).total_seconds() if oldest else None
@@ -135,6 +138,17 @@ def _stats_once(args: argparse.Namespace, target: Target) -> int:
             ("worker", worker_state or "unknown (pass --env to read the event source mapping)"),
         ]
     )
+    return OK
+
+
+def _tenant_stats(args: argparse.Namespace, target: Target) -> int:
+    """`stats --by-tenant`: the tenants with the largest backlog, and what each has running and failed."""
+    rows = tenant_counts(target.db, limit=args.limit)
+    if args.json:
+        emit_json({"tenants": rows})
+        return OK
+    table([(r.tenant, r.backlog, r.running, r.failed) for r in rows], ["tenant", "backlog", "running", "failed"])
+    print(f"(the {args.limit} tenants with the most jobs not started yet: pending, scheduled or waiting)")
     return OK
 
 

@@ -379,11 +379,11 @@ def test_oldest_pending_is_one_min_on_both_dialects(any_db: DB) -> None:
 
 
 def test_a_missed_claim_reads_the_row_by_name_whatever_else_the_table_holds(pg_db: DB) -> None:
-    """Teams add columns of their own to `background_jobs` (a tenant, a trace id). The missed claim's read
+    """Teams add columns of their own to `background_jobs` (a region, a trace id). The missed claim's read
     must name its columns: with `SELECT *` matched by position, an extra column shifts every value after
     it, and the database's verdict (`exhausted`) would be read from the team's column."""
     with pg_db.begin() as conn:
-        conn.execute(text("ALTER TABLE background_jobs ADD COLUMN tenant text"))
+        conn.execute(text("ALTER TABLE background_jobs ADD COLUMN region text"))
     job = insert_job(pg_db, status=JobStatus.FAILED, attempts=3, max_attempts=3)
     claim = claim_job(pg_db, job.id, stale_after=timedelta(minutes=5), job_type="test-echo")
     assert claim.outcome is ClaimOutcome.EXHAUSTED

@@ -1,0 +1,46 @@
+"""`jobstack publish --tenant` and `jobstack stats --by-tenant`, through the CLI against PostgreSQL and moto."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import update
+
+from db import DB, JobStatus, Queue, list_jobs, publish
+from db.models import jobs_table
+from tests.support.cli_runner import Jobs
+from tests.support.factories import insert_job
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_cli_publishes_with_a_tenant_sent_as_the_group(jobs: Jobs, pg_db: DB, queue: Queue) -> None:
+    result = jobs("publish", "test-echo", "--tenant", "acme")
+    assert result.code == 0, result.err
+    [job] = list_jobs(pg_db, limit=2)
+    assert job.tenant == "acme" and job.status is JobStatus.PENDING
+    [message] = queue.client.receive_message(QueueUrl=queue.url, MessageSystemAttributeNames=["All"])["Messages"]
+    assert message["Attributes"]["MessageGroupId"] == "acme"
+    refused = jobs("publish", "test-echo", "--tenant", "has space")
+    [line] = refused.err.strip().splitlines()
+    assert refused.code != 0 and "tenant must be 1-128 letters, digits or punctuation" in line
+    assert len(list_jobs(pg_db, limit=3)) == 1, "nothing written"
+
+
+def test_stats_by_tenant_lists_the_largest_backlogs_first(jobs: Jobs, pg_db: DB, queue: Queue) -> None:
+    for _ in range(3):
+        publish(pg_db, "test-echo", {}, queue=queue, tenant="acme")
+    publish(pg_db, "test-echo", {}, queue=queue, tenant="globex")
+    publish(pg_db, "test-echo", {}, queue=queue)  # no tenant: not a row of this table
+    for status in (JobStatus.PROCESSING, JobStatus.FAILED, JobStatus.COMPLETED):
+        job = insert_job(pg_db, status=status, attempts=1, max_attempts=1)
+        with pg_db.begin() as conn:
+            conn.execute(update(jobs_table).where(jobs_table.c.id == job.id).values(tenant="globex"))
+    data = json.loads(jobs("stats", "--by-tenant", "--json").out)
+    assert data["tenants"] == [
+        {"tenant": "acme", "backlog": 3, "running": 0, "failed": 0},
+        {"tenant": "globex", "backlog": 1, "running": 1, "failed": 1},
+    ]
+    out = jobs("stats", "--by-tenant", "--limit", "1").out
+    assert "acme" in out and "globex" not in out
