@@ -7,6 +7,7 @@ runs; a result is read from the row by any process."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import uuid
@@ -48,11 +49,18 @@ def tasks(pg_url: str, pg_db: DB, queue: Queue) -> Iterator[ModuleType]:
             connection.close()
 
 
-def _backend(**params: Any) -> Any:
+@contextlib.contextmanager
+def _backend(**params: Any) -> Iterator[None]:
+    """Another configuration of the default backend for a block, its own pool closed after it (a backend left
+    to the garbage collector leaves its connections open)."""
     from django.tasks import task_backends
     from django.test.utils import override_settings
 
-    return override_settings(TASKS={"default": {"BACKEND": BACKEND, **params}}), task_backends
+    with override_settings(TASKS={"default": {"BACKEND": BACKEND, **params}}):
+        try:
+            yield
+        finally:
+            task_backends["default"].close()
 
 
 def _work(pg_db: DB, queue: Queue, dlq: Queue, context: FakeLambdaContext | None = None) -> dict[str, Any]:
@@ -190,7 +198,7 @@ def test_priority_runs_in_a_lane_by_the_stated_rule_and_is_refused_without_lanes
         tasks.noop.using(priority=10)
     assert "SQS keeps no order within a queue" in str(refused.value) and "\n" not in str(refused.value)
 
-    override, _ = _backend(
+    override = _backend(
         OPTIONS={
             "QUEUE_URL": queue.url,
             "SQS_CLIENT": queue.client,
@@ -221,7 +229,7 @@ def test_queue_names_are_pools_and_an_unknown_one_is_refused(tasks: ModuleType, 
     with pytest.raises(InvalidTask, match="Queue 'video' is not valid for backend"):
         tasks.noop.using(queue_name="video").enqueue()
     routes = json.dumps({"stack": "JobsStack-test", "queues": {"default": queue.url, "video": queue.url + "-video"}})
-    override, _ = _backend(
+    override = _backend(
         QUEUES=["default", "video", "audio"], OPTIONS={"JOBSTACK_ROUTES": routes, "SQS_CLIENT": queue.client}
     )
     queue.client.create_queue(QueueName=queue.url.rsplit("/", 1)[1] + "-video")
