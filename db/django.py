@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from functools import cached_property
@@ -128,10 +129,12 @@ class JobstackBackend(BaseTaskBackend):
         return found
 
     def close(self) -> None:
-        """Close the backend's own pool (results and send marks); Django's connection is Django's to close."""
-        if "_db" in self.__dict__:
-            self._db.dispose()
-            del self.__dict__["_db"]
+        """Close the process's pool for this backend's database (results and send marks; the next use opens it
+        again). Django's own connection is Django's to close."""
+        with _pools_lock:
+            db = _pools.pop(_url_of(connections[self.database].settings_dict), None)
+        if db is not None:
+            db.dispose()
 
     # -- where a task goes ---------------------------------------------------------------------------------
 
@@ -179,17 +182,30 @@ class JobstackBackend(BaseTaskBackend):
             client = boto3.client("sqs")
         return Queue(client, url)
 
-    @cached_property
+    @property
     def _db(self) -> DB:
-        """The jobs' database for reading results and marking sends: Django's DATABASES entry as a URL, with a
-        small pool of its own (a web app's threads read results at once)."""
-        return create_db(_url_of(connections[self.database].settings_dict), pool_size=2, max_overflow=3)
+        """The jobs' database for reading results and marking sends: Django's DATABASES entry as a URL, through
+        one small pool per process. Django makes a backend per thread (and per async context): a pool each
+        would multiply a web app's connections by its threads."""
+        return _shared_db(_url_of(connections[self.database].settings_dict))
 
     def _send(self, job: Job, queue: Destination) -> None:
         try:
             send([job], queue=queue, db=self._db)
         except JobstackError as err:
             log.warning("task %s not sent yet (the sweeper sends it): %s", job.id, err)
+
+
+_pools: dict[str, DB] = {}
+_pools_lock = threading.Lock()
+
+
+def _shared_db(url: str) -> DB:
+    with _pools_lock:
+        db = _pools.get(url)
+        if db is None:
+            db = _pools[url] = create_db(url, pool_size=2, max_overflow=8)
+        return db
 
 
 # -- the row as Django's TaskResult (the web app's get_result and the worker's TaskContext) ----------------
