@@ -35,10 +35,13 @@ def cancelled(report: CancelReport) -> tuple[str, list[str]]:
 
 def signalled(sent: Sent) -> str:
     """What a signal by hand did (`jobstack signal`, the console's Signal), in one line."""
+    return f"signal {sent.key}: {signal_outcome(sent)}"
+
+
+def signal_outcome(sent: Sent) -> str:
+    """The signal's outcome alone, as the audit trail records it."""
     if sent.released:
-        return f"signal {sent.key}: released {len(sent.released)} waiting job(s): " + ", ".join(
-            str(job.id) for job in sent.released
-        )
+        return f"released {len(sent.released)} waiting job(s): " + ", ".join(str(job.id) for job in sent.released)
     if sent.kept:
-        return f"signal {sent.key}: kept for the first wait on it"
-    return f"signal {sent.key}: a signal for this key is kept already: the first stands"
+        return "kept for the first wait on it"
+    return "a signal for this key is kept already: the first stands"

@@ -76,7 +76,7 @@ def cmd_signal(args: argparse.Namespace, target: Target) -> int:
         raise CliError(str(err), USAGE) from None
     released = [str(job.id) for job in sent.released]
     line = summaries.signalled(sent)
-    _audit(target, "signal", len(released), f"signal {args.key}", line.split(": ", 1)[1][:200])
+    _audit(target, "signal", len(released), f"signal {args.key}", summaries.signal_outcome(sent)[:200])
     if args.json:
         emit_json({"key": args.key, "released": released, "kept": sent.kept})
     else:

@@ -131,6 +131,5 @@ def signal(sources: Sources, key: str, payload: object) -> Sent:
     """As `jobstack signal KEY`: the jobs waiting on the key resume with the payload, or it is kept for the
     first wait on it; committed at once, the released jobs sent."""
     sent = signal_now(sources.db, key, payload, queue=sources.target.destination)
-    line = summaries.signalled(sent)
-    _audit(sources, Action.SIGNAL.value, len(sent.released), f"signal {key}", line.split(": ", 1)[1][:200])
+    _audit(sources, Action.SIGNAL.value, len(sent.released), f"signal {key}", summaries.signal_outcome(sent)[:200])
     return sent

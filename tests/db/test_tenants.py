@@ -85,3 +85,14 @@ def test_a_tenant_sqs_would_refuse_is_one_line_and_writes_nothing(any_db: DB, qu
         publish(any_db, "test-echo", {}, queue=queue, tenant=tenant)
     assert "\n" not in str(refused.value)
     assert list_jobs(any_db, limit=1) == [] and _groups(queue) == {}
+
+
+def test_every_tenant_publish_accepts_is_a_group_id_sqs_accepts(pg_db: DB, queue: Queue) -> None:
+    """AWS's rule for MessageGroupId (SendMessage: 1-128 alphanumeric characters and punctuation), which
+    tests/support/strict_sqs.py holds and moto does not: the widest tenant publish accepts is sent, and one
+    with a space, which publish refuses, SQS refuses too."""
+    widest = "Az09" + "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+    job = publish(pg_db, "test-echo", {}, queue=queue, tenant=widest)
+    assert _groups(queue) == {str(job.id): widest}
+    with pytest.raises(Exception, match="MessageGroupId is invalid"):
+        queue.client.send_message(QueueUrl=queue.url, MessageBody="x", MessageGroupId="has space")

@@ -1,4 +1,4 @@
-"""An SQS client that refuses what real SQS refuses, in front of moto, which checks almost none of it.
+r"""An SQS client that refuses what real SQS refuses, in front of moto, which checks almost none of it.
 
 The rules, from the SQS API reference (SendMessage, SendMessageBatch, ChangeMessageVisibility,
 MessageAttributeValue) and the SQS quotas page:
@@ -9,7 +9,9 @@ MessageAttributeValue) and the SQS quotas page:
 - at most 10 message attributes; names of 1-256 characters from A-Z a-z 0-9 _ - . , not starting with
   "AWS." or "Amazon.", not starting or ending with a period, no two periods in a row; values not empty;
 - a Number attribute is a number; DelaySeconds is 0-900 and FIFO queues take none per message; a FIFO
-  message needs a MessageGroupId;
+  message needs a MessageGroupId; a MessageGroupId, on any queue (a standard queue's names the tenant of a fair
+  queue: "Amazon SQS fair queues"), is 1-128 alphanumeric characters and punctuation
+  (!"#$%&'()*+,-./:;<=>?@[\]^_`{|}~: SendMessage, MessageGroupId), which moto does not check;
 - a batch has 1-10 entries with distinct Ids; VisibilityTimeout is 0-43200.
 Tests wrap their moto client in this, so a worker that would fail in AWS fails here too.
 """
@@ -21,6 +23,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+#: SendMessage's MessageGroupId: alphanumeric characters and punctuation, 1-128 of them.
+_GROUP = re.compile(r"[A-Za-z0-9!-/:-@\[-`{-~]{1,128}")
 _ALLOWED = re.compile("^[\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*$")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
@@ -110,8 +114,11 @@ class StrictSqs:
             raise self._fail(
                 operation, f"DelaySeconds {delay} is not allowed here (0-900, and none per message on FIFO queues)"
             )
-        if fifo and not message.get("MessageGroupId"):
+        group = message.get("MessageGroupId")
+        if fifo and not group:
             raise self._fail(operation, "The request must contain the parameter MessageGroupId.", "MissingParameter")
+        if group is not None and not _GROUP.fullmatch(group):
+            raise self._fail(operation, f"Value {group} for parameter MessageGroupId is invalid.")
         return size
 
     def _check_attribute(self, name: str, attr: dict[str, Any], operation: str) -> int:

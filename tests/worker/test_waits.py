@@ -23,6 +23,7 @@ from db.waits import kept_signals
 from tests.support.esm import FakeLambdaContext, deliver, receive_event
 from tests.support.worker_support import fifo_pair, job_type_for_test, make_config
 from worker.batch import process_batch
+from worker.contract import BATCHED, PER_JOB
 from worker.registry import JobContext
 from worker.runtime import Runtime
 from worker.sweeper import sweep
@@ -34,9 +35,10 @@ class Refund(BaseModel):
     n: int
 
 
-def _runtime(db: DB, queue: Queue, dlq: Queue) -> Runtime:
+def _runtime(db: DB, queue: Queue, dlq: Queue, completion: str = PER_JOB) -> Runtime:
     url = db.engine.url.render_as_string(hide_password=False)
-    return Runtime(make_config(url, queue, dlq, backoff_base_seconds=0), db=db, sqs=queue.client)
+    config = make_config(url, queue, dlq, backoff_base_seconds=0, completion=completion)
+    return Runtime(config, db=db, sqs=queue.client)
 
 
 def _batch(queue: Queue, runtime: Runtime) -> dict[str, Any]:
@@ -79,10 +81,11 @@ def refunds() -> Any:
         yield recorder
 
 
+@pytest.mark.parametrize("completion", [PER_JOB, BATCHED])
 def test_a_job_waits_with_nothing_in_flight_and_a_committed_signal_resumes_it_once(
-    any_db: DB, queue: Queue, dlq: Queue, refunds: Recorder
+    any_db: DB, queue: Queue, dlq: Queue, refunds: Recorder, completion: str
 ) -> None:
-    runtime = _runtime(any_db, queue, dlq)
+    runtime = _runtime(any_db, queue, dlq, completion)
     job = publish(any_db, "refund", {"n": 4711}, queue=queue)
     assert _batch(queue, runtime) == {"batchItemFailures": []}
     waiting = get_job(any_db, job.id)

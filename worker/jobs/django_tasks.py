@@ -14,6 +14,7 @@ full path, which `get_result` imports back as Django's `TaskError.exception_clas
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -86,7 +87,18 @@ def _setup_django(db: DB) -> None:
     if not apps.ready:
         _hand_over_database(db)
         django.setup()
+        keep_worker_logging()
     _set_up.append(True)
+
+
+def keep_worker_logging() -> None:
+    """A project's LOGGING is applied by `django.setup()` through dictConfig, whose `disable_existing_loggers`
+    is true unless the dict says otherwise: it would silence the worker's own loggers (its outcome lines, its
+    errors) for the rest of the container. They are turned back on; the levels and handlers the project or
+    the Lambda runtime (which sets the root logger's level) chose are left as they are."""
+    for name, logger in logging.root.manager.loggerDict.items():
+        if name.split(".")[0] in ("jobstack", "worker", "db") and isinstance(logger, logging.Logger):
+            logger.disabled = False
 
 
 def _hand_over_database(db: DB) -> None:
