@@ -22,6 +22,7 @@ import sys
 from collections.abc import Iterable
 from typing import Any, Unpack
 
+from . import tenant_quota
 from .after_commit import send
 from .clock import utcnow
 from .destinations import ANY_QUEUE, Destination
@@ -30,6 +31,7 @@ from .models import Job
 from .outbox import EXISTING_SQL, enqueue_many, existing_job, psycopg_insert, psycopg_params
 from .preparation import JobOptions, JobRequest, check_keys_within, prepare_all, request_of
 from .publishing import publish, publish_many
+from .tenant_quota import quota_groups
 
 
 async def enqueue_async(
@@ -73,12 +75,15 @@ async def _write_psycopg_async(conn: Any, requests: list[JobRequest]) -> list[Jo
     check_keys_within(prepared)
     compiled = psycopg_insert(prepared)
     inserted = set()
+    quotas = quota_groups(prepared)
     async with conn.cursor() as cur:
+        await tenant_quota.lock_psycopg_async(cur, quotas)
         for p in prepared:
             await cur.execute(compiled.string, psycopg_params(compiled, p), prepare=False)
             row = await cur.fetchone()
             if row is not None:
                 inserted.add(row[0])
+        await tenant_quota.enforce_psycopg_async(cur, quotas, inserted)
         jobs = []
         for p in prepared:
             if p.message.job_id in inserted:

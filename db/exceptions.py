@@ -74,6 +74,19 @@ class PayloadTooLarge(JobstackError):
         )
 
 
+class TenantQuotaExceeded(JobstackError):
+    """A publish would give a tenant more jobs of a type waiting to start than the type's
+    `max_pending_per_tenant` (db/tenant_quota.py). Nothing of the call was written."""
+
+    def __init__(self, job_type: str, tenant: str, limit: int, pending: int, adding: int) -> None:
+        self.job_type, self.tenant, self.limit, self.pending = job_type, tenant, limit, pending
+        super().__init__(
+            f"tenant {tenant!r} has {pending} jobs of type {job_type!r} waiting to start and this call adds {adding}, "
+            f"over its max_pending_per_tenant of {limit}: nothing was written; publish again once some have started, "
+            "or raise the limit where the type is registered"
+        )
+
+
 class PublishError(JobstackError):
     """The job row is committed (status `pending`) but SQS did not accept the message.
 

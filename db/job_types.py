@@ -36,6 +36,10 @@ class JobType:
     name: str
     schema: type[BaseModel]
     max_attempts: int
+    #: At most this many jobs of the type per tenant waiting to start (pending, scheduled, waiting): a publish
+    #: past it is refused with nothing written (db/tenant_quota.py). None: no quota. On the type, not the
+    #: handler: the publisher enforces it, and publishers import only db/.
+    max_pending_per_tenant: int | None = None
 
     def validate(self, payload: Any) -> dict[str, Any]:
         """Return the payload as the JSON document to store and send, or raise InvalidPayload."""
@@ -92,16 +96,26 @@ class DjangoTaskCall(BaseModel):
 _registry: dict[str, JobType] = {}
 
 
-def register_job_type(name: str, schema: type[BaseModel], *, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> JobType:
+def register_job_type(
+    name: str,
+    schema: type[BaseModel],
+    *,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    max_pending_per_tenant: int | None = None,
+) -> JobType:
     if not name or len(name) > _MAX_TYPE_NAME or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise ValueError(
             f"job type name {name!r} is not valid: use 1-{_MAX_TYPE_NAME} letters, digits, '-', '_' or '.'"
         )
     if max_attempts < 1:
         raise ValueError(f"max_attempts for job type {name!r} must be at least 1, got {max_attempts}")
+    if max_pending_per_tenant is not None and max_pending_per_tenant < 1:
+        raise ValueError(
+            f"max_pending_per_tenant for job type {name!r} must be at least 1, got {max_pending_per_tenant}"
+        )
     if name in _registry:
         raise JobAlreadyRegistered(name)
-    job_type = JobType(name=name, schema=schema, max_attempts=max_attempts)
+    job_type = JobType(name, schema, max_attempts, max_pending_per_tenant)
     _registry[name] = job_type
     return job_type
 

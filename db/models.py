@@ -193,7 +193,7 @@ jobs_table = Table(
 rate_limiters_table = Table(
     "rate_limiters",
     metadata,
-    Column("name", String(64), primary_key=True),
+    Column("name", String(200), primary_key=True),  # a limiter (64), or its bucket of a tenant (migration 0019)
     Column("tokens", Float, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
 )

@@ -23,6 +23,7 @@ from typing import Any, Unpack
 
 from sqlalchemy import Connection
 
+from . import tenant_quota
 from .after_commit import is_session, send_after_commit
 from .clock import utcnow
 from .destinations import ANY_QUEUE, Destination
@@ -37,6 +38,7 @@ from .preparation import (
     request_of,
 )
 from .rows import insert_ignoring_duplicates, write_rows
+from .tenant_quota import quota_groups
 from .workflows import enqueue_waiting
 
 log = logging.getLogger("jobstack.outbox")
@@ -102,12 +104,15 @@ def _write_psycopg(conn: Any, prepared: list[Prepared]) -> list[Job]:
 
     compiled = psycopg_insert(prepared)
     inserted = set()
+    quotas = quota_groups(prepared)
     with conn.cursor() as cur:
+        tenant_quota.lock_psycopg(cur, quotas)
         for p in prepared:
             cur.execute(compiled.string, psycopg_params(compiled, p), prepare=False)
             row = cur.fetchone()
             if row is not None:
                 inserted.add(row[0])
+        tenant_quota.enforce_psycopg(cur, quotas, inserted)
         jobs = []
         for p in prepared:
             if p.message.job_id in inserted:

@@ -16,6 +16,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Unpack
 
+from . import tenant_quota
 from .clock import utcnow
 from .destinations import Destination, Queue
 from .engine import DB
@@ -38,6 +39,7 @@ from .relay import mark_sent, take_due, unrelease, unsent_jobs
 from .rows import existing_jobs, insert_ignoring_duplicates, write_rows
 from .sending import describe_error, send_all, send_args
 from .sqs_limits import SQS_MAX_DELAY_SECONDS, SQS_MAX_MESSAGE_BYTES
+from .tenant_quota import quota_groups
 from .uniqueness import insert_or_wait
 from .workflows import publish_waiting
 
@@ -82,20 +84,25 @@ def publish(
             raise ValueError(err.reason) from None
     destination = queue.queue_for(type, request.priority)  # a Router picks the pool's queue; Unroutable first
     prepared = prepare(request, destination, now=now)
-    with db.autocommit() as conn:  # the INSERT commits itself: one round trip
+    quotas = quota_groups([prepared])
+    # the INSERT commits itself: one round trip; with a tenant's quota, a transaction (db/tenant_quota.py)
+    with db.begin() if quotas else db.autocommit() as conn:
         insert = insert_ignoring_duplicates(conn)
-        if not conn.execute(insert, prepared.row).scalars().all():
-            if request.idempotency_key is not None and (first := _first_of_key(conn, prepared)) is not None:
-                check_same_payload(first, prepared)
-                if not unsent(first):
-                    return first
-                prepared = Prepared.first_send_of(
-                    first, delay_until(first.run_at, now) if first.run_at else request.delay_seconds
-                )
-            else:  # a unique key of a job not started yet (db/uniqueness.py): its own publisher sends it
-                waiting, new = insert_or_wait(conn, prepared, insert)
-                if not new:
-                    return _release_if_due(db, destination, waiting, now)
+        tenant_quota.lock(conn, quotas)
+        if ids := conn.execute(insert, prepared.row).scalars().all():
+            tenant_quota.enforce(conn, quotas, set(ids))
+        elif request.idempotency_key is not None and (first := _first_of_key(conn, prepared)) is not None:
+            check_same_payload(first, prepared)
+            if not unsent(first):
+                return first
+            prepared = Prepared.first_send_of(
+                first, delay_until(first.run_at, now) if first.run_at else request.delay_seconds
+            )
+        else:  # a unique key of a job not started yet (db/uniqueness.py): its own publisher sends it
+            waiting, new = insert_or_wait(conn, prepared, insert)
+            if not new:
+                return _release_if_due(db, destination, waiting, now)
+            tenant_quota.enforce(conn, quotas, {waiting.id})
     if prepared.row and prepared.row["status"] == JobStatus.SCHEDULED.value:
         return prepared.job()  # no message yet: the sweeper releases it when it is due
     try:

@@ -12,8 +12,10 @@ from uuid import UUID
 
 from sqlalchemy import Connection, Insert, select, tuple_
 
+from . import tenant_quota
 from .models import Job, jobs_table
 from .preparation import Prepared, check_same_payload, key_of
+from .tenant_quota import quota_groups
 from .uniqueness import insert_or_wait
 
 _t = jobs_table
@@ -33,8 +35,12 @@ def write_rows(conn: Connection, prepared: Sequence[Prepared]) -> Written:
 
     executemany of INSERT .. RETURNING: SQLAlchemy's "insertmanyvalues" sends multi-row INSERTs of 1000 rows
     from one small compiled statement (a .values(list) statement with 12,000 bind parameters costs more to
-    compile than the database takes to run it).
+    compile than the database takes to run it). A tenant's pending quota is held around the insert
+    (db/tenant_quota.py): over it, TenantQuotaExceeded, and none of the rows remain.
     """
+    quotas = quota_groups(prepared)
+    if quotas:
+        tenant_quota.lock(conn, quotas)
     insert = insert_ignoring_duplicates(conn)
     inserted = set(conn.execute(insert, [p.row for p in prepared]).scalars())
     skipped = [key_of(p) for p in prepared if p.message.job_id not in inserted and p.row["idempotency_key"]]
@@ -52,6 +58,8 @@ def write_rows(conn: Connection, prepared: Sequence[Prepared]) -> Written:
             if new:
                 inserted.add(job.id)
             jobs.append(job)
+    if quotas:
+        tenant_quota.enforce(conn, quotas, inserted)
     return Written(jobs, frozenset(inserted))
 
 

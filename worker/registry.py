@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -185,6 +186,13 @@ class RegisteredHandler:
     concurrency_per_key: int | None = None
     #: The named limiter (settings `rate_limits`) its starts take a token from (None: not limited).
     rate_limit: str | None = None
+    #: Per tenant (the job's `tenant`): at most this many of a tenant's jobs run at once, among the types of its
+    #: `tenant_group` (None: no limit); each tenant's starts take tokens of its own bucket of the named limiter
+    #: `tenant_rate_limit` (settings `rate_limits`). db/claiming/tenant_gate.py.
+    tenant_concurrency: int | None = None
+    tenant_rate_limit: str | None = None
+    #: The types that share a tenant's slots and bucket: those naming the same group (None: the type alone).
+    tenant_group: str | None = None
     #: How long a job with steps may run in all, across the invocations it is sliced into (None: a day).
     max_duration: timedelta | None = None
     #: An `async def` handler: awaited on the invocation's event loop, beside the batch's other async jobs in a
@@ -203,6 +211,9 @@ def job(
     concurrency_per_key: int | None = None,
     rate_limit: str | None = None,
     max_duration_seconds: int | None = None,
+    tenant_concurrency: int | None = None,
+    tenant_rate_limit: str | None = None,
+    tenant_group: str | None = None,
 ) -> Callable[[JobHandler], JobHandler]:
     """Register the decorated function as the handler of job type `name` (declared in db/job_types.py).
 
@@ -212,12 +223,23 @@ def job(
     run at once, across every worker; other keys are not held back (db/claiming/concurrency_gate.py).
     `rate_limit=NAME`: each start takes a token of the limiter NAME of the settings' `rate_limits`
     (db/rate_limits.py), shared by every worker and every type naming it.
+    `tenant_concurrency=N`: at most N jobs of one tenant (`tenant=` at publish) run at once, across every
+    worker; `tenant_rate_limit=NAME`: each tenant's starts take tokens of a bucket of its own at the rate of
+    the settings' limiter NAME. Both count among the types naming the same `tenant_group` (a pool's types
+    name one group for a limit per pool), else the type alone (db/claiming/tenant_gate.py).
     `max_duration_seconds=S`: a job with steps (`ctx.step`) sliced across invocations fails once S seconds
     have passed since its first step (default: a day)."""
     if max_duration_seconds is not None and max_duration_seconds < 1:
         raise ConfigError(f"@job({name!r}): max_duration_seconds must be at least 1, got {max_duration_seconds}")
     if concurrency_per_key is not None and concurrency_per_key < 1:
         raise ConfigError(f"@job({name!r}): concurrency_per_key must be at least 1, got {concurrency_per_key}")
+    if tenant_concurrency is not None and tenant_concurrency < 1:
+        raise ConfigError(f"@job({name!r}): tenant_concurrency must be at least 1, got {tenant_concurrency}")
+    if tenant_group is not None and tenant_concurrency is None and tenant_rate_limit is None:
+        raise ConfigError(f"@job({name!r}): tenant_group names who shares a tenant limit: give tenant_concurrency "
+                          "or tenant_rate_limit too")  # fmt: skip
+    if tenant_group is not None and not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", tenant_group):
+        raise ConfigError(f"@job({name!r}): tenant_group must be 1-64 letters, digits or _.:-, got {tenant_group!r}")
     get_job_type(name)  # the payload schema must exist first: it is the contract with publishers
 
     def register(func: JobHandler) -> JobHandler:
@@ -237,6 +259,9 @@ def job(
             transactional=transactional,
             concurrency_per_key=concurrency_per_key,
             rate_limit=rate_limit,
+            tenant_concurrency=tenant_concurrency,
+            tenant_rate_limit=tenant_rate_limit,
+            tenant_group=tenant_group,
             max_duration=timedelta(seconds=max_duration_seconds) if max_duration_seconds is not None else None,
             is_async=is_async,
         )
@@ -270,19 +295,39 @@ def check_fits(function_timeout: timedelta) -> None:
 
 
 def named_rate_limits() -> set[str]:
-    """The limiters the registered handlers name."""
-    return {h.rate_limit for h in _handlers.values() if h.rate_limit is not None}
+    """The limiters the registered handlers name (for every start, or per tenant)."""
+    return {n for h in _handlers.values() for n in (h.rate_limit, h.tenant_rate_limit) if n is not None}
 
 
 def check_rate_limits(configured: Iterable[str]) -> None:
-    """Refuse a handler naming a limiter the settings do not define: its jobs could never start."""
+    """Refuse a handler naming a limiter the settings do not define: its jobs could never start. And a tenant
+    group whose types disagree on its limits: one group is one count and one bucket per tenant."""
     known = set(configured)
     for handler in _handlers.values():
-        if handler.rate_limit is not None and handler.rate_limit not in known:
+        for name, what in ((handler.rate_limit, "rate limit"), (handler.tenant_rate_limit, "tenant_rate_limit")):
+            if name is not None and name not in known:
+                raise ConfigError(
+                    f"handler for {handler.type!r} takes its tokens from {what} {name!r}, which the "
+                    f"settings' rate_limits do not define (defined: {', '.join(sorted(known)) or 'none'})"
+                )
+    groups: dict[str, RegisteredHandler] = {}
+    for handler in _handlers.values():
+        if handler.tenant_group is None:
+            continue
+        first = groups.setdefault(handler.tenant_group, handler)
+        limits = (handler.tenant_concurrency, handler.tenant_rate_limit)
+        if (first.tenant_concurrency, first.tenant_rate_limit) != limits:
             raise ConfigError(
-                f"handler for {handler.type!r} takes its tokens from rate limit {handler.rate_limit!r}, which the "
-                f"settings' rate_limits do not define (defined: {', '.join(sorted(known)) or 'none'})"
+                f"tenant_group {handler.tenant_group!r}: {first.type!r} and {handler.type!r} give it different limits "
+                "(tenant_concurrency, tenant_rate_limit): give every type of the group the same ones"
             )
+
+
+def tenant_group_types(handler: RegisteredHandler) -> tuple[str, ...]:
+    """The types whose running jobs count toward `handler`'s tenant limit: its group's, or itself."""
+    if handler.tenant_group is None:
+        return (handler.type,)
+    return tuple(sorted(h.type for h in _handlers.values() if h.tenant_group == handler.tenant_group))
 
 
 def unregister(name: str) -> None:

@@ -24,7 +24,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from db import DB, ClaimPlan, JobstackError, JobType, create_db, plan_for
 from db.job_types import registered_job_types
@@ -33,8 +33,17 @@ from worker.config import WorkerConfig, load_config, log_level_number
 from worker.contract import BATCHED
 from worker.exceptions import HandlerNotFound
 from worker.observability import LOGGER_NAME, configure_logging
-from worker.registry import RegisteredHandler, check_fits, check_rate_limits, registered_handlers
+from worker.registry import (
+    RegisteredHandler,
+    check_fits,
+    check_rate_limits,
+    registered_handlers,
+    tenant_group_types,
+)
 from worker.secrets import database_url_from_secret
+
+if TYPE_CHECKING:
+    from db.claiming.tenant_gate import TenantLimit
 
 POOL_TIMEOUT_SECONDS = 3
 #: However often credentials are refused, the secret is read at most this often.
@@ -157,6 +166,22 @@ class Runtime:
             silent_after=self.config.silent_after,
             concurrency_per_key=handler.concurrency_per_key,
             limiter=limiter,
+            tenant_limit=self._tenant_limit(handler),
+        )
+
+    def _tenant_limit(self, handler: RegisteredHandler) -> TenantLimit | None:
+        """The handler's limits per tenant, shared by its group's types (None: it has none)."""
+        if handler.tenant_concurrency is None and handler.tenant_rate_limit is None:
+            return None
+        from db.claiming.tenant_gate import TenantLimit  # a worker without tenant limits never loads it
+
+        check_rate_limits(self.config.rate_limits)  # the limiter exists; the group's types agree
+        limiter = None
+        if handler.tenant_rate_limit is not None:
+            limit = self.config.rate_limits[handler.tenant_rate_limit]
+            limiter = Limiter(handler.tenant_rate_limit, limit.per_second, limit.burst)
+        return TenantLimit(
+            handler.tenant_group or handler.type, tenant_group_types(handler), handler.tenant_concurrency, limiter
         )
 
     @cached_property

@@ -36,6 +36,7 @@ from .params import NO_INVOCATION, Invocation, clock
 
 if TYPE_CHECKING:  # the protocol is a type; a gate's module loads only for a type composed with it
     from .gate import Gate
+    from .tenant_gate import TenantLimit
 
 
 @dataclass(frozen=True)
@@ -196,10 +197,12 @@ def plan_for(
     silent_after: timedelta | None = None,
     concurrency_per_key: int | None = None,
     limiter: Limiter | None = None,
+    tenant_limit: TenantLimit | None = None,
 ) -> ClaimPlan:
     """The plan of a job type with its flow control. Steps run before the claim statement and riding gates
-    in it, so on PostgreSQL a job its key turns away spends no token; on SQLite (both steps) the token comes
-    first, as the gates are listed, and a job the rate limit turns away never takes the key's count."""
+    in it, so on PostgreSQL a job its key or its tenant turns away spends no token; on SQLite (all steps) the
+    token comes first, as the gates are listed, and a job the rate limit turns away never takes the key's
+    count. The tenant's gate comes last: a job its key turns away spends none of its tenant's tokens."""
     gates: list[Gate] = []
     if limiter is not None:
         from .rate_limit_gate import RateLimitGate  # a plain type's worker never loads it
@@ -209,6 +212,10 @@ def plan_for(
         from .concurrency_gate import ConcurrencyGate
 
         gates.append(ConcurrencyGate(concurrency_per_key))
+    if tenant_limit is not None:
+        from .tenant_gate import TenantGate
+
+        gates.append(TenantGate(tenant_limit))
     return ClaimPlan(job_type, stale_after, tuple(gates), silent_after)
 
 

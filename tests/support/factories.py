@@ -30,6 +30,7 @@ def insert_job(
     traceparent: str | None = None,
     heartbeat_at: datetime | None = None,
     id: uuid.UUID | None = None,
+    tenant: str | None = None,
 ) -> Job:
     now = utcnow()
     job_id = id or uuid.uuid4()
@@ -54,6 +55,7 @@ def insert_job(
                 priority=priority,
                 traceparent=traceparent,
                 heartbeat_at=heartbeat_at,
+                tenant=tenant,
             )
         )
     job = get_job(db, job_id)

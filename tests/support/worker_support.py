@@ -84,17 +84,21 @@ def job_type_for_test(
     concurrency_per_key: int | None = None,
     rate_limit: str | None = None,
     max_duration_seconds: int | None = None,
+    max_pending_per_tenant: int | None = None,
+    **tenant_limits: Any,
 ) -> Iterator[None]:
-    """A job type and its handler, registered on both sides (db and worker) for one test, then removed."""
-    register_job_type(name, schema, max_attempts=max_attempts)
-    registry.job(
-        name,
-        transactional=transactional,
-        concurrency_per_key=concurrency_per_key,
-        rate_limit=rate_limit,
-        max_duration_seconds=max_duration_seconds,
-    )(handler)
+    """A job type and its handler, registered on both sides (db and worker) for one test, then removed.
+    `tenant_limits`: @job's tenant_concurrency, tenant_rate_limit, tenant_group."""
+    register_job_type(name, schema, max_attempts=max_attempts, max_pending_per_tenant=max_pending_per_tenant)
     try:
+        registry.job(
+            name,
+            transactional=transactional,
+            concurrency_per_key=concurrency_per_key,
+            rate_limit=rate_limit,
+            max_duration_seconds=max_duration_seconds,
+            **tenant_limits,
+        )(handler)
         yield
     finally:
         registry.unregister(name)

@@ -1,0 +1,112 @@
+"""Limits per tenant as a gate: at most `running` jobs of one tenant run at once, and each tenant's starts take
+tokens of a bucket of its own, among the job types that share the limit (`TenantLimit.types`).
+
+Why in the claim: one tenant's backlog of 200,000 imports must not hold every worker, and only the database
+knows how many of a tenant's jobs run now. A job the gate turns away is not claimed and spends no attempt
+(THROTTLED or RATE_LIMITED, as a concurrency key or a rate limit does); its message comes back later, and the
+workers take the other tenants' messages meanwhile.
+
+A step in the claim's transaction, as the concurrency key's gate (db/claiming/concurrency_gate.py): on
+PostgreSQL a transaction-scoped advisory lock on (limit, tenant) makes two claims of one tenant count one after
+the other across every worker; SQLite has one writer. The count reads the running jobs of the tenant among the
+limit's types (the index on tenant and status, migration 0018); a claim gone stale holds no slot. The bucket is
+a row of `rate_limiters` named `LIMIT/TENANT` (db/rate_limits.py), taken only once the count let the job
+through: a job its tenant's slots turn away spends no token. A job without a tenant passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, bindparam, text
+
+from ..models import JobStatus
+from ..rate_limits import Limiter, take_token
+from ..states import STALE
+from .outcome import Claim, ClaimOutcome
+from .params import JOB_ID, SILENT_BEFORE, STALE_BEFORE
+
+_TENANT_OF = text("SELECT tenant, status FROM background_jobs WHERE id = :job_id").bindparams(JOB_ID)
+_MAY_RUN = (JobStatus.PENDING.value, JobStatus.FAILED.value, JobStatus.PROCESSING.value)
+_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))")
+_RUNNING_OF_TENANT = text(
+    f"SELECT count(*) FROM background_jobs WHERE tenant = :tenant AND type IN :types "
+    f"AND status = '{JobStatus.PROCESSING.value}' AND NOT ({STALE.template.format(a='')})"
+).bindparams(bindparam("types", expanding=True), STALE_BEFORE, SILENT_BEFORE)
+
+
+@dataclass(frozen=True)
+class TenantLimit:
+    """One tenant limit as the worker composed it: its name (the handlers' `tenant_limit`, or the type's own
+    name), the types that share it, and what it allows each tenant."""
+
+    name: str
+    types: tuple[str, ...]
+    running: int | None = None  # at most this many of a tenant's jobs of `types` run at once
+    limiter: Limiter | None = None  # each tenant's bucket: this limiter's rate and burst, a bucket per tenant
+
+    def bucket(self, tenant: str) -> Limiter | None:
+        """The tenant's own bucket (named `LIMITER/TENANT`: a limiter name is at most 64 characters, a tenant
+        128, and the column 200)."""
+        if self.limiter is None:
+            return None
+        return Limiter(f"{self.limiter.name}/{tenant}", self.limiter.per_second, self.limiter.burst)
+
+
+@dataclass(frozen=True)
+class TenantGate:
+    limit: TenantLimit
+
+    @property
+    def name(self) -> str:
+        parts = [f"{self.limit.running} running"] if self.limit.running is not None else []
+        if self.limit.limiter is not None:
+            parts.append(f"rate limit {self.limit.limiter.name!r}")
+        return f"tenant limit {self.limit.name!r} ({', '.join(parts)} per tenant)"
+
+    @property
+    def unbatchable(self) -> str | None:
+        return "a tenant's running jobs are counted under a lock held by one claim at a time"
+
+    def riding(self, dialect: str) -> None:
+        return None
+
+    def params(self) -> dict[str, Any]:
+        return {}
+
+    def before(
+        self, conn: Connection, job_id: UUID, job_type: str, now: datetime, clock: Mapping[str, datetime]
+    ) -> Claim | None:
+        row = conn.execute(_TENANT_OF, {"job_id": job_id}).first()
+        tenant = row.tenant if row is not None and row.status in _MAY_RUN else None
+        if tenant is None:
+            return None
+        limit = self.limit
+        if limit.running is not None:
+            if conn.dialect.name == "postgresql":
+                conn.execute(_LOCK, {"name": f"jobstack:tenant:{limit.name}:{tenant}"})
+            params = {"tenant": tenant, "types": list(limit.types), "stale_before": clock["stale_before"],
+                      "silent_before": clock["silent_before"]}  # fmt: skip
+            running = conn.execute(_RUNNING_OF_TENANT, params).scalar_one()
+            if running >= limit.running:
+                reason = f"tenant {tenant!r} has {running} running, its limit {limit.name!r} allows {limit.running}"
+                return Claim(ClaimOutcome.THROTTLED, reason=reason)
+        bucket = limit.bucket(tenant)
+        if bucket is None:
+            return None
+        verdict = take_token(conn, bucket.name, per_second=bucket.per_second, burst=bucket.burst, now=now)
+        if verdict.taken:
+            return None
+        return Claim(
+            ClaimOutcome.RATE_LIMITED,
+            wait_seconds=verdict.wait_seconds,
+            jitter_seconds=bucket.burst / bucket.per_second,  # spread the turned-away over a burst's time
+            reason=f"tenant {tenant!r}: no token in its own bucket ({bucket.name!r})",
+        )
+
+    def refused(self, conn: Connection, row: Any, now: datetime) -> Claim | None:
+        return None
