@@ -25,7 +25,7 @@ The rule is written once, as the steps of a generator (`_enforcing`), and each d
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -104,6 +104,17 @@ def _enforcing(groups: Sequence[QuotaGroup], inserted: set[UUID]) -> Generator[S
             raise TenantQuotaExceeded(group.job_type, group.tenant, group.limit, backlog - new, new)
 
 
+def _drive(steps: Generator[Step, int | None, None], run: Callable[[str, dict[str, Any]], int | None]) -> None:
+    """Run the steps with a sync driver's `run` (a count's answer, None for the rest)."""
+    answer: int | None = None
+    while True:
+        try:
+            name, params = steps.send(answer)
+        except StopIteration:
+            return
+        answer = run(name, params)
+
+
 def lock(conn: Connection, groups: Sequence[QuotaGroup]) -> None:
     for name, params in locking(groups, conn.dialect.name):
         conn.execute(_ALCHEMY[name], params)
@@ -111,14 +122,12 @@ def lock(conn: Connection, groups: Sequence[QuotaGroup]) -> None:
 
 def enforce(conn: Connection, groups: Sequence[QuotaGroup], inserted: set[UUID]) -> None:
     """The quota after the insert, on a SQLAlchemy connection (raises TenantQuotaExceeded, its rows gone)."""
-    steps = _enforcing(groups, inserted)
-    answer: int | None = None
-    while True:
-        try:
-            name, params = steps.send(answer)
-        except StopIteration:
-            return
-        answer = conn.execute(_ALCHEMY[name], params).scalar() if name == "count" else None
+
+    def run(name: str, params: dict[str, Any]) -> int | None:
+        result = conn.execute(_ALCHEMY[name], params)
+        return result.scalar() if name == "count" else None
+
+    _drive(_enforcing(groups, inserted), run)
 
 
 def lock_psycopg(cur: Any, groups: Sequence[QuotaGroup]) -> None:
@@ -128,15 +137,12 @@ def lock_psycopg(cur: Any, groups: Sequence[QuotaGroup]) -> None:
 
 def enforce_psycopg(cur: Any, groups: Sequence[QuotaGroup], inserted: set[UUID]) -> None:
     """`enforce` on a psycopg cursor (`prepare=False`: a transaction-mode pooler)."""
-    steps = _enforcing(groups, inserted)
-    answer: int | None = None
-    while True:
-        try:
-            name, params = steps.send(answer)
-        except StopIteration:
-            return
+
+    def run(name: str, params: dict[str, Any]) -> int | None:
         cur.execute(_SQL[name], params, prepare=False)
-        answer = cur.fetchone()[0] if name == "count" else None
+        return cur.fetchone()[0] if name == "count" else None  # type: ignore[no-any-return]
+
+    _drive(_enforcing(groups, inserted), run)
 
 
 async def lock_psycopg_async(cur: Any, groups: Sequence[QuotaGroup]) -> None:
@@ -145,6 +151,7 @@ async def lock_psycopg_async(cur: Any, groups: Sequence[QuotaGroup]) -> None:
 
 
 async def enforce_psycopg_async(cur: Any, groups: Sequence[QuotaGroup], inserted: set[UUID]) -> None:
+    """`enforce` on psycopg's async cursor: the same steps, awaited."""
     steps = _enforcing(groups, inserted)
     answer: int | None = None
     while True:

@@ -96,10 +96,9 @@ def test_the_worker_composes_a_handlers_tenant_limit_and_returns_what_it_turns_a
     with job_type_for_test("tenant-job", Keyed, hold, max_attempts=3, tenant_concurrency=1):
         first = publish(pg_db, "tenant-job", {"n": 1}, queue=queue, tenant="acme")
         with pg_db.begin() as conn:  # acme's first job is running (another invocation holds it)
-            conn.execute(
-                text("UPDATE background_jobs SET status = 'processing', started_at = :now, attempts = 1 WHERE id = :id"),
-                {"now": utcnow(), "id": first.id},
-            )
+            running = "status = 'processing', started_at = :now, attempts = 1"
+            params = {"now": utcnow(), "id": first.id}
+            conn.execute(text(f"UPDATE background_jobs SET {running} WHERE id = :id"), params)
         receive_event(queue)  # that invocation's message, held
         second = publish(pg_db, "tenant-job", {"n": 2}, queue=queue, tenant="acme")
         third = publish(pg_db, "tenant-job", {"n": 3}, queue=queue, tenant="globex")
@@ -117,17 +116,20 @@ def test_the_worker_composes_a_handlers_tenant_limit_and_returns_what_it_turns_a
     assert get_job(pg_db, third.id).status.value == "completed"  # type: ignore[union-attr]
 
 
-def test_declarations_that_could_never_work_are_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(ConfigError, match=r"^@job\('tenant-job'\): tenant_concurrency must be at least 1, got 0$"):
-        with job_type_for_test("tenant-job", Keyed, print, max_attempts=1, tenant_concurrency=0):
-            pass
-    with pytest.raises(ConfigError, match="tenant_group names who shares a tenant limit"):
-        with job_type_for_test("tenant-job", Keyed, print, max_attempts=1, tenant_group="imports"):
-            pass
-    with job_type_for_test("tenant-job", Keyed, print, max_attempts=1, tenant_rate_limit="per-tenant"):
-        with pytest.raises(ConfigError, match="tenant_rate_limit 'per-tenant', which the settings' rate_limits do not"):
-            check_rate_limits(["api"])
-    with job_type_for_test("import.a", Keyed, print, max_attempts=1, tenant_concurrency=2, tenant_group="imports"):
-        with job_type_for_test("import.b", Keyed, print, max_attempts=1, tenant_concurrency=3, tenant_group="imports"):
-            with pytest.raises(ConfigError, match="tenant_group 'imports': 'import.a' and 'import.b' give it different"):
-                check_rate_limits([])
+def test_declarations_that_could_never_work_are_one_line() -> None:
+    zero = pytest.raises(ConfigError, match=r"^@job\('tenant-job'\): tenant_concurrency must be at least 1, got 0$")
+    with zero, job_type_for_test("tenant-job", Keyed, print, max_attempts=1, tenant_concurrency=0):
+        pass
+    alone = pytest.raises(ConfigError, match="tenant_group names who shares a tenant limit")
+    with alone, job_type_for_test("tenant-job", Keyed, print, max_attempts=1, tenant_group="imports"):
+        pass
+    unknown = pytest.raises(ConfigError, match="tenant_rate_limit 'per-tenant', which the settings' rate_limits do not")
+    with job_type_for_test("tenant-job", Keyed, print, max_attempts=1, tenant_rate_limit="per-tenant"), unknown:
+        check_rate_limits(["api"])
+    disagree = pytest.raises(ConfigError, match=r"'imports': 'import\.a' and 'import\.b' give it different")
+    with (
+        job_type_for_test("import.a", Keyed, print, max_attempts=1, tenant_concurrency=2, tenant_group="imports"),
+        job_type_for_test("import.b", Keyed, print, max_attempts=1, tenant_concurrency=3, tenant_group="imports"),
+        disagree,
+    ):
+        check_rate_limits([])
