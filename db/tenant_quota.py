@@ -140,7 +140,7 @@ def enforce_psycopg(cur: Any, groups: Sequence[QuotaGroup], inserted: set[UUID])
 
     def run(name: str, params: dict[str, Any]) -> int | None:
         cur.execute(_SQL[name], params, prepare=False)
-        return cur.fetchone()[0] if name == "count" else None  # type: ignore[no-any-return]
+        return cur.fetchone()[0] if name == "count" else None
 
     _drive(_enforcing(groups, inserted), run)
 

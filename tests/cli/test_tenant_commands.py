@@ -44,3 +44,19 @@ def test_stats_by_tenant_lists_the_largest_backlogs_first(jobs: Jobs, pg_db: DB,
     ]
     out = jobs("stats", "--by-tenant", "--limit", "1").out
     assert "acme" in out and "globex" not in out
+
+
+def test_the_cli_refuses_a_publish_past_the_tenants_quota_in_one_line(jobs: Jobs, pg_db: DB, queue: Queue) -> None:
+    from pydantic import BaseModel
+
+    from tests.support.worker_support import job_type_for_test
+
+    class Row(BaseModel):
+        n: int = 0
+
+    with job_type_for_test("import.rows", Row, print, max_attempts=1, max_pending_per_tenant=1):
+        assert jobs("publish", "import.rows", "--tenant", "acme").code == 0
+        refused = jobs("publish", "import.rows", "--tenant", "acme")
+    [line] = refused.err.strip().splitlines()
+    assert refused.code != 0 and "over its max_pending_per_tenant of 1: nothing was written" in line
+    assert len(list_jobs(pg_db, limit=3)) == 1

@@ -88,7 +88,7 @@ def test_the_worker_composes_a_handlers_tenant_limit_and_returns_what_it_turns_a
 ) -> None:
     """Through the batch entry: the second job of a tenant whose one slot is taken comes back unclaimed
     (THROTTLED, its message's visibility set), the other tenant's runs beside it."""
-    seen: list[str] = []
+    seen: list[int] = []
 
     def hold(ctx: Any) -> None:
         seen.append(ctx.payload["n"])
