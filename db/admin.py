@@ -68,6 +68,8 @@ class JobFilter:
     #: Jobs whose payload contains this JSON object (canonical text from db/payload_search.py's
     #: `payload_document`): the GIN index of migration 0013 on PostgreSQL.
     payload: str | None = None
+    #: One tenant's jobs (the console's tenants page links here): the partial tenant/status index.
+    tenant: str | None = None
 
     def clauses(self) -> list[ColumnElement[bool]]:
         where: list[ColumnElement[bool]] = []
@@ -94,6 +96,8 @@ class JobFilter:
             where.append(_t.c.workflow_id == self.workflow_id)
         if self.payload is not None:
             where.append(PayloadContains(_t.c.payload, payload_document(self.payload)))
+        if self.tenant is not None:
+            where.append(_t.c.tenant == self.tenant)
         return where
 
 

@@ -231,10 +231,10 @@ def timings(
         Timing(
             job_type,
             len(runs[job_type]),
-            _percentile(waits.get(job_type), 50),
-            _percentile(waits.get(job_type), 95),
-            _percentile(runs[job_type], 50) or 0.0,
-            _percentile(runs[job_type], 95) or 0.0,
+            percentile(waits.get(job_type), 50),
+            percentile(waits.get(job_type), 95),
+            percentile(runs[job_type], 50) or 0.0,
+            percentile(runs[job_type], 95) or 0.0,
         )
         for job_type in sorted(runs)
     ]
@@ -251,7 +251,7 @@ def timings_query(since: datetime, sample: int = TIMING_SAMPLE) -> Select[Any]:
     )
 
 
-def _percentile(values: list[float] | None, p: int) -> float | None:
+def percentile(values: list[float] | None, p: int) -> float | None:
     if not values:
         return None
     if len(values) == 1:

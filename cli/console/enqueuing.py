@@ -78,6 +78,7 @@ def _form(
     error: str | None = None,
     status: int = 200,
     fields: list[FormField] | None = None,
+    tenant: str | None = None,
 ) -> Any:
     """The form for `job_type` (a 400 in one line if no such type is declared here): its `fields`, or the
     payload as JSON when there are none."""
@@ -86,7 +87,7 @@ def _form(
     page = render_template(
         "enqueue.html", types=types, job_type=job_type, payload=payload, fields=fields, replay=replay, error=error,
         schema=json.dumps(schema, indent=2, ensure_ascii=False), as_fields=bool(schema.get("properties")),
-        page="jobs",
+        tenant=tenant if tenant is not None else (replay.tenant if replay is not None else None), page="jobs",
     )  # fmt: skip
     return page, status
 
@@ -111,6 +112,7 @@ def enqueue() -> Any:
     """Validate, then publish; a payload the schema refuses comes back in the form, as it was typed, with its
     one line, and nothing is written."""
     job_type, text = request.form.get("type", ""), request.form.get("payload", "")
+    tenant = request.form.get("tenant", "").strip() or None
     replay = _replayed(request.form["replay"]) if request.form.get("replay") else None
     if replay is not None and job_type != replay.type:
         raise BadInput(f"a replay of job {replay.id} is of its type, {replay.type}")
@@ -123,19 +125,21 @@ def enqueue() -> Any:
         try:
             payload = payload_from(fields, request.form)
         except FieldError as err:
-            return _form(job_type, text, replay, str(err), 400, fields)
+            return _form(job_type, text, replay, str(err), 400, fields, tenant)
     else:
         try:
             payload = json.loads(text)
         except json.JSONDecodeError as err:
-            return _form(job_type, text, replay, f"the payload is not JSON: {err.msg} at line {err.lineno}", 400)
+            error = f"the payload is not JSON: {err.msg} at line {err.lineno}"
+            return _form(job_type, text, replay, error, 400, tenant=tenant)
     sources = console().sources
     try:
-        job = publish(sources.db, job_type, payload, queue=sources.target.destination)
-    except JobstackError as err:  # the schema's refusal (InvalidPayload), an unknown type: nothing was written
-        return _form(job_type, text, replay, str(err).splitlines()[0], 400, fields)
+        job = publish(sources.db, job_type, payload, queue=sources.target.destination, tenant=tenant)
+    except (JobstackError, ValueError) as err:  # the schema's refusal, a tenant's quota or form: nothing written
+        return _form(job_type, text, replay, str(err).splitlines()[0], 400, fields, tenant)
     action = "replay" if replay is not None else "publish"
     asked = f"replay of job {replay.id}, payload edited" if replay is not None else f"type {job_type}"
+    asked += f", tenant {tenant}" if tenant is not None else ""
     outcome = f"published job {job.id} ({job.status.value})"
     old = replay.id if replay is not None else None
     audit_trail.record(sources.target, Action("console", action, 1, asked, outcome, old, job.id))

@@ -16,7 +16,7 @@ from db import JobStatus
 from db.admin import JobFilter
 from db.payload_search import search_document
 
-_FILTER_FIELDS = ("status", "type", "pool", "from", "to", "key", "id", "group", "payload")
+_FILTER_FIELDS = ("status", "type", "pool", "from", "to", "key", "id", "group", "payload", "tenant")
 
 
 def filter_from(args: Any, sources: Sources) -> tuple[JobFilter, dict[str, str]]:
@@ -45,6 +45,7 @@ def filter_from(args: Any, sources: Sources) -> tuple[JobFilter, dict[str, str]]
             id_prefix=shown.get("id"),
             workflow_id=UUID(shown["group"]) if "group" in shown else None,
             payload=search_document(shown["payload"]) if "payload" in shown else None,
+            tenant=shown.get("tenant"),
         )
         which.clauses()  # an id prefix that is not hex is said now, as a 400
     except ValueError as err:

@@ -1,5 +1,5 @@
 """The console's pages, which URL shows what: the overview, the job list and a job's detail, dead letters,
-schedules and pools. Read only: what changes anything is cli/console/acting.py's. Sources are read per
+schedules, tenants and pools. Read only: what changes anything is cli/console/acting.py's. Sources are read per
 request; nothing is cached between them, so a refresh shows the database as it is."""
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from db import Job, JobStatus, audit, get_job
 from db.admin import Cursor, page_jobs
 from db.attempts import history
 from db.dependencies import dependencies_of, dependents_of
-from db.readings import COUNT_CAP, STATES, TYPE_SAMPLE, job_counts, throughput, timings, workflow_graph
+from db.readings import COUNT_CAP, STATES, TIMING_SAMPLE, TYPE_SAMPLE, job_counts, throughput, timings, workflow_graph
 from db.steps import STEP_COLUMNS, journal, step_row
+from db.tenants import tenant_rows
 from db.trace_context import trace_id_of
 from db.waits import waiting_by_prefix
 
@@ -33,6 +34,9 @@ PAGE_SIZE = 50
 PAYLOAD_SHOWN = 64 * 1024
 #: A group's callback waits for up to 10,000 members: the detail lists this many, the group's list the rest.
 RELATED_SHOWN = 50
+#: The tenants page's rows by default, and at most (`?limit=`).
+TENANT_ROWS, MAX_TENANT_ROWS = 50, 500
+TENANT_WAIT_WINDOW = timedelta(hours=1)
 WINDOWS = {"hour": (timedelta(hours=1), timedelta(minutes=1), "minute"),
            "day": (timedelta(days=1), timedelta(minutes=15), "15 minutes")}  # fmt: skip
 
@@ -215,6 +219,25 @@ def audit_page() -> str:
     except DatabaseError:  # a database not yet migrated to the trail (0014): said, not a 500
         entries, unavailable = [], "this database has no audit trail yet: run jobstack migrate"
     return render_template("audit.html", entries=entries, unavailable=unavailable, limit=AUDIT_ROWS, page="audit")
+
+
+@pages.get("/tenants")
+def tenants() -> str:
+    """The tenants with the largest backlog (db/tenants.py: two bounded reads, whatever the table holds)."""
+    raw = request.args.get("limit", "").strip() or str(TENANT_ROWS)
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_TENANT_ROWS:
+        raise BadInput(f"limit must be a whole number from 1 to {MAX_TENANT_ROWS}, got {raw[:20]!r}")
+    rows = tenant_rows(console().sources.db, limit=int(raw), window=TENANT_WAIT_WINDOW)
+    return render_template(
+        "tenants.html", rows=rows, limit=int(raw), sample=TIMING_SAMPLE, window="an hour", seconds=_seconds,
+        page="tenants",
+    )  # fmt: skip
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s"
 
 
 @pages.get("/pools")
