@@ -162,8 +162,9 @@ jobs_table = Table(
     Column("wait_key", String(255)),
     Column("wait_result", JsonDocument(none_as_null=True)),
     # The customer the job is for (migration 0018): a standard queue's MessageGroupId (SQS fair queues). Its
-    # index by tenant and status (ix_background_jobs_tenant_status, partial: only jobs with a tenant) is
-    # declared there only.
+    # partial indexes (migration 0019, declared there only): by tenant and status over the unfinished jobs
+    # (ix_background_jobs_tenant_unfinished: counts, the claim's and the quota's), and by tenant and
+    # created_at (ix_background_jobs_tenant_created: one tenant's jobs, newest first).
     Column("tenant", String(128)),
     CheckConstraint(f"status IN ({STATUS_VALUES})", name="status"),
     CheckConstraint("attempts >= 0", name="attempts_not_negative"),

@@ -77,7 +77,8 @@ MIGRATION_ONLY_INDEXES = {
     "ix_job_dependencies_unsettled": ("(prerequisite_id)", "settled_at IS NULL"),
     "uq_background_jobs_type_unique_key_pending": ("(type, unique_key)", "unique_key IS NOT NULL"),
     "ix_background_jobs_type_concurrency_key_running": ("(type, concurrency_key)", "concurrency_key IS NOT NULL"),
-    "ix_background_jobs_tenant_status": ("(tenant, status)", "tenant IS NOT NULL"),
+    "ix_background_jobs_tenant_unfinished": ("(tenant, status)", "tenant IS NOT NULL AND status"),
+    "ix_background_jobs_tenant_created": ("(tenant, created_at)", "tenant IS NOT NULL"),
     "ix_background_jobs_wait_key": ("(wait_key)", "'waiting'"),  # PostgreSQL writes it status::text = 'waiting'::text
 }
 

@@ -96,3 +96,40 @@ def test_every_tenant_publish_accepts_is_a_group_id_sqs_accepts(pg_db: DB, queue
     assert _groups(queue) == {str(job.id): widest}
     with pytest.raises(Exception, match="MessageGroupId is invalid"):
         queue.client.send_message(QueueUrl=queue.url, MessageBody="x", MessageGroupId="has space")
+
+
+def test_what_reads_tenants_is_served_by_the_unfinished_jobs_index(pg_db: DB) -> None:
+    """The tenants' counts, the claim's running count per tenant and the quota's backlog count each read the
+    partial index of unfinished jobs (migration 0019), never the finished history: the statements themselves,
+    explained with their parameters."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from db.claiming.tenant_gate import _RUNNING_OF_TENANT
+    from db.tenant_quota import _ALCHEMY
+    from db.tenants import counts_query
+
+    now = datetime.now(UTC)
+    statements = [
+        (counts_query(20), {}),
+        (_RUNNING_OF_TENANT, {"tenant": "acme", "types": ["a"], "stale_before": now, "silent_before": now}),
+        (_ALCHEMY["count"], {"type": "a", "tenant": "acme", "cap": 10}),
+    ]
+    history = """
+        INSERT INTO background_jobs (id, type, payload, status, attempts, max_attempts, created_at, updated_at, tenant)
+        SELECT gen_random_uuid(), 'a', '{}', CASE WHEN g % 50 = 0 THEN 'pending' ELSE 'completed' END, 1, 5,
+               now(), now(), 'acme'
+        FROM generate_series(1, 5000) AS g
+    """  # a tenant's history: mostly finished, as a table's is
+    with pg_db.begin() as conn:
+        conn.execute(text(history))
+    with pg_db.autocommit() as conn:
+        conn.exec_driver_sql("ANALYZE background_jobs")
+    with pg_db.begin() as conn:
+        for statement, params in statements:
+            bound = statement.bindparams(**params) if params else statement  # type: ignore[attr-defined]
+            compiled = bound.compile(conn, compile_kwargs={"render_postcompile": True})
+            explained = conn.exec_driver_sql("EXPLAIN " + str(compiled), compiled.construct_params())
+            plan = "\n".join(row[0] for row in explained)
+            assert "ix_background_jobs_tenant_unfinished" in plan, plan
