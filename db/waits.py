@@ -40,6 +40,8 @@ _t, _s = jobs_table, signals_table
 #: A key is what a sender and a waiter agree on: printable, no spaces, at most 120 characters (the wait's step
 #: is named after it: `wait:KEY`, within a step name's 128).
 SIGNAL_KEY = re.compile(r"[\x21-\x7e]{1,120}")
+#: Keys jobstack's own waits use (db/tenant_turns.py's PREFIX, named here too: a signal may not release them).
+RESERVED_PREFIX = "jobstack:"
 #: A signal sent before any job waits for its key is kept this long for the first wait on it.
 SIGNAL_RETENTION = timedelta(days=7)
 #: The longest wait: a year, the scheduled jobs' horizon.
@@ -67,6 +69,11 @@ def check_key(key: object) -> str:
     if not isinstance(key, str) or not SIGNAL_KEY.fullmatch(key):
         raise ValueError(
             f"a signal key is 1-120 printable characters without spaces (e.g. 'refund-approval:4711'), got {key!r}"
+        )
+    if key.startswith(RESERVED_PREFIX):
+        raise ValueError(
+            f"a signal key may not start with {RESERVED_PREFIX!r}: jobstack's own waits use it (a tenant's turn), "
+            f"got {key!r}"
         )
     return key
 

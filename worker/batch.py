@@ -40,6 +40,7 @@ from worker.outcomes import Decision, Outcome
 from worker.processing import before_the_receive_limit, decide, decide_async, held_for_order, runs_together
 from worker.record import SqsRecord
 from worker.runtime import Runtime
+from worker.tenant_turns import freed_turns
 from worker.tracing import BatchTracing, JobTrace
 from worker.transport import carry_out, change_visibility, delete, send_released
 
@@ -133,7 +134,8 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
         runtime,
         [(r, d.visibility_seconds) for r, d in results if not d.acknowledged and d.visibility_seconds is not None],
     )
-    send_released(runtime, [*completion.released, *(job_id for _, d in results for job_id in d.released)])
+    turns = freed_turns(runtime, [d for _, d in results])  # after every completion above: the slots are free
+    send_released(runtime, [*completion.released, *(job_id for _, d in results for job_id in d.released), *turns])
     for (_, final), duration_ms, trace, ended_ns in zip(results, durations, traces, ended, strict=True):
         trace.mark_ended(ended_ns)
         trace.report(final, duration_ms)
@@ -182,7 +184,7 @@ def process_record(record: dict[str, Any], context: Any, runtime: Runtime) -> De
     trace.mark_ended()
     with contextlib.suppress(Exception):  # an unconfirmed completion returns the record: final() says why
         completion.flush()
-    send_released(runtime, [*completion.released, *decision.released])
+    send_released(runtime, [*completion.released, *decision.released, *freed_turns(runtime, [decision])])
     final = completion.final(decision)
     trace.finish(final)
     return final

@@ -25,7 +25,7 @@ class Outcome(enum.StrEnum):
     CANCELLED = "cancelled"  # cancelled by an operator (before it ran, or while running and then stopped); deleted
     SNOOZED = "snoozed"  # the handler asked to run again later: no attempt used; message back when due
     THROTTLED = "throttled"  # its concurrency key had every slot taken: not run, no attempt; message back soon
-    WAITING = "waiting"  # the handler waits for a signal or a time: no attempt used; message deleted, row parked
+    WAITING = "waiting"  # waits for a signal, a time or its tenant's turn: no attempt used; message deleted, row parked
 
     @property
     def acknowledged(self) -> bool:
@@ -67,6 +67,9 @@ class Decision:
     cause: str | None = None
     #: Jobs that waited for this one and are pending now (db/dependencies.py): the batch sends their messages.
     released: tuple[UUID, ...] = ()
+    #: The claimed job's tenant: after the batch, its freed slot releases the tenant's parked jobs
+    #: (worker/tenant_turns.py).
+    tenant: str | None = None
 
     @property
     def acknowledged(self) -> bool:

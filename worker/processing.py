@@ -214,7 +214,12 @@ def _attempt(
     job = claim.job
     assert job is not None
     wait = job.queue_wait
-    base = replace(base, attempt=job.attempts, queue_wait_ms=None if wait is None else wait.total_seconds() * 1000)
+    base = replace(
+        base,
+        attempt=job.attempts,
+        queue_wait_ms=None if wait is None else wait.total_seconds() * 1000,
+        tenant=job.tenant,
+    )
     try:
         payload = job_type.validate(job.payload)  # the row is the source of truth, not the message's copy
     except InvalidPayload as err:
@@ -235,6 +240,8 @@ def _not_claimed(
         wait = wait or retry_delay(record.receive_count, base=1, cap=THROTTLED_MAX_SECONDS)
         visibility = min(max(1, math.ceil(wait)), SQS_MAX_VISIBILITY_SECONDS)  # whole seconds, one at least
         return replace(base, outcome=Outcome.THROTTLED, visibility_seconds=visibility, error=claim.reason), None
+    if claim.outcome is ClaimOutcome.PARKED:  # waits in the database for its tenant's turn: the message goes
+        return replace(base, outcome=Outcome.WAITING, error=claim.reason), None
     if claim.outcome is ClaimOutcome.NOT_FOUND:
         return replace(base, outcome=Outcome.NOT_FOUND, visibility_seconds=later), None
     if claim.outcome is ClaimOutcome.COMPLETED:
@@ -289,6 +296,7 @@ def _run(
         _max_duration=handler.max_duration,
         _delivered=job.wait_result,
         _ordering_key=job.ordering_key,
+        tenant=job.tenant,
     )
     if handler.transactional:
         completion.flush()  # a held success first: this job completes in its own transaction, below

@@ -52,6 +52,8 @@ class JobContext:
     _delivered: Any = field(default=None, repr=False)
     #: Its FIFO group (None: a standard pool's job): a wait would let the group's later jobs run before it.
     _ordering_key: str | None = field(default=None, repr=False)
+    #: The customer the job is for (`tenant=` at publish; None: none given), e.g. to pick its credentials.
+    tenant: str | None = None
 
     @property
     def conn(self) -> Connection:

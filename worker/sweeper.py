@@ -41,14 +41,15 @@ from db import (
     utcnow,
 )
 from db.dependencies import settle, unsettled_finished
-from db.relay import mark_sent
+from db.relay import mark_sent, unsent_jobs
 from db.sqs_limits import SQS_MAX_DELAY_SECONDS
+from db.tenant_turns import parked_turns
 from db.waits import time_out
 from worker.config import WorkerConfig
 from worker.observability import LOGGER_NAME
 from worker.outcomes import ABANDONED
 from worker.periodic import replay_failed_fires
-from worker.runtime import Runtime, current
+from worker.runtime import Runnable, Runtime, current
 
 log = logging.getLogger(LOGGER_NAME)
 #: How long one run may prune: bounded statements, one after another, until the history past retention is
@@ -73,6 +74,8 @@ class SweepReport:
     settled: int = 0
     #: Jobs whose wait for a signal timed out (db/waits.py): resumed with the timeout result.
     timed_out: list[UUID] = field(default_factory=list)
+    #: Parked jobs released because their tenant had free slots nobody released (db/tenant_turns.py).
+    turns: list[UUID] = field(default_factory=list)
 
     def summary(self) -> dict[str, int]:
         return {
@@ -85,6 +88,7 @@ class SweepReport:
             "fires_still_failing": self.fires_still_failing,
             "settled": self.settled,
             "waits_timed_out": len(self.timed_out),
+            "turns_released": len(self.turns),
         }
 
 
@@ -114,6 +118,7 @@ def sweep(runtime: Runtime, *, now: datetime | None = None, prune_until: float |
     settle_left_over(runtime, report, now=now)
     release(runtime, report, now=now)
     time_out_waits(runtime, report, now=now)
+    release_turns_left(runtime, report, now=now)
 
     for windows, job_types in sweeps:
         due = take_for_resend(db, windows, limit=config.sweep_batch_limit, now=now, job_types=job_types)
@@ -171,6 +176,39 @@ def time_out_waits(runtime: Runtime, report: SweepReport, *, now: datetime) -> N
     mark_sent(runtime.db, sent, now=now)
     report.send_failures.update(failures)
     report.timed_out += [j.id for j in timed_out]
+
+
+def release_turns_left(runtime: Runtime, report: SweepReport, *, now: datetime) -> None:
+    """Tenants' parked jobs with free slots that no batch released (its process died between a job's end and the
+    release): released and sent now. A key whose limit no handler names any more releases all its jobs: nothing
+    would release them otherwise."""
+    turns = parked_turns(runtime.db, limit=runtime.config.sweep_batch_limit)
+    if not turns:
+        return
+    from db.claiming.tenant_gate import TenantGate, TenantLimit, release_turns
+
+    limits = {
+        gate.limit.name: gate.limit
+        for runnable in runtime.runnables.values()
+        if isinstance(runnable, Runnable)
+        for gate in runnable.plan.gates
+        if isinstance(gate, TenantGate)
+    }
+    config = runtime.config
+    released: list[UUID] = []
+    for turn in turns:
+        limit = limits.get(turn.limit) or TenantLimit(turn.limit, (), running=config.sweep_batch_limit)
+        released += release_turns(
+            runtime.db, limit, turn.tenant, stale_after=config.stale_after,
+            silent_after=config.silent_after or config.stale_after, now=now,
+        )  # fmt: skip
+    if not released:
+        return
+    jobs = unsent_jobs(runtime.db, released)
+    failures = resend(jobs, queue=config.destination(runtime.sqs), now=now)
+    mark_sent(runtime.db, [j.id for j in jobs if j.id not in failures], now=now)
+    report.send_failures.update(failures)
+    report.turns += released
 
 
 def prune(

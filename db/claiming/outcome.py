@@ -19,6 +19,7 @@ class ClaimOutcome(enum.StrEnum):
     NOT_DUE = "not_due"  # pending with a run_at still ahead (a debounce moved it): return it until then
     THROTTLED = "throttled"  # its concurrency key has as many jobs running as allowed: return it, unclaimed
     RATE_LIMITED = "rate_limited"  # its limiter had no token: return it, unclaimed, until one is due
+    PARKED = "parked"  # its tenant had every slot taken: it waits in the database for its turn; acknowledge it
 
 
 @dataclass(frozen=True)

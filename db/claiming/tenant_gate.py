@@ -6,6 +6,10 @@ knows how many of a tenant's jobs run now. A job the gate turns away is not clai
 (THROTTLED or RATE_LIMITED, as a concurrency key or a rate limit does); its message comes back later, and the
 workers take the other tenants' messages meanwhile.
 
+A job its tenant's running limit turns away is parked in the database for its turn (PARKED: db/tenant_turns.py)
+and released when a slot frees; a FIFO pool's job, whose message holds its group's order, is returned instead
+(THROTTLED).
+
 A step in the claim's transaction, as the concurrency key's gate (db/claiming/concurrency_gate.py): on
 PostgreSQL a transaction-scoped advisory lock on (limit, tenant) makes two claims of one tenant count one after
 the other across every worker; SQLite has one writer. The count reads the running jobs of the tenant among the
@@ -18,21 +22,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Connection, bindparam, text
 
+from .. import tenant_turns
+from ..clock import utcnow
+from ..engine import DB
 from ..models import JobStatus
 from ..rate_limits import Limiter, take_token
 from ..states import STALE
 from .outcome import Claim, ClaimOutcome
-from .params import JOB_ID, SILENT_BEFORE, STALE_BEFORE
+from .params import JOB_ID, SILENT_BEFORE, STALE_BEFORE, clock
 
-_TENANT_OF = text("SELECT tenant, status FROM background_jobs WHERE id = :job_id").bindparams(JOB_ID)
+_TENANT_OF = text("SELECT tenant, status, ordering_key FROM background_jobs WHERE id = :job_id").bindparams(JOB_ID)
 _MAY_RUN = (JobStatus.PENDING.value, JobStatus.FAILED.value, JobStatus.PROCESSING.value)
-_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))")
 _RUNNING_OF_TENANT = text(
     f"SELECT count(*) FROM background_jobs WHERE tenant = :tenant AND type IN :types "
     f"AND status = '{JobStatus.PROCESSING.value}' AND NOT ({STALE.template.format(a='')})"
@@ -82,18 +88,17 @@ class TenantGate:
         self, conn: Connection, job_id: UUID, job_type: str, now: datetime, clock: Mapping[str, datetime]
     ) -> Claim | None:
         row = conn.execute(_TENANT_OF, {"job_id": job_id}).first()
-        tenant = row.tenant if row is not None and row.status in _MAY_RUN else None
-        if tenant is None:
+        if row is None or row.tenant is None or row.status not in _MAY_RUN:
             return None
+        tenant: str = row.tenant
         limit = self.limit
         if limit.running is not None:
-            if conn.dialect.name == "postgresql":
-                conn.execute(_LOCK, {"name": f"jobstack:tenant:{limit.name}:{tenant}"})
-            params = {"tenant": tenant, "types": list(limit.types), "stale_before": clock["stale_before"],
-                      "silent_before": clock["silent_before"]}  # fmt: skip
-            running = conn.execute(_RUNNING_OF_TENANT, params).scalar_one()
+            tenant_turns.lock(conn, limit.name, tenant)
+            running = _running(conn, limit, tenant, clock)
             if running >= limit.running:
                 reason = f"tenant {tenant!r} has {running} running, its limit {limit.name!r} allows {limit.running}"
+                if row.ordering_key is None and tenant_turns.park(conn, job_id, limit.name, tenant, now):
+                    return Claim(ClaimOutcome.PARKED, reason=reason + ": it waits for its turn")
                 return Claim(ClaimOutcome.THROTTLED, reason=reason)
         bucket = limit.bucket(tenant)
         if bucket is None:
@@ -110,3 +115,25 @@ class TenantGate:
 
     def refused(self, conn: Connection, row: Any, now: datetime) -> Claim | None:
         return None
+
+
+def _running(conn: Connection, limit: TenantLimit, tenant: str, clock: Mapping[str, datetime]) -> int:
+    """The tenant's live running jobs among the limit's types (a claim gone stale holds no slot)."""
+    params = {"tenant": tenant, "types": list(limit.types), "stale_before": clock["stale_before"],
+              "silent_before": clock["silent_before"]}  # fmt: skip
+    return int(conn.execute(_RUNNING_OF_TENANT, params).scalar_one())
+
+
+def release_turns(
+    db: DB, limit: TenantLimit, tenant: str, *, stale_after: timedelta, silent_after: timedelta,
+    now: datetime | None = None,
+) -> list[UUID]:  # fmt: skip
+    """Release as many of the tenant's parked jobs as it has free slots (db/tenant_turns.py), in one transaction
+    under the tenant's lock: pending and unsent, for the caller to send after this returns."""
+    if limit.running is None:
+        return []
+    now = now or utcnow()
+    with db.begin() as conn:
+        tenant_turns.lock(conn, limit.name, tenant)
+        running = _running(conn, limit, tenant, clock(now, stale_after=stale_after, silent_after=silent_after))
+        return tenant_turns.release(conn, limit.name, tenant, limit.running - running, now)

@@ -142,3 +142,29 @@ def containers(pg_url: str, pool: str, queues: tuple[Queue, Queue], count: int, 
             runtime.close()
 
     return [threading.Thread(target=poll, name=f"{pool}:{i}", daemon=True) for i in range(count)]
+
+
+@dataclass
+class TenantRuns:
+    """Each run of a tenant-limited type: its tenant, start and end (time.monotonic()), `seconds` of work each."""
+
+    seconds: float = 0.05
+    runs: list[tuple[str, float, float]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, ctx: JobContext) -> None:
+        started = time.monotonic()
+        time.sleep(self.seconds)
+        with self.lock:
+            self.runs.append((ctx.tenant or "", started, time.monotonic()))
+
+    def most_at_once(self, tenant: str) -> int:
+        """The most runs of `tenant` that overlapped at any instant."""
+        spans = [(s, e) for t, s, e in self.runs if t == tenant]
+        return max((sum(1 for s, e in spans if s <= t < e) for t, _ in spans), default=0)
+
+    def ends(self, tenant: str) -> list[float]:
+        return sorted(e for t, _, e in self.runs if t == tenant)
+
+    def starts_of_others(self, tenant: str) -> list[float]:
+        return sorted(s for t, s, _ in self.runs if t != tenant)

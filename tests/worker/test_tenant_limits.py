@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from db import DB, ClaimOutcome, ConfigError, Queue, get_job, plan_for, publish, utcnow
-from db.claiming.tenant_gate import TenantLimit
+from db.claiming.tenant_gate import TenantLimit, release_turns
 from db.rate_limits import Limiter
 from tests.support.esm import FakeLambdaContext, acknowledge, receive_event
 from tests.support.factories import insert_job
@@ -29,17 +29,30 @@ def _jobs(db: DB, job_type: str, tenants: list[str | None]) -> list[Any]:
     return [insert_job(db, type=job_type, tenant=tenant) for tenant in tenants]
 
 
-def test_at_most_n_of_a_tenants_jobs_run_and_a_stale_claim_frees_a_slot(any_db: DB) -> None:
-    plan = plan_for("test-echo", stale_after=STALE, tenant_limit=TenantLimit("test-echo", ("test-echo",), running=2))
+def test_at_most_n_of_a_tenants_jobs_run_the_rest_wait_for_their_turn(any_db: DB) -> None:
+    """The third job of a tenant limited to 2 waits in the database (no attempt spent, nothing due); a slot
+    freed (here: both claims' invocations died) releases it, oldest first, and it is claimed then."""
+    limit = TenantLimit("test-echo", ("test-echo",), running=2)
+    plan = plan_for("test-echo", stale_after=STALE, tenant_limit=limit)
     acme = _jobs(any_db, "test-echo", ["acme", "acme", "acme"])
     others = _jobs(any_db, "test-echo", ["globex", None])
     claims = [plan.claim(any_db, job.id) for job in acme]
-    assert [c.outcome for c in claims] == [ClaimOutcome.CLAIMED, ClaimOutcome.CLAIMED, ClaimOutcome.THROTTLED]
-    assert claims[2].reason == "tenant 'acme' has 2 running, its limit 'test-echo' allows 2"
-    stored = get_job(any_db, acme[2].id)
-    assert stored is not None and stored.attempts == 0, "a job its tenant turns away spends no attempt"
+    assert [c.outcome for c in claims] == [ClaimOutcome.CLAIMED, ClaimOutcome.CLAIMED, ClaimOutcome.PARKED]
+    assert claims[2].reason == "tenant 'acme' has 2 running, its limit 'test-echo' allows 2: it waits for its turn"
+    parked = get_job(any_db, acme[2].id)
+    assert parked is not None and parked.attempts == 0, "a job its tenant turns away spends no attempt"
+    assert (parked.status.value, parked.wait_key, parked.run_at) == ("waiting", "jobstack:tenant:test-echo:acme", None)
+    assert plan.claim(any_db, acme[2].id).outcome is not ClaimOutcome.CLAIMED, "a parked job is not claimed"
     assert [plan.claim(any_db, job.id).outcome for job in others] == [ClaimOutcome.CLAIMED] * 2
+    assert release_turns(any_db, limit, "acme", stale_after=STALE, silent_after=STALE) == [], "no slot is free"
     later = utcnow() + STALE + timedelta(seconds=1)  # both acme claims' invocations died: their slots are free
+    assert release_turns(any_db, limit, "acme", stale_after=STALE, silent_after=STALE, now=later) == [acme[2].id]
+    released = get_job(any_db, acme[2].id)
+    assert released is not None and (released.status.value, released.wait_key, released.sent_at) == (
+        "pending",
+        None,
+        None,
+    )
     assert plan.claim(any_db, acme[2].id, now=later).outcome is ClaimOutcome.CLAIMED
 
 
@@ -52,7 +65,7 @@ def test_a_group_counts_a_tenants_running_jobs_of_every_type_in_it(any_db: DB) -
     (c,) = _jobs(any_db, "test-echo", ["acme"])  # outside the group: not counted
     assert plan_for("test-echo", stale_after=STALE).claim(any_db, c.id).outcome is ClaimOutcome.CLAIMED
     assert plan_a.claim(any_db, a.id).outcome is ClaimOutcome.CLAIMED
-    assert plan_b.claim(any_db, b.id).outcome is ClaimOutcome.THROTTLED
+    assert plan_b.claim(any_db, b.id).outcome is ClaimOutcome.PARKED
 
 
 def test_each_tenant_has_a_bucket_of_its_own(any_db: DB) -> None:
@@ -77,43 +90,85 @@ def test_a_job_its_tenants_slots_turn_away_spends_no_token(any_db: DB) -> None:
     plan = plan_for("test-echo", stale_after=STALE, tenant_limit=limit)
     jobs = _jobs(any_db, "test-echo", ["acme", "acme"])
     now = utcnow()
-    assert [plan.claim(any_db, j.id, now=now).outcome for j in jobs] == [ClaimOutcome.CLAIMED, ClaimOutcome.THROTTLED]
+    assert [plan.claim(any_db, j.id, now=now).outcome for j in jobs] == [ClaimOutcome.CLAIMED, ClaimOutcome.PARKED]
     with any_db.begin() as conn:
         tokens = conn.execute(text("SELECT tokens FROM rate_limiters WHERE name = 'api/acme'")).scalar_one()
     assert tokens == pytest.approx(4.0, abs=0.01)
 
 
-def test_the_worker_composes_a_handlers_tenant_limit_and_returns_what_it_turns_away(
+def test_a_parked_job_is_released_by_the_batch_that_frees_its_tenants_slot(
     pg_url: str, pg_db: DB, queue: Queue, dlq: Queue
 ) -> None:
-    """Through the batch entry: the second job of a tenant whose one slot is taken comes back unclaimed
-    (THROTTLED, its message's visibility set), the other tenant's runs beside it."""
-    seen: list[int] = []
+    """Two workers, through the batch entry: while worker 1 runs acme's first job, worker 2 receives acme's second
+    (parked: its message deleted, nothing in flight) and globex's (run beside it, its handler told its tenant).
+    Worker 1's batch ends, its slot is free: the parked job is released and its message sent, and it runs."""
+    seen: list[tuple[int, str | None]] = []
+    second: list[Any] = []
+    other = Runtime(make_config(pg_url, queue, dlq), db=pg_db)
 
-    def hold(ctx: Any) -> None:
-        seen.append(ctx.payload["n"])
+    def handler(ctx: Any) -> None:
+        seen.append((ctx.payload["n"], ctx.tenant))
+        if ctx.payload["n"] == 1:  # worker 2 polls while this job runs
+            second.append(publish(pg_db, "tenant-job", {"n": 2}, queue=queue, tenant="acme"))
+            publish(pg_db, "tenant-job", {"n": 3}, queue=queue, tenant="globex")
+            event = receive_event(queue)
+            response = process_batch(event, FakeLambdaContext(), other)
+            acknowledge(queue, event, response)
+            assert response["batchItemFailures"] == [], "the parked job's message is acknowledged"
+            parked = get_job(pg_db, second[0].id)
+            assert parked is not None and parked.status.value == "waiting" and parked.attempts == 0
 
-    with job_type_for_test("tenant-job", Keyed, hold, max_attempts=3, tenant_concurrency=1):
-        first = publish(pg_db, "tenant-job", {"n": 1}, queue=queue, tenant="acme")
-        with pg_db.begin() as conn:  # acme's first job is running (another invocation holds it)
-            running = "status = 'processing', started_at = :now, attempts = 1"
-            params = {"now": utcnow(), "id": first.id}
-            conn.execute(text(f"UPDATE background_jobs SET {running} WHERE id = :id"), params)
-        receive_event(queue)  # that invocation's message, held
-        second = publish(pg_db, "tenant-job", {"n": 2}, queue=queue, tenant="acme")
-        third = publish(pg_db, "tenant-job", {"n": 3}, queue=queue, tenant="globex")
+    with job_type_for_test("tenant-job", Keyed, handler, max_attempts=3, tenant_concurrency=1):
+        publish(pg_db, "tenant-job", {"n": 1}, queue=queue, tenant="acme")
         runtime = Runtime(make_config(pg_url, queue, dlq), db=pg_db)
-        event = receive_event(queue, max_messages=10)
-        response = process_batch(event, FakeLambdaContext(), runtime)
-        acknowledge(queue, event, response)
-        failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
-    records = {r["messageId"]: r for r in event["Records"]}
-    returned = [r for mid, r in records.items() if mid in failed]
-    assert [r["body"] for r in returned] and str(second.id) in returned[0]["body"]
-    assert seen == [3]
-    job = get_job(pg_db, second.id)
-    assert job is not None and job.attempts == 0 and job.status.value == "pending"
-    assert get_job(pg_db, third.id).status.value == "completed"  # type: ignore[union-attr]
+        event = receive_event(queue)
+        acknowledge(queue, event, process_batch(event, FakeLambdaContext(), runtime))
+        assert seen == [(1, "acme"), (3, "globex")]
+        released = get_job(pg_db, second[0].id)
+        assert released is not None and released.status.value == "pending" and released.sent_at is not None
+        event = receive_event(queue)
+        assert len(event["Records"]) == 1
+        acknowledge(queue, event, process_batch(event, FakeLambdaContext(), runtime))
+    assert seen[-1] == (2, "acme")
+    done = get_job(pg_db, second[0].id)
+    assert done is not None and done.status.value == "completed" and done.attempts == 1
+    runtime.close()
+    other.close()
+
+
+def test_the_sweeper_releases_a_turn_nobody_released(pg_url: str, pg_db: DB, queue: Queue, dlq: Queue) -> None:
+    """A worker died between its job's end and the release: the sweeper finds the parked key, counts the
+    tenant's free slots and releases, then sends. A FIFO pool's job is returned instead, never parked."""
+    from worker.sweeper import sweep
+
+    with job_type_for_test("tenant-job", Keyed, print, max_attempts=3, tenant_concurrency=1):
+        runtime = Runtime(make_config(pg_url, queue, dlq), db=pg_db)
+        plan = runtime.runnables["tenant-job"].plan  # type: ignore[union-attr]
+        running = insert_job(pg_db, type="tenant-job", tenant="acme")
+        waiting = publish(pg_db, "tenant-job", {}, queue=queue, tenant="acme")
+        receive_event(queue)  # its first message, taken by the worker that parks it
+        assert plan.claim(pg_db, running.id).outcome is ClaimOutcome.CLAIMED
+        assert plan.claim(pg_db, waiting.id).outcome is ClaimOutcome.PARKED
+        ordered = insert_job(pg_db, type="tenant-job", tenant="acme")
+        with pg_db.begin() as conn:
+            conn.execute(text("UPDATE background_jobs SET ordering_key = 'order-1' WHERE id = :id"), {"id": ordered.id})
+        assert plan.claim(pg_db, ordered.id).outcome is ClaimOutcome.THROTTLED, "a FIFO job keeps its message"
+        assert sweep(runtime).turns == [], "the slot is still taken"
+        with pg_db.begin() as conn:  # the running job ended; its worker died before releasing
+            conn.execute(text("UPDATE background_jobs SET status = 'completed' WHERE id = :id"), {"id": running.id})
+        report = sweep(runtime)
+        runtime.close()
+    assert report.turns == [waiting.id] and report.summary()["turns_released"] == 1
+    event = receive_event(queue)
+    assert [r["body"] for r in event["Records"] if str(waiting.id) in r["body"]]
+    assert get_job(pg_db, waiting.id).status.value == "pending"  # type: ignore[union-attr]
+
+
+def test_a_signal_cannot_release_a_turn() -> None:
+    from db.waits import check_key
+
+    with pytest.raises(ValueError, match="a signal key may not start with 'jobstack:'"):
+        check_key("jobstack:tenant:imports:acme")
 
 
 def test_declarations_that_could_never_work_are_one_line() -> None:

@@ -1,0 +1,40 @@
+"""The fair-queue simulation models the rule SQS documents ("How Amazon SQS fair queues work"): a tenant is a
+noisy neighbour with more than 10% of in-flight messages and at least 30 of its own, and quiet tenants' messages
+then go first. Checked on the rule's edges, and on what the rule implies for a backlog at low and high
+concurrency, so a change to the model that contradicts the documented rule fails here."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.fair_queue_simulation import is_noisy, simulate
+
+pytestmark = pytest.mark.unit
+
+
+def test_the_noisy_neighbour_rule_on_its_edges() -> None:
+    assert is_noisy(30, 100)  # 30% of in flight, 30 of its own
+    assert not is_noisy(29, 100), "fewer than 30 in flight is never noisy, whatever its share"
+    assert not is_noisy(29, 29)
+    assert not is_noisy(30, 300), "exactly 10% is not more than 10%"
+    assert is_noisy(31, 300)
+
+
+def test_a_fair_queue_helps_only_once_a_tenant_can_hold_30_messages_in_flight() -> None:
+    common = {"backlog": 600, "quiet_tenants": 4, "quiet_jobs": 5}
+    plain_low = simulate(consumers=4, fair=False, gate=None, **common)
+    fair_low = simulate(consumers=4, fair=True, gate=None, **common)
+    assert fair_low.quiet_waits == plain_low.quiet_waits, "4 consumers: A never reaches 30 in flight"
+    plain_high = simulate(consumers=100, fair=False, gate=None, **common)
+    fair_high = simulate(consumers=100, fair=True, gate=None, **common)
+    assert plain_high.wait(100) >= 5.0, "behind 600 one-second jobs on 100 consumers"
+    assert fair_high.wait(100) <= 1.1, "quiet messages go first once A is noisy"
+    assert fair_high.receives == plain_high.receives == 600 + 20, "reordered, nothing dropped or received twice"
+
+
+def test_the_gate_lets_quiet_tenants_start_at_any_concurrency_at_the_cost_of_receives() -> None:
+    gated = simulate(consumers=4, fair=False, gate=2, backlog=600, quiet_tenants=4, quiet_jobs=5)
+    ungated = simulate(consumers=4, fair=False, gate=None, backlog=600, quiet_tenants=4, quiet_jobs=5)
+    assert gated.backlog_done_by_then < 600 / 2, "every quiet job started before half of A's backlog was done"
+    assert ungated.backlog_done_by_then == 600
+    assert gated.receives > ungated.receives, "A's turned-away messages are received again"

@@ -1,0 +1,60 @@
+"""Tenants under concurrency, through `jobstack local` (the real Lambda handler, 4 invocations at once).
+
+`make reliability`, which writes the report's row, publishes 2,000 jobs of tenant A; `make test` publishes 400
+(JOBSTACK_TENANT_BACKLOG, set in the Makefile), which prove the same rules in a fifth of the time."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from sqlalchemy import func, select
+
+from db import DB, JobRequest, Queue, publish_many
+from db.models import jobs_table
+from tests.support.esm import drain
+from tests.support.flow_control import Keyed, TenantRuns
+from tests.support.worker_support import job_type_for_test
+
+BACKLOG = int(os.environ.get("JOBSTACK_TENANT_BACKLOG", "2000"))  # the Makefile sets it for `make test`
+QUIET, QUIET_JOBS, LIMIT = ("B", "C", "D", "E"), 20, 2
+
+
+def test_quiet_tenants_start_before_a_noisy_tenants_backlog_is_half_done(
+    pg_url: str, pg_db: DB, fast_queues: tuple[Queue, Queue], run_local: Any, record: Any
+) -> None:
+    """One tenant's backlog does not hold the others back: with `tenant_concurrency=2`, every job of tenants
+    B-E, published after A's 2,000, starts before half of A's are done, and no tenant ever has more than 2
+    running.
+
+    4 invocations at once, each job 50 ms: the gate turns away A's third job (no attempt spent, its message
+    back later) and the workers go on to the others' messages. Nothing is dead-lettered; every job completes
+    once."""
+    runs = TenantRuns(seconds=0.05)
+    queue, dlq = fast_queues
+    with job_type_for_test("tenant-import", Keyed, runs, max_attempts=3, tenant_concurrency=LIMIT):
+        publish_many(pg_db, [JobRequest("tenant-import", {"n": n}, tenant="A") for n in range(BACKLOG)], queue=queue)
+        quiet = [JobRequest("tenant-import", {"n": n}, tenant=t) for t in QUIET for n in range(QUIET_JOBS)]
+        publish_many(pg_db, quiet, queue=queue)
+        stats = run_local(fast_queues, pg_url, "--concurrency", "4")
+    a_ends = runs.ends("A")
+    last_quiet_start = runs.starts_of_others("A")[-1]
+    a_done_then = sum(1 for end in a_ends if end <= last_quiet_start)
+    if os.environ.get("DEBUG_TENANTS"):
+        t0 = min(s for _, s, _ in runs.runs)
+        qs = [round(s - t0, 1) for s in runs.starts_of_others("A")]
+        print(
+            "quiet starts", qs, "A half at", round(a_ends[len(a_ends) // 2] - t0, 1), "A end", round(a_ends[-1] - t0, 1)
+        )
+    assert len(a_ends) == BACKLOG and len(runs.starts_of_others("A")) == len(quiet), "each job ran once"
+    assert a_done_then < BACKLOG / 2, f"{a_done_then} of A's {BACKLOG} were done when the last quiet job started"
+    most = {tenant: runs.most_at_once(tenant) for tenant in ("A", *QUIET)}
+    assert max(most.values()) <= LIMIT, most
+    assert drain(dlq) == []
+    with pg_db.begin() as conn:
+        attempts = dict(conn.execute(select(jobs_table.c.attempts, func.count()).group_by(jobs_table.c.attempts)).all())
+    assert attempts == {1: BACKLOG + len(quiet)}, "a job its tenant's limit turned away spends no attempt"
+    record("tenant A's jobs", BACKLOG)
+    record("A's jobs done when the last of B-E's 80 started", f"{a_done_then} ({a_done_then / BACKLOG:.0%})")
+    record("most running at once per tenant", max(most.values()))
+    record("deliveries (turned-away ones come back)", stats["records"])
