@@ -142,6 +142,7 @@ def test_sweeper_entry_point_reports_counts(
         "fires_still_failing": 0,
         "settled": 0,
         "waits_timed_out": 0,
+        "turns_released": 0,
     }
     assert worker.runtime.current().config.queue_url == queue.url, "the sweeper built the container's runtime"
     worker.runtime.reset()
