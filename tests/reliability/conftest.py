@@ -11,11 +11,15 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from moto.core.utils import unix_time
+from moto.sqs.models import SQSBackend
 
 from cli.main import main
 from db import Queue
@@ -139,3 +143,53 @@ def run_local(
 
     os.environ.clear()
     os.environ.update(saved)
+
+
+_SERIALISED = (
+    "get_queue_attributes",
+    "send_message",
+    "send_message_batch",
+    "delete_message",
+    "delete_message_batch",
+    "change_message_visibility",
+    "change_message_visibility_batch",
+)
+
+
+@pytest.fixture
+def moto_at_scale(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two emulator artefacts that would otherwise decide this test, removed without changing semantics:
+
+    - moto's SQS backend is not thread-safe: concurrent receives crash ("Set changed size during
+      iteration") or lose messages. Its operations are serialised here; a long poll waits outside the lock.
+    - its retention check recounts the whole queue for every message received; the replacement reads the
+      queue's retention period directly and compares the same times.
+    """
+    lock = threading.RLock()
+    for name in _SERIALISED:
+        original = getattr(SQSBackend, name)
+
+        def serialised(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(SQSBackend, name, serialised)
+    receive = SQSBackend.receive_message
+
+    def receive_serialised(
+        self: Any, queue_name: str, count: int, wait_seconds_timeout: int, *args: Any, **kwargs: Any
+    ) -> Any:
+        deadline = time.monotonic() + (wait_seconds_timeout or 0)
+        while True:
+            with lock:
+                messages = receive(self, queue_name, count, 0, *args, **kwargs)
+            if messages or time.monotonic() >= deadline:
+                return messages
+            time.sleep(0.02)
+
+    def retained(self: Any, queue_name: str, message: Any) -> bool:
+        retention = self.get_queue(queue_name).message_retention_period
+        return bool(retention + message.sent_timestamp / 1000 > unix_time())
+
+    monkeypatch.setattr(SQSBackend, "receive_message", receive_serialised)
+    monkeypatch.setattr(SQSBackend, "is_message_valid_based_on_retention_period", retained)

@@ -13,8 +13,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from moto.core.utils import unix_time
-from moto.sqs.models import SQSBackend
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
@@ -31,56 +29,6 @@ CONCURRENCY = 8
 WAVE, LOW_WATER = 500, 300
 DUPLICATE_EVERY = 20  # every 20th job's message is sent a second time, as SQS may deliver it twice
 GIVE_UP_SECONDS = 900  # a lost message would otherwise keep the loop below waiting for it forever
-
-
-_SERIALISED = (
-    "get_queue_attributes",
-    "send_message",
-    "send_message_batch",
-    "delete_message",
-    "delete_message_batch",
-    "change_message_visibility",
-    "change_message_visibility_batch",
-)
-
-
-@pytest.fixture
-def moto_at_scale(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two emulator artefacts that would otherwise decide this test, removed without changing semantics:
-
-    - moto's SQS backend is not thread-safe: concurrent receives crash ("Set changed size during
-      iteration") or lose messages. Its operations are serialised here; a long poll waits outside the lock.
-    - its retention check recounts the whole queue for every message received; the replacement reads the
-      queue's retention period directly and compares the same times.
-    """
-    lock = threading.RLock()
-    for name in _SERIALISED:
-        original = getattr(SQSBackend, name)
-
-        def serialised(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
-            with lock:
-                return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(SQSBackend, name, serialised)
-    receive = SQSBackend.receive_message
-
-    def receive_serialised(
-        self: Any, queue_name: str, count: int, wait_seconds_timeout: int, *args: Any, **kwargs: Any
-    ) -> Any:
-        deadline = time.monotonic() + (wait_seconds_timeout or 0)
-        while True:
-            with lock:
-                messages = receive(self, queue_name, count, 0, *args, **kwargs)
-            if messages or time.monotonic() >= deadline:
-                return messages
-            time.sleep(0.02)
-
-    def retained(self: Any, queue_name: str, message: Any) -> bool:
-        retention = self.get_queue(queue_name).message_retention_period
-        return bool(retention + message.sent_timestamp / 1000 > unix_time())
-
-    monkeypatch.setattr(SQSBackend, "receive_message", receive_serialised)
-    monkeypatch.setattr(SQSBackend, "is_message_valid_based_on_retention_period", retained)
 
 
 class ConnectionWatch:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from db import DB, JobRequest, Queue, publish_many
@@ -20,6 +21,7 @@ BACKLOG = int(os.environ.get("JOBSTACK_TENANT_BACKLOG", "2000"))  # the Makefile
 QUIET, QUIET_JOBS, LIMIT = ("B", "C", "D", "E"), 20, 2
 
 
+@pytest.mark.usefixtures("moto_at_scale")
 def test_quiet_tenants_start_before_a_noisy_tenants_backlog_is_half_done(
     pg_url: str, pg_db: DB, fast_queues: tuple[Queue, Queue], run_local: Any, record: Any
 ) -> None:
@@ -27,9 +29,10 @@ def test_quiet_tenants_start_before_a_noisy_tenants_backlog_is_half_done(
     B-E, published after A's 2,000, starts before half of A's are done, and no tenant ever has more than 2
     running.
 
-    4 invocations at once, each job 50 ms: the gate turns away A's third job (no attempt spent, its message
-    back later) and the workers go on to the others' messages. Nothing is dead-lettered; every job completes
-    once."""
+    4 invocations at once, each job 50 ms: the gate parks A's jobs past its 2 running (no attempt spent, their
+    messages deleted) and releases them as A's slots free, so the workers reach the others' messages after one
+    pass over A's. Nothing is dead-lettered; every job completes once. moto's quadratic retention check is
+    replaced (`moto_at_scale`): at 2,000 messages it alone took 41 s per pass."""
     runs = TenantRuns(seconds=0.05)
     queue, dlq = fast_queues
     with job_type_for_test("tenant-import", Keyed, runs, max_attempts=3, tenant_concurrency=LIMIT):
@@ -40,12 +43,6 @@ def test_quiet_tenants_start_before_a_noisy_tenants_backlog_is_half_done(
     a_ends = runs.ends("A")
     last_quiet_start = runs.starts_of_others("A")[-1]
     a_done_then = sum(1 for end in a_ends if end <= last_quiet_start)
-    if os.environ.get("DEBUG_TENANTS"):
-        t0 = min(s for _, s, _ in runs.runs)
-        qs = [round(s - t0, 1) for s in runs.starts_of_others("A")]
-        print(
-            "quiet starts", qs, "A half at", round(a_ends[len(a_ends) // 2] - t0, 1), "A end", round(a_ends[-1] - t0, 1)
-        )
     assert len(a_ends) == BACKLOG and len(runs.starts_of_others("A")) == len(quiet), "each job ran once"
     assert a_done_then < BACKLOG / 2, f"{a_done_then} of A's {BACKLOG} were done when the last quiet job started"
     most = {tenant: runs.most_at_once(tenant) for tenant in ("A", *QUIET)}
@@ -57,4 +54,5 @@ def test_quiet_tenants_start_before_a_noisy_tenants_backlog_is_half_done(
     record("tenant A's jobs", BACKLOG)
     record("A's jobs done when the last of B-E's 80 started", f"{a_done_then} ({a_done_then / BACKLOG:.0%})")
     record("most running at once per tenant", max(most.values()))
-    record("deliveries (turned-away ones come back)", stats["records"])
+    record("A's backlog done after", f"{a_ends[-1] - min(s for _, s, _ in runs.runs):.0f} s")
+    record("deliveries (each parked job's message comes back once, when released)", stats["records"])
