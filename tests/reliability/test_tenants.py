@@ -49,7 +49,8 @@ def test_quiet_tenants_start_before_a_noisy_tenants_backlog_is_half_done(
     assert max(most.values()) <= LIMIT, most
     assert drain(dlq) == []
     with pg_db.begin() as conn:
-        attempts = dict(conn.execute(select(jobs_table.c.attempts, func.count()).group_by(jobs_table.c.attempts)).all())
+        grouped = conn.execute(select(jobs_table.c.attempts, func.count()).group_by(jobs_table.c.attempts))
+        attempts = {int(n): int(count) for n, count in grouped}
     assert attempts == {1: BACKLOG + len(quiet)}, "a job its tenant's limit turned away spends no attempt"
     record("tenant A's jobs", BACKLOG)
     record("A's jobs done when the last of B-E's 80 started", f"{a_done_then} ({a_done_then / BACKLOG:.0%})")
