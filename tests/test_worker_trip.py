@@ -14,8 +14,9 @@ pytestmark = pytest.mark.unit
 #: goal; 48 stays in 23 files before it, each db module a room).
 MOST_STAYS, MOST_ROOMS = 20, 8
 #: The same trip with each db module a room, when this test was last tightened: it may shrink (tighten
-#: these), never grow unseen.
-MOST_STAYS_PER_MODULE, MOST_FILES_PER_MODULE = 20, 12
+#: these), never grow unseen. Grown by one stay and one file for tenants' turns (issue 43): a tenant-limited
+#: job's freed slot releases its tenant's parked jobs (db/claiming/tenant_gate.py) before the batch sends them.
+MOST_STAYS_PER_MODULE, MOST_FILES_PER_MODULE = 21, 13
 
 
 def test_the_architecture_page_shows_the_trip_the_code_makes() -> None:

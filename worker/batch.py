@@ -40,7 +40,6 @@ from worker.outcomes import Decision, Outcome
 from worker.processing import before_the_receive_limit, decide, decide_async, held_for_order, runs_together
 from worker.record import SqsRecord
 from worker.runtime import Runtime
-from worker.tenant_turns import freed_turns
 from worker.tracing import BatchTracing, JobTrace
 from worker.transport import carry_out, change_visibility, delete, send_released
 
@@ -134,8 +133,8 @@ def process_batch(event: dict[str, Any], context: Any, runtime: Runtime) -> dict
         runtime,
         [(r, d.visibility_seconds) for r, d in results if not d.acknowledged and d.visibility_seconds is not None],
     )
-    turns = freed_turns(runtime, [d for _, d in results])  # after every completion above: the slots are free
-    send_released(runtime, [*completion.released, *(job_id for _, d in results for job_id in d.released), *turns])
+    turns = [d.turn for _, d in results if d.turn is not None]  # after every completion above: their slots are free
+    send_released(runtime, [*completion.released, *(job_id for _, d in results for job_id in d.released)], turns)
     for (_, final), duration_ms, trace, ended_ns in zip(results, durations, traces, ended, strict=True):
         trace.mark_ended(ended_ns)
         trace.report(final, duration_ms)
@@ -184,7 +183,7 @@ def process_record(record: dict[str, Any], context: Any, runtime: Runtime) -> De
     trace.mark_ended()
     with contextlib.suppress(Exception):  # an unconfirmed completion returns the record: final() says why
         completion.flush()
-    send_released(runtime, [*completion.released, *decision.released, *freed_turns(runtime, [decision])])
+    send_released(runtime, [*completion.released, *decision.released], [decision.turn] if decision.turn else [])
     final = completion.final(decision)
     trace.finish(final)
     return final

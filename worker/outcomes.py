@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from worker.contract import DeadLetterKind
+
+if TYPE_CHECKING:  # a tenant-limited type's plan loads it; a plain worker never does
+    from db.claiming.tenant_gate import TenantLimit
 
 ABANDONED = "abandoned: worker did not finish"
 
@@ -67,9 +71,9 @@ class Decision:
     cause: str | None = None
     #: Jobs that waited for this one and are pending now (db/dependencies.py): the batch sends their messages.
     released: tuple[UUID, ...] = ()
-    #: The claimed job's tenant: after the batch, its freed slot releases the tenant's parked jobs
-    #: (worker/tenant_turns.py).
-    tenant: str | None = None
+    #: A claimed job's tenant limit and tenant: after the batch, the slot it held releases the tenant's parked
+    #: jobs (db/tenant_turns.py; worker/transport.py: send_released).
+    turn: tuple[TenantLimit, str] | None = None
 
     @property
     def acknowledged(self) -> bool:

@@ -214,12 +214,10 @@ def _attempt(
     job = claim.job
     assert job is not None
     wait = job.queue_wait
-    base = replace(
-        base,
-        attempt=job.attempts,
-        queue_wait_ms=None if wait is None else wait.total_seconds() * 1000,
-        tenant=job.tenant,
-    )
+    limit = runnable.plan.tenant_limit
+    turn = (limit, job.tenant) if limit is not None and job.tenant is not None else None
+    wait_ms = None if wait is None else wait.total_seconds() * 1000
+    base = replace(base, attempt=job.attempts, queue_wait_ms=wait_ms, turn=turn)
     try:
         payload = job_type.validate(job.payload)  # the row is the source of truth, not the message's copy
     except InvalidPayload as err:

@@ -185,14 +185,12 @@ def release_turns_left(runtime: Runtime, report: SweepReport, *, now: datetime) 
     turns = parked_turns(runtime.db, limit=runtime.config.sweep_batch_limit)
     if not turns:
         return
-    from db.claiming.tenant_gate import TenantGate, TenantLimit, release_turns
+    from db.claiming.tenant_gate import TenantLimit, release_turns
 
     limits = {
-        gate.limit.name: gate.limit
+        runnable.plan.tenant_limit.name: runnable.plan.tenant_limit
         for runnable in runtime.runnables.values()
-        if isinstance(runnable, Runnable)
-        for gate in runnable.plan.gates
-        if isinstance(gate, TenantGate)
+        if isinstance(runnable, Runnable) and runnable.plan.tenant_limit is not None
     }
     config = runtime.config
     released: list[UUID] = []

@@ -1,7 +1,7 @@
 """Every SQS call the worker makes, and nothing else: for a batch, the dead letters and fresh copies
 worker/processing.py decided (`carry_out`), visibility changes and deletes, and the messages of jobs its
-completions released (a group's callback, a chain's next step); for the sweeper, reading and deleting the
-scheduled fires that failed.
+completions released (a group's callback, a chain's next step) or its tenants' freed slots released (their
+parked jobs, db/tenant_turns.py); for the sweeper, reading and deleting the scheduled fires that failed.
 
 The rules SQS enforces, and moto does not (attribute characters and sizes, 10 attributes per message, no
 per-message delay on FIFO queues), live here. SQS applies the message body's character rules to String
@@ -22,9 +22,10 @@ import contextlib
 import functools
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from db.exceptions import DatabaseUnavailable
@@ -44,6 +45,9 @@ from worker.observability import LOGGER_NAME
 from worker.outcomes import Decision, Outcome
 from worker.record import SqsRecord
 from worker.runtime import Runtime
+
+if TYPE_CHECKING:  # a tenant-limited type's plan loads it; a plain worker never does
+    from db.claiming.tenant_gate import TenantLimit
 
 log = logging.getLogger(LOGGER_NAME)
 _MAX_ATTRIBUTES = 10  # SQS's limit per message
@@ -158,10 +162,14 @@ def send_fresh_copy(runtime: Runtime, record: SqsRecord, delay_seconds: int) -> 
     return True
 
 
-def send_released(runtime: Runtime, job_ids: list[UUID]) -> dict[UUID, str]:
+def send_released(
+    runtime: Runtime, job_ids: list[UUID], turns: Sequence[tuple[TenantLimit, str]] = ()
+) -> dict[UUID, str]:
     """Send the messages of jobs made pending by this batch (each to its type's pool queue) and record the
     sends (db.publishing.send_released); the jobs not sent, with why: the sweeper's outbox relay sends them after
-    their unsent window. Never raises."""
+    their unsent window. `turns`: the tenants whose jobs this batch ran, each once: their free slots release
+    their parked jobs first (db/tenant_turns.py), sent with the rest. Never raises."""
+    job_ids = [*job_ids, *_released_turns(runtime, turns)]
     if not job_ids:
         return {}
     from db.publishing import send_released as send_released_jobs  # publishing's modules: only when jobs were released
@@ -176,6 +184,26 @@ def send_released(runtime: Runtime, job_ids: list[UUID]) -> dict[UUID, str]:
     if sent:
         log.info("released jobs sent", extra={"job_ids": [str(i) for i in sent[:20]], "count": len(sent)})
     return failures
+
+
+def _released_turns(runtime: Runtime, turns: Sequence[tuple[TenantLimit, str]]) -> list[UUID]:
+    """Each tenant's parked jobs its free slots make room for (one short transaction per tenant and limit); a
+    failure is logged, and the sweeper releases what a batch could not."""
+    if not turns:
+        return []
+    from db.claiming.tenant_gate import release_turns  # only a batch that ran a tenant-limited job loads it
+
+    config, released = runtime.config, list[UUID]()
+    for limit, tenant in sorted(set(turns), key=lambda t: (t[0].name, t[1])):
+        try:
+            released += release_turns(
+                runtime.db, limit, tenant, stale_after=config.stale_after,
+                silent_after=config.silent_after or config.stale_after,
+            )  # fmt: skip
+        except DatabaseUnavailable as err:
+            extra = {"tenant": tenant, "limit": limit.name, "error": str(err)}
+            log.warning("tenant's turns not released; the sweeper will", extra=extra)
+    return released
 
 
 def original_attributes(record: SqsRecord, limit: int) -> dict[str, dict[str, Any]]:

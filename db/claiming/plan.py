@@ -50,6 +50,9 @@ class ClaimPlan:
     #: A claim heard of (its heartbeat) less recently than this is stale (None: `stale_after`, as a claim
     #: with no heartbeat).
     silent_after: timedelta | None = None
+    #: The limits per tenant of its tenant gate (None: it has none): what a finished job's slot releases
+    #: (db/tenant_turns.py).
+    tenant_limit: TenantLimit | None = None
     #: Per database: the gates riding on the claim statement, and the ones that are steps before it. Split
     #: once, at a plan's first claim on that database, not on every claim.
     _split: dict[str, tuple[tuple[GateSql, ...], tuple[Gate, ...]]] = field(
@@ -216,7 +219,7 @@ def plan_for(
         from .tenant_gate import TenantGate
 
         gates.append(TenantGate(tenant_limit))
-    return ClaimPlan(job_type, stale_after, tuple(gates), silent_after)
+    return ClaimPlan(job_type, stale_after, tuple(gates), silent_after, tenant_limit)
 
 
 def claim_job(
