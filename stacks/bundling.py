@@ -41,8 +41,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCE_PACKAGES = ("worker", "db")
 REQUIREMENTS = ROOT / "worker" / "requirements.txt"
 CACHE = ROOT / ".build" / "bundles"
-#: Bump when the bundle's layout or stripping rules change (2: ships bytecode; 3: no pydantic/mypy.py).
-BUNDLER_VERSION = "3"
+#: Bump when the bundle's layout or stripping rules change (2: ships bytecode; 3: no pydantic/mypy.py; 4: no
+#: db/migrations).
+BUNDLER_VERSION = "4"
 LAMBDA_TASK_ROOT = "/var/task"
 
 #: Never shipped as the wheels bring them: their bytecode (compiled anew below, for the function's Python,
@@ -61,6 +62,12 @@ STRIP_PACKAGES = {
     "pydantic/v1": "pydantic's v1 compatibility layer; our schemas are v2",
     "sqlalchemy/ext/asyncio": "needs greenlet, which is not shipped; the worker is synchronous",
     "sqlalchemy/dialects/sqlite": "the deployed worker talks to PostgreSQL; SQLite is for local runs",
+}
+#: Parts of our own packages the function never imports.
+STRIP_OWN = {
+    "db/migrations": "migrations run from a checkout or a web app (`jobstack migrate`), never in the function, "
+    "which does not ship Alembic",
+    "db/migrate.py": "the same: the migration command",
 }
 _PLATFORMS = {
     "arm64": ("manylinux2014_aarch64", "manylinux_2_28_aarch64"),
@@ -126,7 +133,7 @@ def _stripped(relative: Path) -> bool:
     if any(part in STRIP_DIRS for part in parts[:-1]) or relative.suffix in STRIP_SUFFIXES:
         return True
     joined = "/".join(parts)
-    return any(joined == p or joined.startswith(p + "/") for p in STRIP_PACKAGES)
+    return any(joined == p or joined.startswith(p + "/") for p in (*STRIP_PACKAGES, *STRIP_OWN))
 
 
 def build_bundle(spec: BundleSpec, output_dir: Path, *, cache: Path = CACHE) -> Path:
