@@ -112,11 +112,14 @@ def simulate(
     quiet_jobs: int,
     fair: bool,
     gate: int | None,
+    park: bool = True,
     job_seconds: float = 1.0,
     claim_seconds: float = 0.02,
 ) -> Result:
     """Tenant A publishes `backlog` jobs at t=0, then each quiet tenant `quiet_jobs` at t=0.001 (behind A's);
-    `consumers` take one message at a time. `gate`: A tenant's running jobs at most (None: no gate)."""
+    `consumers` take one message at a time. `gate`: a tenant's running jobs at most (None: no gate). `park`: a
+    job past the gate waits in the database and is released, as a new message, when its tenant's job ends
+    (jobstack's way, db/tenant_turns.py); False: returned through the queue with the THROTTLED backoff."""
     queue = _Queue()
     for _ in range(backlog):
         queue.put(Message("A", 0.0), 0.0)
@@ -124,6 +127,7 @@ def simulate(
         for _ in range(quiet_jobs):
             queue.put(Message(f"Q{i}", 0.001), 0.001)
     running: dict[str, int] = {}
+    parked: dict[str, deque[Message]] = {}
     free: list[tuple[float, int, str | None]] = [(0.001, slot, None) for slot in range(consumers)]  # (t, slot, ended)
     heapq.heapify(free)
     quiet_waits: list[float] = []
@@ -136,6 +140,11 @@ def simulate(
             running[ended] -= 1
             if ended == "A":
                 finished_a.append(now)
+            waiting = parked.get(ended)
+            if waiting:  # its slot is free: the oldest parked job goes back to the queue, a new message
+                released = waiting.popleft()
+                released.receives = 0
+                queue.put(released, now)
         queue.reveal(now)
         message = queue.take(fair, running)
         if message is None:
@@ -146,8 +155,11 @@ def simulate(
         receives += 1
         message.receives += 1
         if gate is not None and running.get(message.tenant, 0) >= gate:
-            backoff = min(2 ** (message.receives - 1), THROTTLED_MAX_SECONDS)
-            queue.hide(message, now + claim_seconds + backoff)
+            if park:
+                parked.setdefault(message.tenant, deque()).append(message)
+            else:
+                backoff = min(2 ** (message.receives - 1), THROTTLED_MAX_SECONDS)
+                queue.hide(message, now + claim_seconds + backoff)
             heapq.heappush(free, (now + claim_seconds, slot, None))
             continue
         running[message.tenant] = running.get(message.tenant, 0) + 1
@@ -168,13 +180,14 @@ def main() -> None:
     rows = []
     for consumers in args.consumers:
         gate = max(1, consumers // 2)  # half the consumers: A still gets half, the rest stay for the others
-        for label, fair, limit in (
-            ("without `tenant=`", False, None),
-            ("`tenant=` (SQS fair queue)", True, None),
-            (f"`tenant=` + `tenant_concurrency={gate}`", True, gate),
+        for label, fair, limit, park in (
+            ("without `tenant=`", False, None, False),
+            ("`tenant=` (SQS fair queue)", True, None, False),
+            (f"`tenant=` + `tenant_concurrency={gate}`, turned-away jobs returned", True, gate, False),
+            (f"`tenant=` + `tenant_concurrency={gate}`, parked (jobstack)", True, gate, True),
         ):
             r = simulate(consumers=consumers, backlog=args.backlog, quiet_tenants=4, quiet_jobs=args.quiet, fair=fair,
-                         gate=limit)  # fmt: skip
+                         gate=limit, park=park)  # fmt: skip
             rows.append(
                 f"| {consumers} | {label} | {r.wait(50):,.1f} | {r.wait(95):,.1f} | {r.wait(100):,.1f} | "
                 f"{r.backlog_done_by_then:,} of {args.backlog:,} | {r.backlog_done:,.0f} | {r.receives:,} |"
@@ -186,8 +199,9 @@ models the rule the SQS Developer Guide documents ("How Amazon SQS fair queues w
 while it is). Tenant A publishes {args.backlog:,} jobs, then 4 quiet tenants {args.quiet} each; every job takes
 1 s; each consumer takes one message at a time (a plain queue modelled oldest-first, the best order a standard
 queue could give them; a Lambda event source mapping's batches and poller scaling are not modelled). The gate
-is jobstack's `tenant_concurrency` set to half the consumers, as the worker applies it: a message of a tenant at
-its limit goes back unclaimed, invisible for its THROTTLED backoff (1, 2, 4, ... 30 s).
+is `tenant_concurrency` set to half the consumers, two ways: a job past it returned through the queue, invisible
+for the THROTTLED backoff (1, 2, 4, ... 30 s), as concurrency keys are; or parked in the database and released
+as a new message when its tenant's job ends, as jobstack does (db/tenant_turns.py).
 
 | consumers | publishing | quiet wait p50 s | p95 s | max s | A done at last quiet start | A done at s | receives |
 |---:|---|---:|---:|---:|---:|---:|---:|
@@ -195,11 +209,11 @@ its limit goes back unclaimed, invisible for its THROTTLED backoff (1, 2, 4, ...
 
 What it shows: SQS's fair queue helps only once A can hold 30 messages in flight: with 4 consumers (a local
 run, or a function with maximum concurrency 4) it never triggers, and the quiet tenants wait behind the
-whole backlog. jobstack's gate works at any concurrency, because the database counts A's running jobs: every
-quiet job starts while most of A's backlog still waits, and A's backlog drains at its limit. Two costs: the
-receives of turned-away messages (SQS requests and invocations), which the backoff bounds; and the limit is
-every tenant's, so a quiet tenant with more jobs than its limit waits for its own backoffs too (most of the
-quiet tenants' wait at 4 consumers, where each runs 2 of its 20 at a time).
+whole backlog. A tenant limit works at any concurrency, because the database counts A's running jobs; but
+returned through the queue, A's turned-away messages are received again and again (the receives column) and
+back off, and the quiet tenants' own jobs past their limit back off too. Parked, each turned-away job is
+received once more when released, A's backlog drains at its limit without gaps, and the quiet tenants start
+after one pass over A's messages. The limit is every tenant's: a quiet tenant runs at most its limit at once.
 """
     command = (
         f"python -m bench.fair_queue_simulation --backlog {args.backlog} --quiet {args.quiet} --consumers "

@@ -32,9 +32,13 @@ def test_a_fair_queue_helps_only_once_a_tenant_can_hold_30_messages_in_flight() 
     assert fair_high.receives == plain_high.receives == 600 + 20, "reordered, nothing dropped or received twice"
 
 
-def test_the_gate_lets_quiet_tenants_start_at_any_concurrency_at_the_cost_of_receives() -> None:
-    gated = simulate(consumers=4, fair=False, gate=2, backlog=600, quiet_tenants=4, quiet_jobs=5)
-    ungated = simulate(consumers=4, fair=False, gate=None, backlog=600, quiet_tenants=4, quiet_jobs=5)
-    assert gated.backlog_done_by_then < 600 / 2, "every quiet job started before half of A's backlog was done"
+def test_the_gate_lets_quiet_tenants_start_at_any_concurrency_and_parking_receives_each_job_twice_at_most() -> None:
+    common = {"consumers": 4, "fair": False, "backlog": 600, "quiet_tenants": 4, "quiet_jobs": 5}
+    parked = simulate(gate=2, park=True, **common)
+    returned = simulate(gate=2, park=False, **common)
+    ungated = simulate(gate=None, **common)
+    assert parked.backlog_done_by_then < 600 / 2, "every quiet job started before half of A's backlog was done"
     assert ungated.backlog_done_by_then == 600
-    assert gated.receives > ungated.receives, "A's turned-away messages are received again"
+    assert parked.receives <= 2 * (600 + 20), "a parked job is received once more, when released"
+    assert returned.receives > parked.receives, "returned, A's turned-away messages are received again and again"
+    assert parked.backlog_done < returned.backlog_done, "parked, A's backlog drains at its limit without gaps"
