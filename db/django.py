@@ -18,6 +18,8 @@ What Django's contract asks and how it is met here:
 - `queue_name`: a pool of the stack. "default" is the pool `django.task` is routed to; another name is the
   pool of that name in JOBSTACK_ROUTES (QUEUES lists the names a task may use, as in every backend).
 - `takes_context`: the task gets a TaskContext whose `attempt` is the job's attempt.
+- a tenant (`tenant=` elsewhere): Django's Task has no field for one, so `with tenant("acme"):` around the
+  `enqueue` calls (a request's middleware, say) gives their jobs that tenant, with its limits and quota.
 - `get_result`: status (pending, scheduled and waiting are READY; processing RUNNING; completed SUCCESSFUL;
   failed and cancelled FAILED), times, the return value, one error per failed attempt (the exception's class
   path and its one line: the full traceback is in the worker's log, found by the attempt's request id, which
@@ -28,12 +30,14 @@ PostgreSQL only: the row is written on Django's own psycopg 3 connection so it c
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import logging
 import os
 import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -51,17 +55,31 @@ from .after_commit import send
 from .attempts import Attempt, history
 from .destinations import Destination, Queue
 from .engine import DB, create_db
-from .exceptions import InvalidPayload, JobstackError, PayloadTooLarge
+from .exceptions import InvalidPayload, JobstackError, PayloadTooLarge, TenantQuotaExceeded
 from .job_types import DJANGO_TASK
 from .models import Job, JobStatus
 from .outbox import enqueue
 from .routes import ROUTES_VARIABLE, Router
 
-__all__ = ["DJANGO_TASK", "JobstackBackend", "task_named", "task_result"]
+__all__ = ["DJANGO_TASK", "JobstackBackend", "task_named", "task_result", "tenant"]
 
 log = logging.getLogger("jobstack.django")
 
 _READY = (JobStatus.PENDING, JobStatus.SCHEDULED, JobStatus.WAITING)
+#: The tenant the tasks enqueued in this context are for (`tenant`): per thread and per async task, as a
+#: request is.
+_tenant: contextvars.ContextVar[str | None] = contextvars.ContextVar("jobstack_django_tenant", default=None)
+
+
+@contextlib.contextmanager
+def tenant(name: str | None) -> Iterator[None]:
+    """The tasks enqueued inside are for tenant `name` (its limits, its pending quota, SQS's fair queueing by
+    MessageGroupId); None: for no tenant. A name SQS would refuse is InvalidTask at the enqueue, nothing written."""
+    token = _tenant.set(name)
+    try:
+        yield
+    finally:
+        _tenant.reset(token)
 _FAILED = (JobStatus.FAILED, JobStatus.CANCELLED)
 
 
@@ -107,10 +125,12 @@ class JobstackBackend(BaseTaskBackend):
         try:
             job = enqueue(
                 connection.connection, DJANGO_TASK, payload, queue=queue, run_at=task.run_after,
-                priority=self._lane(task.priority),
+                priority=self._lane(task.priority), tenant=_tenant.get(),
             )  # fmt: skip
-        except (InvalidPayload, PayloadTooLarge) as err:
+        except (InvalidPayload, PayloadTooLarge, TenantQuotaExceeded) as err:
             raise InvalidTask(str(err)) from None
+        except ValueError as err:  # a tenant SQS would refuse: said before anything is written
+            raise InvalidTask(f"task {task.module_path}: {err}") from None
         # Outside a transaction (autocommit) this runs now, the row committed; inside, after the commit, and
         # never after a rollback. A failed send is logged: the row stays unsent and the sweeper sends it.
         transaction.on_commit(lambda: self._send(job, queue), using=self.database, robust=True)

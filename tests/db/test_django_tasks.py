@@ -302,3 +302,28 @@ def test_an_async_django_task_and_an_async_handler_share_one_batch(
     assert result.return_value == "async both"
     done = get_job(pg_db, plain.id)
     assert done is not None and done.result == "handler"
+
+
+def test_a_tenant_context_gives_the_tasks_enqueued_in_it_their_tenant(
+    tasks: ModuleType, pg_db: DB, queue: Queue
+) -> None:
+    from django.tasks.exceptions import InvalidTask
+
+    from jobstack.django import tenant  # type: ignore[import-not-found]  # the backend's own module
+
+    with tenant("acme"):
+        mine = tasks.noop.enqueue()
+        with tenant(None):
+            nobody = tasks.noop.enqueue()
+    after = tasks.noop.enqueue()
+    tenants = [getattr(get_job(pg_db, uuid.UUID(r.id)), "tenant", "?") for r in (mine, nobody, after)]
+    assert tenants == ["acme", None, None], "the context ends with its block"
+    got = queue.client.receive_message(
+        QueueUrl=queue.url, MaxNumberOfMessages=10, VisibilityTimeout=60, MessageSystemAttributeNames=["All"]
+    )["Messages"]
+    groups = {json.loads(m["Body"])["jobId"]: m.get("Attributes", {}).get("MessageGroupId") for m in got}
+    assert groups[mine.id] == "acme" and groups[nobody.id] is None, "sent as the message's group (fair queues)"
+    with pytest.raises(InvalidTask) as refused, tenant("has space"):
+        tasks.noop.enqueue()
+    assert str(refused.value).startswith("task tests.support.django_tasks.noop: tenant must be 1-128 letters")
+    assert "\n" not in str(refused.value) and _count(pg_db) == 3
