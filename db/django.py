@@ -80,6 +80,8 @@ def tenant(name: str | None) -> Iterator[None]:
         yield
     finally:
         _tenant.reset(token)
+
+
 _FAILED = (JobStatus.FAILED, JobStatus.CANCELLED)
 
 

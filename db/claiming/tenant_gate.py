@@ -31,7 +31,7 @@ from sqlalchemy import Connection, bindparam, text
 from .. import tenant_turns
 from ..clock import utcnow
 from ..engine import DB
-from ..models import JobStatus
+from ..models import JobStatus, jobs_table
 from ..rate_limits import Limiter, take_token
 from ..states import STALE
 from .outcome import Claim, ClaimOutcome
@@ -42,7 +42,7 @@ _MAY_RUN = (JobStatus.PENDING.value, JobStatus.FAILED.value, JobStatus.PROCESSIN
 _RUNNING_OF_TENANT = text(
     f"SELECT count(*) FROM background_jobs WHERE tenant = :tenant AND type IN :types "
     f"AND status = '{JobStatus.PROCESSING.value}' AND NOT ({STALE.template.format(a='')})"
-).bindparams(bindparam("types", expanding=True), STALE_BEFORE, SILENT_BEFORE)
+).bindparams(bindparam("types", expanding=True, type_=jobs_table.c.type.type), STALE_BEFORE, SILENT_BEFORE)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from db import DB, ClaimOutcome, ConfigError, Queue, get_job, plan_for, publish, utcnow
+from db import DB, ClaimOutcome, ConfigError, JobStatus, Queue, get_job, plan_for, publish, utcnow
 from db.claiming.tenant_gate import TenantLimit, release_turns
 from db.rate_limits import Limiter
 from tests.support.esm import FakeLambdaContext, acknowledge, receive_event
@@ -188,3 +188,21 @@ def test_declarations_that_could_never_work_are_one_line() -> None:
         disagree,
     ):
         check_rate_limits([])
+
+
+def test_the_sweeper_releases_the_turns_of_a_limit_no_handler_names_any_more(
+    pg_url: str, pg_db: DB, queue: Queue, dlq: Queue
+) -> None:
+    """A deploy dropped the limit its jobs were parked under: nothing would release them, so the sweeper does."""
+    from worker.sweeper import sweep
+
+    job = insert_job(pg_db, status=JobStatus.WAITING, tenant="acme")
+    with pg_db.begin() as conn:
+        conn.execute(text("UPDATE background_jobs SET wait_key = 'jobstack:tenant:gone:acme' WHERE id = :id"),
+                     {"id": job.id})  # fmt: skip
+    runtime = Runtime(make_config(pg_url, queue, dlq), db=pg_db)
+    report = sweep(runtime)
+    runtime.close()
+    assert report.turns == [job.id]
+    released = get_job(pg_db, job.id)
+    assert released is not None and released.status is JobStatus.PENDING and released.sent_at is not None
