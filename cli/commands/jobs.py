@@ -35,6 +35,7 @@ from db.attempts import ATTEMPT_COLUMNS, attempt_row, history
 from db.audit import describe_filter, describe_ids
 from db.dependencies import dependencies_of, dependents_of
 from db.steps import STEP_COLUMNS, journal, step_row
+from db.tenant_turns import turn_of
 
 PRUNE_BATCH = 1000  # rows per DELETE statement
 
@@ -114,8 +115,7 @@ def cmd_show(args: argparse.Namespace, target: Target) -> int:
         return OK
     fields([(f, getattr(job, f)) for f in job.__dataclass_fields__])
     if job.status is JobStatus.WAITING and job.wait_key:
-        since, until = f"{job.updated_at:%Y-%m-%d %H:%M:%S %Z}", f"{job.run_at:%Y-%m-%d %H:%M:%S %Z}"
-        print(f"\nwaits for signal {job.wait_key!r} since {since}, until {until} (then it resumes timed out)")
+        print("\n" + _waits_for(job))
     if attempts:
         print(f"\nattempts ({len(attempts)}), each as it ended:")
         table([attempt_row(a) for a in attempts], list(ATTEMPT_COLUMNS))
@@ -319,3 +319,16 @@ def _filter(args: argparse.Namespace) -> str:
 
 def _audit(target: Target, action: str, jobs: int, selection: str, outcome: str) -> None:
     audit_trail.record(target, audit.Action("cli", action, jobs, selection, outcome))
+
+
+def _waits_for(job: Job) -> str:
+    """What a waiting job waits for: its tenant's turn (db/tenant_turns.py), or a signal until its timeout."""
+    since = f"{job.updated_at:%Y-%m-%d %H:%M:%S %Z}"
+    turn = turn_of(job.wait_key or "")
+    if turn is not None:
+        return (
+            f"waits for its turn since {since}: tenant {turn.tenant!r} has every slot of its limit {turn.limit!r} "
+            "taken; released, oldest first, as its running jobs end"
+        )
+    until = f"{job.run_at:%Y-%m-%d %H:%M:%S %Z}" if job.run_at else "no timeout"
+    return f"waits for signal {job.wait_key!r} since {since}, until {until} (then it resumes timed out)"

@@ -60,3 +60,14 @@ def test_the_cli_refuses_a_publish_past_the_tenants_quota_in_one_line(jobs: Jobs
     [line] = refused.err.strip().splitlines()
     assert refused.code != 0 and "over its max_pending_per_tenant of 1: nothing was written" in line
     assert len(list_jobs(pg_db, limit=3)) == 1
+
+
+def test_show_says_a_parked_job_waits_for_its_tenants_turn(jobs: Jobs, pg_db: DB) -> None:
+    job = insert_job(pg_db, status=JobStatus.WAITING, tenant="acme")
+    with pg_db.begin() as conn:
+        key = {"wait_key": "jobstack:tenant:imports:acme"}
+        conn.execute(update(jobs_table).where(jobs_table.c.id == job.id).values(**key))
+    shown = jobs("show", str(job.id))
+    assert shown.code == 0, shown.err
+    assert "waits for its turn since" in shown.out
+    assert "tenant 'acme' has every slot of its limit 'imports' taken" in shown.out

@@ -83,3 +83,12 @@ def test_a_job_started_from_the_console_has_its_tenant_and_its_quota(
         conn.execute(update(jobs_table).where(jobs_table.c.id == failed.id).values(status="failed", attempts=5))
     replay_form = client.get(f"/enqueue?replay={failed.id}&as=json").get_data(as_text=True)
     assert 'id="tenant" name="tenant" value="globex"' in replay_form, "a replay keeps its tenant unless edited"
+
+
+def test_the_job_page_says_a_parked_job_waits_for_its_turn_and_offers_no_signal(client: FlaskClient, pg_db: DB) -> None:
+    job = insert_job(pg_db, status=JobStatus.WAITING, tenant="acme")
+    with pg_db.begin() as conn:
+        key = {"wait_key": "jobstack:tenant:imports:acme"}
+        conn.execute(update(jobs_table).where(jobs_table.c.id == job.id).values(**key))
+    page = client.get(f"/jobs/{job.id}").get_data(as_text=True)
+    assert "<dt>waits for its turn</dt>" in page and 'id="signal"' not in page
