@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from uuid import UUID
 
+from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from bench.report import write_section
@@ -88,6 +89,18 @@ def fill(url: str, rows: int) -> float:
     return time.perf_counter() - started
 
 
+def logged_in(url: str) -> tuple[Target, FlaskClient]:
+    """The console on `url` (no queues: the figures are the database's and the page's), and a client past its
+    token, as a browser after the link `jobstack console` prints."""
+    target = Target(database_url_flag=url, environ={})
+    guard = Guard("127.0.0.1", 8787)
+    app = create_app(Sources(target), guard)
+    app.config["SERVER_NAME"] = "127.0.0.1:8787"
+    client = app.test_client()
+    assert client.get(f"/?token={guard.token}").status_code == 303
+    return target, client
+
+
 def timed(call: Callable[[], int], n: int) -> tuple[float, float]:
     """p50 and p95 in milliseconds of `n` calls (after two warm-ups); each must answer 200."""
     for _ in range(2):
@@ -108,12 +121,7 @@ def main() -> None:
     args = parser.parse_args()
     with scratch_database(prefix="jobstack_bench_console") as url:
         seconds = fill(url, args.rows)
-        target = Target(database_url_flag=url, environ={})
-        guard = Guard("127.0.0.1", 8787)
-        app = create_app(Sources(target), guard)
-        app.config["SERVER_NAME"] = "127.0.0.1:8787"
-        client = app.test_client()
-        assert client.get(f"/?token={guard.token}").status_code == 303
+        target, client = logged_in(url)
         db = target.db
         with db.autocommit() as conn:
             ids = [

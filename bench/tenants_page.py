@@ -20,13 +20,9 @@ import time
 
 from sqlalchemy import text
 
-from bench.console import timed
+from bench.console import logged_in, timed
 from bench.report import write_section
-from cli.console.app import create_app
-from cli.console.guard import Guard
-from cli.console.sources import Sources
 from cli.scratch_database import scratch_database
-from cli.target import Target
 from db import create_db
 from db.tenants import tenant_counts
 
@@ -88,12 +84,7 @@ def main() -> None:
     args = parser.parse_args()
     with scratch_database(prefix="jobstack_bench_tenants") as url:
         seconds = fill(url, args.rows, args.tenants)
-        target = Target(database_url_flag=url, environ={})
-        guard = Guard("127.0.0.1", 8787)
-        app = create_app(Sources(target), guard)
-        app.config["SERVER_NAME"] = "127.0.0.1:8787"
-        client = app.test_client()
-        assert client.get(f"/?token={guard.token}").status_code == 303
+        target, client = logged_in(url)
         db = target.db
         with db.autocommit() as conn:
             distinct = int(conn.execute(text("SELECT count(DISTINCT tenant) FROM background_jobs")).scalar_one())

@@ -13,14 +13,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Connection, text
 
 from ..models import JobStatus
 from ..states import STALE
-from .gate import GateSql
+from .gate import StepGate
 from .outcome import Claim, ClaimOutcome
 from .params import JOB_ID, SILENT_BEFORE, STALE_BEFORE
 
@@ -34,7 +33,7 @@ _RUNNING_WITH_KEY = text(
 
 
 @dataclass(frozen=True)
-class ConcurrencyGate:
+class ConcurrencyGate(StepGate):
     limit: int
 
     @property
@@ -44,12 +43,6 @@ class ConcurrencyGate:
     @property
     def unbatchable(self) -> str | None:
         return "its key's running jobs are counted under a lock held by one claim at a time"
-
-    def riding(self, dialect: str) -> GateSql | None:
-        return None
-
-    def params(self) -> dict[str, Any]:
-        return {}
 
     def before(
         self, conn: Connection, job_id: UUID, job_type: str, now: datetime, clock: Mapping[str, datetime]
@@ -64,7 +57,4 @@ class ConcurrencyGate:
                   "silent_before": clock["silent_before"]}  # fmt: skip
         if conn.execute(_RUNNING_WITH_KEY, params).scalar_one() >= self.limit:
             return Claim(ClaimOutcome.THROTTLED, reason="its concurrency key is busy")
-        return None
-
-    def refused(self, conn: Connection, row: Any, now: datetime) -> Claim | None:
         return None

@@ -70,3 +70,17 @@ if TYPE_CHECKING:  # a type for the checker: defining a Protocol costs a cold st
 
         def refused(self, conn: Connection, row: Any, now: datetime) -> Claim | None:
             """After a riding claim took nothing: the gate's refusal if it refused (from `verdict`'s columns)."""
+
+
+class StepGate:
+    """What every gate that is only a step (`before`, in the claim's transaction) answers alike: it never rides
+    on the claim statement, binds nothing of its own, and has no riding refusal to read back."""
+
+    def riding(self, dialect: str) -> GateSql | None:
+        return None
+
+    def params(self) -> dict[str, Any]:
+        return {}
+
+    def refused(self, conn: Connection, row: Any, now: datetime) -> Claim | None:
+        return None

@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Connection, bindparam, text
@@ -34,6 +33,7 @@ from ..engine import DB
 from ..models import JobStatus, jobs_table
 from ..rate_limits import Limiter, take_token
 from ..states import STALE
+from .gate import StepGate
 from .outcome import Claim, ClaimOutcome
 from .params import JOB_ID, SILENT_BEFORE, STALE_BEFORE, clock
 
@@ -64,7 +64,7 @@ class TenantLimit:
 
 
 @dataclass(frozen=True)
-class TenantGate:
+class TenantGate(StepGate):
     limit: TenantLimit
 
     @property
@@ -77,12 +77,6 @@ class TenantGate:
     @property
     def unbatchable(self) -> str | None:
         return "a tenant's running jobs are counted under a lock held by one claim at a time"
-
-    def riding(self, dialect: str) -> None:
-        return None
-
-    def params(self) -> dict[str, Any]:
-        return {}
 
     def before(
         self, conn: Connection, job_id: UUID, job_type: str, now: datetime, clock: Mapping[str, datetime]
@@ -112,9 +106,6 @@ class TenantGate:
             jitter_seconds=bucket.burst / bucket.per_second,  # spread the turned-away over a burst's time
             reason=f"tenant {tenant!r}: no token in its own bucket ({bucket.name!r})",
         )
-
-    def refused(self, conn: Connection, row: Any, now: datetime) -> Claim | None:
-        return None
 
 
 def _running(conn: Connection, limit: TenantLimit, tenant: str, clock: Mapping[str, datetime]) -> int:
