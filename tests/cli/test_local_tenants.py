@@ -4,6 +4,8 @@ tenant's pending quota refuses in one line with nothing written."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from db import DB, JobRequest, JobStatus, Queue, TenantQuotaExceeded, list_jobs, publish_many
@@ -15,9 +17,13 @@ from tests.support.worker_support import job_type_for_test
 pytestmark = pytest.mark.e2e
 
 
+@pytest.mark.parametrize("completion", ["per_job", "batched"])
 def test_a_tenants_limit_holds_through_the_local_runner_on_sqlite(
-    jobs: Jobs, sqlite_db: DB, queue: Queue, dlq: Queue
+    jobs: Jobs, sqlite_db: DB, queue: Queue, dlq: Queue, completion: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Both ways a pool completes its successes: a batched pool claims a tenant-limited type's jobs one by one,
+    and releases the turns its jobs free after the batch's completions are confirmed."""
+    monkeypatch.setenv("JOBSTACK_OVERRIDES", json.dumps({"dev": {"completion": completion}}))
     runs = TenantRuns(seconds=0.05)
     url = sqlite_db.engine.url.render_as_string(hide_password=False)
     flags = ["--database-url", url, "--queue-url", queue.url, "--dlq-url", dlq.url, "--json"]

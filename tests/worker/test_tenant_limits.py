@@ -206,3 +206,22 @@ def test_the_sweeper_releases_the_turns_of_a_limit_no_handler_names_any_more(
     assert report.turns == [job.id]
     released = get_job(pg_db, job.id)
     assert released is not None and released.status is JobStatus.PENDING and released.sent_at is not None
+
+
+def test_a_cancelled_parked_job_is_never_released_and_a_released_one_can_park_again(any_db: DB) -> None:
+    """Crossings on the parked row: a cancel ends its turn for good; a released job whose tenant filled up again
+    before its message arrived parks again (its new turn is the oldest still waiting, by created_at)."""
+    from db import cancel_jobs
+
+    limit = TenantLimit("test-echo", ("test-echo",), running=1)
+    plan = plan_for("test-echo", stale_after=STALE, tenant_limit=limit)
+    running, parked, cancelled = _jobs(any_db, "test-echo", ["acme", "acme", "acme"])
+    outcomes = [plan.claim(any_db, j.id).outcome for j in (running, parked, cancelled)]
+    assert outcomes == [ClaimOutcome.CLAIMED, ClaimOutcome.PARKED, ClaimOutcome.PARKED]
+    assert cancel_jobs(any_db, [cancelled.id]).cancelled == [cancelled.id]
+    later = utcnow() + STALE + timedelta(seconds=1)  # the running job's invocation died: one slot is free
+    assert release_turns(any_db, limit, "acme", stale_after=STALE, silent_after=STALE, now=later) == [parked.id]
+    assert get_job(any_db, cancelled.id).status is JobStatus.CANCELLED  # type: ignore[union-attr]
+    assert plan.claim(any_db, running.id, now=later).outcome is ClaimOutcome.CLAIMED  # reclaimed, slot taken
+    assert plan.claim(any_db, parked.id, now=later).outcome is ClaimOutcome.PARKED, "its tenant is full again"
+    assert release_turns(any_db, limit, "acme", stale_after=STALE, silent_after=STALE, now=later) == []
