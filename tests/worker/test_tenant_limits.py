@@ -225,3 +225,35 @@ def test_a_cancelled_parked_job_is_never_released_and_a_released_one_can_park_ag
     assert plan.claim(any_db, running.id, now=later).outcome is ClaimOutcome.CLAIMED  # reclaimed, slot taken
     assert plan.claim(any_db, parked.id, now=later).outcome is ClaimOutcome.PARKED, "its tenant is full again"
     assert release_turns(any_db, limit, "acme", stale_after=STALE, silent_after=STALE, now=later) == []
+
+
+def test_a_job_waiting_for_a_signal_holds_no_slot_of_its_tenant(
+    pg_url: str, pg_db: DB, queue: Queue, dlq: Queue
+) -> None:
+    """Crossing with waits: a tenant-limited job that waits for a signal gives its slot back at once, so the
+    tenant's next job runs in the same batch; the signal then resumes the first, which runs in its turn."""
+    from datetime import timedelta as span
+
+    from db import signal_now
+
+    ran: list[str] = []
+
+    def handler(ctx: Any) -> None:
+        if ctx.payload["n"] == 1:
+            ctx.wait_for_signal("approve:1", timeout=span(hours=1))
+        ran.append(f"{ctx.payload['n']}:{ctx.tenant}")
+
+    with job_type_for_test("tenant-job", Keyed, handler, max_attempts=3, tenant_concurrency=1):
+        first = publish(pg_db, "tenant-job", {"n": 1}, queue=queue, tenant="acme")
+        publish(pg_db, "tenant-job", {"n": 2}, queue=queue, tenant="acme")
+        runtime = Runtime(make_config(pg_url, queue, dlq), db=pg_db)
+        event = receive_event(queue)
+        acknowledge(queue, event, process_batch(event, FakeLambdaContext(), runtime))
+        assert ran == ["2:acme"], "the waiting job held no slot"
+        assert get_job(pg_db, first.id).status is JobStatus.WAITING  # type: ignore[union-attr]
+        assert len(signal_now(pg_db, "approve:1", {"ok": True}, queue=queue).released) == 1
+        event = receive_event(queue)
+        acknowledge(queue, event, process_batch(event, FakeLambdaContext(), runtime))
+        runtime.close()
+    assert ran == ["2:acme", "1:acme"]
+    assert get_job(pg_db, first.id).status is JobStatus.COMPLETED  # type: ignore[union-attr]
