@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import Connection, bindparam, select, text, update
+from sqlalchemy import Connection, bindparam, func, select, text, update
 
 from .engine import DB, statements
 from .models import JobStatus, jobs_table
@@ -111,10 +111,20 @@ def parked_turns(db: DB | Connection, *, limit: int = 500) -> list[Turn]:
     """The keys with parked jobs (the sweeper's safety net), at most `limit`."""
     query = (
         select(_t.c.wait_key)
-        .where(_t.c.status == JobStatus.WAITING.value, _t.c.wait_key.like(_TURN + "%"))
+        .where(_t.c.status == JobStatus.WAITING.value, _t.c.wait_key.startswith(_TURN, autoescape=True))
         .distinct()
         .limit(limit)
     )
     with statements(db) as conn:
         turns = [turn_of(key) for key in conn.execute(query).scalars()]
     return [t for t in turns if t is not None]
+
+
+def parked_count(db: DB | Connection) -> int:
+    """How many jobs wait for their tenant's turn now (`stats`, the console's overview): the partial index of
+    waiting keys."""
+    query = select(func.count()).where(
+        _t.c.status == JobStatus.WAITING.value, _t.c.wait_key.startswith(_TURN, autoescape=True)
+    )
+    with statements(db) as conn:
+        return int(conn.execute(query).scalar_one())

@@ -195,13 +195,18 @@ def time_out(db: DB, *, limit: int = 500, now: datetime | None = None) -> list[J
 
 def waiting_by_prefix(db: DB | Connection, *, separator: str = ":", limit: int = 50) -> list[tuple[str, int]]:
     """How many jobs wait on each key prefix (the key up to its first `separator`): what `stats` shows. Read by
-    the partial index of waiting keys."""
+    the partial index of waiting keys. Jobs parked for their tenant's turn are not signals' and are not counted
+    here (db/tenant_turns.py: parked_count)."""
     with statements(db) as conn:
         position = func.strpos if conn.dialect.name == "postgresql" else func.instr
         cut = func.coalesce(func.nullif(position(_t.c.wait_key, separator), 0), 256) - 1
         keys = (
             select(func.substr(_t.c.wait_key, 1, cut).label("prefix"))
-            .where(_t.c.status == JobStatus.WAITING.value, _t.c.wait_key.is_not(None))
+            .where(
+                _t.c.status == JobStatus.WAITING.value,
+                _t.c.wait_key.is_not(None),
+                ~_t.c.wait_key.startswith(RESERVED_PREFIX, autoescape=True),  # tenants' turns: parked_count
+            )
             .subquery()
         )
         query = (

@@ -21,6 +21,7 @@ from cli.target import Target
 from db import oldest_pending, utcnow
 from db.audit import Action
 from db.readings import COUNT_CAP, STATES, job_counts, timings
+from db.tenant_turns import parked_count
 from db.tenants import tenant_counts
 from db.waits import waiting_by_prefix
 from stacks.pools import DEFAULT_POOL
@@ -88,6 +89,7 @@ def _stats_once(args: argparse.Namespace, target: Target) -> int:
     )
     waits = timings(target.db, window=QUEUE_WAIT_WINDOW)
     signals = waiting_by_prefix(target.db)
+    turns = parked_count(target.db)
     data = {
         "jobs": [{"status": s, "type": t, "count": n} for (s, t), n in sorted(counts.items())],
         "estimated": sorted(estimated),  # statuses whose counts are PostgreSQL's estimates
@@ -103,6 +105,8 @@ def _stats_once(args: argparse.Namespace, target: Target) -> int:
         **({"pools": pools} if pools else {}),
         # jobs waiting for a signal (ctx.wait_for_signal), by the key's prefix (up to its first ':')
         "waiting_for_signals": [{"prefix": prefix, "jobs": n} for prefix, n in signals],
+        # jobs a tenant's running limit parked until a slot frees (db/tenant_turns.py)
+        "waiting_for_their_turn": turns,
     }
     if args.json:
         emit_json(data)
@@ -120,6 +124,8 @@ def _stats_once(args: argparse.Namespace, target: Target) -> int:
     if signals:
         table(signals, ["waiting for signal", "jobs"])
         print("(jobs waiting for a signal, by the key up to its first ':')\n")
+    if turns:
+        print(f"{turns:,} job(s) wait for their tenant's turn (its limit's slots all taken; see --by-tenant)\n")
     if pools:
         table(
             [(p["pool"], p["visible"], p["in_flight"], p["delayed"], p["dlq_depth"], p["worker"]) for p in pools],

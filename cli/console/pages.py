@@ -24,6 +24,7 @@ from db.attempts import history
 from db.dependencies import dependencies_of, dependents_of
 from db.readings import COUNT_CAP, STATES, TIMING_SAMPLE, TYPE_SAMPLE, job_counts, throughput, timings, workflow_graph
 from db.steps import STEP_COLUMNS, journal, step_row
+from db.tenant_turns import parked_count
 from db.tenants import tenant_rows
 from db.trace_context import trace_id_of
 from db.waits import waiting_by_prefix
@@ -67,6 +68,7 @@ def overview_context() -> dict[str, Any]:
         "per": per,
         "timings": timings(console().sources.db, window=window),
         "signals": waiting_by_prefix(console().sources.db),
+        "turns": parked_count(console().sources.db),
     }
 
 

@@ -71,3 +71,14 @@ def test_show_says_a_parked_job_waits_for_its_tenants_turn(jobs: Jobs, pg_db: DB
     assert shown.code == 0, shown.err
     assert "waits for its turn since" in shown.out
     assert "tenant 'acme' has every slot of its limit 'imports' taken" in shown.out
+
+
+def test_stats_counts_parked_jobs_as_waiting_for_their_turn_not_for_a_signal(jobs: Jobs, pg_db: DB) -> None:
+    for key in ("jobstack:tenant:imports:acme", "jobstack:tenant:imports:acme", "refund-approval:4711"):
+        job = insert_job(pg_db, status=JobStatus.WAITING, tenant="acme")
+        with pg_db.begin() as conn:
+            conn.execute(update(jobs_table).where(jobs_table.c.id == job.id).values(wait_key=key))
+    data = json.loads(jobs("stats", "--json").out)
+    assert data["waiting_for_signals"] == [{"prefix": "refund-approval", "jobs": 1}]
+    assert data["waiting_for_their_turn"] == 2
+    assert "2 job(s) wait for their tenant's turn" in jobs("stats").out

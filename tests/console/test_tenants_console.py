@@ -92,3 +92,13 @@ def test_the_job_page_says_a_parked_job_waits_for_its_turn_and_offers_no_signal(
         conn.execute(update(jobs_table).where(jobs_table.c.id == job.id).values(**key))
     page = client.get(f"/jobs/{job.id}").get_data(as_text=True)
     assert "<dt>waits for its turn</dt>" in page and 'id="signal"' not in page
+
+
+def test_the_overview_counts_jobs_waiting_for_their_turn_apart_from_signals(client: FlaskClient, pg_db: DB) -> None:
+    job = insert_job(pg_db, status=JobStatus.WAITING, tenant="acme")
+    with pg_db.begin() as conn:
+        key = {"wait_key": "jobstack:tenant:imports:acme"}
+        conn.execute(update(jobs_table).where(jobs_table.c.id == job.id).values(**key))
+    overview = client.get("/").get_data(as_text=True)
+    assert '<p class="note" id="turns-waiting">1 job(s) wait for their tenant' in overview
+    assert 'data-signal-prefix="jobstack"' not in overview
