@@ -14,8 +14,9 @@ The rule, in one place:
 - **release** (`release`, under the same lock): as many of the key's parked jobs as the tenant has free slots,
   oldest first, become `pending` and unsent; the caller sends their messages. The worker releases after each
   batch for the tenants whose jobs it ran; the sweeper, for every parked key, in case a worker died between a
-  job's end and its release. Park and release take the tenant's lock (PostgreSQL; SQLite has one writer), so
-  a job parks only while every slot is taken, and a slot freed after it parked releases it.
+  job's end and its release. Park and release take the tenant's lock (PostgreSQL's advisory lock, SQLite's
+  write lock: db/claiming/gate.py), so a job parks only while every slot is taken, and a slot freed after it
+  parked releases it.
 - A FIFO pool's job is not parked (its message holds its group's order): it is returned, as before.
 
 The key's prefix is jobstack's own: db/waits.py refuses it as a signal key, so a signal cannot release a turn.
@@ -27,8 +28,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import Connection, bindparam, func, select, text, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
+from .claiming.gate import take_lock
 from .engine import DB, statements
 from .models import JobStatus, jobs_table
 
@@ -64,7 +66,6 @@ def lock_name(limit: str, tenant: str) -> str:
     return f"jobstack:tenant:{limit}:{tenant}"
 
 
-_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))")
 _PARK = (
     update(_t)
     .where(_t.c.id == bindparam("job_id", type_=_t.c.id.type), _t.c.status.in_(["pending", "failed"]))
@@ -74,8 +75,8 @@ _PARK = (
 
 
 def lock(conn: Connection, limit: str, tenant: str) -> None:
-    if conn.dialect.name == "postgresql":
-        conn.execute(_LOCK, {"name": lock_name(limit, tenant)})
+    """The tenant's lock, held by its gate's count and its releases until their transactions end."""
+    take_lock(conn, lock_name(limit, tenant))
 
 
 def park(conn: Connection, job_id: UUID, limit: str, tenant: str, now: datetime) -> bool:

@@ -1,8 +1,8 @@
 """Concurrency per key as a gate: at most `limit` jobs of a type with the same `concurrency_key` run at once.
 
-A step in the claim's transaction: it first takes a transaction-scoped advisory lock on (type, key)
-(PostgreSQL), so two claims of one key count one after the other, across every worker (a transaction-mode
-pooler keeps a transaction on one server connection), then counts the key's running jobs. A claim gone
+A step in the claim's transaction: it first takes a lock on (type, key) (gate.py: take_lock; PostgreSQL's
+advisory lock, SQLite's write lock), so two claims of one key count one after the other, across every worker,
+then counts the key's running jobs. A claim gone
 stale (its invocation died) no longer holds a slot. A job without a key passes; so does a finished job's
 duplicate delivery (the claim then says it is finished). BEGIN and five statements (the key, the lock,
 the count, the claim, COMMIT): only jobs of such types pay them (bench/flow_control.py).
@@ -19,13 +19,12 @@ from sqlalchemy import Connection, text
 
 from ..models import JobStatus
 from ..states import STALE
-from .gate import StepGate
+from .gate import StepGate, take_lock
 from .outcome import Claim, ClaimOutcome
 from .params import JOB_ID, SILENT_BEFORE, STALE_BEFORE
 
 _KEY_OF = text("SELECT concurrency_key, status FROM background_jobs WHERE id = :job_id").bindparams(JOB_ID)
 _MAY_RUN = (JobStatus.PENDING.value, JobStatus.FAILED.value, JobStatus.PROCESSING.value)
-_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))")
 _RUNNING_WITH_KEY = text(
     f"SELECT count(*) FROM background_jobs WHERE type = :job_type AND concurrency_key = :key "
     f"AND status = '{JobStatus.PROCESSING.value}' AND NOT ({STALE.template.format(a='')})"
@@ -51,8 +50,7 @@ class ConcurrencyGate(StepGate):
         key = row.concurrency_key if row is not None and row.status in _MAY_RUN else None
         if key is None:
             return None
-        if conn.dialect.name == "postgresql":
-            conn.execute(_LOCK, {"name": f"jobstack:{job_type}:{key}"})
+        take_lock(conn, f"jobstack:{job_type}:{key}")
         params = {"job_type": job_type, "key": key, "stale_before": clock["stale_before"],
                   "silent_before": clock["silent_before"]}  # fmt: skip
         if conn.execute(_RUNNING_WITH_KEY, params).scalar_one() >= self.limit:

@@ -257,3 +257,39 @@ def test_a_job_waiting_for_a_signal_holds_no_slot_of_its_tenant(
         runtime.close()
     assert ran == ["2:acme", "1:acme"]
     assert get_job(pg_db, first.id).status is JobStatus.COMPLETED  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("gate", ["tenant", "key"])
+def test_concurrent_claims_on_sqlite_count_one_after_the_other(sqlite_db: DB, gate: str) -> None:
+    """SQLite's driver begins a transaction only before a write, so a gate's count read first ran outside the
+    claim's transaction, and two claims could both count a free slot (seen: two of a tenant's jobs at once
+    through `jobstack local`). The gates take the write lock before counting: 8 threads claiming 8 jobs of one
+    tenant (one key) with room for 1, released together, claim exactly 1, for 20 rounds."""
+    import threading
+
+    from sqlalchemy import update
+
+    from db.models import jobs_table
+
+    if gate == "tenant":
+        plan = plan_for("test-echo", stale_after=STALE, tenant_limit=TenantLimit("t", ("test-echo",), running=1))
+    else:
+        plan = plan_for("test-echo", stale_after=STALE, concurrency_per_key=1)
+    for _ in range(20):
+        with sqlite_db.begin() as conn:
+            conn.execute(text("DELETE FROM background_jobs"))
+        jobs = _jobs(sqlite_db, "test-echo", ["acme"] * 8)
+        with sqlite_db.begin() as conn:
+            conn.execute(update(jobs_table).values(concurrency_key="k"))
+        start, outcomes = threading.Barrier(8), list[ClaimOutcome]()
+
+        def claim(job_id: Any, start: threading.Barrier = start, outcomes: list[ClaimOutcome] = outcomes) -> None:
+            start.wait()
+            outcomes.append(plan.claim(sqlite_db, job_id).outcome)
+
+        threads = [threading.Thread(target=claim, args=(job.id,)) for job in jobs]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert outcomes.count(ClaimOutcome.CLAIMED) == 1, outcomes
