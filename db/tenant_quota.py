@@ -7,7 +7,7 @@ Why at publish and not at the claim: a backlog is what the quota bounds; a job r
 in the table and the queue all the same. The rule in the write's transaction:
 
 1. PostgreSQL: a transaction-scoped advisory lock per (type, tenant), so two publishers of one tenant count
-   one after the other (SQLite has one writer);
+   one after the other (on SQLite the insert below takes the database's one write lock, before the count);
 2. the rows are inserted as usual (an idempotency key seen before inserts nothing, and counts nothing new);
 3. the tenant's backlog is counted, at most `limit + 1` rows read (a bounded count: a tenant at its quota of
    10,000 costs the same whatever its history);
@@ -84,7 +84,7 @@ def quota_groups(prepared: Sequence[Prepared]) -> list[QuotaGroup]:
 
 
 def locking(groups: Sequence[QuotaGroup], dialect: str) -> list[Step]:
-    """The locks to take before the insert (PostgreSQL; SQLite has one writer)."""
+    """The locks to take before the insert (PostgreSQL; on SQLite the insert itself takes the write lock)."""
     if dialect != "postgresql":
         return []
     return [("lock", {"lock": f"jobstack:quota:{g.job_type}:{g.tenant}"}) for g in groups]

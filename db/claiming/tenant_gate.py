@@ -10,10 +10,11 @@ A job its tenant's running limit turns away is parked in the database for its tu
 and released when a slot frees; a FIFO pool's job, whose message holds its group's order, is returned instead
 (THROTTLED).
 
-A step in the claim's transaction, as the concurrency key's gate (db/claiming/concurrency_gate.py): on
-PostgreSQL a transaction-scoped advisory lock on (limit, tenant) makes two claims of one tenant count one after
-the other across every worker; SQLite has one writer. The count reads the running jobs of the tenant among the
-limit's types (the index on tenant and status, migration 0018); a claim gone stale holds no slot. The bucket is
+A step in the claim's transaction, as the concurrency key's gate (db/claiming/concurrency_gate.py): a lock on
+(limit, tenant) (gate.py: take_lock; PostgreSQL's advisory lock, SQLite's write lock) makes two claims of one
+tenant count one after the other across every worker. The count reads the running jobs of the tenant among the
+limit's types (the partial index of unfinished jobs by tenant and status, migration 0019); a claim gone stale
+holds no slot. The bucket is
 a row of `rate_limiters` named `LIMIT/TENANT` (db/rate_limits.py), taken only once the count let the job
 through: a job its tenant's slots turn away spends no token. A job without a tenant passes.
 """
