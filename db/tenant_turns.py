@@ -15,7 +15,7 @@ The rule, in one place:
   oldest first, become `pending` and unsent; the caller sends their messages. The worker releases after each
   batch for the tenants whose jobs it ran; the sweeper, for every parked key, in case a worker died between a
   job's end and its release. Park and release take the tenant's lock (PostgreSQL's advisory lock, SQLite's
-  write lock: db/claiming/gate.py), so a job parks only while every slot is taken, and a slot freed after it
+  write lock: db/locks.py), so a job parks only while every slot is taken, and a slot freed after it
   parked releases it.
 - A FIFO pool's job is not parked (its message holds its group's order): it is returned, as before.
 
@@ -30,8 +30,8 @@ from uuid import UUID
 
 from sqlalchemy import Connection, bindparam, func, select, update
 
-from .claiming.gate import take_lock
 from .engine import DB, statements
+from .locks import take_lock
 from .models import JobStatus, jobs_table
 
 _t = jobs_table

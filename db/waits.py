@@ -15,8 +15,8 @@ The rules, stated once:
 - A signal to a key nobody waits for is kept, at most one per key (the first; later ones are no-ops), for
   SIGNAL_RETENTION, and the first job to wait on that key takes it and goes on at once.
 - A wait that reaches its timeout resumes with a timeout result (`Signal.timed_out`), by the sweeper.
-- Parking and signalling a key are serialized (a transaction-scoped advisory lock on PostgreSQL; SQLite has one
-  writer), so a signal committed while a job parks is never missed: either the signal sees the job waiting, or
+- Parking and signalling a key are serialized (db/locks.py: an advisory lock on PostgreSQL, the write lock on
+  SQLite), so a signal committed while a job parks is never missed: either the signal sees the job waiting, or
   the park sees the kept signal.
 """
 
@@ -30,10 +30,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, delete, func, insert, select, text, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from .clock import utcnow
 from .engine import DB, statements
+from .locks import take_lock
 from .models import Job, JobStatus, jobs_table, signals_table
 
 _t, _s = jobs_table, signals_table
@@ -250,7 +251,5 @@ def _transaction(db: DB | Connection) -> Iterator[Connection]:
 
 
 def _lock(conn: Connection, key: str) -> None:
-    """Serialize the statements of one key (park, signal, time out) until the transaction ends. SQLite has one
-    writer: its transactions are serialized already."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 17))"), {"key": f"jobstack-wait:{key}"})
+    """Serialize the statements of one key (park, signal, time out) until the transaction ends (db/locks.py)."""
+    take_lock(conn, f"jobstack-wait:{key}", space=17)

@@ -1,7 +1,7 @@
 """Concurrency per key as a gate: at most `limit` jobs of a type with the same `concurrency_key` run at once.
 
-A step in the claim's transaction: it first takes a lock on (type, key) (gate.py: take_lock; PostgreSQL's
-advisory lock, SQLite's write lock), so two claims of one key count one after the other, across every worker,
+A step in the claim's transaction: it first takes a lock on (type, key) (db/locks.py: PostgreSQL's advisory
+lock, SQLite's write lock), so two claims of one key count one after the other, across every worker,
 then counts the key's running jobs. A claim gone
 stale (its invocation died) no longer holds a slot. A job without a key passes; so does a finished job's
 duplicate delivery (the claim then says it is finished). BEGIN and five statements (the key, the lock,
@@ -17,9 +17,10 @@ from uuid import UUID
 
 from sqlalchemy import Connection, text
 
+from ..locks import take_lock
 from ..models import JobStatus
 from ..states import STALE
-from .gate import StepGate, take_lock
+from .gate import StepGate
 from .outcome import Claim, ClaimOutcome
 from .params import JOB_ID, SILENT_BEFORE, STALE_BEFORE
 

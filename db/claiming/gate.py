@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from .outcome import Claim
 
@@ -70,23 +70,6 @@ if TYPE_CHECKING:  # a type for the checker: defining a Protocol costs a cold st
 
         def refused(self, conn: Connection, row: Any, now: datetime) -> Claim | None:
             """After a riding claim took nothing: the gate's refusal if it refused (from `verdict`'s columns)."""
-
-
-_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))")
-#: SQLite: a write that changes nothing takes the database's write lock for the rest of the transaction. The
-#: driver begins a transaction only before a write, so a count read first would run outside it, and two
-#: claims could both count a free slot (seen: two of a tenant's jobs at once through `jobstack local`).
-_SQLITE_WRITE_LOCK = text("UPDATE background_jobs SET status = status WHERE 1 = 0")
-
-
-def take_lock(conn: Connection, name: str) -> None:
-    """Serialize the claims that count one thing (a concurrency key's, a tenant's running jobs), until the
-    transaction ends: PostgreSQL's advisory lock on `name` (a transaction-mode pooler keeps a transaction on one
-    server connection), SQLite's one write lock (taken before the count reads)."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(_ADVISORY_LOCK, {"name": name})
-    else:
-        conn.execute(_SQLITE_WRITE_LOCK)
 
 
 class StepGate:

@@ -11,7 +11,7 @@ and released when a slot frees; a FIFO pool's job, whose message holds its group
 (THROTTLED).
 
 A step in the claim's transaction, as the concurrency key's gate (db/claiming/concurrency_gate.py): a lock on
-(limit, tenant) (gate.py: take_lock; PostgreSQL's advisory lock, SQLite's write lock) makes two claims of one
+(limit, tenant) (db/locks.py: PostgreSQL's advisory lock, SQLite's write lock) makes two claims of one
 tenant count one after the other across every worker. The count reads the running jobs of the tenant among the
 limit's types (the partial index of unfinished jobs by tenant and status, migration 0019); a claim gone stale
 holds no slot. The bucket is
