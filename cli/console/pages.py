@@ -231,15 +231,8 @@ def tenants() -> str:
         raise BadInput(f"limit must be a whole number from 1 to {MAX_TENANT_ROWS}, got {raw[:20]!r}")
     rows = tenant_rows(console().sources.db, limit=int(raw), window=TENANT_WAIT_WINDOW)
     return render_template(
-        "tenants.html", rows=rows, limit=int(raw), sample=TIMING_SAMPLE, window="an hour", seconds=_seconds,
-        page="tenants",
-    )  # fmt: skip
-
-
-def _seconds(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s"
+        "tenants.html", rows=rows, limit=int(raw), sample=TIMING_SAMPLE, window="an hour", page="tenants"
+    )
 
 
 @pages.get("/pools")
