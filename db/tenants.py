@@ -24,7 +24,7 @@ from .clock import utcnow
 from .engine import DB, statements
 from .models import JobStatus, jobs_table
 from .queue_wait import queue_wait
-from .readings import TIMING_SAMPLE, percentile
+from .readings import percentile, timings_query
 
 _t = jobs_table
 #: What a tenant's backlog is: jobs not started yet (pending, scheduled, waiting), running, failed.
@@ -74,21 +74,15 @@ def tenant_rows(
 ) -> list[TenantRow]:
     """The console's tenants: `tenant_counts`, each with its queue wait p50/p95 over the window's most recent
     completions (db/queue_wait.py's rule: first attempts only)."""
-    since = (now or utcnow()) - window
-    recent = (
-        select(_t.c.tenant, _t.c.created_at, _t.c.run_at, _t.c.started_at, _t.c.attempts)
-        .where(_t.c.status == JobStatus.COMPLETED.value, _t.c.updated_at >= since)
-        .order_by(_t.c.updated_at.desc())
-        .limit(TIMING_SAMPLE)
-    )
+    recent = timings_query((now or utcnow()) - window).add_columns(_t.c.tenant)  # the per-type percentiles' sample
     with statements(db) as conn:
         counts = tenant_counts(conn, limit=limit)
         shown = {c.tenant for c in counts}
         waits: dict[str, list[float]] = {}
-        for tenant, created, run_at, started, attempts in conn.execute(recent):
-            wait = queue_wait(created, run_at, started, attempts) if tenant in shown else None
+        for row in conn.execute(recent):
+            wait = queue_wait(row.created_at, row.run_at, row.started_at, row.attempts) if row.tenant in shown else None
             if wait is not None:
-                waits.setdefault(tenant, []).append(wait.total_seconds())
+                waits.setdefault(row.tenant, []).append(wait.total_seconds())
     return [
         TenantRow(
             c.tenant,
