@@ -41,7 +41,8 @@ from db import (
     utcnow,
 )
 from db.dependencies import settle, unsettled_finished
-from db.relay import mark_sent, unsent_jobs
+from db.publishing import send_released
+from db.relay import mark_sent
 from db.sqs_limits import SQS_MAX_DELAY_SECONDS
 from db.tenant_turns import parked_turns
 from db.waits import time_out
@@ -202,9 +203,7 @@ def release_turns_left(runtime: Runtime, report: SweepReport, *, now: datetime) 
         )  # fmt: skip
     if not released:
         return
-    jobs = unsent_jobs(runtime.db, released)
-    failures = resend(jobs, queue=config.destination(runtime.sqs), now=now)
-    mark_sent(runtime.db, [j.id for j in jobs if j.id not in failures], now=now)
+    _, failures = send_released(runtime.db, released, queue=config.destination(runtime.sqs))  # as a batch sends them
     report.send_failures.update(failures)
     report.turns += released
 
