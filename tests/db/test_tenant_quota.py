@@ -171,3 +171,19 @@ def test_a_quota_below_one_is_refused_where_the_type_is_registered() -> None:
     refused = pytest.raises(ValueError, match=r"^max_pending_per_tenant for job type 'x' must be at least 1, got 0$")
     with refused, job_type_for_test("x", Row, print, max_attempts=1, max_pending_per_tenant=0):
         pass
+
+
+def test_the_quota_counts_scheduled_jobs_and_a_unique_keys_waiting_job_is_no_new_one(
+    any_db: DB, queue: Queue, quota: None
+) -> None:
+    """Crossings on the backlog's rows: a job scheduled past SQS's 15 minutes waits to start too, and counts; a
+    publish whose unique key names a job not started yet returns that job (no row is written, so none is
+    refused), at the quota as below it."""
+    waiting = publish(any_db, "import.rows", {"n": 0}, queue=queue, tenant="acme", unique_key="sync:acme")
+    publish(any_db, "import.rows", {"n": 1}, queue=queue, tenant="acme", delay=timedelta(hours=2))
+    publish(any_db, "import.rows", {"n": 2}, queue=queue, tenant="acme")
+    again = publish(any_db, "import.rows", {"n": 0}, queue=queue, tenant="acme", unique_key="sync:acme")
+    assert again.id == waiting.id and _count(any_db) == QUOTA
+    with pytest.raises(TenantQuotaExceeded, match="has 3 jobs"):
+        publish(any_db, "import.rows", {"n": 3}, queue=queue, tenant="acme", delay=timedelta(hours=2))
+    assert _count(any_db) == QUOTA

@@ -63,6 +63,10 @@ def test_a_fifo_pools_group_stays_the_ordering_key(pg_db: DB, sqs: Any) -> None:
 
 
 def test_the_workers_dead_letter_keeps_the_tenant(pg_db: DB, queue: Queue, dlq: Queue) -> None:
+    """The copy takes the group from the record's `attributes.MessageGroupId`: ReceiveMessage returns it as a
+    system attribute on standard queues too since fair queues ("MessageGroupId is an attribute used in Amazon SQS
+    FIFO and standard queues", SQS API reference, SendMessage/ReceiveMessage), and the event source mapping
+    passes the received attributes on. Where a record has none, see the test below."""
     from pydantic import BaseModel
 
     class Empty(BaseModel):
@@ -133,3 +137,31 @@ def test_what_reads_tenants_is_served_by_the_unfinished_jobs_index(pg_db: DB) ->
             explained = conn.exec_driver_sql("EXPLAIN " + str(compiled), compiled.construct_params())
             plan = "\n".join(row[0] for row in explained)
             assert "ix_background_jobs_tenant_unfinished" in plan, plan
+
+
+def test_a_record_without_a_group_is_copied_without_one_and_the_row_keeps_the_tenant(
+    pg_db: DB, queue: Queue, dlq: Queue
+) -> None:
+    """AWS's worst case, stricter than moto (which returns MessageGroupId on every standard message): a record
+    whose event carries no MessageGroupId (a message sent before `tenant=`, or an event source that does not
+    pass it). The dead letter goes without a group, which SQS accepts on a standard queue (tests/support/
+    strict_sqs.py), never with an empty one, which it refuses; the row keeps the tenant for every later send."""
+    from pydantic import BaseModel
+
+    class Empty(BaseModel):
+        pass
+
+    def fails(_ctx: Any) -> None:
+        raise RuntimeError("always")
+
+    runtime = Runtime(make_config(pg_db.engine.url.render_as_string(hide_password=False), queue, dlq), db=pg_db,
+                      sqs=queue.client)  # fmt: skip
+    with job_type_for_test("tenant-fails", Empty, fails, max_attempts=1):
+        job = publish(pg_db, "tenant-fails", {}, queue=queue, tenant="acme")
+        event = receive_event(queue)
+        for record in event["Records"]:
+            record["attributes"].pop("MessageGroupId", None)
+        process_batch(event, None, runtime)
+    assert _groups(dlq) == {str(job.id): None}
+    row = get_job(pg_db, job.id)
+    assert row is not None and row.tenant == "acme"
