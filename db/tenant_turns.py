@@ -97,8 +97,8 @@ def release(conn: Connection, limit: str, tenant: str, free: int, now: datetime)
         .order_by(_t.c.created_at, _t.c.id)
         .limit(free)
     )
-    if conn.dialect.name == "postgresql":
-        oldest = oldest.with_for_update(skip_locked=True)
+    # No FOR UPDATE here: the tenant's lock already serializes releases and parks, and a locking subquery in an
+    # UPDATE's IN may be evaluated again per row on PostgreSQL, releasing more than `free` (seen: 2 of 1).
     released = (
         update(_t)
         .where(_t.c.id.in_(oldest.scalar_subquery()), _t.c.status == JobStatus.WAITING.value)

@@ -28,7 +28,7 @@ class SqsRecord:
     receive_count: int
     #: Receives of this job's message across the fresh copies that replaced it, this one included.
     deliveries: int
-    #: The FIFO MessageGroupId (None on a standard queue).
+    #: The FIFO MessageGroupId (None on a standard queue): the order the batch keeps.
     group: str | None
     receipt_handle: str | None
     #: The message attributes in the event's shape (`stringValue`, `dataType`).
@@ -38,6 +38,9 @@ class SqsRecord:
     malformed: str | None = None
     #: A garbled body's job id, if one can be read from it at all (a hint, never a claim).
     job_id_hint: UUID | None = None
+    #: A standard queue's MessageGroupId: the job's tenant (SQS fair queues), which orders nothing; every copy
+    #: the worker sends keeps it.
+    tenant: str | None = None
 
     @classmethod
     def of(cls, record: Mapping[str, Any]) -> SqsRecord:
@@ -45,7 +48,12 @@ class SqsRecord:
         message_attributes = record.get("messageAttributes") or {}
         received = _receive_count(attributes)
         deliveries = _earlier_deliveries(message_attributes) + received
-        group = attributes.get("MessageGroupId")
+        # SQS puts MessageGroupId on both kinds of queue: a FIFO queue's is the order to keep, a standard
+        # queue's the tenant (fair queues). The record says which by its queue's ARN (a FIFO queue's name ends in
+        # .fifo); a record built without one (a tool, a test) is taken as FIFO when it has a group, as before.
+        group_id = attributes.get("MessageGroupId")
+        arn = str(record.get("eventSourceARN") or "")
+        fifo = arn.endswith(".fifo") if arn else group_id is not None
         body = str(record.get("body") or "")
         message, malformed, hint = None, None, None
         try:
@@ -57,12 +65,13 @@ class SqsRecord:
             body=body,
             receive_count=received,
             deliveries=deliveries,
-            group=str(group) if group else None,
+            group=str(group_id) if group_id and fifo else None,
             receipt_handle=record.get("receiptHandle") or None,
             message_attributes=MappingProxyType(dict(message_attributes)),
             message=message,
             malformed=malformed,
             job_id_hint=hint,
+            tenant=str(group_id) if group_id and not fifo else None,
         )
 
 

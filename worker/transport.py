@@ -126,7 +126,7 @@ def dead_letter(
     attributes = _fit(body, original_attributes(record, _MAX_ATTRIBUTES - _OUR_DLQ_ATTRIBUTES), ours)
     group = record.group or str(job_id or record.message_id)
     args = send_arguments(
-        runtime.config.dlq_url, body, attributes, group=group, deduplication_id=record.message_id, tenant=record.group
+        runtime.config.dlq_url, body, attributes, group=group, deduplication_id=record.message_id, tenant=record.tenant
     )
     try:
         runtime.sqs.send_message(**args)
@@ -149,7 +149,7 @@ def send_fresh_copy(runtime: Runtime, record: SqsRecord, delay_seconds: int) -> 
         group=record.group or record.message_id,
         deduplication_id=f"copy-{record.message_id}",  # a new one per copy
         delay_seconds=delay_seconds,
-        tenant=record.group,  # a standard queue's: the tenant SQS fair queues balance by, kept by the copy
+        tenant=record.tenant,  # a standard queue's: the tenant SQS fair queues balance by, kept by the copy
     )
     try:
         runtime.sqs.send_message(**args)

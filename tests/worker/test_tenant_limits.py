@@ -18,6 +18,7 @@ from tests.support.factories import insert_job
 from tests.support.flow_control import Keyed
 from tests.support.worker_support import job_type_for_test, make_config
 from worker.batch import process_batch
+from worker.record import SqsRecord
 from worker.registry import check_rate_limits
 from worker.runtime import Runtime
 
@@ -293,3 +294,66 @@ def test_concurrent_claims_on_sqlite_count_one_after_the_other(sqlite_db: DB, ga
         for thread in threads:
             thread.join()
         assert outcomes.count(ClaimOutcome.CLAIMED) == 1, outcomes
+
+
+def test_async_handlers_of_one_tenant_in_one_batch_respect_its_limit(
+    pg_url: str, pg_db: DB, queue: Queue, dlq: Queue
+) -> None:
+    """Crossing with async handlers (claimed on the invocation's loop, run beside each other): of 3 async jobs
+    of one tenant limited to 1, one runs and two park; the batch's end releases one in the slot it freed."""
+    import asyncio
+
+    ran: list[int] = []
+
+    async def handler(ctx: Any) -> None:
+        await asyncio.sleep(0.01)
+        ran.append(ctx.payload["n"])
+
+    with job_type_for_test("tenant-async", Keyed, handler, max_attempts=3, tenant_concurrency=1):
+        jobs = [publish(pg_db, "tenant-async", {"n": n}, queue=queue, tenant="acme") for n in range(3)]
+        runtime = Runtime(make_config(pg_url, queue, dlq), db=pg_db)
+        event = receive_event(queue)
+        response = process_batch(event, FakeLambdaContext(), runtime)
+        acknowledge(queue, event, response)
+        runtime.close()
+    assert len(ran) == 1 and response["batchItemFailures"] == []
+    statuses = sorted(get_job(pg_db, j.id).status.value for j in jobs)  # type: ignore[union-attr]
+    assert statuses == ["completed", "pending", "waiting"], "one ran, one released by its slot, one still parked"
+
+
+def test_a_standard_queues_group_is_a_tenant_not_an_order(pg_url: str, pg_db: DB, queue: Queue, dlq: Queue) -> None:
+    """Found at the crossing of `tenant=` with the batch's FIFO rules: a standard queue's records carry the
+    tenant as MessageGroupId, and the worker took it for a FIFO group, holding a tenant's later records back
+    behind one that failed, and running its async jobs one after another. A FIFO queue is told by its name
+    (".fifo", which SQS requires of one: CreateQueue's FifoQueue attribute), here through the record's
+    eventSourceARN: one tenant's retry holds nothing back, and the record keeps the tenant for its copies."""
+    calls: list[int] = []
+
+    def handler(ctx: Any) -> None:
+        calls.append(ctx.payload["n"])
+        if ctx.payload["n"] == 0:
+            raise RuntimeError("try again")
+
+    with job_type_for_test("tenant-order", Keyed, handler, max_attempts=3):
+        for n in range(3):
+            publish(pg_db, "tenant-order", {"n": n}, queue=queue, tenant="acme")
+        runtime = Runtime(make_config(pg_url, queue, dlq), db=pg_db)
+        event = receive_event(queue)
+        records = [SqsRecord.of(r) for r in event["Records"]]
+        assert {(r.group, r.tenant) for r in records} == {(None, "acme")}
+        response = process_batch(event, FakeLambdaContext(), runtime)
+        runtime.close()
+    assert sorted(calls) == [0, 1, 2], "the tenant's other jobs ran beside its failed one"
+    assert len(response["batchItemFailures"]) == 1
+
+
+def test_a_release_frees_as_many_parked_jobs_as_free_slots_oldest_first(any_db: DB) -> None:
+    """Three parked behind one slot: the slot's release takes the oldest one, and only one (a locking subquery
+    once released two of one on PostgreSQL)."""
+    limit = TenantLimit("test-echo", ("test-echo",), running=1)
+    plan = plan_for("test-echo", stale_after=STALE, tenant_limit=limit)
+    running, *parked = _jobs(any_db, "test-echo", ["acme"] * 4)
+    outcomes = [plan.claim(any_db, j.id).outcome for j in (running, *parked)]
+    assert outcomes == [ClaimOutcome.CLAIMED] + [ClaimOutcome.PARKED] * 3
+    later = utcnow() + STALE + timedelta(seconds=1)  # the running one's invocation died: one slot is free
+    assert release_turns(any_db, limit, "acme", stale_after=STALE, silent_after=STALE, now=later) == [parked[0].id]
