@@ -103,7 +103,18 @@ def describe_ids(ids: list[str] | tuple[str, ...]) -> str:
 def describe_filter(which: JobFilter) -> str:
     """A filter in words, for the trail: each field set, a payload search by its keys alone."""
     parts = []
-    for name in ("status", "type", "lane", "created_from", "created_to", "idempotency_key", "id_prefix", "workflow_id"):
+    names = (
+        "status",
+        "type",
+        "tenant",
+        "lane",
+        "created_from",
+        "created_to",
+        "idempotency_key",
+        "id_prefix",
+        "workflow_id",
+    )
+    for name in names:
         value = getattr(which, name)
         if value is not None:
             parts.append(f"{name}={getattr(value, 'value', value)}")

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from sqlalchemy import update
 
 from cli.console.guard import CSRF_FIELD, Guard
-from db import DB, JobStatus, Queue, list_jobs, publish, utcnow
+from db import DB, JobStatus, Queue, get_job, list_jobs, publish, utcnow
 from db.models import jobs_table
 from tests.support.factories import insert_job
 from tests.support.worker_support import job_type_for_test
@@ -102,3 +102,23 @@ def test_the_overview_counts_jobs_waiting_for_their_turn_apart_from_signals(clie
     overview = client.get("/").get_data(as_text=True)
     assert '<p class="note" id="turns-waiting">1 job(s) wait for their tenant' in overview
     assert 'data-signal-prefix="jobstack"' not in overview
+
+
+def test_a_bulk_cancel_of_one_tenants_jobs_touches_and_records_only_that_tenant(
+    logged_in: tuple[FlaskClient, Guard], pg_db: DB
+) -> None:
+    """Crossing of the job list's tenant filter with its bulk actions: the confirmation counts the tenant's jobs,
+    the cancel touches only them, and the audit trail names the tenant (it once read "every job")."""
+    from db import audit
+
+    client, guard = logged_in
+    acme = [insert_job(pg_db, tenant="acme") for _ in range(2)]
+    other = insert_job(pg_db, tenant="globex")
+    confirm = client.get("/confirm/cancel?tenant=acme").get_data(as_text=True)
+    assert "2 job" in confirm
+    done = client.post("/act/cancel", data={"tenant": "acme", CSRF_FIELD: guard.csrf})
+    assert done.status_code == 200
+    assert {get_job(pg_db, j.id).status for j in acme} == {JobStatus.CANCELLED}  # type: ignore[union-attr]
+    assert get_job(pg_db, other.id).status is JobStatus.PENDING  # type: ignore[union-attr]
+    [entry] = audit.recent(pg_db, limit=1)
+    assert entry.action == "cancel" and "tenant=acme" in entry.selection
