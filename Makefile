@@ -120,7 +120,7 @@ PYTEST_WORKERS ?= 4
 # Lint and types run beside the tests, not before them: mypy alone takes 24 s on a fresh clone, and the tests
 # leave a core idle often enough to absorb it. Either failing fails `make test`; their output follows the tests'.
 test: export JOBSTACK_LOAD_JOBS ?= 1000
-test: export JOBSTACK_TENANT_BACKLOG ?= 400
+test: export JOBSTACK_TENANT_BACKLOG ?= 200
 test: deps browser zsh
 	@mkdir -p .build
 	@$(MAKE) --no-print-directory check > .build/check.log 2>&1 & checking=$$!; \

@@ -1,7 +1,9 @@
 """Tenants under concurrency, through `jobstack local` (the real Lambda handler, 4 invocations at once).
 
-`make reliability`, which writes the report's row, publishes 2,000 jobs of tenant A; `make test` publishes 400
-(JOBSTACK_TENANT_BACKLOG, set in the Makefile), which prove the same rules in a fifth of the time."""
+`make reliability`, which writes the report's row, publishes 2,000 jobs of tenant A; `make test` publishes 200
+(JOBSTACK_TENANT_BACKLOG, set in the Makefile), which prove the same rules in a tenth of the time: the quiet
+tenants start after one pass over A's messages whatever their number (13% of A's 2,000 done then; 15-22% of
+200 in three runs)."""
 
 from __future__ import annotations
 
